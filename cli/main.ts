@@ -1,0 +1,45 @@
+import { isPorticoError } from '../common/errors.js';
+import { requestCommand } from './request-command.js';
+import { workerCommand } from './worker-command.js';
+
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  worker: workerCommand,
+  request: requestCommand,
+};
+
+const USAGE = `Usage: portico COMMAND [options]
+
+Commands:
+  worker APP --socket PATH|HOST:PORT   serve APP over the uwsgi protocol (for nginx uwsgi_pass)
+  request --socket PATH /path          send one uwsgi request and print the response (like uwsgi_curl)
+
+portico COMMAND --help lists a command's options.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h') {
+    process.stdout.write(USAGE);
+    return cmd ? 0 : 2;
+  }
+  const run = COMMANDS[cmd];
+  if (!run) {
+    process.stderr.write(`portico: unknown command "${cmd}"\n\n${USAGE}`);
+    return 2;
+  }
+  return run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Workers exit when their stop is done even if an app left a timer or handle open.
+    if (process.argv[2] === 'worker') process.exit(code);
+  },
+  (err: unknown) => {
+    if (isPorticoError(err)) process.stderr.write(`portico: ${err.code}: ${err.message}\n`);
+    else if (err instanceof Error && (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') process.stderr.write(`portico: ${err.message}\n`);
+    else process.stderr.write(`portico: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  },
+);

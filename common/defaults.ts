@@ -1,0 +1,17 @@
+/** One place for every default value; the CLI help and docs read them from here. */
+export const defaults = {
+  /** uWSGI's --buffer-size default: the largest vars block accepted. */
+  bufferSize: 4096,
+  /** The uwsgi header's datasize is a u16, so no vars block can be larger. */
+  maxBufferSize: 65535,
+  /** listen(2) backlog, as uWSGI's --listen. */
+  listen: 100,
+  /** Seconds to finish in-flight requests after SIGTERM. */
+  gracefulTimeout: 30,
+  /** TCP sockets accept only these peers unless --allow-from says otherwise. */
+  allowFrom: ['127.0.0.1', '::1', '::ffff:127.0.0.1'],
+  /** Socket file mode when --chmod-socket is not given (umask applies, as with uWSGI). */
+  chmodSocket: undefined as number | undefined,
+  /** Client request timeout for `portico request`, in milliseconds. */
+  requestTimeoutMs: 30_000,
+} as const;

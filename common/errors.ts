@@ -1,0 +1,41 @@
+/**
+ * Every error portico raises on purpose has a code here, a default HTTP status and a message.
+ * docs/errors.md documents each; tests match on `code`, never on message text.
+ */
+export const ErrorCodes = {
+  PORTICO_ERR_VARS_TOO_BIG: { status: 413, message: 'uwsgi vars block is larger than the buffer size' },
+  PORTICO_ERR_BAD_VAR_LENGTH: { status: 400, message: 'uwsgi var length points past the end of the vars block' },
+  PORTICO_ERR_UNKNOWN_MODIFIER: { status: 400, message: 'unknown uwsgi modifier1' },
+  PORTICO_ERR_TRUNCATED_PACKET: { status: 400, message: 'connection closed in the middle of a uwsgi packet' },
+  PORTICO_ERR_TRUNCATED_BODY: { status: 400, message: 'connection closed before CONTENT_LENGTH bytes of body arrived' },
+  PORTICO_ERR_HTTP_ON_UWSGI_SOCKET: { status: 400, message: 'an HTTP request was sent to a uwsgi socket' },
+  PORTICO_ERR_INVALID_HEADER: { status: 500, message: 'response header name or value contains a forbidden character' },
+  PORTICO_ERR_APP_EXCEPTION: { status: 500, message: 'the app threw while handling a request' },
+  PORTICO_ERR_APP_LOAD: { status: 500, message: 'the app module could not be loaded' },
+  PORTICO_ERR_CLIENT_ABORTED: { status: 499, message: 'the client closed the connection before the response was complete' },
+  PORTICO_ERR_BAD_RESPONSE: { status: 502, message: 'the upstream sent a malformed response' },
+  PORTICO_ERR_UPSTREAM_CONNECT: { status: 502, message: 'could not connect to the upstream socket' },
+  PORTICO_ERR_SOCKET_IN_USE: { status: 503, message: 'the socket path is in use by a live server' },
+  PORTICO_ERR_SOCKET_PERMISSION: { status: 503, message: 'permission denied on the socket' },
+  PORTICO_ERR_FORBIDDEN_PEER: { status: 403, message: 'peer address is not in --allow-from' },
+  PORTICO_ERR_INVALID_OPTION: { status: 500, message: 'invalid option' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class PorticoError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+
+  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
+    const base = ErrorCodes[code].message;
+    super(detail ? `${base}: ${detail}` : base, options);
+    this.name = 'PorticoError';
+    this.code = code;
+    this.status = ErrorCodes[code].status;
+  }
+}
+
+export function isPorticoError(err: unknown): err is PorticoError {
+  return err instanceof PorticoError;
+}

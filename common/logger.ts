@@ -1,0 +1,101 @@
+import pino from 'pino';
+
+export type LogFormat = 'text' | 'json';
+
+export interface RequestRecord {
+  pid: number;
+  workerRequests: number;
+  totalRequests: number;
+  remoteAddr: string;
+  remoteUser: string;
+  varsCount: number;
+  varsBytes: number;
+  startedAt: number;
+  method: string;
+  uri: string;
+  bodyBytes: number;
+  durationMs: number;
+  protocol: string;
+  status: number;
+  headersCount: number;
+  headersBytes: number;
+  aborted: boolean;
+}
+
+/**
+ * Event and request logging. Text lines go out in uWSGI's shapes so people's grep habits carry
+ * over; `json` writes one pino object per line. Both use one buffered async destination
+ * (sonic-boom) because a synchronous stderr write per request costs more than the request itself.
+ */
+export class Logger {
+  private readonly dest: pino.DestinationStream & { flushSync(): void; reopen(file?: string): void };
+  private readonly json: pino.Logger | null;
+  private readonly requestsEnabled: boolean;
+  private cachedSecond = 0;
+  private cachedDate = '';
+
+  constructor(options: { format?: LogFormat; file?: string; disableRequests?: boolean } = {}) {
+    this.dest = pino.destination({ dest: options.file ?? 2, sync: false, minLength: 4096, mkdir: true }) as never;
+    this.json = options.format === 'json' ? pino({ base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, this.dest) : null;
+    this.requestsEnabled = !options.disableRequests;
+  }
+
+  info(message: string, fields?: Record<string, unknown>): void {
+    if (this.json) this.json.info(fields ?? {}, message);
+    else this.dest.write(message + '\n');
+  }
+
+  warn(message: string, fields?: Record<string, unknown>): void {
+    if (this.json) this.json.warn(fields ?? {}, message);
+    else this.dest.write(message + '\n');
+  }
+
+  /** An error with its code first, so `grep PORTICO_ERR_` finds every failure. */
+  error(code: string, message: string, fields?: Record<string, unknown>): void {
+    if (this.json) this.json.error({ code, ...fields }, message);
+    else this.dest.write(`${code}: ${message}\n`);
+  }
+
+  get logsRequests(): boolean {
+    return this.requestsEnabled;
+  }
+
+  request(r: RequestRecord): void {
+    if (!this.requestsEnabled) return;
+    if (this.json) {
+      this.json.info({ req: r }, 'request');
+      return;
+    }
+    // [pid: 1234|app: 0|req: 1/1] 127.0.0.1 () {32 vars in 337 bytes} [Sat Nov 21 22:30:00 2026] GET / => generated 11 bytes in 0 msecs (HTTP/1.1 200) 1 headers in 44 bytes
+    this.dest.write(
+      `[pid: ${r.pid}|app: 0|req: ${r.workerRequests}/${r.totalRequests}] ${r.remoteAddr} (${r.remoteUser}) ` +
+      `{${r.varsCount} vars in ${r.varsBytes} bytes} [${this.ctime(r.startedAt)}] ${r.method} ${r.uri} => ` +
+      `generated ${r.bodyBytes} bytes in ${Math.floor(r.durationMs)} msecs (${r.protocol} ${r.status}) ` +
+      `${r.headersCount} headers in ${r.headersBytes} bytes${r.aborted ? ' (client aborted)' : ''}\n`,
+    );
+  }
+
+  reopen(): void {
+    this.dest.reopen();
+  }
+
+  flush(): void {
+    try {
+      this.dest.flushSync();
+    } catch {
+      // nothing buffered, or the destination is gone: nothing more can be done at exit
+    }
+  }
+
+  /** ctime(3)-style date as uWSGI prints it, computed once per second. */
+  private ctime(ms: number): string {
+    const sec = Math.floor(ms / 1000);
+    if (sec !== this.cachedSecond) {
+      this.cachedSecond = sec;
+      const d = new Date(sec * 1000).toString(); // "Sat Nov 21 2026 22:30:00 GMT+0000 (...)"
+      const [wd, mon, day, year, time] = d.split(' ');
+      this.cachedDate = `${wd} ${mon} ${day} ${time} ${year}`;
+    }
+    return this.cachedDate;
+  }
+}

@@ -1,0 +1,50 @@
+import { defaults } from './defaults.js';
+
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  short?: string;
+  multiple?: boolean;
+  default?: string | boolean;
+  arg?: string;
+  help: string;
+}
+
+/**
+ * Every command-line option, defined once: parseArgs reads the types, `--help` prints the rest.
+ * Names follow uWSGI where it has one.
+ */
+export const workerOptions = {
+  socket: { type: 'string', short: 's', arg: 'PATH|HOST:PORT', help: 'uwsgi socket to serve (unix path, or HOST:PORT for TCP)' },
+  kind: { type: 'string', arg: 'fetch|wsgi|node', help: 'force the kind of app instead of detecting it' },
+  'buffer-size': { type: 'string', short: 'b', arg: 'BYTES', default: String(defaults.bufferSize), help: 'largest uwsgi vars block accepted (at most 65535)' },
+  listen: { type: 'string', short: 'l', arg: 'N', default: String(defaults.listen), help: 'socket listen backlog' },
+  'chmod-socket': { type: 'string', arg: 'MODE', help: 'mode of the unix socket file, e.g. 666 or 660 (nginx must be able to connect)' },
+  'allow-from': { type: 'string', multiple: true, arg: 'ADDR', help: `peer address a TCP socket accepts (repeatable; default ${defaults.allowFrom.join(', ')})` },
+  vacuum: { type: 'boolean', default: true, help: 'remove the socket file on exit (--no-vacuum to keep it)' },
+  'graceful-timeout': { type: 'string', arg: 'SECONDS', default: String(defaults.gracefulTimeout), help: 'time in-flight requests get to finish on SIGTERM' },
+  'disable-logging': { type: 'boolean', default: false, help: 'no per-request log line' },
+  'log-format': { type: 'string', arg: 'text|json', default: 'text', help: 'uWSGI-style text lines, or one pino JSON object per line' },
+  logto: { type: 'string', arg: 'FILE', help: 'log to FILE instead of stderr' },
+  'native-response': { type: 'boolean', default: false, help: "keep Node's own Response class (no fast path for string/byte bodies)" },
+  help: { type: 'boolean', short: 'h', help: 'show this help' },
+} as const satisfies Record<string, OptionSpec>;
+
+export const requestOptions = {
+  socket: { type: 'string', short: 's', arg: 'PATH|HOST:PORT', help: 'uwsgi server to send the request to' },
+  request: { type: 'string', short: 'X', arg: 'METHOD', help: 'request method (default GET, or POST with -d)' },
+  header: { type: 'string', short: 'H', multiple: true, arg: "'Name: value'", help: 'request header (repeatable)' },
+  data: { type: 'string', short: 'd', arg: 'DATA|@FILE', help: 'request body, or @FILE to send a file' },
+  include: { type: 'boolean', short: 'i', default: false, help: 'print the status line and headers too' },
+  modifier1: { type: 'string', arg: 'N', default: '0', help: 'uwsgi modifier1 of the packet' },
+  timeout: { type: 'string', arg: 'SECONDS', default: String(defaults.requestTimeoutMs / 1000), help: 'give up after this long' },
+  help: { type: 'boolean', short: 'h', help: 'show this help' },
+} as const satisfies Record<string, OptionSpec>;
+
+export function formatHelp(usage: string, options: Record<string, OptionSpec>): string {
+  const rows = Object.entries(options).map(([name, o]) => {
+    const flag = `${o.short ? `-${o.short}, ` : '    '}--${name}${o.arg ? ` ${o.arg}` : ''}`;
+    const def = o.default !== undefined && o.type === 'string' ? ` (default ${o.default})` : '';
+    return `  ${flag.padEnd(36)} ${o.help}${def}`;
+  });
+  return `${usage}\n\nOptions:\n${rows.join('\n')}\n`;
+}

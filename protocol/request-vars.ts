@@ -1,0 +1,73 @@
+import { UwsgiVars } from './uwsgi-vars.js';
+
+export interface HttpRequestInfo {
+  method: string;
+  /** The raw request target as the client sent it: path and query, still percent-encoded. */
+  uri: string;
+  headers: Iterable<readonly [string, string]>;
+  protocol?: string;
+  scheme?: 'http' | 'https';
+  remoteAddr?: string;
+  remotePort?: number | string;
+  serverName?: string;
+  serverPort?: number | string;
+  /** Body length when known; sent as CONTENT_LENGTH (the only thing a uwsgi server trusts). */
+  contentLength?: number;
+}
+
+/**
+ * Builds the vars that nginx's stock `uwsgi_params` produce, in the same order, so a uwsgi server
+ * sees the same environ from portico's client and gateway as from nginx. Header names with `_` are
+ * dropped as nginx does (underscores_in_headers off), so `X_Forwarded_For` cannot pose as
+ * `X-Forwarded-For` once both become HTTP_X_FORWARDED_FOR.
+ */
+export function buildRequestVars(req: HttpRequestInfo): UwsgiVars {
+  const q = req.uri.indexOf('?');
+  const rawPath = q === -1 ? req.uri : req.uri.slice(0, q);
+  const query = q === -1 ? '' : req.uri.slice(q + 1);
+  let contentType = '';
+  let contentLength = req.contentLength === undefined ? '' : String(req.contentLength);
+  const httpVars: string[] = [];
+  for (const [name, value] of req.headers) {
+    if (name.includes('_')) continue;
+    const lower = name.toLowerCase();
+    if (lower === 'content-type') contentType = value;
+    else if (lower === 'content-length' && req.contentLength === undefined) contentLength = value;
+    httpVars.push('HTTP_' + name.toUpperCase().replace(/-/g, '_'), value);
+  }
+  const flat = [
+    'QUERY_STRING', query,
+    'REQUEST_METHOD', req.method,
+    'CONTENT_TYPE', contentType,
+    'CONTENT_LENGTH', contentLength,
+    'REQUEST_URI', req.uri,
+    'PATH_INFO', decodePath(rawPath),
+    'SERVER_PROTOCOL', req.protocol ?? 'HTTP/1.1',
+    'REQUEST_SCHEME', req.scheme ?? 'http',
+  ];
+  if (req.scheme === 'https') flat.push('HTTPS', 'on');
+  flat.push(
+    'REMOTE_ADDR', req.remoteAddr ?? '',
+    'REMOTE_PORT', req.remotePort === undefined ? '' : String(req.remotePort),
+    'SERVER_PORT', req.serverPort === undefined ? '' : String(req.serverPort),
+    'SERVER_NAME', req.serverName ?? '',
+  );
+  for (const v of httpVars) flat.push(v);
+  return new UwsgiVars(flat);
+}
+
+/** Percent-decodes a path as nginx does for $document_uri; a malformed escape is kept as sent. */
+export function decodePath(path: string): string {
+  if (!path.includes('%')) return path;
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path.replace(/(%[0-9a-fA-F]{2})+/g, (run) => {
+      try {
+        return decodeURIComponent(run);
+      } catch {
+        return run;
+      }
+    });
+  }
+}

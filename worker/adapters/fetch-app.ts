@@ -1,0 +1,86 @@
+import { PorticoError } from '../../common/errors.js';
+import type { Exchange } from '../exchange.js';
+import type { RequestHandler } from '../worker-context.js';
+import { createRequest } from './light-request.js';
+import { kCached, LightResponse, realResponse, type CachedResponse } from './light-response.js';
+
+export type FetchFunction = (request: Request) => Response | Promise<Response>;
+
+/** Runs a fetch-style app: `(request: Request) => Response | Promise<Response>`. */
+export function fetchHandler(fetch: FetchFunction): RequestHandler {
+  return (ex: Exchange) => {
+    const result = fetch(createRequest(ex));
+    if (result instanceof Promise) return result.then((res) => sendResponse(ex, res));
+    return sendResponse(ex, result);
+  };
+}
+
+function sendResponse(ex: Exchange, res: unknown): void | Promise<void> {
+  if (ex.aborted) return;
+  if (res instanceof LightResponse) {
+    const cached = res[kCached];
+    if (cached) return sendCached(ex, cached);
+  }
+  if (!(res instanceof Response)) {
+    throw new PorticoError('PORTICO_ERR_APP_EXCEPTION', `the app's fetch returned ${describe(res)}, not a Response`);
+  }
+  return sendNative(ex, realResponse(res));
+}
+
+/** The fast path: a string or byte body is written with the head in one go. */
+function sendCached(ex: Exchange, c: CachedResponse): void {
+  const headers = flattenHeaders(c.headers);
+  const body = c.body;
+  if (body !== null) {
+    let hasType = false;
+    let hasLength = false;
+    for (let i = 0; i < headers.length; i += 2) {
+      const n = headers[i]!.toLowerCase();
+      if (n === 'content-type') hasType = true;
+      else if (n === 'content-length') hasLength = true;
+    }
+    if (!hasType && typeof body === 'string') headers.push('content-type', 'text/plain;charset=UTF-8');
+    const buf = typeof body === 'string' ? Buffer.from(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    if (!hasLength) headers.push('content-length', String(buf.length));
+    ex.writeHead(c.status, c.statusText, headers, buf);
+  } else {
+    ex.writeHead(c.status, c.statusText, headers, '');
+  }
+  ex.end();
+}
+
+async function sendNative(ex: Exchange, res: Response): Promise<void> {
+  const headers: string[] = [];
+  for (const [name, value] of res.headers) headers.push(name, value);
+  ex.writeHead(res.status, res.statusText, headers);
+  if (res.body && !ex.isHead) {
+    const reader = res.body.getReader();
+    const cancel = (): void => void reader.cancel().catch(() => {});
+    ex.onAbort(cancel);
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done || ex.aborted) break;
+      if (!ex.write(value)) await ex.drained();
+    }
+  } else {
+    await res.body?.cancel();
+  }
+  ex.end();
+}
+
+function flattenHeaders(init: HeadersInit | undefined): string[] {
+  const out: string[] = [];
+  if (init === undefined) return out;
+  if (init instanceof Headers) {
+    for (const [k, v] of init) out.push(k, v);
+  } else if (Array.isArray(init)) {
+    for (const pair of init) out.push(String(pair[0]), String(pair[1]));
+  } else {
+    for (const k of Object.keys(init)) out.push(k, String((init as Record<string, string>)[k]));
+  }
+  return out;
+}
+
+function describe(v: unknown): string {
+  return v === null ? 'null' : typeof v === 'object' ? `an object (${v.constructor?.name ?? 'no constructor'})` : typeof v;
+}

@@ -1,0 +1,85 @@
+/**
+ * A Response that keeps a string or byte body as it was given, so the worker can write it without
+ * going through a ReadableStream (on Node 20 creating and draining a Response body stream costs
+ * more than a whole bare uwsgi request). Anything an app asks for beyond status, body and headers
+ * builds the real Response on demand, and `instanceof Response` holds. The idea is the one
+ * @hono/node-server uses; installed as globalThis.Response before the app is imported.
+ */
+export const NativeResponse: typeof Response = globalThis.Response;
+
+export const kCached = Symbol('portico.cachedResponse');
+const kReal = Symbol('portico.realResponse');
+
+type SimpleBody = string | Uint8Array | null;
+
+export interface CachedResponse {
+  status: number;
+  statusText: string | undefined;
+  body: SimpleBody;
+  headers: HeadersInit | undefined;
+}
+
+function isSimpleBody(body: unknown): body is SimpleBody | undefined {
+  return body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array;
+}
+
+export class LightResponse {
+  [kCached]: CachedResponse | undefined;
+  [kReal]: Response | undefined;
+
+  constructor(body?: BodyInit | null, init?: ResponseInit) {
+    if (isSimpleBody(body) && (init === undefined || init === null || typeof init === 'object')) {
+      const status = init?.status ?? 200;
+      if (Number.isInteger(status) && status >= 200 && status <= 599) {
+        this[kCached] = { status, statusText: init?.statusText, body: body ?? null, headers: init?.headers };
+        return;
+      }
+    }
+    this[kReal] = new NativeResponse(body, init);
+  }
+}
+
+/** The real Response, built the first time an app needs more than the cached fields. */
+function real(r: LightResponse): Response {
+  let res = r[kReal];
+  if (!res) {
+    const c = r[kCached]!;
+    res = new NativeResponse(c.body as BodyInit | null, { status: c.status, statusText: c.statusText, headers: c.headers });
+    r[kReal] = res;
+    r[kCached] = undefined;
+  }
+  return res;
+}
+
+const proto = LightResponse.prototype as unknown as Record<string, unknown>;
+for (const key of ['body', 'bodyUsed', 'headers', 'ok', 'redirected', 'statusText', 'type', 'url'] as const) {
+  Object.defineProperty(proto, key, {
+    get(this: LightResponse) {
+      return (real(this) as unknown as Record<string, unknown>)[key];
+    },
+  });
+}
+Object.defineProperty(proto, 'status', {
+  get(this: LightResponse) {
+    return this[kCached]?.status ?? real(this).status;
+  },
+});
+for (const key of ['arrayBuffer', 'blob', 'bytes', 'clone', 'formData', 'json', 'text'] as const) {
+  Object.defineProperty(proto, key, {
+    value(this: LightResponse) {
+      const res = real(this) as unknown as Record<string, () => unknown>;
+      return res[key]!.call(res);
+    },
+  });
+}
+Object.setPrototypeOf(LightResponse, NativeResponse);
+Object.setPrototypeOf(LightResponse.prototype, NativeResponse.prototype);
+
+/** The real Response behind a LightResponse, or the response itself. */
+export function realResponse(res: Response): Response {
+  return res instanceof LightResponse ? real(res) : res;
+}
+
+export function installLightResponse(): void {
+  (globalThis as { Response: unknown }).Response = LightResponse;
+}

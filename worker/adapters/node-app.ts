@@ -1,0 +1,108 @@
+import { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { PorticoError } from '../../common/errors.js';
+import type { Exchange } from '../exchange.js';
+import type { RequestHandler } from '../worker-context.js';
+import { headersFromVars } from './request-headers.js';
+
+export type NodeListener = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => unknown;
+
+/**
+ * Runs a Node `(req, res)` listener or an `http.Server` on real IncomingMessage/ServerResponse
+ * objects, so Express, Koa's callback() and plain handlers run unmodified. The request is built
+ * from the vars (no second HTTP parse); the response is Node's own serializer writing straight to
+ * the uwsgi socket with chunked encoding off, so the body is delimited by the close exactly as
+ * uWSGI's is, and HEAD/204/304 handling and header validation are Node's.
+ */
+export function nodeHandler(target: NodeListener | Server): RequestHandler {
+  const dispatch: NodeListener = target instanceof Server
+    ? (req, res) => target.emit('request', req, res)
+    : target;
+  return (ex: Exchange) => {
+    const req = buildRequest(ex);
+    const res = new ServerResponse(req);
+    res.useChunkedEncodingByDefault = false;
+    res.shouldKeepAlive = false;
+    res.assignSocket(ex.socket);
+    ex.onAbort(() => {
+      if (!req.destroyed) req.destroy();
+      res.destroy();
+    });
+    return new Promise<void>((resolve, reject) => {
+      res.on('finish', () => {
+        res.detachSocket(ex.socket);
+        recordHead(ex, res);
+        ex.end();
+        resolve();
+      });
+      res.on('close', () => resolve());
+      const next = (err?: unknown): void => {
+        if (err) return reject(err);
+        if (!res.headersSent) {
+          res.statusCode = 404;
+          res.end('Not Found\n');
+        }
+      };
+      try {
+        const out = dispatch(req, res, next);
+        if (out instanceof Promise) out.catch(reject);
+      } catch (err) {
+        reject(err);
+      }
+    }).catch((err: unknown) => {
+      // Node has already put its head on the wire: the Exchange must cut the connection, not send a 500.
+      if (res.headersSent) recordHead(ex, res);
+      res.detachSocket(ex.socket);
+      throw asPorticoError(err);
+    });
+  };
+}
+
+/** Node's own header validation errors are the same failure as the other kinds' invalid header. */
+function asPorticoError(err: unknown): unknown {
+  const code = (err as { code?: string } | null)?.code;
+  if (code === 'ERR_INVALID_CHAR' || code === 'ERR_INVALID_HTTP_TOKEN') {
+    return new PorticoError('PORTICO_ERR_INVALID_HEADER', (err as Error).message, { cause: err });
+  }
+  return err;
+}
+
+function buildRequest(ex: Exchange): IncomingMessage {
+  const socket = ex.socket as Socket & { remoteAddress?: string; remotePort?: number };
+  const v = ex.vars;
+  // Apps ask the socket who the client is (Express's req.ip); on a unix socket it knows nothing,
+  // so it answers with what nginx said in REMOTE_ADDR/REMOTE_PORT.
+  Object.defineProperty(socket, 'remoteAddress', { value: v.get('REMOTE_ADDR') ?? undefined, configurable: true });
+  Object.defineProperty(socket, 'remotePort', { value: Number(v.get('REMOTE_PORT')) || undefined, configurable: true });
+  const req = new IncomingMessage(socket);
+  const protocol = v.get('SERVER_PROTOCOL') ?? 'HTTP/1.1';
+  const pm = /^HTTP\/(\d)\.(\d)$/.exec(protocol);
+  req.httpVersionMajor = pm ? Number(pm[1]) : 1;
+  req.httpVersionMinor = pm ? Number(pm[2]) : 1;
+  req.httpVersion = `${req.httpVersionMajor}.${req.httpVersionMinor}`;
+  req.method = ex.method;
+  req.url = v.get('REQUEST_URI') ?? v.get('PATH_INFO') ?? '/';
+  const flat = headersFromVars(v);
+  // rawHeaders lets Node build req.headers lazily with its own rules for repeated names.
+  req.rawHeaders = flat;
+  req.complete = ex.head.contentLength === 0;
+  const body = ex.body();
+  body.on('data', (chunk: Buffer) => {
+    if (!req.push(chunk)) body.pause();
+  });
+  body.on('end', () => {
+    req.complete = true;
+    req.push(null);
+  });
+  req._read = () => body.resume();
+  return req;
+}
+
+function recordHead(ex: Exchange, res: ServerResponse): void {
+  const head = (res as unknown as { _header?: string })._header ?? '';
+  ex.status = res.statusCode;
+  ex.headSent = true;
+  ex.headersBytes = head.length;
+  ex.headersCount = Math.max(0, head.split('\r\n').length - 3);
+  ex.bodyBytes = Math.max(0, ex.socket.bytesWritten - head.length);
+}

@@ -1,0 +1,99 @@
+import { existsSync } from 'node:fs';
+import { Server } from 'node:http';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { PorticoError } from '../common/errors.js';
+import { fetchHandler, type FetchFunction } from './adapters/fetch-app.js';
+import { installLightResponse } from './adapters/light-response.js';
+import { nodeHandler, type NodeListener } from './adapters/node-app.js';
+import { wsgiHandler, type WsgiApplication } from './adapters/wsgi-app.js';
+import type { RequestHandler } from './worker-context.js';
+
+export type AppKind = 'fetch' | 'wsgi' | 'node';
+
+export interface LoadedApp {
+  kind: AppKind;
+  file: string;
+  exportName: string;
+  handler: RequestHandler;
+}
+
+export const KIND_RULES = `How portico tells the kind of an app (force one with --kind):
+  - an export named "application" (or MODULE:application) is a WSGI app: application(environ, startResponse)
+  - an http.Server instance is a node app
+  - an object with a fetch(request) method is a fetch app (export default { fetch })
+  - a function of one parameter is a fetch app: (request) => Response
+  - a function of two or three parameters is a node app: (req, res) or (req, res, next)`;
+
+/** Splits `path/to/app.mjs:exportName`; a Windows drive letter is not an export name. */
+export function parseAppSpec(spec: string): { file: string; exportName: string | undefined } {
+  const colon = spec.lastIndexOf(':');
+  if (colon > 1 && !spec.slice(colon + 1).includes('/')) {
+    return { file: spec.slice(0, colon), exportName: spec.slice(colon + 1) };
+  }
+  return { file: spec, exportName: undefined };
+}
+
+/**
+ * Imports the app module and turns its export into a request handler. Any failure is a
+ * PORTICO_ERR_APP_LOAD naming the file and the rule it failed, so the CLI can exit non-zero with it.
+ */
+export async function loadApp(spec: string, options: { kind?: AppKind; lightResponse?: boolean } = {}): Promise<LoadedApp> {
+  const { file, exportName } = parseAppSpec(spec);
+  const path = resolve(file);
+  if (!/\.(m|c)?js$/.test(path)) throw loadError(file, 'APP must be a .js, .mjs or .cjs file');
+  if (!existsSync(path)) throw loadError(file, 'no such file');
+  // Before the import, so the app's `new Response(...)` is the light one from its first request.
+  if (options.lightResponse !== false && (options.kind === undefined || options.kind === 'fetch')) installLightResponse();
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+  } catch (err) {
+    throw new PorticoError('PORTICO_ERR_APP_LOAD', `${file}: import failed: ${(err as Error)?.stack ?? String(err)}`, { cause: err });
+  }
+  const { name, value } = pickExport(mod, exportName, file);
+  const kind = options.kind ?? detectKind(name, value, file);
+  return { kind, file: path, exportName: name, handler: makeHandler(kind, value, file, name) };
+}
+
+function pickExport(mod: Record<string, unknown>, exportName: string | undefined, file: string): { name: string; value: unknown } {
+  const cjs = mod.default !== null && typeof mod.default === 'object' ? (mod.default as Record<string, unknown>) : undefined;
+  if (exportName) {
+    const value = mod[exportName] ?? cjs?.[exportName];
+    if (value === undefined) throw loadError(file, `it has no export named "${exportName}"`);
+    return { name: exportName, value };
+  }
+  const application = mod.application ?? cjs?.application;
+  if (application !== undefined) return { name: 'application', value: application };
+  if (mod.default !== undefined) return { name: 'default', value: mod.default };
+  throw loadError(file, 'it has neither a default export nor an export named "application"');
+}
+
+function detectKind(name: string, value: unknown, file: string): AppKind {
+  if (name === 'application' && typeof value === 'function') return 'wsgi';
+  if (value instanceof Server) return 'node';
+  if (value !== null && typeof value === 'object' && typeof (value as { fetch?: unknown }).fetch === 'function') return 'fetch';
+  if (typeof value === 'function') {
+    if (value.length === 1) return 'fetch';
+    if (value.length === 2 || value.length === 3) return 'node';
+    throw loadError(file, `export "${name}" is a function of ${value.length} parameters, which matches no kind`);
+  }
+  throw loadError(file, `export "${name}" is ${value === null ? 'null' : typeof value}, which matches no kind`);
+}
+
+function makeHandler(kind: AppKind, value: unknown, file: string, name: string): RequestHandler {
+  if (kind === 'fetch') {
+    if (typeof value === 'function') return fetchHandler(value as FetchFunction);
+    const obj = value as { fetch?: unknown };
+    if (obj && typeof obj.fetch === 'function') return fetchHandler((obj.fetch as FetchFunction).bind(obj));
+  } else if (kind === 'wsgi') {
+    if (typeof value === 'function') return wsgiHandler(value as WsgiApplication);
+  } else if (value instanceof Server || typeof value === 'function') {
+    return nodeHandler(value as NodeListener | Server);
+  }
+  throw loadError(file, `export "${name}" cannot run as a ${kind} app`);
+}
+
+function loadError(file: string, rule: string): PorticoError {
+  return new PorticoError('PORTICO_ERR_APP_LOAD', `${file}: ${rule}\n${KIND_RULES}`);
+}

@@ -1,0 +1,200 @@
+import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import { PorticoError, isPorticoError } from '../common/errors.js';
+import type { PacketHead } from '../protocol/packet-decoder.js';
+import type { UwsgiVars } from '../protocol/uwsgi-vars.js';
+import { serializeHead, statusHasNoBody } from './response-head.js';
+import type { WorkerContext } from './worker-context.js';
+
+/**
+ * One request and its response on one uwsgi connection. Adapters read the vars and body from it
+ * and write the response through it; it keeps what the request log needs and guarantees the
+ * rules every app kind shares: headers validated, 500 before the head, a cut connection after it.
+ */
+export class Exchange {
+  readonly head: PacketHead;
+  readonly vars: UwsgiVars;
+  readonly socket: Socket;
+  readonly ctx: WorkerContext;
+  readonly startedAt = Date.now();
+  private readonly startHr = process.hrtime.bigint();
+  status = 0;
+  headSent = false;
+  finished = false;
+  aborted = false;
+  bodyBytes = 0;
+  headersCount = 0;
+  headersBytes = 0;
+  /** The request body as a stream, created on first use (most GETs never ask). */
+  private bodyStream: Readable | null = null;
+  private bodyQueue: Buffer[] | null = null;
+  private bodyEnded: boolean;
+  private abortController: AbortController | null = null;
+  private abortListeners: Array<() => void> = [];
+  private onFinish: (() => void) | null = null;
+
+  constructor(head: PacketHead, socket: Socket, ctx: WorkerContext, onFinish: () => void) {
+    this.head = head;
+    this.vars = head.vars;
+    this.socket = socket;
+    this.ctx = ctx;
+    this.bodyEnded = head.contentLength === 0;
+    this.onFinish = onFinish;
+  }
+
+  get method(): string {
+    return this.vars.get('REQUEST_METHOD') ?? 'GET';
+  }
+
+  get isHead(): boolean {
+    return this.method === 'HEAD';
+  }
+
+  get signal(): AbortSignal {
+    if (!this.abortController) {
+      this.abortController = new AbortController();
+      if (this.aborted) this.abortController.abort(abortError());
+    }
+    return this.abortController.signal;
+  }
+
+  onAbort(listener: () => void): void {
+    this.abortListeners.push(listener);
+  }
+
+  /** Body bytes from the decoder. Queued until an adapter asks for the stream. */
+  pushBody(chunk: Buffer): void {
+    if (this.bodyStream) {
+      if (!this.bodyStream.push(chunk)) this.socket.pause();
+    } else {
+      (this.bodyQueue ??= []).push(chunk);
+    }
+  }
+
+  endBody(): void {
+    this.bodyEnded = true;
+    this.bodyStream?.push(null);
+  }
+
+  /** The body as a Readable with backpressure: a slow consumer pauses the socket. */
+  body(): Readable {
+    if (this.bodyStream) return this.bodyStream;
+    const socket = this.socket;
+    const stream = new Readable({ read: () => socket.resume() });
+    this.bodyStream = stream;
+    if (this.bodyQueue) for (const c of this.bodyQueue) stream.push(c);
+    this.bodyQueue = null;
+    if (this.bodyEnded) stream.push(null);
+    return stream;
+  }
+
+  /** Serializes and sends the head; throws PORTICO_ERR_INVALID_HEADER before anything is written. */
+  writeHead(status: number, statusText: string | undefined, headers: readonly string[], body?: Buffer | string): void {
+    const head = serializeHead(status, statusText, headers);
+    this.status = status;
+    this.headSent = true;
+    this.headersCount = headers.length >> 1;
+    this.headersBytes = head.length;
+    if (body === undefined) this.socket.write(head, 'latin1');
+    else this.writeWithHead(head, body);
+  }
+
+  private writeWithHead(head: string, body: Buffer | string): void {
+    const sendBody = !this.isHead && !statusHasNoBody(this.status);
+    if (!sendBody || body.length === 0) {
+      this.socket.write(head, 'latin1');
+      return;
+    }
+    if (typeof body === 'string') {
+      const buf = Buffer.from(body);
+      this.bodyBytes += buf.length;
+      this.socket.write(Buffer.concat([Buffer.from(head, 'latin1'), buf]));
+    } else {
+      this.bodyBytes += body.length;
+      this.socket.cork();
+      this.socket.write(head, 'latin1');
+      this.socket.write(body);
+      this.socket.uncork();
+    }
+  }
+
+  /** Writes a body chunk; resolves when the socket can take more (backpressure). */
+  write(chunk: Uint8Array): boolean {
+    if (this.finished || this.aborted || chunk.length === 0) return true;
+    if (this.isHead || statusHasNoBody(this.status)) return true;
+    this.bodyBytes += chunk.length;
+    return this.socket.write(chunk);
+  }
+
+  /** Waits for 'drain' or for the connection to go away, whichever comes first. */
+  drained(): Promise<void> {
+    if (this.aborted || !this.socket.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
+        resolve();
+      };
+      this.socket.once('drain', done);
+      this.socket.once('close', done);
+    });
+  }
+
+  /** The response is complete: the close of the connection delimits the body, as in uWSGI. */
+  end(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (!this.socket.destroyed) this.socket.end();
+    this.complete();
+  }
+
+  /**
+   * The app failed. Before the head: a 500 the client can read. After it: the connection is cut,
+   * so no proxy can take a truncated body for a complete one.
+   */
+  fail(err: unknown): void {
+    const perr = isPorticoError(err) ? err : new PorticoError('PORTICO_ERR_APP_EXCEPTION', undefined, { cause: err });
+    const stack = err instanceof Error ? err.stack : String(err);
+    const where = `${this.method} ${this.vars.get('REQUEST_URI') ?? ''}`;
+    if (this.finished || this.aborted) {
+      this.ctx.log.error(perr.code, `${where}: after the response ended: ${stack}`);
+      return;
+    }
+    if (!this.headSent) {
+      this.ctx.log.error(perr.code, `${where}: ${perr.code === 'PORTICO_ERR_APP_EXCEPTION' ? stack : perr.message}`);
+      const body = `${perr.status} ${perr.status === 500 ? 'Internal Server Error' : 'Error'}\n`;
+      this.writeHead(perr.status, undefined, ['Content-Type', 'text/plain', 'Content-Length', String(body.length)], body);
+      this.end();
+      return;
+    }
+    this.ctx.log.error(perr.code, `${where}: failed after the head was sent, connection closed: ${stack}`);
+    this.finished = true;
+    this.socket.destroy();
+    this.complete();
+  }
+
+  /** The peer went away before the response was complete. */
+  abort(): void {
+    if (this.finished || this.aborted) return;
+    this.aborted = true;
+    this.abortController?.abort(abortError());
+    for (const l of this.abortListeners) l();
+    this.bodyStream?.destroy();
+    this.socket.destroy();
+    this.complete();
+  }
+
+  get durationMs(): number {
+    return Number(process.hrtime.bigint() - this.startHr) / 1e6;
+  }
+
+  private complete(): void {
+    const cb = this.onFinish;
+    this.onFinish = null;
+    cb?.();
+  }
+}
+
+function abortError(): Error {
+  return new PorticoError('PORTICO_ERR_CLIENT_ABORTED');
+}

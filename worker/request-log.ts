@@ -1,0 +1,27 @@
+import type { Exchange } from './exchange.js';
+import type { WorkerContext } from './worker-context.js';
+
+/** One line per request in uWSGI's shape (or one JSON object with --log-format json). */
+export function logRequest(ctx: WorkerContext, ex: Exchange): void {
+  if (!ctx.log.logsRequests) return;
+  const v = ex.vars;
+  ctx.log.request({
+    pid: process.pid,
+    workerRequests: ctx.requests,
+    totalRequests: ctx.requests,
+    remoteAddr: v.get('REMOTE_ADDR') ?? '',
+    remoteUser: v.get('REMOTE_USER') ?? '',
+    varsCount: v.count,
+    varsBytes: ex.head.datasize,
+    startedAt: ex.startedAt,
+    method: ex.method,
+    uri: v.get('REQUEST_URI') ?? v.get('PATH_INFO') ?? '',
+    bodyBytes: ex.bodyBytes,
+    durationMs: ex.durationMs,
+    protocol: v.get('SERVER_PROTOCOL') ?? 'HTTP/1.1',
+    status: ex.aborted && !ex.headSent ? 499 : ex.status,
+    headersCount: ex.headersCount,
+    headersBytes: ex.headersBytes,
+    aborted: ex.aborted,
+  });
+}

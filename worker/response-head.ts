@@ -1,0 +1,34 @@
+import { STATUS_CODES } from 'node:http';
+import { PorticoError } from '../common/errors.js';
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const BAD_VALUE = /[\r\n\0]/;
+
+/**
+ * Serializes the HTTP/1.1 status line and headers that a uwsgi server writes back and nginx's
+ * uwsgi module parses. Header pairs come flat (name, value, name, value...) so repeated headers,
+ * Set-Cookie above all, are written one line each and never merged. A CR, LF or NUL anywhere in a
+ * name or value is refused: it would let an app (or its user's input) split the response.
+ */
+export function serializeHead(status: number, statusText: string | undefined, headers: readonly string[]): string {
+  const reason = statusText || STATUS_CODES[status] || 'Unknown';
+  if (BAD_VALUE.test(reason)) throw invalid('status text');
+  let out = `HTTP/1.1 ${status} ${reason}\r\n`;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    const value = headers[i + 1]!;
+    if (!TOKEN.test(name)) throw invalid(`header name ${JSON.stringify(name)}`);
+    if (BAD_VALUE.test(value)) throw invalid(`value of header ${name}`);
+    out += name + ': ' + value + '\r\n';
+  }
+  return out + '\r\n';
+}
+
+function invalid(what: string): PorticoError {
+  return new PorticoError('PORTICO_ERR_INVALID_HEADER', what);
+}
+
+/** Status codes whose responses never carry a body (RFC 9110). */
+export function statusHasNoBody(status: number): boolean {
+  return status === 204 || status === 304 || (status >= 100 && status < 200);
+}

@@ -1,0 +1,97 @@
+import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { PorticoError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import { formatSocketAddress, type SocketAddress } from '../protocol/socket-address.js';
+
+export interface ListenOptions {
+  address: SocketAddress;
+  backlog: number;
+  /** Mode for a unix socket file, e.g. 0o666 so nginx (www-data) can connect. */
+  chmod?: number;
+  /** Peer addresses a TCP socket accepts. */
+  allowFrom: readonly string[];
+  log: Logger;
+  onConnection: (socket: Socket) => void;
+}
+
+/**
+ * Binds the uwsgi socket. A unix socket file left by a dead server is removed; one that still
+ * answers belongs to a live server and is an error, never stolen. The file is created under a
+ * umask that already gives it its final mode, so there is no window with looser permissions.
+ */
+export async function listenSocket(opts: ListenOptions): Promise<Server> {
+  const { address, log } = opts;
+  const allowed = new Set(opts.allowFrom);
+  const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+    if (address.kind === 'tcp' && !allowed.has(socket.remoteAddress ?? '')) {
+      log.error('PORTICO_ERR_FORBIDDEN_PEER', `refused ${socket.remoteAddress}: not in --allow-from (${[...allowed].join(', ')})`);
+      socket.destroy();
+      return;
+    }
+    opts.onConnection(socket);
+  });
+  if (address.kind === 'unix') await removeStaleSocket(address.path);
+  const oldMask = address.kind === 'unix' && opts.chmod !== undefined ? process.umask(0o777 & ~opts.chmod) : undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      const done = (): void => {
+        server.off('error', reject);
+        resolve();
+      };
+      if (address.kind === 'unix') server.listen({ path: address.path, backlog: opts.backlog }, done);
+      else server.listen({ host: address.host, port: address.port, backlog: opts.backlog }, done);
+    });
+  } catch (err) {
+    throw listenError(err as NodeJS.ErrnoException, address);
+  } finally {
+    if (oldMask !== undefined) process.umask(oldMask);
+  }
+  if (address.kind === 'unix' && opts.chmod !== undefined) chmodSync(address.path, opts.chmod);
+  return server;
+}
+
+async function removeStaleSocket(path: string): Promise<void> {
+  if (!existsSync(path)) return;
+  if (!lstatSync(path).isSocket()) {
+    throw new PorticoError('PORTICO_ERR_SOCKET_IN_USE', `${path} exists and is not a socket; refusing to replace it`);
+  }
+  const alive = await new Promise<boolean>((resolve) => {
+    const probe = connect({ path });
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (alive) throw new PorticoError('PORTICO_ERR_SOCKET_IN_USE', `${path}: another server is accepting on it; stop it or choose another --socket`);
+  unlinkSync(path);
+}
+
+function listenError(err: NodeJS.ErrnoException, address: SocketAddress): PorticoError {
+  const where = formatSocketAddress(address);
+  if (err.code === 'EACCES') {
+    const hint = address.kind === 'unix'
+      ? 'the directory is not writable by this user: use a directory it owns (e.g. /run/portico via systemd RuntimeDirectory=) or run as its owner'
+      : 'ports below 1024 need root or CAP_NET_BIND_SERVICE';
+    return new PorticoError('PORTICO_ERR_SOCKET_PERMISSION', `cannot bind ${where}: ${hint}`, { cause: err });
+  }
+  if (err.code === 'EADDRINUSE') return new PorticoError('PORTICO_ERR_SOCKET_IN_USE', `${where} is in use`, { cause: err });
+  return new PorticoError('PORTICO_ERR_INVALID_OPTION', `cannot bind ${where}: ${err.message}`, { cause: err });
+}
+
+/** Removes the socket file at exit (--vacuum). */
+export function vacuumSocket(address: SocketAddress): void {
+  if (address.kind !== 'unix') return;
+  try {
+    if (lstatSync(address.path).isSocket()) unlinkSync(address.path);
+  } catch {
+    // already gone
+  }
+}
+
+/** Whether nginx's worker user (www-data, not the owner) can connect to a socket of this mode. */
+export function othersCanConnect(mode: number | undefined): boolean {
+  return mode !== undefined && (mode & 0o002) !== 0;
+}

@@ -1,0 +1,17 @@
+import type { Logger } from '../common/logger.js';
+import type { Exchange } from './exchange.js';
+
+/** What an app adapter does with one request. Errors it throws or rejects with become 500s. */
+export type RequestHandler = (ex: Exchange) => void | Promise<void>;
+
+/** State shared by every connection of one worker process. */
+export interface WorkerContext {
+  readonly log: Logger;
+  readonly bufferSize: number;
+  readonly handler: RequestHandler;
+  /** Requests this worker has served, for the `req: N/M` field of the log line. */
+  requests: number;
+  /** Requests in flight, so a graceful stop knows when it may exit. */
+  inFlight: number;
+  onIdle: (() => void) | null;
+}

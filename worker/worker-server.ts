@@ -1,0 +1,119 @@
+import type { Server, Socket } from 'node:net';
+import { defaults } from '../common/defaults.js';
+import { PorticoError } from '../common/errors.js';
+import { Logger, type LogFormat } from '../common/logger.js';
+import { formatSocketAddress, parseSocketAddress, type SocketAddress } from '../protocol/socket-address.js';
+import { loadApp, type AppKind, type LoadedApp } from './app-loader.js';
+import { serveConnection } from './connection.js';
+import { listenSocket, othersCanConnect, vacuumSocket } from './socket-listener.js';
+import type { WorkerContext } from './worker-context.js';
+
+export interface WorkerOptions {
+  app: string;
+  socket: string;
+  kind?: AppKind;
+  bufferSize?: number;
+  listen?: number;
+  chmodSocket?: number;
+  allowFrom?: string[];
+  vacuum?: boolean;
+  gracefulTimeout?: number;
+  disableLogging?: boolean;
+  logFormat?: LogFormat;
+  logto?: string;
+  lightResponse?: boolean;
+  logger?: Logger;
+}
+
+/** One worker process: the app loaded once, one listening socket, many connections at a time. */
+export class WorkerServer {
+  readonly address: SocketAddress;
+  readonly log: Logger;
+  private readonly options: WorkerOptions;
+  private server: Server | null = null;
+  private readonly sockets = new Set<Socket>();
+  private ctx: WorkerContext | null = null;
+  private stopping: Promise<void> | null = null;
+  app: LoadedApp | null = null;
+
+  constructor(options: WorkerOptions) {
+    this.options = options;
+    this.address = parseSocketAddress(options.socket);
+    this.log = options.logger ?? new Logger({ format: options.logFormat, file: options.logto, disableRequests: options.disableLogging });
+    const bufferSize = options.bufferSize ?? defaults.bufferSize;
+    if (!Number.isInteger(bufferSize) || bufferSize < 1 || bufferSize > defaults.maxBufferSize) {
+      throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--buffer-size must be 1..${defaults.maxBufferSize}, got ${bufferSize}`);
+    }
+  }
+
+  async start(): Promise<void> {
+    const o = this.options;
+    this.app = await loadApp(o.app, { kind: o.kind, lightResponse: o.lightResponse });
+    this.ctx = {
+      log: this.log,
+      bufferSize: o.bufferSize ?? defaults.bufferSize,
+      handler: this.app.handler,
+      requests: 0,
+      inFlight: 0,
+      onIdle: null,
+    };
+    const ctx = this.ctx;
+    this.server = await listenSocket({
+      address: this.address,
+      backlog: o.listen ?? defaults.listen,
+      chmod: o.chmodSocket,
+      allowFrom: o.allowFrom ?? [...defaults.allowFrom],
+      log: this.log,
+      onConnection: (socket) => {
+        this.sockets.add(socket);
+        socket.once('close', () => this.sockets.delete(socket));
+        serveConnection(socket, ctx);
+      },
+    });
+    const where = formatSocketAddress(this.address);
+    this.log.info(`portico worker ${process.pid}: ${this.app.kind} app ${this.app.file}:${this.app.exportName} on ${where}`, {
+      kind: this.app.kind,
+      socket: where,
+    });
+    if (this.address.kind === 'unix' && !othersCanConnect(o.chmodSocket)) {
+      this.log.info(`note: nginx connects as its own user (www-data on Debian); if it logs "connect() to unix:${where} failed ` +
+        '(13: Permission denied)", start portico with --chmod-socket 666 (or 660 and a group nginx is in)');
+    }
+  }
+
+  get inFlight(): number {
+    return this.ctx?.inFlight ?? 0;
+  }
+
+  /**
+   * Stops accepting, lets in-flight requests finish (at most --graceful-timeout seconds), then
+   * closes what is left and removes the socket file.
+   */
+  stop(graceful = true): Promise<void> {
+    this.stopping ??= this.doStop(graceful);
+    return this.stopping;
+  }
+
+  private async doStop(graceful: boolean): Promise<void> {
+    const server = this.server;
+    const ctx = this.ctx;
+    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    if (graceful && ctx && ctx.inFlight > 0) {
+      const timeoutMs = (this.options.gracefulTimeout ?? defaults.gracefulTimeout) * 1000;
+      this.log.info(`waiting for ${ctx.inFlight} request(s) to finish (at most ${timeoutMs / 1000} s)`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        ctx.onIdle = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    // What is left is idle, or past the graceful timeout.
+    for (const s of this.sockets) s.destroy();
+    await closed;
+    if (this.options.vacuum !== false) vacuumSocket(this.address);
+    this.log.info(`portico worker ${process.pid}: stopped`);
+    this.log.flush();
+  }
+}
