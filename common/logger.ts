@@ -22,6 +22,9 @@ export interface RequestRecord {
   aborted: boolean;
 }
 
+/** How long a request line may wait in the buffer before it is written anyway. */
+const REQUEST_FLUSH_MS = 100;
+
 /**
  * Event and request logging. Text lines go out in uWSGI's shapes so people's grep habits carry
  * over; `json` writes one pino object per line. Both use one buffered async destination
@@ -33,6 +36,7 @@ export class Logger {
   private readonly requestsEnabled: boolean;
   private cachedSecond = 0;
   private cachedDate = '';
+  private flushTimer: NodeJS.Timeout | null = null;
 
   constructor(options: { format?: LogFormat; file?: string; disableRequests?: boolean } = {}) {
     this.dest = pino.destination({ dest: options.file ?? 2, sync: false, minLength: 4096, mkdir: true }) as never;
@@ -40,20 +44,26 @@ export class Logger {
     this.requestsEnabled = !options.disableRequests;
   }
 
+  // Events are rare and someone is waiting for them (a supervisor for the "on SOCKET" line, a
+  // person for an error), so they go out at once; only request lines wait in the 4 KiB buffer
+  // (for at most REQUEST_FLUSH_MS, see flushSoon).
   info(message: string, fields?: Record<string, unknown>): void {
     if (this.json) this.json.info(fields ?? {}, message);
     else this.dest.write(message + '\n');
+    this.flush();
   }
 
   warn(message: string, fields?: Record<string, unknown>): void {
     if (this.json) this.json.warn(fields ?? {}, message);
     else this.dest.write(message + '\n');
+    this.flush();
   }
 
   /** An error with its code first, so `grep PORTICO_ERR_` finds every failure. */
   error(code: string, message: string, fields?: Record<string, unknown>): void {
     if (this.json) this.json.error({ code, ...fields }, message);
     else this.dest.write(`${code}: ${message}\n`);
+    this.flush();
   }
 
   get logsRequests(): boolean {
@@ -62,6 +72,7 @@ export class Logger {
 
   request(r: RequestRecord): void {
     if (!this.requestsEnabled) return;
+    this.flushSoon();
     if (this.json) {
       this.json.info({ req: r }, 'request');
       return;
@@ -77,6 +88,21 @@ export class Logger {
 
   reopen(): void {
     this.dest.reopen();
+  }
+
+  /**
+   * Request lines wait in the buffer so a busy worker writes them in batches, but at most
+   * REQUEST_FLUSH_MS: on a quiet worker the last lines would otherwise stay there until 4 KiB
+   * more arrive, and `tail -f` (or a test awaiting the line) would never see them.
+   */
+  private flushSoon(): void {
+    if (this.flushTimer) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      this.flush();
+    }, REQUEST_FLUSH_MS);
+    // Never what keeps a stopping worker alive: stop() flushes what is left.
+    this.flushTimer.unref();
   }
 
   flush(): void {

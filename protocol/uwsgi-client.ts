@@ -34,8 +34,9 @@ export function uwsgiRequest(options: UwsgiRequestOptions): Promise<UwsgiRespons
   if (!headers.some(([n]) => n.toLowerCase() === 'host')) {
     headers.unshift(['Host', addr.kind === 'tcp' ? `${addr.host}:${addr.port}` : 'localhost']);
   }
+  const method = options.method ?? (body ? 'POST' : 'GET');
   const vars = buildRequestVars({
-    method: options.method ?? (body ? 'POST' : 'GET'),
+    method,
     uri: options.path ?? '/',
     headers,
     contentLength: body ? body.length : undefined,
@@ -73,8 +74,11 @@ export function uwsgiRequest(options: UwsgiRequestOptions): Promise<UwsgiRespons
       try {
         parsed ??= parseResponseHead(all);
         if (!parsed) throw new PorticoError('PORTICO_ERR_BAD_RESPONSE', received === 0 ? 'empty response' : 'connection closed inside the response head');
-        const resBody = all.subarray(parsed.size);
-        const declared = contentLengthOf(parsed);
+        // A HEAD response ends with its head: Content-Length there describes the GET body. Bytes
+        // after it are not a body either (uWSGI writes the app's body for HEAD; nginx drops it).
+        const isHead = method.toUpperCase() === 'HEAD';
+        const resBody = isHead ? Buffer.alloc(0) : all.subarray(parsed.size);
+        const declared = isHead ? undefined : contentLengthOf(parsed);
         if (declared !== undefined && resBody.length !== declared) {
           throw new PorticoError('PORTICO_ERR_BAD_RESPONSE', `body is ${resBody.length} bytes but Content-Length says ${declared}`);
         }

@@ -167,9 +167,9 @@ export class Exchange {
       this.end();
       return;
     }
-    this.ctx.log.error(perr.code, `${where}: failed after the head was sent, connection closed: ${stack}`);
+    this.ctx.log.error(perr.code, `${where}: failed after the head was sent, connection cut: ${stack}`);
     this.finished = true;
-    this.socket.destroy();
+    cutConnection(this.socket);
     this.complete();
   }
 
@@ -192,6 +192,19 @@ export class Exchange {
     const cb = this.onFinish;
     this.onFinish = null;
     cb?.();
+  }
+}
+
+/**
+ * Ends a connection so the peer can tell the response is incomplete. On TCP a reset says so
+ * outright; a unix socket has no reset, so there only a Content-Length the body falls short of
+ * tells nginx (it logs "upstream prematurely closed connection"), the same limit uWSGI has.
+ */
+function cutConnection(socket: Socket): void {
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    socket.destroy();
   }
 }
 

@@ -2,7 +2,7 @@ import { PorticoError } from '../../common/errors.js';
 import type { Exchange } from '../exchange.js';
 import type { RequestHandler } from '../worker-context.js';
 import { createRequest } from './light-request.js';
-import { kCached, LightResponse, realResponse, type CachedResponse } from './light-response.js';
+import { kCached, LightResponse, NativeResponse, realResponse, type CachedResponse } from './light-response.js';
 
 export type FetchFunction = (request: Request) => Response | Promise<Response>;
 
@@ -21,7 +21,9 @@ function sendResponse(ex: Exchange, res: unknown): void | Promise<void> {
     const cached = res[kCached];
     if (cached) return sendCached(ex, cached);
   }
-  if (!(res instanceof Response)) {
+  // Not the global `Response`: that is LightResponse once installed, and the static
+  // Response.json/redirect/error (inherited from Node's class) still build native Responses.
+  if (!(res instanceof NativeResponse)) {
     throw new PorticoError('PORTICO_ERR_APP_EXCEPTION', `the app's fetch returned ${describe(res)}, not a Response`);
   }
   return sendNative(ex, realResponse(res));

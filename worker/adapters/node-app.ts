@@ -24,13 +24,23 @@ export function nodeHandler(target: NodeListener | Server): RequestHandler {
     res.useChunkedEncodingByDefault = false;
     res.shouldKeepAlive = false;
     res.assignSocket(ex.socket);
+    // Node's http server relays the socket's 'drain' to the response (socketOnDrain); without it
+    // an app that waits for res's 'drain' after write() returned false (pipe() does) waits forever.
+    const onDrain = (): void => {
+      if (res.writableNeedDrain) res.emit('drain');
+    };
+    ex.socket.on('drain', onDrain);
+    const detach = (): void => {
+      ex.socket.off('drain', onDrain);
+      res.detachSocket(ex.socket);
+    };
     ex.onAbort(() => {
       if (!req.destroyed) req.destroy();
       res.destroy();
     });
     return new Promise<void>((resolve, reject) => {
       res.on('finish', () => {
-        res.detachSocket(ex.socket);
+        detach();
         recordHead(ex, res);
         ex.end();
         resolve();
@@ -52,7 +62,7 @@ export function nodeHandler(target: NodeListener | Server): RequestHandler {
     }).catch((err: unknown) => {
       // Node has already put its head on the wire: the Exchange must cut the connection, not send a 500.
       if (res.headersSent) recordHead(ex, res);
-      res.detachSocket(ex.socket);
+      detach();
       throw asPorticoError(err);
     });
   };
@@ -83,8 +93,10 @@ function buildRequest(ex: Exchange): IncomingMessage {
   req.method = ex.method;
   req.url = v.get('REQUEST_URI') ?? v.get('PATH_INFO') ?? '/';
   const flat = headersFromVars(v);
-  // rawHeaders lets Node build req.headers lazily with its own rules for repeated names.
-  req.rawHeaders = flat;
+  // What Node's own parser calls: it sets rawHeaders and the count that the lazy req.headers and
+  // req.headersDistinct getters read (rawHeaders alone leaves both empty). Before `complete` is
+  // set, or Node files them as trailers.
+  (req as IncomingMessage & { _addHeaderLines(h: string[], n: number): void })._addHeaderLines(flat, flat.length);
   req.complete = ex.head.contentLength === 0;
   const body = ex.body();
   body.on('data', (chunk: Buffer) => {

@@ -1,0 +1,64 @@
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort } from './free-port.js';
+import { repoRoot } from './paths.js';
+import { startProcess, type Started } from './child-process.js';
+
+export const NGINX = '/usr/sbin/nginx';
+
+export interface Nginx {
+  port: number;
+  url: string;
+  proc: Started;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs real nginx in the foreground on a loopback port with its own prefix, pid and temp paths,
+ * serving deploy/nginx/portico-uwsgi-locations.conf (the shipped config, included, not copied)
+ * with the upstream pointed at `upstreamSocket`. As root, its workers run as nobody, as they would
+ * run as www-data in production: the socket must be connectable by others.
+ */
+export async function startNginx(dir: string, upstreamSocket: string, extraServerConf = ''): Promise<Nginx> {
+  const port = await freePort();
+  const prefix = join(dir, 'nginx');
+  mkdirSync(join(prefix, 'logs'), { recursive: true, mode: 0o777 });
+  copyFileSync('/etc/nginx/uwsgi_params', join(prefix, 'uwsgi_params'));
+  const conf = `
+worker_processes 1;
+daemon off;
+master_process on;
+${process.getuid?.() === 0 ? 'user nobody nogroup;' : ''}
+pid ${join(prefix, 'nginx.pid')};
+error_log stderr notice;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path ${join(prefix, 'client_body')};
+  proxy_temp_path ${join(prefix, 'proxy')};
+  fastcgi_temp_path ${join(prefix, 'fastcgi')};
+  uwsgi_temp_path ${join(prefix, 'uwsgi')};
+  scgi_temp_path ${join(prefix, 'scgi')};
+  upstream portico_workers { server unix:${upstreamSocket}; }
+  server {
+    listen 127.0.0.1:${port};
+    ${extraServerConf}
+    include ${join(repoRoot, 'deploy', 'nginx', 'portico-uwsgi-locations.conf')};
+  }
+}
+`;
+  const confFile = join(prefix, 'nginx.conf');
+  writeFileSync(confFile, conf);
+  const proc = startProcess(NGINX, ['-p', prefix, '-c', confFile, '-e', 'stderr']);
+  // The master binds the listener before it forks workers, so this line means "accepting".
+  await proc.waitFor(/start worker process/);
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    proc,
+    async stop() {
+      await proc.stop('SIGQUIT');
+    },
+  };
+}
+

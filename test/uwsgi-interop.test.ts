@@ -1,0 +1,295 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { request as httpRequest } from 'node:http';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { isPorticoError } from '../protocol/index.js';
+import { uwsgiRequest } from '../protocol/uwsgi-client.js';
+import { startProcess, type Started } from './support/child-process.js';
+import { freePort } from './support/free-port.js';
+import { startNginx, type Nginx } from './support/nginx.js';
+import { fixturesDir, porticoBin, sharedDir } from './support/paths.js';
+import { startWorker } from './support/portico-worker.js';
+import { makeTmpDir } from './support/tmp-dir.js';
+
+const UWSGI = '/usr/bin/uwsgi';
+const WSGI_APP = join(sharedDir, 'vectors', 'uwsgi-responses-app.py');
+
+/**
+ * Flags both uWSGI instances share: --strict so a misspelt option fails at once instead of being
+ * ignored, --die-on-term so SIGTERM (what Started.stop() sends) shuts down rather than reloads.
+ * uWSGI logs to stderr unless told otherwise (--logto), which startProcess captures.
+ */
+const UWSGI_COMMON = ['--strict', '--die-on-term'];
+
+/** A server that never prints its ready line fails the hook instead of hanging the run. */
+const START_TIMEOUT = { timeout: 30_000 };
+
+/** What a client saw: status, the headers these tests compare, and the body. */
+interface Seen {
+  status: number;
+  contentType: string | undefined;
+  location: string | undefined;
+  contentLength: string | undefined;
+  setCookies: string[];
+  body: string;
+}
+
+interface CliResult {
+  code: number | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/** Runs `portico request ...` as a child process, as a person would from a shell. */
+async function runCli(args: string[]): Promise<CliResult> {
+  const child = spawn(process.execPath, [porticoBin, 'request', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => out.push(d));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const [code] = (await once(child, 'close')) as [number | null];
+  return { code, stdout: Buffer.concat(out), stderr };
+}
+
+/** `portico request -i` output: the status line and headers as received, a blank line, the body. */
+function parseIncluded(out: Buffer): Seen {
+  const end = out.indexOf('\r\n\r\n');
+  assert.notEqual(end, -1, `no blank line after the head in ${JSON.stringify(out.toString())}`);
+  const [statusLine, ...lines] = out.subarray(0, end).toString('latin1').split('\r\n');
+  const m = /^HTTP\/1\.[01] (\d{3})/.exec(statusLine!);
+  assert.ok(m, `bad status line ${statusLine}`);
+  const headers = lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()] as const);
+  const one = (name: string): string | undefined => {
+    const all = headers.filter(([n]) => n === name);
+    assert.ok(all.length <= 1, `${name} sent ${all.length} times`);
+    return all[0]?.[1];
+  };
+  return {
+    status: Number(m[1]),
+    contentType: one('content-type'),
+    location: one('location'),
+    contentLength: one('content-length'),
+    setCookies: headers.filter(([n]) => n === 'set-cookie').map(([, v]) => v),
+    body: out.subarray(end + 4).toString(),
+  };
+}
+
+async function seenByFetch(res: Response): Promise<Seen> {
+  return {
+    status: res.status,
+    contentType: res.headers.get('content-type') ?? undefined,
+    location: res.headers.get('location') ?? undefined,
+    contentLength: res.headers.get('content-length') ?? undefined,
+    setCookies: res.headers.getSetCookie(),
+    body: await res.text(),
+  };
+}
+
+describe('uWSGI HTTP router (--http-to) in front of a portico worker', () => {
+  let tmp: ReturnType<typeof makeTmpDir>;
+  let worker: Started | undefined;
+  let router: Started | undefined;
+  let workerSocket: string;
+  let base: string;
+
+  before(async () => {
+    tmp = makeTmpDir('uwsgi-router');
+    workerSocket = join(tmp.path, 'worker.sock');
+    worker = await startWorker(join(fixturesDir, 'fetch-app.mjs'), workerSocket);
+    const port = await freePort();
+    // --master is needed: without it the main process exits once it has forked the router (no
+    // app, no workers), and the router it leaves behind is orphaned rather than stopped with it.
+    router = startProcess(UWSGI, [...UWSGI_COMMON, '--master', '--plugin', 'http',
+      '--http', `127.0.0.1:${port}`, '--http-to', workerSocket]);
+    // The master binds the port before it forks the router, so this line means "accepting".
+    await router.waitFor(/spawned uWSGI http 1 \(pid: \d+\)/);
+    base = `http://127.0.0.1:${port}`;
+  }, START_TIMEOUT);
+
+  after(async () => {
+    await router?.stop();
+    await worker?.stop();
+    tmp?.cleanup();
+  });
+
+  test('GET with a query and a repeated header reaches the app; the router joins the repeats with ", "', async () => {
+    // node:http, not fetch: fetch's Headers would join the repeats itself before they left the
+    // client, and this must show what the router does with two header lines on the wire.
+    const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = httpRequest(`${base}/some%20path?a=1&b=two`, { headers: { 'X-Repeat': ['one', 'two'], 'X-Single': 'solo' } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode!, body: text }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(status, 200);
+    const seen = JSON.parse(body) as { method: string; path: string; query: Record<string, string>; headers: Record<string, string> };
+    assert.equal(seen.method, 'GET');
+    assert.equal(seen.path, '/some path');
+    assert.deepEqual(seen.query, { a: '1', b: 'two' });
+    assert.equal(seen.headers['x-repeat'], 'one, two');
+    assert.equal(seen.headers['x-single'], 'solo');
+    assert.equal(seen.headers.host, new URL(base).host);
+  });
+
+  test('POST body is echoed back through the router', async () => {
+    const payload = 'name=portico&bytes=' + 'x'.repeat(5000);
+    const res = await fetch(`${base}/echo`, { method: 'POST', body: payload, headers: { 'content-type': 'text/plain' } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'text/plain');
+    assert.equal(await res.text(), payload);
+  });
+
+  test('two Set-Cookie headers arrive as two headers, with the 302 and its Location', async () => {
+    const res = await fetch(`${base}/cookies`, { redirect: 'manual' });
+    assert.equal(res.status, 302);
+    assert.equal(res.headers.get('location'), '/next');
+    assert.deepEqual(res.headers.getSetCookie(), ['a=1; Path=/', 'b=2; HttpOnly']);
+    assert.equal(await res.text(), '');
+  });
+
+  test('HEAD keeps the GET Content-Length and has no body, through the router and from portico request', async () => {
+    // /throw answers 500 with Content-Length: 26; for HEAD the worker writes the head only.
+    const res = await fetch(`${base}/throw`, { method: 'HEAD' });
+    assert.equal(res.status, 500);
+    assert.equal(res.headers.get('content-length'), '26');
+    assert.equal(await res.text(), '');
+
+    const direct = await runCli(['-i', '-X', 'HEAD', '--socket', workerSocket, '/throw']);
+    assert.equal(direct.code, 0, direct.stderr);
+    const seen = parseIncluded(direct.stdout);
+    assert.equal(seen.status, 500);
+    assert.equal(seen.contentLength, '26');
+    assert.equal(seen.body, '');
+  });
+});
+
+describe('portico request against real uWSGI (python3 plugin), compared with nginx in front of it', () => {
+  let tmp: ReturnType<typeof makeTmpDir>;
+  let uwsgi: Started | undefined;
+  let nginx: Nginx | undefined;
+  let socket: string;
+  let garbage: Server | undefined;
+
+  before(async () => {
+    tmp = makeTmpDir('uwsgi-python');
+    socket = join(tmp.path, 'uwsgi.sock');
+    // No --master and the default one process: the single worker is the whole server. --need-app
+    // makes a broken app file an exit instead of "no python application found" on every request;
+    // --chmod-socket=666 because nginx's workers (nobody) connect as another user.
+    uwsgi = startProcess(UWSGI, [...UWSGI_COMMON, '--plugin', 'python3', '--socket', socket, '--chmod-socket=666',
+      '--wsgi-file', WSGI_APP, '--need-app']);
+    // Printed once the app is loaded, after the socket was bound: connections are accepted from here.
+    await uwsgi.waitFor(/spawned uWSGI worker 1 \(and the only\)/);
+    nginx = await startNginx(tmp.path, socket);
+  }, START_TIMEOUT);
+
+  after(async () => {
+    await nginx?.stop();
+    await uwsgi?.stop();
+    if (garbage) await new Promise<void>((resolve) => garbage!.close(() => resolve()));
+    tmp?.cleanup();
+  });
+
+  /** Sends the same request through portico request and through nginx, and returns both views. */
+  async function both(path: string, opts: { method?: string; body?: string } = {}): Promise<{ cli: Seen; viaNginx: Seen }> {
+    const args = ['-i', '--socket', socket];
+    if (opts.method) args.push('-X', opts.method);
+    if (opts.body !== undefined) args.push('-d', opts.body, '-H', 'Content-Type: application/octet-stream');
+    const r = await runCli([...args, path]);
+    assert.equal(r.code, 0, `portico request failed: ${r.stderr}`);
+    const res = await fetch(nginx!.url + path, {
+      method: opts.method ?? (opts.body === undefined ? 'GET' : 'POST'),
+      body: opts.body,
+      headers: opts.body === undefined ? {} : { 'content-type': 'application/octet-stream' },
+      redirect: 'manual',
+    });
+    return { cli: parseIncluded(r.stdout), viaNginx: await seenByFetch(res) };
+  }
+
+  test('GET / : plain text, no Content-Length (the close ends the body)', async () => {
+    const { cli, viaNginx } = await both('/');
+    assert.deepEqual(cli, { status: 200, contentType: 'text/plain', location: undefined, contentLength: undefined, setCookies: [], body: 'Hello World' });
+    assert.deepEqual(cli, viaNginx);
+  });
+
+  test('GET /stream : a generator body arrives whole', async () => {
+    const { cli, viaNginx } = await both('/stream');
+    assert.equal(cli.status, 200);
+    assert.equal(cli.body, 'chunk0\nchunk1\nchunk2\n');
+    assert.deepEqual(cli, viaNginx);
+  });
+
+  test('GET /cookies : 302, Location and both Set-Cookie lines', async () => {
+    const { cli, viaNginx } = await both('/cookies');
+    assert.equal(cli.status, 302);
+    assert.equal(cli.location, '/next');
+    assert.deepEqual(cli.setCookies, ['a=1; Path=/', 'b=2; HttpOnly']);
+    assert.equal(cli.body, '');
+    assert.deepEqual(cli, viaNginx);
+  });
+
+  test('GET /empty : 204 with no headers and no body', async () => {
+    const { cli, viaNginx } = await both('/empty');
+    assert.deepEqual(cli, { status: 204, contentType: undefined, location: undefined, contentLength: undefined, setCookies: [], body: '' });
+    assert.deepEqual(cli, viaNginx);
+  });
+
+  test('POST /echo : the body comes back with its Content-Length', async () => {
+    const payload = 'hello uwsgi ' + 'é'.repeat(100);
+    const { cli, viaNginx } = await both('/echo', { body: payload });
+    assert.equal(cli.status, 200);
+    assert.equal(cli.contentType, 'application/octet-stream');
+    assert.equal(cli.contentLength, String(Buffer.byteLength(payload)));
+    assert.equal(cli.body, payload);
+    assert.deepEqual(cli, viaNginx);
+  });
+
+  test('HEAD / : the GET headers and no body (uWSGI writes one anyway; nginx and portico drop it)', async () => {
+    const { cli, viaNginx } = await both('/', { method: 'HEAD' });
+    assert.deepEqual(cli, { status: 200, contentType: 'text/plain', location: undefined, contentLength: undefined, setCookies: [], body: '' });
+    assert.deepEqual(cli, viaNginx);
+  });
+
+  test('uwsgiRequest HEAD: Content-Length is the GET one and what uWSGI writes after the head is dropped', async () => {
+    // /echo declares Content-Length of what it read, so a HEAD with a body makes it non-zero, and
+    // uWSGI then writes those bytes after the head although the request was a HEAD.
+    const res = await uwsgiRequest({ socket, method: 'HEAD', path: '/echo', body: 'abcdef' });
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.headers.filter(([n]) => n === 'Content-Length'), [['Content-Length', '6']]);
+    assert.equal(res.body.length, 0);
+  });
+
+  test('portico request to a socket where nothing listens exits non-zero with PORTICO_ERR_UPSTREAM_CONNECT', async () => {
+    const r = await runCli(['--socket', join(tmp.path, 'nobody-here.sock'), '/']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /PORTICO_ERR_UPSTREAM_CONNECT/);
+    assert.equal(r.stdout.length, 0);
+  });
+
+  test('portico request to a server that answers garbage exits non-zero with PORTICO_ERR_BAD_RESPONSE', async () => {
+    const path = join(tmp.path, 'garbage.sock');
+    garbage = createServer((conn) => {
+      // Answer once the request packet is in, so closing does not reset the connection under it.
+      conn.once('data', () => conn.end('HTTP/1.1 200 OK\r\nBad\0Header: x\r\n\r\n'));
+      conn.on('error', () => {});
+    });
+    garbage.listen(path);
+    await once(garbage, 'listening');
+
+    const r = await runCli(['-i', '--socket', path, '/']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /PORTICO_ERR_BAD_RESPONSE/);
+    assert.equal(r.stdout.length, 0);
+
+    await assert.rejects(uwsgiRequest({ socket: path, path: '/' }),
+      (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_BAD_RESPONSE');
+  });
+});
