@@ -1,8 +1,12 @@
 import { isPorticoError } from '../common/errors.js';
+import { gatewayCommand } from './gateway-command.js';
 import { requestCommand } from './request-command.js';
+import { serveCommand } from './serve-command.js';
 import { workerCommand } from './worker-command.js';
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  serve: serveCommand,
+  gateway: gatewayCommand,
   worker: workerCommand,
   request: requestCommand,
 };
@@ -10,6 +14,9 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
 const USAGE = `Usage: portico COMMAND [options]
 
 Commands:
+  serve APP --http HOST:PORT           the whole stack: N workers and the HTTP gateway in front
+  gateway --http HOST:PORT --upstream uwsgi://unix:PATH
+                                       the HTTP front alone: static files, forwarding to workers
   worker APP --socket PATH|HOST:PORT   serve APP over the uwsgi protocol (for nginx uwsgi_pass)
   request --socket PATH /path          send one uwsgi request and print the response (like uwsgi_curl)
 
@@ -34,7 +41,7 @@ main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
     // Workers exit when their stop is done even if an app left a timer or handle open.
-    if (process.argv[2] === 'worker') process.exit(code);
+    if (process.argv[2] !== 'request') process.exit(code);
   },
   (err: unknown) => {
     if (isPorticoError(err)) process.stderr.write(`portico: ${err.code}: ${err.message}\n`);

@@ -1,8 +1,9 @@
 import { parseArgs } from 'node:util';
 import { PorticoError } from '../common/errors.js';
-import { formatHelp, workerOptions } from '../common/option-schema.js';
+import { formatHelp, workerOptions, type OptionValues } from '../common/option-schema.js';
 import { KIND_RULES, type AppKind } from '../worker/app-loader.js';
-import { WorkerServer } from '../worker/worker-server.js';
+import { WorkerServer, type WorkerOptions } from '../worker/worker-server.js';
+import { intOption, logFormatOption, waitForStopSignals } from './cli-values.js';
 
 const USAGE = `Usage: portico worker APP --socket PATH|HOST:PORT [options]
 
@@ -20,51 +21,38 @@ export async function workerCommand(argv: string[]): Promise<number> {
     process.stderr.write(`${USAGE}\n\nportico worker: APP and --socket are required\n`);
     return 2;
   }
-  const kind = values.kind;
+  const worker = new WorkerServer(workerOptionsFrom(app, values.socket, values));
+  await worker.start();
+  // Started by `portico serve`: tell it we accept, and stop with it if it goes away.
+  if (process.send) {
+    process.send({ type: 'portico:ready', socket: values.socket });
+    process.on('disconnect', () => void worker.stop(true).then(() => process.exit(0)));
+  }
+  await waitForStopSignals(worker.log, (graceful) => worker.stop(graceful), () => worker.inFlight);
+  return 0;
+}
+
+export function workerOptionsFrom(app: string, socket: string, values: OptionValues): WorkerOptions {
+  const kind = values.kind as string | undefined;
   if (kind !== undefined && kind !== 'fetch' && kind !== 'wsgi' && kind !== 'node') {
     throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--kind must be fetch, wsgi or node, got ${kind}`);
   }
-  const logFormat = values['log-format'];
-  if (logFormat !== 'text' && logFormat !== 'json') {
-    throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--log-format must be text or json, got ${logFormat}`);
-  }
-  const worker = new WorkerServer({
+  const chmod = values['chmod-socket'] as string | undefined;
+  return {
     app,
-    socket: values.socket,
+    socket,
     kind: kind as AppKind | undefined,
     bufferSize: intOption('buffer-size', values['buffer-size']),
     listen: intOption('listen', values.listen),
-    chmodSocket: values['chmod-socket'] === undefined ? undefined : modeOption(values['chmod-socket']),
-    allowFrom: values['allow-from'],
-    vacuum: values.vacuum,
-    gracefulTimeout: Number(values['graceful-timeout']),
-    disableLogging: values['disable-logging'],
-    logFormat,
-    logto: values.logto,
+    chmodSocket: chmod === undefined ? undefined : modeOption(chmod),
+    allowFrom: values['allow-from'] as string[] | undefined,
+    vacuum: values.vacuum as boolean | undefined,
+    gracefulTimeout: intOption('graceful-timeout', values['graceful-timeout']),
+    disableLogging: values['disable-logging'] as boolean | undefined,
+    logFormat: logFormatOption(values['log-format']),
+    logto: values.logto as string | undefined,
     lightResponse: !values['native-response'],
-  });
-  await worker.start();
-  return new Promise<number>((resolve) => {
-    let signals = 0;
-    const onSignal = (sig: NodeJS.Signals): void => {
-      signals++;
-      if (signals > 1) {
-        worker.log.info(`${sig} again: stopping now`);
-        void worker.stop(false).then(() => resolve(0));
-        return;
-      }
-      worker.log.info(`${sig}: graceful stop (${worker.inFlight} in flight)`);
-      void worker.stop(true).then(() => resolve(0));
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
-}
-
-function intOption(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--${name} must be a whole number, got ${value}`);
-  return Number(value);
+  };
 }
 
 /** Octal as uWSGI takes it: 666, 0666 or 0o666. */

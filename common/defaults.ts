@@ -12,6 +12,14 @@ export const defaults = {
   allowFrom: ['127.0.0.1', '::1', '::ffff:127.0.0.1'],
   /** Socket file mode when --chmod-socket is not given (umask applies, as with uWSGI). */
   chmodSocket: undefined as number | undefined,
+  /** Peers whose X-Forwarded-For/-Proto the gateway believes. */
+  trustedProxies: ['127.0.0.0/8', '::1', 'unix'],
+  /** Seconds the gateway waits for a worker's response head before answering 504. */
+  upstreamTimeout: 60,
+  /** A request body of unknown length (chunked) is buffered up to this many bytes for the uwsgi link, which needs CONTENT_LENGTH. */
+  bodyLimit: 64 * 1024 * 1024,
+  /** Workers `portico serve` starts when --workers is not given. */
+  serveWorkers: 1,
   /** Client request timeout for `portico request`, in milliseconds. */
   requestTimeoutMs: 30_000,
 } as const;

@@ -9,12 +9,13 @@ export interface OptionSpec {
   help: string;
 }
 
-/**
+/*
  * Every command-line option, defined once: parseArgs reads the types, `--help` prints the rest.
  * Names follow uWSGI where it has one.
  */
-export const workerOptions = {
-  socket: { type: 'string', short: 's', arg: 'PATH|HOST:PORT', help: 'uwsgi socket to serve (unix path, or HOST:PORT for TCP)' },
+
+/** Options of the worker process, shared by `worker` and `serve`. */
+export const workerOptionsBase = {
   kind: { type: 'string', arg: 'fetch|wsgi|node', help: 'force the kind of app instead of detecting it' },
   'buffer-size': { type: 'string', short: 'b', arg: 'BYTES', default: String(defaults.bufferSize), help: 'largest uwsgi vars block accepted (at most 65535)' },
   listen: { type: 'string', short: 'l', arg: 'N', default: String(defaults.listen), help: 'socket listen backlog' },
@@ -26,7 +27,31 @@ export const workerOptions = {
   'log-format': { type: 'string', arg: 'text|json', default: 'text', help: 'uWSGI-style text lines, or one pino JSON object per line' },
   logto: { type: 'string', arg: 'FILE', help: 'log to FILE instead of stderr' },
   'native-response': { type: 'boolean', default: false, help: "keep Node's own Response class (no fast path for string/byte bodies)" },
+} as const satisfies Record<string, OptionSpec>;
+
+export const workerOptions = {
+  socket: { type: 'string', short: 's', arg: 'PATH|HOST:PORT', help: 'uwsgi socket to serve (unix path, or HOST:PORT for TCP)' },
+  ...workerOptionsBase,
   help: { type: 'boolean', short: 'h', help: 'show this help' },
+} as const satisfies Record<string, OptionSpec>;
+
+export const gatewayOptions = {
+  http: { type: 'string', arg: 'HOST:PORT|unix:PATH', help: 'where the gateway listens for HTTP' },
+  upstream: { type: 'string', multiple: true, arg: 'uwsgi://unix:PATH|uwsgi://HOST:PORT', help: 'a worker socket to forward to (repeatable)' },
+  static: { type: 'string', multiple: true, arg: '/prefix=DIR', help: "serve DIR's files under /prefix (repeatable; uWSGI's static-map)" },
+  'trusted-proxies': { type: 'string', multiple: true, arg: 'CIDR|unix', help: `peers whose X-Forwarded-For/-Proto are believed (default ${defaults.trustedProxies.join(', ')})` },
+  'upstream-timeout': { type: 'string', arg: 'SECONDS', default: String(defaults.upstreamTimeout), help: 'wait this long for a worker\'s response head, then 504' },
+  'body-limit': { type: 'string', arg: 'BYTES', default: String(defaults.bodyLimit), help: 'largest chunked request body buffered for the uwsgi link (413 past it)' },
+  'log-format': workerOptionsBase['log-format'],
+  logto: workerOptionsBase.logto,
+  help: { type: 'boolean', short: 'h', help: 'show this help' },
+} as const satisfies Record<string, OptionSpec>;
+
+/** `portico serve` takes the gateway's options, the worker's, and --workers. */
+export const serveOptions = {
+  ...workerOptionsBase,
+  ...gatewayOptions,
+  workers: { type: 'string', short: 'w', arg: 'N', default: String(defaults.serveWorkers), help: 'worker processes to start' },
 } as const satisfies Record<string, OptionSpec>;
 
 export const requestOptions = {
@@ -39,6 +64,20 @@ export const requestOptions = {
   timeout: { type: 'string', arg: 'SECONDS', default: String(defaults.requestTimeoutMs / 1000), help: 'give up after this long' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
 } as const satisfies Record<string, OptionSpec>;
+
+export type OptionValues = Record<string, string | boolean | string[] | undefined>;
+
+/** Turns parsed values back into flags, for the options named in `specs` (how serve starts workers). */
+export function toArgv(values: OptionValues, specs: Record<string, OptionSpec>): string[] {
+  const argv: string[] = [];
+  for (const name of Object.keys(specs)) {
+    const v = values[name];
+    if (v === undefined || v === specs[name]!.default) continue;
+    if (typeof v === 'boolean') argv.push(v ? `--${name}` : `--no-${name}`);
+    else for (const item of Array.isArray(v) ? v : [v]) argv.push(`--${name}`, item);
+  }
+  return argv;
+}
 
 export function formatHelp(usage: string, options: Record<string, OptionSpec>): string {
   const rows = Object.entries(options).map(([name, o]) => {

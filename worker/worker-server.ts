@@ -34,6 +34,8 @@ export class WorkerServer {
   private readonly sockets = new Set<Socket>();
   private ctx: WorkerContext | null = null;
   private stopping: Promise<void> | null = null;
+  /** Ends the wait for in-flight requests early (a second SIGTERM). */
+  private endGraceWait: (() => void) | null = null;
   app: LoadedApp | null = null;
 
   constructor(options: WorkerOptions) {
@@ -75,7 +77,8 @@ export class WorkerServer {
       kind: this.app.kind,
       socket: where,
     });
-    if (this.address.kind === 'unix' && !othersCanConnect(o.chmodSocket)) {
+    // Under `portico serve` (an IPC channel) the gateway runs as this user: the hint is for nginx.
+    if (this.address.kind === 'unix' && !othersCanConnect(o.chmodSocket) && !process.send) {
       this.log.info(`note: nginx connects as its own user (www-data on Debian); if it logs "connect() to unix:${where} failed ` +
         '(13: Permission denied)", start portico with --chmod-socket 666 (or 660 and a group nginx is in)');
     }
@@ -90,6 +93,7 @@ export class WorkerServer {
    * closes what is left and removes the socket file.
    */
   stop(graceful = true): Promise<void> {
+    if (!graceful) this.endGraceWait?.();
     this.stopping ??= this.doStop(graceful);
     return this.stopping;
   }
@@ -103,7 +107,7 @@ export class WorkerServer {
       this.log.info(`waiting for ${ctx.inFlight} request(s) to finish (at most ${timeoutMs / 1000} s)`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, timeoutMs);
-        ctx.onIdle = () => {
+        ctx.onIdle = this.endGraceWait = () => {
           clearTimeout(timer);
           resolve();
         };

@@ -1,0 +1,36 @@
+import { parseArgs } from 'node:util';
+import { formatHelp, gatewayOptions, type OptionValues } from '../common/option-schema.js';
+import { GatewayServer, type GatewayOptions } from '../gateway/gateway-server.js';
+import { parseStaticMount } from '../gateway/static-mounts.js';
+import { intOption, logFormatOption, waitForStopSignals } from './cli-values.js';
+
+const USAGE = 'Usage: portico gateway --http HOST:PORT|unix:PATH --upstream uwsgi://unix:PATH [--upstream ...] [--static /prefix=DIR]...';
+
+export async function gatewayCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: gatewayOptions });
+  if (values.help) {
+    process.stdout.write(formatHelp(USAGE, gatewayOptions));
+    return 0;
+  }
+  if (!values.http || !values.upstream?.length) {
+    process.stderr.write(`${USAGE}\n\nportico gateway: --http and at least one --upstream are required\n`);
+    return 2;
+  }
+  const gateway = new GatewayServer(gatewayOptionsFrom(values.http, values.upstream, values));
+  await gateway.start();
+  await waitForStopSignals(gateway.log, () => gateway.stop(), () => 0);
+  return 0;
+}
+
+export function gatewayOptionsFrom(http: string, upstreams: string[], values: OptionValues): GatewayOptions {
+  return {
+    http,
+    upstreams,
+    statics: ((values.static as string[] | undefined) ?? []).map(parseStaticMount),
+    trustedProxies: values['trusted-proxies'] as string[] | undefined,
+    upstreamTimeout: intOption('upstream-timeout', values['upstream-timeout']),
+    bodyLimit: intOption('body-limit', values['body-limit']),
+    logFormat: logFormatOption(values['log-format']),
+    logto: values.logto as string | undefined,
+  };
+}

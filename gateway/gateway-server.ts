@@ -1,0 +1,98 @@
+import fastifyStatic from '@fastify/static';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { defaults } from '../common/defaults.js';
+import { Logger, type LogFormat } from '../common/logger.js';
+import { formatSocketAddress, parseSocketAddress, type SocketAddress } from '../protocol/socket-address.js';
+import type { StaticMount } from './static-mounts.js';
+import { TrustedProxies } from './trusted-proxies.js';
+import { parseUpstream, UpstreamPool } from './upstream-pool.js';
+import { forwardUwsgi, type ForwardContext } from './uwsgi-forwarder.js';
+
+export interface GatewayOptions {
+  http: string;
+  upstreams: string[];
+  statics?: StaticMount[];
+  trustedProxies?: string[];
+  upstreamTimeout?: number;
+  bodyLimit?: number;
+  logFormat?: LogFormat;
+  logto?: string;
+  logger?: Logger;
+}
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
+/** Methods fastify knows only when asked; the app behind decides what they mean. */
+const EXTRA_METHODS = ['PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'SEARCH', 'REPORT'];
+
+/**
+ * The HTTP front: fastify serves the --static mounts itself and hands every other request to the
+ * worker pool. The forwarding route takes over the raw request and response (reply.hijack), so
+ * bodies stream both ways without fastify parsing or buffering them.
+ */
+export class GatewayServer {
+  readonly log: Logger;
+  readonly listenAddress: SocketAddress;
+  readonly app: FastifyInstance;
+  private readonly options: GatewayOptions;
+
+  constructor(options: GatewayOptions) {
+    this.options = options;
+    this.log = options.logger ?? new Logger({ format: options.logFormat, file: options.logto });
+    this.listenAddress = parseSocketAddress(options.http);
+    this.app = Fastify({ logger: false, return503OnClosing: true });
+  }
+
+  async start(): Promise<void> {
+    const o = this.options;
+    const ctx: ForwardContext = {
+      pool: new UpstreamPool(o.upstreams.map(parseUpstream)),
+      trusted: new TrustedProxies(o.trustedProxies ?? defaults.trustedProxies),
+      log: this.log,
+      upstreamTimeoutMs: (o.upstreamTimeout ?? defaults.upstreamTimeout) * 1000,
+      bodyLimit: o.bodyLimit ?? defaults.bodyLimit,
+    };
+    const app = this.app;
+    // Bodies belong to the workers: fastify must not parse or consume them.
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', (_req, _payload, done) => done(null));
+    let first = true;
+    for (const mount of o.statics ?? []) {
+      await app.register(fastifyStatic, {
+        root: mount.root,
+        prefix: mount.prefix,
+        decorateReply: first,
+        dotfiles: 'ignore',
+        index: ['index.html'],
+        preCompressed: true,
+        wildcard: true,
+      });
+      first = false;
+    }
+    for (const m of EXTRA_METHODS) app.addHttpMethod(m, { hasBody: true });
+    app.route({
+      method: [...METHODS, ...EXTRA_METHODS],
+      url: '/*',
+      handler: (request, reply) => {
+        reply.hijack();
+        return forwardUwsgi(request.raw, reply.raw, ctx);
+      },
+    });
+    const addr = this.listenAddress;
+    if (addr.kind === 'unix') await app.listen({ path: addr.path });
+    else await app.listen({ host: addr.host, port: addr.port });
+    this.log.info(`portico gateway ${process.pid}: http on ${this.url} -> ${ctx.pool.upstreams.map((u) => u.label).join(', ')}`);
+  }
+
+  /** http://host:port of the listener (the real port when 0 was asked for). */
+  get url(): string {
+    const a = this.app.server.address();
+    if (a && typeof a === 'object') return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+    return `unix:${formatSocketAddress(this.listenAddress)}`;
+  }
+
+  /** Stops accepting and waits for in-flight requests (fastify's close does both). */
+  async stop(): Promise<void> {
+    await this.app.close();
+    this.log.flush();
+  }
+}

@@ -1,0 +1,23 @@
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { PorticoError } from '../common/errors.js';
+
+export interface StaticMount {
+  /** URL prefix, always with a trailing slash: `/static/`. */
+  prefix: string;
+  root: string;
+}
+
+/** `--static /prefix=DIR`, uWSGI's static-map. */
+export function parseStaticMount(spec: string): StaticMount {
+  const eq = spec.indexOf('=');
+  if (eq <= 0 || !spec.startsWith('/')) {
+    throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--static wants /prefix=DIR, got ${JSON.stringify(spec)}`);
+  }
+  const prefix = spec.slice(0, eq).replace(/\/*$/, '/');
+  const root = resolve(spec.slice(eq + 1));
+  if (!existsSync(root) || !statSync(root).isDirectory()) {
+    throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--static ${prefix}: ${root} is not a directory`);
+  }
+  return { prefix, root };
+}
