@@ -1,3 +1,5 @@
+import { realpath } from 'node:fs/promises';
+import { sep } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { defaults } from '../common/defaults.js';
@@ -57,6 +59,8 @@ export class GatewayServer {
     app.addContentTypeParser('*', (_req, _payload, done) => done(null));
     let first = true;
     for (const mount of o.statics ?? []) {
+      const realRoot = await realpath(mount.root);
+      const under = realRoot.endsWith(sep) ? realRoot : realRoot + sep;
       await app.register(fastifyStatic, {
         root: mount.root,
         prefix: mount.prefix,
@@ -65,6 +69,13 @@ export class GatewayServer {
         index: ['index.html'],
         preCompressed: true,
         wildcard: true,
+        // @fastify/static keeps the URL path inside the root, but the file system follows symlinks:
+        // a link in DIR pointing out of it would publish its target. Only files whose real path
+        // is under the root's are served (uWSGI's static-map checks the same way).
+        onFile: async (file) => {
+          const real = await realpath(file);
+          if (!real.startsWith(under)) throw outsideRoot();
+        },
       });
       first = false;
     }
@@ -95,4 +106,9 @@ export class GatewayServer {
     await this.app.close();
     this.log.flush();
   }
+}
+
+/** Answered as a missing file (404), so the response says nothing about what the link points at. */
+function outsideRoot(): Error {
+  return Object.assign(new Error('Not Found'), { statusCode: 404 });
 }

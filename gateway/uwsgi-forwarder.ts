@@ -47,6 +47,13 @@ export async function forwardUwsgi(req: IncomingMessage, res: ServerResponse, ct
       tried.add(up);
       continue;
     }
+    if (res.destroyed) {
+      // The client went away while the upstream was connecting (a reset right after the request):
+      // its 'close' has fired already, so exchange() would never hear of it and the app would wait
+      // on the request until the upstream timeout. Nothing was sent yet: drop it.
+      socket.destroy();
+      return;
+    }
     return exchange(req, res, ctx, up, socket, head, body);
   }
 }
