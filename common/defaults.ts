@@ -18,6 +18,11 @@ export const defaults = {
   upstreamTimeout: 60,
   /** A request body of unknown length (chunked) is buffered up to this many bytes for the uwsgi link, which needs CONTENT_LENGTH. */
   bodyLimit: 64 * 1024 * 1024,
+  /**
+   * The gateway's idle keep-alive timeout in ms: longer than nginx's upstream keepalive_timeout
+   * (60 s) so nginx always closes first and never reuses a connection the gateway is closing.
+   */
+  gatewayKeepAliveTimeoutMs: 75_000,
   /** Workers `portico serve` starts when --workers is not given. */
   serveWorkers: 1,
   /** Client request timeout for `portico request`, in milliseconds. */

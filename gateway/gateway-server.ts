@@ -41,7 +41,7 @@ export class GatewayServer {
     this.options = options;
     this.log = options.logger ?? new Logger({ format: options.logFormat, file: options.logto });
     this.listenAddress = parseSocketAddress(options.http);
-    this.app = Fastify({ logger: false, return503OnClosing: true });
+    this.app = Fastify({ logger: false, return503OnClosing: true, keepAliveTimeout: defaults.gatewayKeepAliveTimeoutMs });
   }
 
   async start(): Promise<void> {

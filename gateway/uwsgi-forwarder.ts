@@ -85,6 +85,12 @@ function exchange(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext
       up.outstanding--;
       clearTimeout(timer);
       socket.destroy();
+      if (!req.complete) {
+        // The app answered without reading the whole body. Read and drop the rest, as nginx
+        // does: left paused, the client's connection would never see its EOF and hang a stop.
+        req.unpipe(socket);
+        req.resume();
+      }
       resolve();
     };
     const fail = (code: ErrorCode, detail: string): void => {

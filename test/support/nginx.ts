@@ -19,9 +19,21 @@ export interface Nginx {
  * with the upstream pointed at `upstreamSocket`. As root, its workers run as nobody, as they would
  * run as www-data in production: the socket must be connectable by others.
  */
-export async function startNginx(dir: string, upstreamSocket: string, extraServerConf = ''): Promise<Nginx> {
+export interface NginxSite {
+  /** File in deploy/nginx/ with the locations to include. */
+  locations: string;
+  /** Name of the upstream block those locations use. */
+  upstream: string;
+  /** Extra lines inside the upstream block (e.g. keepalive). */
+  upstreamConf?: string;
+}
+
+const UWSGI_SITE: NginxSite = { locations: 'portico-uwsgi-locations.conf', upstream: 'portico_workers' };
+export const GATEWAY_SITE: NginxSite = { locations: 'portico-gateway-locations.conf', upstream: 'portico_gateway', upstreamConf: 'keepalive 32;' };
+
+export async function startNginx(dir: string, upstreamSocket: string, extraServerConf = '', site: NginxSite = UWSGI_SITE): Promise<Nginx> {
   const port = await freePort();
-  const prefix = join(dir, 'nginx');
+  const prefix = join(dir, `nginx-${port}`);
   mkdirSync(join(prefix, 'logs'), { recursive: true, mode: 0o777 });
   copyFileSync('/etc/nginx/uwsgi_params', join(prefix, 'uwsgi_params'));
   const conf = `
@@ -39,11 +51,11 @@ http {
   fastcgi_temp_path ${join(prefix, 'fastcgi')};
   uwsgi_temp_path ${join(prefix, 'uwsgi')};
   scgi_temp_path ${join(prefix, 'scgi')};
-  upstream portico_workers { server unix:${upstreamSocket}; }
+  upstream ${site.upstream} { server ${upstreamSocket.startsWith('/') ? `unix:${upstreamSocket}` : upstreamSocket}; ${site.upstreamConf ?? ''} }
   server {
     listen 127.0.0.1:${port};
     ${extraServerConf}
-    include ${join(repoRoot, 'deploy', 'nginx', 'portico-uwsgi-locations.conf')};
+    include ${join(repoRoot, 'deploy', 'nginx', site.locations)};
   }
 }
 `;
