@@ -1,0 +1,75 @@
+/**
+ * The native link: portico's keep-alive protocol between the gateway and its workers
+ * (docs/protocol.md). It starts as a uwsgi packet on the socket nginx also uses, so a worker serves
+ * both on one socket and tells them apart by the first byte.
+ */
+
+/**
+ * modifier1 of the HELLO packet that opens a native link. 77 is unassigned in uWSGI's protocol
+ * table (72-74 are raw HTTP, announce and multicast; 95-111 cluster, reload, ping, echo, legion,
+ * signal and cache) and no uWSGI plugin registers it, so nginx never sends it and real uWSGI closes
+ * the connection ("unavailable modifier requested: 77"): a gateway can tell a worker without the
+ * native link from one with it. It is "M" in ASCII, but the HELLO's modifier2 is 0, so the packet
+ * never looks like an HTTP method to the uwsgi decoder's HTTP check.
+ */
+export const NATIVE_MODIFIER1 = 77;
+
+/** modifier2 of the HELLO packet; other values are reserved. */
+export const NATIVE_MODIFIER2 = 0;
+
+/** Framing version announced in the HELLO. A worker refuses versions it does not know. */
+export const LINK_VERSION = 1;
+
+/** Every frame after the handshake starts with `u8 type, u32le payload length`. */
+export const FRAME_HEADER_SIZE = 5;
+
+/**
+ * Largest payload a decoder accepts by default, and the size writers split bodies at. A head
+ * (vars block or Avro record) is far smaller; bodies stream in as many frames as they need.
+ */
+export const MAX_FRAME_SIZE = 1024 * 1024;
+
+/**
+ * Payloads up to this size are copied behind their header into one buffer and written once:
+ * Buffer.allocUnsafe serves that from its shared pool (sizes under 4 KiB) and one write costs less
+ * than two. Larger payloads are written after their own header, never copied.
+ */
+export const COALESCE_LIMIT = 4096 - FRAME_HEADER_SIZE;
+
+/**
+ * Frame types. 0 is never a frame, so a zeroed buffer cannot pass for one. Gateway → worker types
+ * are 1-4, worker → gateway 16-20, so a decoder knows a frame from the wrong direction.
+ */
+export const FrameType = {
+  /** Payload: a uwsgi vars block. CONTENT_LENGTH, when a number, only informs the app. */
+  RequestHead: 1,
+  /** Payload: request body bytes. */
+  RequestBody: 2,
+  /** Empty: the request body is complete. */
+  RequestEnd: 3,
+  /** Optional UTF-8 reason: the client went away. Also sent after RequestEnd to cancel. */
+  RequestAbort: 4,
+  /** The worker's answer to HELLO: accepted (schema version, fingerprint, schema) or refused. */
+  HelloAck: 16,
+  /** Payload: the response head as an Avro record in the schema announced in HelloAck. */
+  ResponseHead: 17,
+  /** Payload: response body bytes. */
+  ResponseBody: 18,
+  /** Empty: the response is complete; the connection is ready for the next request. */
+  ResponseEnd: 19,
+  /** Optional UTF-8 reason: the worker failed mid-response; the gateway aborts the client. */
+  ResponseAbort: 20,
+} as const;
+
+export type FrameType = (typeof FrameType)[keyof typeof FrameType];
+
+/** Body frames are streamed through the decoder piece by piece; all others arrive whole. */
+export function isBodyFrame(type: number): boolean {
+  return type === FrameType.RequestBody || type === FrameType.ResponseBody;
+}
+
+/** Human name of a frame type, for error messages. */
+export function frameTypeName(type: number): string {
+  for (const [name, value] of Object.entries(FrameType)) if (value === type) return name;
+  return `unknown(${type})`;
+}

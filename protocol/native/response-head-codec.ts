@@ -1,0 +1,137 @@
+import type { Type as AvroType } from 'avsc';
+import { PorticoError } from '../../common/errors.js';
+import { FRAME_HEADER_SIZE, FrameType, MAX_FRAME_SIZE } from './constants.js';
+import {
+  CURRENT_HEAD_VERSION, headSchema, parseWriterSchema, readableHeadSchemas,
+  type HeadSchema, type NativeResponseHead,
+} from './head-schemas.js';
+
+type AvroResolver = ReturnType<AvroType['createResolver']>;
+
+/**
+ * How a reader decodes heads from one writer schema. Built once per (reader version, writer
+ * fingerprint) and shared by every connection to workers of that version.
+ */
+export interface HeadReader {
+  readonly readerVersion: number;
+  readonly writerVersion: number;
+  readonly writerFingerprint: string;
+  readonly type: AvroType;
+  /** undefined when writer and reader are the same schema: then avsc reads directly. */
+  readonly resolver: AvroResolver | undefined;
+}
+
+/** What a worker announces in its HELLO_ACK. */
+export interface WriterSchemaInfo {
+  version: number;
+  fingerprint: string;
+  /** The writer's schema JSON: equal to this side's canonical form, or parsed and its fingerprint checked. */
+  schemaJson?: string;
+}
+
+/**
+ * Heads are encoded here first, because their size is unknown until encoded; then copied once
+ * behind a frame header into a buffer of the exact size (from Buffer's pool: heads are small).
+ * Reused for every head; grows when a head does not fit.
+ */
+let scratch = Buffer.allocUnsafe(16 * 1024);
+
+/** A RESPONSE_HEAD frame (header and Avro record in one buffer), in the schema of `version`. */
+export function encodeResponseHeadFrame(head: NativeResponseHead, version: number = CURRENT_HEAD_VERSION): Buffer {
+  const schema = writerSchema(version);
+  if (!Number.isInteger(head.status) || head.headers.length % 2 !== 0) {
+    throw new PorticoError('PORTICO_ERR_INVALID_HEADER', `status ${head.status} with ${head.headers.length} header strings (name, value pairs)`);
+  }
+  let end = schema.type.encode(head, scratch, 0);
+  while (end < 0) {
+    // avsc reports how many bytes were missing as a negative number.
+    scratch = Buffer.allocUnsafe(Math.max(scratch.length * 2, scratch.length - end));
+    end = schema.type.encode(head, scratch, 0);
+  }
+  if (end > MAX_FRAME_SIZE) throw new PorticoError('PORTICO_ERR_NATIVE_FRAME_TOO_BIG', `response head of ${end} bytes`);
+  const out = Buffer.allocUnsafe(FRAME_HEADER_SIZE + end);
+  out[0] = FrameType.ResponseHead;
+  out.writeUInt32LE(end, 1);
+  scratch.copy(out, FRAME_HEADER_SIZE, 0, end);
+  return out;
+}
+
+/** Decodes a RESPONSE_HEAD payload; anything malformed is PORTICO_ERR_BAD_RESPONSE. */
+export function decodeResponseHead(payload: Buffer, reader: HeadReader): NativeResponseHead {
+  let decoded: { value: unknown; offset: number };
+  try {
+    decoded = reader.type.decode(payload, 0, reader.resolver);
+  } catch (err) {
+    throw new PorticoError('PORTICO_ERR_BAD_RESPONSE', `undecodable response head: ${(err as Error).message}`, { cause: err });
+  }
+  if (decoded.offset !== payload.length) {
+    const what = decoded.offset < 0 ? 'truncated' : `${payload.length - decoded.offset} trailing bytes in`;
+    throw new PorticoError('PORTICO_ERR_BAD_RESPONSE', `${what} response head (schema v${reader.writerVersion})`);
+  }
+  // The reader schema guarantees the fields and their types; avsc has already checked them.
+  const head = decoded.value as NativeResponseHead;
+  if (head.headers.length % 2 !== 0) throw new PorticoError('PORTICO_ERR_BAD_RESPONSE', 'odd number of header strings');
+  if (head.workerPid === undefined) head.workerPid = 0;
+  return head;
+}
+
+const readers = new Map<string, HeadReader>();
+
+/**
+ * The reader for heads a worker writes in `writer`'s schema. A writer schema that is not the
+ * reader's own version or the one before it is PORTICO_ERR_NATIVE_SCHEMA, and so is schema JSON
+ * that does not match its fingerprint. The resolver is built from this side's copy of that version
+ * (the JSON proved it identical), once per (reader version, fingerprint), and shared by every
+ * connection: a connection costs a map lookup and a string compare.
+ */
+export function headReaderFor(writer: WriterSchemaInfo, readerVersion: number = CURRENT_HEAD_VERSION): HeadReader {
+  const readable = readableHeadSchemas(readerVersion);
+  const known = readable.find((s) => s.version === writer.version && s.fingerprint === writer.fingerprint);
+  if (!known) {
+    throw new PorticoError('PORTICO_ERR_NATIVE_SCHEMA',
+      `the worker writes response heads in schema v${writer.version} (${writer.fingerprint}); this gateway reads ` +
+      `${readable.map((s) => `v${s.version} (${s.fingerprint})`).join(', ') || 'nothing'}: upgrade the gateway first, then the workers`);
+  }
+  if (writer.schemaJson !== undefined && writer.schemaJson !== known.canonicalJson) checkSchemaJson(writer.schemaJson, writer.fingerprint);
+  const key = `${readerVersion}:${writer.fingerprint}`;
+  const cached = readers.get(key);
+  if (cached) return cached;
+  // readable is empty unless the reader's own schema exists.
+  const readerSchema = headSchema(readerVersion)!;
+  let resolver: AvroResolver | undefined;
+  if (known.fingerprint !== readerSchema.fingerprint) {
+    try {
+      resolver = readerSchema.type.createResolver(known.type);
+    } catch (err) {
+      throw new PorticoError('PORTICO_ERR_NATIVE_SCHEMA', `cannot read v${writer.version} as v${readerVersion}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  const reader: HeadReader = Object.freeze({
+    readerVersion,
+    writerVersion: writer.version,
+    writerFingerprint: writer.fingerprint,
+    type: readerSchema.type,
+    resolver,
+  });
+  readers.set(key, reader);
+  return reader;
+}
+
+/** Slow path for JSON that is not byte-for-byte our canonical form: parse it and compare fingerprints. */
+function checkSchemaJson(json: string, fingerprint: string): void {
+  let parsed: { fingerprint: string };
+  try {
+    parsed = parseWriterSchema(json);
+  } catch (err) {
+    throw new PorticoError('PORTICO_ERR_NATIVE_HANDSHAKE', `unparsable writer schema: ${(err as Error).message}`, { cause: err });
+  }
+  if (parsed.fingerprint !== fingerprint) {
+    throw new PorticoError('PORTICO_ERR_NATIVE_SCHEMA', `the worker's schema has fingerprint ${parsed.fingerprint}, not the ${fingerprint} it announced`);
+  }
+}
+
+function writerSchema(version: number): HeadSchema {
+  const s = headSchema(version);
+  if (!s) throw new PorticoError('PORTICO_ERR_NATIVE_SCHEMA', `no response-head schema v${version}`);
+  return s;
+}

@@ -1,0 +1,109 @@
+import { strict as assert } from 'node:assert';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { isPorticoError } from '../common/errors.js';
+import { uwsgiRequest } from '../protocol/uwsgi-client.js';
+import { pattern, rng } from './support/native-frames.js';
+import { TestGatewayLink, startTestWorker, type TestWorker } from './support/native-loopback.js';
+import { makeTmpDir } from './support/tmp-dir.js';
+
+const GENERATED = pattern(1024 * 1024 + 4099, 3);
+
+/** Header value by name from the flat name, value list. */
+function header(headers: string[] | undefined, name: string): string | undefined {
+  const i = headers?.findIndex((h, j) => j % 2 === 0 && h === name) ?? -1;
+  return i === -1 ? undefined : headers![i + 1];
+}
+
+describe('native link over a unix socket', () => {
+  const dir = makeTmpDir('native');
+  const v2Path = join(dir.path, 'v2.sock');
+  const v1Path = join(dir.path, 'v1.sock');
+  let v2: TestWorker;
+  let v1: TestWorker;
+
+  before(async () => {
+    v2 = await startTestWorker(v2Path, 2);
+    v1 = await startTestWorker(v1Path, 1);
+  });
+  after(async () => {
+    await v2.close();
+    await v1.close();
+    dir.cleanup();
+  });
+
+  it('serves sequential requests on ONE connection, bodies of unknown length streamed both ways', { timeout: 30_000 }, async () => {
+    const link = await TestGatewayLink.open(v2Path);
+    assert.equal(link.reader!.writerVersion, 2);
+    const rand = rng(7);
+
+    // 1 MiB up in uneven chunks; the worker echoes each piece as it arrives. Half-way the gateway
+    // waits for echoed bytes before sending more: a side that buffered the body would hang here.
+    const upload = pattern(1024 * 1024, 9);
+    const echo = await link.request('/echo', async (w) => {
+      let pos = 0;
+      while (pos < upload.length) {
+        const n = 1 + Math.floor(rand() * 20_000);
+        await w.body(upload.subarray(pos, pos + n));
+        pos += n;
+        if (pos >= upload.length / 2 && pos - n < upload.length / 2) await w.received(1);
+      }
+      w.end();
+    });
+    assert.equal(echo.outcome, 'end');
+    assert.equal(echo.head!.status, 200);
+    assert.equal(echo.head!.workerPid, process.pid);
+    assert.equal(header(echo.head!.headers, 'x-content-length'), 'null', 'no CONTENT_LENGTH: length unknown to the worker');
+    assert.ok(echo.body.equals(upload), 'the echoed body is the uploaded one, byte for byte');
+
+    const generated = await link.request('/generate');
+    assert.equal(generated.outcome, 'end');
+    assert.equal(header(generated.head!.headers, 'x-kind'), 'generated');
+    assert.ok(generated.body.equals(GENERATED));
+
+    // The worker fails mid-body: the gateway sees RESPONSE_ABORT (and would abort its client).
+    const failed = await link.request('/fail');
+    assert.equal(failed.outcome, 'abort');
+    assert.match(failed.reason, /boom/);
+    assert.equal(failed.body.toString(), 'partial body');
+
+    // The client goes away mid-upload: REQUEST_ABORT, answered by RESPONSE_ABORT.
+    const held = await link.request('/hold', async (w) => {
+      await w.body(pattern(1000));
+      w.abort('client went away');
+    });
+    assert.deepEqual([held.outcome, held.reason], ['abort', 'client aborted']);
+
+    const again = await link.request('/echo', async (w) => {
+      await w.body(Buffer.from('still in step'));
+      w.end();
+    });
+    assert.equal(again.body.toString(), 'still in step');
+    assert.ok(link.idle);
+    assert.equal(v2.connections, 1, 'every request went over the one connection');
+    assert.equal(v2.requests, 5);
+    link.close();
+  });
+
+  it('a v2 gateway reads a v1 worker over the socket', async () => {
+    const link = await TestGatewayLink.open(v1Path);
+    assert.equal(link.reader!.writerVersion, 1);
+    for (let i = 0; i < 3; i++) {
+      const res = await link.request('/generate');
+      assert.equal(res.outcome, 'end');
+      assert.equal(res.head!.workerPid, 0, 'v1 has no workerPid: the v2 default');
+      assert.ok(res.body.equals(GENERATED));
+    }
+    link.close();
+  });
+
+  it('a v2 worker refuses a v1 gateway with a coded error', async () => {
+    await assert.rejects(TestGatewayLink.open(v2Path, 1), (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_NATIVE_SCHEMA');
+  });
+
+  it('the same socket still answers plain uwsgi packets (nginx)', async () => {
+    const res = await uwsgiRequest({ socket: v2Path, path: '/' });
+    assert.equal(res.status, 200);
+    assert.equal(res.body.toString(), 'plain');
+  });
+});
