@@ -60,6 +60,11 @@ export class WorkerServer {
       onIdle: null,
     };
     const ctx = this.ctx;
+    // One listener for every socket ('close' comes once): no once() wrapper or closure per connection.
+    const sockets = this.sockets;
+    const forget = function (this: Socket): void {
+      sockets.delete(this);
+    };
     this.server = await listenSocket({
       address: this.address,
       backlog: o.listen ?? defaults.listen,
@@ -68,7 +73,7 @@ export class WorkerServer {
       log: this.log,
       onConnection: (socket) => {
         this.sockets.add(socket);
-        socket.once('close', () => this.sockets.delete(socket));
+        socket.on('close', forget);
         serveConnection(socket, ctx);
       },
     });

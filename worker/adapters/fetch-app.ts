@@ -42,9 +42,10 @@ function sendCached(ex: Exchange, c: CachedResponse): void {
       else if (n === 'content-length') hasLength = true;
     }
     if (!hasType && typeof body === 'string') headers.push('content-type', 'text/plain;charset=UTF-8');
-    const buf = typeof body === 'string' ? Buffer.from(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-    if (!hasLength) headers.push('content-length', String(buf.length));
-    ex.writeHead(c.status, c.statusText, headers, buf);
+    // A string is encoded straight into the buffer the exchange writes; bytes are not copied here.
+    const out = typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    if (!hasLength) headers.push('content-length', String(typeof out === 'string' ? Buffer.byteLength(out) : out.length));
+    ex.writeHead(c.status, c.statusText, headers, out);
   } else {
     ex.writeHead(c.status, c.statusText, headers, '');
   }

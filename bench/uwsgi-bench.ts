@@ -1,0 +1,129 @@
+/**
+ * `npm run bench`: hello world through real nginx (worker_processes 1) to three uwsgi backends on
+ * unix sockets, on one machine, under one load tool (wrk), in alternating rounds of one run:
+ *   portico  - `portico worker examples/hello.mjs` (a fetch app)
+ *   uwsgi    - uWSGI 2.0 with the python3 plugin and bench/hello.py, one worker process
+ *   bare     - bench/bare-responder.ts, the floor for any Node uwsgi worker
+ * Environment: BENCH_DURATION (s, 5), BENCH_ROUNDS (3), BENCH_CONNECTIONS (32), BENCH_THREADS (1),
+ * BENCH_WARMUP (s, 2), BENCH_BACKENDS (comma list, default portico,uwsgi,bare), BENCH_NODE_FLAGS
+ * (flags for both Node backends, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+ */
+import { cpus } from 'node:os';
+import { makeTmpDir } from '../test/support/tmp-dir.js';
+import { NGINX } from '../test/support/nginx.js';
+import { backendSpecs, commandLine, shellQuote, startBackend, type BackendId, type BackendSpec, type RunningBackend } from './backends.js';
+import { installExitHandlers, interruptedBy, runCleanup, trackFn } from './cleanup.js';
+import { ratioTable, roundLine, summarize, summaryTable, type RoundResult } from './report.js';
+import { treeCpuSeconds } from './proc-cpu.js';
+import { runWrk, wrkArgs, type WrkOptions } from './wrk-result.js';
+
+const ENV_KEYS = ['BENCH_DURATION', 'BENCH_ROUNDS', 'BENCH_CONNECTIONS', 'BENCH_THREADS', 'BENCH_WARMUP', 'BENCH_BACKENDS', 'BENCH_NODE_FLAGS'] as const;
+
+function envInt(name: string, def: number, min: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be a whole number >= ${min}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+function chosenBackends(all: BackendSpec[]): BackendSpec[] {
+  const raw = process.env.BENCH_BACKENDS;
+  if (!raw) return all;
+  const ids = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const id of ids) if (!all.some((b) => b.id === id)) throw new Error(`BENCH_BACKENDS: unknown backend ${id} (portico, uwsgi, bare)`);
+  return all.filter((b) => ids.includes(b.id));
+}
+
+async function main(): Promise<void> {
+  installExitHandlers();
+  const durationSec = envInt('BENCH_DURATION', 5, 1);
+  const rounds = envInt('BENCH_ROUNDS', 3, 1);
+  const connections = envInt('BENCH_CONNECTIONS', 32, 1);
+  const threads = envInt('BENCH_THREADS', 1, 1);
+  const warmupSec = envInt('BENCH_WARMUP', 2, 0);
+  const wrk: WrkOptions = { threads, connections, durationSec };
+
+  const tmp = makeTmpDir('bench');
+  trackFn('temp dir', async () => tmp.cleanup(), () => tmp.cleanup());
+  const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+  const specs = chosenBackends(backendSpecs(tmp.path, nodeFlags));
+
+  const envShown = ENV_KEYS.filter((k) => process.env[k]).map((k) => `${k}=${shellQuote(process.env[k]!)}`);
+  console.log('# portico uwsgi benchmark: wrk -> nginx -> uwsgi backend on a unix socket, same machine');
+  console.log(`command: ${[...envShown, 'npm run bench'].join(' ')}  (= tsc -p tsconfig.json && node dist/bench/uwsgi-bench.js)`);
+  console.log(`load:    ${commandLine('wrk', wrkArgs('http://127.0.0.1:PORT/', wrk))}  (PORT: the nginx in front of each backend)`);
+  console.log(`nginx:   ${NGINX} worker_processes 1, one instance per backend, deploy/nginx/portico-uwsgi-locations.conf`);
+  for (const s of specs) console.log(`${(s.id + ':').padEnd(8)} ${commandLine(s.cmd, s.args)}`);
+  console.log(`machine: ${cpus().length} cpus (${cpus()[0]?.model ?? '?'}), node ${process.version}; ` +
+    `${rounds} rounds x ${specs.length} backends x ${durationSec}s, warm-up ${warmupSec}s each, order rotated every round\n`);
+
+  const running: RunningBackend[] = [];
+  for (const s of specs) {
+    const b = await startBackend(s, tmp.path);
+    running.push(b);
+    console.log(`started ${s.id}: pid ${b.proc.child.pid}, nginx on ${b.nginx.url}`);
+  }
+
+  let killWrk: (() => void) | null = null;
+  trackFn('wrk', async () => killWrk?.(), () => killWrk?.());
+  const load = async (b: RunningBackend, o: WrkOptions, round: number): Promise<RoundResult> => {
+    const backendPid = b.proc.child.pid!;
+    const nginxPid = b.nginx.proc.child.pid!;
+    const cpu0 = [treeCpuSeconds(backendPid), treeCpuSeconds(nginxPid)] as const;
+    const w = await runWrk(`${b.nginx.url}/`, o, (kill) => (killWrk = kill));
+    const perReq = (before: number, pid: number): number => ((treeCpuSeconds(pid) - before) * 1e6) / w.requests;
+    return { round, backend: b.spec.id, wrk: w, backendCpuUs: perReq(cpu0[0], backendPid), nginxCpuUs: perReq(cpu0[1], nginxPid) };
+  };
+
+  if (warmupSec > 0) {
+    for (const b of running) {
+      const w = await load(b, { ...wrk, durationSec: warmupSec }, 0);
+      console.log(`warm-up ${b.spec.id.padEnd(8)} ${Math.round(w.wrk.requestsPerSec)} req/s`);
+    }
+  }
+  console.log('');
+
+  const results: RoundResult[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    const start = (round - 1) % running.length;
+    const order = [...running.slice(start), ...running.slice(0, start)];
+    for (const b of order) {
+      const r = await load(b, wrk, round);
+      results.push(r);
+      console.log(roundLine(r));
+    }
+  }
+
+  const sums = running.map((b) => summarize(b.spec.id, b.spec.label, results));
+  console.log(`\n${summaryTable(sums)}\n\n${ratioTable(sums)}\n`);
+  const bad = results.filter((r) => r.wrk.non2xx > 0 || r.wrk.socketErrors > 0);
+  if (bad.length === 0) {
+    console.log('errors: none (every round: 0 non-2xx/3xx responses, 0 socket errors)');
+  } else {
+    console.log(`errors in ${bad.length} round(s):`);
+    for (const r of bad) console.log(`  round ${r.round} ${r.backend}: ${r.wrk.non2xx} non-2xx/3xx; ${r.wrk.socketErrorDetail || 'no socket errors'}`);
+  }
+  const ids = new Set<BackendId>(running.map((b) => b.spec.id));
+  const p = sums.find((s) => s.backend === 'portico');
+  const bare = sums.find((s) => s.backend === 'bare');
+  if (ids.has('portico') && ids.has('bare') && p && bare) {
+    const ratio = p.medianRps / bare.medianRps;
+    console.log(`portico reaches ${(ratio * 100).toFixed(0)}% of the bare Node responder's req/s${ratio < 0.85 ? ' (below the 85% target)' : ''}`);
+  }
+}
+
+let code = 0;
+try {
+  await main();
+} catch (err) {
+  if (interruptedBy()) {
+    code = 130;
+  } else {
+    console.error(`bench failed: ${(err as Error).stack ?? String(err)}`);
+    code = 1;
+  }
+} finally {
+  await runCleanup();
+}
+process.exit(code);
