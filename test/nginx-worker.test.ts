@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Started } from './support/child-process.js';
+import { outputLine, type Started } from './support/child-process.js';
 import { startNginx, type Nginx } from './support/nginx.js';
 import { fixturesDir } from './support/paths.js';
 import { startWorker } from './support/portico-worker.js';
@@ -24,18 +24,6 @@ const EXPECTED_ERRORS = new Set(['PORTICO_ERR_APP_EXCEPTION', 'PORTICO_ERR_INVAL
 
 const MiB = 1024 * 1024;
 
-/** Resolves with the first match of `re` in the process's output; fails with the output after `ms`. */
-async function outputLine(proc: Started, re: RegExp, ms = 15_000): Promise<RegExpMatchArray> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no output matching ${re} within ${ms} ms; output so far:\n${proc.output()}`)), ms);
-  });
-  try {
-    return await Promise.race([proc.waitFor(re), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** A uWSGI-shaped request log line for one request; `status`, `bytes` and `method` narrow it. */
 function requestLogLine(method: string, uri: string, status: number, bytes: number | null = null): RegExp {

@@ -2,19 +2,9 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { isPorticoError } from '../common/errors.js';
 import { PacketDecoder } from '../protocol/packet-decoder.js';
+import { rng } from './support/rng.js';
 import { requestVectors } from './support/vectors.js';
 
-/** A small deterministic PRNG (mulberry32) so a failing case can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function mutate(packet: Buffer, rand: () => number): Buffer {
   const out = Buffer.from(packet);

@@ -51,3 +51,16 @@ export function startProcess(cmd: string, args: string[], options: SpawnOptions 
     },
   };
 }
+
+/** Resolves with the first match of `re` in the process's output; fails with the output after `ms`. */
+export async function outputLine(proc: Started, re: RegExp, ms = 15_000): Promise<RegExpMatchArray> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no output matching ${re} within ${ms} ms; output so far:\n${proc.output()}`)), ms);
+  });
+  try {
+    return await Promise.race([proc.waitFor(re), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -13,17 +13,7 @@ export function pattern(n: number, seed = 0): Buffer {
   return b;
 }
 
-/** A small deterministic PRNG (mulberry32) so a failing fuzz case can be replayed from its seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng } from './rng.js';
 
 /** Collects writes as they are, to check what was coalesced and what was passed on uncopied. */
 export function sink(): { parts: Uint8Array[]; write(c: Uint8Array): boolean; bytes(): Buffer } {
