@@ -2,12 +2,19 @@ import type { Socket } from 'node:net';
 import { PacketDecoder, type PacketHead } from '../protocol/packet-decoder.js';
 import type { PorticoError } from '../common/errors.js';
 import { Exchange } from './exchange.js';
+import { NATIVE_MODIFIER1 } from '../protocol/native/constants.js';
+import { serveNativeLink } from './native-connection.js';
 import { logRequest } from './request-log.js';
+import { runExchange } from './run-exchange.js';
 import type { WorkerContext } from './worker-context.js';
 
+/** modifier1 0 is nginx's request; 77 is the native link's HELLO (docs/protocol.md). */
+const MODIFIERS: ReadonlySet<number> = new Set([0, NATIVE_MODIFIER1]);
+
 /**
- * Serves one uwsgi connection: decode the packet, run the app, close. uWSGI's modifier1 0 carries
- * exactly one request per connection and the response is delimited by the close.
+ * Serves one connection of the worker's socket. A uwsgi packet (modifier1 0): decode it, run the
+ * app, close; uWSGI's modifier1 0 carries exactly one request per connection and the response is
+ * delimited by the close. A HELLO (modifier1 77) hands the socket to the native link instead.
  */
 export function serveConnection(socket: Socket, ctx: WorkerContext): void {
   let ex: Exchange | null = null;
@@ -24,16 +31,25 @@ export function serveConnection(socket: Socket, ctx: WorkerContext): void {
   };
   const decoder = new PacketDecoder({
     onHead(head: PacketHead) {
+      if (head.modifier1 === NATIVE_MODIFIER1) {
+        // From here on the bytes are frames: these listeners let go and the link takes the socket.
+        socket.off('data', onData);
+        socket.off('end', onEnd);
+        socket.off('close', onClose);
+        serveNativeLink(socket, ctx, head);
+        return;
+      }
       ctx.inFlight++;
       ctx.requests++;
       ex = new Exchange(head, socket, ctx, finish);
-      run(ex, ctx);
+      runExchange(ex, ctx);
     },
     onBody(chunk) {
       ex!.pushBody(chunk);
     },
     onEnd() {
-      ex!.endBody();
+      if (!ex) return; // the HELLO's (empty) body
+      ex.endBody();
       release();
     },
     onError(err: PorticoError) {
@@ -51,46 +67,25 @@ export function serveConnection(socket: Socket, ctx: WorkerContext): void {
       }
       socket.destroy();
     },
-  }, { bufferSize: ctx.bufferSize });
+  }, { bufferSize: ctx.bufferSize, modifiers: MODIFIERS });
 
-  socket.on('data', (chunk: Buffer) => decoder.push(chunk));
-  socket.on('end', () => {
+  const onData = (chunk: Buffer): void => decoder.push(chunk);
+  const onEnd = (): void => {
     decoder.end();
     // nginx keeps its side open until the response is complete, so EOF while the app is still
     // working means the client went away: abort now rather than at the next failed write.
     if (ex && !ex.finished) ex.abort();
     if (!ex && decoder.idle) socket.end();
-  });
+  };
+  const onClose = (): void => {
+    if (ex && !ex.finished) ex.abort();
+  };
+  socket.on('data', onData);
+  socket.on('end', onEnd);
   socket.on('error', () => {
     // ECONNRESET or EPIPE from a client that went away: handled by 'close' below.
   });
-  socket.on('close', () => {
-    if (ex && !ex.finished) ex.abort();
-  });
-}
-
-/**
- * Runs the handler; what it throws or rejects with fails the exchange. Not an async function: most
- * handlers finish synchronously, and one promise less per request is measurable.
- */
-function run(ex: Exchange, ctx: WorkerContext): void {
-  let out: void | Promise<void>;
-  try {
-    out = ctx.handler(ex);
-  } catch (err) {
-    failOrReject(ex, err);
-    return;
-  }
-  if (out) void Promise.resolve(out).then(undefined, (err: unknown) => ex.fail(err));
-}
-
-/** fail() at once, and if fail() itself throws, an unhandled rejection (as from an async run) rather than a throw into 'data'. */
-function failOrReject(ex: Exchange, err: unknown): void {
-  try {
-    ex.fail(err);
-  } catch (e) {
-    void Promise.reject(e);
-  }
+  socket.on('close', onClose);
 }
 
 function peerName(socket: Socket): string {

@@ -3,19 +3,23 @@ import { Readable } from 'node:stream';
 import { PorticoError, isPorticoError } from '../common/errors.js';
 import type { PacketHead } from '../protocol/packet-decoder.js';
 import type { UwsgiVars } from '../protocol/uwsgi-vars.js';
-import { serializeHead, statusHasNoBody } from './response-head.js';
+import { httpResponseSink } from './http-response-sink.js';
+import { statusHasNoBody } from './response-head.js';
+import type { ResponseSink } from './response-sink.js';
 import type { WorkerContext } from './worker-context.js';
 
 /**
- * One request and its response on one uwsgi connection. Adapters read the vars and body from it
- * and write the response through it; it keeps what the request log needs and guarantees the
- * rules every app kind shares: headers validated, 500 before the head, a cut connection after it.
+ * One request and its response, on a uwsgi connection or a native link. Adapters read the vars and
+ * body from it and write the response through it; the sink puts the response on the wire in the
+ * link's format. It keeps what the request log needs and guarantees the rules every app kind and
+ * link share: headers validated, 500 before the head, an incomplete response after it.
  */
 export class Exchange {
   readonly head: PacketHead;
   readonly vars: UwsgiVars;
   readonly socket: Socket;
   readonly ctx: WorkerContext;
+  readonly sink: ResponseSink;
   readonly startedAt = Date.now();
   private readonly startHr = process.hrtime.bigint();
   status = 0;
@@ -33,11 +37,12 @@ export class Exchange {
   private abortListeners: Array<() => void> | null = null;
   private onFinish: (() => void) | null = null;
 
-  constructor(head: PacketHead, socket: Socket, ctx: WorkerContext, onFinish: () => void) {
+  constructor(head: PacketHead, socket: Socket, ctx: WorkerContext, onFinish: () => void, sink: ResponseSink = httpResponseSink) {
     this.head = head;
     this.vars = head.vars;
     this.socket = socket;
     this.ctx = ctx;
+    this.sink = sink;
     this.bodyEnded = head.contentLength === 0;
     this.onFinish = onFinish;
   }
@@ -88,40 +93,11 @@ export class Exchange {
     return stream;
   }
 
-  /** Serializes and sends the head; throws PORTICO_ERR_INVALID_HEADER before anything is written. */
+  /** Validates and sends the head; throws PORTICO_ERR_INVALID_HEADER before anything is written. */
   writeHead(status: number, statusText: string | undefined, headers: readonly string[], body?: Buffer | string): void {
-    const head = serializeHead(status, statusText, headers);
-    this.status = status;
-    this.headSent = true;
-    this.headersCount = headers.length >> 1;
-    this.headersBytes = head.length;
-    if (body === undefined) this.socket.write(head, 'latin1');
-    else this.writeWithHead(head, body);
-  }
-
-  private writeWithHead(head: string, body: Buffer | string): void {
-    const sendBody = !this.isHead && !statusHasNoBody(this.status);
-    if (!sendBody || body.length === 0) {
-      this.socket.write(head, 'latin1');
-      return;
-    }
-    const isString = typeof body === 'string';
-    const size = isString ? Buffer.byteLength(body) : body.length;
-    this.bodyBytes += size;
-    if (isString || size <= ONE_WRITE_MAX) {
-      // Head and body in one buffer, one write(2): a corked head + body goes through writev, which
-      // costs Node more (and allocates more) than copying a small body.
-      const out = Buffer.allocUnsafe(head.length + size);
-      out.write(head, 0, 'latin1');
-      if (isString) out.write(body, head.length, 'utf8');
-      else body.copy(out, head.length);
-      this.socket.write(out);
-    } else {
-      this.socket.cork();
-      this.socket.write(head, 'latin1');
-      this.socket.write(body);
-      this.socket.uncork();
-    }
+    // After an abort the link has had its terminal frame: nothing more may follow for this request.
+    if (this.aborted) return;
+    this.sink.writeHead(this, status, statusText, headers, body);
   }
 
   /** Writes a body chunk; resolves when the socket can take more (backpressure). */
@@ -129,7 +105,7 @@ export class Exchange {
     if (this.finished || this.aborted || chunk.length === 0) return true;
     if (this.isHead || statusHasNoBody(this.status)) return true;
     this.bodyBytes += chunk.length;
-    return this.socket.write(chunk);
+    return this.sink.write(this, chunk);
   }
 
   /** Waits for 'drain' or for the connection to go away, whichever comes first. */
@@ -146,17 +122,18 @@ export class Exchange {
     });
   }
 
-  /** The response is complete: the close of the connection delimits the body, as in uWSGI. */
+  /** The response is complete: on the uwsgi link the close delimits the body, as in uWSGI. */
   end(): void {
     if (this.finished) return;
     this.finished = true;
-    if (!this.socket.destroyed) this.socket.end();
+    // An adapter may still call end() after an abort; the abort already ended the response.
+    if (!this.aborted) this.sink.end(this);
     this.complete();
   }
 
   /**
-   * The app failed. Before the head: a 500 the client can read. After it: the connection is cut,
-   * so no proxy can take a truncated body for a complete one.
+   * The app failed. Before the head: a 500 the client can read. After it: the connection is cut
+   * (uwsgi) or the response aborted (native), so no proxy takes a truncated body for a complete one.
    */
   fail(err: unknown): void {
     const perr = isPorticoError(err) ? err : new PorticoError('PORTICO_ERR_APP_EXCEPTION', undefined, { cause: err });
@@ -173,9 +150,10 @@ export class Exchange {
       this.end();
       return;
     }
-    this.ctx.log.error(perr.code, `${where}: failed after the head was sent, connection cut: ${stack}`);
+    const what = this.sink.link === 'native' ? 'response aborted' : 'connection cut';
+    this.ctx.log.error(perr.code, `${where}: failed after the head was sent, ${what}: ${stack}`);
     this.finished = true;
-    cutConnection(this.socket);
+    this.sink.cut(this, perr.code);
     this.complete();
   }
 
@@ -186,7 +164,7 @@ export class Exchange {
     this.abortController?.abort(abortError());
     if (this.abortListeners) for (const l of this.abortListeners) l();
     this.bodyStream?.destroy();
-    this.socket.destroy();
+    this.sink.abort(this);
     this.complete();
   }
 
@@ -200,22 +178,6 @@ export class Exchange {
     cb?.();
   }
 }
-
-/**
- * Ends a connection so the peer can tell the response is incomplete. On TCP a reset says so
- * outright; a unix socket has no reset, so there only a Content-Length the body falls short of
- * tells nginx (it logs "upstream prematurely closed connection"), the same limit uWSGI has.
- */
-function cutConnection(socket: Socket): void {
-  try {
-    socket.resetAndDestroy();
-  } catch {
-    socket.destroy();
-  }
-}
-
-/** A Buffer body up to this size is copied after the head; a larger one is written as it is. */
-const ONE_WRITE_MAX = 16 * 1024;
 
 function abortError(): Error {
   return new PorticoError('PORTICO_ERR_CLIENT_ABORTED');

@@ -11,17 +11,25 @@ const BAD_VALUE = /[\r\n\0]/;
  * name or value is refused: it would let an app (or its user's input) split the response.
  */
 export function serializeHead(status: number, statusText: string | undefined, headers: readonly string[]): string {
+  let out = `HTTP/1.1 ${status} ${validateHeaders(status, statusText, headers)}\r\n`;
+  for (let i = 0; i < headers.length; i += 2) out += headers[i]! + ': ' + headers[i + 1]! + '\r\n';
+  return out + '\r\n';
+}
+
+/**
+ * The checks every response head passes, whichever link carries it: the reason phrase and values
+ * without CR, LF or NUL, names that are HTTP tokens. The native link's Avro head could carry them,
+ * but the gateway turns them back into HTTP. Returns the reason phrase to send.
+ */
+export function validateHeaders(status: number, statusText: string | undefined, headers: readonly string[]): string {
   const reason = statusText || STATUS_CODES[status] || 'Unknown';
   if (BAD_VALUE.test(reason)) throw invalid('status text');
-  let out = `HTTP/1.1 ${status} ${reason}\r\n`;
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]!;
-    const value = headers[i + 1]!;
     if (!TOKEN.test(name)) throw invalid(`header name ${JSON.stringify(name)}`);
-    if (BAD_VALUE.test(value)) throw invalid(`value of header ${name}`);
-    out += name + ': ' + value + '\r\n';
+    if (BAD_VALUE.test(headers[i + 1]!)) throw invalid(`value of header ${name}`);
   }
-  return out + '\r\n';
+  return reason;
 }
 
 function invalid(what: string): PorticoError {

@@ -124,7 +124,16 @@ interface Pending {
   fail(err: Error): void;
 }
 
-/** The gateway's side of one native connection, as gateway code would drive it: one request at a time. */
+/** What a request carries besides its URI; the defaults are what the loopback tests always sent. */
+export interface RequestInit {
+  method?: string;
+  headers?: Array<[string, string]>;
+}
+
+/**
+ * The gateway's side of one native connection, as gateway code would drive it: one request at a
+ * time. Works against the loopback worker here and a real `portico worker` alike.
+ */
 export class TestGatewayLink {
   readonly socket: Socket;
   reader: HeadReader | null = null;
@@ -187,7 +196,7 @@ export class TestGatewayLink {
   }
 
   /** Sends a request (head, then whatever `send` writes) and resolves with the whole response. */
-  async request(uri: string, send: (w: RequestWriter) => Promise<void> = async (w) => w.end()): Promise<TestResponse> {
+  async request(uri: string, send: (w: RequestWriter) => Promise<void> = async (w) => w.end(), init: RequestInit = {}): Promise<TestResponse> {
     if (this.current) throw new Error('one request at a time per connection');
     const socket = this.socket;
     const done = new Promise<TestResponse>((resolve, reject) => {
@@ -206,7 +215,7 @@ export class TestGatewayLink {
     });
     done.catch(() => {}); // still returned below; this only keeps a failure during send() from being unhandled
     const cur = this.current!;
-    writeRequestHead(socket, buildRequestVars({ method: 'POST', uri, headers: [['Host', 'loopback']] }));
+    writeRequestHead(socket, buildRequestVars({ method: init.method ?? 'POST', uri, headers: init.headers ?? [['Host', 'loopback']] }));
     await send({
       body: async (chunk) => {
         if (!writeBody(socket, FrameType.RequestBody, chunk)) await once(socket, 'drain');

@@ -19,6 +19,11 @@ export function nodeHandler(target: NodeListener | Server): RequestHandler {
     ? (req, res) => target.emit('request', req, res)
     : target;
   return (ex: Exchange) => {
+    // ServerResponse serializes HTTP onto the socket itself; on a native link those bytes would
+    // break the framing. A coded 500 until its output is translated into frames.
+    if (ex.sink.link !== 'uwsgi') {
+      throw new PorticoError('PORTICO_ERR_NATIVE_NODE_KIND', 'the node kind needs the uwsgi link (nginx, or the gateway\'s uwsgi link) for now');
+    }
     const req = buildRequest(ex);
     const res = new ServerResponse(req);
     res.useChunkedEncodingByDefault = false;

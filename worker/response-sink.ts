@@ -1,0 +1,29 @@
+import type { Exchange } from './exchange.js';
+
+/**
+ * Where an Exchange's response goes: HTTP/1.1 bytes on a uwsgi connection (closed at the end), or
+ * frames on a native link (kept open for the next request). Sinks are stateless singletons that
+ * write to `ex.socket`, so choosing one costs a request no allocation; the Exchange keeps the rules
+ * both share (when a body may be written, 500 before the head, the log's counters).
+ */
+export interface ResponseSink {
+  /** Which link this is; the node kind needs the uwsgi one (it writes raw HTTP to the socket). */
+  readonly link: 'uwsgi' | 'native';
+  /**
+   * Validates and sends the head (with `body`, when given, in as few writes as it can). Throws
+   * PORTICO_ERR_INVALID_HEADER before anything is written or recorded; else records status,
+   * headSent, headersCount, headersBytes and bodyBytes on `ex`.
+   */
+  writeHead(ex: Exchange, status: number, statusText: string | undefined, headers: readonly string[], body?: Buffer | string): void;
+  /** A body chunk; false means wait for 'drain'. */
+  write(ex: Exchange, chunk: Uint8Array): boolean;
+  /** The response is complete. */
+  end(ex: Exchange): void;
+  /** The app failed after the head: make the response read as incomplete. */
+  cut(ex: Exchange, reason: string): void;
+  /** The peer went away or cancelled before the response was complete. */
+  abort(ex: Exchange): void;
+}
+
+/** A Buffer body up to this size is copied after the head; a larger one is written as it is. */
+export const ONE_WRITE_MAX = 16 * 1024;
