@@ -4,7 +4,7 @@ import { GatewayServer, type GatewayOptions } from '../gateway/gateway-server.js
 import { parseStaticMount } from '../gateway/static-mounts.js';
 import { intOption, logFormatOption, waitForStopSignals } from './cli-values.js';
 
-const USAGE = 'Usage: portico gateway --http HOST:PORT|unix:PATH --upstream uwsgi://unix:PATH [--upstream ...] [--static /prefix=DIR]...';
+const USAGE = 'Usage: portico gateway --http HOST:PORT|unix:PATH --upstream uwsgi://unix:PATH|portico://unix:PATH [--upstream ...] [--static /prefix=DIR]...';
 
 export async function gatewayCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: gatewayOptions });

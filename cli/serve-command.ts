@@ -12,7 +12,7 @@ import { KIND_RULES } from '../worker/app-loader.js';
 import { intOption, waitForStopSignals } from './cli-values.js';
 import { gatewayOptionsFrom } from './gateway-command.js';
 
-const USAGE = `Usage: portico serve APP --http HOST:PORT [--workers N] [--static /prefix=DIR]... [worker options]
+const USAGE = `Usage: portico serve APP --http HOST:PORT [--workers N] [--link native|uwsgi] [--static /prefix=DIR]... [worker options]
 
 The whole stack in one command: N workers on unix sockets in a private runtime directory and the
 gateway in front. APP is path/to/module.{js,mjs,cjs}[:exportName].
@@ -31,6 +31,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.stderr.write(`${USAGE}\n\nportico serve: APP and --http are required\n`);
     return 2;
   }
+  const link = values.link;
+  if (link !== 'native' && link !== 'uwsgi') throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--link must be native or uwsgi, not ${JSON.stringify(link)}`);
   const count = intOption('workers', values.workers) ?? 1;
   if (count < 1) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', '--workers must be at least 1');
   const runDir = mkdtempSync(join(tmpdir(), 'portico-'));
@@ -56,7 +58,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     await stopWorkers();
     throw err;
   }
-  const gateway = new GatewayServer(gatewayOptionsFrom(values.http, sockets.map((s) => `uwsgi://unix:${s}`), values));
+  const gateway = new GatewayServer(gatewayOptionsFrom(values.http, sockets.map((s) => `${link === 'native' ? 'portico' : 'uwsgi'}://unix:${s}`), values));
   await gateway.start();
   await waitForStopSignals(gateway.log, async () => {
     await gateway.stop();

@@ -27,7 +27,6 @@ export const ErrorCodes = {
   PORTICO_ERR_NATIVE_FRAME_TOO_BIG: { status: 502, message: 'native link frame is larger than the maximum frame size' },
   PORTICO_ERR_NATIVE_BAD_FRAME: { status: 502, message: 'unknown or out-of-sequence native link frame' },
   PORTICO_ERR_NATIVE_TRUNCATED: { status: 502, message: 'native link connection closed in the middle of a frame or exchange' },
-  PORTICO_ERR_NATIVE_NODE_KIND: { status: 500, message: 'the node app kind is not served on the native link yet' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -37,7 +37,7 @@ export const workerOptions = {
 
 export const gatewayOptions = {
   http: { type: 'string', arg: 'HOST:PORT|unix:PATH', help: 'where the gateway listens for HTTP' },
-  upstream: { type: 'string', multiple: true, arg: 'uwsgi://unix:PATH|uwsgi://HOST:PORT', help: 'a worker socket to forward to (repeatable)' },
+  upstream: { type: 'string', multiple: true, arg: 'uwsgi://unix:PATH|portico://unix:PATH|...HOST:PORT', help: 'a worker socket to forward to (repeatable); portico:// uses the native link' },
   static: { type: 'string', multiple: true, arg: '/prefix=DIR', help: "serve DIR's files under /prefix (repeatable; uWSGI's static-map)" },
   'trusted-proxies': { type: 'string', multiple: true, arg: 'CIDR|unix', help: `peers whose X-Forwarded-For/-Proto are believed (default ${defaults.trustedProxies.join(', ')})` },
   'upstream-timeout': { type: 'string', arg: 'SECONDS', default: String(defaults.upstreamTimeout), help: 'wait this long for a worker\'s response head, then 504' },
@@ -52,6 +52,7 @@ export const serveOptions = {
   ...workerOptionsBase,
   ...gatewayOptions,
   workers: { type: 'string', short: 'w', arg: 'N', default: String(defaults.serveWorkers), help: 'worker processes to start' },
+  link: { type: 'string', arg: 'native|uwsgi', default: 'uwsgi', help: 'how the gateway talks to the workers: uwsgi packets, one connection per request, or the keep-alive native link' },
 } as const satisfies Record<string, OptionSpec>;
 
 export const requestOptions = {

@@ -7,8 +7,10 @@ import { Logger, type LogFormat } from '../common/logger.js';
 import { formatSocketAddress, parseSocketAddress, type SocketAddress } from '../protocol/socket-address.js';
 import type { StaticMount } from './static-mounts.js';
 import { TrustedProxies } from './trusted-proxies.js';
+import type { ForwardContext } from './forward-common.js';
+import { forwardRequest } from './forward-request.js';
+import { NativeLinkPool } from './native-link-pool.js';
 import { parseUpstream, UpstreamPool } from './upstream-pool.js';
-import { forwardUwsgi, type ForwardContext } from './uwsgi-forwarder.js';
 
 export interface GatewayOptions {
   http: string;
@@ -36,6 +38,7 @@ export class GatewayServer {
   readonly listenAddress: SocketAddress;
   readonly app: FastifyInstance;
   private readonly options: GatewayOptions;
+  private ctx: ForwardContext | null = null;
 
   constructor(options: GatewayOptions) {
     this.options = options;
@@ -46,13 +49,17 @@ export class GatewayServer {
 
   async start(): Promise<void> {
     const o = this.options;
+    const pool = new UpstreamPool(o.upstreams.map(parseUpstream));
+    const upstreamTimeoutMs = (o.upstreamTimeout ?? defaults.upstreamTimeout) * 1000;
     const ctx: ForwardContext = {
-      pool: new UpstreamPool(o.upstreams.map(parseUpstream)),
+      pool,
+      native: new Map(pool.upstreams.filter((u) => u.link === 'native').map((u) => [u, new NativeLinkPool(u, upstreamTimeoutMs)])),
       trusted: new TrustedProxies(o.trustedProxies ?? defaults.trustedProxies),
       log: this.log,
-      upstreamTimeoutMs: (o.upstreamTimeout ?? defaults.upstreamTimeout) * 1000,
+      upstreamTimeoutMs,
       bodyLimit: o.bodyLimit ?? defaults.bodyLimit,
     };
+    this.ctx = ctx;
     const app = this.app;
     // Bodies belong to the workers: fastify must not parse or consume them.
     app.removeAllContentTypeParsers();
@@ -85,13 +92,13 @@ export class GatewayServer {
       url: '/*',
       handler: (request, reply) => {
         reply.hijack();
-        return forwardUwsgi(request.raw, reply.raw, ctx);
+        return forwardRequest(request.raw, reply.raw, ctx);
       },
     });
     const addr = this.listenAddress;
     if (addr.kind === 'unix') await app.listen({ path: addr.path });
     else await app.listen({ host: addr.host, port: addr.port });
-    this.log.info(`portico gateway ${process.pid}: http on ${this.url} -> ${ctx.pool.upstreams.map((u) => u.label).join(', ')}`);
+    this.log.info(`portico gateway ${process.pid}: http on ${this.url} -> ${ctx.pool.upstreams.map((u) => `${u.link === 'native' ? 'portico' : 'uwsgi'}://${u.address.kind === 'unix' ? 'unix:' : ''}${u.label}`).join(', ')}`);
   }
 
   /** http://host:port of the listener (the real port when 0 was asked for). */
@@ -104,6 +111,11 @@ export class GatewayServer {
   /** Stops accepting and waits for in-flight requests (fastify's close does both). */
   async stop(): Promise<void> {
     await this.app.close();
+    for (const pool of this.ctx?.native.values() ?? []) {
+      pool.close();
+      // How well keep-alive worked: far fewer connections than requests.
+      this.log.info(`native link ${pool.upstream.label}: ${pool.opened} connections for ${pool.requests} requests`);
+    }
     this.log.flush();
   }
 }

@@ -1,8 +1,12 @@
 import { PorticoError } from '../common/errors.js';
 import { formatSocketAddress, parseSocketAddress, type SocketAddress } from '../protocol/socket-address.js';
 
+/** How the gateway talks to an upstream: uwsgi packets, or portico's keep-alive native link. */
+export type UpstreamLink = 'uwsgi' | 'native';
+
 export interface Upstream {
   readonly address: SocketAddress;
+  readonly link: UpstreamLink;
   readonly label: string;
   /** Requests sent to it and not yet finished: the load measure for balancing. */
   outstanding: number;
@@ -10,13 +14,15 @@ export interface Upstream {
 
 /**
  * `uwsgi://unix:PATH`, `uwsgi://HOST:PORT`, `unix:PATH` or a bare path: a uwsgi server, a portico
- * worker or real uWSGI, one request per connection.
+ * worker or real uWSGI, one request per connection. `portico://unix:PATH` or `portico://HOST:PORT`:
+ * a portico worker over the native link (docs/protocol.md), many requests per connection.
  */
 export function parseUpstream(spec: string): Upstream {
-  const rest = spec.startsWith('uwsgi://') ? spec.slice('uwsgi://'.length) : spec;
+  const native = spec.startsWith('portico://');
+  const rest = native ? spec.slice('portico://'.length) : spec.startsWith('uwsgi://') ? spec.slice('uwsgi://'.length) : spec;
   if (rest.length === 0) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--upstream ${JSON.stringify(spec)} names no socket`);
   const address = parseSocketAddress(rest);
-  return { address, label: formatSocketAddress(address), outstanding: 0 };
+  return { address, link: native ? 'native' : 'uwsgi', label: formatSocketAddress(address), outstanding: 0 };
 }
 
 /**

@@ -1,64 +1,42 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { PorticoError, type ErrorCode } from '../common/errors.js';
-import type { Logger } from '../common/logger.js';
+import type { ErrorCode, PorticoError } from '../common/errors.js';
 import { encodePacketHead } from '../protocol/packet-encoder.js';
 import { parseResponseHead, type ResponseHead } from '../protocol/response-head-parser.js';
 import { connectOptions } from '../protocol/socket-address.js';
 import { varsForHttpRequest } from './http-request-vars.js';
-import type { TrustedProxies } from './trusted-proxies.js';
-import type { Upstream, UpstreamPool } from './upstream-pool.js';
+import { discardUnread, HOP_BY_HOP, readBounded, sendError, type ForwardContext } from './forward-common.js';
+import type { Upstream } from './upstream-pool.js';
 
-export interface ForwardContext {
-  pool: UpstreamPool;
-  trusted: TrustedProxies;
-  log: Logger;
-  upstreamTimeoutMs: number;
-  bodyLimit: number;
+export interface UwsgiRequest {
+  head: Buffer;
+  /** The whole body when it had to be read first (chunked); null when it streams from req. */
+  body: Buffer | null;
 }
 
-/** Hop-by-hop headers belong to the worker's connection, not to the client's (RFC 9110 §7.6.1). */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'upgrade', 'te', 'trailer']);
-
 /**
- * Forwards one HTTP request over the uwsgi link: one connection per request, the packet, the body
- * streamed with backpressure, and the close-delimited HTTP response parsed strictly and streamed
- * back. A refused connection moves to another upstream; nothing has been sent by then.
+ * The uwsgi packet for a request. The packet must state CONTENT_LENGTH up front, so a chunked
+ * body is read first (as nginx does for uwsgi_pass), within --body-limit; null when it was over
+ * and the client has had its 413.
  */
-export async function forwardUwsgi(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext): Promise<void> {
+export async function prepareUwsgi(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext): Promise<UwsgiRequest | null> {
   let body: Buffer | null = null;
   let contentLength: number | undefined;
   const cl = req.headers['content-length'];
   if (cl !== undefined) contentLength = Number(cl);
   else if (req.headers['transfer-encoding'] !== undefined) {
-    // The uwsgi packet must state CONTENT_LENGTH up front, so a chunked body is read first (as
-    // nginx does for uwsgi_pass), within --body-limit.
     body = await readBounded(req, ctx.bodyLimit);
-    if (body === null) return sendError(res, ctx, 'PORTICO_ERR_BODY_TOO_LARGE', `chunked body over ${ctx.bodyLimit} bytes`, req);
+    if (body === null) {
+      sendError(res, ctx, 'PORTICO_ERR_BODY_TOO_LARGE', `chunked body over ${ctx.bodyLimit} bytes`, req);
+      return null;
+    }
     contentLength = body.length;
   }
-  const head = encodePacketHead({ vars: varsForHttpRequest(req, ctx.trusted, contentLength) });
-  const tried = new Set<Upstream>();
-  for (;;) {
-    const up = ctx.pool.pick(tried);
-    if (!up) return sendError(res, ctx, 'PORTICO_ERR_UPSTREAM_CONNECT', `no worker reachable (tried ${[...tried].map((u) => u.label).join(', ')})`, req);
-    const socket = await connectUpstream(up);
-    if (!socket) {
-      tried.add(up);
-      continue;
-    }
-    if (res.destroyed) {
-      // The client went away while the upstream was connecting (a reset right after the request):
-      // its 'close' has fired already, so exchange() would never hear of it and the app would wait
-      // on the request until the upstream timeout. Nothing was sent yet: drop it.
-      socket.destroy();
-      return;
-    }
-    return exchange(req, res, ctx, up, socket, head, body);
-  }
+  return { head: encodePacketHead({ vars: varsForHttpRequest(req, ctx.trusted, contentLength) }), body };
 }
 
-function connectUpstream(up: Upstream): Promise<Socket | null> {
+/** A connected socket, or null when nothing listens there (the request may move on). */
+export function connectUpstream(up: Upstream): Promise<Socket | null> {
   return new Promise((resolve) => {
     const socket = connect(connectOptions(up.address));
     const onError = (): void => resolve(null);
@@ -71,7 +49,11 @@ function connectUpstream(up: Upstream): Promise<Socket | null> {
   });
 }
 
-function exchange(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext, up: Upstream, socket: Socket, head: Buffer, body: Buffer | null): Promise<void> {
+/**
+ * One request over the uwsgi link: one connection, the packet, the body streamed with backpressure,
+ * and the close-delimited HTTP response parsed strictly and streamed back.
+ */
+export function exchangeUwsgi(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext, up: Upstream, socket: Socket, head: Buffer, body: Buffer | null): Promise<void> {
   up.outstanding++;
   return new Promise<void>((resolve) => {
     let parsed: ResponseHead | null = null;
@@ -85,12 +67,7 @@ function exchange(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext
       up.outstanding--;
       clearTimeout(timer);
       socket.destroy();
-      if (!req.complete) {
-        // The app answered without reading the whole body. Read and drop the rest, as nginx
-        // does: left paused, the client's connection would never see its EOF and hang a stop.
-        req.unpipe(socket);
-        req.resume();
-      }
+      discardUnread(req);
       resolve();
     };
     const fail = (code: ErrorCode, detail: string): void => {
@@ -179,33 +156,4 @@ function exchange(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext
       if (!done) fail('PORTICO_ERR_UPSTREAM_ABORTED', 'connection closed');
     });
   });
-}
-
-function readBounded(req: IncomingMessage, limit: number): Promise<Buffer | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        req.removeAllListeners('data');
-        req.resume();
-        resolve(null);
-      } else chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks, size)));
-    req.on('error', reject);
-  });
-}
-
-export function sendError(res: ServerResponse, ctx: ForwardContext, code: ErrorCode, detail: string, req: IncomingMessage): void {
-  const err = new PorticoError(code, detail);
-  ctx.log.error(code, `${req.method} ${req.url}: ${err.message}`);
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const body = `${err.status} ${code}\n`;
-  res.writeHead(err.status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
 }

@@ -38,7 +38,7 @@ function workerOn(app: string): { socket: string; worker(): Started } {
   return { socket, worker: () => started };
 }
 
-for (const app of ['fetch-app.mjs', 'wsgi-app.mjs']) {
+for (const app of ['fetch-app.mjs', 'wsgi-app.mjs', 'node-app.mjs']) {
   describe(`portico worker serves the native link: ${app}`, () => {
     const w = workerOn(app);
 
@@ -146,16 +146,78 @@ describe('portico worker, native link: aborts and the node kind', () => {
     link.close();
   });
 
-  it('a node-kind app answers 500 with a coded error on the native link, and still serves uwsgi', async () => {
+  it('a node-kind app on the native link: HEAD, 204, an invalid header, then uwsgi on the same socket', { timeout: 30_000 }, async () => {
     const link = await TestGatewayLink.open(node.socket);
-    for (let i = 0; i < 2; i++) {
-      const res = await get(link, '/');
-      assert.equal(res.outcome, 'end');
-      assert.equal(res.head!.status, 500);
-    }
-    await node.worker().waitFor(/PORTICO_ERR_NATIVE_NODE_KIND: .*needs the uwsgi link/);
+    const head = await link.request('/things/2', async (w) => w.end(), { method: 'HEAD', headers: GET.headers });
+    assert.equal(head.outcome, 'end');
+    assert.equal(head.head!.status, 200);
+    assert.equal(head.body.length, 0, 'no body for HEAD');
+    assert.ok(Number(values(head, 'content-length')[0]) > 0, "Node's Content-Length is kept");
+    assert.deepEqual(values(head, 'connection'), [], 'hop-by-hop headers are dropped');
+    assert.equal(values(head, 'date').length, 1);
+
+    const empty = await get(link, '/empty');
+    assert.equal(empty.outcome, 'end');
+    assert.equal(empty.head!.status, 204);
+    assert.equal(empty.body.length, 0);
+
+    const bad = await get(link, '/bad-header');
+    assert.equal(bad.outcome, 'end');
+    assert.equal(bad.head!.status, 500);
+    await node.worker().waitFor(/PORTICO_ERR_INVALID_HEADER/);
+
+    // REQUEST_ABORT while the app reads its body: RESPONSE_ABORT, and the link serves the next one.
+    const aborted = await link.request('/echo', async (req) => {
+      await req.body(Buffer.from('part of a body'));
+      await sleep(50);
+      req.abort('client went away');
+    });
+    assert.equal(aborted.outcome, 'abort');
+    assert.equal(aborted.head, null);
+    await node.worker().waitFor(/POST \/echo => generated 0 bytes .*\(client aborted\)/);
+
+    const again = await get(link, '/still-here');
+    assert.equal(again.head!.status, 200);
+    assert.equal((JSON.parse(again.body.toString()) as { path: string }).path, '/still-here');
+    assert.ok(link.idle);
     link.close();
+    await node.worker().waitFor(/HEAD \/things\/2 => generated 0 bytes/);
     const plain = await uwsgiRequest({ socket: node.socket, path: '/' });
     assert.equal(plain.status, 200);
+  });
+});
+
+describe('portico worker, native link: Express 5 as a node-kind app', () => {
+  const express = workerOn('express-app.mjs');
+
+  it('routing, cookies, a JSON body, its own error handler and 404, on ONE connection', { timeout: 30_000 }, async () => {
+    const link = await TestGatewayLink.open(express.socket);
+    const hello = await get(link, '/hello/%ED%95%9C?x=1');
+    assert.equal(hello.outcome, 'end');
+    assert.equal(hello.head!.status, 200);
+    const seen = JSON.parse(hello.body.toString()) as { name: string; q: Record<string, string>; proto: string };
+    assert.deepEqual([seen.name, seen.q, seen.proto], ['한', { x: '1' }, 'http']);
+    assert.deepEqual(values(hello, 'set-cookie'), ['a=1; Path=/', 'b=2; Path=/']);
+
+    const posted = await link.request('/json', async (w) => {
+      await w.body(Buffer.from('{"a":[1,2]}'));
+      w.end();
+    }, { method: 'POST', headers: [['Host', 'native.test'], ['Content-Type', 'application/json'], ['Content-Length', '11']] });
+    assert.equal(posted.outcome, 'end');
+    assert.equal(posted.head!.status, 201);
+    assert.deepEqual(JSON.parse(posted.body.toString()), { got: { a: [1, 2] } });
+
+    const boom = await get(link, '/boom');
+    assert.equal(boom.outcome, 'end');
+    assert.equal(boom.head!.status, 500);
+
+    const missing = await get(link, '/nowhere');
+    assert.equal(missing.outcome, 'end');
+    assert.equal(missing.head!.status, 404);
+
+    const last = await get(link, '/hello/x');
+    assert.equal(last.head!.status, 200);
+    assert.ok(link.idle);
+    link.close();
   });
 });

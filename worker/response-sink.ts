@@ -7,7 +7,7 @@ import type { Exchange } from './exchange.js';
  * both share (when a body may be written, 500 before the head, the log's counters).
  */
 export interface ResponseSink {
-  /** Which link this is; the node kind needs the uwsgi one (it writes raw HTTP to the socket). */
+  /** Which link this is; the node kind writes to the uwsgi socket itself, and to a stand-in on the native link. */
   readonly link: 'uwsgi' | 'native';
   /**
    * Validates and sends the head (with `body`, when given, in as few writes as it can). Throws

@@ -4,6 +4,7 @@ import { PorticoError } from '../../common/errors.js';
 import type { Exchange } from '../exchange.js';
 import type { RequestHandler } from '../worker-context.js';
 import { headersFromVars } from './request-headers.js';
+import { ResponseCapture } from './response-capture.js';
 
 export type NodeListener = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => unknown;
 
@@ -12,18 +13,17 @@ export type NodeListener = (req: IncomingMessage, res: ServerResponse, next?: (e
  * objects, so Express, Koa's callback() and plain handlers run unmodified. The request is built
  * from the vars (no second HTTP parse); the response is Node's own serializer writing straight to
  * the uwsgi socket with chunked encoding off, so the body is delimited by the close exactly as
- * uWSGI's is, and HEAD/204/304 handling and header validation are Node's.
+ * uWSGI's is, and HEAD/204/304 handling and header validation are Node's. On the native link it
+ * writes to a stand-in socket instead (serveNative, response-capture.ts).
  */
 export function nodeHandler(target: NodeListener | Server): RequestHandler {
   const dispatch: NodeListener = target instanceof Server
     ? (req, res) => target.emit('request', req, res)
     : target;
   return (ex: Exchange) => {
-    // ServerResponse serializes HTTP onto the socket itself; on a native link those bytes would
-    // break the framing. A coded 500 until its output is translated into frames.
-    if (ex.sink.link !== 'uwsgi') {
-      throw new PorticoError('PORTICO_ERR_NATIVE_NODE_KIND', 'the node kind needs the uwsgi link (nginx, or the gateway\'s uwsgi link) for now');
-    }
+    // ServerResponse serializes HTTP onto its socket; on a native link those bytes would break
+    // the framing, so there it writes to a stand-in that turns them back into head and body.
+    if (ex.sink.link === 'native') return serveNative(ex, dispatch);
     const req = buildRequest(ex);
     const res = new ServerResponse(req);
     res.useChunkedEncodingByDefault = false;
@@ -82,13 +82,68 @@ function asPorticoError(err: unknown): unknown {
   return err;
 }
 
-function buildRequest(ex: Exchange): IncomingMessage {
-  const socket = ex.socket as Socket & { remoteAddress?: string; remotePort?: number };
+/**
+ * The native link: the same IncomingMessage and ServerResponse, on a ResponseCapture instead of
+ * the link's socket (the link carries frames and outlives the request). The capture hands Node's
+ * head to ex.writeHead and its body to ex.write, with the link's backpressure; 'finish' ends the
+ * exchange; a response that closes before it finishes fails it (a 500, or RESPONSE_ABORT once
+ * the head is out), and the link stays usable for the next request.
+ */
+function serveNative(ex: Exchange, dispatch: NodeListener): Promise<void> {
+  const capture = new ResponseCapture(ex);
+  const socket = capture as unknown as Socket;
+  const req = buildRequest(ex, socket);
+  const res = new ServerResponse(req);
+  res.useChunkedEncodingByDefault = false;
+  res.shouldKeepAlive = false;
+  res.assignSocket(socket);
+  capture.on('drain', () => {
+    if (res.writableNeedDrain) res.emit('drain');
+  });
+  ex.onAbort(() => {
+    if (!req.destroyed) req.destroy();
+    res.destroy();
+  });
+  return new Promise<void>((resolve, reject) => {
+    res.on('finish', () => {
+      res.detachSocket(socket);
+      capture.release();
+      ex.end();
+      resolve();
+    });
+    res.on('close', () => {
+      if (ex.finished || ex.aborted) return resolve();
+      reject(capture.error ?? new PorticoError('PORTICO_ERR_APP_EXCEPTION', 'the response was destroyed before it ended'));
+    });
+    const next = (err?: unknown): void => {
+      if (err) return reject(err);
+      if (!res.headersSent) {
+        res.statusCode = 404;
+        res.end('Not Found\n');
+      }
+    };
+    try {
+      const out = dispatch(req, res, next);
+      if (out instanceof Promise) out.catch(reject);
+    } catch (err) {
+      reject(err);
+    }
+  }).catch((err: unknown) => {
+    capture.release();
+    throw asPorticoError(err);
+  });
+}
+
+function buildRequest(ex: Exchange, on?: Socket): IncomingMessage {
   const v = ex.vars;
-  // Apps ask the socket who the client is (Express's req.ip); on a unix socket it knows nothing,
-  // so it answers with what nginx said in REMOTE_ADDR/REMOTE_PORT.
-  Object.defineProperty(socket, 'remoteAddress', { value: v.get('REMOTE_ADDR') ?? undefined, configurable: true });
-  Object.defineProperty(socket, 'remotePort', { value: Number(v.get('REMOTE_PORT')) || undefined, configurable: true });
+  let socket = on;
+  if (!socket) {
+    socket = ex.socket as Socket & { remoteAddress?: string; remotePort?: number };
+    // Apps ask the socket who the client is (Express's req.ip); on a unix socket it knows nothing,
+    // so it answers with what nginx said in REMOTE_ADDR/REMOTE_PORT.
+    Object.defineProperty(socket, 'remoteAddress', { value: v.get('REMOTE_ADDR') ?? undefined, configurable: true });
+    Object.defineProperty(socket, 'remotePort', { value: Number(v.get('REMOTE_PORT')) || undefined, configurable: true });
+  }
   const req = new IncomingMessage(socket);
   const protocol = v.get('SERVER_PROTOCOL') ?? 'HTTP/1.1';
   const pm = /^HTTP\/(\d)\.(\d)$/.exec(protocol);

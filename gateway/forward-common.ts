@@ -1,0 +1,64 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { PorticoError, type ErrorCode } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import type { NativeLinkPool } from './native-link-pool.js';
+import type { TrustedProxies } from './trusted-proxies.js';
+import type { Upstream, UpstreamPool } from './upstream-pool.js';
+
+/** What every forwarder needs, built once by the gateway server. */
+export interface ForwardContext {
+  pool: UpstreamPool;
+  /** The connection pool of each native-link upstream. */
+  native: Map<Upstream, NativeLinkPool>;
+  trusted: TrustedProxies;
+  log: Logger;
+  upstreamTimeoutMs: number;
+  bodyLimit: number;
+}
+
+/**
+ * Hop-by-hop headers belong to the worker's connection, not to the client's (RFC 9110 §7.6.1).
+ * Transfer-Encoding too: Node frames the client's response itself.
+ */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'upgrade', 'te', 'trailer', 'transfer-encoding']);
+
+/** Answers the client with a coded error, or aborts its connection once a head was sent. */
+export function sendError(res: ServerResponse, ctx: ForwardContext, code: ErrorCode, detail: string, req: IncomingMessage): void {
+  const err = new PorticoError(code, detail);
+  ctx.log.error(code, `${req.method} ${req.url}: ${err.message}`);
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = `${err.status} ${code}\n`;
+  res.writeHead(err.status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/**
+ * The app answered without reading the whole body. Read and drop the rest, as nginx does: left
+ * paused, the client's connection would never see its EOF and hang a stop.
+ */
+export function discardUnread(req: IncomingMessage): void {
+  if (req.complete) return;
+  req.unpipe();
+  req.resume();
+}
+
+/** Reads a whole request body up to `limit` bytes; null (and the rest discarded) past it. */
+export function readBounded(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        resolve(null);
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks, size)));
+    req.on('error', reject);
+  });
+}

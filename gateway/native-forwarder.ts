@@ -1,0 +1,155 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { PorticoError, isPorticoError, type ErrorCode } from '../common/errors.js';
+import { FrameType, decodeResponseHead, writeAbort, writeBody, writeFrame, writeRequestHead } from '../protocol/native/index.js';
+import { discardUnread, HOP_BY_HOP, sendError, type ForwardContext } from './forward-common.js';
+import { varsForHttpRequest } from './http-request-vars.js';
+import type { NativeLink, NativeLinkPool } from './native-link-pool.js';
+import type { Upstream } from './upstream-pool.js';
+
+/**
+ * One request over a handshaken native link (docs/protocol.md): REQUEST_HEAD, the body streamed
+ * in REQUEST_BODY frames as it arrives (a chunked upload needs no buffering: REQUEST_END ends it),
+ * then the worker's RESPONSE_* frames streamed back with backpressure. The link goes back to the
+ * pool once both sides sent their terminal frame; any failure drops it. Resolves when the
+ * client's part is over (a link draining after a hang-up is the pool's business).
+ * `buffered` is a body already read for a uwsgi upstream that failed before this one.
+ */
+export function exchangeNative(
+  req: IncomingMessage, res: ServerResponse, ctx: ForwardContext, up: Upstream, pool: NativeLinkPool, link: NativeLink, buffered: Buffer | null,
+): Promise<void> {
+  up.outstanding++;
+  const socket = link.socket;
+  return new Promise<void>((resolve) => {
+    /** Our terminal frame (REQUEST_END or REQUEST_ABORT) is not sent yet. */
+    let requestOpen = true;
+    /** The worker's terminal frame (RESPONSE_END or RESPONSE_ABORT) has not come yet. */
+    let responseOpen = true;
+    /** The client has its answer, its error, or has gone: later frames only keep the link in step. */
+    let clientDone = false;
+    /** HEAD, 204 and 304 answers carry no body to the client, whatever the app wrote. */
+    let skipBody = req.method === 'HEAD';
+    let drainTimer: NodeJS.Timeout | undefined;
+
+    const settle = (): void => {
+      if (clientDone) return;
+      clientDone = true;
+      up.outstanding--;
+      clearTimeout(headTimer);
+      res.off('drain', onResDrain);
+      resolve();
+    };
+    const fail = (code: ErrorCode, detail: string): void => {
+      if (clientDone) return;
+      if (res.headersSent) {
+        ctx.log.error(code, `${req.method} ${req.url} via ${up.label}: ${detail}; client connection aborted`);
+        res.destroy();
+      } else {
+        sendError(res, ctx, code, `${detail} (${up.label})`, req);
+      }
+      settle();
+    };
+    const stopRequestBody = (): void => {
+      requestOpen = false;
+      req.off('data', onData);
+      req.off('end', onEnd);
+      socket.off('drain', onSocketDrain);
+      discardUnread(req);
+    };
+    const responseOver = (): void => {
+      responseOpen = false;
+      clearTimeout(drainTimer);
+      // The worker is done with this request: a body still coming from the client is cancelled,
+      // so both sides have sent a terminal frame and the link can take the next request.
+      if (requestOpen) {
+        stopRequestBody();
+        writeAbort(socket, FrameType.RequestAbort, 'response complete');
+      }
+      pool.release(link);
+    };
+
+    const onData = (chunk: Buffer): void => {
+      if (!writeBody(socket, FrameType.RequestBody, chunk)) req.pause();
+    };
+    const onSocketDrain = (): void => {
+      req.resume();
+    };
+    const onEnd = (): void => {
+      if (!requestOpen) return;
+      stopRequestBody();
+      writeFrame(socket, FrameType.RequestEnd);
+    };
+    const onResDrain = (): void => {
+      socket.resume();
+    };
+    res.on('drain', onResDrain);
+    const headTimer = setTimeout(() => {
+      fail('PORTICO_ERR_UPSTREAM_TIMEOUT', `no response head within ${ctx.upstreamTimeoutMs / 1000} s`);
+      // Closing the link is what tells the worker to abort the app's request.
+      link.lost(new PorticoError('PORTICO_ERR_UPSTREAM_TIMEOUT', 'gave up waiting for the head'));
+    }, ctx.upstreamTimeoutMs);
+
+    link.listener = {
+      frame(type, payload) {
+        if (type === FrameType.ResponseHead) {
+          if (clientDone) return;
+          clearTimeout(headTimer);
+          let head;
+          try {
+            head = decodeResponseHead(payload, link.reader!);
+          } catch (err) {
+            if (!isPorticoError(err)) throw err;
+            return link.lost(err);
+          }
+          const out: string[] = [];
+          const h = head.headers;
+          for (let i = 0; i < h.length; i += 2) if (!HOP_BY_HOP.has(h[i]!.toLowerCase())) out.push(h[i]!, h[i + 1]!);
+          if (head.status === 204 || head.status === 304) skipBody = true;
+          if (head.reason) res.writeHead(head.status, head.reason, out);
+          else res.writeHead(head.status, out);
+        } else if (type === FrameType.ResponseBody) {
+          if (clientDone || skipBody) return;
+          // Body payloads are subarrays of the socket's chunks, never reused: safe to queue.
+          if (!res.write(payload)) socket.pause();
+        } else if (type === FrameType.ResponseEnd) {
+          if (!clientDone) {
+            res.end();
+            settle();
+          }
+          responseOver();
+        } else if (type === FrameType.ResponseAbort) {
+          fail('PORTICO_ERR_UPSTREAM_ABORTED', `the worker aborted the response (${payload.toString('utf8') || 'no reason'})`);
+          responseOver();
+        }
+      },
+      closed(err) {
+        clearTimeout(drainTimer);
+        if (requestOpen) stopRequestBody();
+        fail('PORTICO_ERR_UPSTREAM_ABORTED', responseOpen ? err.message : 'connection closed');
+      },
+    };
+
+    res.on('close', () => {
+      if (res.writableFinished || !responseOpen || clientDone) return;
+      // The client went away: cancel the request and keep the link only if the worker answers
+      // the cancel with its terminal frame in time; a paused link must flow again to see it.
+      if (requestOpen) stopRequestBody();
+      writeAbort(socket, FrameType.RequestAbort, 'client went away');
+      settle();
+      socket.resume();
+      drainTimer = setTimeout(() => link.lost(new PorticoError('PORTICO_ERR_UPSTREAM_TIMEOUT', 'no terminal frame after REQUEST_ABORT')), ctx.upstreamTimeoutMs);
+    });
+
+    // CONTENT_LENGTH is the client's header, as on the uwsgi link; without one (a chunked body) it
+    // stays empty, the length is unknown and REQUEST_END ends the body: nothing is buffered.
+    writeRequestHead(socket, varsForHttpRequest(req, ctx.trusted, buffered ? buffered.length : undefined));
+    if (buffered || req.readableEnded) {
+      if (buffered) writeBody(socket, FrameType.RequestBody, buffered);
+      requestOpen = false;
+      writeFrame(socket, FrameType.RequestEnd);
+    } else {
+      socket.on('drain', onSocketDrain);
+      req.on('data', onData);
+      req.on('end', onEnd);
+    }
+  });
+}
