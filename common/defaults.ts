@@ -23,6 +23,8 @@ export const defaults = {
    * (60 s) so nginx always closes first and never reuses a connection the gateway is closing.
    */
   gatewayKeepAliveTimeoutMs: 75_000,
+  /** How `portico serve`'s gateway talks to its workers: the keep-alive native link. */
+  serveLink: 'native' as 'native' | 'uwsgi',
   /** Workers `portico serve` starts when --workers is not given. */
   serveWorkers: 1,
   /** Client request timeout for `portico request`, in milliseconds. */

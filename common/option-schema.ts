@@ -52,7 +52,7 @@ export const serveOptions = {
   ...workerOptionsBase,
   ...gatewayOptions,
   workers: { type: 'string', short: 'w', arg: 'N', default: String(defaults.serveWorkers), help: 'worker processes to start' },
-  link: { type: 'string', arg: 'native|uwsgi', default: 'uwsgi', help: 'how the gateway talks to the workers: uwsgi packets, one connection per request, or the keep-alive native link' },
+  link: { type: 'string', arg: 'native|uwsgi', default: defaults.serveLink, help: 'how the gateway talks to the workers: uwsgi packets, one connection per request, or the keep-alive native link' },
 } as const satisfies Record<string, OptionSpec>;
 
 export const requestOptions = {
