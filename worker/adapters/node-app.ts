@@ -51,19 +51,7 @@ export function nodeHandler(target: NodeListener | Server): RequestHandler {
         resolve();
       });
       res.on('close', () => resolve());
-      const next = (err?: unknown): void => {
-        if (err) return reject(err);
-        if (!res.headersSent) {
-          res.statusCode = 404;
-          res.end('Not Found\n');
-        }
-      };
-      try {
-        const out = dispatch(req, res, next);
-        if (out instanceof Promise) out.catch(reject);
-      } catch (err) {
-        reject(err);
-      }
+      callApp(dispatch, req, res, reject);
     }).catch((err: unknown) => {
       // Node has already put its head on the wire: the Exchange must cut the connection, not send a 500.
       if (res.headersSent) recordHead(ex, res);
@@ -71,6 +59,26 @@ export function nodeHandler(target: NodeListener | Server): RequestHandler {
       throw asPorticoError(err);
     });
   };
+}
+
+/**
+ * Calls the app; a throw, a rejected promise or next(err) fails the request. next() without an
+ * error is Express-style "nothing matched": 404, as a bare Node server would not answer at all.
+ */
+function callApp(dispatch: NodeListener, req: IncomingMessage, res: ServerResponse, reject: (err: unknown) => void): void {
+  const next = (err?: unknown): void => {
+    if (err) return reject(err);
+    if (!res.headersSent) {
+      res.statusCode = 404;
+      res.end('Not Found\n');
+    }
+  };
+  try {
+    const out = dispatch(req, res, next);
+    if (out instanceof Promise) out.catch(reject);
+  } catch (err) {
+    reject(err);
+  }
 }
 
 /** Node's own header validation errors are the same failure as the other kinds' invalid header. */
@@ -115,19 +123,7 @@ function serveNative(ex: Exchange, dispatch: NodeListener): Promise<void> {
       if (ex.finished || ex.aborted) return resolve();
       reject(capture.error ?? new PorticoError('PORTICO_ERR_APP_EXCEPTION', 'the response was destroyed before it ended'));
     });
-    const next = (err?: unknown): void => {
-      if (err) return reject(err);
-      if (!res.headersSent) {
-        res.statusCode = 404;
-        res.end('Not Found\n');
-      }
-    };
-    try {
-      const out = dispatch(req, res, next);
-      if (out instanceof Promise) out.catch(reject);
-    } catch (err) {
-      reject(err);
-    }
+    callApp(dispatch, req, res, reject);
   }).catch((err: unknown) => {
     capture.release();
     throw asPorticoError(err);
