@@ -61,3 +61,9 @@ export function treeCpuSeconds(root: number): number {
   }
   return ticks / clkTck();
 }
+
+/** CPU seconds (user + system) used so far by `pid` alone, without its children. */
+export function ownCpuSeconds(pid: number): number {
+  const s = readStat(pid);
+  return s ? s.ticks / clkTck() : NaN;
+}

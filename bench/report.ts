@@ -1,9 +1,9 @@
-import type { BackendId } from './backends.js';
 import type { WrkResult } from './wrk-result.js';
 
 export interface RoundResult {
   round: number;
-  backend: BackendId;
+  /** A backend id of either suite (BackendId in the uwsgi suite, TargetId in the gateway suite). */
+  backend: string;
   wrk: WrkResult;
   /** CPU microseconds per request the backend (with its children) and its nginx used in the round. */
   backendCpuUs: number;
@@ -29,7 +29,7 @@ export function fmtUs(n: number): string {
   return Number.isFinite(n) ? `${n.toFixed(1)}us` : '-';
 }
 
-function fmtRatio(n: number): string {
+export function fmtRatio(n: number): string {
   return Number.isFinite(n) ? `${n.toFixed(2)}x` : '-';
 }
 
@@ -42,7 +42,7 @@ export function roundLine(r: RoundResult): string {
 }
 
 export interface Summary {
-  backend: BackendId;
+  backend: string;
   label: string;
   medianRps: number;
   minRps: number;
@@ -56,7 +56,7 @@ export interface Summary {
   rounds: number;
 }
 
-export function summarize(backend: BackendId, label: string, results: readonly RoundResult[]): Summary {
+export function summarize(backend: string, label: string, results: readonly RoundResult[]): Summary {
   const mine = results.filter((r) => r.backend === backend);
   const rps = mine.map((r) => r.wrk.requestsPerSec);
   return {
@@ -80,26 +80,32 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')).join('\n');
 }
 
-export function summaryTable(sums: readonly Summary[]): string {
-  const rows = [['backend', 'median req/s', 'min..max req/s', 'median p50', 'median p99', 'backend cpu/req', 'nginx cpu/req', 'non-2xx', 'sock err', 'rounds']];
+/** A backend with any non-2xx/3xx response or socket error in any round has no rate: it failed. */
+export function failed(s: Summary): boolean {
+  return s.non2xx + s.socketErrors > 0;
+}
+
+export function summaryTable(sums: readonly Summary[], cpuHeads: readonly [string, string] = ['backend cpu/req', 'nginx cpu/req']): string {
+  const rows = [['backend', 'median req/s', 'min..max req/s', 'median p50', 'median p99', ...cpuHeads, 'non-2xx', 'sock err', 'rounds']];
   for (const s of sums) {
     rows.push([
-      `${s.backend} (${s.label})`, fmtRps(s.medianRps), `${fmtRps(s.minRps)}..${fmtRps(s.maxRps)}`,
+      `${s.backend} (${s.label})`, failed(s) ? 'FAILED' : fmtRps(s.medianRps), `${fmtRps(s.minRps)}..${fmtRps(s.maxRps)}`,
       fmtMs(s.medianP50), fmtMs(s.medianP99), fmtUs(s.medianBackendCpuUs), fmtUs(s.medianNginxCpuUs), String(s.non2xx), String(s.socketErrors), String(s.rounds),
     ]);
   }
   return table(rows);
 }
 
-export function ratioTable(sums: readonly Summary[]): string {
+const UWSGI_PAIRS: ReadonlyArray<readonly [string, string]> = [['portico', 'bare'], ['portico', 'uwsgi'], ['bare', 'uwsgi']];
+
+export function ratioTable(sums: readonly Summary[], pairs: ReadonlyArray<readonly [string, string]> = UWSGI_PAIRS, cpuHead = 'backend cpu/req'): string {
   const by = new Map(sums.map((s) => [s.backend, s]));
-  const pairs: Array<[BackendId, BackendId]> = [['portico', 'bare'], ['portico', 'uwsgi'], ['bare', 'uwsgi']];
-  const rows = [['ratio', 'median req/s', 'median p99', 'backend cpu/req']];
+  const rows = [['ratio', 'median req/s', 'median p50', 'median p99', cpuHead]];
   for (const [a, b] of pairs) {
     const x = by.get(a);
     const y = by.get(b);
     if (!x || !y) continue;
-    rows.push([`${a}/${b}`, fmtRatio(x.medianRps / y.medianRps), fmtRatio(x.medianP99 / y.medianP99), fmtRatio(x.medianBackendCpuUs / y.medianBackendCpuUs)]);
+    rows.push([`${a}/${b}`, failed(x) || failed(y) ? 'FAILED' : fmtRatio(x.medianRps / y.medianRps), fmtRatio(x.medianP50 / y.medianP50), fmtRatio(x.medianP99 / y.medianP99), fmtRatio(x.medianBackendCpuUs / y.medianBackendCpuUs)]);
   }
   return rows.length > 1 ? table(rows) : '(ratios need at least two backends)';
 }

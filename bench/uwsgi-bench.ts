@@ -7,6 +7,8 @@
  * Environment: BENCH_DURATION (s, 5), BENCH_ROUNDS (3), BENCH_CONNECTIONS (32), BENCH_THREADS (1),
  * BENCH_WARMUP (s, 2), BENCH_BACKENDS (comma list, default portico,uwsgi,bare), BENCH_NODE_FLAGS
  * (flags for both Node backends, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+ * BENCH_SUITE=gateway runs bench/gateway-bench.ts instead (portico's HTTP gateway against fastify,
+ * fastify + reply-from, nginx -> uWSGI, and nginx for static files).
  */
 import { cpus } from 'node:os';
 import { makeTmpDir } from '../test/support/tmp-dir.js';
@@ -111,6 +113,15 @@ async function main(): Promise<void> {
     const ratio = p.medianRps / bare.medianRps;
     console.log(`portico reaches ${(ratio * 100).toFixed(0)}% of the bare Node responder's req/s${ratio < 0.85 ? ' (below the 85% target)' : ''}`);
   }
+}
+
+// BENCH_SUITE=gateway: the other suite (bench/gateway-bench.ts), through the same `npm run bench`.
+const suite = process.env.BENCH_SUITE || 'uwsgi';
+if (suite === 'gateway') {
+  await import('./gateway-bench.js');
+} else if (suite !== 'uwsgi') {
+  console.error(`BENCH_SUITE must be uwsgi (the default) or gateway, not ${JSON.stringify(suite)}`);
+  process.exit(2);
 }
 
 let code = 0;

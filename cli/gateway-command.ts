@@ -30,6 +30,8 @@ export function gatewayOptionsFrom(http: string, upstreams: string[], values: Op
     trustedProxies: values['trusted-proxies'] as string[] | undefined,
     upstreamTimeout: intOption('upstream-timeout', values['upstream-timeout']),
     bodyLimit: intOption('body-limit', values['body-limit']),
+    upstreamConcurrency: intOption('upstream-concurrency', values['upstream-concurrency']),
+    listen: intOption('listen', values.listen),
     logFormat: logFormatOption(values['log-format']),
     logto: values.logto as string | undefined,
   };

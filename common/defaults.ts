@@ -4,7 +4,7 @@ export const defaults = {
   bufferSize: 4096,
   /** The uwsgi header's datasize is a u16, so no vars block can be larger. */
   maxBufferSize: 65535,
-  /** listen(2) backlog, as uWSGI's --listen. */
+  /** listen(2) backlog, as uWSGI's --listen; for the gateway, the requests that may wait for a free upstream slot. */
   listen: 100,
   /** Seconds to finish in-flight requests after SIGTERM. */
   gracefulTimeout: 30,
@@ -16,6 +16,8 @@ export const defaults = {
   trustedProxies: ['127.0.0.0/8', '::1', 'unix'],
   /** Seconds the gateway waits for a worker's response head before answering 504. */
   upstreamTimeout: 60,
+  /** Requests the gateway sends one upstream at a time; more wait in the --listen queue. */
+  upstreamConcurrency: 64,
   /** A request body of unknown length (chunked) is buffered up to this many bytes for the uwsgi link, which needs CONTENT_LENGTH. */
   bodyLimit: 64 * 1024 * 1024,
   /**

@@ -17,6 +17,7 @@ export const ErrorCodes = {
   PORTICO_ERR_UPSTREAM_CONNECT: { status: 502, message: 'could not connect to the upstream socket' },
   PORTICO_ERR_UPSTREAM_TIMEOUT: { status: 504, message: 'the upstream did not answer in time' },
   PORTICO_ERR_UPSTREAM_ABORTED: { status: 502, message: 'the upstream closed the connection in the middle of the response' },
+  PORTICO_ERR_QUEUE_FULL: { status: 503, message: 'every upstream is at --upstream-concurrency and the --listen queue is full' },
   PORTICO_ERR_BODY_TOO_LARGE: { status: 413, message: 'request body is larger than the limit' },
   PORTICO_ERR_SOCKET_IN_USE: { status: 503, message: 'the socket path is in use by a live server' },
   PORTICO_ERR_SOCKET_PERMISSION: { status: 503, message: 'permission denied on the socket' },

@@ -41,6 +41,8 @@ export const gatewayOptions = {
   static: { type: 'string', multiple: true, arg: '/prefix=DIR', help: "serve DIR's files under /prefix (repeatable; uWSGI's static-map)" },
   'trusted-proxies': { type: 'string', multiple: true, arg: 'CIDR|unix', help: `peers whose X-Forwarded-For/-Proto are believed (default ${defaults.trustedProxies.join(', ')})` },
   'upstream-timeout': { type: 'string', arg: 'SECONDS', default: String(defaults.upstreamTimeout), help: 'wait this long for a worker\'s response head, then 504' },
+  'upstream-concurrency': { type: 'string', arg: 'N', default: String(defaults.upstreamConcurrency), help: 'requests in flight to each upstream at most; more wait in the --listen queue' },
+  listen: { type: 'string', short: 'l', arg: 'N', default: String(defaults.listen), help: 'requests that may wait for a free upstream, like a listen backlog; past it 503 + Retry-After (serve: also the workers\' socket backlog)' },
   'body-limit': { type: 'string', arg: 'BYTES', default: String(defaults.bodyLimit), help: 'largest chunked request body buffered for the uwsgi link (413 past it)' },
   'log-format': workerOptionsBase['log-format'],
   logto: workerOptionsBase.logto,

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { PorticoError, type ErrorCode } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { NativeLinkPool } from './native-link-pool.js';
@@ -23,7 +23,7 @@ export interface ForwardContext {
 export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'upgrade', 'te', 'trailer', 'transfer-encoding']);
 
 /** Answers the client with a coded error, or aborts its connection once a head was sent. */
-export function sendError(res: ServerResponse, ctx: ForwardContext, code: ErrorCode, detail: string, req: IncomingMessage): void {
+export function sendError(res: ServerResponse, ctx: ForwardContext, code: ErrorCode, detail: string, req: IncomingMessage, headers: OutgoingHttpHeaders = {}): void {
   const err = new PorticoError(code, detail);
   ctx.log.error(code, `${req.method} ${req.url}: ${err.message}`);
   if (res.headersSent) {
@@ -31,7 +31,7 @@ export function sendError(res: ServerResponse, ctx: ForwardContext, code: ErrorC
     return;
   }
   const body = `${err.status} ${code}\n`;
-  res.writeHead(err.status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+  res.writeHead(err.status, { ...headers, 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }
 

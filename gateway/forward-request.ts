@@ -5,63 +5,103 @@ import { exchangeNative } from './native-forwarder.js';
 import type { Upstream } from './upstream-pool.js';
 import { connectUpstream, exchangeUwsgi, prepareUwsgi, type UwsgiRequest } from './uwsgi-forwarder.js';
 
+/** Outcome of one attempt on one upstream. */
+type Attempt = { done: true } | { done: false; code: ErrorCode; detail: string };
+
 /**
- * Forwards one HTTP request to the least busy upstream, over that upstream's link. An upstream
- * that cannot be reached (nothing listening, or a native handshake refused) is skipped for this
- * request and the next one is tried: nothing of the request was sent to it yet.
+ * Forwards one HTTP request to the least busy upstream, over that upstream's link, once one has a
+ * free slot (--upstream-concurrency; meanwhile the request waits in the --listen queue, or is
+ * turned away with 503 when that is full). An upstream that cannot be reached (nothing listening,
+ * or a native handshake refused) is skipped for this request and the next one is tried: nothing
+ * of the request was sent to it yet.
  */
 export async function forwardRequest(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext): Promise<void> {
   const tried = new Set<Upstream>();
   let lastCode: ErrorCode = 'PORTICO_ERR_UPSTREAM_CONNECT';
   let lastDetail = '';
   /** Built when the first uwsgi upstream is picked; a chunked body is read then (see prepareUwsgi). */
-  let uwsgi: UwsgiRequest | undefined;
-  for (;;) {
-    const up = ctx.pool.pick(tried);
-    if (!up) {
-      const names = [...tried].map((u) => u.label).join(', ');
-      return sendError(res, ctx, lastCode, `no worker reachable (tried ${names})${lastDetail}`, req);
-    }
-    if (up.link === 'native') {
-      const pool = ctx.native.get(up)!;
-      let link;
+  const uwsgi: { request?: UwsgiRequest } = {};
+  let gone: AbortController | undefined;
+  const onClose = (): void => gone?.abort();
+  try {
+    for (;;) {
+      let admission = ctx.pool.admit(tried);
+      if (admission.kind === 'busy') {
+        if (ctx.pool.queue.length === 0) {
+          // Once per busy spell, not per queued request: the sign that --upstream-concurrency or
+          // the number of workers is short of the load.
+          ctx.log.warn(`every upstream is at ${ctx.pool.concurrency} in flight: requests are queueing (${req.method} ${req.url} waits)`);
+        }
+        // Only a waiting request pays for hearing of its client's hang-up: it leaves the queue.
+        gone ??= new AbortController();
+        if (res.destroyed) gone.abort();
+        else res.once('close', onClose);
+        admission = await ctx.pool.wait(tried, gone.signal);
+        res.off('close', onClose);
+      }
+      if (admission.kind === 'gone') return;
+      if (admission.kind === 'queue-full') {
+        const { concurrency, queue, upstreams } = ctx.pool;
+        return sendError(res, ctx, 'PORTICO_ERR_QUEUE_FULL', `${upstreams.length} upstream(s) at ${concurrency} in flight each and ${queue.limit} waiting`, req, { 'retry-after': '1' });
+      }
+      if (admission.kind === 'none-left') {
+        const names = [...tried].map((u) => u.label).join(', ');
+        return sendError(res, ctx, lastCode, `no worker reachable (tried ${names})${lastDetail}`, req);
+      }
+      const up = admission.upstream;
+      let attempt: Attempt;
       try {
-        link = await pool.acquire();
-      } catch (err) {
-        if (!isPorticoError(err)) throw err;
-        tried.add(up);
-        lastCode = err.code;
-        // sendError puts the code's own message first again: keep only the detail.
-        const base = `${ErrorCodes[err.code].message}: `;
-        lastDetail = `: ${err.message.startsWith(base) ? err.message.slice(base.length) : err.message}`;
-        continue;
+        attempt = await forwardTo(req, res, ctx, up, uwsgi);
+      } finally {
+        // After the exchange's promise, not inside it: a native link is back in its pool by now,
+        // so the request the slot goes to next can reuse it.
+        ctx.pool.release(up);
       }
-      if (res.destroyed) {
-        // The client went away while the link was being set up: nothing was sent on it yet.
-        pool.release(link);
-        return;
-      }
-      return exchangeNative(req, res, ctx, up, pool, link, uwsgi?.body ?? null);
-    }
-    if (!uwsgi) {
-      const prepared = await prepareUwsgi(req, res, ctx);
-      if (!prepared) return;
-      uwsgi = prepared;
-    }
-    const socket = await connectUpstream(up);
-    if (!socket) {
+      if (attempt.done) return;
       tried.add(up);
-      lastCode = 'PORTICO_ERR_UPSTREAM_CONNECT';
-      lastDetail = '';
-      continue;
+      lastCode = attempt.code;
+      lastDetail = attempt.detail;
+    }
+  } finally {
+    res.off('close', onClose);
+  }
+}
+
+/** One attempt on `up`, holding one of its slots. */
+async function forwardTo(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext, up: Upstream, uwsgi: { request?: UwsgiRequest }): Promise<Attempt> {
+  if (up.link === 'native') {
+    const pool = ctx.native.get(up)!;
+    let link;
+    try {
+      link = await pool.acquire();
+    } catch (err) {
+      if (!isPorticoError(err)) throw err;
+      // sendError puts the code's own message first again: keep only the detail.
+      const base = `${ErrorCodes[err.code].message}: `;
+      return { done: false, code: err.code, detail: `: ${err.message.startsWith(base) ? err.message.slice(base.length) : err.message}` };
     }
     if (res.destroyed) {
-      // The client went away while the upstream was connecting (a reset right after the request):
-      // its 'close' has fired already, so the exchange would never hear of it and the app would
-      // wait on the request until the upstream timeout. Nothing was sent yet: drop it.
-      socket.destroy();
-      return;
+      // The client went away while the link was being set up: nothing was sent on it yet.
+      pool.release(link);
+      return { done: true };
     }
-    return exchangeUwsgi(req, res, ctx, up, socket, uwsgi.head, uwsgi.body);
+    await exchangeNative(req, res, ctx, up, pool, link, uwsgi.request?.body ?? null);
+    return { done: true };
   }
+  if (!uwsgi.request) {
+    const prepared = await prepareUwsgi(req, res, ctx);
+    if (!prepared) return { done: true };
+    uwsgi.request = prepared;
+  }
+  const socket = await connectUpstream(up);
+  if (!socket) return { done: false, code: 'PORTICO_ERR_UPSTREAM_CONNECT', detail: '' };
+  if (res.destroyed) {
+    // The client went away while the upstream was connecting (a reset right after the request):
+    // its 'close' has fired already, so the exchange would never hear of it and the app would
+    // wait on the request until the upstream timeout. Nothing was sent yet: drop it.
+    socket.destroy();
+    return { done: true };
+  }
+  await exchangeUwsgi(req, res, ctx, up, socket, uwsgi.request.head, uwsgi.request.body);
+  return { done: true };
 }

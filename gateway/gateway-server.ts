@@ -5,6 +5,8 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { defaults } from '../common/defaults.js';
 import { Logger, type LogFormat } from '../common/logger.js';
 import { formatSocketAddress, parseSocketAddress, type SocketAddress } from '../protocol/socket-address.js';
+import { StaticCache } from './static-cache.js';
+import { installStaticCache } from './static-install.js';
 import type { StaticMount } from './static-mounts.js';
 import { TrustedProxies } from './trusted-proxies.js';
 import type { ForwardContext } from './forward-common.js';
@@ -19,6 +21,9 @@ export interface GatewayOptions {
   trustedProxies?: string[];
   upstreamTimeout?: number;
   bodyLimit?: number;
+  /** In-flight requests per upstream; more wait in a queue of at most `listen` (then 503). */
+  upstreamConcurrency?: number;
+  listen?: number;
   logFormat?: LogFormat;
   logto?: string;
   logger?: Logger;
@@ -39,6 +44,7 @@ export class GatewayServer {
   readonly app: FastifyInstance;
   private readonly options: GatewayOptions;
   private ctx: ForwardContext | null = null;
+  private readonly staticCache = new StaticCache();
 
   constructor(options: GatewayOptions) {
     this.options = options;
@@ -49,7 +55,7 @@ export class GatewayServer {
 
   async start(): Promise<void> {
     const o = this.options;
-    const pool = new UpstreamPool(o.upstreams.map(parseUpstream));
+    const pool = new UpstreamPool(o.upstreams.map(parseUpstream), o.upstreamConcurrency ?? defaults.upstreamConcurrency, o.listen ?? defaults.listen);
     const upstreamTimeoutMs = (o.upstreamTimeout ?? defaults.upstreamTimeout) * 1000;
     const ctx: ForwardContext = {
       pool,
@@ -65,9 +71,11 @@ export class GatewayServer {
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', (_req, _payload, done) => done(null));
     let first = true;
-    for (const mount of o.statics ?? []) {
+    const statics = o.statics ?? [];
+    for (const mount of statics) {
       const realRoot = await realpath(mount.root);
       const under = realRoot.endsWith(sep) ? realRoot : realRoot + sep;
+      this.staticCache.addMount(mount.prefix, realRoot);
       await app.register(fastifyStatic, {
         root: mount.root,
         prefix: mount.prefix,
@@ -86,6 +94,7 @@ export class GatewayServer {
       });
       first = false;
     }
+    if (statics.length > 0) installStaticCache(app, this.staticCache);
     for (const m of EXTRA_METHODS) app.addHttpMethod(m, { hasBody: true });
     app.route({
       method: [...METHODS, ...EXTRA_METHODS],

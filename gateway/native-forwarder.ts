@@ -17,7 +17,6 @@ import type { Upstream } from './upstream-pool.js';
 export function exchangeNative(
   req: IncomingMessage, res: ServerResponse, ctx: ForwardContext, up: Upstream, pool: NativeLinkPool, link: NativeLink, buffered: Buffer | null,
 ): Promise<void> {
-  up.outstanding++;
   const socket = link.socket;
   return new Promise<void>((resolve) => {
     /** Our terminal frame (REQUEST_END or REQUEST_ABORT) is not sent yet. */
@@ -33,7 +32,6 @@ export function exchangeNative(
     const settle = (): void => {
       if (clientDone) return;
       clientDone = true;
-      up.outstanding--;
       clearTimeout(headTimer);
       res.off('drain', onResDrain);
       resolve();

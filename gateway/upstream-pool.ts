@@ -1,5 +1,6 @@
 import { PorticoError } from '../common/errors.js';
 import { formatSocketAddress, parseSocketAddress, type SocketAddress } from '../protocol/socket-address.js';
+import { WaitQueue } from './wait-queue.js';
 
 /** How the gateway talks to an upstream: uwsgi packets, or portico's keep-alive native link. */
 export type UpstreamLink = 'uwsgi' | 'native';
@@ -8,7 +9,10 @@ export interface Upstream {
   readonly address: SocketAddress;
   readonly link: UpstreamLink;
   readonly label: string;
-  /** Requests sent to it and not yet finished: the load measure for balancing. */
+  /**
+   * Requests holding one of its slots (picked, until the client's part is over): the load measure
+   * for balancing and what --upstream-concurrency bounds.
+   */
   outstanding: number;
 }
 
@@ -25,26 +29,75 @@ export function parseUpstream(spec: string): Upstream {
   return { address, link: native ? 'native' : 'uwsgi', label: formatSocketAddress(address), outstanding: 0 };
 }
 
+/** What a request gets when it asks for an upstream slot. */
+export type Admission =
+  | { kind: 'upstream'; upstream: Upstream }
+  /** Every upstream not excluded is at its limit and the wait queue is full. */
+  | { kind: 'queue-full' }
+  /** Every upstream was excluded (tried and unreachable). */
+  | { kind: 'none-left' }
+  /** The request gave up while it waited (its client went away). */
+  | { kind: 'gone' };
+
 /**
  * Least outstanding requests, ties broken round-robin so an idle pool spreads its first requests
- * instead of sending them all to the first worker.
+ * instead of sending them all to the first worker. Each upstream takes at most `concurrency`
+ * requests; later ones wait in a FIFO queue of at most `queueLimit` entries, like a listen
+ * backlog, and past that are turned away (503) instead of piling up in the gateway's memory.
  */
 export class UpstreamPool {
   readonly upstreams: Upstream[];
+  readonly concurrency: number;
+  readonly queue: WaitQueue<Upstream>;
   private next = 0;
 
-  constructor(upstreams: Upstream[]) {
+  constructor(upstreams: Upstream[], concurrency = Infinity, queueLimit = Infinity) {
     if (upstreams.length === 0) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', 'the gateway needs at least one --upstream');
+    if (!(concurrency >= 1)) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', '--upstream-concurrency must be at least 1');
     this.upstreams = upstreams;
+    this.concurrency = concurrency;
+    this.queue = new WaitQueue(queueLimit);
   }
 
+  /**
+   * Takes a slot on the least busy upstream not in `exclude`, or says why not: 'busy' means all of
+   * them are at the limit and the request may wait(). The slot must be given back with release().
+   */
+  admit(exclude: ReadonlySet<Upstream>): Admission | { kind: 'busy' } {
+    if (this.upstreams.every((u) => exclude.has(u))) return { kind: 'none-left' };
+    // A free slot with requests waiting is one none of them may use (release() hands every slot
+    // to the first waiter that can take it), so taking it overtakes nobody.
+    const up = this.pick(exclude);
+    if (!up) return this.queue.length >= this.queue.limit ? { kind: 'queue-full' } : { kind: 'busy' };
+    up.outstanding++;
+    return { kind: 'upstream', upstream: up };
+  }
+
+  /**
+   * Waits in the queue for a slot on an upstream not in `exclude` (after admit() said 'busy'):
+   * resolves with it, already counted, or 'gone' once `cancel` (the client hanging up) aborts.
+   */
+  async wait(exclude: ReadonlySet<Upstream>, cancel: AbortSignal): Promise<Admission> {
+    const waiting = this.queue.enter((u) => !exclude.has(u), cancel);
+    if (!waiting) return { kind: 'queue-full' };
+    const up = await waiting;
+    return up ? { kind: 'upstream', upstream: up } : { kind: 'gone' };
+  }
+
+  /** Gives a slot back: straight to the first waiter that may use this upstream, if any. */
+  release(up: Upstream): void {
+    if (this.queue.handOver(up)) return;
+    up.outstanding--;
+  }
+
+  /** The least busy upstream under the limit and not excluded (no slot taken). */
   pick(exclude?: ReadonlySet<Upstream>): Upstream | undefined {
     const list = this.upstreams;
     const n = list.length;
     let best: Upstream | undefined;
     for (let i = 0; i < n; i++) {
       const u = list[(this.next + i) % n]!;
-      if (exclude?.has(u)) continue;
+      if (exclude?.has(u) || u.outstanding >= this.concurrency) continue;
       if (!best || u.outstanding < best.outstanding) best = u;
     }
     this.next = (this.next + 1) % n;

@@ -54,7 +54,6 @@ export function connectUpstream(up: Upstream): Promise<Socket | null> {
  * and the close-delimited HTTP response parsed strictly and streamed back.
  */
 export function exchangeUwsgi(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext, up: Upstream, socket: Socket, head: Buffer, body: Buffer | null): Promise<void> {
-  up.outstanding++;
   return new Promise<void>((resolve) => {
     let parsed: ResponseHead | null = null;
     let pending: Buffer | null = null;
@@ -64,7 +63,6 @@ export function exchangeUwsgi(req: IncomingMessage, res: ServerResponse, ctx: Fo
     const finish = (): void => {
       if (done) return;
       done = true;
-      up.outstanding--;
       clearTimeout(timer);
       socket.destroy();
       discardUnread(req);

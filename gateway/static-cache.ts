@@ -1,0 +1,199 @@
+import { type Stats, statSync } from 'node:fs';
+import { open, realpath, stat } from 'node:fs/promises';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { sep } from 'node:path';
+
+/**
+ * In-memory answers for the --static mounts' plain 200 responses.
+ *
+ * Profiling @fastify/static on a 4 KiB file showed the time going to file-system round trips,
+ * not to HTTP: per request it readdir()s every path segment (its case-alias check), stat()s,
+ * open()s, read()s and close()s the file, and our onFile check realpath()s it, each a trip
+ * through libuv's thread pool; fastify's routing and reply machinery came next. This cache
+ * answers a repeated GET/HEAD with one statSync (to notice a changed file) and one write.
+ *
+ * It never decides what may be served: an entry is only made after @fastify/static itself
+ * answered that exact URL with a whole, unencoded 200, and only for a file whose real path is
+ * under the mount's real root and whose size and mtime match the ETag that response carried.
+ * Everything else (ranges, conditional requests, precompressed siblings, errors, directories,
+ * first requests) goes the slow way.
+ */
+
+export interface StaticCacheOptions {
+  /** Largest file kept in memory. */
+  maxFileBytes?: number;
+  /** All entries together; the oldest are dropped past it. */
+  maxTotalBytes?: number;
+  /**
+   * How long an entry stands before @fastify/static is asked again. The per-request stat notices
+   * changed content; this bounds what a stat of the file cannot see: a .br/.gz sibling appearing
+   * next to it, or a rule change in how the URL maps to a file.
+   */
+  ttlMs?: number;
+}
+
+interface Entry {
+  file: string;
+  dev: number;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  expires: number;
+  headers: OutgoingHttpHeaders;
+  body: Buffer;
+}
+
+/** What fastify's reply.getHeaders() returns. */
+type ReplyHeaders = Record<string, string | number | string[] | undefined>;
+
+interface Mount {
+  prefix: string;
+  /** Real path of the root with a trailing separator. */
+  under: string;
+}
+
+export class StaticCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly filling = new Set<string>();
+  private readonly mounts: Mount[] = [];
+  private readonly maxFileBytes: number;
+  private readonly maxTotalBytes: number;
+  private readonly ttlMs: number;
+  private totalBytes = 0;
+  /** Off once the server is closing, so fastify's own 503-on-close answers. */
+  enabled = true;
+
+  constructor(options: StaticCacheOptions = {}) {
+    this.maxFileBytes = options.maxFileBytes ?? 1024 * 1024;
+    this.maxTotalBytes = options.maxTotalBytes ?? 64 * 1024 * 1024;
+    this.ttlMs = options.ttlMs ?? 2000;
+  }
+
+  addMount(prefix: string, realRoot: string): void {
+    this.mounts.push({ prefix, under: realRoot.endsWith(sep) ? realRoot : realRoot + sep });
+  }
+
+  /** Answers from memory and returns true, or returns false to let fastify handle the request. */
+  tryServe(req: IncomingMessage, res: ServerResponse): boolean {
+    if (!this.enabled || (req.method !== 'GET' && req.method !== 'HEAD') || this.entries.size === 0) return false;
+    const h = req.headers;
+    // Ranges and validators are rare and subtle: @fastify/send keeps answering them.
+    if (h.range !== undefined || h['if-none-match'] !== undefined || h['if-modified-since'] !== undefined || h['if-match'] !== undefined || h['if-unmodified-since'] !== undefined) return false;
+    const key = cacheKey(req.url);
+    const entry = this.entries.get(key);
+    if (entry === undefined) return false;
+    // A sync stat of a hot inode is a microsecond or two; an async one costs a thread-pool trip.
+    const st = Date.now() < entry.expires ? statSync(entry.file, { throwIfNoEntry: false }) : undefined;
+    if (st === undefined || !sameFile(entry, st)) {
+      this.drop(key, entry);
+      return false;
+    }
+    res.writeHead(200, entry.headers);
+    res.end(req.method === 'HEAD' ? undefined : entry.body);
+    return true;
+  }
+
+  /**
+   * After @fastify/static's `route` answered `url` with `headers`: remembers the file behind it if that
+   * answer is one the cache may repeat. Runs in the background; failures just mean no entry.
+   */
+  noteResponse(route: string, url: string, method: string, reqHeaders: IncomingMessage['headers'], status: number, headers: ReplyHeaders): void {
+    if (!this.enabled || method !== 'GET' || status !== 200 || reqHeaders.range !== undefined) return;
+    if (headers['content-encoding'] !== undefined || typeof headers.etag !== 'string') return;
+    const key = cacheKey(url);
+    if (this.entries.has(key) || this.filling.has(key)) return;
+    // The route fastify chose (`/prefix/*`) names the mount, as nested prefixes could not.
+    const mount = this.mounts.find((m) => route === `${m.prefix}*` && key.startsWith(m.prefix));
+    if (mount === undefined) return;
+    this.filling.add(key);
+    this.fill(key, mount, headers).catch(() => {}).finally(() => this.filling.delete(key));
+  }
+
+  private async fill(key: string, mount: Mount, headers: ReplyHeaders): Promise<void> {
+    let rel: string;
+    try {
+      rel = decodeURIComponent(key.slice(mount.prefix.length));
+    } catch {
+      return;
+    }
+    // @fastify/static accepted this URL, so it is canonical; the file it named is re-derived
+    // here and then must prove itself: real path under the root, identity matching the ETag.
+    if (rel.includes('\0') || rel.split('/').some((s) => s === '..' || s.startsWith('.'))) return;
+    const logical = mount.under + (rel === '' || rel.endsWith('/') ? `${rel}index.html` : rel);
+    const real = await realpath(logical);
+    if (!real.startsWith(mount.under)) return;
+    // A precompressed sibling makes the answer depend on Accept-Encoding: not for this cache.
+    if ((await exists(`${logical}.br`)) || (await exists(`${logical}.gz`))) return;
+    const fh = await open(real, 'r');
+    try {
+      const st = await fh.stat();
+      if (!st.isFile() || st.size > this.maxFileBytes) return;
+      if (headers.etag !== `W/"${st.size.toString(16)}-${st.mtime.getTime().toString(16)}"`) return;
+      const body = Buffer.allocUnsafe(st.size);
+      let off = 0;
+      while (off < st.size) {
+        const { bytesRead } = await fh.read(body, off, st.size - off, off);
+        if (bytesRead === 0) return;
+        off += bytesRead;
+      }
+      // Content changed while being read: the next response will try again.
+      const after = await fh.stat();
+      if (after.size !== st.size || after.mtimeMs !== st.mtimeMs || after.ctimeMs !== st.ctimeMs) return;
+      this.store(key, { file: logical, dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, expires: Date.now() + this.ttlMs, headers: outgoing(headers, st.size), body });
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private store(key: string, entry: Entry): void {
+    if (!this.enabled) return;
+    this.totalBytes += entry.size;
+    this.entries.set(key, entry);
+    // Map order is insertion order: the first keys are the oldest entries.
+    for (const [k, e] of this.entries) {
+      if (this.totalBytes <= this.maxTotalBytes) break;
+      this.drop(k, e);
+    }
+  }
+
+  private drop(key: string, entry: Entry): void {
+    if (this.entries.get(key) !== entry) return;
+    this.entries.delete(key);
+    this.totalBytes -= entry.size;
+  }
+
+  clear(): void {
+    this.entries.clear();
+    this.totalBytes = 0;
+  }
+}
+
+/** The URL path without its query: @fastify/static ignores the query too. */
+function cacheKey(url: string | undefined): string {
+  const u = url ?? '/';
+  const q = u.indexOf('?');
+  return q === -1 ? u : u.slice(0, q);
+}
+
+/** Same inode, same size, same mtime and ctime: the bytes read at fill time are still the file's. */
+function sameFile(e: Entry, st: Stats): boolean {
+  return st.ino === e.ino && st.dev === e.dev && st.size === e.size && st.mtimeMs === e.mtimeMs && st.ctimeMs === e.ctimeMs;
+}
+
+/** The headers @fastify/static sent, to be sent again verbatim (Date and Connection are node's). */
+function outgoing(headers: ReplyHeaders, size: number): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) if (value !== undefined) out[name] = value;
+  out['content-length'] = size;
+  return out;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
