@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PorticoError, isPorticoError, type ErrorCode } from '../common/errors.js';
-import { FrameType, decodeResponseHead, writeAbort, writeBody, writeFrame, writeRequestHead } from '../protocol/native/index.js';
+import { FrameType, decodeResponseHead, writeAbort, writeBodilessRequest, writeBody, writeFrame, writeRequestHead } from '../protocol/native/index.js';
 import { discardUnread, HOP_BY_HOP, sendError, type ForwardContext } from './forward-common.js';
 import { varsForHttpRequest } from './http-request-vars.js';
 import type { NativeLink, NativeLinkPool } from './native-link-pool.js';
@@ -141,13 +141,17 @@ export function exchangeNative(
     // stays empty, the length is unknown and REQUEST_END ends the body: nothing is buffered.
     const vars = varsForHttpRequest(req, ctx.trusted, buffered ? buffered.length : undefined);
     // HTTP/1.1: no Content-Length and no Transfer-Encoding means no body. Then the whole request
-    // is known now and goes out in one write (head and end corked together): one syscall, not two.
+    // is known now and goes out in one write (head and end in one buffer): one syscall, not two.
     const headers = req.headers;
     const noBody = headers['transfer-encoding'] === undefined && (headers['content-length'] === undefined || headers['content-length'] === '0');
-    if (buffered || noBody || req.readableEnded) {
+    if (!buffered && (noBody || req.readableEnded)) {
+      requestOpen = false;
+      writeBodilessRequest(socket, vars);
+      if (noBody) req.resume();
+    } else if (buffered) {
       socket.cork();
       writeRequestHead(socket, vars);
-      if (buffered) writeBody(socket, FrameType.RequestBody, buffered);
+      writeBody(socket, FrameType.RequestBody, buffered);
       requestOpen = false;
       writeFrame(socket, FrameType.RequestEnd);
       socket.uncork();

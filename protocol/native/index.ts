@@ -16,4 +16,4 @@ export {
   writeFrame, writeBody, writeAbort, encodeFrame, encodeFrameHeader, type FrameSink, type BodyFrameType,
 } from './frame-encoder.js';
 export { FrameDecoder, type FrameDecoderHandlers, type FrameDecoderOptions, type FrameSide } from './frame-decoder.js';
-export { writeRequestHead, decodeRequestHead, type NativeRequestHead } from './request-head.js';
+export { writeRequestHead, writeBodilessRequest, decodeRequestHead, type NativeRequestHead } from './request-head.js';
