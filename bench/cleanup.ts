@@ -76,3 +76,24 @@ export function installExitHandlers(): void {
     }
   });
 }
+
+/**
+ * Runs a suite's main and exits: 0, or what main returned; 130 when interrupted; 1 on an error.
+ * Every child is stopped first, whatever happened.
+ */
+export async function runBench(main: () => Promise<number | void>): Promise<never> {
+  let code = 0;
+  try {
+    code = (await main()) ?? 0;
+  } catch (err) {
+    if (interruptedBy()) {
+      code = 130;
+    } else {
+      console.error(`bench failed: ${(err as Error).stack ?? String(err)}`);
+      code = 1;
+    }
+  } finally {
+    await runCleanup();
+  }
+  process.exit(code);
+}

@@ -22,7 +22,7 @@ import { NGINX, type Nginx } from '../test/support/nginx.js';
 import { porticoBin, repoRoot } from '../test/support/paths.js';
 import { makeTmpDir } from '../test/support/tmp-dir.js';
 import { backendSpecs, commandLine, shellQuote, startBackend } from './backends.js';
-import { installExitHandlers, interruptedBy, runCleanup, track, trackFn } from './cleanup.js';
+import { installExitHandlers, runBench, track, trackFn } from './cleanup.js';
 import { ownCpuSeconds, treeCpuSeconds } from './proc-cpu.js';
 import { failed, fmtRatio, ratioTable, roundLine, summarize, summaryTable, type RoundResult, type Summary } from './report.js';
 import { startStaticNginx } from './static-nginx.js';
@@ -244,17 +244,4 @@ async function main(): Promise<number> {
   return bad.length > 0 ? 1 : 0;
 }
 
-let code = 0;
-try {
-  code = await main();
-} catch (err) {
-  if (interruptedBy()) {
-    code = 130;
-  } else {
-    console.error(`bench failed: ${(err as Error).stack ?? String(err)}`);
-    code = 1;
-  }
-} finally {
-  await runCleanup();
-}
-process.exit(code);
+await runBench(main);

@@ -14,7 +14,7 @@ import { cpus } from 'node:os';
 import { makeTmpDir } from '../test/support/tmp-dir.js';
 import { NGINX } from '../test/support/nginx.js';
 import { backendSpecs, commandLine, shellQuote, startBackend, type BackendId, type BackendSpec, type RunningBackend } from './backends.js';
-import { installExitHandlers, interruptedBy, runCleanup, trackFn } from './cleanup.js';
+import { installExitHandlers, runBench, trackFn } from './cleanup.js';
 import { ratioTable, roundLine, summarize, summaryTable, type RoundResult } from './report.js';
 import { treeCpuSeconds } from './proc-cpu.js';
 import { runWrk, wrkArgs, type WrkOptions } from './wrk-result.js';
@@ -124,17 +124,4 @@ if (suite === 'gateway') {
   process.exit(2);
 }
 
-let code = 0;
-try {
-  await main();
-} catch (err) {
-  if (interruptedBy()) {
-    code = 130;
-  } else {
-    console.error(`bench failed: ${(err as Error).stack ?? String(err)}`);
-    code = 1;
-  }
-} finally {
-  await runCleanup();
-}
-process.exit(code);
+await runBench(main);
