@@ -32,36 +32,47 @@ const UWSGI_SITE: NginxSite = { locations: 'portico-uwsgi-locations.conf', upstr
 export const GATEWAY_SITE: NginxSite = { locations: 'portico-gateway-locations.conf', upstream: 'portico_gateway', upstreamConf: 'keepalive 32;' };
 
 export async function startNginx(dir: string, upstreamSocket: string, extraServerConf = '', site: NginxSite = UWSGI_SITE): Promise<Nginx> {
-  const port = await freePort();
-  const prefix = join(dir, `nginx-${port}`);
-  mkdirSync(join(prefix, 'logs'), { recursive: true, mode: 0o777 });
-  copyFileSync('/etc/nginx/uwsgi_params', join(prefix, 'uwsgi_params'));
-  const conf = `
-worker_processes 1;
-daemon off;
-master_process on;
-${process.getuid?.() === 0 ? 'user nobody nogroup;' : ''}
-pid ${join(prefix, 'nginx.pid')};
-error_log stderr notice;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path ${join(prefix, 'client_body')};
-  proxy_temp_path ${join(prefix, 'proxy')};
-  fastcgi_temp_path ${join(prefix, 'fastcgi')};
-  uwsgi_temp_path ${join(prefix, 'uwsgi')};
-  scgi_temp_path ${join(prefix, 'scgi')};
+  return runNginx(dir, 'nginx', (port, home) => {
+    copyFileSync('/etc/nginx/uwsgi_params', join(home, 'uwsgi_params'));
+    return `
   upstream ${site.upstream} { server ${upstreamSocket.startsWith('/') ? `unix:${upstreamSocket}` : upstreamSocket}; ${site.upstreamConf ?? ''} }
   server {
     listen 127.0.0.1:${port};
     ${extraServerConf}
     include ${join(repoRoot, 'deploy', 'nginx', site.locations)};
-  }
+  }`;
+  });
+}
+
+/**
+ * Real nginx in the foreground with its own prefix (`dir/NAME-PORT`), pid, temp paths and
+ * worker_processes 1; `http` returns the inside of the http { } block for the chosen port.
+ */
+export async function runNginx(dir: string, name: string, http: (port: number, home: string) => string): Promise<Nginx> {
+  const port = await freePort();
+  const home = join(dir, `${name}-${port}`);
+  mkdirSync(join(home, 'logs'), { recursive: true, mode: 0o777 });
+  const conf = `
+worker_processes 1;
+daemon off;
+master_process on;
+${process.getuid?.() === 0 ? 'user nobody nogroup;' : ''}
+pid ${join(home, 'nginx.pid')};
+error_log stderr notice;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path ${join(home, 'client_body')};
+  proxy_temp_path ${join(home, 'proxy')};
+  fastcgi_temp_path ${join(home, 'fastcgi')};
+  uwsgi_temp_path ${join(home, 'uwsgi')};
+  scgi_temp_path ${join(home, 'scgi')};
+${http(port, home)}
 }
 `;
-  const confFile = join(prefix, 'nginx.conf');
+  const confFile = join(home, 'nginx.conf');
   writeFileSync(confFile, conf);
-  const proc = startProcess(NGINX, ['-p', prefix, '-c', confFile, '-e', 'stderr']);
+  const proc = startProcess(NGINX, ['-p', home, '-c', confFile, '-e', 'stderr']);
   // The master binds the listener before it forks workers, so this line means "accepting".
   await proc.waitFor(/start worker process/);
   return {
@@ -73,4 +84,3 @@ http {
     },
   };
 }
-
