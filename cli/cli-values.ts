@@ -15,7 +15,7 @@ export function logFormatOption(value: unknown): LogFormat {
 }
 
 /**
- * SIGTERM/SIGINT: graceful stop (finish what is in flight); the same signal again: stop now.
+ * SIGTERM: graceful stop (finish what is in flight); SIGTERM again, or SIGINT: stop now.
  * Resolves once the stop is done.
  */
 export function waitForStopSignals(log: Logger, stop: (graceful: boolean) => Promise<void>, inFlight: () => number): Promise<void> {
@@ -23,8 +23,8 @@ export function waitForStopSignals(log: Logger, stop: (graceful: boolean) => Pro
     let signals = 0;
     const onSignal = (sig: NodeJS.Signals): void => {
       signals++;
-      if (signals > 1) {
-        log.info(`${sig} again: stopping now`);
+      if (signals > 1 || sig === 'SIGINT') {
+        log.info(`${sig}${signals > 1 ? ' again' : ''}: stopping now`);
         void stop(false).then(resolve);
         return;
       }

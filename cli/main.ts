@@ -1,14 +1,15 @@
 import { isPorticoError } from '../common/errors.js';
-import { gatewayCommand } from './gateway-command.js';
-import { requestCommand } from './request-command.js';
-import { serveCommand } from './serve-command.js';
-import { workerCommand } from './worker-command.js';
 
-const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
-  serve: serveCommand,
-  gateway: gatewayCommand,
-  worker: workerCommand,
-  request: requestCommand,
+type Command = (argv: string[]) => Promise<number>;
+
+// Loaded on demand: a worker the master forks must not pay for importing fastify and the
+// gateway, since that time is how long a crashed worker's replacement takes to accept.
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import('./serve-command.js')).serveCommand,
+  gateway: async () => (await import('./gateway-command.js')).gatewayCommand,
+  worker: async () => (await import('./worker-command.js')).workerCommand,
+  request: async () => (await import('./request-command.js')).requestCommand,
+  top: async () => (await import('./top-command.js')).topCommand,
 };
 
 const USAGE = `Usage: portico COMMAND [options]
@@ -19,6 +20,7 @@ Commands:
                                        the HTTP front alone: static files, forwarding to workers
   worker APP --socket PATH|HOST:PORT   serve APP over the uwsgi protocol (for nginx uwsgi_pass)
   request --socket PATH /path          send one uwsgi request and print the response (like uwsgi_curl)
+  top --stats PATH|HOST:PORT           live view of a master's workers from its --stats server (like uwsgitop)
 
 portico COMMAND --help lists a command's options.
 `;
@@ -29,12 +31,12 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return cmd ? 0 : 2;
   }
-  const run = COMMANDS[cmd];
-  if (!run) {
+  const load = COMMANDS[cmd];
+  if (!load) {
     process.stderr.write(`portico: unknown command "${cmd}"\n\n${USAGE}`);
     return 2;
   }
-  return run(rest);
+  return (await load())(rest);
 }
 
 main(process.argv.slice(2)).then(

@@ -1,24 +1,25 @@
-import { fork, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { PorticoError } from '../common/errors.js';
+import { Logger } from '../common/logger.js';
 import { formatHelp, serveOptions, toArgv, workerOptionsBase } from '../common/option-schema.js';
+import { gatewayMetricsJSON } from '../common/request-metrics.js';
 import { GatewayServer } from '../gateway/gateway-server.js';
 import { KIND_RULES } from '../worker/app-loader.js';
-import { intOption, waitForStopSignals } from './cli-values.js';
+import { Master } from '../worker/master/master.js';
+import { runMaster } from '../worker/master/master-runtime.js';
+import type { WorkerProcess } from '../worker/master/worker-process.js';
+import { logFormatOption } from './cli-values.js';
 import { gatewayOptionsFrom } from './gateway-command.js';
+import { dropPrivileges, MAIN, masterGuards, runtimeOptions } from './master-values.js';
 
-const USAGE = `Usage: portico serve APP --http HOST:PORT [--workers N] [--link native|uwsgi] [--static /prefix=DIR]... [worker options]
+const USAGE = `Usage: portico serve APP --http HOST:PORT [--workers N] [--link native|uwsgi] [--static /prefix=DIR]... [worker and master options]
 
-The whole stack in one command: N workers on unix sockets in a private runtime directory and the
-gateway in front. APP is path/to/module.{js,mjs,cjs}[:exportName].
+The whole stack in one command: a master with N workers on unix sockets in a private runtime
+directory, and the gateway in front in the master's process. APP is path/to/module.{js,mjs,cjs}[:exportName].
 ${KIND_RULES}`;
-
-const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 
 export async function serveCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, options: serveOptions, allowPositionals: true, allowNegative: true });
@@ -33,50 +34,41 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
   const link = values.link;
   if (link !== 'native' && link !== 'uwsgi') throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--link must be native or uwsgi, not ${JSON.stringify(link)}`);
-  const count = intOption('workers', values.workers) ?? 1;
-  if (count < 1) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', '--workers must be at least 1');
+  const log = new Logger({ format: logFormatOption(values['log-format']), file: values.logto as string | undefined });
   const runDir = mkdtempSync(join(tmpdir(), 'portico-'));
-  const workerArgs = toArgv(values, workerOptionsBase);
-  const sockets = Array.from({ length: count }, (_, i) => join(runDir, `worker-${i + 1}.sock`));
-  const children: ChildProcess[] = [];
-  const stopWorkers = async (): Promise<void> => {
-    await Promise.all(children.map(async (c) => {
-      if (c.exitCode !== null || c.signalCode !== null) return;
-      const exited = once(c, 'exit');
-      c.kill('SIGTERM');
-      await exited;
-    }));
-    rmSync(runDir, { recursive: true, force: true });
-  };
+  const removeRunDir = (): void => rmSync(runDir, { recursive: true, force: true });
+  // The gateway binds first (a port below 1024 needs root), then privileges drop, then the
+  // workers start; requests that arrive meanwhile wait in the --listen queue for the first one.
+  const gateway = new GatewayServer({ ...gatewayOptionsFrom(values.http, [], values), logger: log, dynamicUpstreams: true, metrics: values.metrics !== undefined });
+  const scheme = link === 'native' ? 'portico' : 'uwsgi';
+  const upstream = (w: WorkerProcess): string => `${scheme}://unix:${w.socketPath}`;
+  const master = new Master({
+    ...masterGuards(values),
+    main: MAIN,
+    workerArgv: ['worker', app, ...toArgv(values, workerOptionsBase)],
+    shared: null,
+    runDir,
+    log,
+    onReady: (w) => gateway.addUpstream(upstream(w)),
+    onLeaving: (w, reason) => gateway.removeUpstream(upstream(w), reason === 'harakiri' ? 'PORTICO_ERR_HARAKIRI' : undefined),
+  });
   try {
-    await Promise.all(sockets.map(async (socket) => {
-      const child = fork(MAIN, ['worker', app, '--socket', socket, ...workerArgs], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-      children.push(child);
-      await workerReady(child, socket);
-    }));
+    await gateway.start();
+    dropPrivileges(values, [runDir], log);
   } catch (err) {
-    await stopWorkers();
+    await gateway.stop();
+    removeRunDir();
     throw err;
   }
-  const gateway = new GatewayServer(gatewayOptionsFrom(values.http, sockets.map((s) => `${link === 'native' ? 'portico' : 'uwsgi'}://unix:${s}`), values));
-  await gateway.start();
-  await waitForStopSignals(gateway.log, async () => {
-    await gateway.stop();
-    await stopWorkers();
-  }, () => 0);
-  return 0;
-}
-
-function workerReady(child: ChildProcess, socket: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onExit = (code: number | null): void => {
-      reject(new PorticoError('PORTICO_ERR_APP_LOAD', `the worker for ${socket} exited (${String(code)}) before it was ready`));
-    };
-    child.once('exit', onExit);
-    child.on('message', (msg: { type?: string }) => {
-      if (msg?.type !== 'portico:ready') return;
-      child.off('exit', onExit);
-      resolve();
-    });
+  await runMaster(master, {
+    readyLine: `portico master ${process.pid}: ${master.processes} worker(s) of ${app} behind ${gateway.url}`,
+    ...runtimeOptions(values),
+    sockets: () => [{ name: gateway.url, proto: 'http' }],
+    metricsSource: () => gatewayMetricsJSON(gateway),
+    // The gateway first: it stops accepting and waits for its in-flight requests, which the
+    // workers are still there to finish.
+    beforeStop: () => gateway.stop(),
+    afterStop: removeRunDir,
   });
+  return 0;
 }

@@ -1,9 +1,17 @@
 import { parseArgs } from 'node:util';
 import { PorticoError } from '../common/errors.js';
-import { formatHelp, workerOptions, type OptionValues } from '../common/option-schema.js';
+import { Logger } from '../common/logger.js';
+import { formatHelp, toArgv, workerOptions, workerOptionsBase, type OptionValues } from '../common/option-schema.js';
+import { formatSocketAddress, parseSocketAddress } from '../protocol/socket-address.js';
 import { KIND_RULES, type AppKind } from '../worker/app-loader.js';
+import { announceReady, createScoreboard, managedConfig, type ManagedWorkerConfig } from '../worker/master-client.js';
+import { Master } from '../worker/master/master.js';
+import { runMaster } from '../worker/master/master-runtime.js';
+import { bindSharedSocket } from '../worker/master/shared-socket.js';
+import { othersCanConnect } from '../worker/socket-listener.js';
 import { WorkerServer, type WorkerOptions } from '../worker/worker-server.js';
 import { intOption, logFormatOption, waitForStopSignals } from './cli-values.js';
+import { dropPrivileges, MAIN, masterGuards, runtimeOptions } from './master-values.js';
 
 const USAGE = `Usage: portico worker APP --socket PATH|HOST:PORT [options]
 
@@ -21,14 +29,60 @@ export async function workerCommand(argv: string[]): Promise<number> {
     process.stderr.write(`${USAGE}\n\nportico worker: APP and --socket are required\n`);
     return 2;
   }
+  const managed = managedConfig();
+  if (managed) return runManagedWorker(app, values.socket, values, managed);
+  if (values.master) return runWorkerMaster(app, values.socket, values);
   const worker = new WorkerServer(workerOptionsFrom(app, values.socket, values));
   await worker.start();
-  // Started by `portico serve`: tell it we accept, and stop with it if it goes away.
-  if (process.send) {
-    process.send({ type: 'portico:ready', socket: values.socket });
-    process.on('disconnect', () => void worker.stop(true).then(() => process.exit(0)));
-  }
+  process.on('SIGUSR1', () => worker.log.reopen());
   await waitForStopSignals(worker.log, (graceful) => worker.stop(graceful), () => worker.inFlight);
+  return 0;
+}
+
+/** A worker process the master started: the shared socket (or its own), a scoreboard, a watchdog. */
+async function runManagedWorker(app: string, socket: string, values: OptionValues, managed: ManagedWorkerConfig): Promise<number> {
+  const shared = managed.listenFd !== null;
+  const worker = new WorkerServer({
+    ...workerOptionsFrom(app, socket, values),
+    listenFd: managed.listenFd ?? undefined,
+    // The shared socket's file belongs to the master, which outlives this process.
+    vacuum: shared ? false : (values.vacuum as boolean | undefined),
+    scoreboard: createScoreboard(managed),
+  });
+  await worker.start();
+  announceReady(managed, worker);
+  process.on('SIGUSR1', () => worker.log.reopen());
+  await waitForStopSignals(worker.log, (graceful) => worker.stop(graceful), () => worker.inFlight);
+  return 0;
+}
+
+/** `portico worker` with the master (the default): one socket, --processes workers on it. */
+async function runWorkerMaster(app: string, socket: string, values: OptionValues): Promise<number> {
+  const log = new Logger({ format: logFormatOption(values['log-format']), file: values.logto as string | undefined });
+  const opts = workerOptionsFrom(app, socket, values);
+  const shared = await bindSharedSocket(parseSocketAddress(socket), opts.chmodSocket);
+  const label = formatSocketAddress(shared.address);
+  const vacuum = opts.vacuum !== false;
+  dropPrivileges(values, shared.address.kind === 'unix' ? [shared.address.path] : [], log);
+  const master = new Master({
+    ...masterGuards(values),
+    main: MAIN,
+    workerArgv: ['worker', app, '--socket', label, ...toArgv(values, workerOptionsBase)],
+    shared,
+    runDir: null,
+    log,
+  });
+  log.info(`portico master ${process.pid}: starting ${master.processes} worker(s) on ${label}`);
+  if (shared.address.kind === 'unix' && !othersCanConnect(opts.chmodSocket)) {
+    log.info(`note: nginx connects as its own user (www-data on Debian); if it logs "connect() to unix:${label} failed ` +
+      '(13: Permission denied)", start portico with --chmod-socket 666 (or 660 and a group nginx is in)');
+  }
+  await runMaster(master, {
+    ...runtimeOptions(values),
+    sockets: () => [{ name: label, proto: 'uwsgi' }],
+    afterStop: () => shared.close(vacuum),
+    readyLine: `portico master ${process.pid}: ${master.processes} worker(s) of ${app} accepting on ${label}`,
+  });
   return 0;
 }
 

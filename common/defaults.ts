@@ -1,3 +1,5 @@
+import { availableParallelism } from 'node:os';
+
 /** One place for every default value; the CLI help and docs read them from here. */
 export const defaults = {
   /** uWSGI's --buffer-size default: the largest vars block accepted. */
@@ -16,9 +18,24 @@ export const defaults = {
   trustedProxies: ['127.0.0.0/8', '::1', 'unix'],
   /** Seconds the gateway waits for a worker's response head before answering 504. */
   upstreamTimeout: 60,
+  /**
+   * Seconds a portico:// upstream whose native handshake was refused (real uWSGI, an old worker)
+   * is skipped without connecting, like nginx's fail_timeout: such a peer will not change its mind
+   * on the next request, unlike a refused connect (a worker restarting), which is retried each time.
+   */
+  nativeHandshakeBackoff: 10,
   /** Requests the gateway sends one upstream at a time; more wait in the --listen queue. */
   upstreamConcurrency: 64,
-  /** A request body of unknown length (chunked) is buffered up to this many bytes for the uwsgi link, which needs CONTENT_LENGTH. */
+  /** gunicorn's defaults: the longest request line (414 past it), header fields per request and bytes per field (431). */
+  limitRequestLine: 4094,
+  limitRequestFields: 100,
+  limitRequestFieldSize: 8190,
+  /** Seconds for a request head to arrive (nginx's client_header_timeout), and for the whole request (Node's default). */
+  headersTimeout: 60,
+  requestTimeout: 300,
+  /** Open client connections the gateway accepts at once (Node closes the ones past it). */
+  maxConnections: 10_000,
+  /** The largest request body: a larger Content-Length is refused with 413, a chunked body is cut there (and buffered up to it for the uwsgi link, which needs CONTENT_LENGTH). */
   bodyLimit: 64 * 1024 * 1024,
   /**
    * The gateway's idle keep-alive timeout in ms: longer than nginx's upstream keepalive_timeout
@@ -27,8 +44,14 @@ export const defaults = {
   gatewayKeepAliveTimeoutMs: 75_000,
   /** How `portico serve`'s gateway talks to its workers: the keep-alive native link. */
   serveLink: 'native' as 'native' | 'uwsgi',
-  /** Workers `portico serve` starts when --workers is not given. */
-  serveWorkers: 1,
+  /** Worker processes under the master: gunicorn's recommendation, 2 x cores + 1. */
+  processes: 2 * availableParallelism() + 1,
+  /** Seconds between harakiri's SIGTERM and its SIGKILL (a blocked event loop never handles the SIGTERM). */
+  harakiriGracefulTimeout: 0.5,
+  /** A worker that dies younger than this many seconds counts towards the respawn backoff. */
+  minWorkerLifetime: 10,
+  /** How long the stats server waits for a worker's watchdog to answer, in ms. */
+  statsTimeoutMs: 500,
   /** Client request timeout for `portico request`, in milliseconds. */
   requestTimeoutMs: 30_000,
 } as const;

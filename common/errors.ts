@@ -17,8 +17,16 @@ export const ErrorCodes = {
   PORTICO_ERR_UPSTREAM_CONNECT: { status: 502, message: 'could not connect to the upstream socket' },
   PORTICO_ERR_UPSTREAM_TIMEOUT: { status: 504, message: 'the upstream did not answer in time' },
   PORTICO_ERR_UPSTREAM_ABORTED: { status: 502, message: 'the upstream closed the connection in the middle of the response' },
+  PORTICO_ERR_UPSTREAM_BACKOFF: { status: 502, message: 'the upstream refused the native link handshake recently and is skipped until its backoff ends' },
   PORTICO_ERR_QUEUE_FULL: { status: 503, message: 'every upstream is at --upstream-concurrency and the --listen queue is full' },
   PORTICO_ERR_BODY_TOO_LARGE: { status: 413, message: 'request body is larger than the limit' },
+  PORTICO_ERR_REQUEST_LINE_TOO_LONG: { status: 414, message: 'request line is longer than --limit-request-line' },
+  PORTICO_ERR_TOO_MANY_HEADERS: { status: 431, message: 'request has more header fields than --limit-request-fields' },
+  PORTICO_ERR_HEADER_FIELD_TOO_LARGE: { status: 431, message: 'a request header field is larger than --limit-request-field-size' },
+  PORTICO_ERR_HEADERS_TOO_LARGE: { status: 431, message: 'request line and headers together are larger than the parser accepts' },
+  PORTICO_ERR_BAD_HTTP_REQUEST: { status: 400, message: 'malformed HTTP request refused by the parser' },
+  PORTICO_ERR_REQUEST_TIMEOUT: { status: 408, message: 'the request head or body did not arrive within --headers-timeout / --request-timeout' },
+  PORTICO_ERR_TOO_MANY_CONNECTIONS: { status: 503, message: 'connection refused: --max-connections are open' },
   PORTICO_ERR_SOCKET_IN_USE: { status: 503, message: 'the socket path is in use by a live server' },
   PORTICO_ERR_SOCKET_PERMISSION: { status: 503, message: 'permission denied on the socket' },
   PORTICO_ERR_FORBIDDEN_PEER: { status: 403, message: 'peer address is not in --allow-from' },
@@ -28,6 +36,10 @@ export const ErrorCodes = {
   PORTICO_ERR_NATIVE_FRAME_TOO_BIG: { status: 502, message: 'native link frame is larger than the maximum frame size' },
   PORTICO_ERR_NATIVE_BAD_FRAME: { status: 502, message: 'unknown or out-of-sequence native link frame' },
   PORTICO_ERR_NATIVE_TRUNCATED: { status: 502, message: 'native link connection closed in the middle of a frame or exchange' },
+  PORTICO_ERR_HARAKIRI: { status: 504, message: 'a request ran past --harakiri: its worker was killed and replaced' },
+  PORTICO_ERR_WORKER_DIED: { status: 502, message: 'a worker process died; the master starts a new one' },
+  PORTICO_ERR_WORKER_CRASH_LOOP: { status: 503, message: 'a worker keeps dying soon after it starts; the master backs off between starts' },
+  PORTICO_ERR_RELOAD_FAILED: { status: 500, message: 'a chain reload stopped because a new worker failed to start; the old workers keep serving' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -86,8 +86,16 @@ export class Logger {
     );
   }
 
-  reopen(): void {
+  /**
+   * After logrotate moved the file: opens the path anew. The open is asynchronous and what is
+   * written meanwhile still lands in the old file, so `message` is logged once the new one is open.
+   */
+  reopen(message?: string): void {
     this.dest.reopen();
+    (this.dest as unknown as NodeJS.EventEmitter).once('ready', () => {
+      if (message) this.info(message);
+      else this.flush();
+    });
   }
 
   /**

@@ -36,6 +36,21 @@ export function sendError(res: ServerResponse, ctx: ForwardContext, code: ErrorC
 }
 
 /**
+ * An exchange with `up` failed: a coded error for the client, or its connection aborted once the
+ * head is out (never a truncated body passed off as complete). An upstream the master killed for
+ * a stuck request (--harakiri) fails its requests as a timeout (504), not as a broken worker.
+ */
+export function failUpstream(res: ServerResponse, ctx: ForwardContext, req: IncomingMessage, up: Upstream, code: ErrorCode, detail: string): void {
+  if (up.failCode && code === 'PORTICO_ERR_UPSTREAM_ABORTED') code = up.failCode;
+  if (res.headersSent) {
+    ctx.log.error(code, `${req.method} ${req.url} via ${up.label}: ${detail}; client connection aborted`);
+    res.destroy();
+    return;
+  }
+  sendError(res, ctx, code, `${detail} (${up.label})`, req);
+}
+
+/**
  * The app answered without reading the whole body. Read and drop the rest, as nginx does: left
  * paused, the client's connection would never see its EOF and hang a stop.
  */
@@ -60,5 +75,7 @@ export function readBounded(req: IncomingMessage, limit: number): Promise<Buffer
     });
     req.on('end', () => resolve(Buffer.concat(chunks, size)));
     req.on('error', reject);
+    // A native attempt that was given up before it read the body left `req` explicitly paused.
+    req.resume();
   });
 }

@@ -12,8 +12,8 @@ type Attempt = { done: true } | { done: false; code: ErrorCode; detail: string }
  * Forwards one HTTP request to the least busy upstream, over that upstream's link, once one has a
  * free slot (--upstream-concurrency; meanwhile the request waits in the --listen queue, or is
  * turned away with 503 when that is full). An upstream that cannot be reached (nothing listening,
- * or a native handshake refused) is skipped for this request and the next one is tried: nothing
- * of the request was sent to it yet.
+ * or a native handshake refused, or still in the backoff that refusal started) is skipped for this
+ * request and the next one is tried: nothing of the request was sent to it yet.
  */
 export async function forwardRequest(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext): Promise<void> {
   const tried = new Set<Upstream>();
@@ -69,25 +69,7 @@ export async function forwardRequest(req: IncomingMessage, res: ServerResponse, 
 
 /** One attempt on `up`, holding one of its slots. */
 async function forwardTo(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext, up: Upstream, uwsgi: { request?: UwsgiRequest }): Promise<Attempt> {
-  if (up.link === 'native') {
-    const pool = ctx.native.get(up)!;
-    let link;
-    try {
-      link = await pool.acquire();
-    } catch (err) {
-      if (!isPorticoError(err)) throw err;
-      // sendError puts the code's own message first again: keep only the detail.
-      const base = `${ErrorCodes[err.code].message}: `;
-      return { done: false, code: err.code, detail: `: ${err.message.startsWith(base) ? err.message.slice(base.length) : err.message}` };
-    }
-    if (res.destroyed) {
-      // The client went away while the link was being set up: nothing was sent on it yet.
-      pool.release(link);
-      return { done: true };
-    }
-    await exchangeNative(req, res, ctx, up, pool, link, uwsgi.request?.body ?? null);
-    return { done: true };
-  }
+  if (up.link === 'native') return forwardNative(req, res, ctx, up, uwsgi.request?.body ?? null);
   if (!uwsgi.request) {
     const prepared = await prepareUwsgi(req, res, ctx);
     if (!prepared) return { done: true };
@@ -104,4 +86,32 @@ async function forwardTo(req: IncomingMessage, res: ServerResponse, ctx: Forward
   }
   await exchangeUwsgi(req, res, ctx, up, socket, uwsgi.request.head, uwsgi.request.body);
   return { done: true };
+}
+
+/**
+ * A native-link attempt: on a pooled link, and once more on a new connection when the pooled one
+ * turns out to have been closed by the worker before it saw the request (exchangeNative's
+ * 'retry'). A new connection that cannot be made moves the request on to another upstream.
+ */
+async function forwardNative(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext, up: Upstream, buffered: Buffer | null): Promise<Attempt> {
+  const pool = ctx.native.get(up)!;
+  for (let fresh = false; ; fresh = true) {
+    let link;
+    try {
+      link = await pool.acquire(fresh, ctx.log);
+    } catch (err) {
+      if (!isPorticoError(err)) throw err;
+      // sendError puts the code's own message first again: keep only the detail.
+      const base = `${ErrorCodes[err.code].message}: `;
+      return { done: false, code: err.code, detail: `: ${err.message.startsWith(base) ? err.message.slice(base.length) : err.message}` };
+    }
+    if (res.destroyed) {
+      // The client went away while the link was being set up: nothing was sent on it yet.
+      pool.release(link);
+      return { done: true };
+    }
+    // A new link is never 'retry' (not reused), so this runs at most twice.
+    if ((await exchangeNative(req, res, ctx, up, pool, link, buffered)) === 'done') return { done: true };
+    ctx.log.info(`native link ${up.label}: ${req.method} ${req.url} met a pooled connection the worker had closed; sending it again on a new one`);
+  }
 }

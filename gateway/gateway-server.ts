@@ -3,6 +3,8 @@ import { sep } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { defaults } from '../common/defaults.js';
+import { RequestCounters } from '../common/request-metrics.js';
+import { PorticoError, type ErrorCode } from '../common/errors.js';
 import { Logger, type LogFormat } from '../common/logger.js';
 import { formatSocketAddress, parseSocketAddress, type SocketAddress } from '../protocol/socket-address.js';
 import { StaticCache } from './static-cache.js';
@@ -11,10 +13,11 @@ import type { StaticMount } from './static-mounts.js';
 import { TrustedProxies } from './trusted-proxies.js';
 import type { ForwardContext } from './forward-common.js';
 import { forwardRequest } from './forward-request.js';
+import { fastifyLimitOptions, installHttpLimits, resolveHttpLimits, type HttpLimitOptions, type HttpLimits } from './http-limits.js';
 import { NativeLinkPool } from './native-link-pool.js';
 import { parseUpstream, UpstreamPool } from './upstream-pool.js';
 
-export interface GatewayOptions {
+export interface GatewayOptions extends HttpLimitOptions {
   http: string;
   upstreams: string[];
   statics?: StaticMount[];
@@ -27,6 +30,10 @@ export interface GatewayOptions {
   logFormat?: LogFormat;
   logto?: string;
   logger?: Logger;
+  /** Upstreams come and go at run time (serve's master adds and removes workers): none at start is fine. */
+  dynamicUpstreams?: boolean;
+  /** Count forwarded requests for the master's --metrics (serve). */
+  metrics?: boolean;
 }
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
@@ -45,12 +52,20 @@ export class GatewayServer {
   private readonly options: GatewayOptions;
   private ctx: ForwardContext | null = null;
   private readonly staticCache = new StaticCache();
+  private readonly limits: HttpLimits;
+  /** Forwarded requests by status class and latency, when --metrics asks (plain numbers, cheap). */
+  readonly requestMetrics: RequestCounters | null;
 
   constructor(options: GatewayOptions) {
     this.options = options;
     this.log = options.logger ?? new Logger({ format: options.logFormat, file: options.logto });
     this.listenAddress = parseSocketAddress(options.http);
-    this.app = Fastify({ logger: false, return503OnClosing: true, keepAliveTimeout: defaults.gatewayKeepAliveTimeoutMs });
+    if (options.upstreams.length === 0 && !options.dynamicUpstreams) {
+      throw new PorticoError('PORTICO_ERR_INVALID_OPTION', 'the gateway needs at least one --upstream');
+    }
+    this.limits = resolveHttpLimits(options);
+    this.requestMetrics = options.metrics ? new RequestCounters() : null;
+    this.app = Fastify({ logger: false, return503OnClosing: true, keepAliveTimeout: defaults.gatewayKeepAliveTimeoutMs, ...fastifyLimitOptions(this.limits, this.log) });
   }
 
   async start(): Promise<void> {
@@ -101,13 +116,47 @@ export class GatewayServer {
       url: '/*',
       handler: (request, reply) => {
         reply.hijack();
+        this.requestMetrics?.track(reply.raw);
         return forwardRequest(request.raw, reply.raw, ctx);
       },
     });
+    // Last, so the limits are checked before the static cache and fastify see a request.
+    installHttpLimits(app, this.limits, this.log);
     const addr = this.listenAddress;
     if (addr.kind === 'unix') await app.listen({ path: addr.path });
     else await app.listen({ host: addr.host, port: addr.port });
     this.log.info(`portico gateway ${process.pid}: http on ${this.url} -> ${ctx.pool.upstreams.map((u) => `${u.link === 'native' ? 'portico' : 'uwsgi'}://${u.address.kind === 'unix' ? 'unix:' : ''}${u.label}`).join(', ')}`);
+  }
+
+  /** Starts sending requests to a new upstream (a worker the master started). */
+  addUpstream(spec: string): void {
+    const ctx = this.ctx;
+    if (!ctx) return;
+    const up = parseUpstream(spec);
+    if (up.link === 'native') ctx.native.set(up, new NativeLinkPool(up, ctx.upstreamTimeoutMs));
+    ctx.pool.add(up);
+    this.log.info(`gateway: forwarding to ${spec}`);
+  }
+
+  /**
+   * Stops sending new requests to an upstream; those in flight finish, or fail with `failCode`
+   * if its worker goes away (504 after a harakiri). Its idle native links are closed.
+   */
+  removeUpstream(spec: string, failCode?: ErrorCode): void {
+    const ctx = this.ctx;
+    if (!ctx) return;
+    const wanted = parseUpstream(spec);
+    const up = ctx.pool.upstreams.find((u) => u.label === wanted.label && u.link === wanted.link);
+    if (!up) return;
+    ctx.pool.remove(up, failCode);
+    ctx.native.get(up)?.close();
+    // A request still in flight looks its link pool up again only before it sends anything.
+    if (up.outstanding === 0) ctx.native.delete(up);
+  }
+
+  /** Requests waiting for a free upstream slot. */
+  get queueDepth(): number {
+    return this.ctx?.pool.queue.length ?? 0;
   }
 
   /** http://host:port of the listener (the real port when 0 was asked for). */

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PorticoError, isPorticoError, type ErrorCode } from '../common/errors.js';
 import { FrameType, decodeResponseHead, writeAbort, writeBodilessRequest, writeBody, writeFrame, writeRequestHead } from '../protocol/native/index.js';
-import { discardUnread, HOP_BY_HOP, sendError, type ForwardContext } from './forward-common.js';
+import { discardUnread, failUpstream, HOP_BY_HOP, type ForwardContext } from './forward-common.js';
 import { varsForHttpRequest } from './http-request-vars.js';
 import type { NativeLink, NativeLinkPool } from './native-link-pool.js';
 import type { Upstream } from './upstream-pool.js';
@@ -13,12 +13,27 @@ import type { Upstream } from './upstream-pool.js';
  * pool once both sides sent their terminal frame; any failure drops it. Resolves when the
  * client's part is over (a link draining after a hang-up is the pool's business).
  * `buffered` is a body already read for a uwsgi upstream that failed before this one.
+ *
+ * Resolves 'retry' instead of failing when a reused link closed before any byte of the answer
+ * and before any body byte was taken from the client: the worker closed it while it sat idle
+ * (a restart, an idle close) and its FIN crossed our request, so the request may go out again
+ * on a new connection as if this one never happened (nginx and undici do the same). Only an
+ * idempotent method is sent again, as nginx does: the same silence also follows a worker that
+ * read the request and then died, and a POST must not run twice. Never after the master killed
+ * the worker for --harakiri (`up.failCode`): that request is what got it killed. The client
+ * has not been answered then and `req` is left paused with its body unread.
  */
+/** RFC 9110 §9.2.2: methods whose repetition has the same effect as running them once. */
+const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
 export function exchangeNative(
   req: IncomingMessage, res: ServerResponse, ctx: ForwardContext, up: Upstream, pool: NativeLinkPool, link: NativeLink, buffered: Buffer | null,
-): Promise<void> {
+): Promise<'done' | 'retry'> {
   const socket = link.socket;
-  return new Promise<void>((resolve) => {
+  // Only bytes after this point answer this request: the previous one ended with its terminal frame.
+  const readBefore = socket.bytesRead;
+  const mayRetry = link.reused && IDEMPOTENT.has(req.method ?? '');
+  return new Promise<'done' | 'retry'>((resolve) => {
     /** Our terminal frame (REQUEST_END or REQUEST_ABORT) is not sent yet. */
     let requestOpen = true;
     /** The worker's terminal frame (RESPONSE_END or RESPONSE_ABORT) has not come yet. */
@@ -27,6 +42,8 @@ export function exchangeNative(
     let clientDone = false;
     /** HEAD, 204 and 304 answers carry no body to the client, whatever the app wrote. */
     let skipBody = req.method === 'HEAD';
+    /** A byte of the client's body went out: it cannot be read again for a retry. */
+    let bodyTaken = false;
     let drainTimer: NodeJS.Timeout | undefined;
 
     const settle = (): void => {
@@ -34,16 +51,11 @@ export function exchangeNative(
       clientDone = true;
       clearTimeout(headTimer);
       res.off('drain', onResDrain);
-      resolve();
+      resolve('done');
     };
     const fail = (code: ErrorCode, detail: string): void => {
       if (clientDone) return;
-      if (res.headersSent) {
-        ctx.log.error(code, `${req.method} ${req.url} via ${up.label}: ${detail}; client connection aborted`);
-        res.destroy();
-      } else {
-        sendError(res, ctx, code, `${detail} (${up.label})`, req);
-      }
+      failUpstream(res, ctx, req, up, code, detail);
       settle();
     };
     const stopRequestBody = (): void => {
@@ -66,6 +78,7 @@ export function exchangeNative(
     };
 
     const onData = (chunk: Buffer): void => {
+      bodyTaken = true;
       if (!writeBody(socket, FrameType.RequestBody, chunk)) req.pause();
     };
     const onSocketDrain = (): void => {
@@ -121,12 +134,28 @@ export function exchangeNative(
       },
       closed(err) {
         clearTimeout(drainTimer);
+        if (mayRetry && !up.failCode && !clientDone && !bodyTaken && socket.bytesRead === readBefore) return retry();
         if (requestOpen) stopRequestBody();
         fail('PORTICO_ERR_UPSTREAM_ABORTED', responseOpen ? err.message : 'connection closed');
       },
     };
+    const retry = (): void => {
+      clientDone = true;
+      clearTimeout(headTimer);
+      res.off('drain', onResDrain);
+      res.off('close', onResClose);
+      if (requestOpen) {
+        requestOpen = false;
+        req.off('data', onData);
+        req.off('end', onEnd);
+        socket.off('drain', onSocketDrain);
+        // Flowing with no 'data' listener would drop the body the next attempt must send.
+        req.pause();
+      }
+      resolve('retry');
+    };
 
-    res.on('close', () => {
+    const onResClose = (): void => {
       if (res.writableFinished || !responseOpen || clientDone) return;
       // The client went away: cancel the request and keep the link only if the worker answers
       // the cancel with its terminal frame in time; a paused link must flow again to see it.
@@ -135,7 +164,8 @@ export function exchangeNative(
       settle();
       socket.resume();
       drainTimer = setTimeout(() => link.lost(new PorticoError('PORTICO_ERR_UPSTREAM_TIMEOUT', 'no terminal frame after REQUEST_ABORT')), ctx.upstreamTimeoutMs);
-    });
+    };
+    res.on('close', onResClose);
 
     // CONTENT_LENGTH is the client's header, as on the uwsgi link; without one (a chunked body) it
     // stays empty, the length is unknown and REQUEST_END ends the body: nothing is buffered.
@@ -161,6 +191,8 @@ export function exchangeNative(
       socket.on('drain', onSocketDrain);
       req.on('data', onData);
       req.on('end', onEnd);
+      // After a retry `req` is paused, and a new 'data' listener does not undo an explicit pause.
+      req.resume();
     }
   });
 }

@@ -1,5 +1,7 @@
 import { connect, type Socket } from 'node:net';
+import { defaults } from '../common/defaults.js';
 import { PorticoError, isPorticoError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
 import { connectOptions } from '../protocol/socket-address.js';
 import { FrameDecoder, FrameType, completeHandshake, encodeHello, type HeadReader } from '../protocol/native/index.js';
 import type { Upstream } from './upstream-pool.js';
@@ -20,6 +22,8 @@ export class NativeLink {
   readonly decoder: FrameDecoder;
   reader: HeadReader | null = null;
   listener: LinkListener | null = null;
+  /** Requests taken on it. From the second on, the worker may have closed it while it sat idle. */
+  uses = 0;
   private gone = false;
   private onGone: ((err: PorticoError) => void) | null = null;
   private handshakeDone: () => void = () => {};
@@ -47,6 +51,11 @@ export class NativeLink {
 
   get usable(): boolean {
     return !this.gone && this.reader !== null && this.decoder.idle;
+  }
+
+  /** Taken from the idle list: a close before any answer may be the worker's FIN not seen yet. */
+  get reused(): boolean {
+    return this.uses > 1;
   }
 
   /** Sends HELLO and resolves once HELLO_ACK accepted it. */
@@ -103,29 +112,39 @@ export class NativeLinkPool {
   private readonly idle: NativeLink[] = [];
   private readonly maxIdle: number;
   private readonly timeoutMs: number;
+  private readonly backoffMs: number;
+  /** Date.now() before which no connection is opened: the last handshake was refused. */
+  private backoffUntil = 0;
+  private backoffReason = '';
   /** Handshakes completed and requests served: the keep-alive ratio in the stop log line. */
   opened = 0;
   requests = 0;
 
-  constructor(upstream: Upstream, timeoutMs: number, maxIdle = 64) {
+  constructor(upstream: Upstream, timeoutMs: number, maxIdle = 64, backoffMs = defaults.nativeHandshakeBackoff * 1000) {
     this.upstream = upstream;
     this.timeoutMs = timeoutMs;
     this.maxIdle = maxIdle;
+    this.backoffMs = backoffMs;
   }
 
   /**
-   * An idle link, or a new one. Rejects with PORTICO_ERR_UPSTREAM_CONNECT when nothing listens,
-   * PORTICO_ERR_NATIVE_HANDSHAKE (or _SCHEMA) when the peer will not speak the native link.
+   * An idle link (unless `fresh`), or a new one. Rejects with PORTICO_ERR_UPSTREAM_CONNECT when
+   * nothing listens, PORTICO_ERR_NATIVE_HANDSHAKE (or _SCHEMA) when the peer will not speak the
+   * native link, and then PORTICO_ERR_UPSTREAM_BACKOFF without connecting until the backoff ends.
+   * `log` hears of each backoff once, when it starts.
    */
-  async acquire(): Promise<NativeLink> {
-    for (let link = this.idle.pop(); link; link = this.idle.pop()) {
+  async acquire(fresh = false, log?: Pick<Logger, 'warn'>): Promise<NativeLink> {
+    for (let link = fresh ? undefined : this.idle.pop(); link; link = this.idle.pop()) {
       link.whenGone = null;
       if (link.usable) {
+        link.uses++;
         this.requests++;
         return link;
       }
       link.lost(new PorticoError('PORTICO_ERR_UPSTREAM_ABORTED', 'stale idle link'));
     }
+    const wait = this.backoffUntil - Date.now();
+    if (wait > 0) throw new PorticoError('PORTICO_ERR_UPSTREAM_BACKOFF', `${this.backoffReason}; next try in ${Math.ceil(wait / 1000)} s`);
     const socket = await new Promise<Socket>((resolve, reject) => {
       const s = connect(connectOptions(this.upstream.address));
       s.once('error', (err) => reject(new PorticoError('PORTICO_ERR_UPSTREAM_CONNECT', err.message)));
@@ -136,10 +155,28 @@ export class NativeLinkPool {
       });
     });
     const link = new NativeLink(socket);
-    await link.handshake(this.timeoutMs);
+    try {
+      await link.handshake(this.timeoutMs);
+    } catch (err) {
+      if (isPorticoError(err)) this.backOff(err, log);
+      throw err;
+    }
+    link.uses++;
     this.opened++;
     this.requests++;
     return link;
+  }
+
+  /**
+   * A peer that refused the handshake is not a worker restarting: it will refuse the next one too.
+   * Requests racing to connect may each see a refusal; only the first starts (and logs) a backoff.
+   */
+  private backOff(err: PorticoError, log?: Pick<Logger, 'warn'>): void {
+    const now = Date.now();
+    if (now < this.backoffUntil) return;
+    this.backoffUntil = now + this.backoffMs;
+    this.backoffReason = err.message;
+    log?.warn(`native link ${this.upstream.label}: ${err.code}: ${err.message}; skipping this upstream for ${this.backoffMs / 1000} s`);
   }
 
   /** Back to the idle list when it is between requests and there is room; else closed. */

@@ -1,4 +1,4 @@
-import { PorticoError } from '../common/errors.js';
+import { PorticoError, type ErrorCode } from '../common/errors.js';
 import { formatSocketAddress, parseSocketAddress, type SocketAddress } from '../protocol/socket-address.js';
 import { WaitQueue } from './wait-queue.js';
 
@@ -14,6 +14,13 @@ export interface Upstream {
    * for balancing and what --upstream-concurrency bounds.
    */
   outstanding: number;
+  /** Taken out of the pool (its worker is being replaced or died): no new requests. */
+  removed?: boolean;
+  /**
+   * Why its in-flight requests fail if the worker goes away (PORTICO_ERR_HARAKIRI: the master
+   * killed it for a stuck request, so the client gets 504, not 502).
+   */
+  failCode?: ErrorCode;
 }
 
 /**
@@ -52,7 +59,6 @@ export class UpstreamPool {
   private next = 0;
 
   constructor(upstreams: Upstream[], concurrency = Infinity, queueLimit = Infinity) {
-    if (upstreams.length === 0) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', 'the gateway needs at least one --upstream');
     if (!(concurrency >= 1)) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', '--upstream-concurrency must be at least 1');
     this.upstreams = upstreams;
     this.concurrency = concurrency;
@@ -64,6 +70,9 @@ export class UpstreamPool {
    * them are at the limit and the request may wait(). The slot must be given back with release().
    */
   admit(exclude: ReadonlySet<Upstream>): Admission | { kind: 'busy' } {
+    // No upstream at all (under serve, while the only worker is being replaced): wait for one,
+    // as a connection waits in a listen backlog, instead of failing at once.
+    if (this.upstreams.length === 0) return this.queue.length >= this.queue.limit ? { kind: 'queue-full' } : { kind: 'busy' };
     if (this.upstreams.every((u) => exclude.has(u))) return { kind: 'none-left' };
     // A free slot with requests waiting is one none of them may use (release() hands every slot
     // to the first waiter that can take it), so taking it overtakes nobody.
@@ -86,8 +95,29 @@ export class UpstreamPool {
 
   /** Gives a slot back: straight to the first waiter that may use this upstream, if any. */
   release(up: Upstream): void {
-    if (this.queue.handOver(up)) return;
+    if (!up.removed && this.queue.handOver(up)) return;
     up.outstanding--;
+  }
+
+  /** A new upstream (a worker that just started): waiting requests get its free slots first. */
+  add(up: Upstream): void {
+    this.upstreams.push(up);
+    while (up.outstanding < this.concurrency) {
+      up.outstanding++;
+      if (!this.queue.handOver(up)) {
+        up.outstanding--;
+        break;
+      }
+    }
+  }
+
+  /** Takes an upstream out: no new requests; those in flight finish (or fail with `failCode`). */
+  remove(up: Upstream, failCode?: ErrorCode): void {
+    const i = this.upstreams.indexOf(up);
+    if (i >= 0) this.upstreams.splice(i, 1);
+    up.removed = true;
+    if (failCode) up.failCode = failCode;
+    if (this.next >= this.upstreams.length) this.next = 0;
   }
 
   /** The least busy upstream under the limit and not excluded (no slot taken). */
@@ -100,7 +130,7 @@ export class UpstreamPool {
       if (exclude?.has(u) || u.outstanding >= this.concurrency) continue;
       if (!best || u.outstanding < best.outstanding) best = u;
     }
-    this.next = (this.next + 1) % n;
+    this.next = n > 0 ? (this.next + 1) % n : 0;
     return best;
   }
 }

@@ -5,7 +5,7 @@ import { encodePacketHead } from '../protocol/packet-encoder.js';
 import { parseResponseHead, type ResponseHead } from '../protocol/response-head-parser.js';
 import { connectOptions } from '../protocol/socket-address.js';
 import { varsForHttpRequest } from './http-request-vars.js';
-import { discardUnread, HOP_BY_HOP, readBounded, sendError, type ForwardContext } from './forward-common.js';
+import { discardUnread, failUpstream, HOP_BY_HOP, readBounded, sendError, type ForwardContext } from './forward-common.js';
 import type { Upstream } from './upstream-pool.js';
 
 export interface UwsgiRequest {
@@ -70,12 +70,7 @@ export function exchangeUwsgi(req: IncomingMessage, res: ServerResponse, ctx: Fo
     };
     const fail = (code: ErrorCode, detail: string): void => {
       if (done) return;
-      if (res.headersSent) {
-        ctx.log.error(code, `${req.method} ${req.url} via ${up.label}: ${detail}; client connection aborted`);
-        res.destroy();
-      } else {
-        sendError(res, ctx, code, `${detail} (${up.label})`, req);
-      }
+      failUpstream(res, ctx, req, up, code, detail);
       finish();
     };
     const timer = setTimeout(() => fail('PORTICO_ERR_UPSTREAM_TIMEOUT', `no response head within ${ctx.upstreamTimeoutMs / 1000} s`), ctx.upstreamTimeoutMs);

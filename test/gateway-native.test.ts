@@ -29,9 +29,7 @@ for (const { kind, app } of KINDS) {
     let base = '';
 
     before(async () => {
-      // --body-limit 64 KiB: the uwsgi link would answer a larger chunked upload 413; the native
-      // link streams it, so the chunked test below proves nothing is buffered.
-      serve = await startServe(join(fixturesDir, app), ['--workers', '2', '--link', 'native', '--body-limit', String(64 * 1024)]);
+      serve = await startServe(join(fixturesDir, app), ['--workers', '2', '--link', 'native']);
       base = serve.url;
     }, START_TIMEOUT);
 
@@ -40,7 +38,8 @@ for (const { kind, app } of KINDS) {
     });
 
     test('the gateway forwards over portico:// upstreams', () => {
-      assert.match(serve!.proc.output(), /http on \S+ -> portico:\/\/\S+worker-1\.sock, portico:\/\/\S+worker-2\.sock/);
+      assert.match(serve!.proc.output(), /gateway: forwarding to portico:\/\/unix:\S+worker-1-\d+\.sock/);
+      assert.match(serve!.proc.output(), /gateway: forwarding to portico:\/\/unix:\S+worker-2-\d+\.sock/);
     });
 
     test('GET with a UTF-8 path and query: the app sees them decoded', async () => {
@@ -71,7 +70,7 @@ for (const { kind, app } of KINDS) {
       assert.ok(back.equals(upload), 'echoed bytes differ from the upload');
     });
 
-    test('a chunked upload of unknown length, 16x the body limit, streams through and is echoed', async () => {
+    test('a chunked upload of unknown length streams through and is echoed', async () => {
       const pieces = ['first piece, ', 'zweites Stück, ', '세 번째', randomBytes(MiB / 2), randomBytes(MiB / 2)];
       const res = await rawRequest(base, '/echo', {
         method: 'POST',
@@ -130,7 +129,7 @@ for (const { kind, app } of KINDS) {
         await res.arrayBuffer();
       }
       await serve!.stop();
-      const lines = [...serve!.proc.output().matchAll(/native link \S+worker-\d\.sock: (\d+) connections for (\d+) requests/g)];
+      const lines = [...serve!.proc.output().matchAll(/native link \S+worker-\d+-\d+\.sock: (\d+) connections for (\d+) requests/g)];
       assert.equal(lines.length, 2, 'one pool line per worker');
       const connections = lines.reduce((n, m) => n + Number(m[1]), 0);
       const requests = lines.reduce((n, m) => n + Number(m[2]), 0);

@@ -90,7 +90,8 @@ for (const link of ['native', 'uwsgi'] as const) {
     let base = { gateway: 0, worker: 0 };
 
     before(async () => {
-      front = await startServe(APP, ['--link', link]);
+      // --body-limit (64 MiB by default) applies to every upload: this one is 256 MiB.
+      front = await startServe(APP, ['--link', link, '--body-limit', String(2 * SIZE)]);
       gatewayPid = front.proc.child.pid!;
       workerPid = childOf(gatewayPid);
       // Warm both up (code paths compiled, buffers allocated) before the baseline is taken.

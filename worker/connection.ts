@@ -45,7 +45,10 @@ export function serveConnection(socket: Socket, ctx: WorkerContext): void {
       runExchange(ex, ctx);
     },
     onBody(chunk) {
-      ex!.pushBody(chunk);
+      // No exchange: a HELLO whose CONTENT_LENGTH claims a body. The link owns the socket now and
+      // the bytes are no request's; pushing them to a missing exchange crashed the whole worker.
+      if (!ex) return;
+      ex.pushBody(chunk);
     },
     onEnd() {
       if (!ex) return; // the HELLO's (empty) body

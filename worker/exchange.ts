@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { PorticoError, isPorticoError } from '../common/errors.js';
+import { CLIENT_CLOSED } from '../common/request-metrics.js';
 import type { PacketHead } from '../protocol/packet-decoder.js';
 import type { UwsgiVars } from '../protocol/uwsgi-vars.js';
 import { httpResponseSink } from './http-response-sink.js';
@@ -36,6 +37,8 @@ export class Exchange {
   private abortController: AbortController | null = null;
   private abortListeners: Array<() => void> | null = null;
   private onFinish: (() => void) | null = null;
+  /** Scoreboard slot (-1: not tracked). */
+  private readonly slot: number;
 
   constructor(head: PacketHead, socket: Socket, ctx: WorkerContext, onFinish: () => void, sink: ResponseSink = httpResponseSink) {
     this.head = head;
@@ -45,6 +48,7 @@ export class Exchange {
     this.sink = sink;
     this.bodyEnded = head.contentLength === 0;
     this.onFinish = onFinish;
+    this.slot = ctx.scoreboard ? ctx.scoreboard.begin(this.method, this.vars.get('REQUEST_URI') ?? '') : -1;
   }
 
   get method(): string {
@@ -137,6 +141,7 @@ export class Exchange {
    */
   fail(err: unknown): void {
     const perr = isPorticoError(err) ? err : new PorticoError('PORTICO_ERR_APP_EXCEPTION', undefined, { cause: err });
+    this.ctx.scoreboard?.exception();
     const stack = err instanceof Error ? err.stack : String(err);
     const where = `${this.method} ${this.vars.get('REQUEST_URI') ?? ''}`;
     if (this.finished || this.aborted) {
@@ -174,8 +179,10 @@ export class Exchange {
 
   private complete(): void {
     const cb = this.onFinish;
+    if (!cb) return;
     this.onFinish = null;
-    cb?.();
+    this.ctx.scoreboard?.end(this.slot, this.durationMs, this.aborted && !this.headSent ? CLIENT_CLOSED : this.status);
+    cb();
   }
 }
 

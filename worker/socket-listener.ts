@@ -13,6 +13,11 @@ export interface ListenOptions {
   allowFrom: readonly string[];
   log: Logger;
   onConnection: (socket: Socket) => void;
+  /**
+   * A socket the master bound and this worker inherited as a file descriptor (shared by every
+   * worker, as in uWSGI's preforking): listen on it instead of binding `address`.
+   */
+  fd?: number;
 }
 
 /**
@@ -31,6 +36,17 @@ export async function listenSocket(opts: ListenOptions): Promise<Server> {
     }
     opts.onConnection(socket);
   });
+  if (opts.fd !== undefined) {
+    const fd = opts.fd;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ fd, backlog: opts.backlog }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    return server;
+  }
   if (address.kind === 'unix') await removeStaleSocket(address.path);
   const oldMask = address.kind === 'unix' && opts.chmod !== undefined ? process.umask(0o777 & ~opts.chmod) : undefined;
   try {
@@ -52,7 +68,7 @@ export async function listenSocket(opts: ListenOptions): Promise<Server> {
   return server;
 }
 
-async function removeStaleSocket(path: string): Promise<void> {
+export async function removeStaleSocket(path: string): Promise<void> {
   if (!existsSync(path)) return;
   if (!lstatSync(path).isSocket()) {
     throw new PorticoError('PORTICO_ERR_SOCKET_IN_USE', `${path} exists and is not a socket; refusing to replace it`);
@@ -69,7 +85,7 @@ async function removeStaleSocket(path: string): Promise<void> {
   unlinkSync(path);
 }
 
-function listenError(err: NodeJS.ErrnoException, address: SocketAddress): PorticoError {
+export function listenError(err: NodeJS.ErrnoException, address: SocketAddress): PorticoError {
   const where = formatSocketAddress(address);
   if (err.code === 'EACCES') {
     const hint = address.kind === 'unix'

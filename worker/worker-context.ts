@@ -1,5 +1,6 @@
 import type { Logger } from '../common/logger.js';
 import type { Exchange } from './exchange.js';
+import type { Scoreboard } from './scoreboard.js';
 
 /** What an app adapter does with one request. Errors it throws or rejects with become 500s. */
 export type RequestHandler = (ex: Exchange) => void | Promise<void>;
@@ -14,4 +15,6 @@ export interface WorkerContext {
   /** Requests in flight, so a graceful stop knows when it may exit. */
   inFlight: number;
   onIdle: (() => void) | null;
+  /** Under the master: what the watchdog thread and the stats server see. */
+  readonly scoreboard: Scoreboard | null;
 }

@@ -6,6 +6,7 @@ import { formatSocketAddress, parseSocketAddress, type SocketAddress } from '../
 import { loadApp, type AppKind, type LoadedApp } from './app-loader.js';
 import { serveConnection } from './connection.js';
 import { listenSocket, othersCanConnect, vacuumSocket } from './socket-listener.js';
+import type { Scoreboard } from './scoreboard.js';
 import type { WorkerContext } from './worker-context.js';
 
 export interface WorkerOptions {
@@ -23,6 +24,9 @@ export interface WorkerOptions {
   logto?: string;
   lightResponse?: boolean;
   logger?: Logger;
+  /** Under the master: the inherited listening socket (instead of binding `socket`). */
+  listenFd?: number;
+  scoreboard?: Scoreboard;
 }
 
 /** One worker process: the app loaded once, one listening socket, many connections at a time. */
@@ -58,6 +62,7 @@ export class WorkerServer {
       requests: 0,
       inFlight: 0,
       onIdle: null,
+      scoreboard: o.scoreboard ?? null,
     };
     const ctx = this.ctx;
     // One listener for every socket ('close' comes once): no once() wrapper or closure per connection.
@@ -71,6 +76,7 @@ export class WorkerServer {
       chmod: o.chmodSocket,
       allowFrom: o.allowFrom ?? [...defaults.allowFrom],
       log: this.log,
+      fd: o.listenFd,
       onConnection: (socket) => {
         this.sockets.add(socket);
         socket.on('close', forget);

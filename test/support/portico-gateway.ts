@@ -10,13 +10,15 @@ export interface HttpFront {
   stop(): Promise<void>;
 }
 
-/** Printed by the gateway (alone or under serve) once fastify is listening. */
-const READY = /portico gateway \d+: http on (http:\/\/\S+)/;
+/** Printed by the gateway alone once fastify is listening. */
+const GATEWAY_READY = /portico gateway \d+: http on (http:\/\/\S+)/;
+/** Printed by serve's master once every worker accepts behind the listening gateway. */
+const SERVE_READY = /portico master \d+: \d+ worker\(s\) of .* behind (http:\/\/\S+)/;
 
 async function startFront(command: string[], extra: string[]): Promise<HttpFront> {
   const port = await freePort();
   const proc = startProcess(process.execPath, [porticoBin, ...command, '--http', `127.0.0.1:${port}`, ...extra]);
-  const m = await proc.waitFor(READY);
+  const m = await proc.waitFor(command[0] === 'serve' ? SERVE_READY : GATEWAY_READY);
   return {
     proc,
     url: m[1]!,
@@ -29,7 +31,9 @@ async function startFront(command: string[], extra: string[]): Promise<HttpFront
 
 /** `portico serve APP --http 127.0.0.1:PORT ...extra`: workers and the gateway, ready to take requests. */
 export function startServe(app: string, extra: string[] = []): Promise<HttpFront> {
-  return startFront(['serve', app], extra);
+  // One worker unless the test asks for more: the default (2 x cores + 1) is for production.
+  const workers = extra.some((a) => /^--(workers|processes)$/.test(a)) ? [] : ['--workers', '1'];
+  return startFront(['serve', app], [...workers, ...extra]);
 }
 
 /** `portico gateway --http 127.0.0.1:PORT --upstream U ...`: upstreams are `uwsgi://unix:PATH` specs. */

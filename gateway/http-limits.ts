@@ -1,0 +1,248 @@
+import type { IncomingMessage, ServerOptions, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { defaults } from '../common/defaults.js';
+import { ErrorCodes, PorticoError, type ErrorCode } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+
+/** The gateway's limits on what a client may send, with gunicorn's names (`--limit-request-*`). */
+export interface HttpLimitOptions {
+  limitRequestLine?: number;
+  limitRequestFields?: number;
+  limitRequestFieldSize?: number;
+  /** Seconds for a request's head to arrive (slowloris), and for the whole request with its body. */
+  headersTimeout?: number;
+  requestTimeout?: number;
+  maxConnections?: number;
+  bodyLimit?: number;
+}
+
+export interface HttpLimits {
+  requestLine: number;
+  fields: number;
+  fieldSize: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  maxConnections: number;
+  bodyLimit: number;
+}
+
+export function resolveHttpLimits(o: HttpLimitOptions): HttpLimits {
+  const limits = {
+    requestLine: o.limitRequestLine ?? defaults.limitRequestLine,
+    fields: o.limitRequestFields ?? defaults.limitRequestFields,
+    fieldSize: o.limitRequestFieldSize ?? defaults.limitRequestFieldSize,
+    headersTimeoutMs: (o.headersTimeout ?? defaults.headersTimeout) * 1000,
+    requestTimeoutMs: (o.requestTimeout ?? defaults.requestTimeout) * 1000,
+    maxConnections: o.maxConnections ?? defaults.maxConnections,
+    bodyLimit: o.bodyLimit ?? defaults.bodyLimit,
+  };
+  // 0 would mean "no limit" to Node for some of these and "refuse everything" to the checks here:
+  // neither is what anyone asking for 0 wants, so it is refused at start.
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || value < 1) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `${name} must be at least 1, got ${value}`);
+  }
+  return limits;
+}
+
+/**
+ * What Fastify() must be given for the limits, since Node's server takes them at creation.
+ * maxHeaderSize: Node counts the request line and every header into one budget and answers 431 past
+ * it before anything here runs; it is sized so that only the per-line and per-field limits (with
+ * their own codes) decide, as gunicorn's do. The timeouts answer 408 (or close) through the
+ * clientErrorHandler, and Node checks them every connectionsCheckingInterval (30 s by default: far
+ * too coarse for a timeout of a few seconds).
+ */
+export function fastifyLimitOptions(limits: HttpLimits, log: Logger): { http: ServerOptions; requestTimeout: number; clientErrorHandler: (err: Error & { code?: string }, socket: Socket) => void } {
+  const headersTimeout = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
+  return {
+    http: {
+      maxHeaderSize: limits.requestLine + 2 + (limits.fields + 1) * (limits.fieldSize + 2) + 2,
+      headersTimeout,
+      requestTimeout: limits.requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(headersTimeout / 4))),
+    },
+    // fastify copies its own requestTimeout onto the server after creating it (0 = none).
+    requestTimeout: limits.requestTimeoutMs,
+    clientErrorHandler: (err, socket) => onClientError(err, socket, log),
+  };
+}
+
+/** Node's refusals (its parser, its timeouts) get a code and a log line like the gateway's own. */
+function onClientError(err: Error & { code?: string; reason?: string }, socket: Socket, log: Logger): void {
+  // Bytes still arriving on a connection already refused are the same refusal, not a new one.
+  if (err.code === 'ECONNRESET' || socket.destroyed || handled.has(socket)) return;
+  handled.add(socket);
+  const code: ErrorCode = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'PORTICO_ERR_REQUEST_TIMEOUT' : err.code === 'HPE_HEADER_OVERFLOW' ? 'PORTICO_ERR_HEADERS_TOO_LARGE' : 'PORTICO_ERR_BAD_HTTP_REQUEST';
+  log.error(code, `${socket.remoteAddress ?? 'unix'}: ${err.code ?? ''} ${err.reason ?? err.message}`);
+  answerAfterPending(socket, code);
+}
+
+/**
+ * Pipelined requests before the bad one are still being answered (Node writes their responses in
+ * order): the error goes after them, or the client would take it for an earlier request's answer.
+ * Data after a `Connection: close` request (HPE_CLOSED_CONNECTION) ends the same way: that request
+ * is answered, then the connection closes. An error in the body of the request being answered
+ * (a bad chunk) is answered at once instead: that response would wait for the body for ever.
+ */
+function answerAfterPending(socket: Socket, code: ErrorCode): void {
+  const pending = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (pending && !pending.writableFinished) {
+    if (pending.req?.complete) {
+      // Node closes at once after that answer when it ends the connection (destroySoon).
+      socket.destroySoon = () => lingerClose(socket);
+      pending.once('finish', () => setImmediate(() => answerAfterPending(socket, code)));
+      return;
+    }
+    // Its head is out already: a 400 now would land inside that response. Closing cuts it, and
+    // the forwarder tells the worker that its client went away.
+    if (pending.headersSent) {
+      socket.destroy();
+      return;
+    }
+  }
+  const { status } = ErrorCodes[code];
+  // The parser is in an unknown state: nothing more can be read from this connection.
+  if (socket.writable) socket.write(`HTTP/1.1 ${status} ${httpReason(status)}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${status.toString().length + code.length + 2}\r\n\r\n${status} ${code}\n`);
+  // A request still waiting for its body (a bad chunk, a timeout) is cut at once: the forwarder
+  // hears of it from the close and tells the worker. Otherwise the answer must survive the close.
+  if (pending && !pending.writableFinished) socket.destroy();
+  else lingerClose(socket);
+}
+
+const handled = new WeakSet<Socket>();
+/** How long a refused connection's input is still read and dropped before it is closed anyway. */
+const LINGER_MS = 2000;
+
+/**
+ * Closes after an error answer the way nginx's lingering_close does: our side sends FIN, and what
+ * the client still sends is read and dropped until it closes too (or LINGER_MS pass). Closing with
+ * unread input makes the kernel send a reset, and a reset makes the client's kernel throw away
+ * the answer it has not read yet.
+ */
+function lingerClose(socket: Socket): void {
+  if (socket.destroyed) return;
+  handled.add(socket);
+  if (socket.writableEnded) return;
+  socket.end();
+  socket.on('data', () => {});
+  socket.resume();
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.once('end', () => socket.destroy());
+  socket.once('close', () => clearTimeout(timer));
+}
+
+/**
+ * Puts the limit checks in front of everything that answers requests (fastify, the static cache):
+ * a request over a limit is answered here and reaches no route and no worker. Also caps open
+ * connections (Node closes the ones past it at accept) and lets the field count see one field past
+ * the limit (Node would drop any beyond maxHeadersCount silently, 2000 by default).
+ */
+export function installHttpLimits(app: FastifyInstance, limits: HttpLimits, log: Logger): void {
+  const server = app.server;
+  server.maxConnections = limits.maxConnections;
+  server.maxHeadersCount = limits.fields + 1;
+  // At most one line a second: a flood of connections must not become a flood of log lines.
+  let dropped = 0;
+  let lastLog = 0;
+  server.on('drop', (data?: { remoteAddress?: string }) => {
+    dropped++;
+    const now = Date.now();
+    if (now - lastLog < 1000) return;
+    log.error('PORTICO_ERR_TOO_MANY_CONNECTIONS', `${data?.remoteAddress ?? 'a client'}: ${dropped} connection(s) closed at accept, ${limits.maxConnections} open already (--max-connections)`);
+    dropped = 0;
+    lastLog = now;
+  });
+  const handlers = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
+  server.removeAllListeners('request');
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const refusal = checkHead(req, limits);
+    if (refusal) return refuse(req, res, log, refusal[0], refusal[1]);
+    // A Content-Length body was checked above; only a chunked one has to be counted as it comes.
+    if (req.headers['transfer-encoding'] !== undefined) limitBody(req, res, limits.bodyLimit, log);
+    for (const h of handlers) h.call(server, req, res);
+  });
+}
+
+/** The first limit the request's head breaks, if any. */
+function checkHead(req: IncomingMessage, limits: HttpLimits): [ErrorCode, string] | null {
+  const bad = checkFraming(req);
+  if (bad) return ['PORTICO_ERR_BAD_HTTP_REQUEST', bad];
+  // The line as sent: METHOD SP target SP HTTP/x.y (without CRLF, as gunicorn counts it).
+  const line = (req.method?.length ?? 0) + (req.url?.length ?? 0) + 10;
+  if (line > limits.requestLine) return ['PORTICO_ERR_REQUEST_LINE_TOO_LONG', `request line of ${line} bytes, over --limit-request-line ${limits.requestLine}`];
+  const raw = req.rawHeaders;
+  if (raw.length / 2 > limits.fields) return ['PORTICO_ERR_TOO_MANY_HEADERS', `more than --limit-request-fields ${limits.fields} header fields`];
+  let hosts = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    // `Name: value` CRLF, as a client writes it (Node has already trimmed the value's spaces).
+    const size = name.length + raw[i + 1]!.length + 4;
+    if (size > limits.fieldSize) return ['PORTICO_ERR_HEADER_FIELD_TOO_LARGE', `header ${name.slice(0, 64)} of ${size} bytes, over --limit-request-field-size ${limits.fieldSize}`];
+    if (name.length === 4 && name.toLowerCase() === 'host') hosts++;
+  }
+  // Node keeps the first Host, an app or a cache behind might take the last (nginx refuses both).
+  if (hosts > 1) return ['PORTICO_ERR_BAD_HTTP_REQUEST', 'more than one Host header'];
+  const cl = req.headers['content-length'];
+  if (cl !== undefined && Number(cl) > limits.bodyLimit) return ['PORTICO_ERR_BODY_TOO_LARGE', `Content-Length ${cl} over --body-limit ${limits.bodyLimit}`];
+  return null;
+}
+
+/**
+ * What Node's parser lets through but nginx (and gunicorn) refuse with 400, because a server or
+ * app behind could read the request otherwise: a version other than 1.x, a chunked body
+ * in HTTP/1.0 (which has no chunked encoding: an HTTP/1.0 hop would take it as the body), the
+ * asterisk target on anything but OPTIONS, and a target that is neither a path nor an http(s) URL. Node itself refuses Transfer-Encoding with
+ * Content-Length, repeated Content-Length, obsolete line folding and spaces before the colon.
+ */
+function checkFraming(req: IncomingMessage): string | null {
+  if (req.httpVersionMajor !== 1) return `HTTP version ${req.httpVersion} on an HTTP/1 connection`;
+  if (req.httpVersionMinor === 0 && req.headers['transfer-encoding'] !== undefined) return 'Transfer-Encoding in an HTTP/1.0 request';
+  const url = req.url ?? '';
+  if (url === '*') return req.method === 'OPTIONS' ? null : `${req.method} * (the asterisk target is for OPTIONS only)`;
+  // Origin form, or absolute form with an http(s) authority (CONNECT's authority form never gets here).
+  if (url.charCodeAt(0) !== 47 && !/^https?:\/\/[\w.~%!$&'()*+,;=:@[\]-]+(?:[/?#]|$)/i.test(url)) return `request target ${JSON.stringify(url.slice(0, 64))} is neither a path nor an http(s) URL`;
+  return null;
+}
+
+/** Answers a refused request and closes without passing its body on: nobody wants what follows. */
+function refuse(req: IncomingMessage, res: ServerResponse, log: Logger, code: ErrorCode, detail: string): void {
+  const err = new PorticoError(code, detail);
+  log.error(code, `${req.method} ${(req.url ?? '').slice(0, 256)}: ${err.message}`);
+  const body = `${err.status} ${code}\n`;
+  res.shouldKeepAlive = false;
+  // Node ends the connection after this answer (destroySoon); the client may still be sending
+  // the body, so the close lingers (see lingerClose) instead of resetting.
+  req.socket.destroySoon = () => lingerClose(req.socket);
+  res.writeHead(err.status, { connection: 'close', 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/**
+ * Counts a body of unknown length (chunked) as Node's parser hands it over, and closes the
+ * connection once it passes --body-limit: the request is already streaming to a worker, which
+ * sees a client that went away (its abort signal fires), and nothing more is read. A 413 cannot be
+ * sent safely here: the worker may be answering at the same moment.
+ */
+function limitBody(req: IncomingMessage, res: ServerResponse, limit: number, log: Logger): void {
+  let size = 0;
+  const push = req.push;
+  req.push = function (chunk: unknown, encoding?: BufferEncoding): boolean {
+    if (chunk !== null && chunk !== undefined) {
+      size += (chunk as Buffer).length;
+      if (size > limit) {
+        if (!res.destroyed) {
+          log.error('PORTICO_ERR_BODY_TOO_LARGE', `${req.method} ${req.url}: ${ErrorCodes.PORTICO_ERR_BODY_TOO_LARGE.message}: body over --body-limit ${limit} bytes; connection closed`);
+          res.destroy();
+        }
+        return false;
+      }
+    }
+    return push.call(this, chunk, encoding);
+  };
+}
+
+function httpReason(status: number): string {
+  return status === 408 ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
+}

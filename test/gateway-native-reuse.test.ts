@@ -1,0 +1,278 @@
+// The gateway's native-link pool against peers that misbehave on purpose: a pooled connection the
+// worker closed while the request was on its way (sent again on a new connection, but only when
+// nothing of the answer came back and nothing of the body was taken from the client), and an
+// upstream that refuses the handshake (skipped for a backoff instead of being tried per request).
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { PorticoError } from '../common/errors.js';
+import { NativeLinkPool } from '../gateway/native-link-pool.js';
+import { parseUpstream } from '../gateway/upstream-pool.js';
+import {
+  FrameDecoder, FrameType, acceptHello, decodeHello, encodeResponseHeadFrame, writeBody, writeFrame,
+} from '../protocol/native/index.js';
+import type { Started } from './support/child-process.js';
+import { fixturesDir } from './support/paths.js';
+import { outputLine, startGateway, type HttpFront } from './support/portico-gateway.js';
+import { startWorker } from './support/portico-worker.js';
+import { makeTmpDir } from './support/tmp-dir.js';
+
+/** A stack that never prints its ready line fails the hook instead of hanging the run. */
+const START_TIMEOUT = { timeout: 30_000 };
+
+/** What the flaky peer does with the next request that arrives on a connection already used once. */
+type Trick = 'close-at-head' | 'close-at-body' | 'head-then-close';
+
+interface FlakyPeer {
+  connections: number;
+  /** REQUEST_HEAD frames seen, on every connection. */
+  heads: number;
+  arm(trick: Trick): void;
+  /** Resolves once `n` REQUEST_HEADs in all have arrived. */
+  headsSeen(n: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A native-link worker that answers `ok N` (N body bytes) to each request, except the one it was
+ * armed for on a reused connection: it closes the connection when that request's head (or first
+ * body frame) arrives, the worker's FIN crossing the gateway's request as after a restart, but
+ * on cue instead of by timing luck.
+ */
+async function startFlakyPeer(path: string): Promise<FlakyPeer> {
+  let armed: Trick | null = null;
+  const waiters: Array<{ n: number; resolve(): void }> = [];
+  const server = createServer((socket) => {
+    peer.connections++;
+    socket.on('error', () => {});
+    let hello: Buffer | null = Buffer.alloc(0);
+    let requestsHere = 0;
+    let trick: Trick | null = null;
+    let bodyBytes = 0;
+    const frames = new FrameDecoder({
+      onFrame(type, payload) {
+        if (type === FrameType.RequestHead) {
+          peer.heads++;
+          for (const w of waiters.filter((w) => peer.heads >= w.n)) w.resolve();
+          bodyBytes = 0;
+          trick = ++requestsHere > 1 ? armed : null;
+          if (trick) armed = null;
+          if (trick === 'close-at-head') socket.destroy();
+          if (trick === 'head-then-close') socket.end(encodeResponseHeadFrame({ status: 200, reason: 'OK', headers: [], workerPid: process.pid }));
+        } else if (type === FrameType.RequestBody) {
+          bodyBytes += payload.length;
+          if (trick === 'close-at-body') socket.destroy();
+        } else if (type === FrameType.RequestEnd) {
+          socket.write(encodeResponseHeadFrame({ status: 200, reason: 'OK', headers: ['content-type', 'text/plain'], workerPid: process.pid }));
+          writeBody(socket, FrameType.ResponseBody, `ok ${bodyBytes}`);
+          writeFrame(socket, FrameType.ResponseEnd);
+        }
+      },
+      onError: () => socket.destroy(),
+    }, { side: 'worker' });
+    socket.on('data', (chunk: Buffer) => {
+      if (!hello) return frames.push(chunk);
+      hello = Buffer.concat([hello, chunk]);
+      const got = decodeHello(hello);
+      if (!got) return;
+      socket.write(acceptHello(got.hello));
+      const rest = hello.subarray(got.size);
+      hello = null;
+      if (rest.length > 0) frames.push(rest);
+    });
+  });
+  const peer: FlakyPeer = {
+    connections: 0,
+    heads: 0,
+    arm: (trick) => void (armed = trick),
+    headsSeen: (n) => new Promise<void>((resolve) => (peer.heads >= n ? resolve() : waiters.push({ n, resolve }))),
+    close: () => closeServer(server),
+  };
+  server.listen(path);
+  await once(server, 'listening');
+  return peer;
+}
+
+/** A server that is no portico worker: it reads the HELLO and closes, as uWSGI does on modifier1 77. */
+async function startRefuser(path: string): Promise<{ connections: number; close(): Promise<void> }> {
+  const server = createServer((socket) => {
+    state.connections++;
+    socket.on('error', () => {});
+    socket.once('data', () => socket.end());
+  });
+  const state = { connections: 0, close: () => closeServer(server) };
+  server.listen(path);
+  await once(server, 'listening');
+  return state;
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+async function text(res: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of res) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString();
+}
+
+describe('a pooled native connection the worker closed just as a request went out', { timeout: 60_000 }, () => {
+  let tmp: ReturnType<typeof makeTmpDir> | undefined;
+  let peer: FlakyPeer | undefined;
+  let gateway: HttpFront | undefined;
+
+  before(async () => {
+    tmp = makeTmpDir('gateway-native-reuse');
+    const sock = join(tmp.path, 'flaky.sock');
+    peer = await startFlakyPeer(sock);
+    gateway = await startGateway([`portico://unix:${sock}`]);
+  }, START_TIMEOUT);
+
+  after(async () => {
+    await gateway?.stop();
+    await peer?.close();
+    tmp?.cleanup();
+  });
+
+  /** One ordinary request, so the gateway holds an idle connection the next request reuses. */
+  async function warmUp(): Promise<void> {
+    const res = await fetch(`${gateway!.url}/warm-up`);
+    assert.equal(await res.text(), 'ok 0');
+  }
+
+  test('a GET closed at its head is sent again on a new connection: 200', async () => {
+    await warmUp();
+    const { connections, heads } = peer!;
+    peer!.arm('close-at-head');
+    const res = await fetch(`${gateway!.url}/again`);
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), 'ok 0');
+    assert.equal(peer!.connections, connections + 1, 'one new connection for the retry');
+    assert.equal(peer!.heads, heads + 2, 'the request went out twice');
+    await outputLine(gateway!.proc, /native link \S+flaky\.sock: GET \/again met a pooled connection the worker had closed; sending it again/);
+    assert.doesNotMatch(gateway!.proc.output(), /PORTICO_ERR_/);
+  });
+
+  test('a PUT whose body the client has not sent yet is sent again, and its body follows on the new connection', async () => {
+    await warmUp();
+    const { connections, heads } = peer!;
+    peer!.arm('close-at-head');
+    const req = httpRequest(`${gateway!.url}/upload`, { method: 'PUT', agent: false, headers: { 'content-length': '12' } });
+    const response = once(req, 'response') as Promise<[IncomingMessage]>;
+    req.flushHeaders();
+    // The body leaves the client only once the retried head reached the worker.
+    const first = await Promise.race([peer!.headsSeen(heads + 2).then(() => 'sent again'), response.then(() => 'answered')]);
+    assert.equal(first, 'sent again', 'the gateway answered without sending the request again');
+    req.end('twelve bytes');
+    const [res] = await response;
+    assert.equal(res.statusCode, 200);
+    assert.equal(await text(res), 'ok 12');
+    assert.equal(peer!.connections, connections + 1);
+  });
+
+  test('a POST is never sent again (the worker may have run it before it died): 502', async () => {
+    await warmUp();
+    const { connections, heads } = peer!;
+    peer!.arm('close-at-head');
+    const res = await fetch(`${gateway!.url}/post-once`, { method: 'POST', body: 'x' });
+    assert.equal(res.status, 502);
+    assert.equal(await res.text(), '502 PORTICO_ERR_UPSTREAM_ABORTED\n');
+    assert.equal(peer!.connections, connections, 'no retry');
+    assert.equal(peer!.heads, heads + 1);
+  });
+
+  test('a PUT whose first body bytes already went out is not sent again: 502', async () => {
+    await warmUp();
+    const { connections, heads } = peer!;
+    peer!.arm('close-at-body');
+    const req = httpRequest(`${gateway!.url}/upload-late`, { method: 'PUT', agent: false, headers: { 'content-length': '12' } });
+    req.on('error', () => {});
+    const response = once(req, 'response') as Promise<[IncomingMessage]>;
+    req.write('twelve');
+    const [res] = await response;
+    assert.equal(res.statusCode, 502);
+    assert.equal(await text(res), '502 PORTICO_ERR_UPSTREAM_ABORTED\n');
+    req.destroy();
+    assert.equal(peer!.connections, connections, 'no retry');
+    assert.equal(peer!.heads, heads + 1);
+  });
+
+  test('a response head already came: not sent again, the client sees an aborted response', async () => {
+    await warmUp();
+    const { connections, heads } = peer!;
+    peer!.arm('head-then-close');
+    await assert.rejects(async () => {
+      const res = await fetch(`${gateway!.url}/half`);
+      await res.arrayBuffer();
+    }, 'the response ended as if complete although the worker closed after its head');
+    await outputLine(gateway!.proc, /PORTICO_ERR_UPSTREAM_ABORTED: GET \/half via \S+flaky\.sock: .*client connection aborted/);
+    assert.equal(peer!.connections, connections, 'no retry');
+    assert.equal(peer!.heads, heads + 1);
+  });
+});
+
+describe('a portico:// upstream that refuses the handshake is skipped for a backoff', { timeout: 60_000 }, () => {
+  let tmp: ReturnType<typeof makeTmpDir> | undefined;
+  let worker: Started | undefined;
+  let refuser: Awaited<ReturnType<typeof startRefuser>> | undefined;
+  let gateway: HttpFront | undefined;
+  let refuserSock = '';
+
+  before(async () => {
+    tmp = makeTmpDir('gateway-native-backoff');
+    refuserSock = join(tmp.path, 'refuser.sock');
+    const live = join(tmp.path, 'live.sock');
+    // One after the other: a worker that fails to start must not leave the refuser unclosed (a hung run).
+    refuser = await startRefuser(refuserSock);
+    worker = await startWorker(join(fixturesDir, 'gateway-app.mjs'), live);
+    gateway = await startGateway([`portico://unix:${refuserSock}`, `portico://unix:${live}`]);
+  }, START_TIMEOUT);
+
+  after(async () => {
+    await gateway?.stop();
+    await worker?.stop();
+    await refuser?.close();
+    tmp?.cleanup();
+  });
+
+  test('every request gets 200 from the worker; the refusing socket is connected to once, and logged once', async () => {
+    // Sequential first (the round-robin start lands on the refuser within two), then concurrent.
+    for (let i = 0; i < 10; i++) {
+      const res = await fetch(`${gateway!.url}/any?i=${i}`);
+      assert.equal(res.status, 200);
+      assert.equal(await res.text(), 'ok');
+    }
+    const burst = await Promise.all(Array.from({ length: 20 }, async (_, i) => {
+      const res = await fetch(`${gateway!.url}/any?burst=${i}`);
+      return `${res.status} ${await res.text()}`;
+    }));
+    assert.deepEqual(new Set(burst), new Set(['200 ok']));
+    assert.equal(refuser!.connections, 1);
+    const notices = gateway!.proc.output().match(/native link \S+refuser\.sock: PORTICO_ERR_NATIVE_HANDSHAKE: .*; skipping this upstream for 10 s/g) ?? [];
+    assert.equal(notices.length, 1, gateway!.proc.output());
+  });
+
+  test('the pool: a refused handshake backs off until the period ends; a refused connect never does', async () => {
+    const warnings: string[] = [];
+    const log = { warn: (m: string) => void warnings.push(m) };
+    const before = refuser!.connections;
+    const pool = new NativeLinkPool(parseUpstream(`portico://unix:${refuserSock}`), 5_000, 64, 20);
+    const code = (p: Promise<unknown>): Promise<string> => p.then(() => 'acquired', (err: PorticoError) => err.code);
+    assert.equal(await code(pool.acquire(false, log)), 'PORTICO_ERR_NATIVE_HANDSHAKE');
+    assert.equal(await code(pool.acquire(true, log)), 'PORTICO_ERR_UPSTREAM_BACKOFF');
+    assert.equal(refuser!.connections, before + 1, 'skipped without connecting');
+    assert.equal(warnings.length, 1);
+    // The backoff is wall-clock time (Date.now), so only waiting past it can end it.
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    assert.equal(await code(pool.acquire(false, log)), 'PORTICO_ERR_NATIVE_HANDSHAKE');
+    assert.equal(refuser!.connections, before + 2);
+    assert.equal(warnings.length, 2);
+
+    const nobody = new NativeLinkPool(parseUpstream(`portico://unix:${join(tmp!.path, 'nobody-here.sock')}`), 5_000, 64, 60_000);
+    for (let i = 0; i < 3; i++) assert.equal(await code(nobody.acquire(false, log)), 'PORTICO_ERR_UPSTREAM_CONNECT');
+    assert.equal(warnings.length, 2);
+  });
+});

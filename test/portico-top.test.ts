@@ -1,0 +1,146 @@
+import { strict as assert } from 'node:assert';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { renderTop } from '../cli/top-render.js';
+import { uwsgiRequest, type UwsgiResponse } from '../protocol/uwsgi-client.js';
+import type { MasterStatsJson, WorkerStatsJson } from '../worker/master/master-stats.js';
+import { outputLine, type Started } from './support/child-process.js';
+import { fixturesDir, porticoBin } from './support/paths.js';
+import { startWorker } from './support/portico-worker.js';
+import { makeTmpDir } from './support/tmp-dir.js';
+
+const run = promisify(execFile);
+
+/** Runs `portico top ARGS`; resolves with its exit code and output whether it fails or not. */
+async function top(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [porticoBin, 'top', ...args], { timeout: 20_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+function worker(over: Partial<WorkerStatsJson>): WorkerStatsJson {
+  return {
+    id: 1, pid: 100, status: 'idle', requests: 0, in_flight: 0, exceptions: 0, harakiri_count: 0, respawn_count: 0,
+    rss: 50 * 1024 * 1024, avg_rt: 2500, running_time: 125_000_000, last_spawn: 0, current_request: null, responsive: true,
+    ...over,
+  };
+}
+
+function doc(workers: WorkerStatsJson[]): MasterStatsJson {
+  return { version: '9.9.9', pid: 42, uid: 0, gid: 0, cwd: '/', sockets: [{ name: '/tmp/app.sock', proto: 'uwsgi' }], workers };
+}
+
+/** The table row of the worker with this pid, split on runs of spaces. */
+function row(screen: string, pid: number): string[] {
+  const line = screen.split('\n').find((l) => l.trim().split(/\s+/)[1] === String(pid));
+  assert.ok(line, `no row for pid ${pid} in:\n${screen}`);
+  return line.trim().split(/\s+/);
+}
+
+describe('portico top: rendering', () => {
+  it('computes req/s per worker and in total from two polls', () => {
+    const prev = doc([worker({ id: 1, pid: 100, requests: 10 }), worker({ id: 2, pid: 200, requests: 4 })]);
+    const cur = doc([
+      worker({ id: 1, pid: 100, requests: 30, status: 'busy', in_flight: 1, current_request: { method: 'POST', uri: '/upload', running_ms: 1250 } }),
+      worker({ id: 2, pid: 200, requests: 9 }),
+    ]);
+    const screen = renderTop(prev, cur, 2000);
+    // (30 - 10 + 9 - 4) requests over 2 s.
+    assert.match(screen, /^portico 9\.9\.9 - master pid 42 - sockets: \/tmp\/app\.sock \(uwsgi\)$/m);
+    assert.match(screen, /requests: 39 {2}req\/s: 12\.5 {2}workers: 1 busy \/ 2 total/);
+    assert.deepEqual(row(screen, 100).slice(0, 13), ['1', '100', 'busy', '30', '10.0', '1', '0', '0', '0', '50.0', '2.5', '2m05s', 'POST']);
+    assert.match(screen, /POST \/upload \(1\.3 s\)$/m);
+    assert.equal(row(screen, 200)[4], '2.5');
+  });
+
+  it('counts a respawned worker (same id, new pid) from zero instead of going negative', () => {
+    const prev = doc([worker({ id: 1, pid: 100, requests: 50 })]);
+    const cur = doc([worker({ id: 1, pid: 101, requests: 3, respawn_count: 1 })]);
+    const screen = renderTop(prev, cur, 1000);
+    assert.match(screen, /req\/s: 3\.0/);
+    assert.equal(row(screen, 101)[4], '3.0');
+  });
+
+  it('shows no rate without a previous poll, and cuts lines to the width', () => {
+    const cur = doc([worker({ current_request: { method: 'GET', uri: `/${'x'.repeat(300)}`, running_ms: 10 } })]);
+    assert.match(renderTop(null, cur, 0), /req\/s: - /);
+    assert.equal(row(renderTop(null, cur, 0), 100)[4], '-');
+    const narrow = renderTop(null, cur, 0, { width: 80 });
+    for (const line of narrow.split('\n')) assert.ok(line.length <= 80, line);
+    // With some room left for CURRENT, the URI is shortened and the running time kept.
+    const wide = renderTop(null, cur, 0, { width: 130 });
+    const line = wide.split('\n').find((l) => l.includes('GET /x'));
+    assert.match(line!, /GET \/x+… \(0\.0 s\)$/);
+    assert.equal(line!.length, 130);
+  });
+});
+
+describe('portico top: against a running master', () => {
+  const tmp = makeTmpDir('top');
+  const socket = join(tmp.path, 'app.sock');
+  const stats = join(tmp.path, 'stats.sock');
+  let master: Started;
+  let held: Promise<UwsgiResponse>;
+
+  before(async () => {
+    master = await startWorker(join(fixturesDir, 'behaviour-app.mjs'), socket, ['--processes', '2', '--stats', stats]);
+    // startWorker returns at the first worker's line; the stats server listens once all are up.
+    await outputLine(master, /stats server on /);
+  });
+
+  after(async () => {
+    // SIGTERM stops the master gracefully; its workers' SIGTERM also releases /hold.
+    await master?.stop();
+    await held?.catch(() => {});
+    tmp.cleanup();
+  });
+
+  it('--once lists both workers, the busy one with the held request, and the request count', async () => {
+    for (let i = 0; i < 3; i++) assert.equal((await uwsgiRequest({ socket, path: '/' })).status, 200);
+    // The worker logs a request after counting it: three log lines mean the board says 3.
+    await outputLine(master, /(?:GET \/ => [^\n]*\n[\s\S]*){3}/);
+    held = uwsgiRequest({ socket, path: '/hold?who=top' });
+    await outputLine(master, /app is holding a request/);
+
+    const r = await top(['--stats', stats, '--once']);
+    assert.equal(r.code, 0, r.stderr);
+    const pids = [...master.output().matchAll(/portico worker (\d+): fetch app/g)].map((m) => Number(m[1]));
+    assert.equal(pids.length, 2, master.output());
+    for (const pid of pids) row(r.stdout, pid);
+    assert.match(r.stdout, /requests: 3 {2}req\/s: - {2}workers: 1 busy \/ 2 total/);
+    const busy = r.stdout.split('\n').filter((l) => l.trim().split(/\s+/)[2] === 'busy');
+    assert.equal(busy.length, 1, r.stdout);
+    assert.match(busy[0]!, /GET \/hold\?who=top \(\d+\.\d s\)$/);
+    assert.ok(pids.includes(Number(busy[0]!.trim().split(/\s+/)[1])), r.stdout);
+  });
+
+  it('--once --json prints the document as the server wrote it', async () => {
+    const r = await top([stats, '--once', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const json = JSON.parse(r.stdout) as MasterStatsJson;
+    assert.equal(json.workers.length, 2);
+    assert.equal(json.workers.reduce((n, w) => n + w.requests, 0), 3);
+    assert.match(r.stdout, /^\{\n "version"/);
+  });
+
+  it('--once exits 1 naming the address when the stats server is not there', async () => {
+    const missing = join(tmp.path, 'missing-stats.sock');
+    const r = await top(['--stats', missing, '--once']);
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, '');
+    assert.ok(r.stderr.includes(`cannot read the stats server at ${missing}: ENOENT`), r.stderr);
+  });
+
+  it('refuses --json without --once, and no address at all', async () => {
+    assert.equal((await top(['--stats', stats, '--json'])).code, 2);
+    const r = await top([]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--stats PATH\|HOST:PORT/);
+  });
+});

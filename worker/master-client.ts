@@ -1,0 +1,64 @@
+import { Worker } from 'node:worker_threads';
+import { Scoreboard } from './scoreboard.js';
+import type { WatchdogConfig } from './watchdog.js';
+import type { WorkerServer } from './worker-server.js';
+
+/**
+ * What the master tells a worker process it starts (in the PORTICO_WORKER environment variable):
+ * its id and the guards the watchdog enforces. The master computes --max-requests-jitter per
+ * worker, so `maxRequests` is already this worker's own limit.
+ */
+export interface ManagedWorkerConfig {
+  id: number;
+  /** fd of the shared listening socket, or null when the worker binds its own (under serve). */
+  listenFd: number | null;
+  /** fd of the watchdog's control pipe. */
+  controlFd: number;
+  harakiriMs: number;
+  maxRequests: number;
+  rssLimitBytes: number;
+}
+
+/** Messages a worker sends on its IPC channel. */
+export type WorkerMessage =
+  | { type: 'portico:ready'; id: number; pid: number }
+  | { type: 'portico:retire'; id: number; reason: 'max-requests' };
+
+export const MANAGED_ENV = 'PORTICO_WORKER';
+
+/** This process's config when a master started it, else null. */
+export function managedConfig(env: NodeJS.ProcessEnv = process.env): ManagedWorkerConfig | null {
+  const raw = env[MANAGED_ENV];
+  return raw ? (JSON.parse(raw) as ManagedWorkerConfig) : null;
+}
+
+/**
+ * The worker's side of the master: the scoreboard and its watchdog thread, then once the server
+ * accepts, "ready"; --max-requests reached, "retire" (the master starts a replacement first and
+ * only then stops this one, so nothing is refused meanwhile).
+ */
+export function createScoreboard(config: ManagedWorkerConfig): Scoreboard {
+  const board = new Scoreboard(config.maxRequests, () => {
+    send({ type: 'portico:retire', id: config.id, reason: 'max-requests' });
+  });
+  const watchdogConfig: WatchdogConfig = {
+    sab: board.sab,
+    controlFd: config.controlFd,
+    harakiriMs: config.harakiriMs,
+    rssLimitBytes: config.rssLimitBytes,
+  };
+  const thread = new Worker(new URL('./watchdog.js', import.meta.url), { workerData: watchdogConfig });
+  // The process ends when the worker server does; the watchdog never keeps it alive.
+  thread.unref();
+  return board;
+}
+
+export function announceReady(config: ManagedWorkerConfig, worker: WorkerServer): void {
+  send({ type: 'portico:ready', id: config.id, pid: process.pid });
+  // The master died (or was SIGKILLed): finish what is in flight and go, never linger orphaned.
+  process.on('disconnect', () => void worker.stop(true).then(() => process.exit(0)));
+}
+
+function send(message: WorkerMessage): void {
+  process.send?.(message);
+}

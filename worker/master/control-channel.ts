@@ -1,0 +1,87 @@
+import type { Duplex } from 'node:stream';
+import type { ScoreboardSnapshot } from '../scoreboard.js';
+
+/** What a worker's watchdog thread reports without being asked. */
+export type WatchdogEvent =
+  | { event: 'harakiri'; method: string; uri: string; runningMs: number }
+  | { event: 'rss'; rss: number };
+
+export interface WorkerSnapshot extends ScoreboardSnapshot {
+  rss: number;
+}
+
+/** A worker's --metrics counters (layout: common/request-metrics.ts). */
+export interface WorkerMetrics {
+  counts: number[];
+  inFlight: number;
+}
+
+/** An answer to a query, matched to it by id. */
+interface Reply {
+  id: number;
+  stats?: WorkerSnapshot;
+  metrics?: WorkerMetrics;
+}
+
+/**
+ * The master's end of a worker's control pipe, whose other end the watchdog thread holds (see
+ * ../watchdog.ts): newline-delimited JSON. Separate from the IPC channel on purpose: that one is
+ * served by the app's thread, and a stats query must be answered while the app is stuck.
+ */
+export class ControlChannel {
+  private readonly stream: Duplex;
+  private readonly pending = new Map<number, (r: Reply | null) => void>();
+  private nextId = 1;
+  private buffered = '';
+
+  constructor(stream: Duplex, onEvent: (e: WatchdogEvent) => void) {
+    this.stream = stream;
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      this.buffered += chunk;
+      for (let nl = this.buffered.indexOf('\n'); nl >= 0; nl = this.buffered.indexOf('\n')) {
+        const line = this.buffered.slice(0, nl);
+        this.buffered = this.buffered.slice(nl + 1);
+        const msg = JSON.parse(line) as Partial<Reply> & Partial<WatchdogEvent>;
+        if (msg.id !== undefined) {
+          this.pending.get(msg.id)?.(msg as Reply);
+          this.pending.delete(msg.id);
+        } else if (msg.event) {
+          onEvent(msg as WatchdogEvent);
+        }
+      }
+    });
+    // The worker exited: whatever was asked gets no answer.
+    stream.on('error', () => {});
+    stream.on('close', () => {
+      for (const resolve of this.pending.values()) resolve(null);
+      this.pending.clear();
+    });
+  }
+
+  /** The worker's scoreboard and RSS, or null when it does not answer within `timeoutMs`. */
+  async stats(timeoutMs: number): Promise<WorkerSnapshot | null> {
+    return (await this.ask('stats', timeoutMs))?.stats ?? null;
+  }
+
+  /** The worker's request counters for --metrics, or null when it does not answer in time. */
+  async metrics(timeoutMs: number): Promise<WorkerMetrics | null> {
+    return (await this.ask('metrics', timeoutMs))?.metrics ?? null;
+  }
+
+  private ask(q: 'stats' | 'metrics', timeoutMs: number): Promise<Reply | null> {
+    if (this.stream.destroyed) return Promise.resolve(null);
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        resolve(null);
+      }, timeoutMs);
+      this.pending.set(id, (r) => {
+        clearTimeout(timer);
+        resolve(r);
+      });
+      this.stream.write(JSON.stringify({ q, id }) + '\n');
+    });
+  }
+}

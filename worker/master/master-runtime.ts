@@ -1,0 +1,113 @@
+import { unwatchFile, watchFile, writeFileSync, rmSync } from 'node:fs';
+import type { PromMetricJSON } from '../../common/request-metrics.js';
+import type { Master } from './master.js';
+import type { MetricsServer } from './metrics-server.js';
+import { StatsServer } from './stats-server.js';
+
+export interface RuntimeOptions {
+  pidfile?: string;
+  touchReload?: string;
+  stats?: string;
+  /** --metrics HOST:PORT: /metrics, /healthz, /readyz. */
+  metrics?: string;
+  /** More metrics for the scrape (serve: the gateway's). */
+  metricsSource?: () => PromMetricJSON[];
+  /** What the stats document lists as the master's sockets. */
+  sockets: () => Array<{ name: string; proto: string }>;
+  /** Runs first on a stop (serve: the gateway stops accepting and finishes its requests). */
+  beforeStop?: (graceful: boolean) => Promise<void>;
+  /** Runs last (remove the sockets), also when the workers failed to start. */
+  afterStop?: () => void;
+  /** Logged once every worker accepts and every signal is handled: the "ready" line. */
+  readyLine: string;
+}
+
+/** How often --touch-reload looks at the file's mtime. */
+const TOUCH_POLL_MS = 500;
+
+/**
+ * Starts the master's workers and runs until stopped, the way uWSGI's master answers signals:
+ * SIGTERM: graceful stop (a second SIGTERM, or SIGINT: stop now); SIGHUP: chain reload;
+ * SIGTTIN / SIGTTOU: a worker more / fewer; SIGUSR1: reopen the log files (logrotate).
+ * Also writes --pidfile, watches --touch-reload and serves --stats and --metrics. All of that is
+ * in place before the workers start and the ready line is logged (SIGTTIN's default action would
+ * suspend the master). Resolves once all is stopped; rejects if the workers fail to start.
+ */
+export async function runMaster(master: Master, opts: RuntimeOptions): Promise<void> {
+  const log = master.log;
+  if (opts.pidfile) writeFileSync(opts.pidfile, `${process.pid}\n`, { mode: 0o644 });
+  let stats: StatsServer | null = null;
+  if (opts.stats) {
+    stats = new StatsServer(opts.stats, master, opts.sockets, log);
+    await stats.listen();
+    log.info(`stats server on ${opts.stats}`);
+  }
+  let metrics: MetricsServer | null = null;
+  if (opts.metrics) {
+    // Loaded only when asked for: every worker process imports this module too.
+    const { MetricsServer } = await import('./metrics-server.js');
+    metrics = new MetricsServer(opts.metrics, master, opts.metricsSource, log);
+    await metrics.listen();
+    log.info(`metrics server on ${opts.metrics} (/metrics, /healthz, /readyz)`);
+  }
+  if (opts.touchReload) {
+    const file = opts.touchReload;
+    watchFile(file, { interval: TOUCH_POLL_MS }, (cur, prev) => {
+      if (cur.mtimeMs === prev.mtimeMs) return;
+      log.info(`${file} touched: chain reload`);
+      void master.reload();
+    });
+  }
+  const handlers: Array<[NodeJS.Signals, () => void]> = [
+    ['SIGHUP', () => {
+      log.info('SIGHUP: chain reload');
+      void master.reload();
+    }],
+    ['SIGTTIN', () => master.scale(1)],
+    ['SIGTTOU', () => master.scale(-1)],
+    ['SIGUSR1', () => {
+      log.reopen('SIGUSR1: log files reopened');
+      for (const w of master.workers.values()) w.signal('SIGUSR1');
+    }],
+  ];
+  for (const [sig, fn] of handlers) process.on(sig, fn);
+  const teardown = (): void => {
+    for (const [sig, fn] of handlers) process.off(sig, fn);
+    if (opts.touchReload) unwatchFile(opts.touchReload);
+    stats?.close();
+    metrics?.close();
+    opts.afterStop?.();
+    if (opts.pidfile) rmSync(opts.pidfile, { force: true });
+  };
+  try {
+    await master.start();
+  } catch (err) {
+    await opts.beforeStop?.(false);
+    teardown();
+    throw err;
+  }
+  log.info(opts.readyLine);
+  await new Promise<void>((resolve) => {
+    let stopping: Promise<void> | null = null;
+    const stop = (graceful: boolean): void => {
+      const run = async (): Promise<void> => {
+        await opts.beforeStop?.(graceful);
+        await master.stop(graceful);
+      };
+      // "Stop now" during a graceful stop: the workers get SIGINT on top of their SIGTERM.
+      if (stopping && !graceful) void master.stop(false);
+      stopping ??= run().then(resolve, resolve);
+    };
+    process.on('SIGTERM', () => {
+      log.info(stopping ? 'SIGTERM again: stopping now' : 'SIGTERM: graceful stop');
+      stop(stopping === null);
+    });
+    process.on('SIGINT', () => {
+      log.info('SIGINT: stopping now');
+      stop(false);
+    });
+  });
+  teardown();
+  log.info(`portico master ${process.pid}: stopped`);
+  log.flush();
+}

@@ -1,0 +1,277 @@
+import { join } from 'node:path';
+import type { Logger } from '../../common/logger.js';
+import type { ManagedWorkerConfig, WorkerMessage } from '../master-client.js';
+import type { WatchdogEvent } from './control-channel.js';
+import { RespawnBackoff } from './respawn-backoff.js';
+import type { SharedSocket } from './shared-socket.js';
+import { WorkerProcess, type ExitReason, type RetireReason } from './worker-process.js';
+
+export interface MasterOptions {
+  /** The CLI entry the workers run (`portico worker APP ...` in worker mode). */
+  main: string;
+  /** Arguments for each worker; `--socket PATH` is added per worker under serve. */
+  workerArgv: string[];
+  processes: number;
+  /** Worker mode: one socket every worker inherits. */
+  shared: SharedSocket | null;
+  /** Serve mode: each worker binds its own socket in this directory. */
+  runDir: string | null;
+  harakiriSeconds: number;
+  harakiriGraceSeconds: number;
+  maxRequests: number;
+  maxRequestsJitter: number;
+  reloadOnRssMb: number;
+  minWorkerLifetimeSeconds: number;
+  gracefulTimeoutSeconds: number;
+  log: Logger;
+  /** A worker accepts (serve: the gateway starts sending it requests). */
+  onReady?: (w: WorkerProcess) => void;
+  /** A worker is being stopped or died (serve: the gateway stops sending it requests). */
+  onLeaving?: (w: WorkerProcess, reason: ExitReason) => void;
+}
+
+/** Per worker id, across its successive processes (uWSGI's respawn_count and harakiri_count). */
+export interface SlotCounters {
+  respawns: number;
+  harakiri: number;
+}
+
+/**
+ * The master: starts --processes workers, replaces one that dies (with backoff when it keeps
+ * dying), enforces the guards the watchdogs report (--harakiri, --reload-on-rss) and the workers'
+ * own --max-requests, chain-reloads on SIGHUP, scales on SIGTTIN/SIGTTOU and stops them all on
+ * SIGTERM. A worker that is replaced on purpose is stopped only after its replacement accepts.
+ */
+export class Master {
+  readonly options: MasterOptions;
+  readonly log: Logger;
+  /** The current process of each worker id. */
+  readonly workers = new Map<number, WorkerProcess>();
+  /** Processes being stopped (replaced, harakiri, scaled down), still finishing requests. */
+  readonly leaving = new Set<WorkerProcess>();
+  readonly slots = new Map<number, SlotCounters>();
+  /** Restarts by reason, for the metrics. */
+  readonly restarts = new Map<ExitReason, number>();
+  readonly startedAt = Date.now();
+  private readonly backoff: RespawnBackoff;
+  private readonly respawnTimers = new Set<NodeJS.Timeout>();
+  private spawnSeq = 0;
+  private stopping = false;
+  private reloading: Promise<void> | null = null;
+  private reloadAgain = false;
+
+  constructor(options: MasterOptions) {
+    this.options = options;
+    this.log = options.log;
+    this.backoff = new RespawnBackoff(options.minWorkerLifetimeSeconds * 1000);
+  }
+
+  /** Starts every worker and resolves once all accept; a worker that fails to start fails it. */
+  async start(): Promise<void> {
+    const ids = Array.from({ length: this.options.processes }, (_, i) => i + 1);
+    const started = ids.map((id) => this.spawn(id));
+    try {
+      await Promise.all(started.map((w) => w.ready));
+    } catch (err) {
+      await this.stop(false);
+      throw err;
+    }
+    for (const w of started) this.options.onReady?.(w);
+  }
+
+  get processes(): number {
+    return this.options.processes;
+  }
+
+  private counters(id: number): SlotCounters {
+    let c = this.slots.get(id);
+    if (!c) this.slots.set(id, (c = { respawns: 0, harakiri: 0 }));
+    return c;
+  }
+
+  private spawn(id: number): WorkerProcess {
+    const o = this.options;
+    const seq = ++this.spawnSeq;
+    const socketPath = o.runDir ? join(o.runDir, `worker-${id}-${seq}.sock`) : null;
+    const jitter = o.maxRequestsJitter > 0 ? Math.floor(Math.random() * (o.maxRequestsJitter + 1)) : 0;
+    const config: ManagedWorkerConfig = {
+      id,
+      listenFd: null,
+      controlFd: 0,
+      harakiriMs: o.harakiriSeconds * 1000,
+      maxRequests: o.maxRequests > 0 ? o.maxRequests + jitter : 0,
+      rssLimitBytes: o.reloadOnRssMb * 1024 * 1024,
+    };
+    const argv = socketPath ? [...o.workerArgv, '--socket', socketPath] : o.workerArgv;
+    const w = new WorkerProcess({
+      main: o.main,
+      argv,
+      config,
+      listenFd: o.shared?.fd ?? null,
+      socketPath,
+      onEvent: (proc, e) => this.onWatchdog(proc, e),
+      onMessage: (proc, m) => this.onMessage(proc, m),
+    });
+    this.workers.set(id, w);
+    void w.exited.then(({ code, signal }) => this.onExit(w, code, signal));
+    return w;
+  }
+
+  private onMessage(w: WorkerProcess, m: WorkerMessage): void {
+    if (m?.type === 'portico:retire') {
+      this.log.info(`worker ${w.id} (pid: ${w.pid}) reached --max-requests: starting its replacement`);
+      void this.replace(w, 'max-requests');
+    }
+  }
+
+  private onWatchdog(w: WorkerProcess, e: WatchdogEvent): void {
+    if (e.event === 'rss') {
+      this.log.info(`worker ${w.id} (pid: ${w.pid}) uses ${Math.round(e.rss / 1048576)} MB, over --reload-on-rss ${this.options.reloadOnRssMb}: recycling it`);
+      void this.replace(w, 'rss');
+      return;
+    }
+    if (w.retiring === 'harakiri' || !w.alive) return;
+    const o = this.options;
+    this.counters(w.id).harakiri++;
+    this.log.error('PORTICO_ERR_HARAKIRI', `HARAKIRI ON WORKER ${w.id} (pid: ${w.pid}): ${e.method} ${e.uri} ran ${(e.runningMs / 1000).toFixed(1)} s (--harakiri ${o.harakiriSeconds})`);
+    this.options.onLeaving?.(w, 'harakiri');
+    void w.stop('harakiri', o.harakiriGraceSeconds * 1000);
+  }
+
+  private onExit(w: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    this.leaving.delete(w);
+    const current = this.workers.get(w.id) === w;
+    const reason: ExitReason = w.retiring ?? 'crash';
+    if (reason !== 'shutdown') this.restarts.set(reason, (this.restarts.get(reason) ?? 0) + 1);
+    if (w.retiring && w.retiring !== 'shutdown') this.log.info(`worker ${w.id} (pid: ${w.pid}) exited (${w.retiring})`);
+    if (!current) return; // replaced on purpose: its successor is already serving
+    this.workers.delete(w.id);
+    if (this.stopping || reason === 'scale-down') return;
+    if (reason === 'crash') {
+      this.options.onLeaving?.(w, 'crash');
+      if (!w.isReady && this.reloading) return; // a reload's new worker that failed to import: the reload handles it
+      const how = signal ? `killed by signal ${signal}` : `exit code ${code}`;
+      const { delayMs, streak } = this.backoff.died(w.id, Date.now() - w.spawnedAt);
+      if (streak >= 3) {
+        this.log.error('PORTICO_ERR_WORKER_CRASH_LOOP', `worker ${w.id} died ${streak} times in a row within ${this.options.minWorkerLifetimeSeconds} s of starting (${how}); next start in ${delayMs / 1000} s`);
+      } else {
+        this.log.error('PORTICO_ERR_WORKER_DIED', `DAMN ! worker ${w.id} (pid: ${w.pid}) died, ${how} :( trying respawn${delayMs ? ` in ${delayMs / 1000} s` : ''} ...`);
+      }
+      this.respawnLater(w.id, delayMs);
+      return;
+    }
+    // Harakiri: the replacement starts at once (the others kept serving meanwhile).
+    this.respawnLater(w.id, 0);
+  }
+
+  private respawnLater(id: number, delayMs: number): void {
+    const timer = setTimeout(() => {
+      this.respawnTimers.delete(timer);
+      if (this.stopping || this.workers.has(id)) return;
+      this.counters(id).respawns++;
+      const w = this.spawn(id);
+      w.ready.then(() => {
+        this.log.info(`Respawned worker ${id} (new pid: ${w.pid})`);
+        this.options.onReady?.(w);
+      }, () => {});
+    }, delayMs);
+    this.respawnTimers.add(timer);
+  }
+
+  /**
+   * Starts a new process for `old`'s id and stops `old` once the new one accepts. Returns false
+   * (and `old` keeps serving) if the new one fails to start, e.g. an app that no longer imports.
+   */
+  async replace(old: WorkerProcess, reason: RetireReason): Promise<boolean> {
+    if (old.retiring || this.stopping || this.workers.get(old.id) !== old) return true;
+    old.retiring = reason;
+    this.counters(old.id).respawns++;
+    const fresh = this.spawn(old.id);
+    try {
+      await fresh.ready;
+    } catch (err) {
+      old.retiring = null;
+      if (!this.stopping) this.workers.set(old.id, old);
+      this.log.error('PORTICO_ERR_APP_LOAD', `worker ${old.id}: its replacement failed to start, the old one (pid ${old.pid}) keeps serving: ${(err as Error).message}`);
+      return false;
+    }
+    this.options.onReady?.(fresh);
+    const stopped = this.retire(old, reason);
+    // A chain reload moves on only once the old process is gone: until it handles its SIGTERM,
+    // it may still accept from a shared socket and answer with the old code.
+    if (reason === 'reload') await stopped;
+    return true;
+  }
+
+  /** Stops a worker that no longer gets new requests, letting it finish what it has. */
+  private retire(w: WorkerProcess, reason: RetireReason): Promise<void> {
+    this.leaving.add(w);
+    this.options.onLeaving?.(w, reason);
+    return w.stop(reason, this.options.gracefulTimeoutSeconds * 1000);
+  }
+
+  /**
+   * Chain reload (SIGHUP, --touch-reload): one worker at a time, the new process imports the app
+   * afresh and takes traffic before the old one is stopped. A reload asked for during one runs
+   * once more after it; a new worker that fails to start stops the reload, the old ones serve on.
+   */
+  reload(): Promise<void> {
+    if (this.reloading) {
+      this.reloadAgain = true;
+      return this.reloading;
+    }
+    this.reloading = (async () => {
+      do {
+        this.reloadAgain = false;
+        this.log.info(`chain reload: replacing ${this.workers.size} worker(s) one at a time`);
+        for (const id of [...this.workers.keys()].sort((a, b) => a - b)) {
+          const old = this.workers.get(id);
+          if (!old || this.stopping) continue;
+          old.reloading = true;
+          if (!(await this.replace(old, 'reload'))) {
+            old.reloading = false;
+            this.log.error('PORTICO_ERR_RELOAD_FAILED', 'chain reload stopped: a new worker failed to start; the old workers keep serving');
+            this.reloadAgain = false;
+            break;
+          }
+        }
+      } while (this.reloadAgain && !this.stopping);
+      this.reloading = null;
+      this.log.info(`chain reload done: ${this.workers.size} worker(s) serving`);
+    })();
+    return this.reloading;
+  }
+
+  /** SIGTTIN / SIGTTOU: one worker more, or one fewer (never below one). */
+  scale(delta: 1 | -1): void {
+    if (this.stopping) return;
+    if (delta > 0) {
+      const id = this.options.processes = this.options.processes + 1;
+      this.log.info(`SIGTTIN: adding worker ${id}`);
+      const w = this.spawn(id);
+      w.ready.then(() => this.options.onReady?.(w), () => {});
+      return;
+    }
+    if (this.options.processes <= 1) return this.log.info('SIGTTOU: already at one worker');
+    const id = this.options.processes;
+    this.options.processes--;
+    const w = this.workers.get(id);
+    this.log.info(`SIGTTOU: stopping worker ${id}`);
+    if (w) {
+      this.workers.delete(id);
+      void this.retire(w, 'scale-down');
+    }
+  }
+
+  /** Graceful: each worker finishes its in-flight requests (--graceful-timeout); else at once. */
+  async stop(graceful: boolean): Promise<void> {
+    this.stopping = true;
+    for (const t of this.respawnTimers) clearTimeout(t);
+    this.respawnTimers.clear();
+    const all = [...this.workers.values(), ...this.leaving];
+    if (!graceful) for (const w of all) w.signal('SIGINT');
+    // A second of margin: the worker's own graceful timeout fires first and it exits cleanly.
+    const graceMs = graceful ? this.options.gracefulTimeoutSeconds * 1000 + 1000 : 1000;
+    await Promise.all(all.map((w) => w.stop(w.retiring ?? 'shutdown', graceMs)));
+  }
+}

@@ -1,0 +1,159 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
+import { defaults } from '../../common/defaults.js';
+import type { Logger } from '../../common/logger.js';
+import { addCounts, gauge, requestMetricsJSON, REQUEST_METRICS_LENGTH, type PromMetricJSON } from '../../common/request-metrics.js';
+import { parseSocketAddress } from '../../protocol/socket-address.js';
+import { removeStaleSocket, vacuumSocket } from '../socket-listener.js';
+import type { WorkerMetrics } from './control-channel.js';
+import type { Master } from './master.js';
+import type { ExitReason, WorkerProcess } from './worker-process.js';
+
+/** Always present (at 0) so a dashboard can graph them before the first restart. */
+const RESTART_REASONS: ExitReason[] = ['crash', 'harakiri', 'max-requests', 'rss', 'reload'];
+
+/** A worker that takes requests: what /readyz and portico_workers_ready count. */
+function accepting(w: WorkerProcess): boolean {
+  return w.isReady && w.alive && !w.retiring;
+}
+
+/**
+ * --metrics: Prometheus text on /metrics, /healthz and /readyz, served by the master, which never
+ * runs app code. Workers are asked over their control pipes at scrape time (their watchdog
+ * threads answer from the scoreboard even while the app blocks), the numbers become prom-client's
+ * metrics JSON, and AggregatorRegistry.aggregate sums them with the master's own metrics and the
+ * gateway's (`source`, under serve).
+ */
+export class MetricsServer {
+  private readonly spec: string;
+  private readonly master: Master;
+  private readonly source: (() => PromMetricJSON[]) | undefined;
+  private readonly server: Server;
+  private readonly registry = new Registry();
+  /**
+   * Each live worker's counters as last scraped. When it exits they move to `retired`, so the
+   * totals do not drop at every restart (which Prometheus would read as a counter reset); what it
+   * served after its last scrape is lost.
+   */
+  private readonly lastSeen = new Map<WorkerProcess, WorkerMetrics>();
+  private readonly retired: number[] = new Array<number>(REQUEST_METRICS_LENGTH).fill(0);
+  private readonly watched = new WeakSet<WorkerProcess>();
+  private readonly gone = new WeakSet<WorkerProcess>();
+
+  constructor(spec: string, master: Master, source: (() => PromMetricJSON[]) | undefined, log: Logger) {
+    this.spec = spec;
+    this.master = master;
+    this.source = source;
+    const registers = [this.registry];
+    const processes = (): WorkerProcess[] => this.processes();
+    new Counter({
+      name: 'portico_worker_restarts_total',
+      help: 'Worker processes replaced, by reason (crash, harakiri, max-requests, rss, reload, scale-down)',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const reason of RESTART_REASONS) this.inc({ reason }, master.restarts.get(reason) ?? 0);
+        for (const [reason, n] of master.restarts) if (!RESTART_REASONS.includes(reason)) this.inc({ reason }, n);
+      },
+    });
+    new Gauge({
+      name: 'portico_workers_alive',
+      help: 'Worker processes running, those being stopped included',
+      registers,
+      collect() {
+        this.set(processes().filter((w) => w.alive).length);
+      },
+    });
+    new Gauge({
+      name: 'portico_workers_ready',
+      help: 'Worker processes accepting requests',
+      registers,
+      collect() {
+        this.set([...master.workers.values()].filter(accepting).length);
+      },
+    });
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        log.warn(`metrics: ${(err as Error).message}`);
+        if (!res.headersSent) res.writeHead(500);
+        res.end();
+      });
+    });
+  }
+
+  private processes(): WorkerProcess[] {
+    return [...new Set([...this.master.workers.values(), ...this.master.leaving])];
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?', 1)[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, 'GET or HEAD\n');
+    if (path === '/healthz') return reply(res, 200, 'ok\n');
+    if (path === '/readyz') {
+      const ready = [...this.master.workers.values()].some(accepting);
+      return reply(res, ready ? 200 : 503, ready ? 'ready\n' : 'no worker is accepting\n');
+    }
+    if (path !== '/metrics') return reply(res, 404, 'not found: try /metrics, /healthz or /readyz\n');
+    const registry = AggregatorRegistry.aggregate(await this.collect());
+    return reply(res, 200, await registry.metrics(), registry.contentType);
+  }
+
+  /** One metrics-JSON list per source: the master, each answering worker, the retired ones, the gateway. */
+  async collect(): Promise<object[][]> {
+    const procs = this.processes();
+    for (const w of procs) this.watch(w);
+    const answers = await Promise.all(procs.map((w) => (w.alive ? w.control.metrics(defaults.statsTimeoutMs) : null)));
+    const lists: object[][] = [await this.registry.getMetricsAsJSON()];
+    let unanswered = 0;
+    procs.forEach((w, i) => {
+      const m = answers[i];
+      // Exited while we waited: its last numbers are already in `retired`.
+      if (this.gone.has(w)) return;
+      if (!m) {
+        unanswered++;
+        return;
+      }
+      this.lastSeen.set(w, m);
+      lists.push(requestMetricsJSON('portico', m.counts, m.inFlight, 'the workers'));
+    });
+    lists.push(requestMetricsJSON('portico', this.retired, 0, 'the workers'));
+    lists.push([gauge('portico_workers_unanswered', `Workers left out of this scrape: no answer within ${defaults.statsTimeoutMs} ms`, unanswered)]);
+    if (this.source) lists.push(this.source());
+    return lists;
+  }
+
+  private watch(w: WorkerProcess): void {
+    if (this.watched.has(w)) return;
+    this.watched.add(w);
+    void w.exited.then(() => {
+      this.gone.add(w);
+      const last = this.lastSeen.get(w);
+      if (last) addCounts(this.retired, last.counts);
+      this.lastSeen.delete(w);
+    });
+  }
+
+  async listen(): Promise<void> {
+    const address = parseSocketAddress(this.spec);
+    if (address.kind === 'unix') await removeStaleSocket(address.path);
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(address.kind === 'unix' ? { path: address.path } : { host: address.host, port: address.port }, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  close(): void {
+    this.server.close();
+    this.server.closeAllConnections();
+    vacuumSocket(parseSocketAddress(this.spec));
+  }
+}
+
+function reply(res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+}

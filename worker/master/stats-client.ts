@@ -1,0 +1,118 @@
+import { connect } from 'node:net';
+import { connectOptions, formatSocketAddress, parseSocketAddress } from '../../protocol/socket-address.js';
+import type { MasterStatsJson, WorkerStatsJson } from './master-stats.js';
+
+/** A document past this is not a stats server talking (a wrong port streaming something else). */
+const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
+
+/** Why the stats document could not be read; `address` is the stats server as the user wrote it. */
+export class StatsUnavailableError extends Error {
+  readonly address: string;
+  readonly reason: string;
+
+  constructor(address: string, reason: string) {
+    super(`cannot read the stats server at ${address}: ${reason}`);
+    this.name = 'StatsUnavailableError';
+    this.address = address;
+    this.reason = reason;
+  }
+}
+
+/** What the usual connect errors mean here, so the message says what to check. */
+const HINTS: Record<string, string> = {
+  ENOENT: 'no such socket (is the master running with --stats?)',
+  ECONNREFUSED: 'connection refused (is the master running with --stats?)',
+  EACCES: 'permission denied on the socket',
+  ENOTSOCK: 'not a socket',
+};
+
+/**
+ * Reads one stats document: the server writes it on connect and closes (master/stats-server.ts,
+ * the same protocol as uWSGI's stats server). `spec` is a --stats value: PATH, unix:PATH or HOST:PORT.
+ */
+export async function fetchStats(spec: string, timeoutMs = 3000): Promise<MasterStatsJson> {
+  return normalize((await fetchStatsRaw(spec, timeoutMs)).json);
+}
+
+/** The document as the server wrote it (for `top --json`), checked to be a stats document. */
+export function fetchStatsRaw(spec: string, timeoutMs = 3000): Promise<{ text: string; json: Record<string, unknown> }> {
+  const addr = parseSocketAddress(spec);
+  const name = formatSocketAddress(addr);
+  return new Promise((resolve, reject) => {
+    const sock = connect(connectOptions(addr));
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const fail = (reason: string): void => {
+      if (settled) return;
+      settled = true;
+      sock.destroy();
+      reject(new StatsUnavailableError(name, reason));
+    };
+    // An idle timeout: a uwsgi socket given by mistake waits for a request forever.
+    sock.setTimeout(timeoutMs, () => fail(`no answer within ${timeoutMs} ms (is this the --stats address?)`));
+    sock.on('error', (err: NodeJS.ErrnoException) => fail(err.code ? `${err.code}: ${HINTS[err.code] ?? err.message}` : err.message));
+    sock.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_DOCUMENT_BYTES) return fail(`more than ${MAX_DOCUMENT_BYTES} bytes: not a stats document`);
+      chunks.push(chunk);
+    });
+    sock.on('end', () => {
+      if (settled) return;
+      const text = Buffer.concat(chunks, size).toString('utf8');
+      let doc: unknown;
+      try {
+        doc = JSON.parse(text);
+      } catch {
+        return fail(size === 0 ? 'closed without a document' : 'the answer is not JSON');
+      }
+      if (!isObject(doc) || !Array.isArray(doc.workers)) return fail('the JSON has no "workers" list: not a stats document');
+      settled = true;
+      sock.destroy();
+      resolve({ text, json: doc });
+    });
+  });
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Fills what a uWSGI stats server leaves out (in_flight, current_request, responsive...), so
+ * `portico top` can watch a real uWSGI master too, and a field a newer master renamed shows as 0
+ * instead of breaking the screen.
+ */
+function normalize(doc: Record<string, unknown>): MasterStatsJson {
+  const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+  const workers = (doc.workers as unknown[]).filter(isObject).map((w): WorkerStatsJson => {
+    const status = typeof w.status === 'string' ? w.status : 'idle';
+    const cur = isObject(w.current_request) ? w.current_request : null;
+    return {
+      id: num(w.id),
+      pid: num(w.pid),
+      status: status as WorkerStatsJson['status'],
+      requests: num(w.requests),
+      in_flight: typeof w.in_flight === 'number' ? w.in_flight : status === 'busy' ? 1 : 0,
+      exceptions: num(w.exceptions),
+      harakiri_count: num(w.harakiri_count),
+      respawn_count: num(w.respawn_count),
+      rss: num(w.rss),
+      avg_rt: num(w.avg_rt),
+      running_time: num(w.running_time),
+      last_spawn: num(w.last_spawn),
+      current_request: cur ? { method: String(cur.method ?? ''), uri: String(cur.uri ?? ''), running_ms: num(cur.running_ms) } : null,
+      responsive: w.responsive !== false,
+    };
+  });
+  const sockets = Array.isArray(doc.sockets) ? doc.sockets.filter(isObject).map((s) => ({ name: String(s.name ?? ''), proto: String(s.proto ?? '') })) : [];
+  return {
+    version: String(doc.version ?? '?'),
+    pid: num(doc.pid),
+    uid: num(doc.uid),
+    gid: num(doc.gid),
+    cwd: String(doc.cwd ?? ''),
+    sockets,
+    workers,
+  };
+}

@@ -1,0 +1,47 @@
+import { createServer, type Server } from 'node:net';
+import type { Logger } from '../../common/logger.js';
+import { parseSocketAddress } from '../../protocol/socket-address.js';
+import { removeStaleSocket, vacuumSocket } from '../socket-listener.js';
+import { collectStats, type MasterStatsJson } from './master-stats.js';
+import type { Master } from './master.js';
+
+/**
+ * uWSGI's stats server: every connection gets one JSON document and is closed (so `nc -U PATH`,
+ * `socat` and `portico top` all work). Served by the master, which never runs app code, so it
+ * answers while every worker is stuck.
+ */
+export class StatsServer {
+  private readonly server: Server;
+  private readonly spec: string;
+
+  constructor(spec: string, master: Master, sockets: () => Array<{ name: string; proto: string }>, log: Logger) {
+    this.spec = spec;
+    this.server = createServer((conn) => {
+      conn.on('error', () => {});
+      collectStats(master, sockets()).then(
+        (doc: MasterStatsJson) => conn.end(JSON.stringify(doc, null, 1) + '\n'),
+        (err: unknown) => {
+          log.warn(`stats: ${(err as Error).message}`);
+          conn.destroy();
+        },
+      );
+    });
+  }
+
+  async listen(): Promise<void> {
+    const address = parseSocketAddress(this.spec);
+    if (address.kind === 'unix') await removeStaleSocket(address.path);
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(address.kind === 'unix' ? { path: address.path } : { host: address.host, port: address.port }, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  close(): void {
+    this.server.close();
+    vacuumSocket(parseSocketAddress(this.spec));
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * The worker's scoreboard: what it is doing right now, in a SharedArrayBuffer that the main thread
+ * writes and the watchdog thread (watchdog.ts) reads. uWSGI keeps the same table in shared memory
+ * so that its master can see a stuck worker; here the reader is a thread of the worker process, so
+ * it answers (and enforces --harakiri) even while the app blocks the event loop.
+ *
+ * Writes are plain stores, no locks: the reader may see a request's start time a moment before its
+ * URI, which costs at most one odd stats line and nothing on the request path.
+ */
+import { recordRequest, REQUEST_METRICS_LENGTH } from '../common/request-metrics.js';
+
+/** Requests tracked at once; more in flight than this are served but not watched. */
+export const SLOTS = 64;
+/** "METHOD URI" bytes kept per slot (longer ones are cut). */
+const TEXT_BYTES = 200;
+
+const enum Counter {
+  Requests = 0,
+  Exceptions = 1,
+  /** Sum of request durations in ms, for avg_rt. */
+  TotalMs = 2,
+  InFlight = 3,
+  StartedAt = 4,
+  Count = 5,
+}
+
+const COUNTERS_BYTES = Counter.Count * 8;
+const STARTS_BYTES = SLOTS * 8;
+/** The Float64 arrays first, so every view is aligned. */
+const METRICS_BYTES = REQUEST_METRICS_LENGTH * 8;
+const LENGTHS_AT = COUNTERS_BYTES + STARTS_BYTES + METRICS_BYTES;
+const LENGTHS_BYTES = SLOTS * 2;
+const SAB_BYTES = LENGTHS_AT + LENGTHS_BYTES + SLOTS * TEXT_BYTES;
+
+interface Views {
+  counters: Float64Array;
+  /** Status classes and latency histogram for --metrics (common/request-metrics.ts). */
+  metrics: Float64Array;
+  /** Date.now() at each tracked request's start; 0 for a free slot. */
+  starts: Float64Array;
+  lengths: Uint16Array;
+  text: Uint8Array;
+}
+
+function views(sab: SharedArrayBuffer): Views {
+  return {
+    counters: new Float64Array(sab, 0, Counter.Count),
+    starts: new Float64Array(sab, COUNTERS_BYTES, SLOTS),
+    metrics: new Float64Array(sab, COUNTERS_BYTES + STARTS_BYTES, REQUEST_METRICS_LENGTH),
+    lengths: new Uint16Array(sab, LENGTHS_AT, SLOTS),
+    text: new Uint8Array(sab, LENGTHS_AT + LENGTHS_BYTES, SLOTS * TEXT_BYTES),
+  };
+}
+
+const encoder = new TextEncoder();
+
+/** The main thread's side: one begin() and one end() per request. */
+export class Scoreboard {
+  readonly sab = new SharedArrayBuffer(SAB_BYTES);
+  private readonly v = views(this.sab);
+  private readonly free: number[] = Array.from({ length: SLOTS }, (_, i) => SLOTS - 1 - i);
+  /** Called once, when the request count reaches `limit` (--max-requests). */
+  private readonly limit: number;
+  private readonly onLimit: () => void;
+
+  constructor(limit = 0, onLimit: () => void = () => {}) {
+    this.limit = limit;
+    this.onLimit = onLimit;
+    this.v.counters[Counter.StartedAt] = Date.now();
+  }
+
+  /** Marks a request as running; returns its slot (-1 when every slot is taken). */
+  begin(method: string, uri: string): number {
+    const c = this.v.counters;
+    c[Counter.InFlight]!++;
+    const slot = this.free.pop();
+    if (slot === undefined) return -1;
+    const at = slot * TEXT_BYTES;
+    const dest = this.v.text.subarray(at, at + TEXT_BYTES);
+    let n = encoder.encodeInto(method, dest).written;
+    if (n < TEXT_BYTES) dest[n++] = 0x20;
+    n += encoder.encodeInto(uri, dest.subarray(n)).written;
+    this.v.lengths[slot] = n;
+    this.v.starts[slot] = Date.now();
+    return slot;
+  }
+
+  /** `status`: what the client got (499 if it went away before the head), for --metrics. */
+  end(slot: number, durationMs: number, status: number): void {
+    const c = this.v.counters;
+    c[Counter.InFlight]!--;
+    c[Counter.TotalMs]! += durationMs;
+    recordRequest(this.v.metrics, status, durationMs);
+    const requests = ++c[Counter.Requests]!;
+    if (slot >= 0) {
+      this.v.starts[slot] = 0;
+      this.free.push(slot);
+    }
+    if (requests === this.limit) this.onLimit();
+  }
+
+  exception(): void {
+    this.v.counters[Counter.Exceptions]!++;
+  }
+}
+
+export interface RunningRequest {
+  method: string;
+  uri: string;
+  runningMs: number;
+}
+
+export interface ScoreboardSnapshot {
+  requests: number;
+  exceptions: number;
+  inFlight: number;
+  /** Mean request time in microseconds, as uWSGI's avg_rt. */
+  avgRtUs: number;
+  /** Microseconds since the worker started, as uWSGI's running_time. */
+  runningTimeUs: number;
+  /** The longest-running request, if any. */
+  current: RunningRequest | null;
+}
+
+const decoder = new TextDecoder();
+
+/** The watchdog's side of --metrics: a copy of the request counters, and what is in flight. */
+export function readRequestMetrics(sab: SharedArrayBuffer): { counts: number[]; inFlight: number } {
+  const v = views(sab);
+  return { counts: Array.from(v.metrics), inFlight: v.counters[Counter.InFlight]! };
+}
+
+/** The watchdog's side: a consistent-enough copy of the board. */
+export function readScoreboard(sab: SharedArrayBuffer, now = Date.now()): ScoreboardSnapshot {
+  const v = views(sab);
+  const c = v.counters;
+  let oldest = -1;
+  for (let i = 0; i < SLOTS; i++) {
+    const s = v.starts[i]!;
+    if (s !== 0 && (oldest < 0 || s < v.starts[oldest]!)) oldest = i;
+  }
+  let current: RunningRequest | null = null;
+  if (oldest >= 0) {
+    const at = oldest * TEXT_BYTES;
+    const line = decoder.decode(v.text.slice(at, at + v.lengths[oldest]!));
+    const space = line.indexOf(' ');
+    current = {
+      method: space < 0 ? line : line.slice(0, space),
+      uri: space < 0 ? '' : line.slice(space + 1),
+      runningMs: Math.max(0, now - v.starts[oldest]!),
+    };
+  }
+  const requests = c[Counter.Requests]!;
+  return {
+    requests,
+    exceptions: c[Counter.Exceptions]!,
+    inFlight: c[Counter.InFlight]!,
+    avgRtUs: requests > 0 ? Math.round((c[Counter.TotalMs]! / requests) * 1000) : 0,
+    runningTimeUs: (now - c[Counter.StartedAt]!) * 1000,
+    current,
+  };
+}
