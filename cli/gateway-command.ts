@@ -1,5 +1,5 @@
-import { parseArgs } from 'node:util';
-import { formatHelp, gatewayOptions, type OptionValues } from '../common/option-schema.js';
+import { loadCommandConfig } from '../common/config-resolve.js';
+import { CONFIG_FOOTER, formatHelp, gatewayOptions, type OptionValues } from '../common/option-schema.js';
 import { GatewayServer, type GatewayOptions } from '../gateway/gateway-server.js';
 import { parseStaticMount } from '../gateway/static-mounts.js';
 import { intOption, logFormatOption, waitForStopSignals } from './cli-values.js';
@@ -7,9 +7,9 @@ import { intOption, logFormatOption, waitForStopSignals } from './cli-values.js'
 const USAGE = 'Usage: portico gateway --http HOST:PORT|unix:PATH --upstream uwsgi://unix:PATH|portico://unix:PATH [--upstream ...] [--static /prefix=DIR]...';
 
 export async function gatewayCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: gatewayOptions });
+  const { values } = loadCommandConfig('gateway', argv);
   if (values.help) {
-    process.stdout.write(formatHelp(USAGE, gatewayOptions));
+    process.stdout.write(formatHelp(USAGE, gatewayOptions, CONFIG_FOOTER));
     return 0;
   }
   if (!values.http || !values.upstream?.length) {

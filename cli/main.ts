@@ -10,9 +10,11 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   worker: async () => (await import('./worker-command.js')).workerCommand,
   request: async () => (await import('./request-command.js')).requestCommand,
   top: async () => (await import('./top-command.js')).topCommand,
+  config: async () => (await import('./config-command.js')).configCommand,
 };
 
 const USAGE = `Usage: portico COMMAND [options]
+       portico --ini FILE [options]     run what FILE describes, like uwsgi --ini: http -> serve, socket -> worker
 
 Commands:
   serve APP --http HOST:PORT           the whole stack: N workers and the HTTP gateway in front
@@ -21,15 +23,27 @@ Commands:
   worker APP --socket PATH|HOST:PORT   serve APP over the uwsgi protocol (for nginx uwsgi_pass)
   request --socket PATH /path          send one uwsgi request and print the response (like uwsgi_curl)
   top --stats PATH|HOST:PORT           live view of a master's workers from its --stats server (like uwsgitop)
+  config --ini FILE [options]          print the effective configuration and where each value came from
 
 portico COMMAND --help lists a command's options.
 `;
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
-  if (!cmd || cmd === '--help' || cmd === '-h') {
+  if (!cmd) {
     process.stdout.write(USAGE);
-    return cmd ? 0 : 2;
+    return 2;
+  }
+  if (cmd === '--help' || cmd === '-h') {
+    process.stdout.write((await import('./config-command.js')).allOptionsHelp(USAGE));
+    return 0;
+  }
+  if (cmd.startsWith('-')) {
+    // `portico --ini FILE [options]`: the configuration, not a command name, says what runs.
+    const { commandFor } = await import('../common/config-resolve.js');
+    const { command, note } = commandFor(argv);
+    if (note) process.stderr.write(`portico: warning: ${note}\n`);
+    return (await COMMANDS[command]!())(argv);
   }
   const load = COMMANDS[cmd];
   if (!load) {

@@ -7,6 +7,7 @@ import type { Logger } from '../common/logger.js';
 import type { OptionValues } from '../common/option-schema.js';
 import type { MasterOptions } from '../worker/master/master.js';
 import type { RuntimeOptions } from '../worker/master/master-runtime.js';
+import { parseCronOptions } from '../worker/master/cron-spec.js';
 import { intOption } from './cli-values.js';
 
 /** The CLI entry the master's workers run. */
@@ -29,6 +30,7 @@ export function masterGuards(values: OptionValues): Guards {
   if (processes < 1) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', '--processes must be at least 1');
   return {
     processes,
+    ...cheaperSettings(values, processes),
     harakiriSeconds: secondsOption('harakiri', values.timeout ?? values.harakiri) ?? 0,
     harakiriGraceSeconds: secondsOption('harakiri-graceful-timeout', values['harakiri-graceful-timeout']) ?? defaults.harakiriGracefulTimeout,
     maxRequests: intOption('max-requests', values['max-requests']) ?? 0,
@@ -39,8 +41,34 @@ export function masterGuards(values: OptionValues): Guards {
   };
 }
 
-export function runtimeOptions(values: OptionValues): Pick<RuntimeOptions, 'pidfile' | 'touchReload' | 'stats' | 'metrics'> {
+/**
+ * --cheap and --cheaper: how many workers start at once, how many the first request starts, and
+ * the adaptive pool's settings (--processes is its maximum).
+ */
+function cheaperSettings(values: OptionValues, processes: number): Pick<Guards, 'initialWorkers' | 'onDemandWorkers' | 'cheaper'> {
+  const min = intOption('cheaper', values.cheaper) ?? 0;
+  if (min > processes) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--cheaper ${min} is more than --processes ${processes}`);
+  const initial = Math.min(processes, Math.max(min, intOption('cheaper-initial', values['cheaper-initial']) ?? min));
+  const cheap = values.cheap === true;
+  const pool = min > 0 ? initial : processes;
   return {
+    initialWorkers: cheap ? 0 : pool,
+    onDemandWorkers: Math.max(1, pool),
+    cheaper: min > 0 ? {
+      min,
+      max: processes,
+      step: Math.max(1, intOption('cheaper-step', values['cheaper-step']) ?? 1),
+      overloadMs: (secondsOption('cheaper-overload', values['cheaper-overload']) ?? 3) * 1000,
+      idleMs: (secondsOption('cheaper-idle', values['cheaper-idle']) ?? 10) * 1000,
+      rssSoftBytes: (intOption('cheaper-rss-limit-soft', values['cheaper-rss-limit-soft']) ?? 0) * 1048576,
+      rssHardBytes: (intOption('cheaper-rss-limit-hard', values['cheaper-rss-limit-hard']) ?? 0) * 1048576,
+    } : null,
+  };
+}
+
+export function runtimeOptions(values: OptionValues): Pick<RuntimeOptions, 'pidfile' | 'touchReload' | 'stats' | 'metrics' | 'cron'> {
+  return {
+    cron: parseCronOptions(values.cron as string[] | undefined, values['cron-app'] as string[] | undefined),
     pidfile: values.pidfile as string | undefined,
     touchReload: values['touch-reload'] as string | undefined,
     stats: values.stats as string | undefined,

@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { PorticoError } from '../common/errors.js';
 import { Logger } from '../common/logger.js';
-import { formatHelp, serveOptions, toArgv, workerOptionsBase } from '../common/option-schema.js';
+import { loadCommandConfig } from '../common/config-resolve.js';
+import { CONFIG_FOOTER, formatHelp, serveOptions, toArgv, workerOptionsBase } from '../common/option-schema.js';
 import { gatewayMetricsJSON } from '../common/request-metrics.js';
 import { GatewayServer } from '../gateway/gateway-server.js';
 import { KIND_RULES } from '../worker/app-loader.js';
@@ -22,12 +22,12 @@ directory, and the gateway in front in the master's process. APP is path/to/modu
 ${KIND_RULES}`;
 
 export async function serveCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: serveOptions, allowPositionals: true, allowNegative: true });
+  const { values } = loadCommandConfig('serve', argv);
   if (values.help) {
-    process.stdout.write(formatHelp(USAGE, serveOptions));
+    process.stdout.write(formatHelp(USAGE, serveOptions, CONFIG_FOOTER));
     return 0;
   }
-  const app = positionals[0];
+  const app = values.module;
   if (!app || !values.http) {
     process.stderr.write(`${USAGE}\n\nportico serve: APP and --http are required\n`);
     return 2;
@@ -39,7 +39,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const removeRunDir = (): void => rmSync(runDir, { recursive: true, force: true });
   // The gateway binds first (a port below 1024 needs root), then privileges drop, then the
   // workers start; requests that arrive meanwhile wait in the --listen queue for the first one.
-  const gateway = new GatewayServer({ ...gatewayOptionsFrom(values.http, [], values), logger: log, dynamicUpstreams: true, metrics: values.metrics !== undefined });
+  const gateway = new GatewayServer({ ...gatewayOptionsFrom(values.http, [], values), logger: log, dynamicUpstreams: true, onNoUpstream: () => master.demand(), metrics: values.metrics !== undefined });
   const scheme = link === 'native' ? 'portico' : 'uwsgi';
   const upstream = (w: WorkerProcess): string => `${scheme}://unix:${w.socketPath}`;
   const master = new Master({
@@ -49,6 +49,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     shared: null,
     runDir,
     log,
+    waiting: () => gateway.queueDepth,
     onReady: (w) => gateway.addUpstream(upstream(w)),
     onLeaving: (w, reason) => gateway.removeUpstream(upstream(w), reason === 'harakiri' ? 'PORTICO_ERR_HARAKIRI' : undefined),
   });
@@ -61,7 +62,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     throw err;
   }
   await runMaster(master, {
-    readyLine: `portico master ${process.pid}: ${master.processes} worker(s) of ${app} behind ${gateway.url}`,
+    readyLine: `portico master ${process.pid}: ${master.options.initialWorkers ?? master.processes} worker(s) of ${app} behind ${gateway.url}`,
     ...runtimeOptions(values),
     sockets: () => [{ name: gateway.url, proto: 'http' }],
     metricsSource: () => gatewayMetricsJSON(gateway),

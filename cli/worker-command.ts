@@ -1,13 +1,16 @@
-import { parseArgs } from 'node:util';
+import { Socket } from 'node:net';
+import { defaults } from '../common/defaults.js';
 import { PorticoError } from '../common/errors.js';
 import { Logger } from '../common/logger.js';
-import { formatHelp, toArgv, workerOptions, workerOptionsBase, type OptionValues } from '../common/option-schema.js';
+import { loadCommandConfig } from '../common/config-resolve.js';
+import { CONFIG_FOOTER, formatHelp, toArgv, workerOptions, workerOptionsBase, type OptionValues } from '../common/option-schema.js';
 import { formatSocketAddress, parseSocketAddress } from '../protocol/socket-address.js';
 import { KIND_RULES, type AppKind } from '../worker/app-loader.js';
 import { announceReady, createScoreboard, managedConfig, type ManagedWorkerConfig } from '../worker/master-client.js';
+import { CheapListener, HANDOVER } from '../worker/master/cheap-listener.js';
 import { Master } from '../worker/master/master.js';
 import { runMaster } from '../worker/master/master-runtime.js';
-import { bindSharedSocket } from '../worker/master/shared-socket.js';
+import { bindSharedSocket, inheritedSocket, listenFds } from '../worker/master/shared-socket.js';
 import { othersCanConnect } from '../worker/socket-listener.js';
 import { WorkerServer, type WorkerOptions } from '../worker/worker-server.js';
 import { intOption, logFormatOption, waitForStopSignals } from './cli-values.js';
@@ -19,20 +22,25 @@ APP is path/to/module.{js,mjs,cjs}[:exportName].
 ${KIND_RULES}`;
 
 export async function workerCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: workerOptions, allowPositionals: true, allowNegative: true });
+  const { values } = loadCommandConfig('worker', argv);
   if (values.help) {
-    process.stdout.write(formatHelp(USAGE, workerOptions));
+    process.stdout.write(formatHelp(USAGE, workerOptions, CONFIG_FOOTER));
     return 0;
   }
-  const app = positionals[0];
-  if (!app || !values.socket) {
+  const app = values.module;
+  // Socket activation (a systemd .socket unit) hands over a listening socket: --socket is optional.
+  const activated = listenFds() > 0;
+  if (!app || (!values.socket && !activated)) {
     process.stderr.write(`${USAGE}\n\nportico worker: APP and --socket are required\n`);
     return 2;
   }
   const managed = managedConfig();
-  if (managed) return runManagedWorker(app, values.socket, values, managed);
+  if (managed) return runManagedWorker(app, values.socket!, values, managed);
   if (values.master) return runWorkerMaster(app, values.socket, values);
-  const worker = new WorkerServer(workerOptionsFrom(app, values.socket, values));
+  const inherited = activated ? inheritedSocket() : null;
+  const worker = new WorkerServer(inherited
+    ? { ...workerOptionsFrom(app, formatSocketAddress(inherited.address), values), listenFd: inherited.fd, vacuum: false }
+    : workerOptionsFrom(app, values.socket!, values));
   await worker.start();
   process.on('SIGUSR1', () => worker.log.reopen());
   await waitForStopSignals(worker.log, (graceful) => worker.stop(graceful), () => worker.inFlight);
@@ -50,6 +58,10 @@ async function runManagedWorker(app: string, socket: string, values: OptionValue
     scoreboard: createScoreboard(managed),
   });
   await worker.start();
+  // --cheap: connections the master accepted before (or besides) us.
+  process.on('message', (m: { type?: string }, handle: unknown) => {
+    if (m?.type === HANDOVER && handle instanceof Socket) worker.adopt(handle);
+  });
   announceReady(managed, worker);
   process.on('SIGUSR1', () => worker.log.reopen());
   await waitForStopSignals(worker.log, (graceful) => worker.stop(graceful), () => worker.inFlight);
@@ -57,13 +69,17 @@ async function runManagedWorker(app: string, socket: string, values: OptionValue
 }
 
 /** `portico worker` with the master (the default): one socket, --processes workers on it. */
-async function runWorkerMaster(app: string, socket: string, values: OptionValues): Promise<number> {
+async function runWorkerMaster(app: string, socket: string | undefined, values: OptionValues): Promise<number> {
   const log = new Logger({ format: logFormatOption(values['log-format']), file: values.logto as string | undefined });
-  const opts = workerOptionsFrom(app, socket, values);
-  const shared = await bindSharedSocket(parseSocketAddress(socket), opts.chmodSocket);
+  const opts = workerOptionsFrom(app, socket ?? '', values);
+  // Under socket activation systemd bound the socket (owner, mode, path are the .socket unit's).
+  const activated = listenFds() > 0;
+  const shared = activated ? inheritedSocket() : await bindSharedSocket(parseSocketAddress(socket!), opts.chmodSocket);
   const label = formatSocketAddress(shared.address);
   const vacuum = opts.vacuum !== false;
-  dropPrivileges(values, shared.address.kind === 'unix' ? [shared.address.path] : [], log);
+  if (activated) log.info(`socket activation: using ${label} from fd ${shared.fd}${socket && socket !== label ? ` (--socket ${socket} ignored)` : ''}`);
+  dropPrivileges(values, shared.address.kind === 'unix' && !activated ? [shared.address.path] : [], log);
+  let cheap: CheapListener | null = null;
   const master = new Master({
     ...masterGuards(values),
     main: MAIN,
@@ -71,9 +87,15 @@ async function runWorkerMaster(app: string, socket: string, values: OptionValues
     shared,
     runDir: null,
     log,
+    onReady: (w) => cheap?.workerReady(w),
+    waiting: () => cheap?.waiting ?? 0,
   });
+  if (values.cheap) {
+    cheap = new CheapListener(master);
+    await cheap.listen(shared.fd, opts.listen ?? defaults.listen);
+  }
   log.info(`portico master ${process.pid}: starting ${master.processes} worker(s) on ${label}`);
-  if (shared.address.kind === 'unix' && !othersCanConnect(opts.chmodSocket)) {
+  if (!activated && shared.address.kind === 'unix' && !othersCanConnect(opts.chmodSocket)) {
     log.info(`note: nginx connects as its own user (www-data on Debian); if it logs "connect() to unix:${label} failed ` +
       '(13: Permission denied)", start portico with --chmod-socket 666 (or 660 and a group nginx is in)');
   }
@@ -81,7 +103,7 @@ async function runWorkerMaster(app: string, socket: string, values: OptionValues
     ...runtimeOptions(values),
     sockets: () => [{ name: label, proto: 'uwsgi' }],
     afterStop: () => shared.close(vacuum),
-    readyLine: `portico master ${process.pid}: ${master.processes} worker(s) of ${app} accepting on ${label}`,
+    readyLine: `portico master ${process.pid}: ${master.options.initialWorkers ?? master.processes} worker(s) of ${app} accepting on ${label}`,
   });
   return 0;
 }

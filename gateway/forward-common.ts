@@ -14,6 +14,8 @@ export interface ForwardContext {
   log: Logger;
   upstreamTimeoutMs: number;
   bodyLimit: number;
+  /** A request found no upstream at all and waits (serve: the master starts workers). */
+  onNoUpstream?: () => void;
 }
 
 /**

@@ -27,7 +27,9 @@ export async function forwardRequest(req: IncomingMessage, res: ServerResponse, 
     for (;;) {
       let admission = ctx.pool.admit(tried);
       if (admission.kind === 'busy') {
-        if (ctx.pool.queue.length === 0) {
+        // No upstream at all: under serve --cheap, the first request is what starts the workers.
+        if (ctx.pool.upstreams.length === 0) ctx.onNoUpstream?.();
+        else if (ctx.pool.queue.length === 0) {
           // Once per busy spell, not per queued request: the sign that --upstream-concurrency or
           // the number of workers is short of the load.
           ctx.log.warn(`every upstream is at ${ctx.pool.concurrency} in flight: requests are queueing (${req.method} ${req.url} waits)`);

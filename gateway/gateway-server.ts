@@ -32,6 +32,8 @@ export interface GatewayOptions extends HttpLimitOptions {
   logger?: Logger;
   /** Upstreams come and go at run time (serve's master adds and removes workers): none at start is fine. */
   dynamicUpstreams?: boolean;
+  /** A request found no upstream and waits for one (serve --cheap: start the workers). */
+  onNoUpstream?: () => void;
   /** Count forwarded requests for the master's --metrics (serve). */
   metrics?: boolean;
 }
@@ -74,6 +76,7 @@ export class GatewayServer {
     const upstreamTimeoutMs = (o.upstreamTimeout ?? defaults.upstreamTimeout) * 1000;
     const ctx: ForwardContext = {
       pool,
+      onNoUpstream: o.onNoUpstream,
       native: new Map(pool.upstreams.filter((u) => u.link === 'native').map((u) => [u, new NativeLinkPool(u, upstreamTimeoutMs)])),
       trusted: new TrustedProxies(o.trustedProxies ?? defaults.trustedProxies),
       log: this.log,

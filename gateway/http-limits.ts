@@ -191,10 +191,11 @@ function checkHead(req: IncomingMessage, limits: HttpLimits): [ErrorCode, string
 
 /**
  * What Node's parser lets through but nginx (and gunicorn) refuse with 400, because a server or
- * app behind could read the request otherwise: a version other than 1.x, a chunked body
- * in HTTP/1.0 (which has no chunked encoding: an HTTP/1.0 hop would take it as the body), the
- * asterisk target on anything but OPTIONS, and a target that is neither a path nor an http(s) URL. Node itself refuses Transfer-Encoding with
- * Content-Length, repeated Content-Length, obsolete line folding and spaces before the colon.
+ * app behind could read the request otherwise: a version other than 1.x, a chunked body in
+ * HTTP/1.0 (which has no chunked encoding: an HTTP/1.0 hop would take it as the body), the
+ * asterisk target on anything but OPTIONS, and a target that is neither a path nor an http(s)
+ * URL. Node itself refuses Transfer-Encoding with Content-Length, repeated Content-Length,
+ * obsolete line folding and spaces before the colon.
  */
 function checkFraming(req: IncomingMessage): string | null {
   if (req.httpVersionMajor !== 1) return `HTTP version ${req.httpVersion} on an HTTP/1 connection`;

@@ -173,12 +173,19 @@ describe('gateway HTTP limits', { timeout: 60_000 }, () => {
       ['two Host headers', 'GET /hosts HTTP/1.1\r\nHost: x\r\nHost: evil.example\r\n\r\n'],
       ['chunked in HTTP/1.0', 'POST /te10 HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n'],
       ['HTTP/2.0 in an HTTP/1 request line', 'GET /v2 HTTP/2.0\r\nHost: x\r\n\r\n'],
+      ['a target that is neither a path nor an http(s) URL', 'PUT s://]ufd/: HTTP/1.1\r\nHost: x\r\n\r\n'],
+      ['the asterisk target on GET', 'GET * HTTP/1.1\r\nHost: x\r\n\r\n'],
     ];
     for (const [name, text] of cases) {
       test(name, async () => {
         await refused(gw, text, 400, /PORTICO_ERR_BAD_HTTP_REQUEST/);
       });
     }
+  });
+
+  test('OPTIONS * and an absolute-form http URL pass, as they are', async () => {
+    assert.equal((await echoed(gw, 'OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n')).uri, '*');
+    assert.equal((await echoed(gw, 'GET http://x/abs?q=1 HTTP/1.1\r\nHost: x\r\n\r\n')).uri, 'http://x/abs?q=1');
   });
 
   test('a name with `_` is dropped on the way to the app, as nginx does; the request passes', async () => {

@@ -63,10 +63,10 @@ describe('master: reloads, scaling, logs, privileges', () => {
   it('SIGTTIN adds a worker, SIGTTOU removes one, never below one', async () => {
     const m = await master('scale', ['--processes', '1']);
     m.proc.child.kill('SIGTTIN');
-    await outputLine(m.proc, /SIGTTIN: adding worker 2\n[\s\S]*fetch app .* on /);
+    await outputLine(m.proc, /spawning worker 2: SIGTTIN\n[\s\S]*fetch app .* on /);
     assert.deepEqual((await readStats(m.stats)).workers.map((w) => w.id), [1, 2]);
     m.proc.child.kill('SIGTTOU');
-    await outputLine(m.proc, /SIGTTOU: stopping worker 2/);
+    await outputLine(m.proc, /stopping worker 2: SIGTTOU/);
     await outputLine(m.proc, /worker 2 \(pid: \d+\) exited \(scale-down\)/);
     assert.deepEqual((await readStats(m.stats)).workers.map((w) => w.id), [1]);
     m.proc.child.kill('SIGTTOU');

@@ -27,15 +27,7 @@ export interface ListenOptions {
  */
 export async function listenSocket(opts: ListenOptions): Promise<Server> {
   const { address, log } = opts;
-  const allowed = new Set(opts.allowFrom);
-  const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-    if (address.kind === 'tcp' && !allowed.has(socket.remoteAddress ?? '')) {
-      log.error('PORTICO_ERR_FORBIDDEN_PEER', `refused ${socket.remoteAddress}: not in --allow-from (${[...allowed].join(', ')})`);
-      socket.destroy();
-      return;
-    }
-    opts.onConnection(socket);
-  });
+  const server = createServer({ allowHalfOpen: true, noDelay: true }, peerFilter(opts));
   if (opts.fd !== undefined) {
     const fd = opts.fd;
     await new Promise<void>((resolve, reject) => {
@@ -66,6 +58,22 @@ export async function listenSocket(opts: ListenOptions): Promise<Server> {
   }
   if (address.kind === 'unix' && opts.chmod !== undefined) chmodSync(address.path, opts.chmod);
   return server;
+}
+
+/**
+ * The connection handler: on TCP, a peer outside --allow-from is closed before a byte is read.
+ * Also for connections the master accepted and handed over (--cheap).
+ */
+export function peerFilter(opts: Pick<ListenOptions, 'address' | 'allowFrom' | 'log' | 'onConnection'>): (socket: Socket) => void {
+  const allowed = new Set(opts.allowFrom);
+  return (socket) => {
+    if (opts.address.kind === 'tcp' && !allowed.has(socket.remoteAddress ?? '')) {
+      opts.log.error('PORTICO_ERR_FORBIDDEN_PEER', `refused ${socket.remoteAddress}: not in --allow-from (${[...allowed].join(', ')})`);
+      socket.destroy();
+      return;
+    }
+    opts.onConnection(socket);
+  };
 }
 
 export async function removeStaleSocket(path: string): Promise<void> {

@@ -5,7 +5,7 @@ import { Logger, type LogFormat } from '../common/logger.js';
 import { formatSocketAddress, parseSocketAddress, type SocketAddress } from '../protocol/socket-address.js';
 import { loadApp, type AppKind, type LoadedApp } from './app-loader.js';
 import { serveConnection } from './connection.js';
-import { listenSocket, othersCanConnect, vacuumSocket } from './socket-listener.js';
+import { listenSocket, othersCanConnect, peerFilter, vacuumSocket } from './socket-listener.js';
 import type { Scoreboard } from './scoreboard.js';
 import type { WorkerContext } from './worker-context.js';
 
@@ -38,6 +38,7 @@ export class WorkerServer {
   private readonly sockets = new Set<Socket>();
   private ctx: WorkerContext | null = null;
   private stopping: Promise<void> | null = null;
+  private adopted: ((socket: Socket) => void) | null = null;
   /** Ends the wait for in-flight requests early (a second SIGTERM). */
   private endGraceWait: (() => void) | null = null;
   app: LoadedApp | null = null;
@@ -70,19 +71,18 @@ export class WorkerServer {
     const forget = function (this: Socket): void {
       sockets.delete(this);
     };
-    this.server = await listenSocket({
+    const peers = {
       address: this.address,
-      backlog: o.listen ?? defaults.listen,
-      chmod: o.chmodSocket,
       allowFrom: o.allowFrom ?? [...defaults.allowFrom],
       log: this.log,
-      fd: o.listenFd,
-      onConnection: (socket) => {
+      onConnection: (socket: Socket) => {
         this.sockets.add(socket);
         socket.on('close', forget);
         serveConnection(socket, ctx);
       },
-    });
+    };
+    this.adopted = peerFilter(peers);
+    this.server = await listenSocket({ ...peers, backlog: o.listen ?? defaults.listen, chmod: o.chmodSocket, fd: o.listenFd });
     const where = formatSocketAddress(this.address);
     this.log.info(`portico worker ${process.pid}: ${this.app.kind} app ${this.app.file}:${this.app.exportName} on ${where}`, {
       kind: this.app.kind,
@@ -97,6 +97,12 @@ export class WorkerServer {
 
   get inFlight(): number {
     return this.ctx?.inFlight ?? 0;
+  }
+
+  /** A connection the master accepted and handed over (--cheap): served like one of our own. */
+  adopt(socket: Socket): void {
+    if (this.stopping) socket.destroy();
+    else this.adopted?.(socket);
   }
 
   /**

@@ -48,7 +48,7 @@ export async function startNginx(dir: string, upstreamSocket: string, extraServe
  * Real nginx in the foreground with its own prefix (`dir/NAME-PORT`), pid, temp paths and
  * worker_processes 1; `http` returns the inside of the http { } block for the chosen port.
  */
-export async function runNginx(dir: string, name: string, http: (port: number, home: string) => string): Promise<Nginx> {
+export async function runNginx(dir: string, name: string, http: (port: number, home: string) => string, launcher: string[] = []): Promise<Nginx> {
   const port = await freePort();
   const home = join(dir, `${name}-${port}`);
   mkdirSync(join(home, 'logs'), { recursive: true, mode: 0o777 });
@@ -72,7 +72,9 @@ ${http(port, home)}
 `;
   const confFile = join(home, 'nginx.conf');
   writeFileSync(confFile, conf);
-  const proc = startProcess(NGINX, ['-p', home, '-c', confFile, '-e', 'stderr']);
+  // `launcher` runs nginx through another program that execs it (e.g. `ip netns exec NS`).
+  const [cmd, ...pre] = [...launcher, NGINX];
+  const proc = startProcess(cmd!, [...pre, '-p', home, '-c', confFile, '-e', 'stderr']);
   // The master binds the listener before it forks workers, so this line means "accepting".
   await proc.waitFor(/start worker process/);
   return {

@@ -1,5 +1,7 @@
-import { unwatchFile, watchFile, writeFileSync, rmSync } from 'node:fs';
+import { renameSync, rmSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
 import type { PromMetricJSON } from '../../common/request-metrics.js';
+import type { CronClock } from './cron-scheduler.js';
+import type { CronTask } from './cron-spec.js';
 import type { Master } from './master.js';
 import type { MetricsServer } from './metrics-server.js';
 import { StatsServer } from './stats-server.js';
@@ -20,6 +22,10 @@ export interface RuntimeOptions {
   afterStop?: () => void;
   /** Logged once every worker accepts and every signal is handled: the "ready" line. */
   readyLine: string;
+  /** --cron / --cron-app: run by the master itself, never inside a worker. */
+  cron?: CronTask[];
+  /** Tests only: a fake clock drives the cron schedule. */
+  cronClock?: CronClock;
 }
 
 /** How often --touch-reload looks at the file's mtime. */
@@ -35,7 +41,7 @@ const TOUCH_POLL_MS = 500;
  */
 export async function runMaster(master: Master, opts: RuntimeOptions): Promise<void> {
   const log = master.log;
-  if (opts.pidfile) writeFileSync(opts.pidfile, `${process.pid}\n`, { mode: 0o644 });
+  if (opts.pidfile) writePidfile(opts.pidfile);
   let stats: StatsServer | null = null;
   if (opts.stats) {
     stats = new StatsServer(opts.stats, master, opts.sockets, log);
@@ -71,7 +77,9 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
     }],
   ];
   for (const [sig, fn] of handlers) process.on(sig, fn);
+  let cron: { stop(): void } | null = null;
   const teardown = (): void => {
+    cron?.stop();
     for (const [sig, fn] of handlers) process.off(sig, fn);
     if (opts.touchReload) unwatchFile(opts.touchReload);
     stats?.close();
@@ -87,6 +95,11 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
     throw err;
   }
   log.info(opts.readyLine);
+  // Started here, not in Master: a chain reload replaces the workers, never the cron table.
+  if (opts.cron?.length) {
+    const { startCron } = await import('./cron-scheduler.js');
+    cron = await startCron(opts.cron, log, opts.cronClock);
+  }
   await new Promise<void>((resolve) => {
     let stopping: Promise<void> | null = null;
     const stop = (graceful: boolean): void => {
@@ -110,4 +123,15 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
   teardown();
   log.info(`portico master ${process.pid}: stopped`);
   log.flush();
+}
+
+/**
+ * Written beside its final name and renamed over it: a reader never sees a half-written pid, and a
+ * symlink planted at the path is replaced, never followed (so it cannot make us overwrite the file
+ * it points to).
+ */
+function writePidfile(path: string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${process.pid}\n`, { mode: 0o644, flag: 'wx' });
+  renameSync(tmp, path);
 }

@@ -41,6 +41,11 @@ export interface MasterStatsJson {
 export async function collectStats(master: Master, sockets: Array<{ name: string; proto: string }>): Promise<MasterStatsJson> {
   const procs = [...master.workers.values(), ...master.leaving].sort((a, b) => a.id - b.id || a.spawnedAt - b.spawnedAt);
   const workers = await Promise.all(procs.map((w) => workerStats(master, w)));
+  // Slots up to --processes with no process: uWSGI's "cheap" workers (--cheap, --cheaper).
+  for (let id = 1; id <= master.processes; id++) {
+    if (!master.workers.has(id)) workers.push(cheapSlot(master, id));
+  }
+  workers.sort((a, b) => a.id - b.id);
   return {
     version: PORTICO_VERSION,
     pid: process.pid,
@@ -74,5 +79,14 @@ async function workerStats(master: Master, w: WorkerProcess): Promise<WorkerStat
     last_spawn: Math.floor(w.spawnedAt / 1000),
     current_request: s?.current ? { method: s.current.method, uri: s.current.uri, running_ms: s.current.runningMs } : null,
     responsive: s !== null,
+  };
+}
+
+function cheapSlot(master: Master, id: number): WorkerStatsJson {
+  const slot = master.slots.get(id);
+  return {
+    id, pid: 0, status: 'cheap', requests: 0, in_flight: 0, exceptions: 0,
+    harakiri_count: slot?.harakiri ?? 0, respawn_count: slot?.respawns ?? 0,
+    rss: 0, avg_rt: 0, running_time: 0, last_spawn: 0, current_request: null, responsive: true,
   };
 }

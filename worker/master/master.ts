@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import type { Logger } from '../../common/logger.js';
 import type { ManagedWorkerConfig, WorkerMessage } from '../master-client.js';
 import type { WatchdogEvent } from './control-channel.js';
+import type { CheaperSettings } from './cheaper.js';
+import { CheaperLoop } from './cheaper-loop.js';
 import { RespawnBackoff } from './respawn-backoff.js';
 import type { SharedSocket } from './shared-socket.js';
 import { WorkerProcess, type ExitReason, type RetireReason } from './worker-process.js';
@@ -24,6 +26,14 @@ export interface MasterOptions {
   minWorkerLifetimeSeconds: number;
   gracefulTimeoutSeconds: number;
   log: Logger;
+  /** Workers started at once (--cheap: 0, --cheaper: --cheaper-initial); default --processes. */
+  initialWorkers?: number;
+  /** Workers a --cheap master starts on the first request; default --processes. */
+  onDemandWorkers?: number;
+  /** --cheaper: grow and shrink the pool with the load (null: a fixed pool). */
+  cheaper?: CheaperSettings | null;
+  /** Requests waiting for a worker (serve: the gateway's queue), for --cheaper. */
+  waiting?: () => number;
   /** A worker accepts (serve: the gateway starts sending it requests). */
   onReady?: (w: WorkerProcess) => void;
   /** A worker is being stopped or died (serve: the gateway stops sending it requests). */
@@ -59,6 +69,7 @@ export class Master {
   private stopping = false;
   private reloading: Promise<void> | null = null;
   private reloadAgain = false;
+  private cheaperLoop: CheaperLoop | null = null;
 
   constructor(options: MasterOptions) {
     this.options = options;
@@ -68,7 +79,8 @@ export class Master {
 
   /** Starts every worker and resolves once all accept; a worker that fails to start fails it. */
   async start(): Promise<void> {
-    const ids = Array.from({ length: this.options.processes }, (_, i) => i + 1);
+    const initial = this.options.initialWorkers ?? this.options.processes;
+    const ids = Array.from({ length: initial }, (_, i) => i + 1);
     const started = ids.map((id) => this.spawn(id));
     try {
       await Promise.all(started.map((w) => w.ready));
@@ -77,6 +89,10 @@ export class Master {
       throw err;
     }
     for (const w of started) this.options.onReady?.(w);
+    if (this.options.cheaper) {
+      this.cheaperLoop = new CheaperLoop(this, this.options.cheaper, this.options.waiting ?? (() => 0));
+      this.cheaperLoop.start();
+    }
   }
 
   get processes(): number {
@@ -246,26 +262,50 @@ export class Master {
   scale(delta: 1 | -1): void {
     if (this.stopping) return;
     if (delta > 0) {
-      const id = this.options.processes = this.options.processes + 1;
-      this.log.info(`SIGTTIN: adding worker ${id}`);
-      const w = this.spawn(id);
-      w.ready.then(() => this.options.onReady?.(w), () => {});
+      this.options.processes++;
+      this.addWorker('SIGTTIN');
       return;
     }
     if (this.options.processes <= 1) return this.log.info('SIGTTOU: already at one worker');
-    const id = this.options.processes;
     this.options.processes--;
+    const highest = Math.max(...this.workers.keys());
+    if (highest > this.options.processes) this.removeWorker(highest, 'scale-down', 'SIGTTOU');
+  }
+
+  /** Starts a worker on the lowest free id, up to --processes; it gets traffic once it accepts. */
+  addWorker(why: string): WorkerProcess | null {
+    let id = 1;
+    while (this.workers.has(id)) id++;
+    if (this.stopping || id > this.options.processes) return null;
+    this.log.info(`spawning worker ${id}: ${why}`);
+    const w = this.spawn(id);
+    w.ready.then(() => this.options.onReady?.(w), () => {});
+    return w;
+  }
+
+  /** Stops worker `id` for good (it is not replaced); it finishes its in-flight requests first. */
+  removeWorker(id: number, reason: RetireReason, why: string): void {
     const w = this.workers.get(id);
-    this.log.info(`SIGTTOU: stopping worker ${id}`);
-    if (w) {
-      this.workers.delete(id);
-      void this.retire(w, 'scale-down');
-    }
+    if (!w || this.stopping) return;
+    this.log.info(`stopping worker ${id}: ${why}`);
+    this.workers.delete(id);
+    void this.retire(w, reason);
+  }
+
+  /**
+   * A request is waiting and no worker runs (--cheap, or every worker gone): start them, as uWSGI's
+   * cheap mode does on the first request.
+   */
+  demand(): void {
+    if (this.workers.size > 0 || this.stopping) return;
+    const count = Math.max(1, this.options.onDemandWorkers ?? this.options.processes);
+    for (let i = 0; i < count; i++) this.addWorker('first request (--cheap)');
   }
 
   /** Graceful: each worker finishes its in-flight requests (--graceful-timeout); else at once. */
   async stop(graceful: boolean): Promise<void> {
     this.stopping = true;
+    this.cheaperLoop?.stop();
     for (const t of this.respawnTimers) clearTimeout(t);
     this.respawnTimers.clear();
     const all = [...this.workers.values(), ...this.leaving];

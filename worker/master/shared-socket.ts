@@ -1,6 +1,7 @@
-import { chmodSync } from 'node:fs';
+import { chmodSync, readFileSync, readlinkSync } from 'node:fs';
 import * as net from 'node:net';
 import { getSystemErrorName } from 'node:util';
+import { PorticoError } from '../../common/errors.js';
 import { formatSocketAddress, type SocketAddress } from '../../protocol/socket-address.js';
 import { listenError, removeStaleSocket, vacuumSocket } from '../socket-listener.js';
 
@@ -51,6 +52,55 @@ export async function bindSharedSocket(address: SocketAddress, chmod: number | u
       if (vacuum) vacuumSocket(address);
     },
   };
+}
+
+/** systemd passes its sockets from this descriptor on (SD_LISTEN_FDS_START). */
+export const LISTEN_FDS_START = 3;
+
+/**
+ * systemd's sd_listen_fds(): how many listening sockets this process was started with by socket
+ * activation. LISTEN_PID must name this process, as systemd requires: a variable inherited by
+ * some other program further down the tree does not mean its fd 3 is a socket.
+ */
+export function listenFds(env: NodeJS.ProcessEnv = process.env, pid: number = process.pid): number {
+  if (env.LISTEN_PID === undefined || env.LISTEN_FDS === undefined || Number(env.LISTEN_PID) !== pid) return 0;
+  const n = Number(env.LISTEN_FDS);
+  if (!Number.isInteger(n) || n < 0) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `LISTEN_FDS must be a number of sockets, got ${env.LISTEN_FDS}`);
+  return n;
+}
+
+/**
+ * The listening socket a socket-activated start received as fd 3 (a systemd .socket unit,
+ * systemd-socket-activate), in place of bindSharedSocket: the workers inherit it the same way.
+ * Its address comes from the descriptor itself, so a --socket that disagrees with the .socket
+ * unit cannot mislead the workers' --allow-from check. close() never removes the file: the
+ * .socket unit owns it and keeps listening while portico restarts, queueing connections.
+ */
+export function inheritedSocket(): SharedSocket {
+  const create = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle;
+  const handle = create(null, 0, -1, LISTEN_FDS_START);
+  if (typeof handle === 'number') {
+    throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `LISTEN_FDS is set but fd ${LISTEN_FDS_START} is not a stream socket (${getSystemErrorName(handle)})`);
+  }
+  // sd_listen_fds(unset_environment): the workers this master forks get the fd from it, not from these.
+  for (const name of ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES']) delete process.env[name];
+  const out: { address?: string; port?: number } = {};
+  const tcp = (handle as ServerHandle & { getsockname?(out: object): number }).getsockname?.(out) === 0;
+  const address: SocketAddress = tcp && out.address !== undefined && out.port !== undefined
+    ? { kind: 'tcp', host: out.address, port: out.port }
+    : { kind: 'unix', path: unixSocketPath(handle.fd) };
+  // Nothing to close or unlink: the .socket unit owns the file and listens across restarts.
+  return { address, fd: handle.fd, close(): void {} };
+}
+
+/** A unix socket's path from its inode (Node's pipe handles have no getsockname). */
+function unixSocketPath(fd: number): string {
+  const inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`))?.[1];
+  for (const line of readFileSync('/proc/net/unix', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (inode !== undefined && f[6] === inode && f[7]) return f[7];
+  }
+  return `/proc/self/fd/${fd}`;
 }
 
 function errnoError(errno: number): NodeJS.ErrnoException {

@@ -5,7 +5,7 @@ import { MANAGED_ENV, type ManagedWorkerConfig, type WorkerMessage } from '../ma
 import { ControlChannel, type WatchdogEvent } from './control-channel.js';
 
 /** Why the master stops a worker (also the label of the restarts metric). */
-export type RetireReason = 'harakiri' | 'max-requests' | 'rss' | 'reload' | 'scale-down' | 'shutdown';
+export type RetireReason = 'harakiri' | 'max-requests' | 'rss' | 'reload' | 'scale-down' | 'cheaper-idle' | 'cheaper-rss' | 'shutdown';
 export type ExitReason = RetireReason | 'crash';
 
 export interface SpawnOptions {

@@ -1,0 +1,99 @@
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { INI_SECTIONS } from './config-ini.js';
+import {
+  SCHEMA, UWSGI_IGNORED, aliasNames, defaultText, envName, requestOptions, topOptions, type OptionSpec,
+} from './option-schema.js';
+
+/*
+ * docs/options.md is generated from the option schema (`npm run docs:options`), and
+ * test/config.test.ts fails when the two disagree, so the reference cannot drift from the code.
+ */
+
+export const OPTIONS_DOC = fileURLToPath(new URL('../../docs/options.md', import.meta.url));
+
+const cell = (s: string): string => s.replace(/\|/g, '\\|');
+
+function flag(name: string, spec: OptionSpec): string {
+  return `${spec.short ? `\`-${spec.short}\`, ` : ''}\`--${name}${spec.arg ? ` ${spec.arg}` : ''}\``;
+}
+
+function defaultCell(spec: OptionSpec): string {
+  const d = defaultText(spec);
+  return d === undefined ? '' : `\`${d}\``;
+}
+
+function clientTable(options: Record<string, OptionSpec>): string {
+  const rows = Object.entries(options).map(([n, s]) => `| ${cell(flag(n, s))} | ${defaultCell(s)} | ${cell(s.help)} |`);
+  return ['| option | default | meaning |', '|---|---|---|', ...rows].join('\n');
+}
+
+export function optionsMarkdown(): string {
+  const serverRows = Object.entries(SCHEMA as Record<string, OptionSpec>).map(([name, s]) => {
+    const aliases = (s.aliases ?? []).map((a) => (typeof a === 'string' ? `\`--${a}\`` : `\`-${a.short}\`, \`--${a.name}\``)).join(', ');
+    const keys = s.cliOnly ? '(command line only)' : [name, ...aliasNames(s)].map((n) => `\`${n}\` / \`${envName(n)}\``).join('<br>');
+    return `| ${cell(flag(name, s))} | ${aliases} | ${keys} | ${defaultCell(s)} | ${s.commands!.join(', ')} | ${cell(s.help)} |`;
+  });
+  const ignored = Object.entries(UWSGI_IGNORED).map(([k, why]) => `| \`${k}\` | ${cell(why)} |`);
+  return `<!-- Generated from common/option-schema.ts by \`npm run docs:options\`; edit the schema, not this file. -->
+# Options: command line, ini file, environment
+
+The server commands (\`portico worker\`, \`portico serve\`, \`portico gateway\`) take each option from
+four places; a later one wins:
+
+1. the default below;
+2. the ini file given with \`--ini FILE\`;
+3. the environment: \`PORTICO_\` and the name in upper snake case (\`PORTICO_WORKERS=4\`, \`PORTICO_HARAKIRI=30\`);
+   a repeatable option takes a comma-separated list (\`PORTICO_ALLOW_FROM=10.0.0.1,10.0.0.2\`);
+4. the command line.
+
+A repeatable option given in a later place replaces the earlier list rather than adding to it.
+\`portico config --ini FILE [options]\` prints the result and where each value came from
+(default, ini FILE:LINE, env NAME, command line).
+
+## \`portico --ini FILE\`
+
+Like \`uwsgi --ini FILE\`: with no command, the configuration says what runs. \`http\` set: \`portico serve\`
+(the gateway on \`http\`, workers behind it); only \`socket\` set: \`portico worker\` (a master and its
+workers on the socket, for nginx's \`uwsgi_pass\`). \`module\` is the app (\`module = app.mjs:handler\`),
+\`chdir\` is applied before the app loads and sockets bind.
+
+## Ini files
+
+uWSGI's format: the keys of the ${INI_SECTIONS.map((s) => `\`[${s}]\``).join(' and ')} sections (other sections are skipped, so one file
+can serve both), \`key = value\` lines, whole-line comments starting with \`#\` or \`;\` (a \`#\` inside a
+value is part of it). A repeated key of a repeatable option gives several values (\`static-map\` twice:
+two mounts); of any other option, the last one counts (with a warning). Booleans: \`true/false\`,
+\`1/0\`, \`yes/no\`, \`on/off\`; an empty value is \`true\`. Values expand uWSGI's \`%d\` (the file's directory),
+\`%p\`, \`%s\`, \`%n\`, \`%e\`, \`%c\`, \`%%\` (a literal \`%\`), \`$(VAR)\` (environment), \`@(FILE)\` (its contents)
+and \`@(exec://CMD)\` (its output). An unknown key is an error naming the nearest known one.
+
+## Server options
+
+| option | aliases | ini key / environment | default | commands | meaning |
+|---|---|---|---|---|---|
+${serverRows.join('\n')}
+
+## uWSGI keys accepted with a warning
+
+These mean something to uWSGI but nothing to portico; an ini file may carry them, and portico says why
+it ignores each.
+
+| key | why portico ignores it |
+|---|---|
+${ignored.join('\n')}
+
+## \`portico request\` (command line only)
+
+${clientTable(requestOptions)}
+
+## \`portico top\` (command line only)
+
+${clientTable(topOptions)}
+`;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  writeFileSync(OPTIONS_DOC, optionsMarkdown());
+  process.stdout.write(`wrote ${OPTIONS_DOC}\n`);
+}
