@@ -37,7 +37,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
   const managed = managedConfig();
   if (managed) return runManagedWorker(app, values.socket!, values, managed);
   if (values.master) return runWorkerMaster(app, values.socket, values);
-  const inherited = activated ? inheritedSocket() : null;
+  const inherited = activated ? inheritedSocket(values.socket ? parseSocketAddress(values.socket) : undefined) : null;
   const worker = new WorkerServer(inherited
     ? { ...workerOptionsFrom(app, formatSocketAddress(inherited.address), values), listenFd: inherited.fd, vacuum: false }
     : workerOptionsFrom(app, values.socket!, values));
@@ -74,7 +74,7 @@ async function runWorkerMaster(app: string, socket: string | undefined, values: 
   const opts = workerOptionsFrom(app, socket ?? '', values);
   // Under socket activation systemd bound the socket (owner, mode, path are the .socket unit's).
   const activated = listenFds() > 0;
-  const shared = activated ? inheritedSocket() : await bindSharedSocket(parseSocketAddress(socket!), opts.chmodSocket);
+  const shared = activated ? inheritedSocket(socket ? parseSocketAddress(socket) : undefined) : await bindSharedSocket(parseSocketAddress(socket!), opts.chmodSocket);
   const label = formatSocketAddress(shared.address);
   const vacuum = opts.vacuum !== false;
   if (activated) log.info(`socket activation: using ${label} from fd ${shared.fd}${socket && socket !== label ? ` (--socket ${socket} ignored)` : ''}`);

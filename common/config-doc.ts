@@ -28,6 +28,10 @@ function clientTable(options: Record<string, OptionSpec>): string {
   return ['| option | default | meaning |', '|---|---|---|', ...rows].join('\n');
 }
 
+function lineSeparated(): string {
+  return Object.entries(SCHEMA as Record<string, OptionSpec>).filter(([, s]) => s.envSeparator === '\n').map(([n]) => `\`${envName(n)}\``).join(', ');
+}
+
 export function optionsMarkdown(): string {
   const serverRows = Object.entries(SCHEMA as Record<string, OptionSpec>).map(([name, s]) => {
     const aliases = (s.aliases ?? []).map((a) => (typeof a === 'string' ? `\`--${a}\`` : `\`-${a.short}\`, \`--${a.name}\``)).join(', ');
@@ -44,7 +48,8 @@ four places; a later one wins:
 1. the default below;
 2. the ini file given with \`--ini FILE\`;
 3. the environment: \`PORTICO_\` and the name in upper snake case (\`PORTICO_WORKERS=4\`, \`PORTICO_HARAKIRI=30\`);
-   a repeatable option takes a comma-separated list (\`PORTICO_ALLOW_FROM=10.0.0.1,10.0.0.2\`);
+   a repeatable option takes a comma-separated list (\`PORTICO_ALLOW_FROM=10.0.0.1,10.0.0.2\`), or one value
+   a line where values may hold commas (${lineSeparated()});
 4. the command line.
 
 A repeatable option given in a later place replaces the earlier list rather than adding to it.

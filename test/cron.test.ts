@@ -5,94 +5,17 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { runtimeOptions } from '../cli/master-values.js';
 import { CronRunner } from '../worker/master/cron-runner.js';
-import { CronScheduler, type CronClock, type CronLog } from '../worker/master/cron-scheduler.js';
+import { CronScheduler } from '../worker/master/cron-scheduler.js';
 import { CronSchedule, parseCronOptions, parseCronTask, type CronTask } from '../worker/master/cron-spec.js';
 import type { Master } from '../worker/master/master.js';
 import { runMaster } from '../worker/master/master-runtime.js';
 import { outputLine, startProcess } from './support/child-process.js';
+import { FakeClock, RecordingLog, settle } from './support/cron-fakes.js';
 import { fixturesDir, porticoBin } from './support/paths.js';
 import { makeTmpDir } from './support/tmp-dir.js';
 
 const tmp = makeTmpDir('cron');
 after(() => tmp.cleanup());
-
-/** Lets every pending promise callback and child-process event run (no timer involved). */
-const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-/**
- * A clock the test moves. Like setTimeout, timers run on a monotonic time of their own: setting
- * the wall clock (`t`) back does not move them. advanceTo() fires each due timer at its instant
- * and lets the runs it starts settle.
- */
-class FakeClock implements CronClock {
-  private seq = 0;
-  private mono = 0;
-  readonly timers = new Map<number, { at: number; fn: () => void }>();
-  constructor(public t: number) {}
-  now(): Date {
-    return new Date(this.t);
-  }
-  setTimer(fn: () => void, ms: number): unknown {
-    this.timers.set(++this.seq, { at: this.mono + ms, fn });
-    return this.seq;
-  }
-  clearTimer(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-  async advanceTo(target: number): Promise<void> {
-    await settle(); // a run that just logged its end is finished by then
-    const end = this.mono + (target - this.t);
-    for (;;) {
-      const due = [...this.timers].filter(([, x]) => x.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
-      if (!due) break;
-      this.timers.delete(due[0]);
-      this.t += Math.max(0, due[1].at - this.mono);
-      this.mono = Math.max(this.mono, due[1].at);
-      due[1].fn();
-      await settle();
-    }
-    this.t = target;
-    this.mono = end;
-  }
-}
-
-/** A log that keeps its lines, and resolves waiters as lines arrive (no polling). */
-class RecordingLog implements CronLog {
-  readonly lines: string[] = [];
-  private waiters: Array<{ re: RegExp; resolve(): void }> = [];
-  info(m: string): void {
-    this.push(m);
-  }
-  warn(m: string): void {
-    this.push(m);
-  }
-  error(code: string, m: string): void {
-    this.push(`${code}: ${m}`);
-  }
-  flush(): void {}
-  private push(line: string): void {
-    this.lines.push(line);
-    const hit = this.waiters.filter((w) => w.re.test(line));
-    this.waiters = this.waiters.filter((w) => !hit.includes(w));
-    for (const w of hit) w.resolve();
-  }
-  count(re: RegExp): number {
-    return this.lines.filter((l) => re.test(l)).length;
-  }
-  /** Resolves once `n` lines match (counting those logged before); fails the test after 10 s. */
-  waitFor(re: RegExp, n = 1): Promise<void> {
-    if (this.count(re) >= n) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`fewer than ${n} log lines matching ${re}:\n${this.lines.join('\n')}`)), 10_000);
-      const check = (): void => {
-        if (this.count(re) < n) return void this.waiters.push({ re, resolve: check });
-        clearTimeout(timer);
-        resolve();
-      };
-      this.waiters.push({ re, resolve: check });
-    });
-  }
-}
 
 const at = (y: number, mo: number, d: number, h = 0, mi = 0): number => new Date(y, mo - 1, d, h, mi).getTime();
 const task = (spec: string, id = 1): CronTask => parseCronTask(`${spec} true`, 'command', id);
@@ -344,7 +267,8 @@ describe('cron: in the master', () => {
   it('portico worker --cron: the option is accepted, the table logged at start; a bad spec stops the start', async () => {
     const socket = join(tmp.path, 'w.sock');
     const proc = startProcess(process.execPath, [porticoBin, 'worker', join(fixturesDir, 'master-app.mjs'), '--socket', socket, '--processes', '1',
-      '--cron', '-1 -1 -1 -1 -1 echo hi', '--cron-app', `0 3 * * * ${jobs}:tick`]);
+      // `=`: a value that starts with '-' is otherwise taken for an option by parseArgs.
+      '--cron=-1 -1 -1 -1 -1 echo hi', '--cron-app', `0 3 * * * ${jobs}:tick`]);
     try {
       await outputLine(proc, /accepting on/);
       await outputLine(proc, /cron 1: '-1 -1 -1 -1 -1' echo hi, next run at \d{4}-\d\d-\d\d \d\d:\d\d/);

@@ -12,6 +12,7 @@ import { uwsgiRequest } from '../protocol/uwsgi-client.js';
 import { listenFds } from '../worker/master/shared-socket.js';
 import { outputLine, startProcess, type Started } from './support/child-process.js';
 import { deployDir, findExecutable } from './support/deploy-files.js';
+import { freePort } from './support/free-port.js';
 import { porticoBin, repoRoot } from './support/paths.js';
 import { makeTmpDir } from './support/tmp-dir.js';
 
@@ -64,18 +65,22 @@ describe('LISTEN_FDS / LISTEN_PID as sd_listen_fds() reads them', () => {
 });
 
 /**
- * Binds and listens on `path` in this process and starts `portico worker ...args` with that socket
- * as fd 3, the way systemd starts a socket-activated service. LISTEN_PID must be the pid of the
- * process that ends up running portico, unknown before spawn: like systemd-socket-activate, a shell
- * sets it to its own pid ($$) and execs node, which keeps the pid.
+ * Binds and listens on `path` (or a loopback TCP port) in this process and starts `portico worker
+ * ...args` with that socket as fd 3, the way systemd starts a socket-activated service. LISTEN_PID
+ * must be the pid of the process that ends up running portico, unknown before spawn: like
+ * systemd-socket-activate, a shell sets it to its own pid ($$) and execs node, keeping the pid.
  */
-function activate(dir: string, path: string, args: string[]): Started {
-  // Node's server unlinks the path it bound when it closes; systemd's copy would stay open instead.
-  // Binding a scratch name and renaming it leaves the test's close only the scratch name to unlink.
-  const scratch = join(dir, 'scratch.sock');
+function activate(dir: string, path: string | { port: number }, args: string[]): Started {
   const server = createServer();
-  server.listen({ path: scratch, backlog: 64 }); // synchronous: bound and listening on return
-  renameSync(scratch, path);
+  if (typeof path === 'string') {
+    // Node's server unlinks the path it bound when it closes; systemd's copy stays open instead.
+    // Binding a scratch name and renaming it leaves the test's close only the scratch name to unlink.
+    const scratch = join(dir, 'scratch.sock');
+    server.listen({ path: scratch, backlog: 64 }); // synchronous: bound and listening on return
+    renameSync(scratch, path);
+  } else {
+    server.listen({ host: '127.0.0.1', port: path.port, backlog: 64 });
+  }
   const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
   const proc = startProcess('/bin/sh', ['-c', 'LISTEN_PID=$$ exec "$0" "$@"', process.execPath, porticoBin, 'worker', ...args], {
     stdio: ['ignore', 'pipe', 'pipe', fd],
@@ -96,14 +101,15 @@ describe('socket activation: portico takes the listening socket from LISTEN_FDS'
 
   test('the master and its workers serve the inherited socket; reload and stop leave it in place', async () => {
     const path = join(tmp.path, 'portico.sock');
-    portico = activate(tmp.path, path, [join(repoRoot, 'examples', 'hello.mjs'), '--processes', '2']);
+    // --socket names the path (as ExecStart= does); the socket itself comes from fd 3.
+    portico = activate(tmp.path, path, [join(repoRoot, 'examples', 'hello.mjs'), '--socket', path, '--processes', '2']);
     // Sent before portico is ready: it waits in the backlog, as with a .socket unit.
     const early = uwsgiRequest({ socket: path, path: '/early', timeoutMs: 30_000 });
     const res = await early;
     assert.equal(res.status, 200);
     assert.equal(res.body.toString(), 'Hello World');
     await outputLine(portico, new RegExp(`2 worker\\(s\\) of \\S+ accepting on ${path.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
-    assert.match(portico.output(), /socket activation: using \S+portico\.sock from fd 3/);
+    assert.match(portico.output(), /socket activation: using \S+portico\.sock from fd 3\n/);
 
     // systemctl reload: SIGHUP, a chain reload on the same inherited socket.
     portico.child.kill('SIGHUP');
@@ -128,5 +134,18 @@ describe('socket activation: portico takes the listening socket from LISTEN_FDS'
       assert.equal(await single.stop('SIGTERM'), 0, single.output());
     }
     assert.ok(existsSync(path), 'portico removed the socket systemd owns');
+  });
+
+  test('a TCP socket (ListenStream=127.0.0.1:PORT) is recognised as TCP from the descriptor', async () => {
+    const port = await freePort();
+    const tcp = activate(tmp.path, { port }, [join(repoRoot, 'examples', 'hello.mjs'), '--processes', '1']);
+    try {
+      const res = await uwsgiRequest({ socket: `127.0.0.1:${port}`, path: '/', timeoutMs: 30_000 });
+      assert.equal(res.body.toString(), 'Hello World');
+      // TCP, so the workers apply --allow-from (loopback by default) to it.
+      await outputLine(tcp, new RegExp(`socket activation: using 127\\.0\\.0\\.1:${port} from fd 3`));
+    } finally {
+      assert.equal(await tcp.stop('SIGTERM'), 0, tcp.output());
+    }
   });
 });

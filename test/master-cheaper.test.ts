@@ -5,6 +5,7 @@ import { uwsgiRequest } from '../protocol/uwsgi-client.js';
 import { CheaperPolicy, type CheaperSettings, type WorkerLoad } from '../worker/master/cheaper.js';
 import { outputLine, type Started } from './support/child-process.js';
 import { readStats, startLoad } from './support/master-load.js';
+import { freePort } from './support/free-port.js';
 import { fixturesDir } from './support/paths.js';
 import { startServe, type HttpFront } from './support/portico-gateway.js';
 import { startWorker } from './support/portico-worker.js';
@@ -85,7 +86,8 @@ describe('cheap and cheaper: real masters', () => {
 
   it('--cheaper 1 --processes 3: a ramp of load grows the pool to 3 and idle shrinks it back to 1, no request failing', async () => {
     const stats = join(tmp.path, 'ramp-stats.sock');
-    const front = await startServe(APP, ['--workers', '3', '--cheaper', '1', '--cheaper-overload', '1', '--cheaper-idle', '2', '--stats', stats, '--disable-logging']);
+    const metricsPort = await freePort();
+    const front = await startServe(APP, ['--workers', '3', '--cheaper', '1', '--cheaper-overload', '1', '--cheaper-idle', '2', '--stats', stats, '--metrics', `127.0.0.1:${metricsPort}`, '--disable-logging']);
     running.push(front);
     assert.equal((await readStats(stats)).workers.filter((w) => w.status !== 'cheap').length, 1);
     // Six slow requests at a time keep every worker busy.
@@ -99,6 +101,9 @@ describe('cheap and cheaper: real masters', () => {
     await outputLine(front.proc, /worker 2 \(pid: \d+\) exited \(cheaper-idle\)/);
     const doc = await readStats(stats);
     assert.deepEqual(doc.workers.map((w) => w.status === 'cheap'), [false, true, true]);
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    assert.match(metrics, /portico_worker_spawns_total\{reason="cheaper"\} 2\n/);
+    assert.match(metrics, /portico_worker_restarts_total\{reason="cheaper-idle"\} 2\n/);
     assert.equal((await fetch(`${front.url}/`)).status, 200);
     await front.stop();
   });

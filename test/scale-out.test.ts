@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -12,13 +12,15 @@ import { porticoBin, repoRoot } from './support/paths.js';
 import { makeTmpDir } from './support/tmp-dir.js';
 
 /*
- * Past one machine (issue 5 §3, docs/scaling.md): three "hosts" as network namespaces on one LAN,
- * nginx on the first with deploy/nginx/portico-multi-host.conf, a `portico worker` master on TCP
- * on each of the others. Under a steady load one portico host loses power (its master and workers
- * SIGKILLed at once); the load goes on through the other.
+ * Past one machine (issue 5 §3, docs/scaling.md): "hosts" as network namespaces on one LAN,
+ * nginx on one with deploy/nginx/portico-multi-host.conf, a `portico worker` master on TCP on each
+ * of two others. Under a steady load one portico host loses power (its master and workers
+ * SIGKILLed at once); the load goes on through the other. A fourth namespace stands in for the
+ * Kubernetes pod of deploy/kubernetes/portico.yaml (its containers share one network namespace).
  */
 
 const CONF = join(repoRoot, 'deploy', 'nginx', 'portico-multi-host.conf');
+const POD = join(repoRoot, 'deploy', 'kubernetes', 'portico.yaml');
 const LOAD_CLIENT = join(import.meta.dirname, 'support', 'load-client.js');
 const PORT = 3031;
 /** The load's requests in flight at most: the most the dead host can have had. */
@@ -63,6 +65,24 @@ function multiHostConf(port: number, home: string, upstreams: string[]): string 
   return conf;
 }
 
+/**
+ * The pod's containers' `args` from deploy/kubernetes/portico.yaml, by container name, with the
+ * image's paths mapped to this checkout and the emptyDir to `runDir`.
+ */
+function podCommands(runDir: string): Map<string, string[]> {
+  const yaml = readFileSync(POD, 'utf8');
+  const commands = new Map<string, string[]>();
+  for (const m of yaml.matchAll(/- name: (\w+)\n(?:\s+#.*\n|\s+image: .*\n)*\s+args: (\[[^\]]*\])/g)) {
+    const args = (JSON.parse(m[2]!) as string[]).map((a) => a
+      .replace(/^node$/, process.execPath)
+      .replace('/opt/portico/bin/portico.mjs', porticoBin)
+      .replace('/srv/app/app.mjs', app)
+      .replace('/run/portico/', `${runDir}/`));
+    commands.set(m[1]!, args);
+  }
+  return commands;
+}
+
 /** `portico worker` under its master, on TCP, taking connections from nginx's address only. */
 async function startPorticoHost(h: NetHost, nginxAddr: string): Promise<Started> {
   const args = [porticoBin, 'worker', app, '--socket', `0.0.0.0:${PORT}`, '--allow-from', nginxAddr, '--processes', '2', '--disable-logging'];
@@ -79,7 +99,10 @@ interface Load {
   finish(): Promise<LoadSummary>;
 }
 
-/** test/support/load-client.ts run on `h` (nginx's own host: nothing else can reach its port). */
+/**
+ * test/support/load-client.ts run inside `h`: nginx and the pod listen on their namespace's own
+ * loopback, which nothing outside it can reach (the runner's namespace has no LAN address).
+ */
 function startLoad(h: NetHost, url: string, count: number, every: number): Load {
   const proc = h.spawn(process.execPath, [LOAD_CLIENT, url, String(count), String(CONCURRENCY), String(every)]);
   return {
@@ -95,11 +118,11 @@ function startLoad(h: NetHost, url: string, count: number, every: number): Load 
   };
 }
 
-describe('scale-out: nginx balancing over two portico hosts', { timeout: 50_000 }, () => {
+describe('scale-out: nginx over two portico hosts, and the Kubernetes pod, in network namespaces', { timeout: 50_000 }, () => {
   let url = '';
   before(async () => {
     writeFileSync(app, APP_SOURCE);
-    lan = await makeLan(['ngx', 'a', 'b']);
+    lan = await makeLan(['ngx', 'a', 'b', 'pod']);
     const [ngx, a, b] = lan.hosts as [NetHost, NetHost, NetHost];
     for (const h of [a, b]) hosts.set(h.name, await startPorticoHost(h, ngx.addr));
     nginx = await runNginx(tmp.path, 'nginx-multi', (port, home) => multiHostConf(port, home, [a, b].map((h) => `${h.addr}:${PORT}`)), ngx.launcher);
@@ -156,5 +179,29 @@ describe('scale-out: nginx balancing over two portico hosts', { timeout: 50_000 
     const later = await startLoad(ngx, url, 300, 100).finish();
     assert.equal(later.ok, 300, JSON.stringify(later));
     assert.deepEqual(Object.keys(later.pids), ['a'], JSON.stringify(later.pids));
+  });
+
+  it("the Kubernetes pod's gateway and workers, as deploy/kubernetes/portico.yaml runs them, in one network namespace", async () => {
+    const pod = lan!.host('pod');
+    const runDir = join(tmp.path, 'pod-run');
+    mkdirSync(runDir);
+    const commands = podCommands(runDir);
+    assert.deepEqual([...commands.keys()].sort(), ['gateway', 'workers']);
+    const env = { ...process.env, SCALE_OUT_HOST: pod.name };
+    // Containers in a pod start in no particular order: the gateway comes up before the socket.
+    const run = (name: string): Started => {
+      const [cmd, ...args] = commands.get(name)!;
+      return pod.spawn(cmd!, args, { env });
+    };
+    await outputLine(run('gateway'), /portico gateway \d+: http on/);
+    await outputLine(run('workers'), /2 worker\(s\) of .* accepting on/);
+    // The probes the manifest declares, and requests through the Service's port, from inside the pod.
+    for (const probe of ['http://127.0.0.1:9464/healthz', 'http://127.0.0.1:9464/readyz']) {
+      const r = await startLoad(pod, probe, 1, 1).finish();
+      assert.equal(r.ok, 1, `${probe}: ${JSON.stringify(r)}`);
+    }
+    const r = await startLoad(pod, 'http://127.0.0.1:8080/', 100, 50).finish();
+    assert.equal(r.ok, 100, JSON.stringify(r));
+    assert.deepEqual(r.pids, { pod: 100 });
   });
 });

@@ -53,7 +53,7 @@ export class CheaperLoop {
       const d = this.policy.decide(Date.now(), loads, waiting);
       if (d.kind === 'spawn') {
         this.softLimitLogged = false;
-        for (let i = 0; i < d.count; i++) this.master.addWorker(d.reason);
+        for (let i = 0; i < d.count; i++) this.master.addWorker(d.reason, 'cheaper');
       } else if (d.kind === 'stop') {
         this.master.removeWorker(d.id, d.why, d.reason);
       } else if (this.softBytes > 0 && !this.softLimitLogged && loads.reduce((n, l) => n + l.rss, 0) > this.softBytes && loads.every((l) => l.inFlight > 0)) {

@@ -3,6 +3,7 @@ import type { Logger } from '../../common/logger.js';
 import type { ManagedWorkerConfig, WorkerMessage } from '../master-client.js';
 import type { WatchdogEvent } from './control-channel.js';
 import type { CheaperSettings } from './cheaper.js';
+import { ChainReload } from './chain-reload.js';
 import { CheaperLoop } from './cheaper-loop.js';
 import { RespawnBackoff } from './respawn-backoff.js';
 import type { SharedSocket } from './shared-socket.js';
@@ -40,6 +41,9 @@ export interface MasterOptions {
   onLeaving?: (w: WorkerProcess, reason: ExitReason) => void;
 }
 
+/** Why a worker process was started (the spawns metric's label). */
+export type SpawnReason = 'initial' | 'respawn' | 'replace' | 'cheap' | 'cheaper' | 'scale-up';
+
 /** Per worker id, across its successive processes (uWSGI's respawn_count and harakiri_count). */
 export interface SlotCounters {
   respawns: number;
@@ -62,13 +66,15 @@ export class Master {
   readonly slots = new Map<number, SlotCounters>();
   /** Restarts by reason, for the metrics. */
   readonly restarts = new Map<ExitReason, number>();
+  /** Processes started by reason, for the metrics. */
+  readonly spawns = new Map<SpawnReason, number>();
   readonly startedAt = Date.now();
   private readonly backoff: RespawnBackoff;
   private readonly respawnTimers = new Set<NodeJS.Timeout>();
   private spawnSeq = 0;
-  private stopping = false;
-  private reloading: Promise<void> | null = null;
-  private reloadAgain = false;
+  /** Set once stop() began: nothing new is started. */
+  stopping = false;
+  private readonly chainReload = new ChainReload(this);
   private cheaperLoop: CheaperLoop | null = null;
 
   constructor(options: MasterOptions) {
@@ -81,7 +87,7 @@ export class Master {
   async start(): Promise<void> {
     const initial = this.options.initialWorkers ?? this.options.processes;
     const ids = Array.from({ length: initial }, (_, i) => i + 1);
-    const started = ids.map((id) => this.spawn(id));
+    const started = ids.map((id) => this.spawn(id, 'initial'));
     try {
       await Promise.all(started.map((w) => w.ready));
     } catch (err) {
@@ -105,7 +111,8 @@ export class Master {
     return c;
   }
 
-  private spawn(id: number): WorkerProcess {
+  private spawn(id: number, reason: SpawnReason): WorkerProcess {
+    this.spawns.set(reason, (this.spawns.get(reason) ?? 0) + 1);
     const o = this.options;
     const seq = ++this.spawnSeq;
     const socketPath = o.runDir ? join(o.runDir, `worker-${id}-${seq}.sock`) : null;
@@ -165,7 +172,7 @@ export class Master {
     if (this.stopping || reason === 'scale-down') return;
     if (reason === 'crash') {
       this.options.onLeaving?.(w, 'crash');
-      if (!w.isReady && this.reloading) return; // a reload's new worker that failed to import: the reload handles it
+      if (!w.isReady && this.chainReload.running) return; // a reload's new worker that failed to import: the reload handles it
       const how = signal ? `killed by signal ${signal}` : `exit code ${code}`;
       const { delayMs, streak } = this.backoff.died(w.id, Date.now() - w.spawnedAt);
       if (streak >= 3) {
@@ -185,7 +192,7 @@ export class Master {
       this.respawnTimers.delete(timer);
       if (this.stopping || this.workers.has(id)) return;
       this.counters(id).respawns++;
-      const w = this.spawn(id);
+      const w = this.spawn(id, 'respawn');
       w.ready.then(() => {
         this.log.info(`Respawned worker ${id} (new pid: ${w.pid})`);
         this.options.onReady?.(w);
@@ -202,7 +209,7 @@ export class Master {
     if (old.retiring || this.stopping || this.workers.get(old.id) !== old) return true;
     old.retiring = reason;
     this.counters(old.id).respawns++;
-    const fresh = this.spawn(old.id);
+    const fresh = this.spawn(old.id, 'replace');
     try {
       await fresh.ready;
     } catch (err) {
@@ -226,36 +233,9 @@ export class Master {
     return w.stop(reason, this.options.gracefulTimeoutSeconds * 1000);
   }
 
-  /**
-   * Chain reload (SIGHUP, --touch-reload): one worker at a time, the new process imports the app
-   * afresh and takes traffic before the old one is stopped. A reload asked for during one runs
-   * once more after it; a new worker that fails to start stops the reload, the old ones serve on.
-   */
+  /** Chain reload (SIGHUP, --touch-reload): see chain-reload.ts. */
   reload(): Promise<void> {
-    if (this.reloading) {
-      this.reloadAgain = true;
-      return this.reloading;
-    }
-    this.reloading = (async () => {
-      do {
-        this.reloadAgain = false;
-        this.log.info(`chain reload: replacing ${this.workers.size} worker(s) one at a time`);
-        for (const id of [...this.workers.keys()].sort((a, b) => a - b)) {
-          const old = this.workers.get(id);
-          if (!old || this.stopping) continue;
-          old.reloading = true;
-          if (!(await this.replace(old, 'reload'))) {
-            old.reloading = false;
-            this.log.error('PORTICO_ERR_RELOAD_FAILED', 'chain reload stopped: a new worker failed to start; the old workers keep serving');
-            this.reloadAgain = false;
-            break;
-          }
-        }
-      } while (this.reloadAgain && !this.stopping);
-      this.reloading = null;
-      this.log.info(`chain reload done: ${this.workers.size} worker(s) serving`);
-    })();
-    return this.reloading;
+    return this.chainReload.request();
   }
 
   /** SIGTTIN / SIGTTOU: one worker more, or one fewer (never below one). */
@@ -263,7 +243,7 @@ export class Master {
     if (this.stopping) return;
     if (delta > 0) {
       this.options.processes++;
-      this.addWorker('SIGTTIN');
+      this.addWorker('SIGTTIN', 'scale-up');
       return;
     }
     if (this.options.processes <= 1) return this.log.info('SIGTTOU: already at one worker');
@@ -273,12 +253,12 @@ export class Master {
   }
 
   /** Starts a worker on the lowest free id, up to --processes; it gets traffic once it accepts. */
-  addWorker(why: string): WorkerProcess | null {
+  addWorker(why: string, reason: SpawnReason): WorkerProcess | null {
     let id = 1;
     while (this.workers.has(id)) id++;
     if (this.stopping || id > this.options.processes) return null;
     this.log.info(`spawning worker ${id}: ${why}`);
-    const w = this.spawn(id);
+    const w = this.spawn(id, reason);
     w.ready.then(() => this.options.onReady?.(w), () => {});
     return w;
   }
@@ -299,7 +279,7 @@ export class Master {
   demand(): void {
     if (this.workers.size > 0 || this.stopping) return;
     const count = Math.max(1, this.options.onDemandWorkers ?? this.options.processes);
-    for (let i = 0; i < count; i++) this.addWorker('first request (--cheap)');
+    for (let i = 0; i < count; i++) this.addWorker('first request (--cheap)', 'cheap');
   }
 
   /** Graceful: each worker finishes its in-flight requests (--graceful-timeout); else at once. */

@@ -48,13 +48,23 @@ export class MetricsServer {
     const processes = (): WorkerProcess[] => this.processes();
     new Counter({
       name: 'portico_worker_restarts_total',
-      help: 'Worker processes replaced, by reason (crash, harakiri, max-requests, rss, reload, scale-down)',
+      help: 'Worker processes stopped or lost, by reason (crash, harakiri, max-requests, rss, reload, scale-down, cheaper-idle, cheaper-rss)',
       labelNames: ['reason'],
       registers,
       collect() {
         this.reset();
         for (const reason of RESTART_REASONS) this.inc({ reason }, master.restarts.get(reason) ?? 0);
         for (const [reason, n] of master.restarts) if (!RESTART_REASONS.includes(reason)) this.inc({ reason }, n);
+      },
+    });
+    new Counter({
+      name: 'portico_worker_spawns_total',
+      help: 'Worker processes started, by reason (initial, respawn, replace, cheap, cheaper, scale-up)',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [reason, n] of master.spawns) this.inc({ reason }, n);
       },
     });
     new Gauge({

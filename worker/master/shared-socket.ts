@@ -72,11 +72,12 @@ export function listenFds(env: NodeJS.ProcessEnv = process.env, pid: number = pr
 /**
  * The listening socket a socket-activated start received as fd 3 (a systemd .socket unit,
  * systemd-socket-activate), in place of bindSharedSocket: the workers inherit it the same way.
- * Its address comes from the descriptor itself, so a --socket that disagrees with the .socket
- * unit cannot mislead the workers' --allow-from check. close() never removes the file: the
- * .socket unit owns it and keeps listening while portico restarts, queueing connections.
+ * Its kind (and a TCP address) comes from the descriptor itself, so a --socket that disagrees
+ * with the .socket unit cannot turn off the workers' --allow-from check. A unix path is the
+ * `expected` one (--socket) when given, else the one the kernel recorded at bind(). close() never
+ * removes the file: the .socket unit owns it and keeps listening while portico restarts.
  */
-export function inheritedSocket(): SharedSocket {
+export function inheritedSocket(expected?: SocketAddress): SharedSocket {
   const create = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle;
   const handle = create(null, 0, -1, LISTEN_FDS_START);
   if (typeof handle === 'number') {
@@ -88,7 +89,7 @@ export function inheritedSocket(): SharedSocket {
   const tcp = (handle as ServerHandle & { getsockname?(out: object): number }).getsockname?.(out) === 0;
   const address: SocketAddress = tcp && out.address !== undefined && out.port !== undefined
     ? { kind: 'tcp', host: out.address, port: out.port }
-    : { kind: 'unix', path: unixSocketPath(handle.fd) };
+    : { kind: 'unix', path: expected?.kind === 'unix' ? expected.path : unixSocketPath(handle.fd) };
   // Nothing to close or unlink: the .socket unit owns the file and listens across restarts.
   return { address, fd: handle.fd, close(): void {} };
 }

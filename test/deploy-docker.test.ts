@@ -1,0 +1,143 @@
+// deploy/docker/: no Docker engine runs here, so the compose file is validated by Compose itself
+// (`docker-compose config`) and the stack it describes is then run natively from that validated
+// config: portico started with the service's command line, nginx with the site file the nginx
+// service mounts, both sharing a directory as the containers share the socket volume, each
+// container path replaced by what the volumes (or the Dockerfile, for /opt/portico) put there.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { outputLine, startProcess, type Started } from './support/child-process.js';
+import { composeConfig, deployDir, findExecutable, localListen, substitutePaths, volumeMounts, type ComposeConfig, type PathMap } from './support/deploy-files.js';
+import { runNginx, type Nginx } from './support/nginx.js';
+import { repoRoot } from './support/paths.js';
+import { makeTmpDir } from './support/tmp-dir.js';
+
+const composeFile = join(deployDir, 'docker', 'docker-compose.yml');
+const dockerfile = readFileSync(join(deployDir, 'docker', 'Dockerfile'), 'utf8');
+const compose = findExecutable('docker-compose');
+const skip = compose ? false : 'docker-compose is not installed (Debian package docker-compose; .ci/run installs it)';
+
+describe('deploy/docker/Dockerfile', () => {
+  const stages = dockerfile.split(/^FROM /m).slice(1);
+  const runtime = stages.at(-1) ?? '';
+
+  test('two stages: tsc in the builder, production dependencies only in the image', () => {
+    assert.equal(stages.length, 2);
+    assert.match(stages[0]!, /^RUN npx tsc -p tsconfig\.json$/m);
+    assert.match(runtime, /^RUN npm ci --omit=dev --ignore-scripts\b/m);
+    assert.match(runtime, /^COPY --from=build \/opt\/portico\/dist \.\/dist$/m);
+  });
+
+  test('runs as a non-root user, under tini, with node in exec form', () => {
+    const user = [...runtime.matchAll(/^USER (\S+)$/gm)].at(-1)?.[1];
+    assert.ok(user && user !== 'root' && user !== '0', `USER ${user}`);
+    assert.match(runtime, /^ENTRYPOINT \["\/usr\/bin\/tini", "--"\]$/m);
+    const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(runtime)?.[1] ?? 'null') as string[] | null;
+    assert.equal(cmd?.[0], 'node');
+    assert.equal(cmd?.[1], '/opt/portico/bin/portico.mjs');
+  });
+
+  test('the builder copies every source directory the runtime code imports from', () => {
+    const copied = [...stages[0]!.matchAll(/^COPY (\w+) \.\/\1$/gm)].map((m) => m[1]!);
+    for (const dir of copied) assert.ok(existsSync(join(repoRoot, dir)), dir);
+    for (const dir of copied) {
+      for (const file of readdirSync(join(repoRoot, dir), { recursive: true }) as string[]) {
+        if (!file.endsWith('.ts')) continue;
+        for (const m of readFileSync(join(repoRoot, dir, file), 'utf8').matchAll(/from '(\.\.?\/[^']+)'/g)) {
+          const target = join(dir, file, '..', m[1]!).split('/')[0]!;
+          assert.ok(copied.includes(target), `${dir}/${file} imports ${m[1]} outside the copied sources`);
+        }
+      }
+    }
+  });
+});
+
+describe('deploy/docker/docker-compose.yml', { skip }, () => {
+  let config: ComposeConfig;
+
+  test('docker-compose config accepts it', () => {
+    const r = composeConfig(compose!, composeFile);
+    assert.equal(r.status, 0, r.output);
+    config = r.config!;
+    assert.deepEqual(Object.keys(config.services).sort(), ['nginx', 'portico']);
+  });
+
+  test('nginx and portico share the socket through one named volume, and both have health checks', () => {
+    const socketVolume = (name: string): string | undefined => volumeMounts(config.services[name]!, 'VOL')
+      .find(([target]) => target === '/run/portico')?.[1];
+    assert.equal(socketVolume('portico'), join('VOL', 'portico-socket'));
+    assert.equal(socketVolume('nginx'), join('VOL', 'portico-socket'));
+    assert.ok(config.volumes && 'portico-socket' in config.volumes);
+    for (const s of ['nginx', 'portico']) assert.equal(config.services[s]!.healthcheck?.test[0], 'CMD', s);
+    assert.deepEqual(config.services.nginx!.depends_on, { portico: { condition: 'service_healthy' } });
+    assert.equal(config.services.portico!.build?.dockerfile, 'deploy/docker/Dockerfile');
+  });
+});
+
+describe('the compose stack, run natively from the same files', { skip, timeout: 60_000 }, () => {
+  const tmp = makeTmpDir('deploy-compose');
+  const volumes = join(tmp.path, 'volumes');
+  let config: ComposeConfig;
+  let portico: Started | undefined;
+  let nginx: Nginx | undefined;
+  /** Container path → host path for one service: its volumes, and the image's /opt/portico. */
+  const pathsOf = (service: string): PathMap => [['/opt/portico', repoRoot], ...volumeMounts(config.services[service]!, volumes)];
+  /** A command from the compose file with its container paths moved, and `node` this node. */
+  const native = (argv: string[], service: string): string[] =>
+    argv.map((a, i) => (i === 0 && a === 'node' ? process.execPath : substitutePaths(a, pathsOf(service))));
+
+  before(async () => {
+    config = composeConfig(compose!, composeFile).config!;
+    // Named volumes start out as directories the image creates (/run/portico: 0755, portico's).
+    for (const name of Object.keys(config.volumes ?? {})) mkdirSync(join(volumes, name), { recursive: true, mode: 0o755 });
+    const [cmd, ...args] = native(config.services.portico!.command!, 'portico');
+    portico = startProcess(cmd!, args);
+    await outputLine(portico, /worker\(s\) of \S+ accepting on \S+/);
+    const site = pathsOf('nginx').find(([target]) => target === '/etc/nginx/conf.d/default.conf')?.[1];
+    assert.ok(site, 'the nginx service mounts no default site');
+    const conf = substitutePaths(readFileSync(site, 'utf8'), pathsOf('nginx'));
+    nginx = await runNginx(tmp.path, 'compose-nginx', (port, home) => {
+      // The nginx image has uwsgi_params next to its nginx.conf, as Debian's nginx does.
+      copyFileSync('/etc/nginx/uwsgi_params', join(home, 'uwsgi_params'));
+      return localListen(conf, port);
+    });
+  });
+  after(async () => {
+    await nginx?.stop();
+    await portico?.stop();
+    tmp.cleanup();
+  });
+
+  test("portico's health check command passes", () => {
+    const [, ...check] = config.services.portico!.healthcheck!.test;
+    const [cmd, ...args] = native(check, 'portico');
+    assert.equal(execFileSync(cmd!, args, { encoding: 'utf8', timeout: 10_000 }), 'Hello World');
+  });
+
+  test("nginx's health check URL answers through nginx, the socket and a worker", async () => {
+    const check = config.services.nginx!.healthcheck!.test;
+    assert.deepEqual(check.slice(0, 3), ['CMD', 'curl', '-fsS']);
+    const url = new URL(check.at(-1)!);
+    assert.equal(url.port, ''); // port 80 inside the container: the one localListen moved
+    const res = await fetch(`${nginx!.url}${url.pathname}`);
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), 'Hello World');
+  });
+
+  test('static files come from the mounted directory, not from portico', async () => {
+    const res = await fetch(`${nginx!.url}/static/index.html`);
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), readFileSync(join(repoRoot, 'examples', 'public', 'index.html'), 'utf8'));
+    await fetch(`${nginx!.url}/marker`).then((r) => r.text());
+    await outputLine(portico!, /GET \/marker => generated/);
+    assert.doesNotMatch(portico!.output(), /GET \/static\//);
+  });
+
+  test('SIGTERM (docker stop, passed on by tini) stops portico with exit 0', async () => {
+    const code = await portico!.stop('SIGTERM');
+    assert.equal(code, 0, portico!.output());
+    portico = undefined;
+  });
+});
