@@ -15,6 +15,7 @@ import { makeTmpDir } from '../test/support/tmp-dir.js';
 import { NGINX } from '../test/support/nginx.js';
 import { backendSpecs, commandLine, shellQuote, startBackend, type BackendId, type BackendSpec, type RunningBackend } from './backends.js';
 import { installExitHandlers, runBench, trackFn } from './cleanup.js';
+import { reloadBench } from './reload-bench.js';
 import { ratioTable, roundLine, summarize, summaryTable, type RoundResult } from './report.js';
 import { treeCpuSeconds } from './proc-cpu.js';
 import { runWrk, wrkArgs, type WrkOptions } from './wrk-result.js';
@@ -115,13 +116,23 @@ async function main(): Promise<void> {
   }
 }
 
-// BENCH_SUITE=gateway: the other suite (bench/gateway-bench.ts), through the same `npm run bench`.
-const suite = process.env.BENCH_SUITE || 'uwsgi';
+// `npm run bench` runs this suite and the chain reload under load (bench/reload-bench.ts);
+// BENCH_SUITE=uwsgi|reload runs one of them, BENCH_SUITE=gateway the gateway suite.
+const suite = process.env.BENCH_SUITE || 'default';
 if (suite === 'gateway') {
   await import('./gateway-bench.js');
-} else if (suite !== 'uwsgi') {
-  console.error(`BENCH_SUITE must be uwsgi (the default) or gateway, not ${JSON.stringify(suite)}`);
+} else if (suite === 'reload') {
+  await runBench(async () => {
+    installExitHandlers();
+    await reloadBench();
+  });
+} else if (suite !== 'uwsgi' && suite !== 'default') {
+  console.error(`BENCH_SUITE must be uwsgi, reload or gateway (unset: uwsgi then reload), not ${JSON.stringify(suite)}`);
   process.exit(2);
 }
 
-await runBench(main);
+await runBench(async () => {
+  const code = await main();
+  if (suite === 'default') await reloadBench();
+  return code;
+});

@@ -86,7 +86,7 @@ function parseCommandLine(scope: Scope, specs: Record<string, OptionSpec>, argv:
       canonical.set(alias, name);
     }
   }
-  const { tokens, positionals } = parseArgs({ args: argv, options, allowPositionals: scope !== 'gateway', allowNegative: true, tokens: true });
+  const { tokens, positionals } = parseArgs({ args: attachDashValues(argv, options), options, allowPositionals: scope !== 'gateway', allowNegative: true, tokens: true });
   const values = new Map<string, Value>();
   for (const t of tokens) {
     if (t.kind !== 'option') continue;
@@ -99,6 +99,30 @@ function parseCommandLine(scope: Scope, specs: Record<string, OptionSpec>, argv:
   const positional = Object.entries(specs).find(([, s]) => s.positional)?.[0];
   if (positional !== undefined && positionals[0] !== undefined) values.set(positional, positionals[0]);
   return { values, positionals };
+}
+
+/**
+ * `--cron '-1 -1 -1 -1 -1 cmd'`: uWSGI's own spelling starts with a dash, which parseArgs takes
+ * for an option and refuses as ambiguous. The value of a string option is always the next
+ * argument, so it is attached (`--cron=-1 ...`) before parsing.
+ */
+function attachDashValues(argv: string[], options: Record<string, { type: 'string' | 'boolean' }>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    if (a === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    if (a.startsWith('--') && !a.includes('=') && options[a.slice(2)]?.type === 'string' && next?.startsWith('-')) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
 }
 
 /** parseArgs rejects a `short` or `multiple` key whose value is undefined. */

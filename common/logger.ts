@@ -40,6 +40,9 @@ export class Logger {
 
   constructor(options: { format?: LogFormat; file?: string; disableRequests?: boolean } = {}) {
     this.dest = pino.destination({ dest: options.file ?? 2, sync: false, minLength: 4096, mkdir: true }) as never;
+    // A log that can no longer be written (stderr piped into a reader that exited: EPIPE) must
+    // never take the server down, nor keep a signal handler from stopping it.
+    (this.dest as unknown as NodeJS.EventEmitter).on('error', () => {});
     this.json = options.format === 'json' ? pino({ base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, this.dest) : null;
     this.requestsEnabled = !options.disableRequests;
   }

@@ -4,7 +4,7 @@
 //   curl -N http://localhost/events                 # one terminal: stays open, prints each event
 //   curl -d 'hello' http://localhost/publish        # another: every subscriber gets "hello"
 //
-// GET /events[?limit=N]  an text/event-stream; the stream ends after N messages if limit is given
+// GET /events[?limit=N]  a text/event-stream; the stream ends after N messages if limit is given
 // POST /publish          the body becomes one `data:` event for every open /events stream
 //
 // Two things make this work behind nginx:
@@ -14,7 +14,8 @@
 // - a comment line every 15 s: nginx's uwsgi_read_timeout (60 s in deploy/nginx) closes a stream
 //   that says nothing for that long.
 // Subscribers live in this process's memory, so run one worker process (--processes 1): with
-// several, a publish reaches only the streams of the worker that took it.
+// several, a publish reaches only the streams of the worker that took it. A stop or reload waits
+// for open streams as for any request (--graceful-timeout), then cuts them; EventSource reconnects.
 
 const HEARTBEAT_MS = 15_000;
 const encoder = new TextEncoder();

@@ -235,6 +235,7 @@ describe('cron: in the master', () => {
     const cron = runtimeOptions({ cron: ['-1 -1 -1 -1 -1 echo hi'], 'cron-app': [`*/2 * * * * ${jobs}:tick`] }).cron;
     const running = runMaster(master, { cron, cronClock: clock, sockets: () => [], readyLine: 'ready' });
     await log.waitFor(/^cron 2: .* next run at 2026-11-23 00:00$/);
+    await log.waitFor(/^ready$/);
     const added = (sig: 'SIGHUP' | 'SIGTERM' | 'SIGINT', old: Function[]): Function[] => process.listeners(sig).filter((l) => !old.includes(l));
     try {
       assert.equal(clock.timers.size, 1);
@@ -270,9 +271,10 @@ describe('cron: in the master', () => {
       // `=`: a value that starts with '-' is otherwise taken for an option by parseArgs.
       '--cron=-1 -1 -1 -1 -1 echo hi', '--cron-app', `0 3 * * * ${jobs}:tick`]);
     try {
-      await outputLine(proc, /accepting on/);
       await outputLine(proc, /cron 1: '-1 -1 -1 -1 -1' echo hi, next run at \d{4}-\d\d-\d\d \d\d:\d\d/);
       await outputLine(proc, /cron 2: '0 3 \* \* \*' .*jobs\.mjs:tick, next run at \d{4}-\d\d-\d\d 03:00/);
+      // The ready line comes last, once SIGTERM is handled.
+      await outputLine(proc, /accepting on/);
     } finally {
       assert.equal(await proc.stop('SIGTERM'), 0);
     }

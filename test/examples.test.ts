@@ -3,11 +3,13 @@
 // example, one after the other: each assertion is about what an HTTP client sees through nginx.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { outputLine, startProcess, type Started } from './support/child-process.js';
-import { startNginx, type Nginx } from './support/nginx.js';
+import { runNginx, startNginx, type Nginx } from './support/nginx.js';
 import { porticoBin, repoRoot } from './support/paths.js';
 import { makeTmpDir } from './support/tmp-dir.js';
 
@@ -198,5 +200,63 @@ example('upload.mjs', { env: { UPLOAD_DIR: join(tmp.path, 'uploads') } }, (site)
   test('a name that could leave the upload directory is refused', async () => {
     const res = await fetch(`${site().base}/upload/.hidden`, { method: 'PUT', body: 'x' });
     assert.equal(res.status, 400);
+  });
+});
+
+/**
+ * docs/getting-started.md's five commands as written, inside a scratch root: the doc's absolute
+ * paths (/srv, /run, /etc, /usr/local/bin) move under it and /opt/portico is this checkout, `sudo`
+ * goes, apt-get and npm ci are skipped (the test runs from a built checkout), and nginx runs on a
+ * free port instead of Debian's nginx on port 80. Catches a doc that drifts from deploy/nginx.
+ */
+describe('docs/getting-started.md, its commands in a scratch root', { timeout: 30_000 }, () => {
+  const root = join(tmp.path, 'root');
+  let worker: Started | undefined;
+  let nginx: Nginx | undefined;
+  after(async () => {
+    await nginx?.stop();
+    await worker?.stop();
+  });
+
+  test('the app answers through nginx as the doc shows', async () => {
+    const doc = readFileSync(join(repoRoot, 'docs', 'getting-started.md'), 'utf8');
+    const move = (text: string): string => text
+      .replace(/\bsudo /g, '')
+      .replace(/\/opt\/portico\b/g, repoRoot.replace(/\/$/, ''))
+      .replace(/(?<![\w./-])\/(srv|run|etc|usr\/local\/bin)\b/g, `${root}/$1`);
+    const blocks = [...doc.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => move(m[1]!).replace('npm ci && ', ''));
+    assert.equal(blocks.length, 5, 'five commands');
+    for (const dir of ['usr/local/bin', 'etc/nginx/sites-enabled']) mkdirSync(join(root, dir), { recursive: true });
+    // Two workers are plenty here; the doc leaves the default (2 x cores + 1).
+    const env = { ...process.env, USER: userInfo().username, PATH: `${root}/usr/local/bin:${process.env.PATH}`, PORTICO_PROCESSES: '2' };
+    const sh = (script: string): void => void execFileSync('bash', ['-euc', script], { env, stdio: 'pipe' });
+
+    const [apt, install, app, start, site] = blocks as [string, string, string, string, string];
+    assert.match(apt, /apt-get install -y nginx/);
+    sh(install);
+    sh(app);
+    // Command 4 stays in the foreground: everything before `portico worker` runs first.
+    const at = start.indexOf('portico worker');
+    sh(start.slice(0, at).replace(/&&\s*$/, ''));
+    worker = startProcess('bash', ['-c', `exec ${start.slice(at)}`], { env });
+    await outputLine(worker, /worker\(s\) of \S+ accepting on /);
+
+    // Command 5 up to `nginx -t`; then the files it put in place, on a free port, stand in for
+    // `systemctl reload nginx` (Debian's nginx.conf includes sites-enabled/* the same way).
+    sh(site.slice(0, site.indexOf('&& nginx -t')));
+    nginx = await runNginx(tmp.path, 'getting-started', (port, home) => {
+      writeFileSync(join(home, 'uwsgi_params'), readFileSync('/etc/nginx/uwsgi_params'));
+      for (const f of readdirSync(join(root, 'etc', 'portico', 'nginx'))) {
+        const file = join(root, 'etc', 'portico', 'nginx', f);
+        writeFileSync(file, move(readFileSync(file, 'utf8')).replace(/listen 80;/g, `listen 127.0.0.1:${port};`));
+      }
+      return `include ${root}/etc/nginx/sites-enabled/*;`;
+    });
+
+    const shown = /\$ curl http:\/\/localhost(\S+)\n(.+)\n/.exec(doc);
+    assert.ok(shown, 'the doc shows a curl and its output');
+    const res = await fetch(`${nginx.url}${shown[1]}`);
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), `${shown[2]}\n`);
   });
 });

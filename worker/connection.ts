@@ -25,6 +25,7 @@ export function serveConnection(socket: Socket, ctx: WorkerContext): void {
   };
   const finish = (): void => {
     ctx.inFlight--;
+    ctx.onSettled?.(socket);
     if (ex) logRequest(ctx, ex);
     if (ctx.inFlight === 0 && ctx.onIdle) ctx.onIdle();
     release();
@@ -36,6 +37,7 @@ export function serveConnection(socket: Socket, ctx: WorkerContext): void {
         socket.off('data', onData);
         socket.off('end', onEnd);
         socket.off('close', onClose);
+        ctx.onSettled?.(socket);
         serveNativeLink(socket, ctx, head);
         return;
       }

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { Logger } from '../common/logger.js';
 import type { Exchange } from './exchange.js';
 import type { Scoreboard } from './scoreboard.js';
@@ -15,6 +16,11 @@ export interface WorkerContext {
   /** Requests in flight, so a graceful stop knows when it may exit. */
   inFlight: number;
   onIdle: (() => void) | null;
+  /**
+   * A connection holds no request any more: its uwsgi response is over, or it became a native
+   * link (idle between requests). A graceful stop waits for every connection to get here.
+   */
+  onSettled: ((socket: Socket) => void) | null;
   /** Under the master: what the watchdog thread and the stats server see. */
   readonly scoreboard: Scoreboard | null;
 }

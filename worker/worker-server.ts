@@ -39,6 +39,13 @@ export class WorkerServer {
   private ctx: WorkerContext | null = null;
   private stopping: Promise<void> | null = null;
   private adopted: ((socket: Socket) => void) | null = null;
+  /**
+   * uwsgi connections not closed yet: each carries one request, maybe still on its way (accepted
+   * from the shared queue a moment before a stop). A graceful stop waits for them; a native link
+   * leaves this set at its HELLO, since between requests it holds nothing.
+   */
+  private readonly unserved = new Set<Socket>();
+  private quietWait: (() => void) | null = null;
   /** Ends the wait for in-flight requests early (a second SIGTERM). */
   private endGraceWait: (() => void) | null = null;
   app: LoadedApp | null = null;
@@ -63,13 +70,19 @@ export class WorkerServer {
       requests: 0,
       inFlight: 0,
       onIdle: null,
+      onSettled: (socket) => {
+        this.unserved.delete(socket);
+        if (this.stopping) this.checkQuiet();
+      },
       scoreboard: o.scoreboard ?? null,
     };
     const ctx = this.ctx;
     // One listener for every socket ('close' comes once): no once() wrapper or closure per connection.
     const sockets = this.sockets;
-    const forget = function (this: Socket): void {
-      sockets.delete(this);
+    const unserved = this.unserved;
+    const forget = (socket: Socket): void => {
+      sockets.delete(socket);
+      if (unserved.delete(socket) && this.stopping) this.checkQuiet();
     };
     const peers = {
       address: this.address,
@@ -77,7 +90,8 @@ export class WorkerServer {
       log: this.log,
       onConnection: (socket: Socket) => {
         this.sockets.add(socket);
-        socket.on('close', forget);
+        this.unserved.add(socket);
+        socket.on('close', () => forget(socket));
         serveConnection(socket, ctx);
       },
     };
@@ -97,6 +111,15 @@ export class WorkerServer {
 
   get inFlight(): number {
     return this.ctx?.inFlight ?? 0;
+  }
+
+  /** Nothing in flight and no uwsgi connection waiting to be served. */
+  private get quiet(): boolean {
+    return (this.ctx?.inFlight ?? 0) === 0 && this.unserved.size === 0;
+  }
+
+  private checkQuiet(): void {
+    if (this.quiet) this.quietWait?.();
   }
 
   /** A connection the master accepted and handed over (--cheap): served like one of our own. */
@@ -119,15 +142,16 @@ export class WorkerServer {
     const server = this.server;
     const ctx = this.ctx;
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
-    if (graceful && ctx && ctx.inFlight > 0) {
+    if (graceful && ctx && !this.quiet) {
       const timeoutMs = (this.options.gracefulTimeout ?? defaults.gracefulTimeout) * 1000;
-      this.log.info(`waiting for ${ctx.inFlight} request(s) to finish (at most ${timeoutMs / 1000} s)`);
+      this.log.info(`waiting for ${Math.max(ctx.inFlight, this.unserved.size)} request(s) to finish (at most ${timeoutMs / 1000} s)`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, timeoutMs);
-        ctx.onIdle = this.endGraceWait = () => {
+        this.quietWait = this.endGraceWait = () => {
           clearTimeout(timer);
           resolve();
         };
+        ctx.onIdle = () => this.checkQuiet();
       });
     }
     // What is left is idle, or past the graceful timeout.

@@ -61,12 +61,25 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Deletes namespaces left by earlier runs whose process no longer exists. */
+/**
+ * Deletes the namespaces of earlier runs whose test process no longer exists (killed before its
+ * after() hook), and first SIGKILLs what still runs inside them: only those runs' own servers
+ * can be in a namespace named so, and they would otherwise run on forever, holding it.
+ */
 async function sweepStale(): Promise<void> {
   const names = (await ip('netns', 'list')).split('\n').map((l) => l.split(' ')[0] ?? '');
   for (const name of names) {
     const m = name.match(new RegExp(`^${PREFIX}-(\\d+)-`));
-    if (m && !alive(Number(m[1]))) await ip('netns', 'del', name).catch(() => undefined);
+    if (!m || alive(Number(m[1]))) continue;
+    const pids = (await ip('netns', 'pids', name).catch(() => '')).split('\n').filter(Boolean);
+    for (const pid of pids) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+    }
+    await ip('netns', 'del', name).catch(() => undefined);
   }
 }
 

@@ -94,7 +94,6 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
     teardown();
     throw err;
   }
-  log.info(opts.readyLine);
   // Started here, not in Master: a chain reload replaces the workers, never the cron table.
   if (opts.cron?.length) {
     const { startCron } = await import('./cron-scheduler.js');
@@ -119,6 +118,9 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
       log.info('SIGINT: stopping now');
       stop(false);
     });
+    // Only now: a supervisor that sends SIGTERM as soon as it reads this line must find the
+    // handler in place (writing to its pipe may hand it the CPU before the next statement here).
+    log.info(opts.readyLine);
   });
   teardown();
   log.info(`portico master ${process.pid}: stopped`);
