@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -70,25 +71,27 @@ describe('LISTEN_FDS / LISTEN_PID as sd_listen_fds() reads them', () => {
  * must be the pid of the process that ends up running portico, unknown before spawn: like
  * systemd-socket-activate, a shell sets it to its own pid ($$) and execs node, keeping the pid.
  */
-function activate(dir: string, path: string | { port: number }, args: string[]): Started {
+async function activate(dir: string, path: string | { port: number }, args: string[]): Promise<Started> {
   const server = createServer();
-  if (typeof path === 'string') {
+  // Nothing connects before the child has the socket, so this process never accepts on it.
+  try {
     // Node's server unlinks the path it bound when it closes; systemd's copy stays open instead.
     // Binding a scratch name and renaming it leaves the test's close only the scratch name to unlink.
     const scratch = join(dir, 'scratch.sock');
-    server.listen({ path: scratch, backlog: 64 }); // synchronous: bound and listening on return
-    renameSync(scratch, path);
-  } else {
-    server.listen({ host: '127.0.0.1', port: path.port, backlog: 64 });
+    server.listen(typeof path === 'string' ? { path: scratch, backlog: 64 } : { host: '127.0.0.1', port: path.port, backlog: 64 });
+    await once(server, 'listening');
+    if (typeof path === 'string') renameSync(scratch, path);
+    return spawnActivated((server as unknown as { _handle: { fd: number } })._handle.fd, args);
+  } finally {
+    server.close();
   }
-  const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
-  const proc = startProcess('/bin/sh', ['-c', 'LISTEN_PID=$$ exec "$0" "$@"', process.execPath, porticoBin, 'worker', ...args], {
+}
+
+function spawnActivated(fd: number, args: string[]): Started {
+  return startProcess('/bin/sh', ['-c', 'LISTEN_PID=$$ exec "$0" "$@"', process.execPath, porticoBin, 'worker', ...args], {
     stdio: ['ignore', 'pipe', 'pipe', fd],
     env: { ...process.env, LISTEN_FDS: '1', LISTEN_FDNAMES: 'portico.socket' },
   });
-  // Same tick as listen: this process never ran its event loop with the socket, so never accepted.
-  server.close();
-  return proc;
 }
 
 describe('socket activation: portico takes the listening socket from LISTEN_FDS', { timeout: 60_000 }, () => {
@@ -102,7 +105,7 @@ describe('socket activation: portico takes the listening socket from LISTEN_FDS'
   test('the master and its workers serve the inherited socket; reload and stop leave it in place', async () => {
     const path = join(tmp.path, 'portico.sock');
     // --socket names the path (as ExecStart= does); the socket itself comes from fd 3.
-    portico = activate(tmp.path, path, [join(repoRoot, 'examples', 'hello.mjs'), '--socket', path, '--processes', '2']);
+    portico = await activate(tmp.path, path, [join(repoRoot, 'examples', 'hello.mjs'), '--socket', path, '--processes', '2']);
     // Sent before portico is ready: it waits in the backlog, as with a .socket unit.
     const early = uwsgiRequest({ socket: path, path: '/early', timeoutMs: 30_000 });
     const res = await early;
@@ -126,7 +129,7 @@ describe('socket activation: portico takes the listening socket from LISTEN_FDS'
 
   test('--no-master also serves an inherited socket, and needs no --socket', async () => {
     const path = join(tmp.path, 'single.sock');
-    const single = activate(tmp.path, path, [join(repoRoot, 'examples', 'hello.mjs'), '--no-master']);
+    const single = await activate(tmp.path, path, [join(repoRoot, 'examples', 'hello.mjs'), '--no-master']);
     try {
       const res = await uwsgiRequest({ socket: path, path: '/', timeoutMs: 30_000 });
       assert.equal(res.body.toString(), 'Hello World');
@@ -138,7 +141,7 @@ describe('socket activation: portico takes the listening socket from LISTEN_FDS'
 
   test('a TCP socket (ListenStream=127.0.0.1:PORT) is recognised as TCP from the descriptor', async () => {
     const port = await freePort();
-    const tcp = activate(tmp.path, { port }, [join(repoRoot, 'examples', 'hello.mjs'), '--processes', '1']);
+    const tcp = await activate(tmp.path, { port }, [join(repoRoot, 'examples', 'hello.mjs'), '--processes', '1']);
     try {
       const res = await uwsgiRequest({ socket: `127.0.0.1:${port}`, path: '/', timeoutMs: 30_000 });
       assert.equal(res.body.toString(), 'Hello World');
