@@ -73,6 +73,13 @@ function onClientError(err: Error & { code?: string; reason?: string }, socket: 
   // Bytes still arriving on a connection already refused are the same refusal, not a new one.
   if (err.code === 'ECONNRESET' || socket.destroyed || handled.has(socket)) return;
   handled.add(socket);
+  // The client closed in the middle of a request (typically of a body it stopped sending once it
+  // had its answer): a hang-up, not a bad request. Nothing can be answered; the forwarder hears
+  // of it from the close and tells the worker.
+  if (err.code === 'HPE_INVALID_EOF_STATE') {
+    socket.destroy();
+    return;
+  }
   const code: ErrorCode = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'PORTICO_ERR_REQUEST_TIMEOUT' : err.code === 'HPE_HEADER_OVERFLOW' ? 'PORTICO_ERR_HEADERS_TOO_LARGE' : 'PORTICO_ERR_BAD_HTTP_REQUEST';
   log.error(code, `${socket.remoteAddress ?? 'unix'}: ${err.code ?? ''} ${err.reason ?? err.message}`);
   answerAfterPending(socket, code);
