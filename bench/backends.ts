@@ -37,7 +37,8 @@ export function backendSpecs(dir: string, nodeFlags: readonly string[] = []): Ba
       id: 'portico',
       label: 'portico worker (fetch app)',
       cmd: process.execPath,
-      args: [...nodeFlags, porticoBin, 'worker', join(repoRoot, 'examples', 'hello.mjs'), '--socket', sock('portico'), '--chmod-socket', '666', '--disable-logging'],
+      // A master and one worker, as uWSGI runs below; BENCH_PORTICO_FLAGS adds flags (e.g. --no-master).
+      args: [...nodeFlags, porticoBin, 'worker', join(repoRoot, 'examples', 'hello.mjs'), '--socket', sock('portico'), '--processes', '1', '--chmod-socket', '666', '--disable-logging', ...porticoFlags()],
       socket: sock('portico'),
       stopSignal: 'SIGTERM',
       killSignal: 'SIGKILL',
@@ -65,6 +66,10 @@ export function backendSpecs(dir: string, nodeFlags: readonly string[] = []): Ba
       killSignal: 'SIGKILL',
     },
   ];
+}
+
+function porticoFlags(): string[] {
+  return (process.env.BENCH_PORTICO_FLAGS ?? '').split(/\s+/).filter(Boolean);
 }
 
 /** The command as one could paste it into a shell. */

@@ -10,7 +10,9 @@ import { commandFor, resolveConfig } from '../common/config-resolve.js';
 import { isPorticoError } from '../common/errors.js';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
 import { startProcess, type Started } from './support/child-process.js';
-import { fixturesDir, porticoBin } from './support/paths.js';
+import { freePort } from './support/free-port.js';
+import { GATEWAY_SITE, startNginx } from './support/nginx.js';
+import { fixturesDir, porticoBin, repoRoot } from './support/paths.js';
 import { makeTmpDir } from './support/tmp-dir.js';
 
 const tmp = makeTmpDir('config');
@@ -200,6 +202,19 @@ function adaptSeed(dir: string, address: string): string {
   return iniFile(`${address.split(' ')[0]}-seed.ini`, ini);
 }
 
+describe('deploy/portico.ini', () => {
+  it('is a valid config: every key known, it runs the worker master on its socket', () => {
+    const file = join(repoRoot, 'deploy', 'portico.ini');
+    assert.equal(commandFor(['--ini', file], {}).command, 'worker');
+    const { values, warnings } = resolveConfig('worker', ['--ini', file], {});
+    assert.deepEqual(warnings, []);
+    assert.equal(values.socket, '/run/portico/portico.sock');
+    assert.equal(values.module, 'app.mjs');
+    assert.equal(values.processes, '4');
+    assert.equal(values.harakiri, '30');
+  });
+});
+
 describe('portico --ini with seed 000', () => {
   it('socket: a worker master for uwsgi_pass answers a uwsgi request; warns about home, enable-threads, log-reopen', async () => {
     const dir = join(tmp.path, 'seed-socket');
@@ -221,16 +236,24 @@ describe('portico --ini with seed 000', () => {
     assert.equal(existsSync(join(dir, 'mydjango.pid')), false);
   });
 
-  it('http: the gateway and its workers answer HTTP', async () => {
+  it('http: the gateway and its workers answer HTTP, behind real nginx (proxy_pass)', async () => {
     const dir = join(tmp.path, 'seed-http');
     mkdirSync(dir);
-    const file = adaptSeed(dir, 'http = 127.0.0.1:0');
+    const port = await freePort();
+    const file = adaptSeed(dir, `http = 127.0.0.1:${port}`);
     const proc = startProcess(process.execPath, [porticoBin, '--ini', file], { env: { ...process.env, PORTICO_WORKERS: '1' } });
     started.push(proc);
-    const { match } = await waitForLog(join(dir, 'log'), /\.log$/, /worker\(s\) of .* behind (http:\/\/\S+)/, proc);
-    const res = await fetch(`${match[1]}/hi`);
-    assert.equal(res.status, 200);
-    assert.equal(((await res.json()) as { path: string }).path, '/hi');
+    await waitForLog(join(dir, 'log'), /\.log$/, /worker\(s\) of .* behind (http:\/\/\S+)/, proc);
+    const nginx = await startNginx(tmp.path, `127.0.0.1:${port}`, '', GATEWAY_SITE);
+    try {
+      const res = await fetch(`${nginx.url}/hi`);
+      assert.equal(res.status, 200);
+      const seen = (await res.json()) as { path: string; headers: Record<string, string> };
+      assert.equal(seen.path, '/hi');
+      assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1', 'nginx in front: its X-Forwarded-For reached the app');
+    } finally {
+      await nginx.stop();
+    }
     assert.equal(await proc.stop('SIGTERM'), 0);
   });
 });

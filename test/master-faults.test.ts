@@ -108,6 +108,11 @@ describe('master: faults under a steady load', () => {
     const sentAt = Date.now();
     const spin = fetch(`${front.url}/spin`);
     await outputLine(front.proc, /app spinning/);
+    // The stats server answers while the worker's event loop is blocked: its watchdog thread does.
+    const stuck = (await readStats(stats)).workers.find((w) => w.current_request?.uri === '/spin');
+    assert.ok(stuck, 'the stuck worker shows its request');
+    assert.equal(stuck.status, 'busy');
+    assert.equal(stuck.current_request!.method, 'GET');
     const before = Number(load.proc.output().match(/progress (\d+)\n(?![\s\S]*progress)/)?.[1]);
     const res = await spin;
     const tookMs = Date.now() - sentAt;
