@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { realpath } from 'node:fs/promises';
 import { sep } from 'node:path';
 import fastifyStatic from '@fastify/static';
@@ -12,6 +13,7 @@ import { installStaticCache } from './static-install.js';
 import type { StaticMount } from './static-mounts.js';
 import { TrustedProxies } from './trusted-proxies.js';
 import type { ForwardContext } from './forward-common.js';
+import { installForwardFastPath } from './forward-fast-path.js';
 import { forwardRequest } from './forward-request.js';
 import { fastifyLimitOptions, installHttpLimits, resolveHttpLimits, type HttpLimitOptions, type HttpLimits } from './http-limits.js';
 import { NativeLinkPool } from './native-link-pool.js';
@@ -41,6 +43,7 @@ export interface GatewayOptions extends HttpLimitOptions {
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
 /** Methods fastify knows only when asked; the app behind decides what they mean. */
 const EXTRA_METHODS = ['PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'SEARCH', 'REPORT'];
+const FORWARDED_METHODS: ReadonlySet<string> = new Set([...METHODS, ...EXTRA_METHODS]);
 
 /**
  * The HTTP front: fastify serves the --static mounts itself and hands every other request to the
@@ -114,14 +117,23 @@ export class GatewayServer {
     }
     if (statics.length > 0) installStaticCache(app, this.staticCache);
     for (const m of EXTRA_METHODS) app.addHttpMethod(m, { hasBody: true });
+    const forward = (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+      this.requestMetrics?.track(res);
+      return forwardRequest(req, res, ctx);
+    };
     app.route({
       method: [...METHODS, ...EXTRA_METHODS],
       url: '/*',
       handler: (request, reply) => {
         reply.hijack();
-        this.requestMetrics?.track(reply.raw);
-        return forwardRequest(request.raw, reply.raw, ctx);
+        return forward(request.raw, reply.raw);
       },
+    });
+    installForwardFastPath(app, statics.map((m) => m.prefix), FORWARDED_METHODS, (req, res) => {
+      forward(req, res).catch((err: unknown) => {
+        this.log.error('PORTICO_ERR_UPSTREAM_ABORTED', `${req.method} ${req.url}: ${(err as Error).stack ?? String(err)}`);
+        res.destroy();
+      });
     });
     // Last, so the limits are checked before the static cache and fastify see a request.
     installHttpLimits(app, this.limits, this.log);
