@@ -2,7 +2,7 @@ import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { PorticoError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import { formatSocketAddress, type SocketAddress } from '../protocol/socket-address.js';
+import { formatSocketAddress, parseSocketAddress, type SocketAddress } from '../protocol/socket-address.js';
 
 export interface ListenOptions {
   address: SocketAddress;
@@ -103,6 +103,22 @@ export function listenError(err: NodeJS.ErrnoException, address: SocketAddress):
   }
   if (err.code === 'EADDRINUSE') return new PorticoError('PORTICO_ERR_SOCKET_IN_USE', `${where} is in use`, { cause: err });
   return new PorticoError('PORTICO_ERR_INVALID_OPTION', `cannot bind ${where}: ${err.message}`, { cause: err });
+}
+
+/**
+ * Listens on `spec`, a unix path (a stale socket file replaced, a live one refused) or HOST:PORT:
+ * the master's side servers (--stats, --metrics).
+ */
+export async function listenOn(server: Server, spec: string): Promise<void> {
+  const address = parseSocketAddress(spec);
+  if (address.kind === 'unix') await removeStaleSocket(address.path);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(address.kind === 'unix' ? { path: address.path } : { host: address.host, port: address.port }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
 }
 
 /** Removes the socket file at exit (--vacuum). */

@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { NGINX } from './nginx.js';
+import { NGINX, nginxMainConf } from './nginx.js';
 import { repoRoot } from './paths.js';
 
 export const deployDir = join(repoRoot, 'deploy');
@@ -27,26 +27,6 @@ export function localListen(conf: string, port: number): string {
   return conf.replace(/^\s*listen\s+\[::\]:80\b[^;]*;\s*$/gm, '').replace(/\blisten\s+80\b/g, `listen 127.0.0.1:${port}`);
 }
 
-/** The main nginx.conf around `http` (the inside of http { }), as runNginx writes it. */
-export function nginxMainConf(home: string, http: string): string {
-  return `
-worker_processes 1;
-daemon off;
-${process.getuid?.() === 0 ? 'user nobody nogroup;' : ''}
-pid ${join(home, 'nginx.pid')};
-error_log stderr notice;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path ${join(home, 'client_body')};
-  proxy_temp_path ${join(home, 'proxy')};
-  fastcgi_temp_path ${join(home, 'fastcgi')};
-  uwsgi_temp_path ${join(home, 'uwsgi')};
-  scgi_temp_path ${join(home, 'scgi')};
-${http}
-}
-`;
-}
 
 /**
  * `nginx -t` on a main config around `http`, with stock uwsgi_params next to it (the configs say

@@ -52,24 +52,7 @@ export async function runNginx(dir: string, name: string, http: (port: number, h
   const port = await freePort();
   const home = join(dir, `${name}-${port}`);
   mkdirSync(join(home, 'logs'), { recursive: true, mode: 0o777 });
-  const conf = `
-worker_processes 1;
-daemon off;
-master_process on;
-${process.getuid?.() === 0 ? 'user nobody nogroup;' : ''}
-pid ${join(home, 'nginx.pid')};
-error_log stderr notice;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path ${join(home, 'client_body')};
-  proxy_temp_path ${join(home, 'proxy')};
-  fastcgi_temp_path ${join(home, 'fastcgi')};
-  uwsgi_temp_path ${join(home, 'uwsgi')};
-  scgi_temp_path ${join(home, 'scgi')};
-${http(port, home)}
-}
-`;
+  const conf = nginxMainConf(home, http(port, home));
   const confFile = join(home, 'nginx.conf');
   writeFileSync(confFile, conf);
   // `launcher` runs nginx through another program that execs it (e.g. `ip netns exec NS`).
@@ -85,4 +68,29 @@ ${http(port, home)}
       await proc.stop('SIGQUIT');
     },
   };
+}
+
+/**
+ * The main nginx.conf around `http` (the inside of http { }): foreground, one worker (nobody when
+ * run as root, as www-data would be), its own pid and temp paths under `home`.
+ */
+export function nginxMainConf(home: string, http: string): string {
+  return `
+worker_processes 1;
+daemon off;
+master_process on;
+${process.getuid?.() === 0 ? 'user nobody nogroup;' : ''}
+pid ${join(home, 'nginx.pid')};
+error_log stderr notice;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path ${join(home, 'client_body')};
+  proxy_temp_path ${join(home, 'proxy')};
+  fastcgi_temp_path ${join(home, 'fastcgi')};
+  uwsgi_temp_path ${join(home, 'uwsgi')};
+  scgi_temp_path ${join(home, 'scgi')};
+${http}
+}
+`;
 }

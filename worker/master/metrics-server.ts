@@ -4,7 +4,7 @@ import { defaults } from '../../common/defaults.js';
 import type { Logger } from '../../common/logger.js';
 import { addCounts, gauge, requestMetricsJSON, REQUEST_METRICS_LENGTH, type PromMetricJSON } from '../../common/request-metrics.js';
 import { parseSocketAddress } from '../../protocol/socket-address.js';
-import { removeStaleSocket, vacuumSocket } from '../socket-listener.js';
+import { listenOn, vacuumSocket } from '../socket-listener.js';
 import type { WorkerMetrics } from './control-channel.js';
 import type { Master } from './master.js';
 import type { ExitReason, WorkerProcess } from './worker-process.js';
@@ -144,16 +144,8 @@ export class MetricsServer {
     });
   }
 
-  async listen(): Promise<void> {
-    const address = parseSocketAddress(this.spec);
-    if (address.kind === 'unix') await removeStaleSocket(address.path);
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(address.kind === 'unix' ? { path: address.path } : { host: address.host, port: address.port }, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+  listen(): Promise<void> {
+    return listenOn(this.server, this.spec);
   }
 
   close(): void {

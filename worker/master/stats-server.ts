@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:net';
 import type { Logger } from '../../common/logger.js';
 import { parseSocketAddress } from '../../protocol/socket-address.js';
-import { removeStaleSocket, vacuumSocket } from '../socket-listener.js';
+import { listenOn, vacuumSocket } from '../socket-listener.js';
 import { collectStats, type MasterStatsJson } from './master-stats.js';
 import type { Master } from './master.js';
 
@@ -28,16 +28,8 @@ export class StatsServer {
     });
   }
 
-  async listen(): Promise<void> {
-    const address = parseSocketAddress(this.spec);
-    if (address.kind === 'unix') await removeStaleSocket(address.path);
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(address.kind === 'unix' ? { path: address.path } : { host: address.host, port: address.port }, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+  listen(): Promise<void> {
+    return listenOn(this.server, this.spec);
   }
 
   close(): void {
