@@ -8,9 +8,10 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startProcess, type Started } from './support/child-process.js';
 import { fixturesDir, sharedDir } from './support/paths.js';
-import { outputLine, startGateway, startServe, type HttpFront } from './support/portico-gateway.js';
+import { outputLine, startGateway, type HttpFront } from './support/portico-gateway.js';
 import { startWorker } from './support/portico-worker.js';
 import { rawRequest } from './support/raw-http.js';
+import { appCases, serveForSuite } from './support/serve-app-cases.js';
 import { makeTmpDir } from './support/tmp-dir.js';
 
 const KINDS = [
@@ -25,54 +26,17 @@ const START_TIMEOUT = { timeout: 30_000 };
 
 for (const { kind, app } of KINDS) {
   describe(`portico serve --link native --workers 2, ${kind} app`, { timeout: 120_000 }, () => {
-    let serve: HttpFront | undefined;
-    let base = '';
-
-    before(async () => {
-      serve = await startServe(join(fixturesDir, app), ['--workers', '2', '--link', 'native']);
-      base = serve.url;
-    }, START_TIMEOUT);
-
-    after(async () => {
-      await serve?.stop();
-    });
+    const stack = serveForSuite(join(fixturesDir, app), ['--workers', '2', '--link', 'native']);
+    appCases(stack);
 
     test('the gateway forwards over portico:// upstreams', () => {
-      assert.match(serve!.proc.output(), /gateway: forwarding to portico:\/\/unix:\S+worker-1-\d+\.sock/);
-      assert.match(serve!.proc.output(), /gateway: forwarding to portico:\/\/unix:\S+worker-2-\d+\.sock/);
-    });
-
-    test('GET with a UTF-8 path and query: the app sees them decoded', async () => {
-      const res = await fetch(`${base}/caf%C3%A9/%E2%9C%93%20ok?q=%C3%A9t%C3%A9&k=%ED%95%9C&e=a%26b`);
-      assert.equal(res.status, 200);
-      const seen = (await res.json()) as { method: string; path: string; query: Record<string, string>; headers: Record<string, string> };
-      assert.equal(seen.method, 'GET');
-      assert.equal(seen.path, '/café/✓ ok');
-      assert.deepEqual(seen.query, { q: 'été', k: '한', e: 'a&b' });
-      assert.equal(seen.headers.host, new URL(base).host);
-    });
-
-    test('POST application/x-www-form-urlencoded: the app parses the form', async () => {
-      const res = await fetch(`${base}/form`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: 'name=J%C3%BCrgen+M&lang=%ED%95%9C&empty=&sym=1%2B1%3D2',
-      });
-      assert.equal(res.status, 200);
-      assert.deepEqual(await res.json(), { name: 'Jürgen M', lang: '한', empty: '', sym: '1+1=2' });
-    });
-
-    test('a 1 MiB random upload is echoed back byte for byte', async () => {
-      const upload = randomBytes(MiB);
-      const res = await fetch(`${base}/echo`, { method: 'POST', headers: { 'content-type': 'application/x-portico-test' }, body: upload });
-      assert.equal(res.status, 200);
-      const back = Buffer.from(await res.arrayBuffer());
-      assert.ok(back.equals(upload), 'echoed bytes differ from the upload');
+      assert.match(stack.front.proc.output(), /gateway: forwarding to portico:\/\/unix:\S+worker-1-\d+\.sock/);
+      assert.match(stack.front.proc.output(), /gateway: forwarding to portico:\/\/unix:\S+worker-2-\d+\.sock/);
     });
 
     test('a chunked upload of unknown length streams through and is echoed', async () => {
       const pieces = ['first piece, ', 'zweites Stück, ', '세 번째', randomBytes(MiB / 2), randomBytes(MiB / 2)];
-      const res = await rawRequest(base, '/echo', {
+      const res = await rawRequest(stack.base, '/echo', {
         method: 'POST',
         headers: { 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked' },
         body: pieces,
@@ -81,55 +45,14 @@ for (const { kind, app } of KINDS) {
       assert.ok(res.body.equals(Buffer.concat(pieces.map((p) => Buffer.from(p)))), 'echoed body differs');
     });
 
-    test('a 10 MiB streamed download arrives whole', async () => {
-      const size = 10 * MiB;
-      const res = await fetch(`${base}/download?bytes=${size}`);
-      assert.equal(res.status, 200);
-      const body = Buffer.from(await res.arrayBuffer());
-      assert.equal(body.length, size);
-      assert.ok(body.equals(Buffer.alloc(size, 'x')), 'download content is not all "x"');
-    });
-
-    test('HEAD: the GET status and headers, no body bytes on the wire', async () => {
-      const res = await rawRequest(base, '/', { method: 'HEAD' });
-      assert.equal(res.status, 200);
-      assert.match(res.headers['content-type'] ?? '', /^application\/json/);
-      assert.equal(res.body.length, 0);
-    });
-
-    test('204: no body', async () => {
-      const res = await rawRequest(base, '/empty');
-      assert.equal(res.status, 204);
-      assert.equal(res.body.length, 0);
-      assert.equal(res.headers['content-length'], undefined);
-    });
-
-    test('two Set-Cookie headers stay two headers, with the 302 and its Location', async () => {
-      const res = await fetch(`${base}/cookies`, { redirect: 'manual' });
-      assert.equal(res.status, 302);
-      assert.equal(res.headers.get('location'), '/next');
-      assert.deepEqual(res.headers.getSetCookie(), ['a=1; Path=/', 'b=2; HttpOnly']);
-      assert.equal(await res.text(), '');
-    });
-
-    test('the app throws: 500 with a coded log line, and the next request is fine', async () => {
-      const res = await fetch(`${base}/throw`);
-      assert.equal(res.status, 500);
-      assert.equal(await res.text(), '500 Internal Server Error\n');
-      await outputLine(serve!.proc, /PORTICO_ERR_APP_EXCEPTION: GET \/throw: Error: boom from the/);
-      const again = await fetch(`${base}/`);
-      assert.equal(again.status, 200);
-      assert.equal(((await again.json()) as { path: string }).path, '/');
-    });
-
     test('keep-alive: 40 sequential requests use far fewer connections, as the gateway reports at stop', async () => {
       for (let i = 0; i < 40; i++) {
-        const res = await fetch(`${base}/seq?i=${i}`);
+        const res = await fetch(`${stack.base}/seq?i=${i}`);
         assert.equal(res.status, 200);
         await res.arrayBuffer();
       }
-      await serve!.stop();
-      const lines = [...serve!.proc.output().matchAll(/native link \S+worker-\d+-\d+\.sock: (\d+) connections for (\d+) requests/g)];
+      await stack.front.stop();
+      const lines = [...stack.front.proc.output().matchAll(/native link \S+worker-\d+-\d+\.sock: (\d+) connections for (\d+) requests/g)];
       assert.equal(lines.length, 2, 'one pool line per worker');
       const connections = lines.reduce((n, m) => n + Number(m[1]), 0);
       const requests = lines.reduce((n, m) => n + Number(m[2]), 0);

@@ -2,14 +2,14 @@
 // (gateway and workers as the CLI starts them) for each kind of app, the X-Forwarded-For trust
 // rules seen from an app's environ, and real uWSGI (python3) behind `portico gateway`.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startProcess, type Started } from './support/child-process.js';
 import { fixturesDir, sharedDir } from './support/paths.js';
-import { outputLine, startGateway, startServe, type HttpFront } from './support/portico-gateway.js';
+import { outputLine, startGateway, type HttpFront } from './support/portico-gateway.js';
 import { startWorker } from './support/portico-worker.js';
 import { rawRequest } from './support/raw-http.js';
+import { appCases, serveForSuite } from './support/serve-app-cases.js';
 import { makeTmpDir } from './support/tmp-dir.js';
 
 const KINDS = [
@@ -18,119 +18,24 @@ const KINDS = [
   { kind: 'node', app: 'node-app.mjs' },
 ] as const;
 
-const MiB = 1024 * 1024;
-
 /** A stack that never prints its ready line fails the hook instead of hanging the run. */
 const START_TIMEOUT = { timeout: 30_000 };
 
 for (const { kind, app } of KINDS) {
   describe(`portico serve --workers 2, ${kind} app`, { timeout: 120_000 }, () => {
-    let serve: HttpFront | undefined;
-    let base = '';
-
-    before(async () => {
-      serve = await startServe(join(fixturesDir, app), ['--workers', '2']);
-      base = serve.url;
-    }, START_TIMEOUT);
-
-    after(async () => {
-      await serve?.stop();
-    });
-
-    test('GET with a UTF-8 path and query: the app sees them decoded', async () => {
-      const res = await fetch(`${base}/caf%C3%A9/%E2%9C%93%20ok?q=%C3%A9t%C3%A9&k=%ED%95%9C&e=a%26b`);
-      assert.equal(res.status, 200);
-      assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
-      const seen = (await res.json()) as { method: string; path: string; query: Record<string, string>; headers: Record<string, string> };
-      assert.equal(seen.method, 'GET');
-      assert.equal(seen.path, '/café/✓ ok');
-      assert.deepEqual(seen.query, { q: 'été', k: '한', e: 'a&b' });
-      assert.equal(seen.headers.host, new URL(base).host);
-    });
-
-    test('POST application/x-www-form-urlencoded: the app parses the form', async () => {
-      const res = await fetch(`${base}/form`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: 'name=J%C3%BCrgen+M&lang=%ED%95%9C&empty=&sym=1%2B1%3D2',
-      });
-      assert.equal(res.status, 200);
-      assert.deepEqual(await res.json(), { name: 'Jürgen M', lang: '한', empty: '', sym: '1+1=2' });
-    });
-
-    test('a 1 MiB random upload is echoed back byte for byte', async () => {
-      const upload = randomBytes(MiB);
-      const res = await fetch(`${base}/echo`, { method: 'POST', headers: { 'content-type': 'application/x-portico-test' }, body: upload });
-      assert.equal(res.status, 200);
-      assert.equal(res.headers.get('content-type'), 'application/x-portico-test');
-      const back = Buffer.from(await res.arrayBuffer());
-      assert.equal(back.length, upload.length);
-      assert.ok(back.equals(upload), 'echoed bytes differ from the upload');
-    });
-
-    test('a 10 MiB streamed download arrives whole', async () => {
-      const size = 10 * MiB;
-      const res = await fetch(`${base}/download?bytes=${size}`);
-      assert.equal(res.status, 200);
-      const body = Buffer.from(await res.arrayBuffer());
-      assert.equal(body.length, size);
-      assert.ok(body.equals(Buffer.alloc(size, 'x')), 'download content is not all "x"');
-    });
-
-    test('HEAD: the GET status and headers, no body bytes on the wire', async () => {
-      const res = await rawRequest(base, '/', { method: 'HEAD' });
-      assert.equal(res.status, 200);
-      assert.match(res.headers['content-type'] ?? '', /^application\/json/);
-      assert.equal(res.body.length, 0);
-    });
-
-    test('204: no body', async () => {
-      const res = await rawRequest(base, '/empty');
-      assert.equal(res.status, 204);
-      assert.equal(res.body.length, 0);
-      assert.equal(res.headers['content-length'], undefined);
-    });
-
-    test('two Set-Cookie headers stay two headers, with the 302 and its Location', async () => {
-      const res = await fetch(`${base}/cookies`, { redirect: 'manual' });
-      assert.equal(res.status, 302);
-      assert.equal(res.headers.get('location'), '/next');
-      assert.deepEqual(res.headers.getSetCookie(), ['a=1; Path=/', 'b=2; HttpOnly']);
-      assert.equal(await res.text(), '');
-    });
-
-    test('a chunked request body (no Content-Length, written in pieces) is echoed', async () => {
-      const pieces = ['first piece, ', 'zweites Stück, ', '세 번째', Buffer.alloc(100_000, 'y')];
-      const res = await rawRequest(base, '/echo', {
-        method: 'POST',
-        headers: { 'content-type': 'text/plain; charset=utf-8', 'transfer-encoding': 'chunked' },
-        body: pieces,
-      });
-      assert.equal(res.status, 200);
-      assert.equal(res.headers['content-type'], 'text/plain; charset=utf-8');
-      assert.ok(res.body.equals(Buffer.concat(pieces.map((p) => Buffer.from(p)))), 'echoed body differs');
-    });
-
-    test('the app throws: 500 with a coded log line, and serve keeps serving', async () => {
-      const res = await fetch(`${base}/throw`);
-      assert.equal(res.status, 500);
-      assert.equal(await res.text(), '500 Internal Server Error\n');
-      await outputLine(serve!.proc, /PORTICO_ERR_APP_EXCEPTION: GET \/throw: Error: boom from the/);
-      const again = await fetch(`${base}/`);
-      assert.equal(again.status, 200);
-      assert.equal(((await again.json()) as { path: string }).path, '/');
-    });
+    const stack = serveForSuite(join(fixturesDir, app), ['--workers', '2']);
+    appCases(stack);
 
     test('concurrent requests are spread over both workers', async () => {
-      const started = serve!.proc.output().match(/portico worker \d+: \w+ app .* on /g) ?? [];
-      assert.equal(started.length, 2, `expected two worker ready lines:\n${serve!.proc.output()}`);
-      const all = await Promise.all(Array.from({ length: 8 }, (_, i) => fetch(`${base}/download?bytes=${256 * 1024}&n=${i}`)));
+      const started = stack.front.proc.output().match(/portico worker \d+: \w+ app .* on /g) ?? [];
+      assert.equal(started.length, 2, `expected two worker ready lines:\n${stack.front.proc.output()}`);
+      const all = await Promise.all(Array.from({ length: 8 }, (_, i) => fetch(`${stack.base}/download?bytes=${256 * 1024}&n=${i}`)));
       for (const res of all) {
         assert.equal(res.status, 200);
         assert.equal((await res.arrayBuffer()).byteLength, 256 * 1024);
       }
       // Request log lines of two different pids.
-      const [, a, b] = await outputLine(serve!.proc, /\[pid: (\d+)\|[^\n]*GET \/download\?bytes=262144[\s\S]*\[pid: (?!\1\|)(\d+)\|[^\n]*GET \/download\?bytes=262144/);
+      const [, a, b] = await outputLine(stack.front.proc, /\[pid: (\d+)\|[^\n]*GET \/download\?bytes=262144[\s\S]*\[pid: (?!\1\|)(\d+)\|[^\n]*GET \/download\?bytes=262144/);
       assert.notEqual(a, b);
     });
   });
