@@ -16,10 +16,12 @@ export function renderTop(prev: MasterStatsJson | null, cur: MasterStatsJson, el
   const rates = requestRates(prev, cur, elapsedMs);
   const total = cur.workers.reduce((n, w) => n + w.requests, 0);
   const busy = cur.workers.filter((w) => w.status === 'busy').length;
+  // Slots with no process (--cheap, --cheaper) are listed, but are not workers.
+  const cheap = cur.workers.filter((w) => w.status === 'cheap').length;
   const sockets = cur.sockets.map((s) => `${s.name} (${s.proto})`).join(', ') || '-';
   const header = [
     `portico ${cur.version} - master pid ${cur.pid} - sockets: ${sockets}`,
-    `requests: ${total}  req/s: ${rates ? fixed(rates.total) : '-'}  workers: ${busy} busy / ${cur.workers.length} total`,
+    `requests: ${total}  req/s: ${rates ? fixed(rates.total) : '-'}  workers: ${busy} busy / ${cur.workers.length - cheap} total${cheap ? ` (${cheap} cheap)` : ''}`,
     '',
   ];
   const rows: string[][] = cur.workers.map((w) => [
