@@ -140,7 +140,8 @@ export class GatewayServer {
     const addr = this.listenAddress;
     if (addr.kind === 'unix') await app.listen({ path: addr.path });
     else await app.listen({ host: addr.host, port: addr.port });
-    this.log.info(`portico gateway ${process.pid}: http on ${this.url} -> ${ctx.pool.upstreams.map((u) => `${u.link === 'native' ? 'portico' : 'uwsgi'}://${u.address.kind === 'unix' ? 'unix:' : ''}${u.label}`).join(', ')}`);
+    const upstreams = ctx.pool.upstreams.map((u) => `${u.link === 'native' ? 'portico' : 'uwsgi'}://${u.address.kind === 'unix' ? 'unix:' : ''}${u.label}`);
+    this.log.info(`portico gateway ${process.pid}: http on ${this.url} -> ${upstreams.length > 0 ? upstreams.join(', ') : "the master's workers, as they start"}`);
   }
 
   /** Starts sending requests to a new upstream (a worker the master started). */
