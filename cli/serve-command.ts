@@ -34,6 +34,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
   const link = values.link;
   if (link !== 'native' && link !== 'uwsgi') throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--link must be native or uwsgi, not ${JSON.stringify(link)}`);
+  // Every option is checked (a bad --cron spec, --cheaper above --processes) before anything binds.
+  const guards = masterGuards(values);
+  const runtime = runtimeOptions(values);
   const log = new Logger({ format: logFormatOption(values['log-format']), file: values.logto as string | undefined });
   const runDir = mkdtempSync(join(tmpdir(), 'portico-'));
   const removeRunDir = (): void => rmSync(runDir, { recursive: true, force: true });
@@ -43,7 +46,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const scheme = link === 'native' ? 'portico' : 'uwsgi';
   const upstream = (w: WorkerProcess): string => `${scheme}://unix:${w.socketPath}`;
   const master = new Master({
-    ...masterGuards(values),
+    ...guards,
     main: MAIN,
     workerArgv: ['worker', app, ...toArgv(values, workerOptionsBase)],
     shared: null,
@@ -63,7 +66,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
   await runMaster(master, {
     readyLine: `portico master ${process.pid}: ${master.options.initialWorkers ?? master.processes} worker(s) of ${app} behind ${gateway.url}`,
-    ...runtimeOptions(values),
+    ...runtime,
     sockets: () => [{ name: gateway.url, proto: 'http' }],
     metricsSource: () => gatewayMetricsJSON(gateway),
     // The gateway first: it stops accepting and waits for its in-flight requests, which the

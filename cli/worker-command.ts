@@ -74,6 +74,9 @@ async function runWorkerMaster(app: string, socket: string | undefined, values: 
   const opts = workerOptionsFrom(app, socket ?? '', values);
   // Under socket activation systemd bound the socket (owner, mode, path are the .socket unit's).
   const activated = listenFds() > 0;
+  // Every option is checked (a bad --cron spec, --cheaper above --processes) before the socket is bound.
+  const guards = masterGuards(values);
+  const runtime = runtimeOptions(values);
   const shared = activated ? inheritedSocket(socket ? parseSocketAddress(socket) : undefined) : await bindSharedSocket(parseSocketAddress(socket!), opts.chmodSocket);
   const label = formatSocketAddress(shared.address);
   const vacuum = opts.vacuum !== false;
@@ -81,7 +84,7 @@ async function runWorkerMaster(app: string, socket: string | undefined, values: 
   dropPrivileges(values, shared.address.kind === 'unix' && !activated ? [shared.address.path] : [], log);
   let cheap: CheapListener | null = null;
   const master = new Master({
-    ...masterGuards(values),
+    ...guards,
     main: MAIN,
     workerArgv: ['worker', app, '--socket', label, ...toArgv(values, workerOptionsBase)],
     shared,
@@ -100,7 +103,7 @@ async function runWorkerMaster(app: string, socket: string | undefined, values: 
       '(13: Permission denied)", start portico with --chmod-socket 666 (or 660 and a group nginx is in)');
   }
   await runMaster(master, {
-    ...runtimeOptions(values),
+    ...runtime,
     sockets: () => [{ name: label, proto: 'uwsgi' }],
     afterStop: () => shared.close(vacuum),
     readyLine: `portico master ${process.pid}: ${master.options.initialWorkers ?? master.processes} worker(s) of ${app} accepting on ${label}`,
