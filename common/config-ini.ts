@@ -1,5 +1,5 @@
 import { execSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, resolve, sep } from 'node:path';
 import { PorticoError } from './errors.js';
 
@@ -49,14 +49,32 @@ export function parseIni(text: string, file: string, env: NodeJS.ProcessEnv = pr
   return entries;
 }
 
+/**
+ * The file's entries, read and expanded once per process: `portico --ini` looks at the file to
+ * choose serve or worker, then the command reads it again, and an `@(exec://...)` must run once.
+ */
+const readOnce = new Map<string, IniEntry[]>();
+
 export function readIniFile(file: string, env: NodeJS.ProcessEnv = process.env): IniEntry[] {
+  let stamp = '';
+  try {
+    const st = statSync(file);
+    stamp = `${st.mtimeMs}:${st.size}`;
+  } catch {
+    // unreadable: the read below says why
+  }
+  const key = `${file}\0${stamp}\0${env === process.env ? '' : JSON.stringify(env)}`;
+  const cached = readOnce.get(key);
+  if (cached) return cached;
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `cannot read --ini ${file}: ${(err as Error).message}`);
   }
-  return parseIni(text, file, env);
+  const entries = parseIni(text, file, env);
+  readOnce.set(key, entries);
+  return entries;
 }
 
 /**
