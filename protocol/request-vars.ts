@@ -29,11 +29,11 @@ export function buildRequestVars(req: HttpRequestInfo): UwsgiVars {
   let contentLength = req.contentLength === undefined ? '' : String(req.contentLength);
   const httpVars: string[] = [];
   for (const [name, value] of req.headers) {
-    if (name.includes('_')) continue;
-    const lower = name.toLowerCase();
-    if (lower === 'content-type') contentType = value;
-    else if (lower === 'content-length' && req.contentLength === undefined) contentLength = value;
-    httpVars.push('HTTP_' + name.toUpperCase().replace(/-/g, '_'), value);
+    const varName = httpVarName(name);
+    if (varName === null) continue;
+    if (varName === 'HTTP_CONTENT_TYPE') contentType = value;
+    else if (varName === 'HTTP_CONTENT_LENGTH' && req.contentLength === undefined) contentLength = value;
+    httpVars.push(varName, value);
   }
   const flat = [
     'QUERY_STRING', query,
@@ -54,6 +54,22 @@ export function buildRequestVars(req: HttpRequestInfo): UwsgiVars {
   );
   for (const v of httpVars) flat.push(v);
   return new UwsgiVars(flat);
+}
+
+/**
+ * Clients send the same few header names in the same spelling request after request: their
+ * HTTP_* names are computed once (upper-cased, `-` to `_`). Bounded, so a client inventing names
+ * cannot grow it. null: the name has an `_` and is dropped, as nginx does.
+ */
+const varNames = new Map<string, string | null>();
+const VAR_NAMES_MAX = 1024;
+
+function httpVarName(name: string): string | null {
+  let v = varNames.get(name);
+  if (v !== undefined) return v;
+  v = name.includes('_') ? null : 'HTTP_' + name.toUpperCase().replace(/-/g, '_');
+  if (varNames.size < VAR_NAMES_MAX) varNames.set(name, v);
+  return v;
 }
 
 /** Percent-decodes a path as nginx does for $document_uri; a malformed escape is kept as sent. */
