@@ -26,6 +26,9 @@ export function serveConnection(socket: Socket, ctx: WorkerContext): void {
   const finish = (): void => {
     ctx.inFlight--;
     ctx.onSettled?.(socket);
+    // The app answered without reading all of its body (which may have paused the socket): read
+    // on, so the rest is dropped and nginx's close is seen.
+    socket.resume();
     if (ex) logRequest(ctx, ex);
     if (ctx.inFlight === 0 && ctx.onIdle) ctx.onIdle();
     release();

@@ -15,6 +15,9 @@ import type { WorkerContext } from './worker-context.js';
  * link's format. It keeps what the request log needs and guarantees the rules every app kind and
  * link share: headers validated, 500 before the head, an incomplete response after it.
  */
+/** Body bytes a worker holds for an app that has not asked for its body yet. */
+const BODY_QUEUE_MAX = 64 * 1024;
+
 export class Exchange {
   readonly head: PacketHead;
   readonly vars: UwsgiVars;
@@ -33,6 +36,7 @@ export class Exchange {
   /** The request body as a stream, created on first use (most GETs never ask). */
   private bodyStream: Readable | null = null;
   private bodyQueue: Buffer[] | null = null;
+  private queuedBytes = 0;
   private bodyEnded: boolean;
   private abortController: AbortController | null = null;
   private abortListeners: Array<() => void> | null = null;
@@ -71,12 +75,20 @@ export class Exchange {
     (this.abortListeners ??= []).push(listener);
   }
 
-  /** Body bytes from the decoder. Queued until an adapter asks for the stream. */
+  /**
+   * Body bytes from the decoder. Queued until an adapter asks for the stream, but only up to
+   * BODY_QUEUE_MAX: past that the socket pauses until the app reads, so an upload to an app that
+   * never asks for its body cannot fill the worker's memory. After the response nobody reads
+   * them: they are dropped.
+   */
   pushBody(chunk: Buffer): void {
+    if (this.finished || this.aborted) return;
     if (this.bodyStream) {
       if (!this.bodyStream.push(chunk)) this.socket.pause();
     } else {
       (this.bodyQueue ??= []).push(chunk);
+      this.queuedBytes += chunk.length;
+      if (this.queuedBytes > BODY_QUEUE_MAX) this.socket.pause();
     }
   }
 
