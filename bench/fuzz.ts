@@ -13,16 +13,9 @@ import { fixturesDir } from '../test/support/paths.js';
 import { startWorker } from '../test/support/portico-worker.js';
 import { makeTmpDir } from '../test/support/tmp-dir.js';
 import { requestVectors } from '../test/support/vectors.js';
+import { envInt } from './env-int.js';
 
 const MIB = 1024 * 1024;
-
-function envInt(name: string, def: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return def;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be a whole number >= ${min}, got ${JSON.stringify(raw)}`);
-  return n;
-}
 
 async function main(): Promise<number> {
   const cases = envInt('FUZZ_CASES', 20_000, 1);

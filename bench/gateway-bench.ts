@@ -27,6 +27,7 @@ import { ownCpuSeconds, treeCpuSeconds } from './proc-cpu.js';
 import { failed, fmtRatio, ratioTable, roundLine, summarize, summaryTable, type RoundResult, type Summary } from './report.js';
 import { startStaticNginx } from './static-nginx.js';
 import { runWrk, wrkArgs, type WrkOptions } from './wrk-result.js';
+import { envInt } from './env-int.js';
 
 const ENV_KEYS = ['BENCH_SUITE', 'BENCH_DURATION', 'BENCH_ROUNDS', 'BENCH_CONNECTIONS', 'BENCH_THREADS', 'BENCH_WARMUP', 'BENCH_TARGETS', 'BENCH_NODE_FLAGS'] as const;
 
@@ -50,14 +51,6 @@ interface Target {
   path: string;
   /** What GET path must answer, checked before the rounds. */
   body: Buffer;
-}
-
-function envInt(name: string, def: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return def;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be a whole number >= ${min}, got ${JSON.stringify(raw)}`);
-  return n;
 }
 
 const HELLO = Buffer.from('Hello World');

@@ -14,6 +14,7 @@ import { startNginx } from '../test/support/nginx.js';
 import { porticoBin, repoRoot } from '../test/support/paths.js';
 import { makeTmpDir } from '../test/support/tmp-dir.js';
 import { track, trackFn } from './cleanup.js';
+import { envInt } from './env-int.js';
 import { fmtMs } from './report.js';
 import { runWrk, type WrkOptions, type WrkResult } from './wrk-result.js';
 
@@ -30,12 +31,6 @@ interface ReloadRow {
 }
 
 const failures = (r: WrkResult): number => r.non2xx + r.socketErrors;
-
-function envSeconds(name: string, def: number): number {
-  const n = Number(process.env[name] ?? def);
-  if (!Number.isInteger(n) || n < 2) throw new Error(`${name} must be a whole number of seconds >= 2`);
-  return n;
-}
 
 async function startStacks(dir: string): Promise<Stack[]> {
   const hello = join(repoRoot, 'examples', 'hello.mjs');
@@ -67,8 +62,8 @@ async function underReload(stack: Stack, o: WrkOptions, reloadsBefore: number): 
 }
 
 export async function reloadBench(): Promise<void> {
-  const durationSec = envSeconds('BENCH_RELOAD_DURATION', 5);
-  const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
+  const durationSec = envInt('BENCH_RELOAD_DURATION', 5, 2);
+  const connections = envInt('BENCH_CONNECTIONS', 32, 1);
   const o: WrkOptions = { threads: 1, connections, durationSec };
   const tmp = makeTmpDir('bench-reload');
   trackFn('temp dir', async () => tmp.cleanup(), () => tmp.cleanup());

@@ -19,16 +19,9 @@ import { reloadBench } from './reload-bench.js';
 import { ratioTable, roundLine, summarize, summaryTable, type RoundResult } from './report.js';
 import { treeCpuSeconds } from './proc-cpu.js';
 import { runWrk, wrkArgs, type WrkOptions } from './wrk-result.js';
+import { envInt } from './env-int.js';
 
 const ENV_KEYS = ['BENCH_DURATION', 'BENCH_ROUNDS', 'BENCH_CONNECTIONS', 'BENCH_THREADS', 'BENCH_WARMUP', 'BENCH_BACKENDS', 'BENCH_NODE_FLAGS'] as const;
-
-function envInt(name: string, def: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return def;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be a whole number >= ${min}, got ${JSON.stringify(raw)}`);
-  return n;
-}
 
 function chosenBackends(all: BackendSpec[]): BackendSpec[] {
   const raw = process.env.BENCH_BACKENDS;
