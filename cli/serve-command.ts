@@ -10,6 +10,7 @@ import { GatewayServer } from '../gateway/gateway-server.js';
 import { KIND_RULES } from '../worker/app-loader.js';
 import { Master } from '../worker/master/master.js';
 import { runMaster } from '../worker/master/master-runtime.js';
+import { takeActivatedFd } from '../worker/master/shared-socket.js';
 import type { WorkerProcess } from '../worker/master/worker-process.js';
 import { logFormatOption } from './cli-values.js';
 import { gatewayOptionsFrom } from './gateway-command.js';
@@ -28,7 +29,10 @@ export async function serveCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const app = values.module;
-  if (!app || !values.http) {
+  // Socket activation (a systemd .socket unit on the HTTP port) hands over the listener: --http is optional.
+  const httpFd = takeActivatedFd();
+  const http = values.http ?? (httpFd === null ? undefined : `unix:/proc/self/fd/${httpFd}`);
+  if (!app || !http) {
     process.stderr.write(`${USAGE}\n\nportico serve: APP and --http are required\n`);
     return 2;
   }
@@ -42,7 +46,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const removeRunDir = (): void => rmSync(runDir, { recursive: true, force: true });
   // The gateway binds first (a port below 1024 needs root), then privileges drop, then the
   // workers start; requests that arrive meanwhile wait in the --listen queue for the first one.
-  const gateway = new GatewayServer({ ...gatewayOptionsFrom(values.http, [], values), logger: log, dynamicUpstreams: true, onNoUpstream: () => master.demand(), metrics: values.metrics !== undefined });
+  const gateway = new GatewayServer({ ...gatewayOptionsFrom(http, [], values), listenFd: httpFd ?? undefined, logger: log, dynamicUpstreams: true, onNoUpstream: () => master.demand(), metrics: values.metrics !== undefined });
   const scheme = link === 'native' ? 'portico' : 'uwsgi';
   const upstream = (w: WorkerProcess): string => `${scheme}://unix:${w.socketPath}`;
   const master = new Master({

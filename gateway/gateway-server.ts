@@ -36,6 +36,8 @@ export interface GatewayOptions extends HttpLimitOptions {
   dynamicUpstreams?: boolean;
   /** A request found no upstream and waits for one (serve --cheap: start the workers). */
   onNoUpstream?: () => void;
+  /** A listening socket inherited from systemd (socket activation) to serve instead of binding `http`. */
+  listenFd?: number;
   /** Count forwarded requests for the master's --metrics (serve). */
   metrics?: boolean;
 }
@@ -138,7 +140,8 @@ export class GatewayServer {
     // Last, so the limits are checked before the static cache and fastify see a request.
     installHttpLimits(app, this.limits, this.log);
     const addr = this.listenAddress;
-    if (addr.kind === 'unix') await app.listen({ path: addr.path });
+    if (o.listenFd !== undefined) await listenOnFd(app, o.listenFd);
+    else if (addr.kind === 'unix') await app.listen({ path: addr.path });
     else await app.listen({ host: addr.host, port: addr.port });
     const upstreams = ctx.pool.upstreams.map((u) => `${u.link === 'native' ? 'portico' : 'uwsgi'}://${u.address.kind === 'unix' ? 'unix:' : ''}${u.label}`);
     this.log.info(`portico gateway ${process.pid}: http on ${this.url} -> ${upstreams.length > 0 ? upstreams.join(', ') : "the master's workers, as they start"}`);
@@ -192,6 +195,21 @@ export class GatewayServer {
     }
     this.log.flush();
   }
+}
+
+/**
+ * fastify's listen() takes no file descriptor: the server it made listens on the inherited socket
+ * directly once fastify is ready (its close() still closes that server).
+ */
+async function listenOnFd(app: FastifyInstance, fd: number): Promise<void> {
+  await app.ready();
+  await new Promise<void>((resolve, reject) => {
+    app.server.once('error', reject);
+    app.server.listen({ fd }, () => {
+      app.server.off('error', reject);
+      resolve();
+    });
+  });
 }
 
 /** Answered as a missing file (404), so the response says nothing about what the link points at. */

@@ -88,7 +88,8 @@ async function activate(dir: string, path: string | { port: number }, args: stri
 }
 
 function spawnActivated(fd: number, args: string[]): Started {
-  return startProcess('/bin/sh', ['-c', 'LISTEN_PID=$$ exec "$0" "$@"', process.execPath, porticoBin, 'worker', ...args], {
+  const command = args[0] === 'serve' ? [] : ['worker'];
+  return startProcess('/bin/sh', ['-c', 'LISTEN_PID=$$ exec "$0" "$@"', process.execPath, porticoBin, ...command, ...args], {
     stdio: ['ignore', 'pipe', 'pipe', fd],
     env: { ...process.env, LISTEN_FDS: '1', LISTEN_FDNAMES: 'portico.socket' },
   });
@@ -149,6 +150,19 @@ describe('socket activation: portico takes the listening socket from LISTEN_FDS'
       await outputLine(tcp, new RegExp(`socket activation: using 127\\.0\\.0\\.1:${port} from fd 3`));
     } finally {
       assert.equal(await tcp.stop('SIGTERM'), 0, tcp.output());
+    }
+  });
+
+  test('portico serve takes its HTTP listener from fd 3 (ListenStream=PORT on the gateway)', async () => {
+    const port = await freePort();
+    const serve = await activate(tmp.path, { port }, ['serve', join(repoRoot, 'examples', 'hello.mjs'), '--workers', '1']);
+    try {
+      await outputLine(serve, /portico master \d+: 1 worker\(s\) of .* behind http:\/\/127\.0\.0\.1:(\d+)/);
+      assert.match(serve.output(), new RegExp(`behind http://127\\.0\\.0\\.1:${port}`));
+      const res = await fetch(`http://127.0.0.1:${port}/`);
+      assert.equal(await res.text(), 'Hello World');
+    } finally {
+      assert.equal(await serve.stop('SIGTERM'), 0, serve.output());
     }
   });
 });

@@ -70,6 +70,17 @@ export function listenFds(env: NodeJS.ProcessEnv = process.env, pid: number = pr
 }
 
 /**
+ * Under socket activation, the inherited listening socket's fd (3) for a server of this process
+ * (`portico serve`'s HTTP listener), else null. The LISTEN_* variables are cleared, as
+ * sd_listen_fds(1) does, so the workers this process forks do not take them for theirs.
+ */
+export function takeActivatedFd(): number | null {
+  if (listenFds() === 0) return null;
+  for (const name of ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES']) delete process.env[name];
+  return LISTEN_FDS_START;
+}
+
+/**
  * The listening socket a socket-activated start received as fd 3 (a systemd .socket unit,
  * systemd-socket-activate), in place of bindSharedSocket: the workers inherit it the same way.
  * Its kind (and a TCP address) comes from the descriptor itself, so a --socket that disagrees
