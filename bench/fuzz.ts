@@ -40,7 +40,9 @@ async function main(): Promise<number> {
     const base: Omit<FuzzRunOptions, 'seed' | 'cases'> = { socket, vectors: requestVectors(), validEvery, timeoutMs };
     const pid = worker.child.pid!;
     // The warm-up's own seed: the measured run's cases are still fresh to the worker.
-    const warmCases = Math.min(cases, 2000);
+    // A quarter of the run (at least 2000 cases): V8's heap and the allocator settle by then, so
+    // what the RSS does afterwards is the run's own growth, not the warm-up's.
+    const warmCases = Math.min(cases, Math.max(2000, Math.floor(cases / 4)));
     const warm = await runFuzz({ ...base, seed: (seed ^ 0x5a5a5a5a) >>> 0, cases: warmCases });
     const rssBefore = vmRssBytes(pid);
     console.log(`warm-up: ${warm.cases} cases in ${(warm.elapsedMs / 1000).toFixed(1)} s, ${warm.failures.length} failures`);
