@@ -22,6 +22,7 @@ export function renderTop(prev: MasterStatsJson | null, cur: MasterStatsJson, el
   const header = [
     `portico ${cur.version} - master pid ${cur.pid} - sockets: ${sockets}`,
     `requests: ${total}  req/s: ${rates ? fixed(rates.total) : '-'}  workers: ${busy} busy / ${cur.workers.length - cheap} total${cheap ? ` (${cheap} cheap)` : ''}`,
+    ...cronLines(cur),
     '',
   ];
   const rows: string[][] = cur.workers.map((w) => [
@@ -128,4 +129,10 @@ function formatTable(columns: Column[], rows: string[][]): string[] {
 
 function cut(line: string, width: number | undefined): string {
   return width !== undefined && line.length > width ? line.slice(0, width) : line;
+}
+
+/** One line per --cron task: when, next run, and what it has done so far. */
+function cronLines(cur: MasterStatsJson): string[] {
+  return (cur.cron ?? []).map((c) =>
+    `cron ${c.id}: '${c.when}' (${c.kind}) next ${c.next.slice(0, 16).replace('T', ' ')}Z, ${c.runs} run(s), ${c.skipped} skipped${c.running ? ', running' : ''}`);
 }

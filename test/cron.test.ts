@@ -9,6 +9,7 @@ import { CronScheduler } from '../worker/master/cron-scheduler.js';
 import { CronSchedule, parseCronOptions, parseCronTask, type CronTask } from '../worker/master/cron-spec.js';
 import type { Master } from '../worker/master/master.js';
 import { runMaster } from '../worker/master/master-runtime.js';
+import { fetchStats } from '../worker/master/stats-client.js';
 import { outputLine, startProcess } from './support/child-process.js';
 import { FakeClock, RecordingLog, settle } from './support/cron-fakes.js';
 import { fixturesDir, porticoBin } from './support/paths.js';
@@ -267,14 +268,19 @@ describe('cron: in the master', () => {
 
   it('portico worker --cron: the option is accepted, the table logged at start; a bad spec stops the start', async () => {
     const socket = join(tmp.path, 'w.sock');
+    const stats = join(tmp.path, 'cron-stats.sock');
     const proc = startProcess(process.execPath, [porticoBin, 'worker', join(fixturesDir, 'master-app.mjs'), '--socket', socket, '--processes', '1',
-      // `=`: a value that starts with '-' is otherwise taken for an option by parseArgs.
-      '--cron=-1 -1 -1 -1 -1 echo hi', '--cron-app', `0 3 * * * ${jobs}:tick`]);
+      // uWSGI's spelling: a value that starts with '-' is taken as the option's value.
+      '--cron', '-1 -1 -1 -1 -1 echo hi', '--cron-app', `0 3 * * * ${jobs}:tick`, '--stats', stats]);
     try {
       await outputLine(proc, /cron 1: '-1 -1 -1 -1 -1' echo hi, next run at \d{4}-\d\d-\d\d \d\d:\d\d/);
       await outputLine(proc, /cron 2: '0 3 \* \* \*' .*jobs\.mjs:tick, next run at \d{4}-\d\d-\d\d 03:00/);
       // The ready line comes last, once SIGTERM is handled.
       await outputLine(proc, /accepting on/);
+      // The stats server (and so `portico top`) lists the table.
+      const doc = await fetchStats(stats, 5000);
+      assert.deepEqual(doc.cron?.map((c) => [c.id, c.when, c.runs]), [[1, '-1 -1 -1 -1 -1', 0], [2, '0 3 * * *', 0]]);
+      assert.match(doc.cron![1]!.next, /T\d\d:00:00\.000Z$/, 'on the hour (03:00 local)');
     } finally {
       assert.equal(await proc.stop('SIGTERM'), 0);
     }

@@ -79,6 +79,16 @@ describe('portico top: rendering', () => {
     assert.match(line!, /GET \/x+… \(0\.0 s\)$/);
     assert.equal(line!.length, 130);
   });
+
+  it('lists the master\'s cron tasks and cheap slots apart from the running workers', () => {
+    const cur = {
+      ...doc([worker({}), worker({ id: 2, pid: 0, status: 'cheap' })]),
+      cron: [{ id: 1, kind: 'command', when: '*/15 * * * *', next: '2026-11-22T03:45:00.000Z', running: true, runs: 3, skipped: 1 }],
+    };
+    const screen = renderTop(null, cur, 0);
+    assert.match(screen, /workers: 0 busy \/ 1 total \(1 cheap\)/);
+    assert.match(screen, /cron 1: '\*\/15 \* \* \* \*' \(command\) next 2026-11-22 03:45Z, 3 run\(s\), 1 skipped, running/);
+  });
 });
 
 describe('portico top: against a running master', () => {

@@ -1,6 +1,6 @@
 import { renameSync, rmSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
 import type { PromMetricJSON } from '../../common/request-metrics.js';
-import type { CronClock } from './cron-scheduler.js';
+import type { CronClock, CronScheduler } from './cron-scheduler.js';
 import type { CronTask } from './cron-spec.js';
 import type { Master } from './master.js';
 import type { MetricsServer } from './metrics-server.js';
@@ -41,10 +41,12 @@ const TOUCH_POLL_MS = 500;
  */
 export async function runMaster(master: Master, opts: RuntimeOptions): Promise<void> {
   const log = master.log;
+  /** Declared first: the stats server may be asked about it before the table starts. */
+  let cron: { stop(): void; scheduler: CronScheduler } | null = null;
   if (opts.pidfile) writePidfile(opts.pidfile);
   let stats: StatsServer | null = null;
   if (opts.stats) {
-    stats = new StatsServer(opts.stats, master, opts.sockets, log);
+    stats = new StatsServer(opts.stats, master, opts.sockets, log, () => cron?.scheduler.status() ?? null);
     await stats.listen();
     log.info(`stats server on ${opts.stats}`);
   }
@@ -77,7 +79,6 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
     }],
   ];
   for (const [sig, fn] of handlers) process.on(sig, fn);
-  let cron: { stop(): void } | null = null;
   const teardown = (): void => {
     cron?.stop();
     for (const [sig, fn] of handlers) process.off(sig, fn);

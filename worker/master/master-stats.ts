@@ -1,5 +1,6 @@
 import { defaults } from '../../common/defaults.js';
 import { PORTICO_VERSION } from '../version.js';
+import type { CronStatus } from './cron-scheduler.js';
 import type { Master } from './master.js';
 import type { WorkerProcess } from './worker-process.js';
 
@@ -24,6 +25,18 @@ export interface WorkerStatsJson {
   responsive: boolean;
 }
 
+/** One --cron / --cron-app task as the master runs it. */
+export interface CronStatsJson {
+  id: number;
+  kind: string;
+  when: string;
+  /** ISO time of the next run. */
+  next: string;
+  running: boolean;
+  runs: number;
+  skipped: number;
+}
+
 export interface MasterStatsJson {
   version: string;
   pid: number;
@@ -32,13 +45,15 @@ export interface MasterStatsJson {
   cwd: string;
   sockets: Array<{ name: string; proto: string }>;
   workers: WorkerStatsJson[];
+  /** Present when the master runs cron tasks. */
+  cron?: CronStatsJson[];
 }
 
 /**
  * The stats document: the master's own view (pids, respawns, harakiri) plus what each worker's
  * watchdog thread reads from its scoreboard, so a worker stuck in a request still shows it.
  */
-export async function collectStats(master: Master, sockets: Array<{ name: string; proto: string }>): Promise<MasterStatsJson> {
+export async function collectStats(master: Master, sockets: Array<{ name: string; proto: string }>, cron: CronStatus[] | null = null): Promise<MasterStatsJson> {
   const procs = [...master.workers.values(), ...master.leaving].sort((a, b) => a.id - b.id || a.spawnedAt - b.spawnedAt);
   const workers = await Promise.all(procs.map((w) => workerStats(master, w)));
   // Slots up to --processes with no process: uWSGI's "cheap" workers (--cheap, --cheaper).
@@ -54,6 +69,7 @@ export async function collectStats(master: Master, sockets: Array<{ name: string
     cwd: process.cwd(),
     sockets,
     workers,
+    ...(cron ? { cron: cron.map((c) => ({ ...c, next: c.next.toISOString() })) } : {}),
   };
 }
 

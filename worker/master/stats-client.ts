@@ -114,5 +114,14 @@ function normalize(doc: Record<string, unknown>): MasterStatsJson {
     cwd: String(doc.cwd ?? ''),
     sockets,
     workers,
+    ...(Array.isArray(doc.cron) ? { cron: doc.cron.filter(isObject).map((c) => ({
+      id: num(c.id),
+      kind: String(c.kind ?? ''),
+      when: String(c.when ?? ''),
+      next: String(c.next ?? ''),
+      running: c.running === true,
+      runs: num(c.runs),
+      skipped: num(c.skipped),
+    })) } : {}),
   };
 }

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:net';
 import type { Logger } from '../../common/logger.js';
 import { parseSocketAddress } from '../../protocol/socket-address.js';
 import { listenOn, vacuumSocket } from '../socket-listener.js';
+import type { CronStatus } from './cron-scheduler.js';
 import { collectStats, type MasterStatsJson } from './master-stats.js';
 import type { Master } from './master.js';
 
@@ -14,11 +15,11 @@ export class StatsServer {
   private readonly server: Server;
   private readonly spec: string;
 
-  constructor(spec: string, master: Master, sockets: () => Array<{ name: string; proto: string }>, log: Logger) {
+  constructor(spec: string, master: Master, sockets: () => Array<{ name: string; proto: string }>, log: Logger, cron: () => CronStatus[] | null = () => null) {
     this.spec = spec;
     this.server = createServer((conn) => {
       conn.on('error', () => {});
-      collectStats(master, sockets()).then(
+      collectStats(master, sockets(), cron()).then(
         (doc: MasterStatsJson) => conn.end(JSON.stringify(doc, null, 1) + '\n'),
         (err: unknown) => {
           log.warn(`stats: ${(err as Error).message}`);
