@@ -24,7 +24,8 @@ import { makeTmpDir } from '../test/support/tmp-dir.js';
 import { backendSpecs, commandLine, shellQuote, startBackend } from './backends.js';
 import { installExitHandlers, runBench, track, trackFn } from './cleanup.js';
 import { ownCpuSeconds, treeCpuSeconds } from './proc-cpu.js';
-import { failed, fmtRatio, ratioTable, roundLine, summarize, summaryTable, type RoundResult, type Summary } from './report.js';
+import { failed, fmtRatio, ratioTable, summarize, summaryTable, type RoundResult, type Summary } from './report.js';
+import { alternatingRounds } from './rounds.js';
 import { startStaticNginx } from './static-nginx.js';
 import { runWrk, wrkArgs, type WrkOptions } from './wrk-result.js';
 import { envInt } from './env-int.js';
@@ -186,24 +187,10 @@ async function main(): Promise<number> {
     return { round, backend: t.id, wrk: w, backendCpuUs: perReq(total(), cpu0[0]), nginxCpuUs: perReq(front(), cpu0[1]) };
   };
 
-  if (warmupSec > 0) {
-    for (const t of targets) {
-      const w = await load(t, { ...wrk, durationSec: warmupSec }, 0);
-      console.log(`warm-up ${t.id.padEnd(10)} ${Math.round(w.wrk.requestsPerSec)} req/s`);
-    }
-  }
-  console.log('');
-
-  const results: RoundResult[] = [];
-  for (let round = 1; round <= rounds; round++) {
-    const start = (round - 1) % targets.length;
-    const order = [...targets.slice(start), ...targets.slice(0, start)];
-    for (const t of order) {
-      const r = await load(t, wrk, round);
-      results.push(r);
-      console.log(roundLine(r).replace(/ backend /, ' total ').replace(/ nginx /, ' front '));
-    }
-  }
+  const results = await alternatingRounds(targets, (t) => t.id, load, {
+    wrk, rounds, warmupSec,
+    label: (line) => line.replace(/ backend /, ' total ').replace(/ nginx /, ' front '),
+  });
   // The body still has to be right after the load, not only before it.
   for (const t of targets) await checkUrl(t.id, servers.get(t.server)!.url + t.path, t.body);
 

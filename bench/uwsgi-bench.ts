@@ -16,7 +16,8 @@ import { NGINX } from '../test/support/nginx.js';
 import { backendSpecs, commandLine, shellQuote, startBackend, type BackendId, type BackendSpec, type RunningBackend } from './backends.js';
 import { installExitHandlers, runBench, trackFn } from './cleanup.js';
 import { reloadBench } from './reload-bench.js';
-import { ratioTable, roundLine, summarize, summaryTable, type RoundResult } from './report.js';
+import { alternatingRounds } from './rounds.js';
+import { ratioTable, summarize, summaryTable, type RoundResult } from './report.js';
 import { treeCpuSeconds } from './proc-cpu.js';
 import { runWrk, wrkArgs, type WrkOptions } from './wrk-result.js';
 import { envInt } from './env-int.js';
@@ -72,24 +73,7 @@ async function main(): Promise<void> {
     return { round, backend: b.spec.id, wrk: w, backendCpuUs: perReq(cpu0[0], backendPid), nginxCpuUs: perReq(cpu0[1], nginxPid) };
   };
 
-  if (warmupSec > 0) {
-    for (const b of running) {
-      const w = await load(b, { ...wrk, durationSec: warmupSec }, 0);
-      console.log(`warm-up ${b.spec.id.padEnd(8)} ${Math.round(w.wrk.requestsPerSec)} req/s`);
-    }
-  }
-  console.log('');
-
-  const results: RoundResult[] = [];
-  for (let round = 1; round <= rounds; round++) {
-    const start = (round - 1) % running.length;
-    const order = [...running.slice(start), ...running.slice(0, start)];
-    for (const b of order) {
-      const r = await load(b, wrk, round);
-      results.push(r);
-      console.log(roundLine(r));
-    }
-  }
+  const results = await alternatingRounds(running, (b) => b.spec.id, load, { wrk, rounds, warmupSec });
 
   const sums = running.map((b) => summarize(b.spec.id, b.spec.label, results));
   console.log(`\n${summaryTable(sums)}\n\n${ratioTable(sums)}\n`);
