@@ -37,6 +37,7 @@ export function gatewayOptionsFrom(http: string, upstreams: string[], values: Op
     requestTimeout: intOption('request-timeout', values['request-timeout']),
     maxConnections: intOption('max-connections', values['max-connections']),
     upstreamConcurrency: intOption('upstream-concurrency', values['upstream-concurrency']),
+    upstreamLinks: intOption('upstream-links', values['upstream-links']),
     listen: intOption('listen', values.listen),
     logFormat: logFormatOption(values['log-format']),
     logto: values.logto as string | undefined,

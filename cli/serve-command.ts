@@ -46,7 +46,10 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const removeRunDir = (): void => rmSync(runDir, { recursive: true, force: true });
   // The gateway binds first (a port below 1024 needs root), then privileges drop, then the
   // workers start; requests that arrive meanwhile wait in the --listen queue for the first one.
-  const gateway = new GatewayServer({ ...gatewayOptionsFrom(http, [], values), listenFd: httpFd ?? undefined, logger: log, dynamicUpstreams: true, onNoUpstream: () => master.demand(), metrics: values.metrics !== undefined });
+  const gateway = new GatewayServer({ ...gatewayOptionsFrom(http, [], values), listenFd: httpFd ?? undefined, logger: log, dynamicUpstreams: true,
+    // Each worker has a socket of its own: one version 2 link to it carries all its requests.
+    upstreamLinks: 1,
+    onNoUpstream: () => master.demand(), metrics: values.metrics !== undefined });
   const scheme = link === 'native' ? 'portico' : 'uwsgi';
   const upstream = (w: WorkerProcess): string => `${scheme}://unix:${w.socketPath}`;
   const master = new Master({

@@ -24,6 +24,12 @@ export const defaults = {
    * on the next request, unlike a refused connect (a worker restarting), which is retried each time.
    */
   nativeHandshakeBackoff: 10,
+  /**
+   * Version 2 native links the gateway keeps to one portico:// upstream. Each carries any number
+   * of requests at once; more than one only helps when several workers share the socket (each
+   * link lands on one of them). `portico serve` uses 1: each of its workers has its own socket.
+   */
+  upstreamLinks: 4,
   /** Requests the gateway sends one upstream at a time; more wait in the --listen queue. */
   upstreamConcurrency: 64,
   /** gunicorn's defaults: the longest request line (414 past it), header fields per request and bytes per field (431). */

@@ -88,6 +88,7 @@ export const SCHEMA = {
   'trusted-proxies': { type: 'string', multiple: true, arg: 'CIDR|unix', commands: SG, help: `peers whose X-Forwarded-For/-Proto are believed (repeatable; default ${defaults.trustedProxies.join(', ')})` },
   'upstream-timeout': { type: 'string', arg: 'SECONDS', default: String(defaults.upstreamTimeout), aliases: ['http-timeout'], commands: SG, help: "wait this long for a worker's response head, then 504" },
   'upstream-concurrency': { type: 'string', arg: 'N', default: String(defaults.upstreamConcurrency), commands: SG, help: 'requests in flight to each upstream at most; more wait in the --listen queue' },
+  'upstream-links': { type: 'string', arg: 'N', default: String(defaults.upstreamLinks), commands: ['gateway'], help: 'native links (version 2, many requests each) kept to each portico:// upstream; more than 1 spreads requests over workers sharing one socket' },
   'body-limit': { type: 'string', arg: 'BYTES', default: String(defaults.bodyLimit), aliases: ['limit-post'], commands: SG, help: 'largest request body: a larger Content-Length gets 413, a chunked body past it closes the connection' },
   'limit-request-line': { type: 'string', arg: 'BYTES', default: String(defaults.limitRequestLine), commands: SG, help: "longest request line (414 past it; gunicorn's name)" },
   'limit-request-fields': { type: 'string', arg: 'N', default: String(defaults.limitRequestFields), commands: SG, help: 'most header fields in a request (431 past it)' },

@@ -24,6 +24,12 @@ export interface ForwardContext {
  */
 export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'upgrade', 'te', 'trailer', 'transfer-encoding']);
 
+/** HOP_BY_HOP.has(name.toLowerCase()), without lower-casing the names no hop-by-hop name is as long as. */
+export function isHopByHop(name: string): boolean {
+  const n = name.length;
+  return (n === 10 || n === 7 || n === 2 || n === 16 || n === 17) && HOP_BY_HOP.has(name.toLowerCase());
+}
+
 /** Answers the client with a coded error, or aborts its connection once a head was sent. */
 export function sendError(res: ServerResponse, ctx: ForwardContext, code: ErrorCode, detail: string, req: IncomingMessage, headers: OutgoingHttpHeaders = {}): void {
   const err = new PorticoError(code, detail);

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCodes, isPorticoError, type ErrorCode } from '../common/errors.js';
 import { sendError, type ForwardContext } from './forward-common.js';
 import { exchangeNative } from './native-forwarder.js';
+import { exchangeStream, startStream, type StreamOutcome } from './stream-forwarder.js';
 import type { Upstream } from './upstream-pool.js';
 import { connectUpstream, exchangeUwsgi, prepareUwsgi, type UwsgiRequest } from './uwsgi-forwarder.js';
 
@@ -69,6 +70,36 @@ export async function forwardRequest(req: IncomingMessage, res: ServerResponse, 
   }
 }
 
+const NO_UPSTREAM: ReadonlySet<Upstream> = new Set();
+
+/**
+ * The common case, without a promise: nobody is queued, and the least busy upstream has a free
+ * slot and an open version 2 link. false: nothing was taken; forwardRequest does the rest. A
+ * stream the worker did not take (the exchange's 'retry') goes to forwardRequest then.
+ */
+export function forwardNow(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext): boolean {
+  const pool = ctx.pool;
+  if (pool.queue.length > 0) return false;
+  const up = pool.pick(NO_UPSTREAM, false);
+  if (up === undefined || up.link !== 'native') return false;
+  const links = ctx.native.get(up)!;
+  const link = links.takeShared();
+  if (link === null) return false;
+  pool.advance();
+  up.outstanding++;
+  startStream(req, res, ctx, up, links, link, (outcome: StreamOutcome) => {
+    pool.release(up);
+    if (outcome === 'retry') {
+      ctx.log.info(`native link ${up.label}: ${req.method} ${req.url} was not taken by the worker (it closed the connection, or is stopping); sending it again`);
+      forwardRequest(req, res, ctx).catch((err: unknown) => {
+        ctx.log.error('PORTICO_ERR_UPSTREAM_ABORTED', `${req.method} ${req.url}: ${(err as Error).stack ?? String(err)}`);
+        res.destroy();
+      });
+    }
+  });
+  return true;
+}
+
 /** One attempt on `up`, holding one of its slots. */
 async function forwardTo(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext, up: Upstream, uwsgi: { request?: UwsgiRequest }): Promise<Attempt> {
   if (up.link === 'native') return forwardNative(req, res, ctx, up, uwsgi.request?.body ?? null);
@@ -91,13 +122,16 @@ async function forwardTo(req: IncomingMessage, res: ServerResponse, ctx: Forward
 }
 
 /**
- * A native-link attempt: on a pooled link, and once more on a new connection when the pooled one
- * turns out to have been closed by the worker before it saw the request (exchangeNative's
- * 'retry'). A new connection that cannot be made moves the request on to another upstream.
+ * A native-link attempt: on a pooled or shared link, and once more on a new connection when the
+ * first turns out to have been closed by the worker before it saw the request, or the worker's
+ * GOAWAY says it never took it (the exchange's 'retry'). A new connection that cannot be made, or
+ * a second 'retry', moves the request on to another upstream: nothing of it was answered yet.
  */
 async function forwardNative(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext, up: Upstream, buffered: Buffer | null): Promise<Attempt> {
   const pool = ctx.native.get(up)!;
-  for (let fresh = false; ; fresh = true) {
+  for (let attempt = 0; ; attempt++) {
+    const fresh = attempt > 0;
+    if (attempt === 2) return { done: false, code: 'PORTICO_ERR_UPSTREAM_ABORTED', detail: ': the worker went away twice before it answered' };
     let link;
     try {
       link = await pool.acquire(fresh, ctx.log);
@@ -112,8 +146,8 @@ async function forwardNative(req: IncomingMessage, res: ServerResponse, ctx: For
       pool.release(link);
       return { done: true };
     }
-    // A new link is never 'retry' (not reused), so this runs at most twice.
-    if ((await exchangeNative(req, res, ctx, up, pool, link, buffered)) === 'done') return { done: true };
-    ctx.log.info(`native link ${up.label}: ${req.method} ${req.url} met a pooled connection the worker had closed; sending it again on a new one`);
+    const outcome = link.writer ? await exchangeStream(req, res, ctx, up, pool, link, buffered) : await exchangeNative(req, res, ctx, up, pool, link, buffered);
+    if (outcome === 'done') return { done: true };
+    ctx.log.info(`native link ${up.label}: ${req.method} ${req.url} was not taken by the worker (it closed the connection, or is stopping); sending it again on a new one`);
   }
 }

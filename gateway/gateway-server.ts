@@ -14,7 +14,7 @@ import type { StaticMount } from './static-mounts.js';
 import { TrustedProxies } from './trusted-proxies.js';
 import type { ForwardContext } from './forward-common.js';
 import { installForwardFastPath } from './forward-fast-path.js';
-import { forwardRequest } from './forward-request.js';
+import { forwardNow, forwardRequest } from './forward-request.js';
 import { fastifyLimitOptions, installHttpLimits, resolveHttpLimits, type HttpLimitOptions, type HttpLimits } from './http-limits.js';
 import { NativeLinkPool } from './native-link-pool.js';
 import { parseUpstream, UpstreamPool } from './upstream-pool.js';
@@ -28,6 +28,8 @@ export interface GatewayOptions extends HttpLimitOptions {
   bodyLimit?: number;
   /** In-flight requests per upstream; more wait in a queue of at most `listen` (then 503). */
   upstreamConcurrency?: number;
+  /** Version 2 native links per portico:// upstream (defaults.upstreamLinks). */
+  upstreamLinks?: number;
   listen?: number;
   logFormat?: LogFormat;
   logto?: string;
@@ -82,7 +84,7 @@ export class GatewayServer {
     const ctx: ForwardContext = {
       pool,
       onNoUpstream: o.onNoUpstream,
-      native: new Map(pool.upstreams.filter((u) => u.link === 'native').map((u) => [u, new NativeLinkPool(u, upstreamTimeoutMs)])),
+      native: new Map(pool.upstreams.filter((u) => u.link === 'native').map((u) => [u, new NativeLinkPool(u, upstreamTimeoutMs, o.upstreamLinks ?? defaults.upstreamLinks)])),
       trusted: new TrustedProxies(o.trustedProxies ?? defaults.trustedProxies),
       log: this.log,
       upstreamTimeoutMs,
@@ -119,9 +121,9 @@ export class GatewayServer {
     }
     if (statics.length > 0) installStaticCache(app, this.staticCache);
     for (const m of EXTRA_METHODS) app.addHttpMethod(m, { hasBody: true });
-    const forward = (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const forward = (req: IncomingMessage, res: ServerResponse): Promise<void> | undefined => {
       this.requestMetrics?.track(res);
-      return forwardRequest(req, res, ctx);
+      return forwardNow(req, res, ctx) ? undefined : forwardRequest(req, res, ctx);
     };
     app.route({
       method: [...METHODS, ...EXTRA_METHODS],
@@ -132,7 +134,7 @@ export class GatewayServer {
       },
     });
     installForwardFastPath(app, statics.map((m) => m.prefix), FORWARDED_METHODS, (req, res) => {
-      forward(req, res).catch((err: unknown) => {
+      forward(req, res)?.catch((err: unknown) => {
         this.log.error('PORTICO_ERR_UPSTREAM_ABORTED', `${req.method} ${req.url}: ${(err as Error).stack ?? String(err)}`);
         res.destroy();
       });
@@ -152,7 +154,7 @@ export class GatewayServer {
     const ctx = this.ctx;
     if (!ctx) return;
     const up = parseUpstream(spec);
-    if (up.link === 'native') ctx.native.set(up, new NativeLinkPool(up, ctx.upstreamTimeoutMs));
+    if (up.link === 'native') ctx.native.set(up, new NativeLinkPool(up, ctx.upstreamTimeoutMs, this.options.upstreamLinks ?? defaults.upstreamLinks));
     ctx.pool.add(up);
     this.log.info(`gateway: forwarding to ${spec}`);
   }

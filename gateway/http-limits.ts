@@ -167,13 +167,20 @@ export function installHttpLimits(app: FastifyInstance, limits: HttpLimits, log:
     const refusal = checkHead(req, limits);
     if (refusal) return refuse(req, res, log, refusal[0], refusal[1]);
     // A Content-Length body was checked above; only a chunked one has to be counted as it comes.
-    if (req.headers['transfer-encoding'] !== undefined) limitBody(req, res, limits.bodyLimit, log);
+    if (seen.chunked) limitBody(req, res, limits.bodyLimit, log);
     for (const h of handlers) h.call(server, req, res);
   });
 }
 
+/**
+ * What checkHead saw of the last request: read in the same pass over rawHeaders, because
+ * req.headers is built on first use, and nothing on a forwarded request's path needs it otherwise.
+ */
+const seen = { chunked: false };
+
 /** The first limit the request's head breaks, if any. */
 function checkHead(req: IncomingMessage, limits: HttpLimits): [ErrorCode, string] | null {
+  seen.chunked = false;
   const bad = checkFraming(req);
   if (bad) return ['PORTICO_ERR_BAD_HTTP_REQUEST', bad];
   // The line as sent: METHOD SP target SP HTTP/x.y (without CRLF, as gunicorn counts it).
@@ -182,16 +189,21 @@ function checkHead(req: IncomingMessage, limits: HttpLimits): [ErrorCode, string
   const raw = req.rawHeaders;
   if (raw.length / 2 > limits.fields) return ['PORTICO_ERR_TOO_MANY_HEADERS', `more than --limit-request-fields ${limits.fields} header fields`];
   let hosts = 0;
+  let cl: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     // `Name: value` CRLF, as a client writes it (Node has already trimmed the value's spaces).
     const size = name.length + raw[i + 1]!.length + 4;
     if (size > limits.fieldSize) return ['PORTICO_ERR_HEADER_FIELD_TOO_LARGE', `header ${name.slice(0, 64)} of ${size} bytes, over --limit-request-field-size ${limits.fieldSize}`];
-    if (name.length === 4 && name.toLowerCase() === 'host') hosts++;
+    const n = name.length;
+    if (n !== 4 && n !== 14 && n !== 17) continue;
+    const lower = name.toLowerCase();
+    if (lower === 'host') hosts++;
+    else if (lower === 'content-length') cl ??= raw[i + 1];
+    else if (lower === 'transfer-encoding') seen.chunked = true;
   }
   // Node keeps the first Host, an app or a cache behind might take the last (nginx refuses both).
   if (hosts > 1) return ['PORTICO_ERR_BAD_HTTP_REQUEST', 'more than one Host header'];
-  const cl = req.headers['content-length'];
   if (cl !== undefined && Number(cl) > limits.bodyLimit) return ['PORTICO_ERR_BODY_TOO_LARGE', `Content-Length ${cl} over --body-limit ${limits.bodyLimit}`];
   return null;
 }

@@ -15,14 +15,12 @@ export function varsForHttpRequest(req: IncomingMessage, trusted: TrustedProxies
   let remotePort: number | string = socket.remotePort ?? '';
   let scheme: 'http' | 'https' = (socket as TLSSocket).encrypted ? 'https' : 'http';
   const raw = req.rawHeaders;
-  const headers: Array<[string, string]> = [];
   let host = '';
   let forwardedFor: string | undefined;
   let forwardedProto: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
-    headers.push([name, value]);
     const lower = name.length === 4 || name.length === 15 || name.length === 17 ? name.toLowerCase() : '';
     if (lower === 'host') host = value;
     else if (lower === 'x-forwarded-for') forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
@@ -41,7 +39,7 @@ export function varsForHttpRequest(req: IncomingMessage, trusted: TrustedProxies
   return buildRequestVars({
     method: req.method ?? 'GET',
     uri: req.url ?? '/',
-    headers,
+    rawHeaders: raw,
     protocol: `HTTP/${req.httpVersion}`,
     scheme,
     remoteAddr,
@@ -50,4 +48,19 @@ export function varsForHttpRequest(req: IncomingMessage, trusted: TrustedProxies
     serverPort: socket.localPort ?? '',
     contentLength,
   });
+}
+
+/**
+ * HTTP/1.1: a request has a body only with Transfer-Encoding or a Content-Length other than 0.
+ * Read from rawHeaders: req.headers is built on first use, a cost a forwarded request need not pay.
+ */
+export function requestHasBody(req: IncomingMessage): boolean {
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!.length;
+    if (n !== 14 && n !== 17) continue;
+    const lower = raw[i]!.toLowerCase();
+    if (lower === 'transfer-encoding' || (lower === 'content-length' && raw[i + 1] !== '0')) return true;
+  }
+  return false;
 }

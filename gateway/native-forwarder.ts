@@ -24,7 +24,7 @@ import type { Upstream } from './upstream-pool.js';
  * has not been answered then and `req` is left paused with its body unread.
  */
 /** RFC 9110 §9.2.2: methods whose repetition has the same effect as running them once. */
-const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+export const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 export function exchangeNative(
   req: IncomingMessage, res: ServerResponse, ctx: ForwardContext, up: Upstream, pool: NativeLinkPool, link: NativeLink, buffered: Buffer | null,

@@ -3,113 +3,31 @@ import { defaults } from '../common/defaults.js';
 import { PorticoError, isPorticoError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { connectOptions } from '../protocol/socket-address.js';
-import { FrameDecoder, FrameType, completeHandshake, encodeHello, type HeadReader } from '../protocol/native/index.js';
+import { LINK_VERSION } from '../protocol/native/index.js';
+import { NativeLink } from './native-link.js';
 import type { Upstream } from './upstream-pool.js';
 
-/** What the exchange using a connection hears from it. */
-export interface LinkListener {
-  frame(type: FrameType, payload: Buffer): void;
-  /** The connection failed or closed: it is gone, whatever the exchange was doing. */
-  closed(err: PorticoError): void;
-}
+export { NativeLink, type LinkListener } from './native-link.js';
 
 /**
- * One handshaken native-link connection to a worker. Its decoder lives as long as the socket, so
- * the frame order is checked across requests; each request's frames go to the current listener.
- */
-export class NativeLink {
-  readonly socket: Socket;
-  readonly decoder: FrameDecoder;
-  reader: HeadReader | null = null;
-  listener: LinkListener | null = null;
-  /** Requests taken on it. From the second on, the worker may have closed it while it sat idle. */
-  uses = 0;
-  private gone = false;
-  private onGone: ((err: PorticoError) => void) | null = null;
-  private handshakeDone: () => void = () => {};
-  /** Set by the pool while the link sits idle, so a worker closing it takes it off the list. */
-  whenGone: (() => void) | null = null;
-
-  constructor(socket: Socket) {
-    this.socket = socket;
-    this.decoder = new FrameDecoder({
-      onFrame: (type, payload) => {
-        if (type === FrameType.HelloAck) return this.onAck(payload);
-        this.listener?.frame(type, payload);
-      },
-      onError: (err) => this.lost(err),
-    }, { side: 'gateway' });
-    socket.on('data', (chunk: Buffer) => this.decoder.push(chunk));
-    socket.on('end', () => {
-      // Between requests the decoder takes this quietly; the connection is unusable all the same.
-      this.decoder.end();
-      this.lost(new PorticoError('PORTICO_ERR_UPSTREAM_ABORTED', 'the worker closed the connection'));
-    });
-    socket.on('error', (err) => this.lost(new PorticoError('PORTICO_ERR_UPSTREAM_ABORTED', err.message)));
-    socket.on('close', () => this.lost(new PorticoError('PORTICO_ERR_UPSTREAM_ABORTED', 'connection closed')));
-  }
-
-  get usable(): boolean {
-    return !this.gone && this.reader !== null && this.decoder.idle;
-  }
-
-  /** Taken from the idle list: a close before any answer may be the worker's FIN not seen yet. */
-  get reused(): boolean {
-    return this.uses > 1;
-  }
-
-  /** Sends HELLO and resolves once HELLO_ACK accepted it. */
-  handshake(timeoutMs: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.lost(new PorticoError('PORTICO_ERR_NATIVE_HANDSHAKE', `no HELLO_ACK within ${timeoutMs / 1000} s`)), timeoutMs);
-      this.onGone = (err) => {
-        clearTimeout(timer);
-        // Anything that ends the link before HELLO_ACK means the peer does not speak it (uWSGI
-        // closes on modifier1 77): the handshake failed, whatever the socket said.
-        const ours = err.code === 'PORTICO_ERR_NATIVE_SCHEMA' || err.code === 'PORTICO_ERR_NATIVE_HANDSHAKE';
-        reject(ours ? err : new PorticoError('PORTICO_ERR_NATIVE_HANDSHAKE', `closed before HELLO_ACK (${err.message})`));
-      };
-      this.handshakeDone = () => {
-        clearTimeout(timer);
-        this.onGone = null;
-        resolve();
-      };
-      this.socket.write(encodeHello());
-    });
-  }
-
-  private onAck(payload: Buffer): void {
-    try {
-      this.reader = completeHandshake(payload);
-    } catch (err) {
-      if (!isPorticoError(err)) throw err;
-      return this.lost(err);
-    }
-    this.handshakeDone();
-  }
-
-  /** Ends the connection for good; the listener (or the pending handshake) hears why once. */
-  lost(err: PorticoError): void {
-    if (this.gone) return;
-    this.gone = true;
-    this.decoder.stop();
-    this.socket.destroy();
-    const listener = this.listener;
-    this.listener = null;
-    this.onGone?.(err);
-    this.onGone = null;
-    listener?.closed(err);
-    this.whenGone?.();
-  }
-}
-
-/**
- * The idle, handshaken connections to one native-link upstream. A request takes one (or a new
- * one) and gives it back once both sides sent their terminal frames; anything else drops it.
+ * The handshaken connections to one native-link upstream. A worker that speaks version 2 gets a
+ * few shared links (`maxShared`; one for a worker with a socket of its own, more when several
+ * workers share a socket, since each link lands on one of them) and every request is a stream on
+ * the least busy one; a new link is opened only while all are busy and there are fewer than
+ * `maxShared`, and a link opened past that serves its request and closes. A version 1 worker gets
+ * the idle list: a request takes one (or a new one) and gives it back once both sides sent their
+ * terminal frames; anything else drops it.
  */
 export class NativeLinkPool {
   readonly upstream: Upstream;
   private readonly idle: NativeLink[] = [];
+  /** Version 2 links taking streams, least busy first when picked. */
+  private readonly shared: NativeLink[] = [];
+  private readonly maxShared: number;
+  /** The link being opened while none is shared, for other requests to wait on. */
+  private opening: Promise<NativeLink> | null = null;
+  /** The framing version of the last handshake (0 before any). */
+  private linkVersion = 0;
   private readonly maxIdle: number;
   private readonly timeoutMs: number;
   private readonly backoffMs: number;
@@ -120,11 +38,29 @@ export class NativeLinkPool {
   opened = 0;
   requests = 0;
 
-  constructor(upstream: Upstream, timeoutMs: number, maxIdle = 64, backoffMs = defaults.nativeHandshakeBackoff * 1000) {
+  constructor(upstream: Upstream, timeoutMs: number, maxShared: number = defaults.upstreamLinks, maxIdle = 64, backoffMs = defaults.nativeHandshakeBackoff * 1000) {
     this.upstream = upstream;
     this.timeoutMs = timeoutMs;
+    this.maxShared = maxShared;
     this.maxIdle = maxIdle;
     this.backoffMs = backoffMs;
+  }
+
+  /**
+   * A version 2 link to open a stream on without connecting: the least busy shared one, if it is
+   * idle or no more may be opened. null: connect (acquire).
+   */
+  takeShared(): NativeLink | null {
+    const shared = this.shared;
+    let best: NativeLink | null = null;
+    for (let i = 0; i < shared.length; i++) {
+      const l = shared[i]!;
+      if (l.open && (best === null || l.streams.size < best.streams.size)) best = l;
+    }
+    if (best === null || (best.streams.size > 0 && shared.length < this.maxShared)) return null;
+    best.uses++;
+    this.requests++;
+    return best;
   }
 
   /**
@@ -134,6 +70,17 @@ export class NativeLinkPool {
    * `log` hears of each backoff once, when it starts.
    */
   async acquire(fresh = false, log?: Pick<Logger, 'warn'>): Promise<NativeLink> {
+    if (!fresh) {
+      const shared = this.takeShared();
+      if (shared) return shared;
+      // The first link is being opened: wait for it rather than open one each (a burst at start,
+      // or a peer that refuses, is then one handshake); a version 1 worker's is not shared.
+      if (this.opening && this.linkVersion !== LINK_VERSION) {
+        await this.opening;
+        const again = this.takeShared();
+        if (again) return again;
+      }
+    }
     for (let link = fresh ? undefined : this.idle.pop(); link; link = this.idle.pop()) {
       link.whenGone = null;
       if (link.usable) {
@@ -145,6 +92,25 @@ export class NativeLinkPool {
     }
     const wait = this.backoffUntil - Date.now();
     if (wait > 0) throw new PorticoError('PORTICO_ERR_UPSTREAM_BACKOFF', `${this.backoffReason}; next try in ${Math.ceil(wait / 1000)} s`);
+    const opening = this.open(log);
+    if (this.shared.length === 0 && !this.opening) {
+      this.opening = opening;
+      const done = (): void => {
+        if (this.opening === opening) this.opening = null;
+      };
+      opening.then(done, done);
+    }
+    const link = await opening;
+    this.linkVersion = link.linkVersion;
+    link.uses++;
+    this.opened++;
+    this.requests++;
+    if (link.writer && this.shared.length < this.maxShared) this.share(link);
+    return link;
+  }
+
+  /** Connects and handshakes; a refused handshake starts the backoff. */
+  private async open(log?: Pick<Logger, 'warn'>): Promise<NativeLink> {
     const socket = await new Promise<Socket>((resolve, reject) => {
       const s = connect(connectOptions(this.upstream.address));
       s.once('error', (err) => reject(new PorticoError('PORTICO_ERR_UPSTREAM_CONNECT', err.message)));
@@ -161,10 +127,20 @@ export class NativeLinkPool {
       if (isPorticoError(err)) this.backOff(err, log);
       throw err;
     }
-    link.uses++;
-    this.opened++;
-    this.requests++;
     return link;
+  }
+
+  private share(link: NativeLink): void {
+    this.shared.push(link);
+    const drop = (): void => {
+      const i = this.shared.indexOf(link);
+      if (i >= 0) this.shared.splice(i, 1);
+    };
+    link.whenGone = drop;
+    link.whenDraining = () => {
+      drop();
+      if (link.streams.size === 0) link.socket.end();
+    };
   }
 
   /**
@@ -181,6 +157,15 @@ export class NativeLinkPool {
 
   /** Back to the idle list when it is between requests and there is room; else closed. */
   release(link: NativeLink): void {
+    if (link.writer) {
+      // A version 2 link that is not shared (opened past maxShared, draining, or after close())
+      // ends with its last stream.
+      if (link.streams.size === 0 && !this.shared.includes(link)) {
+        link.writer.flush();
+        link.socket.end();
+      }
+      return;
+    }
     link.listener = null;
     if (!link.usable || this.idle.length >= this.maxIdle) {
       link.lost(new PorticoError('PORTICO_ERR_UPSTREAM_ABORTED', 'not reusable'));
@@ -196,6 +181,13 @@ export class NativeLinkPool {
 
   /** Closes the idle links (at stop): the workers see the end between requests, not an error. */
   close(): void {
+    for (const link of this.shared.splice(0)) {
+      link.whenGone = null;
+      if (link.streams.size === 0) {
+        link.writer!.flush();
+        link.socket.end();
+      }
+    }
     for (const link of this.idle.splice(0)) {
       link.whenGone = null;
       link.socket.end();

@@ -120,8 +120,11 @@ export class UpstreamPool {
     if (this.next >= this.upstreams.length) this.next = 0;
   }
 
-  /** The least busy upstream under the limit and not excluded (no slot taken). */
-  pick(exclude?: ReadonlySet<Upstream>): Upstream | undefined {
+  /**
+   * The least busy upstream under the limit and not excluded (no slot taken). Ties go round-robin;
+   * `advance` false leaves the rotation where it is (a look that may not be followed).
+   */
+  pick(exclude?: ReadonlySet<Upstream>, advance = true): Upstream | undefined {
     const list = this.upstreams;
     const n = list.length;
     let best: Upstream | undefined;
@@ -130,7 +133,13 @@ export class UpstreamPool {
       if (exclude?.has(u) || u.outstanding >= this.concurrency) continue;
       if (!best || u.outstanding < best.outstanding) best = u;
     }
-    this.next = n > 0 ? (this.next + 1) % n : 0;
+    if (advance) this.advance();
     return best;
+  }
+
+  /** Moves the round-robin start on by one. */
+  advance(): void {
+    const n = this.upstreams.length;
+    this.next = n > 0 ? (this.next + 1) % n : 0;
   }
 }

@@ -4,7 +4,9 @@ export interface HttpRequestInfo {
   method: string;
   /** The raw request target as the client sent it: path and query, still percent-encoded. */
   uri: string;
-  headers: Iterable<readonly [string, string]>;
+  headers?: Iterable<readonly [string, string]>;
+  /** The headers as Node's rawHeaders has them (name, value, name, value...): read without tuples. */
+  rawHeaders?: readonly string[];
   protocol?: string;
   scheme?: 'http' | 'https';
   remoteAddr?: string;
@@ -28,13 +30,16 @@ export function buildRequestVars(req: HttpRequestInfo): UwsgiVars {
   let contentType = '';
   let contentLength = req.contentLength === undefined ? '' : String(req.contentLength);
   const httpVars: string[] = [];
-  for (const [name, value] of req.headers) {
+  const addHeader = (name: string, value: string): void => {
     const varName = httpVarName(name);
-    if (varName === null) continue;
+    if (varName === null) return;
     if (varName === 'HTTP_CONTENT_TYPE') contentType = value;
     else if (varName === 'HTTP_CONTENT_LENGTH' && req.contentLength === undefined) contentLength = value;
     httpVars.push(varName, value);
-  }
+  };
+  const raw = req.rawHeaders;
+  if (raw) for (let i = 0; i + 1 < raw.length; i += 2) addHeader(raw[i]!, raw[i + 1]!);
+  if (req.headers) for (const [name, value] of req.headers) addHeader(name, value);
   const flat = [
     'QUERY_STRING', query,
     'REQUEST_METHOD', req.method,
@@ -52,7 +57,7 @@ export function buildRequestVars(req: HttpRequestInfo): UwsgiVars {
     'SERVER_PORT', req.serverPort === undefined ? '' : String(req.serverPort),
     'SERVER_NAME', req.serverName ?? '',
   );
-  for (const v of httpVars) flat.push(v);
+  for (let i = 0; i < httpVars.length; i++) flat.push(httpVars[i]!);
   return new UwsgiVars(flat);
 }
 

@@ -3,18 +3,23 @@
 // the response, what still arrives is dropped.
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { Logger } from '../common/logger.js';
 import { UwsgiVars } from '../protocol/uwsgi-vars.js';
 import { Exchange } from '../worker/exchange.js';
+import type { ExchangeSocket } from '../worker/exchange-socket.js';
+import type { ResponseSink } from '../worker/response-sink.js';
 import type { WorkerContext } from '../worker/worker-context.js';
 
 /** Records what the exchange asks of its connection; the socket's own flow is not under test. */
-class FlowRecorder extends EventEmitter {
+class FlowRecorder extends EventEmitter implements ExchangeSocket {
   paused = 0;
   resumed = 0;
-  writableNeedDrain = false;
+  readonly destroyed = false;
+  readonly writableNeedDrain = false;
+  readonly writableLength = 0;
+  readonly writableHighWaterMark = 16384;
+  readonly readableHighWaterMark = 65536;
   pause(): this {
     this.paused++;
     return this;
@@ -23,19 +28,17 @@ class FlowRecorder extends EventEmitter {
     this.resumed++;
     return this;
   }
-  // What a response writes goes nowhere: only the flow calls above are checked.
-  write(): boolean {
-    return true;
-  }
-  end(): this {
-    return this;
-  }
-  cork(): void {}
-  uncork(): void {}
-  destroy(): this {
-    return this;
-  }
 }
+
+/** What a response writes goes nowhere: only the flow calls above are checked. */
+const nowhere: ResponseSink = {
+  link: 'native',
+  writeHead() {},
+  write: () => true,
+  end() {},
+  cut() {},
+  abort() {},
+};
 
 function exchange(contentLength: number): { ex: Exchange; socket: FlowRecorder } {
   const socket = new FlowRecorder();
@@ -47,10 +50,11 @@ function exchange(contentLength: number): { ex: Exchange; socket: FlowRecorder }
     inFlight: 0,
     onIdle: null,
     onSettled: null,
+    streamLinks: new Set(),
     scoreboard: null,
   };
   const vars = new UwsgiVars(['REQUEST_METHOD', 'POST', 'REQUEST_URI', '/up', 'CONTENT_LENGTH', String(contentLength)]);
-  const ex = new Exchange({ modifier1: 0, modifier2: 0, datasize: 0, vars, contentLength }, socket as unknown as Socket, ctx, () => {});
+  const ex = new Exchange({ modifier1: 0, modifier2: 0, datasize: 0, vars, contentLength }, socket, ctx, () => {}, nowhere);
   return { ex, socket };
 }
 

@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { PorticoError, isPorticoError } from '../common/errors.js';
 import { CLIENT_CLOSED } from '../common/request-metrics.js';
@@ -7,6 +7,7 @@ import type { UwsgiVars } from '../protocol/uwsgi-vars.js';
 import { httpResponseSink } from './http-response-sink.js';
 import { statusHasNoBody } from './response-head.js';
 import type { ResponseSink } from './response-sink.js';
+import type { ExchangeSocket } from './exchange-socket.js';
 import type { WorkerContext } from './worker-context.js';
 
 /**
@@ -21,7 +22,7 @@ const BODY_QUEUE_MAX = 64 * 1024;
 export class Exchange {
   readonly head: PacketHead;
   readonly vars: UwsgiVars;
-  readonly socket: Socket;
+  readonly socket: ExchangeSocket;
   readonly ctx: WorkerContext;
   readonly sink: ResponseSink;
   readonly startedAt = Date.now();
@@ -44,7 +45,7 @@ export class Exchange {
   /** Scoreboard slot (-1: not tracked). */
   private readonly slot: number;
 
-  constructor(head: PacketHead, socket: Socket, ctx: WorkerContext, onFinish: () => void, sink: ResponseSink = httpResponseSink) {
+  constructor(head: PacketHead, socket: ExchangeSocket, ctx: WorkerContext, onFinish: () => void, sink: ResponseSink = httpResponseSink) {
     this.head = head;
     this.vars = head.vars;
     this.socket = socket;
@@ -53,6 +54,15 @@ export class Exchange {
     this.bodyEnded = head.contentLength === 0;
     this.onFinish = onFinish;
     this.slot = ctx.scoreboard ? ctx.scoreboard.begin(this.method, this.vars.get('REQUEST_URI') ?? '') : -1;
+  }
+
+  /**
+   * The net.Socket under a uwsgi request or a version 1 native link, for the sinks and adapters
+   * that write bytes to it. A version 2 stream has none; its sink never asks.
+   */
+  get conn(): Socket {
+    if (this.socket instanceof Socket) return this.socket;
+    throw new TypeError('a version 2 native-link stream has no socket of its own');
   }
 
   get method(): string {

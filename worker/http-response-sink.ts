@@ -16,29 +16,29 @@ export const httpResponseSink: ResponseSink = {
     ex.headSent = true;
     ex.headersCount = headers.length >> 1;
     ex.headersBytes = head.length;
-    if (body === undefined) ex.socket.write(head, 'latin1');
+    if (body === undefined) ex.conn.write(head, 'latin1');
     else writeWithHead(ex, head, body);
   },
 
   write(ex, chunk) {
-    return ex.socket.write(chunk);
+    return ex.conn.write(chunk);
   },
 
   end(ex) {
-    if (!ex.socket.destroyed) ex.socket.end();
+    if (!ex.conn.destroyed) ex.conn.end();
   },
 
   cut(ex) {
-    cutConnection(ex.socket);
+    cutConnection(ex.conn);
   },
 
   abort(ex) {
-    ex.socket.destroy();
+    ex.conn.destroy();
   },
 };
 
 function writeWithHead(ex: Exchange, head: string, body: Buffer | string): void {
-  const socket = ex.socket;
+  const socket = ex.conn;
   const sendBody = !ex.isHead && !statusHasNoBody(ex.status);
   if (!sendBody || body.length === 0) {
     socket.write(head, 'latin1');

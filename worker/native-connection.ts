@@ -2,27 +2,36 @@ import type { Socket } from 'node:net';
 import { PorticoError, isPorticoError } from '../common/errors.js';
 import type { PacketHead } from '../protocol/packet-decoder.js';
 import {
-  FrameDecoder, FrameType, acceptHello, decodeRequestHead, encodeHelloRefusal, parseHelloVars, type NativeRequestHead,
+  CURRENT_HEAD_VERSION, FrameDecoder, FrameType, LINK_VERSION_STREAMS, acceptHello, agreedLinkVersion, decodeRequestHead,
+  encodeHelloRefusal, parseHelloVars, type Hello, type NativeRequestHead,
 } from '../protocol/native/index.js';
 import { Exchange } from './exchange.js';
 import { nativeResponseSink } from './native-response-sink.js';
 import { logRequest } from './request-log.js';
 import { runExchange } from './run-exchange.js';
+import { WorkerStreamLink } from './stream-link.js';
 import type { WorkerContext } from './worker-context.js';
 
 /**
  * Serves a native link (docs/protocol.md) on a socket whose first packet was a HELLO: answer
- * HELLO_ACK, then one request at a time in frames, for as long as the gateway keeps it open.
+ * HELLO_ACK, then (version 2) streams in WorkerStreamLink, or (version 1) one request at a time in frames, for as long as the gateway keeps it open.
  * A request is over once the gateway has sent its terminal frame (REQUEST_END or REQUEST_ABORT)
  * and the worker its own (RESPONSE_END or RESPONSE_ABORT); only then may the next head come.
  */
-export function serveNativeLink(socket: Socket, ctx: WorkerContext, hello: PacketHead): void {
+export function serveNativeLink(socket: Socket, ctx: WorkerContext, packet: PacketHead): void {
+  let hello: Hello;
   try {
-    socket.write(acceptHello(parseHelloVars(hello.vars)));
+    hello = parseHelloVars(packet.vars);
+    socket.write(acceptHello(hello, CURRENT_HEAD_VERSION, LINK_VERSION_STREAMS));
   } catch (err) {
     if (!isPorticoError(err)) throw err;
     ctx.log.error(err.code, `${err.message} (peer ${peerName(socket)})`);
     socket.end(encodeHelloRefusal(err));
+    return;
+  }
+  // A gateway that offers streams gets them; an older one, one request at a time (below).
+  if (agreedLinkVersion(hello, LINK_VERSION_STREAMS) === LINK_VERSION_STREAMS) {
+    new WorkerStreamLink(socket, ctx);
     return;
   }
 

@@ -23,7 +23,7 @@ export const nativeResponseSink: ResponseSink = {
     ex.headSent = true;
     ex.headersCount = headers.length >> 1;
     ex.headersBytes = frame.length;
-    const socket = ex.socket;
+    const socket = ex.conn;
     // Corked until the next tick, as node:http does: an app that answers at once (head, body
     // and end in the same tick) costs one writev instead of one write per frame.
     socket.cork();
@@ -35,20 +35,20 @@ export const nativeResponseSink: ResponseSink = {
   },
 
   write(ex, chunk) {
-    return writeBody(ex.socket, FrameType.ResponseBody, chunk);
+    return writeBody(ex.conn, FrameType.ResponseBody, chunk);
   },
 
   end(ex) {
-    if (!ex.socket.destroyed) writeFrame(ex.socket, FrameType.ResponseEnd);
+    if (!ex.conn.destroyed) writeFrame(ex.conn, FrameType.ResponseEnd);
   },
 
   cut(ex, reason) {
     // The gateway aborts its client's response; the link itself stays in step and is reused.
-    if (!ex.socket.destroyed) writeAbort(ex.socket, FrameType.ResponseAbort, reason);
+    if (!ex.conn.destroyed) writeAbort(ex.conn, FrameType.ResponseAbort, reason);
   },
 
   abort(ex) {
     // Still one terminal frame per request, so the link stays in step for the next one.
-    if (!ex.socket.destroyed) writeAbort(ex.socket, FrameType.ResponseAbort, 'PORTICO_ERR_CLIENT_ABORTED');
+    if (!ex.conn.destroyed) writeAbort(ex.conn, FrameType.ResponseAbort, 'PORTICO_ERR_CLIENT_ABORTED');
   },
 };

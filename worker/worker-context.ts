@@ -21,6 +21,8 @@ export interface WorkerContext {
    * link (idle between requests). A graceful stop waits for every connection to get here.
    */
   onSettled: ((socket: Socket) => void) | null;
+  /** Version 2 native links, told to GOAWAY when the worker starts to stop. */
+  readonly streamLinks: Set<{ goAway(): void }>;
   /** Under the master: what the watchdog thread and the stats server see. */
   readonly scoreboard: Scoreboard | null;
 }

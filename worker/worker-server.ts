@@ -74,6 +74,7 @@ export class WorkerServer {
         this.unserved.delete(socket);
         if (this.stopping) this.checkQuiet();
       },
+      streamLinks: new Set(),
       scoreboard: o.scoreboard ?? null,
     };
     const ctx = this.ctx;
@@ -142,6 +143,8 @@ export class WorkerServer {
     const server = this.server;
     const ctx = this.ctx;
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    // Version 2 links hear it first: they finish what they took and send nothing more our way.
+    if (ctx) for (const link of ctx.streamLinks) link.goAway();
     if (graceful && ctx && !this.quiet) {
       const timeoutMs = (this.options.gracefulTimeout ?? defaults.gracefulTimeout) * 1000;
       this.log.info(`waiting for ${Math.max(ctx.inFlight, this.unserved.size)} request(s) to finish (at most ${timeoutMs / 1000} s)`);

@@ -17,8 +17,31 @@ export const NATIVE_MODIFIER1 = 77;
 /** modifier2 of the HELLO packet; other values are reserved. */
 export const NATIVE_MODIFIER2 = 0;
 
-/** Framing version announced in the HELLO. A worker refuses versions it does not know. */
+/**
+ * Framing version every worker and gateway speaks: one request at a time per connection. The
+ * HELLO's PORTICO_LINK always says 1, so a worker that knows nothing newer still accepts it.
+ */
 export const LINK_VERSION = 1;
+
+/**
+ * Framing version 2, streams: many requests at once on one connection, each frame carrying a
+ * stream id, both sides batching a turn's frames into one write. A gateway offers it with
+ * PORTICO_LINK_MAX in the HELLO; a worker that knows it says so in HELLO_ACK (docs/protocol.md).
+ */
+export const LINK_VERSION_STREAMS = 2;
+
+/** Version 2 frames start with `u8 type, u32le stream id, u32le payload length`. */
+export const STREAM_FRAME_HEADER_SIZE = 9;
+
+/**
+ * Response body bytes a worker may send on one stream before the gateway credits more. A hello
+ * world never comes near it, so it costs no credit frame; a large download is credited in halves
+ * as the client takes it, and a stalled client holds at most this much in the gateway.
+ */
+export const RESPONSE_WINDOW = 256 * 1024;
+
+/** Request body bytes a gateway may send on one stream before the worker credits more. */
+export const REQUEST_WINDOW = 64 * 1024;
 
 /** Every frame after the handshake starts with `u8 type, u32le payload length`. */
 export const FRAME_HEADER_SIZE = 5;
@@ -49,6 +72,8 @@ export const FrameType = {
   RequestEnd: 3,
   /** Optional UTF-8 reason: the client went away. Also sent after RequestEnd to cancel. */
   RequestAbort: 4,
+  /** Version 2: u32le bytes the worker may send on the stream beyond its window so far. */
+  ResponseCredit: 5,
   /** The worker's answer to HELLO: accepted (schema version, fingerprint, schema) or refused. */
   HelloAck: 16,
   /** Payload: the response head as an Avro record in the schema announced in HelloAck. */
@@ -59,6 +84,13 @@ export const FrameType = {
   ResponseEnd: 19,
   /** Optional UTF-8 reason: the worker failed mid-response; the gateway aborts the client. */
   ResponseAbort: 20,
+  /** Version 2: u32le request body bytes the gateway may send on the stream beyond its window so far. */
+  RequestCredit: 21,
+  /**
+   * Version 2, stream 0: u32le, the last stream id the worker took. The worker is stopping: it
+   * finishes those and takes no more; streams above it were never seen and may be sent elsewhere.
+   */
+  GoAway: 22,
 } as const;
 
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];

@@ -1,5 +1,5 @@
 import { PorticoError } from '../../common/errors.js';
-import { FRAME_HEADER_SIZE, FrameType, MAX_FRAME_SIZE, frameTypeName, isBodyFrame } from './constants.js';
+import { FRAME_HEADER_SIZE, FrameType, MAX_FRAME_SIZE, STREAM_FRAME_HEADER_SIZE, frameTypeName, isBodyFrame } from './constants.js';
 
 export interface FrameDecoderHandlers {
   /**
@@ -7,8 +7,9 @@ export interface FrameDecoderHandlers {
    * arrive, each piece a subarray of a pushed chunk, never copied: safe to keep. Other frames
    * arrive whole; their payload is a subarray of the chunk when it came in one, else it was put
    * together in a buffer the decoder reuses: valid only during the call (decode it there).
+   * `stream` is the frame's stream id on a version 2 link, else 0.
    */
-  onFrame(type: FrameType, payload: Buffer): void;
+  onFrame(type: FrameType, payload: Buffer, stream: number): void;
   /** After an error the decoder ignores further bytes: close the connection. */
   onError(err: PorticoError): void;
 }
@@ -26,10 +27,13 @@ export interface FrameDecoderOptions {
   /** Largest payload accepted; a bigger frame is PORTICO_ERR_NATIVE_FRAME_TOO_BIG before any of it is read. */
   maxFrameSize?: number;
   side?: FrameSide;
+  /** Version 2 frames (with a stream id) from the first byte: the worker, after a HELLO offering them. */
+  streams?: boolean;
 }
 
 const enum Phase { Header, Control, Body, Failed }
-const enum Seq { Unchecked, AwaitAck, Idle, Open }
+/** Streams: version 2, where the order is per stream and the owner checks it. */
+const enum Seq { Unchecked, AwaitAck, Idle, Open, Streams }
 
 const KNOWN_TYPES: ReadonlySet<number> = new Set(Object.values(FrameType));
 const EMPTY = Buffer.alloc(0);
@@ -40,6 +44,9 @@ const RETAIN_SCRATCH = 64 * 1024;
 interface Lane { head: number; body: number; end: number; abort: number }
 const REQUEST_LANE: Lane = { head: FrameType.RequestHead, body: FrameType.RequestBody, end: FrameType.RequestEnd, abort: FrameType.RequestAbort };
 const RESPONSE_LANE: Lane = { head: FrameType.ResponseHead, body: FrameType.ResponseBody, end: FrameType.ResponseEnd, abort: FrameType.ResponseAbort };
+/** What each side reads on a version 2 link: its lane, credit for its own sends, and (gateway) GOAWAY. */
+const WORKER_READS: ReadonlySet<number> = new Set([1, 2, 3, 4, FrameType.ResponseCredit]);
+const GATEWAY_READS: ReadonlySet<number> = new Set([17, 18, 19, 20, FrameType.RequestCredit, FrameType.GoAway]);
 
 /**
  * Incremental decoder for native-link frames (`u8 type, u32le length, payload`) on a byte stream:
@@ -50,9 +57,11 @@ export class FrameDecoder {
   private phase = Phase.Header;
   private seq: Seq;
   private readonly lane: Lane | null;
-  private readonly header = Buffer.alloc(FRAME_HEADER_SIZE);
+  private readonly header = Buffer.alloc(STREAM_FRAME_HEADER_SIZE);
+  private headerSize = FRAME_HEADER_SIZE;
   private headerHave = 0;
   private type = 0;
+  private stream = 0;
   /** Body: bytes of the frame still to come. Control: the payload's length. */
   private left = 0;
   private have = 0;
@@ -65,6 +74,16 @@ export class FrameDecoder {
     this.maxFrameSize = options.maxFrameSize ?? MAX_FRAME_SIZE;
     this.lane = options.side === 'worker' ? REQUEST_LANE : options.side === 'gateway' ? RESPONSE_LANE : null;
     this.seq = options.side === 'gateway' ? Seq.AwaitAck : options.side === 'worker' ? Seq.Idle : Seq.Unchecked;
+    if (options.streams) this.useStreams();
+  }
+
+  /**
+   * From the next frame on, version 2 frames. The gateway calls it from HELLO_ACK's onFrame, so
+   * frames in the same chunk after the ACK are already read as version 2.
+   */
+  useStreams(): void {
+    this.headerSize = STREAM_FRAME_HEADER_SIZE;
+    if (this.lane) this.seq = Seq.Streams;
   }
 
   /** No partial frame and no request or response open: the connection can be reused or closed. */
@@ -87,26 +106,35 @@ export class FrameDecoder {
         pos += take;
         this.left -= take;
         if (this.left === 0) this.phase = Phase.Header;
-        this.h.onFrame(this.type as FrameType, piece);
+        this.h.onFrame(this.type as FrameType, piece, this.stream);
       } else if (phase === Phase.Header) {
         let type: number;
         let length: number;
-        if (this.headerHave === 0 && len - pos >= FRAME_HEADER_SIZE) {
+        const size = this.headerSize;
+        if (this.headerHave === 0 && len - pos >= size) {
           type = chunk[pos]!;
-          length = chunk.readUInt32LE(pos + 1);
-          pos += FRAME_HEADER_SIZE;
+          if (size === FRAME_HEADER_SIZE) length = chunk.readUInt32LE(pos + 1);
+          else {
+            this.stream = chunk.readUInt32LE(pos + 1);
+            length = chunk.readUInt32LE(pos + 5);
+          }
+          pos += size;
         } else {
-          const n = Math.min(FRAME_HEADER_SIZE - this.headerHave, len - pos);
+          const n = Math.min(size - this.headerHave, len - pos);
           chunk.copy(this.header, this.headerHave, pos, pos + n);
           this.headerHave += n;
           pos += n;
-          if (this.headerHave < FRAME_HEADER_SIZE) return;
+          if (this.headerHave < size) return;
           this.headerHave = 0;
           type = this.header[0]!;
-          length = this.header.readUInt32LE(1);
+          if (size === FRAME_HEADER_SIZE) length = this.header.readUInt32LE(1);
+          else {
+            this.stream = this.header.readUInt32LE(1);
+            length = this.header.readUInt32LE(5);
+          }
         }
         if (!this.begin(type, length)) return;
-        if (length === 0 && this.phase === Phase.Header && !isBodyFrame(type)) this.h.onFrame(type as FrameType, EMPTY);
+        if (length === 0 && this.phase === Phase.Header && !isBodyFrame(type)) this.h.onFrame(type as FrameType, EMPTY, this.stream);
       } else if (phase === Phase.Control) {
         pos = this.control(chunk, pos);
       } else {
@@ -119,7 +147,7 @@ export class FrameDecoder {
   end(): void {
     if (this.phase === Phase.Failed) return;
     if (this.phase !== Phase.Header || this.headerHave > 0) {
-      const missing = this.phase === Phase.Header ? FRAME_HEADER_SIZE - this.headerHave : this.left - this.have;
+      const missing = this.phase === Phase.Header ? this.headerSize - this.headerHave : this.left - this.have;
       this.fail('PORTICO_ERR_NATIVE_TRUNCATED', `inside a frame, ${missing} bytes missing`);
     } else if (this.seq === Seq.Open) {
       this.fail('PORTICO_ERR_NATIVE_TRUNCATED', `before the ${this.lane === REQUEST_LANE ? 'request' : 'response'} ended`);
@@ -156,7 +184,9 @@ export class FrameDecoder {
   private advance(type: number): boolean {
     const lane = this.lane!;
     const seq = this.seq;
-    if (seq === Seq.AwaitAck) {
+    if (seq === Seq.Streams) {
+      if ((lane === REQUEST_LANE ? WORKER_READS : GATEWAY_READS).has(type)) return true;
+    } else if (seq === Seq.AwaitAck) {
       if (type === FrameType.HelloAck) {
         this.seq = Seq.Idle;
         return true;
@@ -173,7 +203,7 @@ export class FrameDecoder {
       this.seq = Seq.Idle;
       return true;
     }
-    const where = seq === Seq.AwaitAck ? 'before HELLO_ACK' : seq === Seq.Idle ? 'between requests' : 'inside a request';
+    const where = seq === Seq.Streams ? 'on a version 2 link' : seq === Seq.AwaitAck ? 'before HELLO_ACK' : seq === Seq.Idle ? 'between requests' : 'inside a request';
     return this.fail('PORTICO_ERR_NATIVE_BAD_FRAME', `${frameTypeName(type)} ${where}`);
   }
 
@@ -183,7 +213,7 @@ export class FrameDecoder {
     const length = this.left;
     if (this.have === 0 && avail >= length) {
       this.phase = Phase.Header;
-      this.h.onFrame(this.type as FrameType, chunk.subarray(pos, pos + length));
+      this.h.onFrame(this.type as FrameType, chunk.subarray(pos, pos + length), this.stream);
       return pos + length;
     }
     if (this.have === 0 && this.scratch.length < length) this.scratch = Buffer.allocUnsafe(Math.max(length, 1024));
@@ -195,7 +225,7 @@ export class FrameDecoder {
       this.have = 0;
       const payload = this.scratch.subarray(0, length);
       if (this.scratch.length > RETAIN_SCRATCH) this.scratch = EMPTY;
-      this.h.onFrame(this.type as FrameType, payload);
+      this.h.onFrame(this.type as FrameType, payload, this.stream);
     }
     return pos + n;
   }

@@ -1,6 +1,7 @@
 import type { Type as AvroType } from 'avsc';
 import { PorticoError } from '../../common/errors.js';
-import { FRAME_HEADER_SIZE, FrameType, MAX_FRAME_SIZE } from './constants.js';
+import { FRAME_HEADER_SIZE, FrameType, MAX_FRAME_SIZE, STREAM_FRAME_HEADER_SIZE } from './constants.js';
+import type { StreamFrameWriter } from './stream-writer.js';
 import {
   CURRENT_HEAD_VERSION, headSchema, parseWriterSchema, readableHeadSchemas,
   type HeadSchema, type NativeResponseHead,
@@ -54,6 +55,30 @@ export function encodeResponseHeadFrame(head: NativeResponseHead, version: numbe
   out.writeUInt32LE(end, 1);
   scratch.copy(out, FRAME_HEADER_SIZE, 0, end);
   return out;
+}
+
+/**
+ * Version 2: a RESPONSE_HEAD on `stream`, the Avro record encoded straight into the link's batch.
+ * Returns the frame's size (for the request log).
+ */
+export function queueStreamResponseHead(writer: StreamFrameWriter, stream: number, head: NativeResponseHead, version: number = CURRENT_HEAD_VERSION): number {
+  const schema = writerSchema(version);
+  if (!Number.isInteger(head.status) || head.headers.length % 2 !== 0) {
+    throw new PorticoError('PORTICO_ERR_INVALID_HEADER', `status ${head.status} with ${head.headers.length} header strings (name, value pairs)`);
+  }
+  const H = STREAM_FRAME_HEADER_SIZE;
+  let at = writer.reserve(H + 256);
+  let end = schema.type.encode(head, writer.slab, at + H);
+  if (end < 0) {
+    // avsc reports how many bytes were missing as a negative number: make that much more room.
+    at = writer.reserve(H + (writer.slab.length - at - H) - end);
+    end = schema.type.encode(head, writer.slab, at + H);
+  }
+  const size = end - at - H;
+  if (size > MAX_FRAME_SIZE) throw new PorticoError('PORTICO_ERR_NATIVE_FRAME_TOO_BIG', `response head of ${size} bytes`);
+  writer.header(at, FrameType.ResponseHead, stream, size);
+  writer.commit(end);
+  return H + size;
 }
 
 /** Decodes a RESPONSE_HEAD payload; anything malformed is PORTICO_ERR_BAD_RESPONSE. */

@@ -28,16 +28,16 @@ export function nodeHandler(target: NodeListener | Server): RequestHandler {
     const res = new ServerResponse(req);
     res.useChunkedEncodingByDefault = false;
     res.shouldKeepAlive = false;
-    res.assignSocket(ex.socket);
+    res.assignSocket(ex.conn);
     // Node's http server relays the socket's 'drain' to the response (socketOnDrain); without it
     // an app that waits for res's 'drain' after write() returned false (pipe() does) waits forever.
     const onDrain = (): void => {
       if (res.writableNeedDrain) res.emit('drain');
     };
-    ex.socket.on('drain', onDrain);
+    ex.conn.on('drain', onDrain);
     const detach = (): void => {
-      ex.socket.off('drain', onDrain);
-      res.detachSocket(ex.socket);
+      ex.conn.off('drain', onDrain);
+      res.detachSocket(ex.conn);
     };
     ex.onAbort(() => {
       if (!req.destroyed) req.destroy();
@@ -134,7 +134,7 @@ function buildRequest(ex: Exchange, on?: Socket): IncomingMessage {
   const v = ex.vars;
   let socket = on;
   if (!socket) {
-    socket = ex.socket as Socket & { remoteAddress?: string; remotePort?: number };
+    socket = ex.conn as Socket & { remoteAddress?: string; remotePort?: number };
     // Apps ask the socket who the client is (Express's req.ip); on a unix socket it knows nothing,
     // so it answers with what nginx said in REMOTE_ADDR/REMOTE_PORT.
     Object.defineProperty(socket, 'remoteAddress', { value: v.get('REMOTE_ADDR') ?? undefined, configurable: true });
@@ -172,5 +172,5 @@ function recordHead(ex: Exchange, res: ServerResponse): void {
   ex.headSent = true;
   ex.headersBytes = head.length;
   ex.headersCount = Math.max(0, head.split('\r\n').length - 3);
-  ex.bodyBytes = Math.max(0, ex.socket.bytesWritten - head.length);
+  ex.bodyBytes = Math.max(0, ex.conn.bytesWritten - head.length);
 }

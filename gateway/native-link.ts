@@ -1,0 +1,159 @@
+import type { Socket } from 'node:net';
+import { PorticoError, isPorticoError } from '../common/errors.js';
+import {
+  FrameDecoder, FrameType, LINK_VERSION, LINK_VERSION_STREAMS, StreamFrameWriter, completeLinkHandshake, encodeHello, type HeadReader,
+} from '../protocol/native/index.js';
+
+/** What the exchange using a connection (version 1) or a stream (version 2) hears from it. */
+export interface LinkListener {
+  /** A frame of this request; on version 2 also RESPONSE... frames' credit (REQUEST_CREDIT). */
+  frame(type: FrameType, payload: Buffer): void;
+  /** The connection failed or closed: it is gone, whatever the exchange was doing. */
+  closed(err: PorticoError): void;
+  /** Version 2: the worker's GOAWAY says it never took this stream; it may go elsewhere. */
+  refused?(): void;
+}
+
+/**
+ * One handshaken native-link connection to a worker. Its decoder lives as long as the socket, so
+ * the frame order is checked across requests. Version 1 carries one request at a time, whose
+ * frames go to `listener`; version 2 carries many, each on a stream id (`open()`), and frames go
+ * out in per-turn batches through `writer`.
+ */
+export class NativeLink {
+  readonly socket: Socket;
+  readonly decoder: FrameDecoder;
+  reader: HeadReader | null = null;
+  linkVersion = LINK_VERSION;
+  listener: LinkListener | null = null;
+  /** Version 2: the open streams, and the batch their frames go out in. */
+  readonly streams = new Map<number, LinkListener>();
+  writer: StreamFrameWriter | null = null;
+  private nextId = 1;
+  /** Version 2: the worker sent GOAWAY; no new streams. */
+  draining = false;
+  /** Requests taken on it. From the second on, the worker may have closed it while it sat idle. */
+  uses = 0;
+  private gone = false;
+  private onGone: ((err: PorticoError) => void) | null = null;
+  private handshakeDone: () => void = () => {};
+  /** Set by the pool while the link sits idle (or is shared), so a worker closing it takes it off the list. */
+  whenGone: (() => void) | null = null;
+  /** Set by the pool for a shared version 2 link: called at GOAWAY. */
+  whenDraining: (() => void) | null = null;
+
+  constructor(socket: Socket) {
+    this.socket = socket;
+    this.decoder = new FrameDecoder({
+      onFrame: (type, payload, stream) => {
+        if (type === FrameType.HelloAck) return this.onAck(payload);
+        if (this.writer === null) return this.listener?.frame(type, payload);
+        if (type === FrameType.GoAway) return this.onGoAway(payload);
+        this.streams.get(stream)?.frame(type, payload);
+      },
+      onError: (err) => this.lost(err),
+    }, { side: 'gateway' });
+    socket.on('data', (chunk: Buffer) => this.decoder.push(chunk));
+    socket.on('end', () => {
+      // Between requests the decoder takes this quietly; the connection is unusable all the same.
+      this.decoder.end();
+      this.lost(new PorticoError('PORTICO_ERR_UPSTREAM_ABORTED', 'the worker closed the connection'));
+    });
+    socket.on('error', (err) => this.lost(new PorticoError('PORTICO_ERR_UPSTREAM_ABORTED', err.message)));
+    socket.on('close', () => this.lost(new PorticoError('PORTICO_ERR_UPSTREAM_ABORTED', 'connection closed')));
+  }
+
+  get usable(): boolean {
+    return !this.gone && this.reader !== null && this.decoder.idle;
+  }
+
+  /** Version 2 and still taking streams. */
+  get open(): boolean {
+    return !this.gone && !this.draining && this.writer !== null;
+  }
+
+  /** Taken from the idle list: a close before any answer may be the worker's FIN not seen yet. */
+  get reused(): boolean {
+    return this.uses > 1;
+  }
+
+  /** Version 2: a new stream id for `listener`, whose frames then go to it. */
+  openStream(listener: LinkListener): number {
+    const id = this.nextId++;
+    this.streams.set(id, listener);
+    return id;
+  }
+
+  /** Version 2: the stream is over for the gateway; later frames for it are dropped. */
+  closeStream(id: number): void {
+    this.streams.delete(id);
+  }
+
+  /** Sends HELLO and resolves once HELLO_ACK accepted it. */
+  handshake(timeoutMs: number, maxLinkVersion: number = LINK_VERSION_STREAMS): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => this.lost(new PorticoError('PORTICO_ERR_NATIVE_HANDSHAKE', `no HELLO_ACK within ${timeoutMs / 1000} s`)), timeoutMs);
+      this.onGone = (err) => {
+        clearTimeout(timer);
+        // Anything that ends the link before HELLO_ACK means the peer does not speak it (uWSGI
+        // closes on modifier1 77): the handshake failed, whatever the socket said.
+        const ours = err.code === 'PORTICO_ERR_NATIVE_SCHEMA' || err.code === 'PORTICO_ERR_NATIVE_HANDSHAKE';
+        reject(ours ? err : new PorticoError('PORTICO_ERR_NATIVE_HANDSHAKE', `closed before HELLO_ACK (${err.message})`));
+      };
+      this.handshakeDone = () => {
+        clearTimeout(timer);
+        this.onGone = null;
+        resolve();
+      };
+      this.socket.write(encodeHello(undefined, maxLinkVersion));
+    });
+  }
+
+  private onAck(payload: Buffer): void {
+    try {
+      const { reader, linkVersion } = completeLinkHandshake(payload);
+      this.reader = reader;
+      this.linkVersion = linkVersion;
+    } catch (err) {
+      if (!isPorticoError(err)) throw err;
+      return this.lost(err);
+    }
+    if (this.linkVersion === LINK_VERSION_STREAMS) {
+      // Frames after the ACK in this very chunk are read as version 2 already.
+      this.decoder.useStreams();
+      this.writer = new StreamFrameWriter(this.socket);
+    }
+    this.handshakeDone();
+  }
+
+  /** GOAWAY: streams above its last id were never taken; they may be sent to another worker. */
+  private onGoAway(payload: Buffer): void {
+    if (payload.length !== 4) return this.lost(new PorticoError('PORTICO_ERR_NATIVE_BAD_FRAME', `GOAWAY of ${payload.length} bytes`));
+    const last = payload.readUInt32LE(0);
+    this.draining = true;
+    this.whenDraining?.();
+    for (const [id, listener] of [...this.streams]) {
+      if (id <= last) continue;
+      this.streams.delete(id);
+      listener.refused?.();
+    }
+  }
+
+  /** Ends the connection for good; the listeners (or the pending handshake) hear why once. */
+  lost(err: PorticoError): void {
+    if (this.gone) return;
+    this.gone = true;
+    this.decoder.stop();
+    this.writer?.flush();
+    this.socket.destroy();
+    const listener = this.listener;
+    this.listener = null;
+    this.onGone?.(err);
+    this.onGone = null;
+    listener?.closed(err);
+    const streams = [...this.streams.values()];
+    this.streams.clear();
+    for (const l of streams) l.closed(err);
+    this.whenGone?.();
+  }
+}

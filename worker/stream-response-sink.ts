@@ -1,0 +1,55 @@
+import { FrameType, queueStreamResponseHead } from '../protocol/native/index.js';
+import type { Exchange } from './exchange.js';
+import { statusHasNoBody, validateHeaders } from './response-head.js';
+import type { ResponseSink } from './response-sink.js';
+import { StreamSocket } from './stream-socket.js';
+
+/** The stream an exchange of a version 2 link runs on. */
+function streamOf(ex: Exchange): StreamSocket {
+  const s = ex.socket;
+  if (s instanceof StreamSocket) return s;
+  throw new TypeError('the stream sink serves version 2 native-link streams only');
+}
+
+/**
+ * A version 2 native link's response: the same frames as version 1 (RESPONSE_HEAD, RESPONSE_BODY,
+ * one terminal frame) on the exchange's stream, queued into the link's batch for this turn, so
+ * a response written at once and its neighbours leave in one write.
+ */
+export const streamResponseSink: ResponseSink = {
+  link: 'native',
+
+  writeHead(ex, status, statusText, headers, body) {
+    const reason = validateHeaders(status, statusText, headers);
+    const stream = streamOf(ex);
+    const size = queueStreamResponseHead(stream.writer, stream.id, { status, reason, headers: headers as string[], workerPid: process.pid });
+    ex.status = status;
+    ex.headSent = true;
+    ex.headersCount = headers.length >> 1;
+    ex.headersBytes = size;
+    if (body === undefined || body.length === 0 || ex.isHead || statusHasNoBody(status)) return;
+    ex.bodyBytes += typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+    stream.writeBody(body);
+  },
+
+  write(ex, chunk) {
+    return streamOf(ex).writeBody(chunk);
+  },
+
+  end(ex) {
+    const stream = streamOf(ex);
+    if (!stream.destroyed) stream.writer.frame(FrameType.ResponseEnd, stream.id);
+  },
+
+  cut(ex, reason) {
+    abortStream(streamOf(ex), reason);
+  },
+
+  abort(ex) {
+    abortStream(streamOf(ex), 'PORTICO_ERR_CLIENT_ABORTED');
+  },
+};
+
+function abortStream(stream: StreamSocket, reason: string): void {
+  if (!stream.destroyed) stream.writer.frame(FrameType.ResponseAbort, stream.id, Buffer.from(reason.slice(0, 1024), 'utf8'));
+}
