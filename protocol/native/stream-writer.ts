@@ -91,7 +91,7 @@ export class StreamFrameWriter {
     if (typeof chunk === 'string') {
       if (chunk.length === 0) return;
       // At most 3 bytes per UTF-16 unit: encode a short string straight into the slab.
-      if (chunk.length * 3 <= COALESCE_LIMIT) {
+      if (chunk.length * 3 <= COALESCE_LIMIT && chunk.length * 3 <= maxFrameSize) {
         const pos = this.reserve(H + chunk.length * 3);
         const n = this.slab.write(chunk, pos + H, 'utf8');
         this.header(pos, type, stream, n);
