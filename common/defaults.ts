@@ -25,11 +25,13 @@ export const defaults = {
    */
   nativeHandshakeBackoff: 10,
   /**
-   * Version 2 native links the gateway keeps to one portico:// upstream. Each carries any number
-   * of requests at once; more than one only helps when several workers share the socket (each
-   * link lands on one of them). `portico serve` uses 1: each of its workers has its own socket.
+   * Version 2 native links the gateway keeps to one portico:// upstream, at most (one more is
+   * opened only while every link has a request in flight). Each carries any number of requests at
+   * once; more than one matters when a master's workers share the socket, since each link lands
+   * on one of them: as many as the master's default worker count. `portico serve` uses 1, as each
+   * of its workers has a socket of its own.
    */
-  upstreamLinks: 4,
+  upstreamLinks: 2 * availableParallelism() + 1,
   /** Requests the gateway sends one upstream at a time; more wait in the --listen queue. */
   upstreamConcurrency: 64,
   /** gunicorn's defaults: the longest request line (414 past it), header fields per request and bytes per field (431). */
