@@ -50,14 +50,14 @@ export class NativeLinkPool {
    * A version 2 link to open a stream on without connecting: the least busy shared one, if it is
    * idle or no more may be opened. null: connect (acquire).
    */
-  takeShared(): NativeLink | null {
+  takeShared(busyToo = false): NativeLink | null {
     const shared = this.shared;
     let best: NativeLink | null = null;
     for (let i = 0; i < shared.length; i++) {
       const l = shared[i]!;
       if (l.open && (best === null || l.streams.size < best.streams.size)) best = l;
     }
-    if (best === null || (best.streams.size > 0 && shared.length < this.maxShared)) return null;
+    if (best === null || (!busyToo && best.streams.size > 0 && shared.length < this.maxShared)) return null;
     best.uses++;
     this.requests++;
     return best;
@@ -73,11 +73,14 @@ export class NativeLinkPool {
     if (!fresh) {
       const shared = this.takeShared();
       if (shared) return shared;
-      // The first link is being opened: wait for it rather than open one each (a burst at start,
-      // or a peer that refuses, is then one handshake); a version 1 worker's is not shared.
+      // A link is being opened: use a busy one meanwhile, or wait for it, rather than open one
+      // each (a burst at start, or a peer that refuses, is then one handshake); a version 1
+      // worker's links are not shared.
       if (this.opening && this.linkVersion !== LINK_VERSION) {
+        const busy = this.takeShared(true);
+        if (busy) return busy;
         await this.opening;
-        const again = this.takeShared();
+        const again = this.takeShared(true);
         if (again) return again;
       }
     }
@@ -93,7 +96,7 @@ export class NativeLinkPool {
     const wait = this.backoffUntil - Date.now();
     if (wait > 0) throw new PorticoError('PORTICO_ERR_UPSTREAM_BACKOFF', `${this.backoffReason}; next try in ${Math.ceil(wait / 1000)} s`);
     const opening = this.open(log);
-    if (this.shared.length === 0 && !this.opening) {
+    if (!this.opening) {
       this.opening = opening;
       const done = (): void => {
         if (this.opening === opening) this.opening = null;

@@ -68,6 +68,9 @@ describe('native link v2 through the gateway: one link, many streams', { timeout
   let worker: Started | undefined;
   let relay: Awaited<ReturnType<typeof countingRelay>> | undefined;
   let gateway: HttpFront | undefined;
+  /** A second gateway allowed three links, through a relay of its own. */
+  let relay3: Awaited<ReturnType<typeof countingRelay>> | undefined;
+  let gateway3: HttpFront | undefined;
 
   before(async () => {
     tmp = makeTmpDir('gateway-native-streams');
@@ -75,11 +78,15 @@ describe('native link v2 through the gateway: one link, many streams', { timeout
     worker = await startWorker(join(fixturesDir, 'stream-app.mjs'), sock);
     relay = await countingRelay(join(tmp.path, 'relay.sock'), sock);
     gateway = await startGateway([`portico://unix:${join(tmp.path, 'relay.sock')}`], ['--upstream-links', '1']);
+    relay3 = await countingRelay(join(tmp.path, 'relay3.sock'), sock);
+    gateway3 = await startGateway([`portico://unix:${join(tmp.path, 'relay3.sock')}`], ['--upstream-links', '3']);
   }, START_TIMEOUT);
 
   after(async () => {
     await gateway?.stop();
+    await gateway3?.stop();
     await relay?.close();
+    await relay3?.close();
     await worker?.stop();
     tmp?.cleanup();
   });
@@ -96,6 +103,17 @@ describe('native link v2 through the gateway: one link, many streams', { timeout
       assert.equal(counted, sent, 'the worker counted every byte of the upload');
     }
     assert.equal(relay!.connections, 1, 'one version 2 link carried them all');
+  });
+
+  test('--upstream-links 3: bursts of requests open at most three links, one handshake at a time', async () => {
+    for (let burst = 0; burst < 3; burst++) {
+      const statuses = await Promise.all(Array.from({ length: 40 }, async (_, i) => {
+        const res = await fetch(`${gateway3!.url}/generate?bytes=${100 + i}`);
+        return `${res.status} ${(await res.arrayBuffer()).byteLength - i}`;
+      }));
+      assert.deepEqual(new Set(statuses), new Set(['200 100']));
+    }
+    assert.ok(relay3!.connections >= 1 && relay3!.connections <= 3, `${relay3!.connections} links`);
   });
 
   test('a client that stops reading a 32 MiB download holds back its own stream only', async () => {
