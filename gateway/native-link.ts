@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { PorticoError, isPorticoError } from '../common/errors.js';
 import {
-  FrameDecoder, FrameType, LINK_VERSION, LINK_VERSION_STREAMS, StreamFrameWriter, completeLinkHandshake, encodeHello, type HeadReader,
+  FrameDecoder, FrameType, LINK_VERSION, LINK_VERSION_STREAMS, REQUEST_BATCH_FLUSH, StreamFrameWriter, completeLinkHandshake, encodeHello, type HeadReader,
 } from '../protocol/native/index.js';
 
 /** What the exchange using a connection (version 1) or a stream (version 2) hears from it. */
@@ -121,7 +121,7 @@ export class NativeLink {
     if (this.linkVersion === LINK_VERSION_STREAMS) {
       // Frames after the ACK in this very chunk are read as version 2 already.
       this.decoder.useStreams();
-      this.writer = new StreamFrameWriter(this.socket);
+      this.writer = new StreamFrameWriter(this.socket, REQUEST_BATCH_FLUSH);
     }
     this.handshakeDone();
   }

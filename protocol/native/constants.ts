@@ -43,6 +43,16 @@ export const RESPONSE_WINDOW = 256 * 1024;
 /** Request body bytes a gateway may send on one stream before the worker credits more. */
 export const REQUEST_WINDOW = 64 * 1024;
 
+/**
+ * The gateway writes a turn's requests as soon as this many bytes are queued, not only at the end
+ * of the turn: the worker starts on the first ones while the gateway parses the rest, so the two
+ * processes work side by side instead of taking turns. On hello world under wrk -c32 (about 300
+ * bytes a request) 4 KiB gave 38.1k req/s against 29.3k for one write per turn (median of 5
+ * alternating runs each; 1 KiB 35.3k, 2 KiB 38.4k, 8 KiB 34.1k). A worker's responses gain
+ * nothing from it (the gateway answers its clients one by one anyway): it writes once per turn.
+ */
+export const REQUEST_BATCH_FLUSH = 4096;
+
 /** Every frame after the handshake starts with `u8 type, u32le payload length`. */
 export const FRAME_HEADER_SIZE = 5;
 

@@ -14,6 +14,7 @@ const SLAB_SIZE = 16 * 1024;
 const EMPTY = Buffer.alloc(0);
 const H = STREAM_FRAME_HEADER_SIZE;
 
+
 /**
  * Writes version 2 frames (`u8 type, u32le stream, u32le length, payload`) for a whole event-loop
  * turn at once: frames are encoded straight into a slab, and a setImmediate flushes the turn's
@@ -32,8 +33,12 @@ export class StreamFrameWriter {
   private readonly sink: BatchSink;
   private readonly flushNow = (): void => this.flush();
 
-  constructor(sink: BatchSink) {
+  /** Bytes queued (since the last write) at which a commit() writes at once (REQUEST_BATCH_FLUSH). */
+  private readonly earlyFlush: number;
+
+  constructor(sink: BatchSink, earlyFlush = Infinity) {
     this.sink = sink;
+    this.earlyFlush = earlyFlush;
   }
 
   /**
@@ -49,8 +54,10 @@ export class StreamFrameWriter {
     return this.used;
   }
 
+  /** Ends a reserve()d write; past `earlyFlush` queued bytes, writes them now. */
   commit(end: number): void {
     this.used = end;
+    if (end - this.start >= this.earlyFlush) this.flush();
   }
 
   /** Writes a frame header at `pos` of the slab. */
