@@ -1,5 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { PorticoError, type ErrorCode } from '../common/errors.js';
+import { ErrorCodes, PorticoError, isPorticoError, type ErrorCode } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { NativeLinkPool } from './native-link-pool.js';
 import type { TrustedProxies } from './trusted-proxies.js';
@@ -41,6 +41,16 @@ export function sendError(res: ServerResponse, ctx: ForwardContext, code: ErrorC
   const body = `${err.status} ${code}\n`;
   res.writeHead(err.status, { ...headers, 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
   res.end(body);
+}
+
+/**
+ * A forward that threw instead of answering: a coded error (a vars block past 64 KiB, say) gets
+ * its status, anything else is logged with its stack and the client's connection is cut.
+ */
+export function forwardFailed(res: ServerResponse, ctx: ForwardContext, req: IncomingMessage, err: unknown): void {
+  if (isPorticoError(err)) return sendError(res, ctx, err.code, errorDetail(err), req);
+  ctx.log.error('PORTICO_ERR_UPSTREAM_ABORTED', `${req.method} ${req.url}: ${(err as Error).stack ?? String(err)}`);
+  res.destroy();
 }
 
 /**
@@ -86,4 +96,10 @@ export function readBounded(req: IncomingMessage, limit: number): Promise<Buffer
     // A native attempt that was given up before it read the body left `req` explicitly paused.
     req.resume();
   });
+}
+
+/** A PorticoError's message without the code's own message in front, which sendError puts back. */
+export function errorDetail(err: PorticoError): string {
+  const base = `${ErrorCodes[err.code].message}: `;
+  return err.message.startsWith(base) ? err.message.slice(base.length) : err.message;
 }

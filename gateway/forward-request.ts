@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ErrorCodes, isPorticoError, type ErrorCode } from '../common/errors.js';
-import { sendError, type ForwardContext } from './forward-common.js';
+import { isPorticoError, type ErrorCode } from '../common/errors.js';
+import { errorDetail, forwardFailed, sendError, type ForwardContext } from './forward-common.js';
 import { exchangeNative } from './native-forwarder.js';
 import { exchangeStream, startStream, type StreamOutcome } from './stream-forwarder.js';
 import type { Upstream } from './upstream-pool.js';
@@ -91,10 +91,7 @@ export function forwardNow(req: IncomingMessage, res: ServerResponse, ctx: Forwa
     pool.release(up);
     if (outcome === 'retry') {
       ctx.log.info(`native link ${up.label}: ${req.method} ${req.url} was not taken by the worker (it closed the connection, or is stopping); sending it again`);
-      forwardRequest(req, res, ctx).catch((err: unknown) => {
-        ctx.log.error('PORTICO_ERR_UPSTREAM_ABORTED', `${req.method} ${req.url}: ${(err as Error).stack ?? String(err)}`);
-        res.destroy();
-      });
+      forwardRequest(req, res, ctx).catch((err: unknown) => forwardFailed(res, ctx, req, err));
     }
   });
   return true;
@@ -137,9 +134,7 @@ async function forwardNative(req: IncomingMessage, res: ServerResponse, ctx: For
       link = await pool.acquire(fresh, ctx.log);
     } catch (err) {
       if (!isPorticoError(err)) throw err;
-      // sendError puts the code's own message first again: keep only the detail.
-      const base = `${ErrorCodes[err.code].message}: `;
-      return { done: false, code: err.code, detail: `: ${err.message.startsWith(base) ? err.message.slice(base.length) : err.message}` };
+      return { done: false, code: err.code, detail: `: ${errorDetail(err)}` };
     }
     if (res.destroyed) {
       // The client went away while the link was being set up: nothing was sent on it yet.

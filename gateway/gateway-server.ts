@@ -12,8 +12,8 @@ import { StaticCache } from './static-cache.js';
 import { installStaticCache } from './static-install.js';
 import type { StaticMount } from './static-mounts.js';
 import { TrustedProxies } from './trusted-proxies.js';
-import type { ForwardContext } from './forward-common.js';
 import { installForwardFastPath } from './forward-fast-path.js';
+import { forwardFailed, type ForwardContext } from './forward-common.js';
 import { forwardNow, forwardRequest } from './forward-request.js';
 import { fastifyLimitOptions, installHttpLimits, resolveHttpLimits, type HttpLimitOptions, type HttpLimits } from './http-limits.js';
 import { NativeLinkPool } from './native-link-pool.js';
@@ -130,14 +130,11 @@ export class GatewayServer {
       url: '/*',
       handler: (request, reply) => {
         reply.hijack();
-        return forward(request.raw, reply.raw);
+        return forward(request.raw, reply.raw)?.catch((err: unknown) => forwardFailed(reply.raw, ctx, request.raw, err));
       },
     });
     installForwardFastPath(app, statics.map((m) => m.prefix), FORWARDED_METHODS, (req, res) => {
-      forward(req, res)?.catch((err: unknown) => {
-        this.log.error('PORTICO_ERR_UPSTREAM_ABORTED', `${req.method} ${req.url}: ${(err as Error).stack ?? String(err)}`);
-        res.destroy();
-      });
+      forward(req, res)?.catch((err: unknown) => forwardFailed(res, ctx, req, err));
     });
     // Last, so the limits are checked before the static cache and fastify see a request.
     installHttpLimits(app, this.limits, this.log);

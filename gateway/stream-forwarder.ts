@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isPorticoError, type ErrorCode, type PorticoError } from '../common/errors.js';
 import { FrameType, REQUEST_WINDOW, RESPONSE_WINDOW, decodeResponseHead, queueStreamRequest, type StreamFrameWriter } from '../protocol/native/index.js';
-import { discardUnread, failUpstream, isHopByHop, type ForwardContext } from './forward-common.js';
+import { discardUnread, errorDetail, failUpstream, isHopByHop, type ForwardContext } from './forward-common.js';
 import { requestHasBody, varsForHttpRequest } from './http-request-vars.js';
 import type { LinkListener, NativeLink, NativeLinkPool } from './native-link-pool.js';
 import { IDEMPOTENT } from './native-forwarder.js';
@@ -78,6 +78,27 @@ class GatewayStream implements LinkListener {
     // stays empty, the length is unknown and REQUEST_END ends the body: nothing is buffered.
     const vars = varsForHttpRequest(req, this.ctx.trusted, buffered ? buffered.length : undefined);
     const noBody = !requestHasBody(req);
+    try {
+      this.queueHead(vars, noBody, buffered);
+    } catch (err) {
+      // Headers within the HTTP limits can still make a vars block past the uwsgi format's 64 KiB
+      // (PORTICO_ERR_VARS_TOO_BIG): nothing was queued, so the client gets its status.
+      if (!isPorticoError(err)) throw err;
+      this.link.closeStream(id);
+      this.responseOpen = false;
+      this.requestOpen = false;
+      failUpstream(res, this.ctx, req, this.up, err.code, errorDetail(err));
+      this.clientDone = true;
+      this.resolve('done');
+      this.pool.release(this.link);
+      return;
+    }
+    res.on('close', this.onResClose);
+    this.headTimer = setTimeout(this.onHeadTimeout, this.ctx.upstreamTimeoutMs);
+  }
+
+  private queueHead(vars: ReturnType<typeof varsForHttpRequest>, noBody: boolean, buffered: Buffer | null): void {
+    const { req, writer, id } = this;
     if (!buffered && (noBody || req.readableEnded)) {
       this.requestOpen = false;
       // A body-less request is not resumed: node:http discards what nobody read when the
@@ -96,8 +117,6 @@ class GatewayStream implements LinkListener {
       // After a retry `req` is paused, and a new 'data' listener does not undo an explicit pause.
       req.resume();
     }
-    res.on('close', this.onResClose);
-    this.headTimer = setTimeout(this.onHeadTimeout, this.ctx.upstreamTimeoutMs);
   }
 
   frame(type: FrameType, payload: Buffer): void {

@@ -116,6 +116,16 @@ describe('native link v2 through the gateway: one link, many streams', { timeout
     assert.ok(relay3!.connections >= 1 && relay3!.connections <= 3, `${relay3!.connections} links`);
   });
 
+  test('headers within the HTTP limits but past the 64 KiB vars block: 413, and the link serves on', async () => {
+    const headers: Record<string, string> = {};
+    for (let i = 0; i < 40; i++) headers[`x-filler-${i}`] = 'f'.repeat(2000);
+    const res = await fetch(`${gateway!.url}/generate?bytes=10`, { headers });
+    assert.equal(res.status, 413);
+    assert.equal(await res.text(), '413 PORTICO_ERR_VARS_TOO_BIG\n');
+    await outputLine(gateway!.proc, /PORTICO_ERR_VARS_TOO_BIG: GET \/generate\?bytes=10/);
+    assert.deepEqual(await get(`${gateway!.url}/generate?bytes=10`), { status: 200, body: 'aaaaaaaaaa' });
+  });
+
   test('a client that stops reading a 32 MiB download holds back its own stream only', async () => {
     const size = 32 * 1024 * 1024;
     const before = relay!.connections;
