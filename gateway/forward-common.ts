@@ -103,3 +103,22 @@ export function errorDetail(err: PorticoError): string {
   const base = `${ErrorCodes[err.code].message}: `;
   return err.message.startsWith(base) ? err.message.slice(base.length) : err.message;
 }
+
+/**
+ * Writes a worker's decoded response head to the client, minus hop-by-hop headers. Node refuses
+ * a status or header it cannot send (a CR, LF or NUL in it; a portico worker never writes one, a
+ * broken or hostile peer might): that comes back as the reason, for a 502, instead of a throw out
+ * of the link's 'data' handler.
+ */
+export function writeWorkerHead(res: ServerResponse, head: { status: number; reason: string; headers: string[] }): string | null {
+  const out: string[] = [];
+  const h = head.headers;
+  for (let i = 0; i < h.length; i += 2) if (!isHopByHop(h[i]!)) out.push(h[i]!, h[i + 1]!);
+  try {
+    if (head.reason) res.writeHead(head.status, head.reason, out);
+    else res.writeHead(head.status, out);
+  } catch (err) {
+    return `the worker's response head was refused: ${(err as Error).message}`;
+  }
+  return null;
+}

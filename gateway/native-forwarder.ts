@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PorticoError, isPorticoError, type ErrorCode } from '../common/errors.js';
 import { FrameType, decodeResponseHead, writeAbort, writeBodilessRequest, writeBody, writeFrame, writeRequestHead } from '../protocol/native/index.js';
-import { discardUnread, failUpstream, HOP_BY_HOP, type ForwardContext } from './forward-common.js';
+import { discardUnread, failUpstream, writeWorkerHead, type ForwardContext } from './forward-common.js';
 import { varsForHttpRequest } from './http-request-vars.js';
 import type { NativeLink, NativeLinkPool } from './native-link-pool.js';
 import type { Upstream } from './upstream-pool.js';
@@ -111,12 +111,12 @@ export function exchangeNative(
             if (!isPorticoError(err)) throw err;
             return link.lost(err);
           }
-          const out: string[] = [];
-          const h = head.headers;
-          for (let i = 0; i < h.length; i += 2) if (!HOP_BY_HOP.has(h[i]!.toLowerCase())) out.push(h[i]!, h[i + 1]!);
           if (head.status === 204 || head.status === 304) skipBody = true;
-          if (head.reason) res.writeHead(head.status, head.reason, out);
-          else res.writeHead(head.status, out);
+          const refused = writeWorkerHead(res, head);
+          if (refused !== null) {
+            fail('PORTICO_ERR_BAD_RESPONSE', refused);
+            link.lost(new PorticoError('PORTICO_ERR_BAD_RESPONSE', refused));
+          }
         } else if (type === FrameType.ResponseBody) {
           if (clientDone || skipBody) return;
           // Body payloads are subarrays of the socket's chunks, never reused: safe to queue.

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isPorticoError, type ErrorCode, type PorticoError } from '../common/errors.js';
 import { FrameType, REQUEST_WINDOW, RESPONSE_WINDOW, decodeResponseHead, queueStreamRequest, type StreamFrameWriter } from '../protocol/native/index.js';
-import { discardUnread, errorDetail, failUpstream, isHopByHop, type ForwardContext } from './forward-common.js';
+import { discardUnread, errorDetail, failUpstream, writeWorkerHead, type ForwardContext } from './forward-common.js';
 import { requestHasBody, varsForHttpRequest } from './http-request-vars.js';
 import type { LinkListener, NativeLink, NativeLinkPool } from './native-link-pool.js';
 import { IDEMPOTENT } from './native-forwarder.js';
@@ -170,12 +170,12 @@ class GatewayStream implements LinkListener {
       this.fail(err.code, err.message);
       return this.cancel('undecodable response head');
     }
-    const out: string[] = [];
-    const h = head.headers;
-    for (let i = 0; i < h.length; i += 2) if (!isHopByHop(h[i]!)) out.push(h[i]!, h[i + 1]!);
     if (head.status === 204 || head.status === 304) this.skipBody = true;
-    if (head.reason) this.res.writeHead(head.status, head.reason, out);
-    else this.res.writeHead(head.status, out);
+    const refused = writeWorkerHead(this.res, head);
+    if (refused !== null) {
+      this.fail('PORTICO_ERR_BAD_RESPONSE', refused);
+      this.cancel('response head refused');
+    }
   }
 
   private body(payload: Buffer): void {

@@ -165,17 +165,22 @@ async function startGoAwayPeer(path: string): Promise<{ connections: number; hea
     let hello: Buffer | null = Buffer.alloc(0);
     let answered = 0;
     const methods = new Map<number, string>();
+    const paths = new Map<number, string>();
     const answer = (id: number): void => {
       const body = Buffer.from(`ok ${methods.get(id)} on ${connection}`);
-      queueStreamResponseHead(writer, id, { status: 200, reason: 'OK', headers: ['content-length', String(body.length)], workerPid: process.pid });
+      // A header no HTTP response may carry: what a broken or hostile worker could send.
+      const extra = paths.get(id) === '/bad-head' ? ['x-bad', 'a\r\nb'] : [];
+      queueStreamResponseHead(writer, id, { status: 200, reason: 'OK', headers: ['content-length', String(body.length), ...extra], workerPid: process.pid });
       writer.body(FrameType.ResponseBody, id, body);
       writer.frame(FrameType.ResponseEnd, id);
     };
     const frames = new FrameDecoder({
       onFrame(type, payload, id) {
         if (type === FrameType.RequestHead) {
-          const method = decodeRequestHead(payload).vars.get('REQUEST_METHOD') ?? '?';
+          const vars = decodeRequestHead(payload).vars;
+          const method = vars.get('REQUEST_METHOD') ?? '?';
           methods.set(id, method);
+          paths.set(id, vars.get('REQUEST_URI') ?? '');
           state.heads.push(`${connection}:${id}:${method}`);
           if (connection === 1 && answered === 1) {
             writer.u32(FrameType.GoAway, 0, id - 1);
@@ -231,5 +236,14 @@ describe('native link v2: a worker that says GOAWAY', { timeout: 60_000 }, () =>
     assert.equal(peer!.connections, 2);
     assert.deepEqual(peer!.heads, ['1:1:GET', '1:2:POST', '2:1:POST']);
     await outputLine(gateway!.proc, /native link \S+peer\.sock: POST \/second was not taken by the worker/);
+  });
+
+  test('a response head Node refuses to send (CR LF in a value): 502, and the link serves on', async () => {
+    const bad = await get(`${gateway!.url}/bad-head`);
+    assert.equal(bad.status, 502);
+    assert.equal(bad.body, '502 PORTICO_ERR_BAD_RESPONSE\n');
+    await outputLine(gateway!.proc, /PORTICO_ERR_BAD_RESPONSE: GET \/bad-head: .*response head was refused/);
+    assert.deepEqual(await get(`${gateway!.url}/after`), { status: 200, body: 'ok GET on 2' });
+    assert.equal(peer!.connections, 2, 'the same link');
   });
 });
