@@ -6,7 +6,7 @@ import { uwsgiRequest } from '../protocol/uwsgi-client.js';
 import { outputLine } from './support/child-process.js';
 import { startLoad, readStats } from './support/master-load.js';
 import { fixturesDir } from './support/paths.js';
-import { startServe, type HttpFront } from './support/portico-gateway.js';
+import { startGateway, startServe, type HttpFront } from './support/portico-gateway.js';
 import { startWorker } from './support/portico-worker.js';
 import { makeTmpDir } from './support/tmp-dir.js';
 
@@ -74,6 +74,27 @@ describe('master: faults under a steady load', () => {
     assert.equal(front.proc.output().match(/chain reload: replacing 2 worker\(s\)/g)?.length, 2);
     const res = await fetch(`${front.url}/`);
     assert.match(await res.text(), /^v2 \d+$/);
+  });
+
+  it('portico gateway in front of a master\'s shared socket: a chain reload under load fails nothing (GOAWAY)', async () => {
+    // The workers share one socket, so each native link lands on one of them; a stopping worker
+    // says GOAWAY and the gateway sends the streams it never took to a new link (another worker).
+    const sock = join(tmp.path, 'shared.sock');
+    const master = await startWorker(APP, sock, ['--processes', '2', '--disable-logging']);
+    const gateway = await startGateway([`portico://unix:${sock}`]);
+    try {
+      const load = startLoad(`${gateway.url}/`, 200_000, 8, 200);
+      await load.progress(200);
+      master.child.kill('SIGHUP');
+      await outputLine(master, /chain reload done/, 30_000);
+      const summary = await load.finish(true);
+      assert.equal(summary.failed, 0, JSON.stringify(summary));
+      assert.ok(summary.ok > 200);
+      assert.doesNotMatch(gateway.proc.output(), /PORTICO_ERR_/);
+    } finally {
+      await gateway.stop();
+      await master.stop();
+    }
   });
 
   it('--max-requests 50 with 2 workers over 2000 requests: zero failed, restarts counted in stats', async () => {
