@@ -110,15 +110,27 @@ export function errorDetail(err: PorticoError): string {
  * broken or hostile peer might): that comes back as the reason, for a 502, instead of a throw out
  * of the link's 'data' handler.
  */
-export function writeWorkerHead(res: ServerResponse, head: { status: number; reason: string; headers: string[] }): string | null {
-  const out: string[] = [];
-  const h = head.headers;
-  for (let i = 0; i < h.length; i += 2) if (!isHopByHop(h[i]!)) out.push(h[i]!, h[i + 1]!);
+export function writeWorkerHead(res: ServerResponse, head: ClientHead): string | null {
   try {
-    if (head.reason) res.writeHead(head.status, head.reason, out);
-    else res.writeHead(head.status, out);
+    if (head.reason) res.writeHead(head.status, head.reason, head.headers);
+    else res.writeHead(head.status, head.headers);
   } catch (err) {
     return `the worker's response head was refused: ${(err as Error).message}`;
   }
   return null;
+}
+
+/** A worker's response head as the client gets it: hop-by-hop headers gone. */
+export interface ClientHead {
+  status: number;
+  reason: string;
+  /** Flat name, value pairs; node:http only reads them, so one array may serve many responses. */
+  headers: string[];
+}
+
+export function clientHead(head: { status: number; reason: string; headers: string[] }): ClientHead {
+  const out: string[] = [];
+  const h = head.headers;
+  for (let i = 0; i < h.length; i += 2) if (!isHopByHop(h[i]!)) out.push(h[i]!, h[i + 1]!);
+  return { status: head.status, reason: head.reason, headers: out };
 }

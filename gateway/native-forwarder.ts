@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PorticoError, isPorticoError, type ErrorCode } from '../common/errors.js';
 import { FrameType, decodeResponseHead, writeAbort, writeBodilessRequest, writeBody, writeFrame, writeRequestHead } from '../protocol/native/index.js';
-import { discardUnread, failUpstream, writeWorkerHead, type ForwardContext } from './forward-common.js';
+import { clientHead, discardUnread, failUpstream, writeWorkerHead, type ForwardContext } from './forward-common.js';
 import { varsForHttpRequest } from './http-request-vars.js';
 import type { NativeLink, NativeLinkPool } from './native-link-pool.js';
 import type { Upstream } from './upstream-pool.js';
@@ -112,7 +112,7 @@ export function exchangeNative(
             return link.lost(err);
           }
           if (head.status === 204 || head.status === 304) skipBody = true;
-          const refused = writeWorkerHead(res, head);
+          const refused = writeWorkerHead(res, clientHead(head));
           if (refused !== null) {
             fail('PORTICO_ERR_BAD_RESPONSE', refused);
             link.lost(new PorticoError('PORTICO_ERR_BAD_RESPONSE', refused));

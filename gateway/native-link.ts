@@ -1,7 +1,9 @@
 import type { Socket } from 'node:net';
 import { PorticoError, isPorticoError } from '../common/errors.js';
+import { clientHead, type ClientHead } from './forward-common.js';
 import {
-  FrameDecoder, FrameType, LINK_VERSION, LINK_VERSION_STREAMS, REQUEST_BATCH_FLUSH, StreamFrameWriter, completeLinkHandshake, encodeHello, type HeadReader,
+  FrameDecoder, FrameType, LINK_VERSION, LINK_VERSION_STREAMS, REQUEST_BATCH_FLUSH, StreamFrameWriter, completeLinkHandshake, decodeResponseHead,
+  encodeHello, type HeadReader,
 } from '../protocol/native/index.js';
 
 /** What the exchange using a connection (version 1) or a stream (version 2) hears from it. */
@@ -30,6 +32,7 @@ export class NativeLink {
   readonly streams = new Map<number, LinkListener>();
   writer: StreamFrameWriter | null = null;
   private nextId = 1;
+  private lastHead: { bytes: Buffer; head: ClientHead } | null = null;
   /** Version 2: the worker sent GOAWAY; no new streams. */
   draining = false;
   /** Requests taken on it. From the second on, the worker may have closed it while it sat idle. */
@@ -82,6 +85,19 @@ export class NativeLink {
     const id = this.nextId++;
     this.streams.set(id, listener);
     return id;
+  }
+
+  /**
+   * Version 2: a RESPONSE_HEAD payload as the client gets it. A worker answers most requests with
+   * the same head bytes (same app, same headers, same pid), so the last one is kept and an equal
+   * payload costs a byte compare instead of an Avro decode and a header filter.
+   */
+  decodeHead(payload: Buffer): ClientHead {
+    const last = this.lastHead;
+    if (last !== null && payload.equals(last.bytes)) return last.head;
+    const head = clientHead(decodeResponseHead(payload, this.reader!));
+    if (payload.length <= 512) this.lastHead = { bytes: Buffer.from(payload), head };
+    return head;
   }
 
   /** Version 2: the stream is over for the gateway; later frames for it are dropped. */

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isPorticoError, type ErrorCode, type PorticoError } from '../common/errors.js';
-import { FrameType, REQUEST_WINDOW, RESPONSE_WINDOW, decodeResponseHead, queueStreamRequest, type StreamFrameWriter } from '../protocol/native/index.js';
+import { FrameType, REQUEST_WINDOW, RESPONSE_WINDOW, queueStreamRequest, type StreamFrameWriter } from '../protocol/native/index.js';
 import { discardUnread, errorDetail, failUpstream, writeWorkerHead, type ForwardContext } from './forward-common.js';
 import { requestHasBody, varsForHttpRequest } from './http-request-vars.js';
 import type { LinkListener, NativeLink, NativeLinkPool } from './native-link-pool.js';
@@ -164,7 +164,7 @@ class GatewayStream implements LinkListener {
     clearTimeout(this.headTimer);
     let head;
     try {
-      head = decodeResponseHead(payload, this.link.reader!);
+      head = this.link.decodeHead(payload);
     } catch (err) {
       if (!isPorticoError(err)) throw err;
       this.fail(err.code, err.message);
