@@ -57,7 +57,8 @@ class GatewayStream implements LinkListener {
   /** Response body bytes taken and not credited back yet. */
   private uncredited = 0;
   private waitingForClient = false;
-  private headTimer: NodeJS.Timeout | undefined;
+  /** When --upstream-timeout runs out for the head (the link's sweep reads it). */
+  headDeadline = 0;
 
   constructor(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext, up: Upstream, pool: NativeLinkPool, link: NativeLink, resolve: (o: StreamOutcome) => void) {
     this.req = req;
@@ -94,7 +95,7 @@ class GatewayStream implements LinkListener {
       return;
     }
     res.on('close', this.onResClose);
-    this.headTimer = setTimeout(this.onHeadTimeout, this.ctx.upstreamTimeoutMs);
+    this.link.awaitHead(this, this.ctx.upstreamTimeoutMs);
   }
 
   private queueHead(vars: ReturnType<typeof varsForHttpRequest>, noBody: boolean, buffered: Buffer | null): void {
@@ -161,7 +162,7 @@ class GatewayStream implements LinkListener {
 
   private head(payload: Buffer): void {
     if (this.clientDone) return;
-    clearTimeout(this.headTimer);
+    this.link.headDone(this);
     let head;
     try {
       head = this.link.decodeHead(payload);
@@ -216,11 +217,12 @@ class GatewayStream implements LinkListener {
     this.writer.frame(FrameType.RequestEnd, this.id);
   };
 
-  private readonly onHeadTimeout = (): void => {
+  /** Called by the link's sweep once headDeadline has passed without a head. */
+  headTimedOut(): void {
     this.fail('PORTICO_ERR_UPSTREAM_TIMEOUT', `no response head within ${this.ctx.upstreamTimeoutMs / 1000} s`);
     // REQUEST_ABORT is what tells the worker to abort the app's request.
     this.cancel('gave up waiting for the head');
-  };
+  }
 
   private readonly onResClose = (): void => {
     if (this.res.writableFinished || !this.responseOpen || this.clientDone) return;
@@ -254,7 +256,7 @@ class GatewayStream implements LinkListener {
   private settle(): void {
     if (this.clientDone) return;
     this.clientDone = true;
-    clearTimeout(this.headTimer);
+    this.link.headDone(this);
     this.res.off('close', this.onResClose);
     this.resolve('done');
   }
@@ -273,7 +275,7 @@ class GatewayStream implements LinkListener {
       return this.fail('PORTICO_ERR_UPSTREAM_ABORTED', 'the worker went away before it answered');
     }
     this.clientDone = true;
-    clearTimeout(this.headTimer);
+    this.link.headDone(this);
     this.res.off('close', this.onResClose);
     if (this.requestOpen) {
       this.requestOpen = false;
