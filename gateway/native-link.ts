@@ -14,7 +14,7 @@ export interface AwaitingHead {
 
 /** What the exchange using a connection (version 1) or a stream (version 2) hears from it. */
 export interface LinkListener {
-  /** A frame of this request; on version 2 also RESPONSE... frames' credit (REQUEST_CREDIT). */
+  /** A frame of this request: RESPONSE_*, and on version 2 also REQUEST_CREDIT for its body. */
   frame(type: FrameType, payload: Buffer): void;
   /** The connection failed or closed: it is gone, whatever the exchange was doing. */
   closed(err: PorticoError): void;
