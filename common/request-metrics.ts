@@ -1,4 +1,3 @@
-import type { ServerResponse } from 'node:http';
 
 /*
  * Request counters kept as plain numbers in a Float64Array, so that counting a request is a few
@@ -88,13 +87,20 @@ export function gauge(name: string, help: string, value: number): PromMetricJSON
   return { name, help, type: 'gauge', aggregator: 'sum', values: [{ labels: {}, value }] };
 }
 
+/** A response as the counters see it: node:http's ServerResponse, or the gateway's lean one. */
+export interface TrackedResponse {
+  readonly headersSent: boolean;
+  readonly statusCode: number;
+  once(event: 'close', listener: () => void): unknown;
+}
+
 /** The gateway's own counters: its forwarded requests as its clients saw them. */
 export class RequestCounters {
   readonly counts = new Float64Array(REQUEST_METRICS_LENGTH);
   inFlight = 0;
 
   /** One listener per response; 'close' comes for a finished response and for a cut one alike. */
-  track(res: ServerResponse): void {
+  track(res: TrackedResponse): void {
     const start = performance.now();
     this.inFlight++;
     res.once('close', () => {

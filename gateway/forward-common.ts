@@ -1,9 +1,10 @@
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { OutgoingHttpHeaders } from 'node:http';
 import { ErrorCodes, PorticoError, isPorticoError, type ErrorCode } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { NativeLinkPool } from './native-link-pool.js';
 import type { TrustedProxies } from './trusted-proxies.js';
 import type { Upstream, UpstreamPool } from './upstream-pool.js';
+import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
 
 /** What every forwarder needs, built once by the gateway server. */
 export interface ForwardContext {
@@ -31,7 +32,7 @@ export function isHopByHop(name: string): boolean {
 }
 
 /** Answers the client with a coded error, or aborts its connection once a head was sent. */
-export function sendError(res: ServerResponse, ctx: ForwardContext, code: ErrorCode, detail: string, req: IncomingMessage, headers: OutgoingHttpHeaders = {}): void {
+export function sendError(res: ForwardedResponse, ctx: ForwardContext, code: ErrorCode, detail: string, req: ForwardedRequest, headers: OutgoingHttpHeaders = {}): void {
   const err = new PorticoError(code, detail);
   ctx.log.error(code, `${req.method} ${req.url}: ${err.message}`);
   if (res.headersSent) {
@@ -47,7 +48,7 @@ export function sendError(res: ServerResponse, ctx: ForwardContext, code: ErrorC
  * A forward that threw instead of answering: a coded error (a vars block past 64 KiB, say) gets
  * its status, anything else is logged with its stack and the client's connection is cut.
  */
-export function forwardFailed(res: ServerResponse, ctx: ForwardContext, req: IncomingMessage, err: unknown): void {
+export function forwardFailed(res: ForwardedResponse, ctx: ForwardContext, req: ForwardedRequest, err: unknown): void {
   if (isPorticoError(err)) return sendError(res, ctx, err.code, errorDetail(err), req);
   ctx.log.error('PORTICO_ERR_UPSTREAM_ABORTED', `${req.method} ${req.url}: ${(err as Error).stack ?? String(err)}`);
   res.destroy();
@@ -58,7 +59,7 @@ export function forwardFailed(res: ServerResponse, ctx: ForwardContext, req: Inc
  * head is out (never a truncated body passed off as complete). An upstream the master killed for
  * a stuck request (--harakiri) fails its requests as a timeout (504), not as a broken worker.
  */
-export function failUpstream(res: ServerResponse, ctx: ForwardContext, req: IncomingMessage, up: Upstream, code: ErrorCode, detail: string): void {
+export function failUpstream(res: ForwardedResponse, ctx: ForwardContext, req: ForwardedRequest, up: Upstream, code: ErrorCode, detail: string): void {
   if (up.failCode && code === 'PORTICO_ERR_UPSTREAM_ABORTED') code = up.failCode;
   if (res.headersSent) {
     ctx.log.error(code, `${req.method} ${req.url} via ${up.label}: ${detail}; client connection aborted`);
@@ -72,25 +73,26 @@ export function failUpstream(res: ServerResponse, ctx: ForwardContext, req: Inco
  * The app answered without reading the whole body. Read and drop the rest, as nginx does: left
  * paused, the client's connection would never see its EOF and hang a stop.
  */
-export function discardUnread(req: IncomingMessage): void {
+export function discardUnread(req: ForwardedRequest): void {
   if (req.complete) return;
   req.unpipe();
   req.resume();
 }
 
 /** Reads a whole request body up to `limit` bytes; null (and the rest discarded) past it. */
-export function readBounded(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+export function readBounded(req: ForwardedRequest, limit: number): Promise<Buffer | null> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (c: Buffer) => {
+    const onData = (c: Buffer): void => {
       size += c.length;
       if (size > limit) {
-        req.removeAllListeners('data');
+        req.off('data', onData);
         req.resume();
         resolve(null);
       } else chunks.push(c);
-    });
+    };
+    req.on('data', onData);
     req.on('end', () => resolve(Buffer.concat(chunks, size)));
     req.on('error', reject);
     // A native attempt that was given up before it read the body left `req` explicitly paused.
@@ -110,7 +112,7 @@ export function errorDetail(err: PorticoError): string {
  * broken or hostile peer might): that comes back as the reason, for a 502, instead of a throw out
  * of the link's 'data' handler.
  */
-export function writeWorkerHead(res: ServerResponse, head: ClientHead): string | null {
+export function writeWorkerHead(res: ForwardedResponse, head: ClientHead): string | null {
   try {
     if (head.reason) res.writeHead(head.status, head.reason, head.headers);
     else res.writeHead(head.status, head.headers);

@@ -1,10 +1,10 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isPorticoError, type ErrorCode } from '../common/errors.js';
 import { errorDetail, forwardFailed, sendError, type ForwardContext } from './forward-common.js';
 import { exchangeNative } from './native-forwarder.js';
 import { exchangeStream, startStream, type StreamOutcome } from './stream-forwarder.js';
 import type { Upstream } from './upstream-pool.js';
 import { connectUpstream, exchangeUwsgi, prepareUwsgi, type UwsgiRequest } from './uwsgi-forwarder.js';
+import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
 
 /** Outcome of one attempt on one upstream. */
 type Attempt = { done: true } | { done: false; code: ErrorCode; detail: string };
@@ -16,7 +16,7 @@ type Attempt = { done: true } | { done: false; code: ErrorCode; detail: string }
  * or a native handshake refused, or still in the backoff that refusal started) is skipped for this
  * request and the next one is tried: nothing of the request was sent to it yet.
  */
-export async function forwardRequest(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext): Promise<void> {
+export async function forwardRequest(req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext): Promise<void> {
   const tried = new Set<Upstream>();
   let lastCode: ErrorCode = 'PORTICO_ERR_UPSTREAM_CONNECT';
   let lastDetail = '';
@@ -77,7 +77,7 @@ const NO_UPSTREAM: ReadonlySet<Upstream> = new Set();
  * slot and an open version 2 link. false: nothing was taken; forwardRequest does the rest. A
  * stream the worker did not take (the exchange's 'retry') goes to forwardRequest then.
  */
-export function forwardNow(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext): boolean {
+export function forwardNow(req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext): boolean {
   const pool = ctx.pool;
   if (pool.queue.length > 0) return false;
   const up = pool.pick(NO_UPSTREAM, false);
@@ -98,7 +98,7 @@ export function forwardNow(req: IncomingMessage, res: ServerResponse, ctx: Forwa
 }
 
 /** One attempt on `up`, holding one of its slots. */
-async function forwardTo(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext, up: Upstream, uwsgi: { request?: UwsgiRequest }): Promise<Attempt> {
+async function forwardTo(req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext, up: Upstream, uwsgi: { request?: UwsgiRequest }): Promise<Attempt> {
   if (up.link === 'native') return forwardNative(req, res, ctx, up, uwsgi.request?.body ?? null);
   if (!uwsgi.request) {
     const prepared = await prepareUwsgi(req, res, ctx);
@@ -124,7 +124,7 @@ async function forwardTo(req: IncomingMessage, res: ServerResponse, ctx: Forward
  * GOAWAY says it never took it (the exchange's 'retry'). A new connection that cannot be made, or
  * a second 'retry', moves the request on to another upstream: nothing of it was answered yet.
  */
-async function forwardNative(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext, up: Upstream, buffered: Buffer | null): Promise<Attempt> {
+async function forwardNative(req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext, up: Upstream, buffered: Buffer | null): Promise<Attempt> {
   const pool = ctx.native.get(up)!;
   for (let attempt = 0; ; attempt++) {
     const fresh = attempt > 0;

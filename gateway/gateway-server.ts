@@ -13,6 +13,8 @@ import { installStaticCache } from './static-install.js';
 import type { StaticMount } from './static-mounts.js';
 import { TrustedProxies } from './trusted-proxies.js';
 import { installForwardFastPath } from './forward-fast-path.js';
+import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
+import { installLeanFront } from './lean-front.js';
 import { forwardFailed, type ForwardContext } from './forward-common.js';
 import { forwardNow, forwardRequest } from './forward-request.js';
 import { fastifyLimitOptions, installHttpLimits, resolveHttpLimits, type HttpLimitOptions, type HttpLimits } from './http-limits.js';
@@ -121,7 +123,7 @@ export class GatewayServer {
     }
     if (statics.length > 0) installStaticCache(app, this.staticCache);
     for (const m of EXTRA_METHODS) app.addHttpMethod(m, { hasBody: true });
-    const forward = (req: IncomingMessage, res: ServerResponse): Promise<void> | undefined => {
+    const forward = (req: ForwardedRequest, res: ForwardedResponse): Promise<void> | undefined => {
       this.requestMetrics?.track(res);
       return forwardNow(req, res, ctx) ? undefined : forwardRequest(req, res, ctx);
     };
@@ -138,6 +140,16 @@ export class GatewayServer {
     });
     // Last, so the limits are checked before the static cache and fastify see a request.
     installHttpLimits(app, this.limits, this.log);
+    installLeanFront(app, {
+      limits: this.limits,
+      staticPrefixes: statics.map((m) => m.prefix),
+      staticCache: statics.length > 0 ? this.staticCache : null,
+      methods: FORWARDED_METHODS,
+      allNative: () => ctx.pool.upstreams.every((u) => u.link === 'native'),
+      forward: (req, res) => {
+        forward(req, res)?.catch((err: unknown) => forwardFailed(res, ctx, req, err));
+      },
+    });
     const addr = this.listenAddress;
     if (o.listenFd !== undefined) await listenOnFd(app, o.listenFd);
     else if (addr.kind === 'unix') await app.listen({ path: addr.path });

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { defaults } from '../common/defaults.js';
 import { ErrorCodes, PorticoError, type ErrorCode } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
+import type { ForwardedRequest } from './forward-types.js';
 
 /** The gateway's limits on what a client may send, with gunicorn's names (`--limit-request-*`). */
 export interface HttpLimitOptions {
@@ -110,7 +111,7 @@ function answerAfterPending(socket: Socket, code: ErrorCode): void {
   }
   const { status } = ErrorCodes[code];
   // The parser is in an unknown state: nothing more can be read from this connection.
-  if (socket.writable) socket.write(`HTTP/1.1 ${status} ${httpReason(status)}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${status.toString().length + code.length + 2}\r\n\r\n${status} ${code}\n`);
+  if (socket.writable) socket.write(`HTTP/1.1 ${status} ${httpReason(status)}\r\nDate: ${new Date().toUTCString()}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${status.toString().length + code.length + 2}\r\n\r\n${status} ${code}\n`);
   // A request still waiting for its body (a bad chunk, a timeout) is cut at once: the forwarder
   // hears of it from the close and tells the worker. Otherwise the answer must survive the close.
   if (pending && !pending.writableFinished) socket.destroy();
@@ -179,7 +180,7 @@ export function installHttpLimits(app: FastifyInstance, limits: HttpLimits, log:
 const seen = { chunked: false };
 
 /** The first limit the request's head breaks, if any. */
-function checkHead(req: IncomingMessage, limits: HttpLimits): [ErrorCode, string] | null {
+export function checkHead(req: ForwardedRequest, limits: HttpLimits): [ErrorCode, string] | null {
   seen.chunked = false;
   const bad = checkFraming(req);
   if (bad) return ['PORTICO_ERR_BAD_HTTP_REQUEST', bad];
@@ -216,7 +217,7 @@ function checkHead(req: IncomingMessage, limits: HttpLimits): [ErrorCode, string
  * URL. Node itself refuses Transfer-Encoding with Content-Length, repeated Content-Length,
  * obsolete line folding and spaces before the colon.
  */
-function checkFraming(req: IncomingMessage): string | null {
+function checkFraming(req: ForwardedRequest): string | null {
   if (req.httpVersionMajor !== 1) return `HTTP version ${req.httpVersion} on an HTTP/1 connection`;
   if (req.httpVersionMinor === 0 && req.headers['transfer-encoding'] !== undefined) return 'Transfer-Encoding in an HTTP/1.0 request';
   const url = req.url ?? '';

@@ -1,15 +1,15 @@
-import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { buildRequestVars } from '../protocol/request-vars.js';
 import type { UwsgiVars } from '../protocol/uwsgi-vars.js';
 import type { TrustedProxies } from './trusted-proxies.js';
+import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
 
 /**
  * The uwsgi vars for an HTTP request the gateway received, as nginx's uwsgi_params would make
  * them. Behind a trusted proxy (nginx on loopback) the client is the last X-Forwarded-For hop and
  * the scheme is X-Forwarded-Proto; from anyone else those headers are passed on but not believed.
  */
-export function varsForHttpRequest(req: IncomingMessage, trusted: TrustedProxies, contentLength: number | undefined): UwsgiVars {
+export function varsForHttpRequest(req: ForwardedRequest, trusted: TrustedProxies, contentLength: number | undefined): UwsgiVars {
   const socket = req.socket;
   let remoteAddr = socket.remoteAddress ?? '';
   let remotePort: number | string = socket.remotePort ?? '';
@@ -54,7 +54,7 @@ export function varsForHttpRequest(req: IncomingMessage, trusted: TrustedProxies
  * HTTP/1.1: a request has a body only with Transfer-Encoding or a Content-Length other than 0.
  * Read from rawHeaders: req.headers is built on first use, a cost a forwarded request need not pay.
  */
-export function requestHasBody(req: IncomingMessage): boolean {
+export function requestHasBody(req: ForwardedRequest): boolean {
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const n = raw[i]!.length;

@@ -1,10 +1,10 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PorticoError, isPorticoError, type ErrorCode } from '../common/errors.js';
 import { FrameType, decodeResponseHead, writeAbort, writeBodilessRequest, writeBody, writeFrame, writeRequestHead } from '../protocol/native/index.js';
 import { clientHead, discardUnread, failUpstream, writeWorkerHead, type ForwardContext } from './forward-common.js';
 import { varsForHttpRequest } from './http-request-vars.js';
 import type { NativeLink, NativeLinkPool } from './native-link-pool.js';
 import type { Upstream } from './upstream-pool.js';
+import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
 
 /**
  * One request over a handshaken native link (docs/protocol.md): REQUEST_HEAD, the body streamed
@@ -27,7 +27,7 @@ import type { Upstream } from './upstream-pool.js';
 export const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 export function exchangeNative(
-  req: IncomingMessage, res: ServerResponse, ctx: ForwardContext, up: Upstream, pool: NativeLinkPool, link: NativeLink, buffered: Buffer | null,
+  req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext, up: Upstream, pool: NativeLinkPool, link: NativeLink, buffered: Buffer | null,
 ): Promise<'done' | 'retry'> {
   const socket = link.socket;
   // Only bytes after this point answer this request: the previous one ended with its terminal frame.

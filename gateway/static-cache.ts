@@ -1,7 +1,8 @@
 import { type Stats, statSync } from 'node:fs';
 import { open, realpath, stat } from 'node:fs/promises';
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { sep } from 'node:path';
+import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
 
 /**
  * In-memory answers for the --static mounts' plain 200 responses.
@@ -75,7 +76,7 @@ export class StaticCache {
   }
 
   /** Answers from memory and returns true, or returns false to let fastify handle the request. */
-  tryServe(req: IncomingMessage, res: ServerResponse): boolean {
+  tryServe(req: ForwardedRequest, res: ForwardedResponse): boolean {
     if (!this.enabled || (req.method !== 'GET' && req.method !== 'HEAD') || this.entries.size === 0) return false;
     const h = req.headers;
     // Ranges and validators are rare and subtle: @fastify/send keeps answering them.

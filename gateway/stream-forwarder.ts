@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isPorticoError, type ErrorCode, type PorticoError } from '../common/errors.js';
 import { FrameType, REQUEST_WINDOW, RESPONSE_WINDOW, queueStreamRequest, type StreamFrameWriter } from '../protocol/native/index.js';
 import { discardUnread, errorDetail, failUpstream, writeWorkerHead, type ForwardContext } from './forward-common.js';
@@ -6,6 +5,7 @@ import { requestHasBody, varsForHttpRequest } from './http-request-vars.js';
 import type { LinkListener, NativeLink, NativeLinkPool } from './native-link-pool.js';
 import { IDEMPOTENT } from './native-forwarder.js';
 import type { Upstream } from './upstream-pool.js';
+import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
 
 export type StreamOutcome = 'done' | 'retry';
 
@@ -20,21 +20,21 @@ export type StreamOutcome = 'done' | 'retry';
  * closed before any answer or body byte.
  */
 export function exchangeStream(
-  req: IncomingMessage, res: ServerResponse, ctx: ForwardContext, up: Upstream, pool: NativeLinkPool, link: NativeLink, buffered: Buffer | null,
+  req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext, up: Upstream, pool: NativeLinkPool, link: NativeLink, buffered: Buffer | null,
 ): Promise<StreamOutcome> {
   return new Promise((resolve) => new GatewayStream(req, res, ctx, up, pool, link, resolve).start(buffered));
 }
 
 /** exchangeStream with a callback: the gateway's hot path allocates no promise. */
 export function startStream(
-  req: IncomingMessage, res: ServerResponse, ctx: ForwardContext, up: Upstream, pool: NativeLinkPool, link: NativeLink, done: (o: StreamOutcome) => void,
+  req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext, up: Upstream, pool: NativeLinkPool, link: NativeLink, done: (o: StreamOutcome) => void,
 ): void {
   new GatewayStream(req, res, ctx, up, pool, link, done).start(null);
 }
 
 class GatewayStream implements LinkListener {
-  private readonly req: IncomingMessage;
-  private readonly res: ServerResponse;
+  private readonly req: ForwardedRequest;
+  private readonly res: ForwardedResponse;
   private readonly ctx: ForwardContext;
   private readonly up: Upstream;
   private readonly pool: NativeLinkPool;
@@ -60,7 +60,7 @@ class GatewayStream implements LinkListener {
   /** When --upstream-timeout runs out for the head (the link's sweep reads it). */
   headDeadline = 0;
 
-  constructor(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext, up: Upstream, pool: NativeLinkPool, link: NativeLink, resolve: (o: StreamOutcome) => void) {
+  constructor(req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext, up: Upstream, pool: NativeLinkPool, link: NativeLink, resolve: (o: StreamOutcome) => void) {
     this.req = req;
     this.res = res;
     this.ctx = ctx;

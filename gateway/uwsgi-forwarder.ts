@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { ErrorCode, PorticoError } from '../common/errors.js';
 import { encodePacketHead } from '../protocol/packet-encoder.js';
@@ -7,6 +6,7 @@ import { connectOptions } from '../protocol/socket-address.js';
 import { varsForHttpRequest } from './http-request-vars.js';
 import { discardUnread, failUpstream, HOP_BY_HOP, readBounded, sendError, type ForwardContext } from './forward-common.js';
 import type { Upstream } from './upstream-pool.js';
+import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
 
 export interface UwsgiRequest {
   head: Buffer;
@@ -19,7 +19,7 @@ export interface UwsgiRequest {
  * body is read first (as nginx does for uwsgi_pass), within --body-limit; null when it was over
  * and the client has had its 413.
  */
-export async function prepareUwsgi(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext): Promise<UwsgiRequest | null> {
+export async function prepareUwsgi(req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext): Promise<UwsgiRequest | null> {
   let body: Buffer | null = null;
   let contentLength: number | undefined;
   const cl = req.headers['content-length'];
@@ -53,7 +53,7 @@ export function connectUpstream(up: Upstream): Promise<Socket | null> {
  * One request over the uwsgi link: one connection, the packet, the body streamed with backpressure,
  * and the close-delimited HTTP response parsed strictly and streamed back.
  */
-export function exchangeUwsgi(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext, up: Upstream, socket: Socket, head: Buffer, body: Buffer | null): Promise<void> {
+export function exchangeUwsgi(req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext, up: Upstream, socket: Socket, head: Buffer, body: Buffer | null): Promise<void> {
   return new Promise<void>((resolve) => {
     let parsed: ResponseHead | null = null;
     let pending: Buffer | null = null;

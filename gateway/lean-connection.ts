@@ -1,0 +1,202 @@
+import type { Socket } from 'node:net';
+import { HTTPParser, PARSER_METHODS, STOP_AFTER_HEAD, type HeadersCompleteCallback, type HttpParser } from './http-parser.js';
+import type { LeanRequest } from './lean-request.js';
+import { LeanResponse, type ResponseOwner } from './lean-response.js';
+
+/** A request head as the parser reported it, before the front decides who answers it. */
+export interface ParsedHead {
+  method: string;
+  url: string;
+  rawHeaders: string[];
+  versionMajor: number;
+  versionMinor: number;
+  upgrade: boolean;
+  keepAlive: boolean;
+}
+
+/** What a LeanConnection asks of the front that made it (a LeanFront). */
+export interface LeanHost {
+  readonly maxHeaderSize: number;
+  readonly keepAliveLine: string;
+  readonly closing: boolean;
+  /** A request the lean path takes, or null: node:http must answer it (and the connection's rest). */
+  accept(socket: Socket, head: ParsedHead): LeanRequest | null;
+  /** Forwards `req`, or answers it from the static cache; false: nothing was written, node:http must answer it. */
+  answer(req: LeanRequest, res: LeanResponse): boolean;
+  /** Gives the connection to node:http, with the bytes it has not parsed yet. */
+  handToNode(socket: Socket, unparsed: Buffer | null): void;
+  forget(conn: LeanConnection): void;
+}
+
+/** Pipelined bytes held while a response is being made; past this the socket stops reading. */
+const QUEUE_LIMIT = 64 * 1024;
+const resource = {};
+
+/**
+ * One client connection on the lean front: Node's parser, one request at a time. Each head is
+ * parsed and the parser stops right after it (a taken request has no body); a head the front does
+ * not take, a parse error, or a head split across reads hands the connection over to node:http
+ * with the bytes from that head on, so node:http answers it exactly as it would have (its errors,
+ * its timeouts, bodies, static files) and keeps the connection from then on. Requests pipelined
+ * behind one in progress wait, and are parsed once its response is complete.
+ */
+export class LeanConnection implements ResponseOwner {
+  readonly socket: Socket;
+  readonly keepAliveLine: string;
+  private readonly host: LeanHost;
+  private readonly parser: HttpParser;
+  private current: LeanResponse | null = null;
+  private queued: Buffer | null = null;
+  private head: ParsedHead | null = null;
+  /** The head came in more than one piece of headers (more than 32, or across reads). */
+  private headersSplit = false;
+  /** No more requests on this connection: its last response says Connection: close. */
+  private ending = false;
+  private detached = false;
+
+  constructor(socket: Socket, host: LeanHost, keepAliveTimeoutMs: number) {
+    this.socket = socket;
+    this.host = host;
+    this.keepAliveLine = host.keepAliveLine;
+    this.parser = new HTTPParser();
+    const onHeadersComplete: HeadersCompleteCallback = (major, minor, headers, method, url, _status, _message, upgrade, keepAlive) => {
+      this.head = { method: PARSER_METHODS[method] ?? '', url, rawHeaders: headers ?? [], versionMajor: major, versionMinor: minor, upgrade, keepAlive };
+      return STOP_AFTER_HEAD;
+    };
+    this.parser[HTTPParser.kOnHeadersComplete] = onHeadersComplete;
+    this.parser[HTTPParser.kOnHeaders] = () => {
+      this.headersSplit = true;
+    };
+    this.parser[HTTPParser.kOnBody] = noop;
+    this.parser[HTTPParser.kOnMessageComplete] = noop;
+    socket.setNoDelay(true);
+    socket.setTimeout(keepAliveTimeoutMs);
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('close', this.onClose);
+    socket.on('drain', this.onDrain);
+    socket.on('timeout', this.onTimeout);
+    socket.on('error', noop);
+  }
+
+  mayKeepAlive(): boolean {
+    return !this.ending && !this.host.closing;
+  }
+
+  responseDone(res: LeanResponse, keep: boolean): void {
+    this.current = null;
+    process.nextTick(finishResponse, res);
+    if (!keep || this.ending) {
+      this.ending = true;
+      this.queued = null;
+      this.socket.destroySoon();
+      return;
+    }
+    if (this.queued !== null) process.nextTick(parseQueued, this);
+  }
+
+  /** The server is closing: an idle connection closes now, a busy one after its response. */
+  close(): void {
+    if (this.current === null) this.socket.destroy();
+    else this.ending = true;
+  }
+
+  /** @internal bytes that waited for the last response. */
+  parseQueued(): void {
+    const queued = this.queued;
+    if (queued === null || this.current !== null || this.detached) return;
+    this.queued = null;
+    this.socket.resume();
+    this.parse(queued);
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.ending) return;
+    if (this.current === null) return this.parse(chunk);
+    this.queued = this.queued === null ? chunk : Buffer.concat([this.queued, chunk]);
+    if (this.queued.length > QUEUE_LIMIT) this.socket.pause();
+  };
+
+  private parse(buf: Buffer): void {
+    const parser = this.parser;
+    for (;;) {
+      parser.initialize(HTTPParser.REQUEST, resource, this.host.maxHeaderSize, HTTPParser.kLenientNone);
+      this.head = null;
+      this.headersSplit = false;
+      const consumed = parser.execute(buf);
+      const head = this.head as ParsedHead | null;
+      if (typeof consumed !== 'number' || head === null || this.headersSplit) return this.handOff(buf);
+      const req = this.host.accept(this.socket, head);
+      if (req === null) return this.handOff(buf);
+      const res = new LeanResponse(this, req.method === 'HEAD', head.versionMinor === 0, head.keepAlive);
+      this.current = res;
+      if (!head.keepAlive) this.ending = true;
+      if (!this.host.answer(req, res)) {
+        this.current = null;
+        this.ending = false;
+        return this.handOff(buf);
+      }
+      if (consumed >= buf.length || this.ending) return;
+      const rest = buf.subarray(consumed);
+      if (this.current !== null) {
+        this.queued = rest;
+        return;
+      }
+      buf = rest;
+    }
+  }
+
+  private handOff(unparsed: Buffer | null): void {
+    this.detach();
+    this.host.handToNode(this.socket, unparsed);
+  }
+
+  private detach(): void {
+    if (this.detached) return;
+    this.detached = true;
+    const socket = this.socket;
+    socket.off('data', this.onData);
+    socket.off('end', this.onEnd);
+    socket.off('close', this.onClose);
+    socket.off('drain', this.onDrain);
+    socket.off('timeout', this.onTimeout);
+    socket.off('error', noop);
+    socket.setTimeout(0);
+    this.parser.free();
+    this.host.forget(this);
+  }
+
+  private readonly onEnd = (): void => {
+    // As node:http does without allowHalfOpen: a request in progress is abandoned, and the
+    // connection ends (its 'close' tells the response, and the forwarder tells the worker).
+    this.ending = true;
+    this.queued = null;
+    if (this.socket.writable) this.socket.end();
+  };
+
+  private readonly onClose = (): void => {
+    this.detach();
+    const res = this.current;
+    this.current = null;
+    if (res !== null && !res.writableFinished) res.clientGone();
+  };
+
+  private readonly onDrain = (): void => {
+    this.current?.emit('drain');
+  };
+
+  private readonly onTimeout = (): void => {
+    // Idle past the keep-alive timeout; a request in progress has the upstream timeout instead.
+    if (this.current === null) this.socket.destroy();
+  };
+}
+
+function noop(): void {}
+
+function finishResponse(res: LeanResponse): void {
+  res.finished();
+}
+
+function parseQueued(conn: LeanConnection): void {
+  conn.parseQueued();
+}

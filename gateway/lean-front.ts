@@ -1,0 +1,146 @@
+import { maxHeaderSize as defaultMaxHeaderSize, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { checkHead, type HttpLimits } from './http-limits.js';
+import { LeanConnection, type LeanHost, type ParsedHead } from './lean-connection.js';
+import { LeanRequest } from './lean-request.js';
+import type { LeanResponse } from './lean-response.js';
+import type { StaticCache } from './static-cache.js';
+
+export interface LeanFrontOptions {
+  limits: HttpLimits;
+  staticPrefixes: readonly string[];
+  /** Answers a repeated GET or HEAD of a --static file from memory (null: no --static mount). */
+  staticCache: StaticCache | null;
+  methods: ReadonlySet<string>;
+  /** Only while every upstream speaks the native link (a uwsgi upstream needs a real stream). */
+  allNative: () => boolean;
+  forward: (req: LeanRequest, res: LeanResponse) => void;
+}
+
+/**
+ * The gateway's lean front: node:http's IncomingMessage and ServerResponse, with their streams,
+ * cost more per request than everything else the gateway does for a small forwarded request. So
+ * connections start here instead: Node's own parser reads each head, and a forwarded request
+ * without a body (most of them: GET, HEAD, DELETE, ...) gets a LeanRequest and a LeanResponse
+ * written straight to the socket; so does a GET or HEAD of a --static file the static cache holds.
+ * Anything else (a body, Expect, an upgrade, a static file not cached or asked for by range or
+ * validator, a method not forwarded, a head over a limit, a parse error, a head that is still
+ * arriving, the server closing) hands the connection to node:http with the unparsed bytes, and
+ * node:http and fastify answer it as they would have, and keep the connection.
+ */
+export function installLeanFront(app: FastifyInstance, options: LeanFrontOptions): void {
+  const server = app.server as Server;
+  const listeners = server.listeners('connection') as Array<(socket: Socket) => void>;
+  // Exactly node:http's own connection listener is expected; otherwise stay out.
+  if (listeners.length !== 1 || process.env.PORTICO_NO_LEAN) return;
+  const nodeListener = listeners[0]!;
+  const front = new LeanFront(server, nodeListener, options);
+  server.removeListener('connection', nodeListener);
+  server.on('connection', (socket: Socket) => front.connect(socket));
+  app.addHook('preClose', (done) => {
+    front.close();
+    done();
+  });
+}
+
+class LeanFront implements LeanHost {
+  readonly maxHeaderSize: number;
+  closing = false;
+  private readonly server: Server;
+  private readonly nodeListener: (socket: Socket) => void;
+  private readonly options: LeanFrontOptions;
+  private readonly connections = new Set<LeanConnection>();
+
+  constructor(server: Server, nodeListener: (socket: Socket) => void, options: LeanFrontOptions) {
+    this.server = server;
+    this.nodeListener = nodeListener;
+    this.options = options;
+    this.maxHeaderSize = (server as Server & { maxHeaderSize?: number }).maxHeaderSize ?? defaultMaxHeaderSize;
+  }
+
+  get keepAliveLine(): string {
+    const seconds = Math.floor(this.server.keepAliveTimeout / 1000);
+    return seconds > 0 ? `Keep-Alive: timeout=${seconds}\r\n` : '';
+  }
+
+  connect(socket: Socket): void {
+    this.connections.add(new LeanConnection(socket, this, this.server.keepAliveTimeout));
+  }
+
+  accept(socket: Socket, head: ParsedHead): LeanRequest | null {
+    const o = this.options;
+    if (this.closing || head.upgrade || !o.methods.has(head.method) || head.versionMajor !== 1) return null;
+    let isStatic = false;
+    for (const prefix of o.staticPrefixes) if (head.url.startsWith(prefix)) isStatic = true;
+    // Under a mount only what the static cache may answer: GET and HEAD (it checks the rest).
+    if (isStatic && (o.staticCache === null || (head.method !== 'GET' && head.method !== 'HEAD'))) return null;
+    const raw = head.rawHeaders;
+    let host = false;
+    for (let i = 0; i < raw.length; i += 2) {
+      const n = raw[i]!.length;
+      if (n !== 4 && n !== 6 && n !== 14 && n !== 17) continue;
+      const name = raw[i]!.toLowerCase();
+      if (name === 'host') host = true;
+      // A body, or a client waiting for 100 Continue: node:http's streams are what handle those.
+      else if (name === 'transfer-encoding' || name === 'expect' || (name === 'content-length' && raw[i + 1] !== '0')) return null;
+    }
+    // node:http refuses an HTTP/1.1 request without Host (requireHostHeader): it answers that one.
+    if (!host && head.versionMinor === 1) return null;
+    if (!isStatic && !o.allNative()) return null;
+    const req = new LeanRequest(socket, head.method, head.url, raw, head.versionMajor, head.versionMinor, isStatic);
+    // The limits' refusals (their codes, their log lines) are answered on node:http's path.
+    return checkHead(req, o.limits) === null ? req : null;
+  }
+
+  answer(req: LeanRequest, res: LeanResponse): boolean {
+    if (!req.isStatic) {
+      this.options.forward(req, res);
+      return true;
+    }
+    // A file not in the cache (or changed, or asked for by range or validator): fastify's path.
+    return this.options.staticCache!.tryServe(req, res);
+  }
+
+  /**
+   * node:http's parser takes the socket's reads over (it consumes the handle), and then starts and
+   * stops reading through the socket's 'pause' and 'resume' events. The lean connection read
+   * through the socket's stream until now, and that stream still has a read of its own scheduled
+   * (after the chunk being handled): run now, it would restart reading after node:http stopped it
+   * for backpressure, and an upload would pile up in memory. So the socket is paused, the hand-off
+   * waits a turn, takes what the stream buffered meanwhile, and feeds node:http the unparsed bytes
+   * once the socket is flowing again, as it is on node:http's own connections.
+   */
+  handToNode(socket: Socket, unparsed: Buffer | null): void {
+    socket.pause();
+    // The client may half-close meanwhile (a request, then FIN or a reset): node:http must hear of it.
+    let ended = false;
+    const onEnd = (): void => {
+      ended = true;
+    };
+    socket.once('end', onEnd);
+    setImmediate(() => {
+      socket.off('end', onEnd);
+      if (socket.destroyed) return;
+      const chunks = unparsed !== null && unparsed.length > 0 ? [unparsed] : [];
+      for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) chunks.push(chunk);
+      this.nodeListener.call(this.server, socket);
+      socket.resume();
+      // After the resume (a tick away): node:http's parser must see these bytes first.
+      process.nextTick(() => {
+        if (socket.destroyed) return;
+        if (chunks.length > 0) socket.emit('data', chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+        if (ended) socket.emit('end');
+      });
+    });
+  }
+
+  forget(conn: LeanConnection): void {
+    this.connections.delete(conn);
+  }
+
+  close(): void {
+    this.closing = true;
+    for (const conn of this.connections) conn.close();
+  }
+}
