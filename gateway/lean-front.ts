@@ -33,7 +33,7 @@ export function installLeanFront(app: FastifyInstance, options: LeanFrontOptions
   const server = app.server as Server;
   const listeners = server.listeners('connection') as Array<(socket: Socket) => void>;
   // Exactly node:http's own connection listener is expected; otherwise stay out.
-  if (listeners.length !== 1 || process.env.PORTICO_NO_LEAN) return;
+  if (listeners.length !== 1) return;
   const nodeListener = listeners[0]!;
   const front = new LeanFront(server, nodeListener, options);
   server.removeListener('connection', nodeListener);
