@@ -8,14 +8,20 @@
  * BENCH_WARMUP (s, 2), BENCH_BACKENDS (comma list, default portico,uwsgi,bare), BENCH_NODE_FLAGS
  * (flags for both Node backends, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
  * BENCH_SUITE=gateway runs bench/gateway-bench.ts instead (portico's HTTP gateway against fastify,
- * fastify + reply-from, nginx -> uWSGI, and nginx for static files).
+ * fastify + reply-from, nginx -> uWSGI, and nginx for static files), then bench/stream-bench.ts
+ * (1 GiB up and down through `portico serve`, the gateway's and the worker's memory measured);
+ * BENCH_SUITE=stream runs the streaming suite alone.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { makeTmpDir } from '../test/support/tmp-dir.js';
 import { NGINX } from '../test/support/nginx.js';
 import { backendSpecs, commandLine, shellQuote, startBackend, type BackendId, type BackendSpec, type RunningBackend } from './backends.js';
-import { installExitHandlers, runBench, trackFn } from './cleanup.js';
+import { installExitHandlers, interruptedBy, runBench, track, trackFn } from './cleanup.js';
 import { reloadBench } from './reload-bench.js';
+import { streamBench } from './stream-bench.js';
 import { alternatingRounds } from './rounds.js';
 import { ratioTable, summarize, summaryTable, type RoundResult } from './report.js';
 import { treeCpuSeconds } from './proc-cpu.js';
@@ -30,6 +36,18 @@ function chosenBackends(all: BackendSpec[]): BackendSpec[] {
   const ids = raw.split(',').map((s) => s.trim()).filter(Boolean);
   for (const id of ids) if (!all.some((b) => b.id === id)) throw new Error(`BENCH_BACKENDS: unknown backend ${id} (portico, uwsgi, bare)`);
   return all.filter((b) => ids.includes(b.id));
+}
+
+/** Runs a suite script as a child sharing this terminal (stopped with this bench); resolves with how it exited. */
+async function runChild(script: string): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  const child = spawn(process.execPath, [...process.execArgv, script], { stdio: 'inherit' });
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  track(script, child, async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await exited;
+  }, 'SIGKILL');
+  const [code, signal] = await exited;
+  return { code, signal };
 }
 
 async function main(): Promise<void> {
@@ -94,17 +112,31 @@ async function main(): Promise<void> {
 }
 
 // `npm run bench` runs this suite and the chain reload under load (bench/reload-bench.ts);
-// BENCH_SUITE=uwsgi|reload runs one of them, BENCH_SUITE=gateway the gateway suite.
+// BENCH_SUITE=uwsgi|reload runs one of them, BENCH_SUITE=stream the streaming suite
+// (bench/stream-bench.ts), BENCH_SUITE=gateway the gateway suite and then the streaming suite.
 const suite = process.env.BENCH_SUITE || 'default';
 if (suite === 'gateway') {
-  await import('./gateway-bench.js');
+  // gateway-bench.ts runs itself on import and exits, so it runs as a child (its own exit handlers
+  // stop its servers); the streaming suite follows, and the run exits 1 if either failed.
+  await runBench(async () => {
+    installExitHandlers();
+    const gateway = await runChild(fileURLToPath(new URL('./gateway-bench.js', import.meta.url)));
+    if (gateway.signal || gateway.code === 130 || interruptedBy()) return 130;
+    await streamBench();
+    return gateway.code ?? 1;
+  });
+} else if (suite === 'stream') {
+  await runBench(async () => {
+    installExitHandlers();
+    await streamBench();
+  });
 } else if (suite === 'reload') {
   await runBench(async () => {
     installExitHandlers();
     await reloadBench();
   });
 } else if (suite !== 'uwsgi' && suite !== 'default') {
-  console.error(`BENCH_SUITE must be uwsgi, reload or gateway (unset: uwsgi then reload), not ${JSON.stringify(suite)}`);
+  console.error(`BENCH_SUITE must be uwsgi, reload, gateway (then stream) or stream (unset: uwsgi then reload), not ${JSON.stringify(suite)}`);
   process.exit(2);
 }
 

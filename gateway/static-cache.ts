@@ -26,15 +26,19 @@ export interface StaticCacheOptions {
   /** All entries together; the oldest are dropped past it. */
   maxTotalBytes?: number;
   /**
-   * How long an entry stands before @fastify/static is asked again. The per-request stat notices
-   * changed content; this bounds what a stat of the file cannot see: a .br/.gz sibling appearing
-   * next to it, or a rule change in how the URL maps to a file.
+   * How long an entry stands before it is checked again. The per-request stat notices changed
+   * content; this bounds what a stat of the file cannot see: a .br/.gz sibling appearing next to
+   * it, or its real path leaving the mount's root.
    */
   ttlMs?: number;
 }
 
 interface Entry {
   file: string;
+  /** The mount's root (real path, trailing separator) the file must stay under. */
+  under: string;
+  /** A background check of the entry is running (see revalidate). */
+  checking: boolean;
   dev: number;
   ino: number;
   size: number;
@@ -57,6 +61,7 @@ interface Mount {
 export class StaticCache {
   private readonly entries = new Map<string, Entry>();
   private readonly filling = new Set<string>();
+  private readonly pending = new Set<Promise<void>>();
   private readonly mounts: Mount[] = [];
   private readonly maxFileBytes: number;
   private readonly maxTotalBytes: number;
@@ -85,11 +90,16 @@ export class StaticCache {
     const entry = this.entries.get(key);
     if (entry === undefined) return false;
     // A sync stat of a hot inode is a microsecond or two; an async one costs a thread-pool trip.
-    const st = Date.now() < entry.expires ? statSync(entry.file, { throwIfNoEntry: false }) : undefined;
+    // It follows symlinks: a link turned to point elsewhere is another inode, and drops the entry.
+    const st = statSync(entry.file, { throwIfNoEntry: false });
     if (st === undefined || !sameFile(entry, st)) {
       this.drop(key, entry);
       return false;
     }
+    // Past its time the entry is checked again in the background and answers meanwhile: its bytes
+    // are still the file's (the stat says so), and a miss would send the client's connection to
+    // node:http for good (gateway/lean-front.ts).
+    if (Date.now() >= entry.expires) this.revalidate(key, entry);
     res.writeHead(200, entry.headers);
     res.end(req.method === 'HEAD' ? undefined : entry.body);
     return true;
@@ -108,7 +118,7 @@ export class StaticCache {
     const mount = this.mounts.find((m) => route === `${m.prefix}*` && key.startsWith(m.prefix));
     if (mount === undefined) return;
     this.filling.add(key);
-    this.fill(key, mount, headers).catch(() => {}).finally(() => this.filling.delete(key));
+    this.track(this.fill(key, mount, headers).finally(() => this.filling.delete(key)));
   }
 
   private async fill(key: string, mount: Mount, headers: ReplyHeaders): Promise<void> {
@@ -141,10 +151,36 @@ export class StaticCache {
       // Content changed while being read: the next response will try again.
       const after = await fh.stat();
       if (after.size !== st.size || after.mtimeMs !== st.mtimeMs || after.ctimeMs !== st.ctimeMs) return;
-      this.store(key, { file: logical, dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, expires: Date.now() + this.ttlMs, headers: outgoing(headers, st.size), body });
+      this.store(key, { file: logical, under: mount.under, checking: false, dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, expires: Date.now() + this.ttlMs, headers: outgoing(headers, st.size), body });
     } finally {
       await fh.close();
     }
+  }
+
+  /** Waits for the background fills and checks under way (tests). */
+  async settled(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+
+  private track(work: Promise<void>): void {
+    const p = work.catch(() => {}).finally(() => this.pending.delete(p));
+    this.pending.add(p);
+  }
+
+  /** What a stat cannot see: the real path leaving the root, a .br/.gz sibling appearing. */
+  private revalidate(key: string, entry: Entry): void {
+    if (entry.checking) return;
+    entry.checking = true;
+    this.track((async () => {
+      let keep = false;
+      try {
+        keep = (await realpath(entry.file)).startsWith(entry.under) && !(await exists(`${entry.file}.br`)) && !(await exists(`${entry.file}.gz`));
+      } finally {
+        entry.checking = false;
+        if (keep) entry.expires = Date.now() + this.ttlMs;
+        else this.drop(key, entry);
+      }
+    })());
   }
 
   private store(key: string, entry: Entry): void {

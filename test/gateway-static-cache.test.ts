@@ -159,6 +159,26 @@ describe('StaticCache', () => {
     assert.equal(await filled(cache, '/s/y.txt'), false);
   });
 
+  test('past its time an entry answers on while it is checked again, and a new sibling then drops it', async () => {
+    const file = join(tmp.path, 'w.txt');
+    writeFileSync(file, 'w body\n');
+    const cache = new StaticCache({ ttlMs: 0 });
+    cache.addMount('/s/', realpathSync(tmp.path));
+    noteServed(cache, '/s/w.txt', file);
+    await cache.settled();
+    const first = fakeExchange('GET', '/s/w.txt');
+    assert.equal(cache.tryServe(first.req, first.res), true, 'an expired entry must still answer');
+    await cache.settled();
+    // The check found nothing new: the entry stands.
+    assert.equal(cache.tryServe(fakeExchange('GET', '/s/w.txt').req, first.res), true);
+    await cache.settled();
+    writeFileSync(`${file}.br`, 'not really brotli');
+    // Answered once more (the stat cannot see the sibling), and the check that starts drops it.
+    assert.equal(cache.tryServe(fakeExchange('GET', '/s/w.txt').req, first.res), true);
+    await cache.settled();
+    assert.equal(cache.tryServe(fakeExchange('GET', '/s/w.txt').req, first.res), false);
+  });
+
   test('no entry for a file with a precompressed sibling', async () => {
     const file = join(tmp.path, 'z.txt');
     writeFileSync(file, 'z body\n');
