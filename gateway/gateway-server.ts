@@ -142,6 +142,7 @@ export class GatewayServer {
     installHttpLimits(app, this.limits, this.log);
     installLeanFront(app, {
       limits: this.limits,
+      log: this.log,
       staticPrefixes: statics.map((m) => m.prefix),
       staticCache: statics.length > 0 ? this.staticCache : null,
       methods: FORWARDED_METHODS,

@@ -109,13 +109,18 @@ function answerAfterPending(socket: Socket, code: ErrorCode): void {
       return;
     }
   }
-  const { status } = ErrorCodes[code];
   // The parser is in an unknown state: nothing more can be read from this connection.
-  if (socket.writable) socket.write(`HTTP/1.1 ${status} ${httpReason(status)}\r\nDate: ${new Date().toUTCString()}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${status.toString().length + code.length + 2}\r\n\r\n${status} ${code}\n`);
+  if (socket.writable) socket.write(clientErrorAnswer(code));
   // A request still waiting for its body (a bad chunk, a timeout) is cut at once: the forwarder
   // hears of it from the close and tells the worker. Otherwise the answer must survive the close.
   if (pending && !pending.writableFinished) socket.destroy();
   else lingerClose(socket);
+}
+
+/** The whole answer, closing the connection, to a request refused before any route saw it. */
+export function clientErrorAnswer(code: ErrorCode): string {
+  const { status } = ErrorCodes[code];
+  return `HTTP/1.1 ${status} ${httpReason(status)}\r\nDate: ${new Date().toUTCString()}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${status.toString().length + code.length + 2}\r\n\r\n${status} ${code}\n`;
 }
 
 const handled = new WeakSet<Socket>();

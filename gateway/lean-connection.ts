@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { HTTPParser, PARSER_METHODS, STOP_AFTER_HEAD, type HeadersCompleteCallback, type HttpParser } from './http-parser.js';
-import type { LeanRequest } from './lean-request.js';
+import type { LeanBodyRequest, LeanIncoming } from './lean-request.js';
 import { LeanResponse, type ResponseOwner } from './lean-response.js';
 
 /** A request head as the parser reported it, before the front decides who answers it. */
@@ -19,10 +19,13 @@ export interface LeanHost {
   readonly maxHeaderSize: number;
   readonly keepAliveLine: string;
   readonly closing: boolean;
+  readonly requestTimeoutMs: number;
   /** A request the lean path takes, or null: node:http must answer it (and the connection's rest). */
-  accept(socket: Socket, head: ParsedHead): LeanRequest | null;
+  accept(socket: Socket, head: ParsedHead): LeanIncoming | null;
   /** Forwards `req`, or answers it from the static cache; false: nothing was written, node:http must answer it. */
-  answer(req: LeanRequest, res: LeanResponse): boolean;
+  answer(req: LeanIncoming, res: LeanResponse): boolean;
+  /** --request-timeout passed with the body still incomplete. */
+  bodyTimedOut(socket: Socket, res: LeanResponse): void;
   /** Gives the connection to node:http, with the bytes it has not parsed yet. */
   handToNode(socket: Socket, unparsed: Buffer | null): void;
   forget(conn: LeanConnection): void;
@@ -47,6 +50,10 @@ export class LeanConnection implements ResponseOwner {
   private readonly parser: HttpParser;
   private current: LeanResponse | null = null;
   private queued: Buffer | null = null;
+  /** The request whose Content-Length body is still arriving, and how much of it. */
+  private body: LeanBodyRequest | null = null;
+  private bodyLeft = 0;
+  private bodyTimer: NodeJS.Timeout | null = null;
   private head: ParsedHead | null = null;
   /** The head came in more than one piece of headers (more than 32, or across reads). */
   private headersSplit = false;
@@ -86,6 +93,8 @@ export class LeanConnection implements ResponseOwner {
   responseDone(res: LeanResponse, keep: boolean): void {
     this.current = null;
     process.nextTick(finishResponse, res);
+    // Answered before the whole body came (as node:http does): the rest is read and dropped.
+    if (this.body !== null) dump(this.body);
     if (!keep || this.ending) {
       this.ending = true;
       this.queued = null;
@@ -97,20 +106,21 @@ export class LeanConnection implements ResponseOwner {
 
   /** The server is closing: an idle connection closes now, a busy one after its response. */
   close(): void {
-    if (this.current === null) this.socket.destroy();
+    if (this.current === null && this.body === null) this.socket.destroy();
     else this.ending = true;
   }
 
   /** @internal bytes that waited for the last response. */
   parseQueued(): void {
     const queued = this.queued;
-    if (queued === null || this.current !== null || this.detached) return;
+    if (queued === null || this.current !== null || this.body !== null || this.detached) return;
     this.queued = null;
     this.socket.resume();
     this.parse(queued);
   }
 
   private readonly onData = (chunk: Buffer): void => {
+    if (this.body !== null) return this.feedBody(chunk);
     if (this.ending) return;
     if (this.current === null) return this.parse(chunk);
     this.queued = this.queued === null ? chunk : Buffer.concat([this.queued, chunk]);
@@ -136,6 +146,11 @@ export class LeanConnection implements ResponseOwner {
         this.ending = false;
         return this.handOff(buf);
       }
+      if (req.bodyLength > 0) {
+        this.startBody(req as LeanBodyRequest);
+        if (consumed < buf.length) this.feedBody(buf.subarray(consumed));
+        return;
+      }
       if (consumed >= buf.length || this.ending) return;
       const rest = buf.subarray(consumed);
       if (this.current !== null) {
@@ -145,6 +160,50 @@ export class LeanConnection implements ResponseOwner {
       buf = rest;
     }
   }
+
+  private startBody(req: LeanBodyRequest): void {
+    this.body = req;
+    this.bodyLeft = req.bodyLength;
+    this.bodyTimer = setTimeout(this.onBodyTimeout, this.host.requestTimeoutMs);
+  }
+
+  /** Body bytes go to the request (the socket pauses while its reader is behind); what follows is the next head. */
+  private feedBody(chunk: Buffer): void {
+    const body = this.body!;
+    const n = Math.min(chunk.length, this.bodyLeft);
+    this.bodyLeft -= n;
+    const more = body.push(n === chunk.length ? chunk : chunk.subarray(0, n));
+    if (this.bodyLeft > 0) {
+      if (!more) this.socket.pause();
+      return;
+    }
+    this.endBody();
+    if (n === chunk.length || this.ending) return;
+    const rest = chunk.subarray(n);
+    if (this.current === null) return this.parse(rest);
+    this.queued = rest;
+    if (rest.length > QUEUE_LIMIT) this.socket.pause();
+  }
+
+  private endBody(): void {
+    const body = this.body!;
+    this.body = null;
+    this.clearBodyTimer();
+    body.complete = true;
+    body.push(null);
+  }
+
+  private clearBodyTimer(): void {
+    if (this.bodyTimer === null) return;
+    clearTimeout(this.bodyTimer);
+    this.bodyTimer = null;
+  }
+
+  private readonly onBodyTimeout = (): void => {
+    this.bodyTimer = null;
+    if (this.body !== null && this.current !== null) this.host.bodyTimedOut(this.socket, this.current);
+    else if (this.body !== null) this.socket.destroy();
+  };
 
   private handOff(unparsed: Buffer | null): void {
     this.detach();
@@ -162,11 +221,18 @@ export class LeanConnection implements ResponseOwner {
     socket.off('timeout', this.onTimeout);
     socket.off('error', noop);
     socket.setTimeout(0);
+    this.clearBodyTimer();
     this.parser.free();
     this.host.forget(this);
   }
 
   private readonly onEnd = (): void => {
+    // A body cut short: node:http's parser calls that an error (HPE_INVALID_EOF_STATE), and the
+    // gateway closes at once (see http-limits.ts).
+    if (this.body !== null) {
+      this.socket.destroy();
+      return;
+    }
     // As node:http does without allowHalfOpen: a request in progress is abandoned, and the
     // connection ends (its 'close' tells the response, and the forwarder tells the worker).
     this.ending = true;
@@ -179,6 +245,10 @@ export class LeanConnection implements ResponseOwner {
     const res = this.current;
     this.current = null;
     if (res !== null && !res.writableFinished) res.clientGone();
+    // A body cut short ends without 'end' (its reader hears of it from the response's 'close').
+    const body = this.body;
+    this.body = null;
+    body?.destroy();
   };
 
   private readonly onDrain = (): void => {
@@ -192,6 +262,12 @@ export class LeanConnection implements ResponseOwner {
 }
 
 function noop(): void {}
+
+/** node:http's IncomingMessage._dump: nobody reads the rest of this body; it is dropped as it comes. */
+function dump(body: LeanBodyRequest): void {
+  body.removeAllListeners('data');
+  body.resume();
+}
 
 function finishResponse(res: LeanResponse): void {
   res.finished();

@@ -1,30 +1,32 @@
 import { maxHeaderSize as defaultMaxHeaderSize, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { checkHead, type HttpLimits } from './http-limits.js';
+import type { Logger } from '../common/logger.js';
+import { checkHead, clientErrorAnswer, type HttpLimits } from './http-limits.js';
 import { LeanConnection, type LeanHost, type ParsedHead } from './lean-connection.js';
-import { LeanRequest } from './lean-request.js';
+import { LeanBodyRequest, LeanRequest, type LeanIncoming } from './lean-request.js';
 import type { LeanResponse } from './lean-response.js';
 import type { StaticCache } from './static-cache.js';
 
 export interface LeanFrontOptions {
   limits: HttpLimits;
+  log: Logger;
   staticPrefixes: readonly string[];
   /** Answers a repeated GET or HEAD of a --static file from memory (null: no --static mount). */
   staticCache: StaticCache | null;
   methods: ReadonlySet<string>;
   /** Only while every upstream speaks the native link (a uwsgi upstream needs a real stream). */
   allNative: () => boolean;
-  forward: (req: LeanRequest, res: LeanResponse) => void;
+  forward: (req: LeanIncoming, res: LeanResponse) => void;
 }
 
 /**
  * The gateway's lean front: node:http's IncomingMessage and ServerResponse, with their streams,
  * cost more per request than everything else the gateway does for a small forwarded request. So
  * connections start here instead: Node's own parser reads each head, and a forwarded request
- * without a body (most of them: GET, HEAD, DELETE, ...) gets a LeanRequest and a LeanResponse
- * written straight to the socket; so does a GET or HEAD of a --static file the static cache holds.
- * Anything else (a body, Expect, an upgrade, a static file not cached or asked for by range or
+ * without a body or with a Content-Length one gets a LeanRequest (a LeanBodyRequest) and a
+ * LeanResponse written straight to the socket; so does a GET or HEAD of a --static file the static
+ * cache holds. Anything else (a chunked body, Expect, an upgrade, a static file not cached or asked for by range or
  * validator, a method not forwarded, a head over a limit, a parse error, a head that is still
  * arriving, the server closing) hands the connection to node:http with the unparsed bytes, and
  * node:http and fastify answer it as they would have, and keep the connection.
@@ -68,7 +70,7 @@ class LeanFront implements LeanHost {
     this.connections.add(new LeanConnection(socket, this, this.server.keepAliveTimeout));
   }
 
-  accept(socket: Socket, head: ParsedHead): LeanRequest | null {
+  accept(socket: Socket, head: ParsedHead): LeanIncoming | null {
     const o = this.options;
     if (this.closing || head.upgrade || !o.methods.has(head.method) || head.versionMajor !== 1) return null;
     let isStatic = false;
@@ -77,23 +79,29 @@ class LeanFront implements LeanHost {
     if (isStatic && (o.staticCache === null || (head.method !== 'GET' && head.method !== 'HEAD'))) return null;
     const raw = head.rawHeaders;
     let host = false;
+    let bodyLength = 0;
     for (let i = 0; i < raw.length; i += 2) {
       const n = raw[i]!.length;
       if (n !== 4 && n !== 6 && n !== 14 && n !== 17) continue;
       const name = raw[i]!.toLowerCase();
       if (name === 'host') host = true;
-      // A body, or a client waiting for 100 Continue: node:http's streams are what handle those.
-      else if (name === 'transfer-encoding' || name === 'expect' || (name === 'content-length' && raw[i + 1] !== '0')) return null;
+      // llhttp has checked the number (digits only, one value); a body past --body-limit is refused below.
+      else if (name === 'content-length') bodyLength = Number(raw[i + 1]);
+      // A chunked body, or a client waiting for 100 Continue: node:http's path handles those.
+      else if (name === 'transfer-encoding' || name === 'expect') return null;
     }
     // node:http refuses an HTTP/1.1 request without Host (requireHostHeader): it answers that one.
     if (!host && head.versionMinor === 1) return null;
-    if (!isStatic && !o.allNative()) return null;
-    const req = new LeanRequest(socket, head.method, head.url, raw, head.versionMajor, head.versionMinor, isStatic);
+    if (isStatic ? bodyLength > 0 : !o.allNative()) return null;
+    const req: LeanIncoming =
+      bodyLength > 0
+        ? new LeanBodyRequest(socket, head.method, head.url, raw, head.versionMajor, head.versionMinor, bodyLength)
+        : new LeanRequest(socket, head.method, head.url, raw, head.versionMajor, head.versionMinor, isStatic);
     // The limits' refusals (their codes, their log lines) are answered on node:http's path.
     return checkHead(req, o.limits) === null ? req : null;
   }
 
-  answer(req: LeanRequest, res: LeanResponse): boolean {
+  answer(req: LeanIncoming, res: LeanResponse): boolean {
     if (!req.isStatic) {
       this.options.forward(req, res);
       return true;
@@ -133,6 +141,17 @@ class LeanFront implements LeanHost {
         if (ended) socket.emit('end');
       });
     });
+  }
+
+  get requestTimeoutMs(): number {
+    return this.options.limits.requestTimeoutMs;
+  }
+
+  /** A body that stopped coming: what node:http's --request-timeout does (408 unless answered already, and a close). */
+  bodyTimedOut(socket: Socket, res: LeanResponse): void {
+    this.options.log.error('PORTICO_ERR_REQUEST_TIMEOUT', `${socket.remoteAddress ?? 'unix'}: ERR_HTTP_REQUEST_TIMEOUT the body did not arrive within --request-timeout`);
+    if (!res.headersSent && socket.writable) socket.write(clientErrorAnswer('PORTICO_ERR_REQUEST_TIMEOUT'));
+    socket.destroy();
   }
 
   forget(conn: LeanConnection): void {

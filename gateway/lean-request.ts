@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
 import type { ForwardedRequest } from './forward-types.js';
 
 /**
@@ -36,17 +37,13 @@ export class LeanRequest extends EventEmitter implements ForwardedRequest {
     return `${this.httpVersionMajor}.${this.httpVersionMinor}`;
   }
 
-  /** Built on first use, lower-cased, repeated fields joined with ", " (nothing on the hot path reads it). */
+  /** No body: nothing follows the head. */
+  get bodyLength(): number {
+    return 0;
+  }
+
   get headers(): IncomingHttpHeaders {
-    if (this.headersObject) return this.headersObject;
-    const out: Record<string, string> = {};
-    const raw = this.rawHeaders;
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!.toLowerCase();
-      const prev = out[name];
-      out[name] = prev === undefined ? raw[i + 1]! : `${prev}, ${raw[i + 1]!}`;
-    }
-    return (this.headersObject = out);
+    return (this.headersObject ??= headersOf(this.rawHeaders));
   }
 
   // No body: nothing to pause, resume or pipe.
@@ -70,3 +67,60 @@ export class LeanRequest extends EventEmitter implements ForwardedRequest {
     return destination;
   }
 }
+
+/**
+ * A request with a Content-Length body: a Readable the lean connection pushes the body into as
+ * it arrives (pausing the client's socket when the reader is behind). Only requests with a body
+ * pay for a stream; their reader (the forwarder) needs one anyway.
+ */
+export class LeanBodyRequest extends Readable implements ForwardedRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly rawHeaders: string[];
+  readonly httpVersionMajor: number;
+  readonly httpVersionMinor: number;
+  readonly socket: Socket;
+  readonly bodyLength: number;
+  readonly isStatic = false;
+  /** Every body byte arrived (node:http's IncomingMessage.complete). */
+  complete = false;
+  private headersObject: IncomingHttpHeaders | null = null;
+
+  constructor(socket: Socket, method: string, url: string, rawHeaders: string[], versionMajor: number, versionMinor: number, bodyLength: number) {
+    super();
+    this.socket = socket;
+    this.method = method;
+    this.url = url;
+    this.rawHeaders = rawHeaders;
+    this.httpVersionMajor = versionMajor;
+    this.httpVersionMinor = versionMinor;
+    this.bodyLength = bodyLength;
+  }
+
+  get httpVersion(): string {
+    return `${this.httpVersionMajor}.${this.httpVersionMinor}`;
+  }
+
+  get headers(): IncomingHttpHeaders {
+    return (this.headersObject ??= headersOf(this.rawHeaders));
+  }
+
+  /** The reader wants more: the client's socket may read again (the connection paused it). */
+  override _read(): void {
+    this.socket.resume();
+  }
+}
+
+/** Lower-cased names, repeated fields joined with ", " (built on first use: the hot path reads rawHeaders). */
+function headersOf(raw: readonly string[]): IncomingHttpHeaders {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    const prev = out[name];
+    out[name] = prev === undefined ? raw[i + 1]! : `${prev}, ${raw[i + 1]!}`;
+  }
+  return out;
+}
+
+/** A request the lean front took: without a body, or with a Content-Length one. */
+export type LeanIncoming = LeanRequest | LeanBodyRequest;

@@ -432,6 +432,31 @@ describe('the gateway front: HTTP/1.1 connection semantics over raw sockets', { 
     c.assertOpen();
   });
 
+  test('13. a Content-Length body sent in pieces, then a GET on the same connection: both answered', CASE, async () => {
+    const c = await conn();
+    await c.write('POST /pieces HTTP/1.1\r\nHost: test\r\nContent-Length: 11\r\n\r\nhel');
+    await tick();
+    await c.write('lo wo');
+    await tick();
+    await c.write('rld' + get('/next'));
+    const [post, next] = await c.responses('POST', 'GET');
+    assertEcho(post!, 'POST /pieces hello world');
+    assertEcho(next!, 'GET /next');
+    c.assertOpen();
+  });
+
+  test('14. an answer that does not wait for the body: the rest of the body is dropped, the next request answered', CASE, async () => {
+    const c = await conn();
+    // /fixed answers without reading the body; 256 KiB of it are still on their way.
+    const body = 'b'.repeat(256 * 1024);
+    await c.write(`POST /fixed HTTP/1.1\r\nHost: test\r\nContent-Length: ${body.length}\r\n\r\n${body}${get('/after-body')}`);
+    const [fixed, after] = await c.responses('POST', 'GET');
+    assert.equal(fixed!.status, 200);
+    assert.equal(fixed!.body.toString(), FIXED_BODY);
+    assertEcho(after!, 'GET /after-body');
+    c.assertOpen();
+  });
+
   // Last: it stops the gateway.
   test('12. graceful close: stopping the gateway closes an idle keep-alive connection, and the stop completes', CASE, async () => {
     const c = await conn();
