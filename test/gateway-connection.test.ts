@@ -9,7 +9,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { defaults } from '../common/defaults.js';
-import type { Started } from './support/child-process.js';
+import { outputLine, type Started } from './support/child-process.js';
 import { fixturesDir } from './support/paths.js';
 import { startGateway, type HttpFront } from './support/portico-gateway.js';
 import { startWorker } from './support/portico-worker.js';
@@ -455,6 +455,15 @@ describe('the gateway front: HTTP/1.1 connection semantics over raw sockets', { 
     assert.equal(fixed!.body.toString(), FIXED_BODY);
     assertEcho(after!, 'GET /after-body');
     c.assertOpen();
+  });
+
+  test('15. a client that goes away in the middle of a Content-Length body: the app sees its body cut', CASE, async () => {
+    const c = await conn();
+    await c.write('POST /cut-body HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n\r\n0123456789');
+    await outputLine(worker!, /app has \/cut-body/);
+    c.destroy();
+    await outputLine(worker!, /app saw its body cut/);
+    assert.doesNotMatch(worker!.output(), /app read the whole body/);
   });
 
   // Last: it stops the gateway.
