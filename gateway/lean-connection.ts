@@ -34,6 +34,7 @@ export interface LeanHost {
 /** Pipelined bytes held while a response is being made; past this the socket stops reading. */
 const QUEUE_LIMIT = 64 * 1024;
 const resource = {};
+const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 
 /**
  * One client connection on the lean front: Node's parser, one request at a time. Each head is
@@ -140,6 +141,8 @@ export class LeanConnection implements ResponseOwner {
       if (req === null) return this.handOff(buf);
       const res = new LeanResponse(this, req.method === 'HEAD', head.versionMinor === 0, head.keepAlive);
       this.current = res;
+      // Before anything can answer: the final response must come after it (node:http's order).
+      if (req.bodyLength > 0 && (req as LeanBodyRequest).expectContinue) this.socket.write(CONTINUE);
       if (!head.keepAlive) this.ending = true;
       if (!this.host.answer(req, res)) {
         this.current = null;

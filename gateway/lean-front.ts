@@ -8,6 +8,9 @@ import { LeanBodyRequest, LeanRequest, type LeanIncoming } from './lean-request.
 import type { LeanResponse } from './lean-response.js';
 import type { StaticCache } from './static-cache.js';
 
+/** node:http's continueExpression. */
+const CONTINUE_EXPECTATION = /(?:^|\W)100-continue(?:$|\W)/i;
+
 export interface LeanFrontOptions {
   limits: HttpLimits;
   log: Logger;
@@ -26,7 +29,7 @@ export interface LeanFrontOptions {
  * connections start here instead: Node's own parser reads each head, and a forwarded request
  * without a body or with a Content-Length one gets a LeanRequest (a LeanBodyRequest) and a
  * LeanResponse written straight to the socket; so does a GET or HEAD of a --static file the static
- * cache holds. Anything else (a chunked body, Expect, an upgrade, a static file not cached or asked for by range or
+ * cache holds. Anything else (a chunked body, an Expect other than 100-continue, an upgrade, a static file not cached or asked for by range or
  * validator, a method not forwarded, a head over a limit, a parse error, a head that is still
  * arriving, the server closing) hands the connection to node:http with the unparsed bytes, and
  * node:http and fastify answer it as they would have, and keep the connection.
@@ -80,6 +83,7 @@ class LeanFront implements LeanHost {
     const raw = head.rawHeaders;
     let host = false;
     let bodyLength = 0;
+    let expect: string | undefined;
     for (let i = 0; i < raw.length; i += 2) {
       const n = raw[i]!.length;
       if (n !== 4 && n !== 6 && n !== 14 && n !== 17) continue;
@@ -87,15 +91,20 @@ class LeanFront implements LeanHost {
       if (name === 'host') host = true;
       // llhttp has checked the number (digits only, one value); a body past --body-limit is refused below.
       else if (name === 'content-length') bodyLength = Number(raw[i + 1]);
-      // A chunked body, or a client waiting for 100 Continue: node:http's path handles those.
-      else if (name === 'transfer-encoding' || name === 'expect') return null;
+      else if (name === 'expect') expect = raw[i + 1];
+      // A chunked body: node:http's path decodes it.
+      else if (name === 'transfer-encoding') return null;
     }
+    // As node:http: Expect counts in HTTP/1.1 only; 100-continue is answered at once (below, for a
+    // Content-Length body), anything else gets node:http's 417.
+    const expectContinue = expect !== undefined && head.versionMinor === 1;
+    if (expect !== undefined && expectContinue && (bodyLength === 0 || !CONTINUE_EXPECTATION.test(expect))) return null;
     // node:http refuses an HTTP/1.1 request without Host (requireHostHeader): it answers that one.
     if (!host && head.versionMinor === 1) return null;
     if (isStatic ? bodyLength > 0 : !o.allNative()) return null;
     const req: LeanIncoming =
       bodyLength > 0
-        ? new LeanBodyRequest(socket, head.method, head.url, raw, head.versionMajor, head.versionMinor, bodyLength)
+        ? new LeanBodyRequest(socket, head.method, head.url, raw, head.versionMajor, head.versionMinor, bodyLength, expectContinue)
         : new LeanRequest(socket, head.method, head.url, raw, head.versionMajor, head.versionMinor, isStatic);
     // The limits' refusals (their codes, their log lines) are answered on node:http's path.
     return checkHead(req, o.limits) === null ? req : null;

@@ -81,13 +81,16 @@ export class LeanBodyRequest extends Readable implements ForwardedRequest {
   readonly httpVersionMinor: number;
   readonly socket: Socket;
   readonly bodyLength: number;
+  /** The client sent `Expect: 100-continue` and waits for the interim answer before the body. */
+  readonly expectContinue: boolean;
   readonly isStatic = false;
   /** Every body byte arrived (node:http's IncomingMessage.complete). */
   complete = false;
   private headersObject: IncomingHttpHeaders | null = null;
 
-  constructor(socket: Socket, method: string, url: string, rawHeaders: string[], versionMajor: number, versionMinor: number, bodyLength: number) {
+  constructor(socket: Socket, method: string, url: string, rawHeaders: string[], versionMajor: number, versionMinor: number, bodyLength: number, expectContinue = false) {
     super();
+    this.expectContinue = expectContinue;
     this.socket = socket;
     this.method = method;
     this.url = url;

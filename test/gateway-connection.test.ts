@@ -466,6 +466,27 @@ describe('the gateway front: HTTP/1.1 connection semantics over raw sockets', { 
     assert.doesNotMatch(worker!.output(), /app read the whole body/);
   });
 
+  test('16. Expect: 100-continue with a Content-Length body: 100 before the body is sent, then the answer', CASE, async () => {
+    const c = await conn();
+    await c.write('POST /expect HTTP/1.1\r\nHost: test\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n');
+    const [cont] = await c.responses('POST');
+    assert.equal(cont!.status, 100);
+    await c.write('hello' + get('/after-expect'));
+    const [post, next] = await c.responses('POST', 'GET');
+    assertEcho(post!, 'POST /expect hello');
+    assertEcho(next!, 'GET /after-expect');
+    c.assertOpen();
+  });
+
+  test('17. an Expect other than 100-continue: 417 (node:http answers it)', CASE, async () => {
+    const c = await conn();
+    await c.write('POST /expect HTTP/1.1\r\nHost: test\r\nExpect: something-else\r\nContent-Length: 5\r\n\r\n');
+    const [refused] = await c.responses('POST');
+    assert.equal(refused!.status, 417);
+    // The request still owes its body: left open, the connection would hold up the gateway's stop.
+    c.destroy();
+  });
+
   // Last: it stops the gateway.
   test('12. graceful close: stopping the gateway closes an idle keep-alive connection, and the stop completes', CASE, async () => {
     const c = await conn();
