@@ -11,7 +11,7 @@ import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
  * not to HTTP: per request it readdir()s every path segment (its case-alias check), stat()s,
  * open()s, read()s and close()s the file, and our onFile check realpath()s it, each a trip
  * through libuv's thread pool; fastify's routing and reply machinery came next. This cache
- * answers a repeated GET/HEAD with one statSync (to notice a changed file) and one write.
+ * answers a repeated GET/HEAD with one write, and a statSync per event-loop turn to notice a changed file.
  *
  * It never decides what may be served: an entry is only made after @fastify/static itself
  * answered that exact URL with a whole, unencoded 200, and only for a file whose real path is
@@ -39,6 +39,8 @@ interface Entry {
   under: string;
   /** A background check of the entry is running (see revalidate). */
   checking: boolean;
+  /** The event-loop turn of its last stat (see tryServe). */
+  checkedTurn: number;
   dev: number;
   ino: number;
   size: number;
@@ -62,6 +64,13 @@ export class StaticCache {
   private readonly entries = new Map<string, Entry>();
   private readonly filling = new Set<string>();
   private readonly pending = new Set<Promise<void>>();
+  /** Counts event-loop turns in which the cache answered (see tryServe). */
+  private turn = 0;
+  private turnEnding = false;
+  private readonly endTurn = (): void => {
+    this.turn++;
+    this.turnEnding = false;
+  };
   private readonly mounts: Mount[] = [];
   private readonly maxFileBytes: number;
   private readonly maxTotalBytes: number;
@@ -89,12 +98,22 @@ export class StaticCache {
     const key = cacheKey(req.url);
     const entry = this.entries.get(key);
     if (entry === undefined) return false;
-    // A sync stat of a hot inode is a microsecond or two; an async one costs a thread-pool trip.
+    // A sync stat of a hot inode is a few microseconds; an async one costs a thread-pool trip.
     // It follows symlinks: a link turned to point elsewhere is another inode, and drops the entry.
-    const st = statSync(entry.file, { throwIfNoEntry: false });
-    if (st === undefined || !sameFile(entry, st)) {
-      this.drop(key, entry);
-      return false;
+    // Once per event-loop turn: the requests read in one turn arrived together, so a change to
+    // the file is concurrent with all of them, and a request sent after a change always comes in
+    // a later turn. Under load a turn carries a request per busy connection.
+    if (entry.checkedTurn !== this.turn) {
+      const st = statSync(entry.file, { throwIfNoEntry: false });
+      if (st === undefined || !sameFile(entry, st)) {
+        this.drop(key, entry);
+        return false;
+      }
+      entry.checkedTurn = this.turn;
+      if (!this.turnEnding) {
+        this.turnEnding = true;
+        setImmediate(this.endTurn);
+      }
     }
     // Past its time the entry is checked again in the background and answers meanwhile: its bytes
     // are still the file's (the stat says so), and a miss would send the client's connection to
@@ -151,7 +170,7 @@ export class StaticCache {
       // Content changed while being read: the next response will try again.
       const after = await fh.stat();
       if (after.size !== st.size || after.mtimeMs !== st.mtimeMs || after.ctimeMs !== st.ctimeMs) return;
-      this.store(key, { file: logical, under: mount.under, checking: false, dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, expires: Date.now() + this.ttlMs, headers: outgoing(headers, st.size), body });
+      this.store(key, { file: logical, under: mount.under, checking: false, checkedTurn: -1, dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, expires: Date.now() + this.ttlMs, headers: outgoing(headers, st.size), body });
     } finally {
       await fh.close();
     }

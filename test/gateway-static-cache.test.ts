@@ -145,6 +145,10 @@ describe('StaticCache', () => {
     assert.equal(cache.tryServe(fakeExchange('GET', '/s/x.txt', { range: 'bytes=0-1' }).req, hit.res), false);
     assert.equal(cache.tryServe(fakeExchange('GET', '/s/x.txt', { 'if-none-match': '"a"' }).req, hit.res), false);
     writeFileSync(file, 'x body, changed\n');
+    // Within one event-loop turn the file is stat'ed once (requests read together share it)...
+    assert.equal(cache.tryServe(fakeExchange('GET', '/s/x.txt').req, hit.res), true);
+    // ...and a request in a later turn, as any request sent after the change is, sees the change.
+    await new Promise((resolve) => setImmediate(resolve));
     assert.equal(cache.tryServe(fakeExchange('GET', '/s/x.txt').req, hit.res), false);
   });
 

@@ -27,28 +27,27 @@ async function serve(name: string, extra: string[], app = APP): Promise<{ front:
 }
 
 describe('master: faults under a steady load', () => {
-  it('kill -9 one of two workers: only its in-flight requests fail, a new one serves within a second', async () => {
+  it('kill -9 one of two workers: only its in-flight requests fail, a new one is started at once and serves', async () => {
     const { front, stats } = await serve('kill', []);
     const load = startLoad(`${front.url}/`, 1500, 4, 250);
     await load.progress(250);
     const victim = (await readStats(stats)).workers.find((w) => w.id === 1)!;
-    const killedAt = Date.now();
     process.kill(victim.pid, 'SIGKILL');
     const m = await outputLine(front.proc, /Respawned worker 1 \(new pid: (\d+)\)/);
-    const respawnMs = Date.now() - killedAt;
     const summary = await load.finish();
     assert.equal(summary.sent, 1500);
     // The load has 4 requests in flight at most, so the victim had at most 4.
     assert.ok(summary.failed <= 4, `failed ${summary.failed}: ${JSON.stringify(summary)}`);
     assert.deepEqual(summary.errors, {}, 'every failure is an HTTP answer (502), never a dropped connection');
     assert.equal(summary.ok + (summary.statuses['502'] ?? 0), 1500);
-    assert.ok(respawnMs < 1000, `respawned after ${respawnMs} ms`);
     const after = await readStats(stats);
     const w1 = after.workers.find((w) => w.id === 1)!;
     assert.equal(w1.pid, Number(m[1]));
     assert.equal(w1.respawn_count, 1);
     assert.ok((summary.pids[m[1]!] ?? 0) > 0, 'the new worker served part of the load');
-    assert.match(front.proc.output(), /PORTICO_ERR_WORKER_DIED: DAMN ! worker 1 \(pid: \d+\) died, killed by signal SIGKILL/);
+    // At once: a first death gets no backoff (the line would say "trying respawn in N s"). How
+    // soon that is in milliseconds is the machine's business, not this test's.
+    assert.match(front.proc.output(), /PORTICO_ERR_WORKER_DIED: DAMN ! worker 1 \(pid: \d+\) died, killed by signal SIGKILL :\( trying respawn \.\.\./);
   });
 
   it('SIGHUP three times in a row: zero failed requests, then the new code is served', async () => {
