@@ -111,19 +111,26 @@ async function main(): Promise<void> {
   }
 }
 
-// `npm run bench` runs this suite and the chain reload under load (bench/reload-bench.ts);
-// BENCH_SUITE=uwsgi|reload runs one of them, BENCH_SUITE=stream the streaming suite
-// (bench/stream-bench.ts), BENCH_SUITE=gateway the gateway suite and then the streaming suite.
+/**
+ * The gateway suite, then the streaming suite. gateway-bench.ts runs itself on import and exits,
+ * so it runs as a child (its own exit handlers stop its servers); 1 if either failed.
+ */
+async function gatewaySuites(): Promise<number> {
+  const gateway = await runChild(fileURLToPath(new URL('./gateway-bench.js', import.meta.url)));
+  if (gateway.signal || gateway.code === 130 || interruptedBy()) return 130;
+  await streamBench();
+  return gateway.code ?? 1;
+}
+
+// `npm run bench` runs every suite: this one, the chain reload under load (bench/reload-bench.ts),
+// the gateway suite (bench/gateway-bench.ts) and the streaming suite (bench/stream-bench.ts).
+// BENCH_SUITE=uwsgi|reload|stream runs one of them, BENCH_SUITE=gateway the gateway suite and
+// then the streaming suite.
 const suite = process.env.BENCH_SUITE || 'default';
 if (suite === 'gateway') {
-  // gateway-bench.ts runs itself on import and exits, so it runs as a child (its own exit handlers
-  // stop its servers); the streaming suite follows, and the run exits 1 if either failed.
   await runBench(async () => {
     installExitHandlers();
-    const gateway = await runChild(fileURLToPath(new URL('./gateway-bench.js', import.meta.url)));
-    if (gateway.signal || gateway.code === 130 || interruptedBy()) return 130;
-    await streamBench();
-    return gateway.code ?? 1;
+    return gatewaySuites();
   });
 } else if (suite === 'stream') {
   await runBench(async () => {
@@ -136,12 +143,13 @@ if (suite === 'gateway') {
     await reloadBench();
   });
 } else if (suite !== 'uwsgi' && suite !== 'default') {
-  console.error(`BENCH_SUITE must be uwsgi, reload, gateway (then stream) or stream (unset: uwsgi then reload), not ${JSON.stringify(suite)}`);
+  console.error(`BENCH_SUITE must be uwsgi, reload, gateway (then stream) or stream (unset: all of them), not ${JSON.stringify(suite)}`);
   process.exit(2);
 }
 
 await runBench(async () => {
-  const code = await main();
-  if (suite === 'default') await reloadBench();
-  return code;
+  await main();
+  if (suite !== 'default') return 0;
+  await reloadBench();
+  return gatewaySuites();
 });
