@@ -1,6 +1,7 @@
-import type { OutgoingHttpHeaders } from 'node:http';
+import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
 import { ErrorCodes, PorticoError, isPorticoError, type ErrorCode } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
+import { declaredContentLength, isFinalStatus } from '../protocol/http-status.js';
 import type { NativeLinkPool } from './native-link-pool.js';
 import type { TrustedProxies } from './trusted-proxies.js';
 import type { Upstream, UpstreamPool } from './upstream-pool.js';
@@ -40,7 +41,8 @@ export function sendError(res: ForwardedResponse, ctx: ForwardContext, code: Err
     return;
   }
   const body = `${err.status} ${code}\n`;
-  res.writeHead(err.status, { ...headers, 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+  // The reason given outright: a refused head may have left its own on the response.
+  res.writeHead(err.status, STATUS_CODES[err.status] ?? 'Error', { ...headers, 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }
 
@@ -106,6 +108,9 @@ export function errorDetail(err: PorticoError): string {
   return err.message.startsWith(base) ? err.message.slice(base.length) : err.message;
 }
 
+/** A reason phrase as RFC 9112 has it (HTAB, SP, VCHAR, obs-text): what Node's writeHead accepts. */
+const REASON = /^[\t\x20-\x7e\x80-\xff]*$/;
+
 /**
  * Writes a worker's decoded response head to the client, minus hop-by-hop headers. Node refuses
  * a status or header it cannot send (a CR, LF or NUL in it; a portico worker never writes one, a
@@ -113,6 +118,10 @@ export function errorDetail(err: PorticoError): string {
  * of the link's 'data' handler.
  */
 export function writeWorkerHead(res: ForwardedResponse, head: ClientHead): string | null {
+  if (!isFinalStatus(head.status)) return `the worker's status ${head.status} is not a final status (200-599)`;
+  if (Number.isNaN(head.length)) return "the worker's Content-Length is not one decimal number";
+  // Checked here, not left to Node: its writeHead keeps a refused reason on the response.
+  if (!REASON.test(head.reason)) return `the worker's reason phrase ${JSON.stringify(head.reason.slice(0, 64))} has a control character`;
   try {
     if (head.reason) res.writeHead(head.status, head.reason, head.headers);
     else res.writeHead(head.status, head.headers);
@@ -122,17 +131,52 @@ export function writeWorkerHead(res: ForwardedResponse, head: ClientHead): strin
   return null;
 }
 
+/**
+ * A worker's body ran past its head's Content-Length. What fits goes out and ends the client's
+ * response (it has what the head promised); the connection then closes, so no byte after it can
+ * pass for a second response on a kept-alive connection (a forged response, a planted cookie).
+ */
+export function endAtLength(res: ForwardedResponse, ctx: ForwardContext, req: ForwardedRequest, up: Upstream, fits: Buffer, length: number): void {
+  ctx.log.error('PORTICO_ERR_BAD_RESPONSE', `${req.method} ${req.url} via ${up.label}: body longer than its Content-Length ${length}; cut there and the client connection closed`);
+  const socket = req.socket;
+  res.once('finish', () => socket.destroySoon());
+  res.once('close', () => socket.destroySoon());
+  if (fits.length > 0) res.write(fits);
+  res.end();
+}
+
 /** A worker's response head as the client gets it: hop-by-hop headers gone. */
 export interface ClientHead {
   status: number;
   reason: string;
   /** Flat name, value pairs; node:http only reads them, so one array may serve many responses. */
   headers: string[];
+  /** The declared Content-Length: -1 for none, NaN for a malformed one (declaredContentLength). */
+  length: number;
 }
 
 export function clientHead(head: { status: number; reason: string; headers: string[] }): ClientHead {
+  const out = clientHeaders(head.headers);
+  return { status: head.status, reason: head.reason, headers: out, length: declaredContentLength(out) };
+}
+
+/**
+ * A worker's headers (flat pairs) minus the hop-by-hop ones: the fixed set, and any that its own
+ * `Connection:` names (RFC 9110 §7.6.1), which describe the worker's connection, not the answer.
+ */
+export function clientHeaders(h: readonly string[]): string[] {
   const out: string[] = [];
-  const h = head.headers;
-  for (let i = 0; i < h.length; i += 2) if (!isHopByHop(h[i]!)) out.push(h[i]!, h[i + 1]!);
-  return { status: head.status, reason: head.reason, headers: out };
+  let named: Set<string> | null = null;
+  for (let i = 0; i < h.length; i += 2) {
+    const name = h[i]!;
+    if (!isHopByHop(name)) out.push(name, h[i + 1]!);
+    else if (name.length === 10 && name.toLowerCase() === 'connection') {
+      named ??= new Set();
+      for (const token of h[i + 1]!.split(',')) named.add(token.trim().toLowerCase());
+    }
+  }
+  if (named === null) return out;
+  const kept: string[] = [];
+  for (let i = 0; i < out.length; i += 2) if (!named.has(out[i]!.toLowerCase())) kept.push(out[i]!, out[i + 1]!);
+  return kept;
 }

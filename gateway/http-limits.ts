@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { defaults } from '../common/defaults.js';
 import { ErrorCodes, PorticoError, type ErrorCode } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
+import { isValidHost } from '../protocol/host.js';
 import type { ForwardedRequest } from './forward-types.js';
 
 /** The gateway's limits on what a client may send, with gunicorn's names (`--limit-request-*`). */
@@ -170,7 +171,7 @@ export function installHttpLimits(app: FastifyInstance, limits: HttpLimits, log:
   const handlers = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
   server.removeAllListeners('request');
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const refusal = checkHead(req, limits);
+    const refusal = checkHead(req, limits) ?? toOriginForm(req);
     if (refusal) return refuse(req, res, log, refusal[0], refusal[1]);
     // A Content-Length body was checked above; only a chunked one has to be counted as it comes.
     if (seen.chunked) limitBody(req, res, limits.bodyLimit, log);
@@ -204,8 +205,11 @@ export function checkHead(req: ForwardedRequest, limits: HttpLimits): [ErrorCode
     const n = name.length;
     if (n !== 4 && n !== 14 && n !== 17) continue;
     const lower = name.toLowerCase();
-    if (lower === 'host') hosts++;
-    else if (lower === 'content-length') cl ??= raw[i + 1];
+    if (lower === 'host') {
+      hosts++;
+      const host = raw[i + 1]!;
+      if (host !== '' && !isValidHost(host)) return ['PORTICO_ERR_INVALID_HOST', JSON.stringify(host.slice(0, 128))];
+    } else if (lower === 'content-length') cl ??= raw[i + 1];
     else if (lower === 'transfer-encoding') seen.chunked = true;
   }
   // Node keeps the first Host, an app or a cache behind might take the last (nginx refuses both).
@@ -229,6 +233,38 @@ function checkFraming(req: ForwardedRequest): string | null {
   if (url === '*') return req.method === 'OPTIONS' ? null : `${req.method} * (the asterisk target is for OPTIONS only)`;
   // Origin form, or absolute form with an http(s) authority (CONNECT's authority form never gets here).
   if (url.charCodeAt(0) !== 47 && !/^https?:\/\/[\w.~%!$&'()*+,;=:@[\]-]+(?:[/?#]|$)/i.test(url)) return `request target ${JSON.stringify(url.slice(0, 64))} is neither a path nor an http(s) URL`;
+  return null;
+}
+
+const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)([^#]*)/i;
+
+/**
+ * An absolute-form target (`GET http://host/p HTTP/1.1`, which RFC 9112 §3.2.2 has servers
+ * accept) becomes what nginx makes of it: the path and query as the target, the authority as the
+ * Host (the received Host header is ignored). Before anything routes the request, so `--static`
+ * mounts and the app see `/p`, never `/http://host/p`. An authority with userinfo, or that is
+ * not a valid host, is refused.
+ */
+export function toOriginForm(req: IncomingMessage): [ErrorCode, string] | null {
+  const url = req.url ?? '/';
+  if (url.charCodeAt(0) === 47 || url === '*') return null;
+  const m = ABSOLUTE_FORM.exec(url);
+  if (!m) return null;
+  const authority = m[1]!;
+  if (!isValidHost(authority)) return ['PORTICO_ERR_INVALID_HOST', `${JSON.stringify(authority.slice(0, 128))} in an absolute-form target`];
+  const rest = m[2]!;
+  req.url = rest === '' ? '/' : rest.charCodeAt(0) === 63 ? `/${rest}` : rest;
+  const raw = req.rawHeaders;
+  let found = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') {
+      raw[i + 1] = authority;
+      found = true;
+    }
+  }
+  if (!found) raw.push('Host', authority);
+  // req.headers is built from rawHeaders on first use; if something built it already, it follows.
+  req.headers.host = authority;
   return null;
 }
 

@@ -75,7 +75,8 @@ class LeanFront implements LeanHost {
 
   accept(socket: Socket, head: ParsedHead): LeanIncoming | null {
     const o = this.options;
-    if (this.closing || head.upgrade || !o.methods.has(head.method) || head.versionMajor !== 1) return null;
+    // An absolute-form target is rewritten on node:http's path (toOriginForm in http-limits.ts).
+    if (this.closing || head.upgrade || !o.methods.has(head.method) || head.versionMajor !== 1 || head.url.charCodeAt(0) !== 47) return null;
     let isStatic = false;
     for (const prefix of o.staticPrefixes) if (head.url.startsWith(prefix)) isStatic = true;
     // Under a mount only what the static cache may answer: GET and HEAD (it checks the rest).

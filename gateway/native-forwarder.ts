@@ -1,6 +1,6 @@
 import { PorticoError, isPorticoError, type ErrorCode } from '../common/errors.js';
 import { FrameType, decodeResponseHead, writeAbort, writeBodilessRequest, writeBody, writeFrame, writeRequestHead } from '../protocol/native/index.js';
-import { clientHead, discardUnread, failUpstream, writeWorkerHead, type ForwardContext } from './forward-common.js';
+import { clientHead, discardUnread, endAtLength, failUpstream, writeWorkerHead, type ForwardContext } from './forward-common.js';
 import { varsForHttpRequest } from './http-request-vars.js';
 import type { NativeLink, NativeLinkPool } from './native-link-pool.js';
 import type { Upstream } from './upstream-pool.js';
@@ -42,6 +42,9 @@ export function exchangeNative(
     let clientDone = false;
     /** HEAD, 204 and 304 answers carry no body to the client, whatever the app wrote. */
     let skipBody = req.method === 'HEAD';
+    /** The head's Content-Length (-1: none) and the body bytes passed on against it. */
+    let length = -1;
+    let received = 0;
     /** A byte of the client's body went out: it cannot be read again for a retry. */
     let bodyTaken = false;
     let drainTimer: NodeJS.Timeout | undefined;
@@ -112,13 +115,22 @@ export function exchangeNative(
             return link.lost(err);
           }
           if (head.status === 204 || head.status === 304) skipBody = true;
-          const refused = writeWorkerHead(res, clientHead(head));
+          const client = clientHead(head);
+          length = client.length;
+          const refused = writeWorkerHead(res, client);
           if (refused !== null) {
             fail('PORTICO_ERR_BAD_RESPONSE', refused);
             link.lost(new PorticoError('PORTICO_ERR_BAD_RESPONSE', refused));
           }
         } else if (type === FrameType.ResponseBody) {
           if (clientDone || skipBody) return;
+          if (length >= 0 && received + payload.length > length) {
+            endAtLength(res, ctx, req, up, payload.subarray(0, length - received), length);
+            settle();
+            // The rest of this response is still coming on the link: it cannot be reused.
+            return link.lost(new PorticoError('PORTICO_ERR_BAD_RESPONSE', 'response body past its Content-Length'));
+          }
+          received += payload.length;
           // Body payloads are subarrays of the socket's chunks, never reused: safe to queue.
           if (!res.write(payload)) socket.pause();
         } else if (type === FrameType.ResponseEnd) {

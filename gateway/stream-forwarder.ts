@@ -1,6 +1,6 @@
 import { isPorticoError, type ErrorCode, type PorticoError } from '../common/errors.js';
 import { FrameType, REQUEST_WINDOW, RESPONSE_WINDOW, queueStreamRequest, type StreamFrameWriter } from '../protocol/native/index.js';
-import { discardUnread, errorDetail, failUpstream, writeWorkerHead, type ForwardContext } from './forward-common.js';
+import { discardUnread, endAtLength, errorDetail, failUpstream, writeWorkerHead, type ForwardContext } from './forward-common.js';
 import { requestHasBody, varsForHttpRequest } from './http-request-vars.js';
 import type { LinkListener, NativeLink, NativeLinkPool } from './native-link-pool.js';
 import { IDEMPOTENT } from './native-forwarder.js';
@@ -57,6 +57,9 @@ class GatewayStream implements LinkListener {
   /** Response body bytes taken and not credited back yet. */
   private uncredited = 0;
   private waitingForClient = false;
+  /** The head's Content-Length (-1: none) and the body bytes passed on against it. */
+  private length = -1;
+  private received = 0;
   /** When --upstream-timeout runs out for the head (the link's sweep reads it). */
   headDeadline = 0;
 
@@ -172,6 +175,7 @@ class GatewayStream implements LinkListener {
       return this.cancel('undecodable response head');
     }
     if (head.status === 204 || head.status === 304) this.skipBody = true;
+    this.length = head.length;
     const refused = writeWorkerHead(this.res, head);
     if (refused !== null) {
       this.fail('PORTICO_ERR_BAD_RESPONSE', refused);
@@ -181,6 +185,15 @@ class GatewayStream implements LinkListener {
 
   private body(payload: Buffer): void {
     this.committed = true;
+    if (this.length >= 0 && !this.skipBody && !this.clientDone) {
+      const room = this.length - this.received;
+      if (payload.length > room) {
+        endAtLength(this.res, this.ctx, this.req, this.up, payload.subarray(0, room), this.length);
+        this.settle();
+        return this.cancel('response body past its Content-Length');
+      }
+      this.received += payload.length;
+    }
     this.uncredited += payload.length;
     // Body payloads are subarrays of the socket's chunks, never reused: safe to queue.
     if (!this.clientDone && !this.skipBody && !this.res.write(payload)) {

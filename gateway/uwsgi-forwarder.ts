@@ -4,7 +4,7 @@ import { encodePacketHead } from '../protocol/packet-encoder.js';
 import { parseResponseHead, type ResponseHead } from '../protocol/response-head-parser.js';
 import { connectOptions } from '../protocol/socket-address.js';
 import { varsForHttpRequest } from './http-request-vars.js';
-import { discardUnread, failUpstream, HOP_BY_HOP, readBounded, sendError, type ForwardContext } from './forward-common.js';
+import { clientHeaders, discardUnread, endAtLength, failUpstream, readBounded, sendError, writeWorkerHead, type ForwardContext } from './forward-common.js';
 import type { Upstream } from './upstream-pool.js';
 import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
 
@@ -84,7 +84,8 @@ export function exchangeUwsgi(req: ForwardedRequest, res: ForwardedResponse, ctx
 
     const writeBody = (chunk: Buffer): void => {
       if (expected >= 0 && received + chunk.length > expected) {
-        fail('PORTICO_ERR_BAD_RESPONSE', `body longer than its Content-Length ${expected}`);
+        endAtLength(res, ctx, req, up, chunk.subarray(0, expected - received), expected);
+        finish();
         return;
       }
       received += chunk.length;
@@ -110,7 +111,7 @@ export function exchangeUwsgi(req: ForwardedRequest, res: ForwardedResponse, ctx
       }
       if (!parsed) return;
       clearTimeout(timer);
-      const outHeaders: string[] = [];
+      const all: string[] = [];
       for (const [name, value] of parsed.headers) {
         const lower = name.toLowerCase();
         if (lower === 'transfer-encoding') {
@@ -120,11 +121,14 @@ export function exchangeUwsgi(req: ForwardedRequest, res: ForwardedResponse, ctx
           if (!/^\d+$/.test(value) || (expected >= 0 && expected !== Number(value))) return fail('PORTICO_ERR_BAD_RESPONSE', `bad Content-Length ${JSON.stringify(value)}`);
           expected = Number(value);
         }
-        if (!HOP_BY_HOP.has(lower)) outHeaders.push(name, value);
+        all.push(name, value);
       }
+      const outHeaders = clientHeaders(all);
       const noBody = req.method === 'HEAD' || parsed.status === 204 || parsed.status === 304;
       if (noBody) expected = 0;
-      res.writeHead(parsed.status, parsed.statusText, outHeaders);
+      // Node still refuses what the strict parser lets through (a control character in the reason).
+      const refused = writeWorkerHead(res, { status: parsed.status, reason: parsed.statusText, headers: outHeaders, length: expected });
+      if (refused !== null) return fail('PORTICO_ERR_BAD_RESPONSE', refused);
       const rest = pending.subarray(parsed.size);
       pending = null;
       if (noBody) {

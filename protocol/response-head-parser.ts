@@ -1,4 +1,5 @@
 import { PorticoError } from '../common/errors.js';
+import { isFinalStatus } from './http-status.js';
 
 export interface ResponseHead {
   httpVersion: string;
@@ -31,6 +32,8 @@ export function parseResponseHead(buf: Buffer): ResponseHead | null {
   const statusLine = lines[0]!;
   const m = STATUS_LINE.exec(statusLine);
   if (!m) throw bad(`bad status line ${JSON.stringify(statusLine.slice(0, 80))}`);
+  // A 1xx as the whole answer, or a status Node cannot send: what would the client make of it?
+  if (!isFinalStatus(Number(m[1]))) throw bad(`status ${m[1]} is not a final status (200-599)`);
   const headers: Array<[string, string]> = [];
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!;

@@ -183,9 +183,11 @@ describe('gateway HTTP limits', { timeout: 60_000 }, () => {
     }
   });
 
-  test('OPTIONS * and an absolute-form http URL pass, as they are', async () => {
+  test('OPTIONS * passes as it is; an absolute-form http URL becomes its path and Host, as nginx passes it', async () => {
     assert.equal((await echoed(gw, 'OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n')).uri, '*');
-    assert.equal((await echoed(gw, 'GET http://x/abs?q=1 HTTP/1.1\r\nHost: x\r\n\r\n')).uri, 'http://x/abs?q=1');
+    const abs = await echoed(gw, 'GET http://y/abs?q=1 HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.equal(abs.uri, '/abs?q=1');
+    assert.deepEqual(abs.headers.filter(([k]) => k === 'HTTP_HOST'), [['HTTP_HOST', 'y']]);
   });
 
   test('a name with `_` is dropped on the way to the app, as nginx does; the request passes', async () => {

@@ -41,6 +41,22 @@ const DIFFERENCES: Record<string, { ours: 'refused' | 'refused-after-head' | 'ac
   'valid/compat_obs_fold_huge': { ours: 'refused', why: 'obsolete line folding: refused by llhttp, as by nginx (gunicorn needs permit_obsolete_folding)' },
   'valid/rfc9112_target_authority_connect_01': { ours: 'refused', why: 'CONNECT: the gateway is no forward proxy; Node closes the connection' },
   'valid/rfc9112_target_authority_ipv6_01': { ours: 'refused', why: 'CONNECT: the gateway is no forward proxy; Node closes the connection' },
+  'valid/rfc9112_target_absolute_01': {
+    ours: 'accepted',
+    why: 'absolute form: the app gets the origin form and the authority as Host, as nginx passes it (RFC 9112 §3.2.2: the target decides, the Host header is ignored)',
+    echo: { method: 'GET', uri: '/foo?q=1', version: [1, 1], headers: [['HOST', 'example.com']], body: '' },
+  },
+  'valid/rfc9112_target_absolute_https_01': {
+    ours: 'accepted',
+    why: 'absolute form: the app gets the origin form and the authority as Host, as nginx passes it',
+    echo: { method: 'GET', uri: '/foo', version: [1, 1], headers: [['HOST', 'example.com']], body: '' },
+  },
+  'valid/rfc9112_target_absolute_ipv6_01': {
+    ours: 'accepted',
+    why: 'absolute form: the app gets the origin form and the authority as Host, as nginx passes it',
+    echo: { method: 'GET', uri: '/foo', version: [1, 1], headers: [['HOST', '[::1]:8080']], body: '' },
+  },
+  'valid/rfc9112_target_absolute_userinfo_01': { ours: 'refused', why: 'userinfo in the target: RFC 9110 §4.2.4 has a recipient treat it as an error (400 PORTICO_ERR_INVALID_HOST)' },
   'invalid/040': {
     ours: 'accepted',
     why: 'names with `_` are dropped before the app, as nginx does (underscores_in_headers off): Transfer_Encoding and Content_Length never reach it, the body is framed by Content-Length',

@@ -5,7 +5,7 @@ import { CLIENT_CLOSED } from '../common/request-metrics.js';
 import type { PacketHead } from '../protocol/packet-decoder.js';
 import type { UwsgiVars } from '../protocol/uwsgi-vars.js';
 import { httpResponseSink } from './http-response-sink.js';
-import { statusHasNoBody } from './response-head.js';
+import { declaredContentLength, statusHasNoBody } from '../protocol/http-status.js';
 import type { ResponseSink } from './response-sink.js';
 import type { ExchangeSocket } from './exchange-socket.js';
 import type { WorkerContext } from './worker-context.js';
@@ -44,6 +44,11 @@ export class Exchange {
   private onFinish: (() => void) | null = null;
   /** Scoreboard slot (-1: not tracked). */
   private readonly slot: number;
+  /**
+   * The body length the app's head declared (-1: none). No byte past it leaves: on a kept-alive
+   * client connection it would be read as the start of a second, forged response.
+   */
+  private declaredLength = -1;
 
   constructor(head: PacketHead, socket: ExchangeSocket, ctx: WorkerContext, onFinish: () => void, sink: ResponseSink = httpResponseSink) {
     this.head = head;
@@ -119,10 +124,21 @@ export class Exchange {
     return stream;
   }
 
-  /** Validates and sends the head; throws PORTICO_ERR_INVALID_HEADER before anything is written. */
+  /**
+   * Validates and sends the head (with the whole body, when `body` is given). Throws a coded
+   * error before anything is written: PORTICO_ERR_INVALID_HEADER, PORTICO_ERR_INVALID_STATUS, or
+   * PORTICO_ERR_BODY_LENGTH for a body that is not as long as its Content-Length says.
+   */
   writeHead(status: number, statusText: string | undefined, headers: readonly string[], body?: Buffer | string): void {
     // After an abort the link has had its terminal frame: nothing more may follow for this request.
     if (this.aborted) return;
+    const declared = declaredContentLength(headers);
+    if (Number.isNaN(declared)) throw new PorticoError('PORTICO_ERR_INVALID_HEADER', 'Content-Length is not one decimal number');
+    if (declared >= 0 && body !== undefined && !this.isHead && !statusHasNoBody(status)) {
+      const size = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+      if (size !== declared) throw new PorticoError('PORTICO_ERR_BODY_LENGTH', `a body of ${size} bytes under Content-Length ${declared}`);
+    }
+    this.declaredLength = declared;
     this.sink.writeHead(this, status, statusText, headers, body);
   }
 
@@ -130,8 +146,25 @@ export class Exchange {
   write(chunk: Uint8Array): boolean {
     if (this.finished || this.aborted || chunk.length === 0) return true;
     if (this.isHead || statusHasNoBody(this.status)) return true;
+    if (this.declaredLength >= 0 && this.bodyBytes + chunk.length > this.declaredLength) return this.overrun(chunk);
     this.bodyBytes += chunk.length;
     return this.sink.write(this, chunk);
+  }
+
+  /**
+   * The app wrote past its Content-Length: what fits goes out and ends the response, which then
+   * is what its head promised; the rest, and whatever the app writes after, never leaves.
+   */
+  private overrun(chunk: Uint8Array): boolean {
+    const room = this.declaredLength - this.bodyBytes;
+    if (room > 0) {
+      this.bodyBytes += room;
+      this.sink.write(this, chunk.subarray(0, room));
+    }
+    this.ctx.scoreboard?.exception();
+    this.ctx.log.error('PORTICO_ERR_BODY_LENGTH', `${this.method} ${this.vars.get('REQUEST_URI') ?? ''}: ${new PorticoError('PORTICO_ERR_BODY_LENGTH').message}: the app wrote past its Content-Length ${this.declaredLength}; the body was cut there`);
+    this.end();
+    return true;
   }
 
   /** Waits for 'drain' or for the connection to go away, whichever comes first. */
@@ -178,7 +211,7 @@ export class Exchange {
       return;
     }
     const what = this.sink.link === 'native' ? 'response aborted' : 'connection cut';
-    this.ctx.log.error(perr.code, `${where}: failed after the head was sent, ${what}: ${stack}`);
+    this.ctx.log.error(perr.code, `${where}: failed after the head was sent, ${what}: ${perr.code === 'PORTICO_ERR_APP_EXCEPTION' ? stack : perr.message}`);
     this.finished = true;
     this.sink.cut(this, perr.code);
     this.complete();

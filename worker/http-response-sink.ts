@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Exchange } from './exchange.js';
-import { serializeHead, statusHasNoBody } from './response-head.js';
+import { statusHasNoBody } from '../protocol/http-status.js';
+import { serializeHead } from './response-head.js';
 import { ONE_WRITE_MAX, type ResponseSink } from './response-sink.js';
 
 /**

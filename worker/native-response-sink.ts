@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { FrameType, encodeResponseHeadFrame, writeAbort, writeBody, writeFrame } from '../protocol/native/index.js';
-import { statusHasNoBody, validateHeaders } from './response-head.js';
+import { statusHasNoBody } from '../protocol/http-status.js';
+import { validateHeaders } from './response-head.js';
 import type { ResponseSink } from './response-sink.js';
 
 /** A named function for process.nextTick, so corking allocates no closure per request. */

@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import { PorticoError } from '../common/errors.js';
+import { isFinalStatus } from '../protocol/http-status.js';
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE = /[\r\n\0]/;
@@ -17,11 +18,12 @@ export function serializeHead(status: number, statusText: string | undefined, he
 }
 
 /**
- * The checks every response head passes, whichever link carries it: the reason phrase and values
+ * The checks every response head passes, whichever link carries it: a final status, the reason phrase and values
  * without CR, LF or NUL, names that are HTTP tokens. The native link's Avro head could carry them,
  * but the gateway turns them back into HTTP. Returns the reason phrase to send.
  */
 export function validateHeaders(status: number, statusText: string | undefined, headers: readonly string[]): string {
+  if (!isFinalStatus(status)) throw new PorticoError('PORTICO_ERR_INVALID_STATUS', `${status} (an app's answer must be a final status, 200-599)`);
   const reason = statusText || STATUS_CODES[status] || 'Unknown';
   if (BAD_VALUE.test(reason)) throw invalid('status text');
   for (let i = 0; i < headers.length; i += 2) {
@@ -34,9 +36,4 @@ export function validateHeaders(status: number, statusText: string | undefined, 
 
 function invalid(what: string): PorticoError {
   return new PorticoError('PORTICO_ERR_INVALID_HEADER', what);
-}
-
-/** Status codes whose responses never carry a body (RFC 9110). */
-export function statusHasNoBody(status: number): boolean {
-  return status === 204 || status === 304 || (status >= 100 && status < 200);
 }

@@ -1,6 +1,7 @@
 import { FrameType, queueStreamResponseHead } from '../protocol/native/index.js';
 import type { Exchange } from './exchange.js';
-import { statusHasNoBody, validateHeaders } from './response-head.js';
+import { statusHasNoBody } from '../protocol/http-status.js';
+import { validateHeaders } from './response-head.js';
 import type { ResponseSink } from './response-sink.js';
 import { StreamSocket } from './stream-socket.js';
 

@@ -1,10 +1,60 @@
 import { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { PorticoError } from '../../common/errors.js';
+import { isFinalStatus, statusHasNoBody } from '../../protocol/http-status.js';
 import type { Exchange } from '../exchange.js';
 import type { RequestHandler } from '../worker-context.js';
 import { headersFromVars } from './request-headers.js';
 import { ResponseCapture } from './response-capture.js';
+
+/**
+ * Node's ServerResponse, with the rules every app kind keeps. A final status only: Node would send
+ * a 1xx as if it were the answer, and the client would wait for the real one forever (pipelined,
+ * every later answer would shift by one). No interim responses: neither nginx's uwsgi_pass nor
+ * the native link carries one (the gateway and nginx answer `Expect: 100-continue` themselves), so
+ * writeContinue, writeProcessing and writeEarlyHints send nothing. Own properties, not a subclass's:
+ * Express swaps the response's prototype for its own (whose parent is ServerResponse.prototype),
+ * and wrappers such as on-headers take `res.writeHead` as they find it and call it on.
+ */
+function appResponse(req: IncomingMessage): ServerResponse {
+  const res = new ServerResponse(req);
+  res.useChunkedEncodingByDefault = false;
+  res.shouldKeepAlive = false;
+  // A body past its Content-Length is Node's ERR_HTTP_CONTENT_LENGTH_MISMATCH at the write,
+  // never bytes a client would read as the start of a second response.
+  res.strictContentLength = true;
+  res.writeHead = finalWriteHead;
+  res.writeContinue = noInterim;
+  res.writeProcessing = noInterim;
+  res.writeEarlyHints = noInterim;
+  res.end = checkedEnd;
+  return res;
+}
+const nodeWriteHead = ServerResponse.prototype.writeHead as (this: ServerResponse, ...args: unknown[]) => ServerResponse;
+const finalWriteHead = function (this: ServerResponse, ...args: unknown[]): ServerResponse {
+  const status = args[0] as number;
+  if (!isFinalStatus(status)) throw new PorticoError('PORTICO_ERR_INVALID_STATUS', `${status} (an app's answer must be a final status, 200-599)`);
+  return nodeWriteHead.apply(this, args);
+} as ServerResponse['writeHead'];
+function noInterim(): void {}
+
+/**
+ * end(body) before the head is built: Node puts the head and the whole body into the socket's
+ * buffer before its strictContentLength check throws, too late to answer 500 instead. So the
+ * common slip, `setHeader('Content-Length', text.length)` with non-ASCII text, is caught first.
+ */
+const nodeEnd = ServerResponse.prototype.end as (this: ServerResponse, ...args: unknown[]) => ServerResponse;
+const checkedEnd = function (this: ServerResponse, ...args: unknown[]): ServerResponse {
+  const chunk = args[0];
+  if (!this.headersSent && (typeof chunk === 'string' || chunk instanceof Uint8Array) && this.req.method !== 'HEAD' && !statusHasNoBody(this.statusCode)) {
+    const declared = this.getHeader('content-length');
+    if (declared !== undefined) {
+      const size = typeof chunk === 'string' ? Buffer.byteLength(chunk, typeof args[1] === 'string' ? (args[1] as BufferEncoding) : 'utf8') : chunk.byteLength;
+      if (String(size) !== String(declared).trim()) throw new PorticoError('PORTICO_ERR_BODY_LENGTH', `end() with ${size} bytes under Content-Length ${String(declared)}`);
+    }
+  }
+  return nodeEnd.apply(this, args);
+} as ServerResponse['end'];
 
 export type NodeListener = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => unknown;
 
@@ -25,9 +75,7 @@ export function nodeHandler(target: NodeListener | Server): RequestHandler {
     // the framing, so there it writes to a stand-in that turns them back into head and body.
     if (ex.sink.link === 'native') return serveNative(ex, dispatch);
     const req = buildRequest(ex);
-    const res = new ServerResponse(req);
-    res.useChunkedEncodingByDefault = false;
-    res.shouldKeepAlive = false;
+    const res = appResponse(req);
     res.assignSocket(ex.conn);
     // Node's http server relays the socket's 'drain' to the response (socketOnDrain); without it
     // an app that waits for res's 'drain' after write() returned false (pipe() does) waits forever.
@@ -53,8 +101,9 @@ export function nodeHandler(target: NodeListener | Server): RequestHandler {
       res.on('close', () => resolve());
       callApp(dispatch, req, res, reject);
     }).catch((err: unknown) => {
-      // Node has already put its head on the wire: the Exchange must cut the connection, not send a 500.
-      if (res.headersSent) recordHead(ex, res);
+      // Node has already put its head on the wire: the Exchange must cut the connection, not send a
+      // 500. A head Node built but never wrote (a write refused by strictContentLength) is not out.
+      if (res.headersSent && ex.conn.bytesWritten > 0) recordHead(ex, res);
       detach();
       throw asPorticoError(err);
     });
@@ -87,6 +136,8 @@ function asPorticoError(err: unknown): unknown {
   if (code === 'ERR_INVALID_CHAR' || code === 'ERR_INVALID_HTTP_TOKEN') {
     return new PorticoError('PORTICO_ERR_INVALID_HEADER', (err as Error).message, { cause: err });
   }
+  if (code === 'ERR_HTTP_CONTENT_LENGTH_MISMATCH') return new PorticoError('PORTICO_ERR_BODY_LENGTH', (err as Error).message, { cause: err });
+  if (code === 'ERR_HTTP_INVALID_STATUS_CODE') return new PorticoError('PORTICO_ERR_INVALID_STATUS', (err as Error).message, { cause: err });
   return err;
 }
 
@@ -101,9 +152,7 @@ function serveNative(ex: Exchange, dispatch: NodeListener): Promise<void> {
   const capture = new ResponseCapture(ex);
   const socket = capture as unknown as Socket;
   const req = buildRequest(ex, socket);
-  const res = new ServerResponse(req);
-  res.useChunkedEncodingByDefault = false;
-  res.shouldKeepAlive = false;
+  const res = appResponse(req);
   res.assignSocket(socket);
   capture.on('drain', () => {
     if (res.writableNeedDrain) res.emit('drain');

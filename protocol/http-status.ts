@@ -1,0 +1,37 @@
+/**
+ * The status-code facts every response writer and reader shares (RFC 9110 §15), in one place:
+ * the gateway's forwarders, the worker's sinks and the uwsgi client all ask these.
+ */
+
+/**
+ * A status that may end a response: 200-599. 1xx are interim (a 1xx sent as the whole answer
+ * leaves the client waiting and shifts every later response on a pipelined connection), and RFC
+ * 9110 calls anything outside 100-599 invalid (Node's writeHead throws below 100).
+ */
+export function isFinalStatus(status: number): boolean {
+  return Number.isInteger(status) && status >= 200 && status <= 599;
+}
+
+/** Statuses whose responses never carry a body (RFC 9110 §6.4.1): 1xx, 204 and 304. */
+export function statusHasNoBody(status: number): boolean {
+  return status === 204 || status === 304 || (status >= 100 && status < 200);
+}
+
+/**
+ * The Content-Length a response head declares, from flat name, value pairs: -1 when it has none,
+ * NaN when it is not one plain decimal number, or two that disagree (a malformed response:
+ * whoever reads it may frame the body differently).
+ */
+export function declaredContentLength(headers: readonly string[]): number {
+  let length = -1;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    if (name.length !== 14 || name.toLowerCase() !== 'content-length') continue;
+    const value = headers[i + 1]!.trim();
+    if (!/^\d{1,15}$/.test(value)) return NaN;
+    const n = Number(value);
+    if (length !== -1 && length !== n) return NaN;
+    length = n;
+  }
+  return length;
+}
