@@ -62,6 +62,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     waiting: () => gateway.queueDepth,
     onReady: (w) => gateway.addUpstream(upstream(w)),
     onLeaving: (w, reason) => gateway.removeUpstream(upstream(w), reason === 'harakiri' ? 'PORTICO_ERR_HARAKIRI' : undefined),
+    onBlocked: (w, blocked) => gateway.setUpstreamStalled(upstream(w), blocked),
   });
   try {
     await gateway.start();
