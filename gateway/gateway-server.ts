@@ -171,14 +171,15 @@ export class GatewayServer {
 
   /**
    * Stops sending new requests to an upstream; those in flight finish, or fail with `failCode`
-   * if its worker goes away (504 after a harakiri). Its idle native links are closed.
+   * if its worker goes away (504 after a harakiri, except the idempotent ones sent after
+   * `stuckSince` and never answered: they go to another worker). Its idle native links are closed.
    */
-  removeUpstream(spec: string, failCode?: ErrorCode): void {
+  removeUpstream(spec: string, failCode?: ErrorCode, stuckSince?: number): void {
     const ctx = this.ctx;
     if (!ctx) return;
     const up = this.findUpstream(spec);
     if (!up) return;
-    ctx.pool.remove(up, failCode);
+    ctx.pool.remove(up, failCode, stuckSince);
     ctx.native.get(up)?.close();
     // A request still in flight looks its link pool up again only before it sends anything.
     if (up.outstanding === 0) ctx.native.delete(up);

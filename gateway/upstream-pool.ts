@@ -21,6 +21,11 @@ export interface Upstream {
    * killed it for a stuck request, so the client gets 504, not 502).
    */
   failCode?: ErrorCode;
+  /**
+   * Killed for --harakiri: Date.now() when the stuck request began. A request sent to it later and
+   * never answered was not the stuck one, and an idempotent one goes to another worker.
+   */
+  stuckSince?: number;
   /** Its worker's event loop is blocked (the master's watchdog says): no new requests for now. */
   stalled?: boolean;
 }
@@ -138,13 +143,17 @@ export class UpstreamPool {
     }
   }
 
-  /** Takes an upstream out: no new requests; those in flight finish (or fail with `failCode`). */
-  remove(up: Upstream, failCode?: ErrorCode): void {
+  /**
+   * Takes an upstream out: no new requests; those in flight finish (or fail with `failCode`; after
+   * a harakiri, see `stuckSince`).
+   */
+  remove(up: Upstream, failCode?: ErrorCode, stuckSince?: number): void {
     const i = this.upstreams.indexOf(up);
     if (i >= 0) this.upstreams.splice(i, 1);
     if (up.stalled && !up.removed) this.stalledCount--;
     up.removed = true;
     if (failCode) up.failCode = failCode;
+    if (stuckSince !== undefined) up.stuckSince = stuckSince;
     if (this.next >= this.upstreams.length) this.next = 0;
     // The stalled ones left may be all there is: they take requests again.
     if (this.stalledCount > 0 && !this.avoidStalled()) for (const u of this.upstreams) this.fill(u);

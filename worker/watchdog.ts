@@ -57,7 +57,8 @@ function check(): void {
     const current = board.current;
     if (current && current.runningMs > config.harakiriMs && now - current.runningMs !== reportedStart) {
       reportedStart = now - current.runningMs;
-      send({ event: 'harakiri', method: current.method, uri: current.uri, runningMs: current.runningMs });
+      // startedAt: the gateway sends again the requests it gave this worker after that moment.
+      send({ event: 'harakiri', method: current.method, uri: current.uri, runningMs: current.runningMs, startedAt: reportedStart });
     }
   }
   if (config.blockedMs > 0) {

@@ -3,7 +3,8 @@ import type { ScoreboardSnapshot } from '../scoreboard.js';
 
 /** What a worker's watchdog thread reports without being asked. */
 export type WatchdogEvent =
-  | { event: 'harakiri'; method: string; uri: string; runningMs: number }
+  /** startedAt: Date.now() when the request began (the worker's scoreboard). */
+  | { event: 'harakiri'; method: string; uri: string; runningMs: number; startedAt: number }
   | { event: 'rss'; rss: number }
   /** The event loop has not run its heartbeat timer for `ms` (past the blocked threshold). */
   | { event: 'blocked'; ms: number }

@@ -171,6 +171,7 @@ export class Master {
     if (e.event === 'blocked' || e.event === 'answering') return this.onBlocked(w, e.event === 'blocked', e.ms);
     const o = this.options;
     this.counters(w.id).harakiri++;
+    w.stuckSince = e.startedAt;
     this.log.error('PORTICO_ERR_HARAKIRI', `HARAKIRI ON WORKER ${w.id} (pid: ${w.pid}): ${e.method} ${e.uri} ran ${(e.runningMs / 1000).toFixed(1)} s (--harakiri ${o.harakiriSeconds})`);
     this.options.onLeaving?.(w, 'harakiri');
     void w.stop('harakiri', o.harakiriGraceSeconds * 1000);

@@ -39,6 +39,8 @@ export class WorkerProcess {
   reloading = false;
   /** Its watchdog said the event loop is blocked, and has not said it answers again. */
   blocked = false;
+  /** Killed for --harakiri: Date.now() when the request that ran too long began. */
+  stuckSince: number | null = null;
 
   constructor(opts: SpawnOptions) {
     this.id = opts.config.id;
