@@ -61,7 +61,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     log,
     waiting: () => gateway.queueDepth,
     onReady: (w) => gateway.addUpstream(upstream(w)),
-    onLeaving: (w, reason) => gateway.removeUpstream(upstream(w), reason === 'harakiri' ? 'PORTICO_ERR_HARAKIRI' : undefined),
+    onLeaving: (w, reason) => gateway.removeUpstream(upstream(w), reason === 'harakiri' ? 'PORTICO_ERR_HARAKIRI' : undefined, w.stuckSince ?? undefined),
+    onBlocked: (w, blocked) => gateway.setUpstreamStalled(upstream(w), blocked),
   });
   try {
     await gateway.start();

@@ -90,7 +90,7 @@ export function forwardNow(req: ForwardedRequest, res: ForwardedResponse, ctx: F
   startStream(req, res, ctx, up, links, link, (outcome: StreamOutcome) => {
     pool.release(up);
     if (outcome === 'retry') {
-      ctx.log.info(`native link ${up.label}: ${req.method} ${req.url} was not taken by the worker (it closed the connection, or is stopping); sending it again`);
+      logResend(ctx, up, req, up.removed ? 'sending it to another worker' : 'sending it again');
       forwardRequest(req, res, ctx).catch((err: unknown) => forwardFailed(res, ctx, req, err));
     }
   });
@@ -143,6 +143,16 @@ async function forwardNative(req: ForwardedRequest, res: ForwardedResponse, ctx:
     }
     const outcome = link.writer ? await exchangeStream(req, res, ctx, up, pool, link, buffered) : await exchangeNative(req, res, ctx, up, pool, link, buffered);
     if (outcome === 'done') return { done: true };
-    ctx.log.info(`native link ${up.label}: ${req.method} ${req.url} was not taken by the worker (it closed the connection, or is stopping); sending it again on a new one`);
+    // Taken out of the pool (killed for --harakiri, or stopping): another upstream, not a new link.
+    if (up.removed) {
+      logResend(ctx, up, req, 'sending it to another worker');
+      return { done: false, code: 'PORTICO_ERR_UPSTREAM_ABORTED', detail: ': its worker went away before it answered' };
+    }
+    logResend(ctx, up, req, 'sending it again on a new one');
   }
+}
+
+function logResend(ctx: ForwardContext, up: Upstream, req: ForwardedRequest, what: string): void {
+  const why = up.stuckSince !== undefined ? 'got no answer from the worker killed for --harakiri' : 'was not taken by the worker (it closed the connection, or is stopping)';
+  ctx.log.info(`native link ${up.label}: ${req.method} ${req.url} ${why}; ${what}`);
 }

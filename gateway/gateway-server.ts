@@ -19,7 +19,7 @@ import { forwardFailed, type ForwardContext } from './forward-common.js';
 import { forwardNow, forwardRequest } from './forward-request.js';
 import { fastifyLimitOptions, installHttpLimits, resolveHttpLimits, type HttpLimitOptions, type HttpLimits } from './http-limits.js';
 import { NativeLinkPool } from './native-link-pool.js';
-import { parseUpstream, UpstreamPool } from './upstream-pool.js';
+import { parseUpstream, UpstreamPool, type Upstream } from './upstream-pool.js';
 
 export interface GatewayOptions extends HttpLimitOptions {
   http: string;
@@ -171,18 +171,29 @@ export class GatewayServer {
 
   /**
    * Stops sending new requests to an upstream; those in flight finish, or fail with `failCode`
-   * if its worker goes away (504 after a harakiri). Its idle native links are closed.
+   * if its worker goes away (504 after a harakiri, except the idempotent ones sent after
+   * `stuckSince` and never answered: they go to another worker). Its idle native links are closed.
    */
-  removeUpstream(spec: string, failCode?: ErrorCode): void {
+  removeUpstream(spec: string, failCode?: ErrorCode, stuckSince?: number): void {
     const ctx = this.ctx;
     if (!ctx) return;
-    const wanted = parseUpstream(spec);
-    const up = ctx.pool.upstreams.find((u) => u.label === wanted.label && u.link === wanted.link);
+    const up = this.findUpstream(spec);
     if (!up) return;
-    ctx.pool.remove(up, failCode);
+    ctx.pool.remove(up, failCode, stuckSince);
     ctx.native.get(up)?.close();
     // A request still in flight looks its link pool up again only before it sends anything.
     if (up.outstanding === 0) ctx.native.delete(up);
+  }
+
+  /** Its worker's event loop is blocked (true) or answers again: new requests go elsewhere meanwhile. */
+  setUpstreamStalled(spec: string, stalled: boolean): void {
+    const up = this.findUpstream(spec);
+    if (up) this.ctx!.pool.setStalled(up, stalled);
+  }
+
+  private findUpstream(spec: string): Upstream | undefined {
+    const wanted = parseUpstream(spec);
+    return this.ctx?.pool.upstreams.find((u) => u.label === wanted.label && u.link === wanted.link);
   }
 
   /** Requests waiting for a free upstream slot. */

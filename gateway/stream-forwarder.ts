@@ -152,9 +152,22 @@ class GatewayStream implements LinkListener {
   closed(err: PorticoError): void {
     if (!this.responseOpen) return;
     this.responseOpen = false;
-    if (this.link.reused && IDEMPOTENT.has(this.req.method ?? '') && !this.up.failCode) return this.retry();
+    if (IDEMPOTENT.has(this.req.method ?? '') && this.mayResend()) return this.retry();
     this.stopRequestBody();
     this.fail('PORTICO_ERR_UPSTREAM_ABORTED', err.message);
+  }
+
+  /**
+   * An idempotent stream that got no frame yet may go out again (retry() still refuses one whose
+   * body had begun): on a link the worker may have closed while it sat idle, or, once the master
+   * killed the worker for --harakiri, if it was sent after the stuck request began. One sent
+   * before may be that request (the gateway sends before the worker begins), so it gets the 504.
+   */
+  private mayResend(): boolean {
+    const since = this.up.stuckSince;
+    if (since === undefined) return this.link.reused && !this.up.failCode;
+    // awaitHead set the deadline when the stream was queued: that is its send time, plus the timeout.
+    return this.headDeadline - this.ctx.upstreamTimeoutMs > since;
   }
 
   refused(): void {

@@ -21,6 +21,13 @@ export interface Upstream {
    * killed it for a stuck request, so the client gets 504, not 502).
    */
   failCode?: ErrorCode;
+  /**
+   * Killed for --harakiri: Date.now() when the stuck request began. A request sent to it later and
+   * never answered was not the stuck one, and an idempotent one goes to another worker.
+   */
+  stuckSince?: number;
+  /** Its worker's event loop is blocked (the master's watchdog says): no new requests for now. */
+  stalled?: boolean;
 }
 
 /**
@@ -57,6 +64,8 @@ export class UpstreamPool {
   readonly concurrency: number;
   readonly queue: WaitQueue<Upstream>;
   private next = 0;
+  /** Upstreams in the pool marked stalled. */
+  private stalledCount = 0;
 
   constructor(upstreams: Upstream[], concurrency = Infinity, queueLimit = Infinity) {
     if (!(concurrency >= 1)) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', '--upstream-concurrency must be at least 1');
@@ -95,13 +104,36 @@ export class UpstreamPool {
 
   /** Gives a slot back: straight to the first waiter that may use this upstream, if any. */
   release(up: Upstream): void {
-    if (!up.removed && this.queue.handOver(up)) return;
+    if (!up.removed && !(up.stalled && this.avoidStalled()) && this.queue.handOver(up)) return;
     up.outstanding--;
   }
 
   /** A new upstream (a worker that just started): waiting requests get its free slots first. */
   add(up: Upstream): void {
     this.upstreams.push(up);
+    this.fill(up);
+  }
+
+  /**
+   * Its worker's event loop is blocked (or answers again): while another upstream answers, it gets
+   * no new requests, and its freed slots go to nobody. Every upstream stalled is treated as none:
+   * the requests go where they went before, rather than wait for a loop that may be merely slow.
+   */
+  setStalled(up: Upstream, stalled: boolean): void {
+    if (up.removed || up.stalled === stalled) return;
+    up.stalled = stalled;
+    this.stalledCount += stalled ? 1 : -1;
+    if (!stalled) this.fill(up);
+    else if (!this.avoidStalled()) for (const u of this.upstreams) this.fill(u);
+  }
+
+  /** Stalled upstreams are skipped: some are, and not all. */
+  private avoidStalled(): boolean {
+    return this.stalledCount > 0 && this.stalledCount < this.upstreams.length;
+  }
+
+  /** Hands `up`'s free slots to the requests waiting for one. */
+  private fill(up: Upstream): void {
     while (up.outstanding < this.concurrency) {
       up.outstanding++;
       if (!this.queue.handOver(up)) {
@@ -111,13 +143,20 @@ export class UpstreamPool {
     }
   }
 
-  /** Takes an upstream out: no new requests; those in flight finish (or fail with `failCode`). */
-  remove(up: Upstream, failCode?: ErrorCode): void {
+  /**
+   * Takes an upstream out: no new requests; those in flight finish (or fail with `failCode`; after
+   * a harakiri, see `stuckSince`).
+   */
+  remove(up: Upstream, failCode?: ErrorCode, stuckSince?: number): void {
     const i = this.upstreams.indexOf(up);
     if (i >= 0) this.upstreams.splice(i, 1);
+    if (up.stalled && !up.removed) this.stalledCount--;
     up.removed = true;
     if (failCode) up.failCode = failCode;
+    if (stuckSince !== undefined) up.stuckSince = stuckSince;
     if (this.next >= this.upstreams.length) this.next = 0;
+    // The stalled ones left may be all there is: they take requests again.
+    if (this.stalledCount > 0 && !this.avoidStalled()) for (const u of this.upstreams) this.fill(u);
   }
 
   /**
@@ -127,10 +166,11 @@ export class UpstreamPool {
   pick(exclude?: ReadonlySet<Upstream>, advance = true): Upstream | undefined {
     const list = this.upstreams;
     const n = list.length;
+    const avoid = this.stalledCount > 0 && this.stalledCount < n;
     let best: Upstream | undefined;
     for (let i = 0; i < n; i++) {
       const u = list[(this.next + i) % n]!;
-      if (exclude?.has(u) || u.outstanding >= this.concurrency) continue;
+      if (exclude?.has(u) || u.outstanding >= this.concurrency || (avoid && u.stalled === true)) continue;
       if (!best || u.outstanding < best.outstanding) best = u;
     }
     if (advance) this.advance();

@@ -15,6 +15,11 @@ export interface ManagedWorkerConfig {
   /** fd of the watchdog's control pipe. */
   controlFd: number;
   harakiriMs: number;
+  /**
+   * Under serve: how long the event loop may go without a heartbeat before the watchdog tells the
+   * master it is not answering (0: no heartbeat; behind nginx nobody would act on it).
+   */
+  blockedMs: number;
   maxRequests: number;
   rssLimitBytes: number;
 }
@@ -45,8 +50,14 @@ export function createScoreboard(config: ManagedWorkerConfig): Scoreboard {
     sab: board.sab,
     controlFd: config.controlFd,
     harakiriMs: config.harakiriMs,
+    blockedMs: config.blockedMs,
     rssLimitBytes: config.rssLimitBytes,
   };
+  if (config.blockedMs > 0) {
+    // Four beats per threshold: a loop merely busy with requests never misses the threshold by a
+    // timer's jitter, and it costs the loop four timer callbacks a second at the default 1 s.
+    setInterval(() => board.beat(), config.blockedMs / 4).unref();
+  }
   const thread = new Worker(new URL('./watchdog.js', import.meta.url), { workerData: watchdogConfig });
   // The process ends when the worker server does; the watchdog never keeps it alive.
   thread.unref();

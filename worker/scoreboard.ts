@@ -21,7 +21,9 @@ const enum Counter {
   TotalMs = 2,
   InFlight = 3,
   StartedAt = 4,
-  Count = 5,
+  /** Date.now() at the main thread's last heartbeat (beat()): how the watchdog tells a blocked loop. */
+  Heartbeat = 5,
+  Count = 6,
 }
 
 const COUNTERS_BYTES = Counter.Count * 8;
@@ -66,7 +68,15 @@ export class Scoreboard {
   constructor(limit = 0, onLimit: () => void = () => {}) {
     this.limit = limit;
     this.onLimit = onLimit;
-    this.v.counters[Counter.StartedAt] = Date.now();
+    this.v.counters[Counter.StartedAt] = this.v.counters[Counter.Heartbeat] = Date.now();
+  }
+
+  /**
+   * Called from a timer on the app's thread: a heartbeat that stops advancing means the event loop
+   * is blocked. A timer, not a store per request or per turn: nothing on the request path.
+   */
+  beat(): void {
+    this.v.counters[Counter.Heartbeat] = Date.now();
   }
 
   /** Marks a request as running; returns its slot (-1 when every slot is taken). */
@@ -128,6 +138,11 @@ const decoder = new TextDecoder();
 export function readRequestMetrics(sab: SharedArrayBuffer): { counts: number[]; inFlight: number } {
   const v = views(sab);
   return { counts: Array.from(v.metrics), inFlight: v.counters[Counter.InFlight]! };
+}
+
+/** The watchdog's side of the heartbeat: Date.now() when the app's thread last ran its timer. */
+export function readHeartbeat(sab: SharedArrayBuffer): number {
+  return new Float64Array(sab, 0, Counter.Count)[Counter.Heartbeat]!;
 }
 
 /** The watchdog's side: a consistent-enough copy of the board. */

@@ -3,8 +3,13 @@ import type { ScoreboardSnapshot } from '../scoreboard.js';
 
 /** What a worker's watchdog thread reports without being asked. */
 export type WatchdogEvent =
-  | { event: 'harakiri'; method: string; uri: string; runningMs: number }
-  | { event: 'rss'; rss: number };
+  /** startedAt: Date.now() when the request began (the worker's scoreboard). */
+  | { event: 'harakiri'; method: string; uri: string; runningMs: number; startedAt: number }
+  | { event: 'rss'; rss: number }
+  /** The event loop has not run its heartbeat timer for `ms` (past the blocked threshold). */
+  | { event: 'blocked'; ms: number }
+  /** The heartbeat advanced again, after `ms` without one. */
+  | { event: 'answering'; ms: number };
 
 export interface WorkerSnapshot extends ScoreboardSnapshot {
   rss: number;

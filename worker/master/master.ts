@@ -39,6 +39,19 @@ export interface MasterOptions {
   onReady?: (w: WorkerProcess) => void;
   /** A worker is being stopped or died (serve: the gateway stops sending it requests). */
   onLeaving?: (w: WorkerProcess, reason: ExitReason) => void;
+  /**
+   * A worker's event loop stopped answering (blocked), or answers again (serve: the gateway gives
+   * it no new requests meanwhile). Given, the workers keep the heartbeat their watchdog checks.
+   */
+  onBlocked?: (w: WorkerProcess, blocked: boolean) => void;
+}
+
+/**
+ * How long a worker's event loop may not answer before it gets no new requests: a second, or half
+ * of --harakiri when that is shorter, so the gateway knows well before the kill.
+ */
+export function blockedThresholdMs(harakiriSeconds: number): number {
+  return harakiriSeconds > 0 ? Math.min(1000, (harakiriSeconds * 1000) / 2) : 1000;
 }
 
 /** Why a worker process was started (the spawns metric's label). */
@@ -122,6 +135,7 @@ export class Master {
       listenFd: null,
       controlFd: 0,
       harakiriMs: o.harakiriSeconds * 1000,
+      blockedMs: o.onBlocked ? blockedThresholdMs(o.harakiriSeconds) : 0,
       maxRequests: o.maxRequests > 0 ? o.maxRequests + jitter : 0,
       rssLimitBytes: o.reloadOnRssMb * 1024 * 1024,
     };
@@ -154,11 +168,22 @@ export class Master {
       return;
     }
     if (w.retiring === 'harakiri' || !w.alive) return;
+    if (e.event === 'blocked' || e.event === 'answering') return this.onBlocked(w, e.event === 'blocked', e.ms);
     const o = this.options;
     this.counters(w.id).harakiri++;
+    w.stuckSince = e.startedAt;
     this.log.error('PORTICO_ERR_HARAKIRI', `HARAKIRI ON WORKER ${w.id} (pid: ${w.pid}): ${e.method} ${e.uri} ran ${(e.runningMs / 1000).toFixed(1)} s (--harakiri ${o.harakiriSeconds})`);
     this.options.onLeaving?.(w, 'harakiri');
     void w.stop('harakiri', o.harakiriGraceSeconds * 1000);
+  }
+
+  private onBlocked(w: WorkerProcess, blocked: boolean, ms: number): void {
+    if (w.blocked === blocked) return;
+    w.blocked = blocked;
+    const s = (ms / 1000).toFixed(1);
+    if (blocked) this.log.warn(`worker ${w.id} (pid: ${w.pid}) is not answering: its event loop has been blocked for ${s} s; no new requests for it until it answers`);
+    else this.log.info(`worker ${w.id} (pid: ${w.pid}) answers again (event loop blocked for ${s} s)`);
+    this.options.onBlocked?.(w, blocked);
   }
 
   private onExit(w: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {

@@ -37,6 +37,10 @@ export class WorkerProcess {
   retiring: RetireReason | null = null;
   /** Being replaced by a chain reload (status "reloading" in stats). */
   reloading = false;
+  /** Its watchdog said the event loop is blocked, and has not said it answers again. */
+  blocked = false;
+  /** Killed for --harakiri: Date.now() when the request that ran too long began. */
+  stuckSince: number | null = null;
 
   constructor(opts: SpawnOptions) {
     this.id = opts.config.id;
