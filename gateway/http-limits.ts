@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerOptions, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerOptions, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { defaults } from '../common/defaults.js';
@@ -168,9 +168,19 @@ export function installHttpLimits(app: FastifyInstance, limits: HttpLimits, log:
     dropped = 0;
     lastLog = now;
   });
+  // CONNECT is for forward proxies: Node closes the connection without a word if nobody listens.
+  server.on('connect', (req: IncomingMessage, socket: Socket) => {
+    log.error('PORTICO_ERR_METHOD_NOT_ALLOWED', `CONNECT ${(req.url ?? '').slice(0, 256)}: ${ErrorCodes.PORTICO_ERR_METHOD_NOT_ALLOWED.message}`);
+    socket.on('error', () => {});
+    if (socket.writable) socket.write(clientErrorAnswer('PORTICO_ERR_METHOD_NOT_ALLOWED'));
+    lingerClose(socket);
+  });
   const handlers = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
   server.removeAllListeners('request');
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    // A request pipelined behind a refused one (Node parsed it already) is never served: the
+    // refusal closes the connection, and after a framing refusal these bytes were its body.
+    if (handled.has(req.socket)) return;
     const refusal = checkHead(req, limits) ?? toOriginForm(req);
     if (refusal) return refuse(req, res, log, refusal[0], refusal[1]);
     // A Content-Length body was checked above; only a chunked one has to be counted as it comes.
@@ -197,6 +207,7 @@ export function checkHead(req: ForwardedRequest, limits: HttpLimits): [ErrorCode
   if (raw.length / 2 > limits.fields) return ['PORTICO_ERR_TOO_MANY_HEADERS', `more than --limit-request-fields ${limits.fields} header fields`];
   let hosts = 0;
   let cl: string | undefined;
+  let te: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     // `Name: value` CRLF, as a client writes it (Node has already trimmed the value's spaces).
@@ -210,8 +221,14 @@ export function checkHead(req: ForwardedRequest, limits: HttpLimits): [ErrorCode
       const host = raw[i + 1]!;
       if (host !== '' && !isValidHost(host)) return ['PORTICO_ERR_INVALID_HOST', JSON.stringify(host.slice(0, 128))];
     } else if (lower === 'content-length') cl ??= raw[i + 1];
-    else if (lower === 'transfer-encoding') seen.chunked = true;
+    else if (lower === 'transfer-encoding') {
+      seen.chunked = true;
+      te = raw[i + 1]!;
+    }
   }
+  // RFC 9112 §6.3: a request whose last transfer coding is not chunked has no reliable length. Node
+  // takes an empty Transfer-Encoding as no body at all, so the body would be read as the next request.
+  if (te !== undefined && !/(?:^|,)\s*chunked\s*$/i.test(te)) return ['PORTICO_ERR_BAD_HTTP_REQUEST', `Transfer-Encoding ${JSON.stringify(te.slice(0, 64))} does not end with chunked`];
   // Node keeps the first Host, an app or a cache behind might take the last (nginx refuses both).
   if (hosts > 1) return ['PORTICO_ERR_BAD_HTTP_REQUEST', 'more than one Host header'];
   if (cl !== undefined && Number(cl) > limits.bodyLimit) return ['PORTICO_ERR_BODY_TOO_LARGE', `Content-Length ${cl} over --body-limit ${limits.bodyLimit}`];
@@ -270,6 +287,7 @@ export function toOriginForm(req: IncomingMessage): [ErrorCode, string] | null {
 
 /** Answers a refused request and closes without passing its body on: nobody wants what follows. */
 function refuse(req: IncomingMessage, res: ServerResponse, log: Logger, code: ErrorCode, detail: string): void {
+  handled.add(req.socket);
   const err = new PorticoError(code, detail);
   log.error(code, `${req.method} ${(req.url ?? '').slice(0, 256)}: ${err.message}`);
   const body = `${err.status} ${code}\n`;
@@ -306,5 +324,5 @@ function limitBody(req: IncomingMessage, res: ServerResponse, limit: number, log
 }
 
 function httpReason(status: number): string {
-  return status === 408 ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
+  return STATUS_CODES[status] ?? 'Bad Request';
 }

@@ -190,6 +190,19 @@ describe('gateway HTTP limits', { timeout: 60_000 }, () => {
     assert.deepEqual(abs.headers.filter(([k]) => k === 'HTTP_HOST'), [['HTTP_HOST', 'y']]);
   });
 
+  test('a Transfer-Encoding whose last coding is not chunked is 400, and a body after an empty one is never read as a request', async () => {
+    await refused(gw, 'POST /te HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: \r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n', 400, /PORTICO_ERR_BAD_HTTP_REQUEST: POST \/te: .*Transfer-Encoding "" does not end with chunked/);
+    // Node's parser refuses this one itself.
+    await refused(gw, 'POST /te HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n', 400, /PORTICO_ERR_BAD_HTTP_REQUEST: .*Transfer-Encoding/);
+  });
+
+  test('CONNECT is 405 with a code, not a silent close', async () => {
+    const ex = await send(gw, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
+    assert.equal(ex.responses[0]?.status, 405);
+    assert.equal(ex.responses[0]?.body.toString(), '405 PORTICO_ERR_METHOD_NOT_ALLOWED\n');
+    await outputLine(gw.proc, /PORTICO_ERR_METHOD_NOT_ALLOWED: CONNECT example\.com:443/);
+  });
+
   test('a name with `_` is dropped on the way to the app, as nginx does; the request passes', async () => {
     const echo = await echoed(gw, 'POST /u HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nX_Forwarded_For: 6.6.6.6\r\nTransfer_Encoding: chunked\r\nX-Real: 1\r\n\r\nok');
     assert.deepEqual(echo.headers.filter(([k]) => k.startsWith('HTTP_')), [['HTTP_HOST', 'x'], ['HTTP_CONTENT_LENGTH', '2'], ['HTTP_X_REAL', '1']]);

@@ -17,11 +17,13 @@ import { startWorker } from './support/portico-worker.js';
 import { sendRaw } from './support/raw-exchange.js';
 import { makeTmpDir } from './support/tmp-dir.js';
 
-type Expect = { status: number; body?: string; code?: string };
+/** `absent`: a header the response must not have. */
+type Expect = { status: number; body?: string; code?: string; absent?: string };
 const KINDS: Record<string, Record<string, Expect>> = {
   fetch: {
     '/length-lie': { status: 500, code: 'PORTICO_ERR_BODY_LENGTH' },
     '/stream-overrun': { status: 200, body: 'ok', code: 'PORTICO_ERR_BODY_LENGTH' },
+    '/empty-204': { status: 204, body: '', absent: 'content-length' },
   },
   node: {
     '/status-103': { status: 500, code: 'PORTICO_ERR_INVALID_STATUS' },
@@ -77,6 +79,7 @@ describe('uwsgi link: what an app may not answer', { timeout: 60_000 }, () => {
         assert.equal(raw.match(/HTTP\/1\.1 /g)?.length, 1, raw);
         assert.doesNotMatch(raw, /attacker|forged/);
         if (want.body !== undefined) assert.equal(raw.slice(raw.indexOf('\r\n\r\n') + 4), want.body);
+        if (want.absent) assert.doesNotMatch(raw.slice(0, raw.indexOf('\r\n\r\n')), new RegExp(`\r\n${want.absent}:`, 'i'));
         if (want.code) await outputLine(workers.get(kind)!, new RegExp(`${want.code}: GET ${path}`));
       });
     }
@@ -100,6 +103,7 @@ describe('portico serve (native link): what an app may not answer', { timeout: 6
         const first = ex.responses[0]!;
         assert.equal(first.status, want.status);
         if (want.body !== undefined) assert.equal(first.body.toString(), want.body);
+        if (want.absent) assert.ok(!first.headers.some(([n]) => n.toLowerCase() === want.absent), `${want.absent} sent`);
         for (const r of ex.responses) {
           assert.doesNotMatch(r.body.toString('latin1'), /attacker|forged/);
           assert.ok(!r.headers.some(([n]) => n.toLowerCase() === 'set-cookie'));

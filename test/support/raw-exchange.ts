@@ -120,6 +120,8 @@ export function parseResponse(buf: Buffer, atEof: boolean): { response: RawHttpR
   });
   const get = (name: string): string | undefined => headers.find(([n]) => n === name)?.[1];
   const start = headEnd + 4;
+  // 1xx, 204 and 304 end at their head, whatever they say (RFC 9112 §6.3).
+  if (status === 204 || status === 304 || (status >= 100 && status < 200)) return { response: { status, headers, body: Buffer.alloc(0) }, size: start };
   const length = get('content-length');
   if (length !== undefined) {
     const end = start + Number(length);

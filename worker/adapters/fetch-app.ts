@@ -1,4 +1,5 @@
 import { PorticoError } from '../../common/errors.js';
+import { statusHasNoBody } from '../../protocol/http-status.js';
 import type { Exchange } from '../exchange.js';
 import type { RequestHandler } from '../worker-context.js';
 import { createRequest } from './light-request.js';
@@ -33,7 +34,8 @@ function sendResponse(ex: Exchange, res: unknown): void | Promise<void> {
 function sendCached(ex: Exchange, c: CachedResponse): void {
   const headers = flattenHeaders(c.headers);
   const body = c.body;
-  if (body !== null) {
+  // 1xx, 204 and 304 carry no body, and RFC 9110 §8.6 forbids a Content-Length on 1xx and 204.
+  if (body !== null && !statusHasNoBody(c.status)) {
     let hasType = false;
     let hasLength = false;
     for (let i = 0; i < headers.length; i += 2) {
