@@ -14,6 +14,8 @@ export interface HttpLimitOptions {
   /** Seconds for a request's head to arrive (slowloris), and for the whole request with its body. */
   headersTimeout?: number;
   requestTimeout?: number;
+  /** Seconds a keep-alive connection may stay idle between requests. */
+  keepAliveTimeout?: number;
   maxConnections?: number;
   bodyLimit?: number;
 }
@@ -24,6 +26,7 @@ export interface HttpLimits {
   fieldSize: number;
   headersTimeoutMs: number;
   requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
   maxConnections: number;
   bodyLimit: number;
 }
@@ -35,6 +38,7 @@ export function resolveHttpLimits(o: HttpLimitOptions): HttpLimits {
     fieldSize: o.limitRequestFieldSize ?? defaults.limitRequestFieldSize,
     headersTimeoutMs: (o.headersTimeout ?? defaults.headersTimeout) * 1000,
     requestTimeoutMs: (o.requestTimeout ?? defaults.requestTimeout) * 1000,
+    keepAliveTimeoutMs: o.keepAliveTimeout !== undefined ? o.keepAliveTimeout * 1000 : defaults.gatewayKeepAliveTimeoutMs,
     maxConnections: o.maxConnections ?? defaults.maxConnections,
     bodyLimit: o.bodyLimit ?? defaults.bodyLimit,
   };
@@ -54,7 +58,7 @@ export function resolveHttpLimits(o: HttpLimitOptions): HttpLimits {
  * clientErrorHandler, and Node checks them every connectionsCheckingInterval (30 s by default: far
  * too coarse for a timeout of a few seconds).
  */
-export function fastifyLimitOptions(limits: HttpLimits, log: Logger): { http: ServerOptions; requestTimeout: number; clientErrorHandler: (err: Error & { code?: string }, socket: Socket) => void } {
+export function fastifyLimitOptions(limits: HttpLimits, log: Logger): { http: ServerOptions; requestTimeout: number; keepAliveTimeout: number; clientErrorHandler: (err: Error & { code?: string }, socket: Socket) => void } {
   const headersTimeout = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
   return {
     http: {
@@ -65,6 +69,8 @@ export function fastifyLimitOptions(limits: HttpLimits, log: Logger): { http: Se
     },
     // fastify copies its own requestTimeout onto the server after creating it (0 = none).
     requestTimeout: limits.requestTimeoutMs,
+    // The idle timeout between requests, node:http's and the lean front's (and their Keep-Alive: timeout=N).
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
     clientErrorHandler: (err, socket) => onClientError(err, socket, log),
   };
 }

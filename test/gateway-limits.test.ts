@@ -16,7 +16,9 @@ import { outputLine, startGateway, startServe, type HttpFront } from './support/
 import { sendRaw, type RawExchange } from './support/raw-exchange.js';
 import { makeTmpDir } from './support/tmp-dir.js';
 
-const LIMITS = ['--limit-request-line', '200', '--limit-request-fields', '20', '--limit-request-field-size', '300', '--body-limit', '1000', '--headers-timeout', '1', '--request-timeout', '2'];
+const LIMITS = ['--limit-request-line', '200', '--limit-request-fields', '20', '--limit-request-field-size', '300', '--body-limit', '1000', '--headers-timeout', '1', '--request-timeout', '2', '--keepalive-timeout', '1'];
+/** A connection closed by a 1 s timeout closes at least this long after it started waiting. */
+const ONE_SECOND_TIMEOUT_MS = 950;
 
 describe('gateway HTTP limits', { timeout: 60_000 }, () => {
   const tmp = makeTmpDir('gateway-limits');
@@ -142,6 +144,24 @@ describe('gateway HTTP limits', { timeout: 60_000 }, () => {
     await outputLine(gw.proc, /PORTICO_ERR_REQUEST_TIMEOUT: 127\.0\.0\.1: ERR_HTTP_REQUEST_TIMEOUT/);
   });
 
+  test('--keepalive-timeout: an idle keep-alive connection is closed, on the lean front and on node:http', async () => {
+    const cases: Array<[string, string]> = [
+      // Forwarded by the lean front.
+      ['lean', 'GET /idle HTTP/1.1\r\nHost: x\r\n\r\n'],
+      // A chunked body: node:http answers it and keeps the connection.
+      ['node:http', 'POST /idle HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n'],
+    ];
+    await Promise.all(cases.map(async ([path, text]) => {
+      const started = Date.now();
+      // expect 2: read on after the answer, until the gateway closes.
+      const ex = await sendRaw(gw.port, Buffer.from(text), { split: 'whole', expect: 2, timeoutMs: 5000 });
+      assert.deepEqual(ex.responses.map((r) => r.status), [200], path);
+      assert.equal(ex.responses[0]!.headers.find(([n]) => n === 'keep-alive')?.[1], 'timeout=1', path);
+      assert.ok(ex.closed && !ex.timedOut, `${path}: the idle connection must be closed`);
+      assert.ok(Date.now() - started >= ONE_SECOND_TIMEOUT_MS, `${path}: closed after ${Date.now() - started} ms, before the timeout`);
+    }));
+  });
+
   test('--max-connections: a connection past the cap is closed at once and logged; a freed slot takes the next', async () => {
     const open = async (): Promise<Socket> => {
       const s = connect({ host: '127.0.0.1', port: few.port });
@@ -195,10 +215,11 @@ describe('gateway HTTP limits', { timeout: 60_000 }, () => {
   });
 
   test('portico serve takes the same options', async () => {
-    const serve = await startServe(join(fixturesDir, 'echo-app.mjs'), ['--limit-request-line', '64']);
+    const serve = await startServe(join(fixturesDir, 'echo-app.mjs'), ['--limit-request-line', '64', '--keepalive-timeout', '1']);
     fronts.push(serve);
     const ok = await send(serve, 'GET /short HTTP/1.1\r\nHost: x\r\n\r\n');
     assert.equal(ok.responses[0]?.status, 200);
+    assert.equal(ok.responses[0]!.headers.find(([n]) => n === 'keep-alive')?.[1], 'timeout=1');
     const ex = await send(serve, `GET /${'l'.repeat(64)} HTTP/1.1\r\nHost: x\r\n\r\n`);
     assert.equal(ex.responses[0]?.status, 414);
     await outputLine(serve.proc, /PORTICO_ERR_REQUEST_LINE_TOO_LONG/);
