@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { defaults } from '../common/defaults.js';
 import { ErrorCodes, PorticoError, type ErrorCode } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
+import { refusalLog } from './connection-guard.js';
 import type { ForwardedRequest } from './forward-types.js';
 
 /** The gateway's limits on what a client may send, with gunicorn's names (`--limit-request-*`). */
@@ -160,19 +161,12 @@ function lingerClose(socket: Socket): void {
  */
 export function installHttpLimits(app: FastifyInstance, limits: HttpLimits, log: Logger): void {
   const server = app.server;
+  // node:http's own cap, for a server without the lean front: that one lifts it and caps
+  // connections itself, closing idle ones to make room (see ConnectionGuard).
   server.maxConnections = limits.maxConnections;
   server.maxHeadersCount = limits.fields + 1;
-  // At most one line a second: a flood of connections must not become a flood of log lines.
-  let dropped = 0;
-  let lastLog = 0;
-  server.on('drop', (data?: { remoteAddress?: string }) => {
-    dropped++;
-    const now = Date.now();
-    if (now - lastLog < 1000) return;
-    log.error('PORTICO_ERR_TOO_MANY_CONNECTIONS', `${data?.remoteAddress ?? 'a client'}: ${dropped} connection(s) closed at accept, ${limits.maxConnections} open already (--max-connections)`);
-    dropped = 0;
-    lastLog = now;
-  });
+  const refusals = refusalLog(log, limits.maxConnections);
+  server.on('drop', (data?: { remoteAddress?: string }) => refusals.note(data?.remoteAddress));
   const handlers = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
   server.removeAllListeners('request');
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
