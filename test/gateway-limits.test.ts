@@ -34,12 +34,11 @@ describe('gateway HTTP limits', { timeout: 60_000 }, () => {
     writeFileSync(hitsFile, '');
     worker = startProcess(process.execPath, [porticoBin, 'worker', join(fixturesDir, 'echo-app.mjs'), '--socket', socket, '--no-master', '--disable-logging'], { env: { ...process.env, ECHO_HITS_FILE: hitsFile } });
     await worker.waitFor(/app .* on \S+/);
-    const up = [`portico://unix:${socket}`];
-    upstream = up;
+    upstream = [`portico://unix:${socket}`];
     [gw, wide] = await Promise.all([
-      startGateway(up, LIMITS),
+      startGateway(upstream, LIMITS),
       // Past Node's maxHeadersCount (2000): the count must still see every field.
-      startGateway(up, ['--limit-request-fields', '2100']),
+      startGateway(upstream, ['--limit-request-fields', '2100']),
     ]);
     fronts.push(gw, wide);
   }, { timeout: 30_000 });
