@@ -26,8 +26,10 @@ type NodeOwnedSocket = Socket & { _httpMessage?: unknown; parser?: { headersComp
 /**
  * The gateway's client connections, against slowloris and connection floods. A connection that
  * sends nothing within --headers-timeout, or stays idle between requests past --keepalive-timeout,
- * is closed; at --max-connections the connection waiting longest gives way to a new client, which
- * is refused only when every open connection has a request in progress (nginx reuses idle
+ * is closed. One whose first head is still incomplete --headers-timeout after its accept gets the
+ * 408 node:http would give it (node:http, which has it by then, counts from the head's first
+ * byte). At --max-connections the connection waiting longest gives way to a new client, which is
+ * refused only when every open connection has a request in progress (nginx reuses idle
  * connections the same way when worker_connections run out).
  *
  * One sweep a fraction of the shortest timeout apart serves every connection: a request costs two
@@ -43,6 +45,9 @@ export class ConnectionGuard<C extends GuardedConnection> {
   private readonly silent = new Set<C>();
   private readonly idle = new Set<C>();
   private readonly handedOff = new Set<NodeOwnedSocket>();
+  /** Handed-off connections whose first head is still arriving, with the deadline set from their accept. */
+  private readonly heads = new Map<NodeOwnedSocket, number>();
+  private readonly onHeadTimeout: (socket: Socket) => void;
   private readonly headersTimeoutMs: number;
   private readonly keepAliveTimeoutMs: number;
   private readonly maxConnections: number;
@@ -51,7 +56,8 @@ export class ConnectionGuard<C extends GuardedConnection> {
   private readonly evictions: CountedLog;
   private readonly silentCloses: CountedLog;
 
-  constructor(limits: HttpLimits, log: Logger) {
+  constructor(limits: HttpLimits, log: Logger, onHeadTimeout: (socket: Socket) => void) {
+    this.onHeadTimeout = onHeadTimeout;
     // As node:http's own headersTimeout (see fastifyLimitOptions): a head never gets longer than the whole request.
     this.headersTimeoutMs = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
     this.keepAliveTimeoutMs = limits.keepAliveTimeoutMs;
@@ -116,12 +122,25 @@ export class ConnectionGuard<C extends GuardedConnection> {
     this.lean.delete(conn);
   }
 
-  /** node:http owns it now and times it out; it still counts towards --max-connections until it closes. */
-  handOff(socket: Socket): void {
+  /**
+   * node:http owns it now and times it out; it still counts towards --max-connections until it
+   * closes. `headSince`: its first head is still arriving, since then (node:http would count from
+   * the head's first byte): the sweep answers 408 at --headers-timeout from then.
+   */
+  handOff(socket: Socket, headSince: number | null): void {
     if (socket.destroyed) return;
     const owned = socket as NodeOwnedSocket;
     this.handedOff.add(owned);
-    socket.once('close', () => this.handedOff.delete(owned));
+    if (headSince !== null) this.heads.set(owned, headSince + this.headersTimeoutMs);
+    socket.once('close', () => {
+      this.handedOff.delete(owned);
+      this.heads.delete(owned);
+    });
+  }
+
+  /** node:http has a whole head on this socket (its 'request'). */
+  headComplete(socket: Socket): void {
+    if (this.heads.size !== 0) this.heads.delete(socket as NodeOwnedSocket);
   }
 
   stop(): void {
@@ -141,6 +160,13 @@ export class ConnectionGuard<C extends GuardedConnection> {
       this.close(conn);
     }
     if (silent > 0) this.silentCloses.note(undefined, silent);
+    // Only first heads sent in pieces are here, in hand-off order rather than deadline order: all are visited.
+    for (const [socket, deadline] of this.heads) {
+      if (now < deadline) continue;
+      this.heads.delete(socket);
+      // Still that head: no response under way, and llhttp between a message's first byte and its head's end.
+      if (!socket.destroyed && !socket._httpMessage && socket.parser?.headersCompleted() === false) this.onHeadTimeout(socket);
+    }
   }
 
   private evictOne(): boolean {

@@ -94,6 +94,15 @@ function onClientError(err: Error & { code?: string; reason?: string }, socket: 
 }
 
 /**
+ * A first head that node:http was handed incomplete by the lean front and that is still not whole
+ * --headers-timeout after the accept: answered as node:http's own timeout is (node:http counts
+ * from the head's first byte, which would give a client that waited before sending it twice as long).
+ */
+export function headTimedOut(socket: Socket, log: Logger): void {
+  onClientError(Object.assign(new Error('the request head did not arrive within --headers-timeout of the accept'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket, log);
+}
+
+/**
  * Pipelined requests before the bad one are still being answered (Node writes their responses in
  * order): the error goes after them, or the client would take it for an earlier request's answer.
  * Data after a `Connection: close` request (HPE_CLOSED_CONNECTION) ends the same way: that request

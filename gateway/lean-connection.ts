@@ -29,8 +29,11 @@ export interface LeanHost {
   answer(req: LeanIncoming, res: LeanResponse): boolean;
   /** --request-timeout passed with the body still incomplete. */
   bodyTimedOut(socket: Socket, res: LeanResponse): void;
-  /** Gives the connection to node:http, with the bytes it has not parsed yet. */
-  handToNode(socket: Socket, unparsed: Buffer | null): void;
+  /**
+   * Gives the connection to node:http, with the bytes it has not parsed yet; `headSince`: the
+   * connection's first head is still arriving, and has been since then (its accept).
+   */
+  handToNode(socket: Socket, unparsed: Buffer | null, headSince: number | null): void;
   forget(conn: LeanConnection): void;
 }
 
@@ -135,6 +138,8 @@ export class LeanConnection implements ResponseOwner, GuardedConnection {
 
   private parse(buf: Buffer): void {
     const parser = this.parser;
+    // Nothing came before these bytes: a head they begin has been on its way since the accept.
+    let firstHead = this.waiting === Waiting.Silent;
     for (;;) {
       if (this.waiting !== Waiting.No) this.host.guard.busy(this);
       parser.initialize(HTTPParser.REQUEST, resource, this.host.maxHeaderSize, HTTPParser.kLenientNone);
@@ -142,7 +147,7 @@ export class LeanConnection implements ResponseOwner, GuardedConnection {
       this.headersSplit = false;
       const consumed = parser.execute(buf);
       const head = this.head as ParsedHead | null;
-      if (typeof consumed !== 'number' || head === null || this.headersSplit) return this.handOff(buf);
+      if (typeof consumed !== 'number' || head === null || this.headersSplit) return this.handOff(buf, firstHead && typeof consumed === 'number' && head === null);
       const req = this.host.accept(this.socket, head);
       if (req === null) return this.handOff(buf);
       const res = new LeanResponse(this, req.method === 'HEAD', head.versionMinor === 0, head.keepAlive);
@@ -167,6 +172,7 @@ export class LeanConnection implements ResponseOwner, GuardedConnection {
         return;
       }
       buf = rest;
+      firstHead = false;
     }
   }
 
@@ -217,9 +223,9 @@ export class LeanConnection implements ResponseOwner, GuardedConnection {
     else if (this.body !== null) this.socket.destroy();
   };
 
-  private handOff(unparsed: Buffer | null): void {
+  private handOff(unparsed: Buffer | null, firstHeadPartial = false): void {
     this.detach();
-    this.host.handToNode(this.socket, unparsed);
+    this.host.handToNode(this.socket, unparsed, firstHeadPartial ? this.waitingSince : null);
   }
 
   private detach(): void {

@@ -1,9 +1,9 @@
-import { maxHeaderSize as defaultMaxHeaderSize, type Server } from 'node:http';
+import { maxHeaderSize as defaultMaxHeaderSize, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../common/logger.js';
 import { ConnectionGuard } from './connection-guard.js';
-import { checkHead, clientErrorAnswer, type HttpLimits } from './http-limits.js';
+import { checkHead, clientErrorAnswer, headTimedOut, type HttpLimits } from './http-limits.js';
 import { LeanConnection, type LeanHost, type ParsedHead } from './lean-connection.js';
 import { LeanBodyRequest, LeanRequest, type LeanIncoming } from './lean-request.js';
 import type { LeanResponse } from './lean-response.js';
@@ -47,6 +47,8 @@ export function installLeanFront(app: FastifyInstance, options: LeanFrontOptions
   server.maxConnections = Infinity;
   server.removeListener('connection', nodeListener);
   server.on('connection', (socket: Socket) => front.connect(socket));
+  // A first head handed over incomplete is timed from the accept, not from node:http's first byte.
+  server.prependListener('request', (req: IncomingMessage) => front.guard.headComplete(req.socket));
   app.addHook('preClose', (done) => {
     front.close();
     done();
@@ -67,7 +69,7 @@ class LeanFront implements LeanHost {
     this.server = server;
     this.nodeListener = nodeListener;
     this.options = options;
-    this.guard = new ConnectionGuard(options.limits, options.log);
+    this.guard = new ConnectionGuard(options.limits, options.log, (socket) => headTimedOut(socket, options.log));
     this.maxHeaderSize = (server as Server & { maxHeaderSize?: number }).maxHeaderSize ?? defaultMaxHeaderSize;
   }
 
@@ -135,8 +137,8 @@ class LeanFront implements LeanHost {
    * waits a turn, takes what the stream buffered meanwhile, and feeds node:http the unparsed bytes
    * once the socket is flowing again, as it is on node:http's own connections.
    */
-  handToNode(socket: Socket, unparsed: Buffer | null): void {
-    this.guard.handOff(socket);
+  handToNode(socket: Socket, unparsed: Buffer | null, headSince: number | null): void {
+    this.guard.handOff(socket, headSince);
     socket.pause();
     // The client may half-close meanwhile (a request, then FIN or a reset): node:http must hear of it.
     let ended = false;

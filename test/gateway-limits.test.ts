@@ -5,6 +5,7 @@
 // Content-Length, repeated Content-Length, obsolete line folding, and names with `_` (dropped).
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -209,6 +210,25 @@ describe('gateway HTTP limits', { timeout: 60_000 }, () => {
   };
 
   const closed = (s: Socket): Promise<unknown> => (s.closed ? Promise.resolve() : once(s, 'close'));
+
+  test('--headers-timeout counts from the accept: a client that waits, then sends part of a head, gets its 408 on time', async () => {
+    const slow = await ownGateway(['--headers-timeout', '2']);
+    const s = await silentConnection(slow);
+    const opened = Date.now();
+    let answer = '';
+    s.on('data', (d: Buffer) => {
+      answer += d.toString('latin1');
+    });
+    // The client's own slowness, on purpose (nothing to await): most of the timeout passes before its first byte.
+    await delay(1500);
+    s.write('GET /late HTTP/1.1\r\nHost: x\r\n');
+    await closed(s);
+    const ms = Date.now() - opened;
+    assert.match(answer, /^HTTP\/1\.1 408 /);
+    // node:http alone counts from the head's first byte: 2 s after it, 3.5 s after the accept.
+    assert.ok(ms >= 1950 && ms < 3200, `closed ${ms} ms after the accept, not about 2 s`);
+    await outputLine(slow.proc, /PORTICO_ERR_REQUEST_TIMEOUT: 127\.0\.0\.1: ERR_HTTP_REQUEST_TIMEOUT the request head did not arrive within --headers-timeout of the accept/);
+  });
 
   test('--max-connections: with every slot held by a silent connection, a new client is served and the oldest silent one closed', async () => {
     const few = await ownGateway(['--max-connections', '2']);
