@@ -67,7 +67,7 @@ export class ConnectionGuard<C extends GuardedConnection> {
     // nginx logs these at info ("client timed out ... while waiting for request"): a client that
     // opened a connection it did not use, or a slowloris one, is no error of the server's.
     this.silentCloses = new CountedLog((n) => log.info(`gateway: ${n} connection(s) closed: nothing sent within --headers-timeout ${this.headersTimeoutMs / 1000} s`));
-    // A connection is closed between one and 1.25 timeouts (at most 1 s) after it started waiting.
+    // A connection is closed at most a quarter of the timeout (and at most 1 s) after its timeout passes.
     const period = Math.min(1000, Math.max(50, Math.floor(Math.min(this.headersTimeoutMs, this.keepAliveTimeoutMs) / 4)));
     this.timer = setInterval(() => this.sweep(Date.now()), period);
     this.timer.unref();
