@@ -35,6 +35,7 @@ export function gatewayOptionsFrom(http: string, upstreams: string[], values: Op
     limitRequestFieldSize: intOption('limit-request-field-size', values['limit-request-field-size']),
     headersTimeout: intOption('headers-timeout', values['headers-timeout']),
     requestTimeout: intOption('request-timeout', values['request-timeout']),
+    keepAliveTimeout: intOption('keepalive-timeout', values['keepalive-timeout']),
     maxConnections: intOption('max-connections', values['max-connections']),
     upstreamConcurrency: intOption('upstream-concurrency', values['upstream-concurrency']),
     upstreamLinks: intOption('upstream-links', values['upstream-links']),

@@ -41,13 +41,14 @@ export const defaults = {
   /** Seconds for a request head to arrive (nginx's client_header_timeout), and for the whole request (Node's default). */
   headersTimeout: 60,
   requestTimeout: 300,
-  /** Open client connections the gateway accepts at once (Node closes the ones past it). */
+  /** Open client connections the gateway accepts at once (past it, an idle one makes room or the new one is closed). */
   maxConnections: 10_000,
   /** The largest request body: a larger Content-Length is refused with 413, a chunked body is cut there (and buffered up to it for the uwsgi link, which needs CONTENT_LENGTH). */
   bodyLimit: 64 * 1024 * 1024,
   /**
-   * The gateway's idle keep-alive timeout in ms: longer than nginx's upstream keepalive_timeout
-   * (60 s) so nginx always closes first and never reuses a connection the gateway is closing.
+   * The gateway's idle keep-alive timeout in ms (--keepalive-timeout): longer than nginx's upstream
+   * keepalive_timeout (60 s) so nginx always closes first and never reuses a connection the
+   * gateway is closing.
    */
   gatewayKeepAliveTimeoutMs: 75_000,
   /** How `portico serve`'s gateway talks to its workers: the keep-alive native link. */

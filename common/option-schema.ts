@@ -93,9 +93,10 @@ export const SCHEMA = {
   'limit-request-line': { type: 'string', arg: 'BYTES', default: String(defaults.limitRequestLine), commands: SG, help: "longest request line (414 past it; gunicorn's name)" },
   'limit-request-fields': { type: 'string', arg: 'N', default: String(defaults.limitRequestFields), commands: SG, help: 'most header fields in a request (431 past it)' },
   'limit-request-field-size': { type: 'string', arg: 'BYTES', default: String(defaults.limitRequestFieldSize), commands: SG, help: 'largest header field, name: value CRLF (431 past it)' },
-  'headers-timeout': { type: 'string', arg: 'SECONDS', default: String(defaults.headersTimeout), commands: SG, help: 'time for a request line and headers to arrive (408 past it: slowloris)' },
+  'headers-timeout': { type: 'string', arg: 'SECONDS', default: String(defaults.headersTimeout), commands: SG, help: 'time for a request line and headers to arrive (408 past it: slowloris; a connection that sent nothing is just closed)' },
   'request-timeout': { type: 'string', arg: 'SECONDS', default: String(defaults.requestTimeout), commands: SG, help: 'time for a whole request, body included, to arrive (408 or close past it)' },
-  'max-connections': { type: 'string', arg: 'N', default: String(defaults.maxConnections), commands: SG, help: 'open client connections at most; more are closed at once' },
+  'keepalive-timeout': { type: 'string', arg: 'SECONDS', default: String(defaults.gatewayKeepAliveTimeoutMs / 1000), aliases: ['keep-alive'], commands: SG, help: "a keep-alive connection idle this long between requests is closed (nginx's keepalive_timeout)" },
+  'max-connections': { type: 'string', arg: 'N', default: String(defaults.maxConnections), commands: SG, help: 'open client connections at most; past it the one idle longest is closed to make room, or the new one when all are busy' },
   link: { type: 'string', arg: 'native|uwsgi', default: defaults.serveLink, commands: ['serve'], help: 'how the gateway talks to the workers: uwsgi packets, one connection per request, or the keep-alive native link' },
   // The command line itself.
   ini: { type: 'string', arg: 'FILE', cliOnly: true, commands: ALL, help: 'read options from the [portico] or [uwsgi] section of FILE (command line and PORTICO_* override it)' },

@@ -76,7 +76,7 @@ export class GatewayServer {
     }
     this.limits = resolveHttpLimits(options);
     this.requestMetrics = options.metrics ? new RequestCounters() : null;
-    this.app = Fastify({ logger: false, return503OnClosing: true, keepAliveTimeout: defaults.gatewayKeepAliveTimeoutMs, ...fastifyLimitOptions(this.limits, this.log) });
+    this.app = Fastify({ logger: false, return503OnClosing: true, ...fastifyLimitOptions(this.limits, this.log) });
   }
 
   async start(): Promise<void> {

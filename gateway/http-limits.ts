@@ -5,6 +5,7 @@ import { defaults } from '../common/defaults.js';
 import { ErrorCodes, PorticoError, type ErrorCode } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { isValidHost } from '../protocol/host.js';
+import { refusalLog } from './connection-guard.js';
 import type { ForwardedRequest } from './forward-types.js';
 
 /** The gateway's limits on what a client may send, with gunicorn's names (`--limit-request-*`). */
@@ -15,6 +16,8 @@ export interface HttpLimitOptions {
   /** Seconds for a request's head to arrive (slowloris), and for the whole request with its body. */
   headersTimeout?: number;
   requestTimeout?: number;
+  /** Seconds a keep-alive connection may stay idle between requests. */
+  keepAliveTimeout?: number;
   maxConnections?: number;
   bodyLimit?: number;
 }
@@ -25,6 +28,7 @@ export interface HttpLimits {
   fieldSize: number;
   headersTimeoutMs: number;
   requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
   maxConnections: number;
   bodyLimit: number;
 }
@@ -36,6 +40,7 @@ export function resolveHttpLimits(o: HttpLimitOptions): HttpLimits {
     fieldSize: o.limitRequestFieldSize ?? defaults.limitRequestFieldSize,
     headersTimeoutMs: (o.headersTimeout ?? defaults.headersTimeout) * 1000,
     requestTimeoutMs: (o.requestTimeout ?? defaults.requestTimeout) * 1000,
+    keepAliveTimeoutMs: o.keepAliveTimeout !== undefined ? o.keepAliveTimeout * 1000 : defaults.gatewayKeepAliveTimeoutMs,
     maxConnections: o.maxConnections ?? defaults.maxConnections,
     bodyLimit: o.bodyLimit ?? defaults.bodyLimit,
   };
@@ -55,7 +60,7 @@ export function resolveHttpLimits(o: HttpLimitOptions): HttpLimits {
  * clientErrorHandler, and Node checks them every connectionsCheckingInterval (30 s by default: far
  * too coarse for a timeout of a few seconds).
  */
-export function fastifyLimitOptions(limits: HttpLimits, log: Logger): { http: ServerOptions; requestTimeout: number; clientErrorHandler: (err: Error & { code?: string }, socket: Socket) => void } {
+export function fastifyLimitOptions(limits: HttpLimits, log: Logger): { http: ServerOptions; requestTimeout: number; keepAliveTimeout: number; clientErrorHandler: (err: Error & { code?: string }, socket: Socket) => void } {
   const headersTimeout = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
   return {
     http: {
@@ -66,6 +71,8 @@ export function fastifyLimitOptions(limits: HttpLimits, log: Logger): { http: Se
     },
     // fastify copies its own requestTimeout onto the server after creating it (0 = none).
     requestTimeout: limits.requestTimeoutMs,
+    // The idle timeout between requests, node:http's and the lean front's (and their Keep-Alive: timeout=N).
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
     clientErrorHandler: (err, socket) => onClientError(err, socket, log),
   };
 }
@@ -85,6 +92,15 @@ function onClientError(err: Error & { code?: string; reason?: string }, socket: 
   const code: ErrorCode = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'PORTICO_ERR_REQUEST_TIMEOUT' : err.code === 'HPE_HEADER_OVERFLOW' ? 'PORTICO_ERR_HEADERS_TOO_LARGE' : 'PORTICO_ERR_BAD_HTTP_REQUEST';
   log.error(code, `${socket.remoteAddress ?? 'unix'}: ${err.code ?? ''} ${err.reason ?? err.message}`);
   answerAfterPending(socket, code);
+}
+
+/**
+ * A first head that node:http was handed incomplete by the lean front and that is still not whole
+ * --headers-timeout after the accept: answered as node:http's own timeout is (node:http counts
+ * from the head's first byte, which would give a client that waited before sending it twice as long).
+ */
+export function headTimedOut(socket: Socket, log: Logger): void {
+  onClientError(Object.assign(new Error('the request head did not arrive within --headers-timeout of the accept'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket, log);
 }
 
 /**
@@ -155,19 +171,12 @@ function lingerClose(socket: Socket): void {
  */
 export function installHttpLimits(app: FastifyInstance, limits: HttpLimits, log: Logger): void {
   const server = app.server;
+  // node:http's own cap, for a server without the lean front: that one lifts it and caps
+  // connections itself, closing idle ones to make room (see ConnectionGuard).
   server.maxConnections = limits.maxConnections;
   server.maxHeadersCount = limits.fields + 1;
-  // At most one line a second: a flood of connections must not become a flood of log lines.
-  let dropped = 0;
-  let lastLog = 0;
-  server.on('drop', (data?: { remoteAddress?: string }) => {
-    dropped++;
-    const now = Date.now();
-    if (now - lastLog < 1000) return;
-    log.error('PORTICO_ERR_TOO_MANY_CONNECTIONS', `${data?.remoteAddress ?? 'a client'}: ${dropped} connection(s) closed at accept, ${limits.maxConnections} open already (--max-connections)`);
-    dropped = 0;
-    lastLog = now;
-  });
+  const refusals = refusalLog(log, limits.maxConnections);
+  server.on('drop', (data?: { remoteAddress?: string }) => refusals.note(data?.remoteAddress));
   // CONNECT is for forward proxies: Node closes the connection without a word if nobody listens.
   server.on('connect', (req: IncomingMessage, socket: Socket) => {
     log.error('PORTICO_ERR_METHOD_NOT_ALLOWED', `CONNECT ${(req.url ?? '').slice(0, 256)}: ${ErrorCodes.PORTICO_ERR_METHOD_NOT_ALLOWED.message}`);

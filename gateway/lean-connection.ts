@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { Waiting, type ConnectionGuard, type GuardedConnection } from './connection-guard.js';
 import { HTTPParser, PARSER_METHODS, STOP_AFTER_HEAD, type HeadersCompleteCallback, type HttpParser } from './http-parser.js';
 import type { LeanBodyRequest, LeanIncoming } from './lean-request.js';
 import { LeanResponse, type ResponseOwner } from './lean-response.js';
@@ -20,14 +21,19 @@ export interface LeanHost {
   readonly keepAliveLine: string;
   readonly closing: boolean;
   readonly requestTimeoutMs: number;
+  /** Times the connection out while it waits for a request, and may close it to make room for another. */
+  readonly guard: ConnectionGuard<LeanConnection>;
   /** A request the lean path takes, or null: node:http must answer it (and the connection's rest). */
   accept(socket: Socket, head: ParsedHead): LeanIncoming | null;
   /** Forwards `req`, or answers it from the static cache; false: nothing was written, node:http must answer it. */
   answer(req: LeanIncoming, res: LeanResponse): boolean;
   /** --request-timeout passed with the body still incomplete. */
   bodyTimedOut(socket: Socket, res: LeanResponse): void;
-  /** Gives the connection to node:http, with the bytes it has not parsed yet. */
-  handToNode(socket: Socket, unparsed: Buffer | null): void;
+  /**
+   * Gives the connection to node:http, with the bytes it has not parsed yet; `headSince`: the
+   * connection's first head is still arriving, and has been since then (its accept).
+   */
+  handToNode(socket: Socket, unparsed: Buffer | null, headSince: number | null): void;
   forget(conn: LeanConnection): void;
 }
 
@@ -44,9 +50,11 @@ const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
  * its timeouts, bodies, static files) and keeps the connection from then on. Requests pipelined
  * behind one in progress wait, and are parsed once its response is complete.
  */
-export class LeanConnection implements ResponseOwner {
+export class LeanConnection implements ResponseOwner, GuardedConnection {
   readonly socket: Socket;
   readonly keepAliveLine: string;
+  waiting = Waiting.No;
+  waitingSince = 0;
   private readonly host: LeanHost;
   private readonly parser: HttpParser;
   private current: LeanResponse | null = null;
@@ -62,7 +70,7 @@ export class LeanConnection implements ResponseOwner {
   private ending = false;
   private detached = false;
 
-  constructor(socket: Socket, host: LeanHost, keepAliveTimeoutMs: number) {
+  constructor(socket: Socket, host: LeanHost) {
     this.socket = socket;
     this.host = host;
     this.keepAliveLine = host.keepAliveLine;
@@ -78,12 +86,10 @@ export class LeanConnection implements ResponseOwner {
     this.parser[HTTPParser.kOnBody] = noop;
     this.parser[HTTPParser.kOnMessageComplete] = noop;
     socket.setNoDelay(true);
-    socket.setTimeout(keepAliveTimeoutMs);
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('close', this.onClose);
     socket.on('drain', this.onDrain);
-    socket.on('timeout', this.onTimeout);
     socket.on('error', noop);
   }
 
@@ -103,6 +109,8 @@ export class LeanConnection implements ResponseOwner {
       return;
     }
     if (this.queued !== null) process.nextTick(parseQueued, this);
+    // Idle until the next request (a body still arriving keeps it busy: endBody says when it is done).
+    else if (this.body === null) this.host.guard.rest(this);
   }
 
   /** The server is closing: an idle connection closes now, a busy one after its response. */
@@ -130,13 +138,16 @@ export class LeanConnection implements ResponseOwner {
 
   private parse(buf: Buffer): void {
     const parser = this.parser;
+    // Nothing came before these bytes: a head they begin has been on its way since the accept.
+    let firstHead = this.waiting === Waiting.Silent;
     for (;;) {
+      if (this.waiting !== Waiting.No) this.host.guard.busy(this);
       parser.initialize(HTTPParser.REQUEST, resource, this.host.maxHeaderSize, HTTPParser.kLenientNone);
       this.head = null;
       this.headersSplit = false;
       const consumed = parser.execute(buf);
       const head = this.head as ParsedHead | null;
-      if (typeof consumed !== 'number' || head === null || this.headersSplit) return this.handOff(buf);
+      if (typeof consumed !== 'number' || head === null || this.headersSplit) return this.handOff(buf, firstHead && typeof consumed === 'number' && head === null);
       const req = this.host.accept(this.socket, head);
       if (req === null) return this.handOff(buf);
       const res = new LeanResponse(this, req.method === 'HEAD', head.versionMinor === 0, head.keepAlive);
@@ -161,6 +172,7 @@ export class LeanConnection implements ResponseOwner {
         return;
       }
       buf = rest;
+      firstHead = false;
     }
   }
 
@@ -181,7 +193,10 @@ export class LeanConnection implements ResponseOwner {
       return;
     }
     this.endBody();
-    if (n === chunk.length || this.ending) return;
+    if (n === chunk.length || this.ending) {
+      if (this.current === null && !this.ending) this.host.guard.rest(this);
+      return;
+    }
     const rest = chunk.subarray(n);
     if (this.current === null) return this.parse(rest);
     this.queued = rest;
@@ -208,9 +223,9 @@ export class LeanConnection implements ResponseOwner {
     else if (this.body !== null) this.socket.destroy();
   };
 
-  private handOff(unparsed: Buffer | null): void {
+  private handOff(unparsed: Buffer | null, firstHeadPartial = false): void {
     this.detach();
-    this.host.handToNode(this.socket, unparsed);
+    this.host.handToNode(this.socket, unparsed, firstHeadPartial ? this.waitingSince : null);
   }
 
   private detach(): void {
@@ -221,9 +236,7 @@ export class LeanConnection implements ResponseOwner {
     socket.off('end', this.onEnd);
     socket.off('close', this.onClose);
     socket.off('drain', this.onDrain);
-    socket.off('timeout', this.onTimeout);
     socket.off('error', noop);
-    socket.setTimeout(0);
     this.clearBodyTimer();
     this.parser.free();
     this.host.forget(this);
@@ -256,11 +269,6 @@ export class LeanConnection implements ResponseOwner {
 
   private readonly onDrain = (): void => {
     this.current?.emit('drain');
-  };
-
-  private readonly onTimeout = (): void => {
-    // Idle past the keep-alive timeout; a request in progress has the upstream timeout instead.
-    if (this.current === null) this.socket.destroy();
   };
 }
 

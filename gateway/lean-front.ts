@@ -1,8 +1,9 @@
-import { maxHeaderSize as defaultMaxHeaderSize, type Server } from 'node:http';
+import { maxHeaderSize as defaultMaxHeaderSize, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../common/logger.js';
-import { checkHead, clientErrorAnswer, type HttpLimits } from './http-limits.js';
+import { ConnectionGuard } from './connection-guard.js';
+import { checkHead, clientErrorAnswer, headTimedOut, type HttpLimits } from './http-limits.js';
 import { LeanConnection, type LeanHost, type ParsedHead } from './lean-connection.js';
 import { LeanBodyRequest, LeanRequest, type LeanIncoming } from './lean-request.js';
 import type { LeanResponse } from './lean-response.js';
@@ -41,12 +42,19 @@ export function installLeanFront(app: FastifyInstance, options: LeanFrontOptions
   if (listeners.length !== 1) return;
   const nodeListener = listeners[0]!;
   const front = new LeanFront(server, nodeListener, options);
+  // The front's guard caps connections (closing idle ones to make room): node:http's cap would
+  // refuse a client at accept before the guard could.
+  server.maxConnections = Infinity;
   server.removeListener('connection', nodeListener);
   server.on('connection', (socket: Socket) => front.connect(socket));
+  // A first head handed over incomplete is timed from the accept, not from node:http's first byte.
+  server.prependListener('request', (req: IncomingMessage) => front.guard.headComplete(req.socket));
   app.addHook('preClose', (done) => {
     front.close();
     done();
   });
+  // Not at preClose: a client connecting meanwhile must still be timed out.
+  server.once('close', () => front.guard.stop());
 }
 
 class LeanFront implements LeanHost {
@@ -55,12 +63,13 @@ class LeanFront implements LeanHost {
   private readonly server: Server;
   private readonly nodeListener: (socket: Socket) => void;
   private readonly options: LeanFrontOptions;
-  private readonly connections = new Set<LeanConnection>();
+  readonly guard: ConnectionGuard<LeanConnection>;
 
   constructor(server: Server, nodeListener: (socket: Socket) => void, options: LeanFrontOptions) {
     this.server = server;
     this.nodeListener = nodeListener;
     this.options = options;
+    this.guard = new ConnectionGuard(options.limits, options.log, (socket) => headTimedOut(socket, options.log));
     this.maxHeaderSize = (server as Server & { maxHeaderSize?: number }).maxHeaderSize ?? defaultMaxHeaderSize;
   }
 
@@ -70,7 +79,7 @@ class LeanFront implements LeanHost {
   }
 
   connect(socket: Socket): void {
-    this.connections.add(new LeanConnection(socket, this, this.server.keepAliveTimeout));
+    if (this.guard.admit(socket)) this.guard.add(new LeanConnection(socket, this));
   }
 
   accept(socket: Socket, head: ParsedHead): LeanIncoming | null {
@@ -129,7 +138,8 @@ class LeanFront implements LeanHost {
    * waits a turn, takes what the stream buffered meanwhile, and feeds node:http the unparsed bytes
    * once the socket is flowing again, as it is on node:http's own connections.
    */
-  handToNode(socket: Socket, unparsed: Buffer | null): void {
+  handToNode(socket: Socket, unparsed: Buffer | null, headSince: number | null): void {
+    this.guard.handOff(socket, headSince);
     socket.pause();
     // The client may half-close meanwhile (a request, then FIN or a reset): node:http must hear of it.
     let ended = false;
@@ -165,11 +175,11 @@ class LeanFront implements LeanHost {
   }
 
   forget(conn: LeanConnection): void {
-    this.connections.delete(conn);
+    this.guard.remove(conn);
   }
 
   close(): void {
     this.closing = true;
-    for (const conn of this.connections) conn.close();
+    for (const conn of this.guard.lean) conn.close();
   }
 }

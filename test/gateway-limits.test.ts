@@ -5,6 +5,7 @@
 // Content-Length, repeated Content-Length, obsolete line folding, and names with `_` (dropped).
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -16,7 +17,9 @@ import { outputLine, startGateway, startServe, type HttpFront } from './support/
 import { sendRaw, type RawExchange } from './support/raw-exchange.js';
 import { makeTmpDir } from './support/tmp-dir.js';
 
-const LIMITS = ['--limit-request-line', '200', '--limit-request-fields', '20', '--limit-request-field-size', '300', '--body-limit', '1000', '--headers-timeout', '1', '--request-timeout', '2'];
+const LIMITS = ['--limit-request-line', '200', '--limit-request-fields', '20', '--limit-request-field-size', '300', '--body-limit', '1000', '--headers-timeout', '1', '--request-timeout', '2', '--keepalive-timeout', '1'];
+/** A connection closed by a 1 s timeout closes at least this long after it started waiting. */
+const ONE_SECOND_TIMEOUT_MS = 950;
 
 describe('gateway HTTP limits', { timeout: 60_000 }, () => {
   const tmp = makeTmpDir('gateway-limits');
@@ -25,21 +28,20 @@ describe('gateway HTTP limits', { timeout: 60_000 }, () => {
   let worker: Started | undefined;
   let gw: HttpFront;
   let wide: HttpFront;
-  let few: HttpFront;
   const fronts: HttpFront[] = [];
+  let upstream: string[];
 
   before(async () => {
     writeFileSync(hitsFile, '');
     worker = startProcess(process.execPath, [porticoBin, 'worker', join(fixturesDir, 'echo-app.mjs'), '--socket', socket, '--no-master', '--disable-logging'], { env: { ...process.env, ECHO_HITS_FILE: hitsFile } });
     await worker.waitFor(/app .* on \S+/);
-    const up = [`portico://unix:${socket}`];
-    [gw, wide, few] = await Promise.all([
-      startGateway(up, LIMITS),
+    upstream = [`portico://unix:${socket}`];
+    [gw, wide] = await Promise.all([
+      startGateway(upstream, LIMITS),
       // Past Node's maxHeadersCount (2000): the count must still see every field.
-      startGateway(up, ['--limit-request-fields', '2100']),
-      startGateway(up, ['--max-connections', '2']),
+      startGateway(upstream, ['--limit-request-fields', '2100']),
     ]);
-    fronts.push(gw, wide, few);
+    fronts.push(gw, wide);
   }, { timeout: 30_000 });
 
   after(async () => {
@@ -65,6 +67,16 @@ describe('gateway HTTP limits', { timeout: 60_000 }, () => {
     const probe = await send(front, 'GET /probe HTTP/1.1\r\nHost: x\r\n\r\n');
     assert.equal(probe.responses[0]?.status, 200);
     assert.deepEqual(hits().slice(before), [[String(probe.localPort), String(front.port), 'GET', '/probe']], 'the refused request reached the app');
+  }
+
+  /**
+   * A gateway of its own, for a test that counts the open connections: another test's connections,
+   * closed by the client, may not have been noticed by the gateway yet.
+   */
+  async function ownGateway(extra: string[]): Promise<HttpFront> {
+    const front = await startGateway(upstream, extra);
+    fronts.push(front);
+    return front;
   }
 
   async function echoed(front: HttpFront, text: string): Promise<Echo> {
@@ -142,23 +154,124 @@ describe('gateway HTTP limits', { timeout: 60_000 }, () => {
     await outputLine(gw.proc, /PORTICO_ERR_REQUEST_TIMEOUT: 127\.0\.0\.1: ERR_HTTP_REQUEST_TIMEOUT/);
   });
 
-  test('--max-connections: a connection past the cap is closed at once and logged; a freed slot takes the next', async () => {
-    const open = async (): Promise<Socket> => {
-      const s = connect({ host: '127.0.0.1', port: few.port });
-      s.write('GET /keep HTTP/1.1\r\nHost: x\r\n\r\n');
-      await once(s, 'data');
-      return s;
-    };
-    const held = [await open(), await open()];
+  test('--headers-timeout: a partial head after a keep-alive request (node:http has the connection by then) gets 408 too', async () => {
+    const ex = await sendRaw(gw.port, Buffer.from('GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /slow-second HTTP/1.1\r\nHost: x\r\n'), { split: 'whole', expect: 3 });
+    assert.ok(ex.closed && !ex.timedOut, 'the connection must close');
+    assert.deepEqual(ex.responses.map((r) => r.status), [200, 408]);
+  });
+
+  test('--headers-timeout: connections that send nothing are closed without an answer', async () => {
+    // As in the report: silent connections held the --max-connections slots for good.
+    const started = Date.now();
+    const silent = await Promise.all(Array.from({ length: 5 }, () => sendRaw(gw.port, Buffer.alloc(0), { split: 'whole', expect: 1, timeoutMs: 5000 })));
+    assert.ok(Date.now() - started >= ONE_SECOND_TIMEOUT_MS, `closed after ${Date.now() - started} ms, before the timeout`);
+    for (const ex of silent) {
+      assert.ok(ex.closed && !ex.timedOut, 'a silent connection must be closed by the gateway');
+      assert.equal(ex.responses.length + ex.rest.length, 0, 'nothing is answered to a connection that asked nothing');
+    }
+    // One line for many (nginx logs these at info): a flood of them is no flood of log lines.
+    await outputLine(gw.proc, /^gateway: \d+ connection\(s\) closed: nothing sent within --headers-timeout 1 s$/m);
+  });
+
+  test('--keepalive-timeout: an idle keep-alive connection is closed, on the lean front and on node:http', async () => {
+    const cases: Array<[string, string]> = [
+      // Forwarded by the lean front.
+      ['lean', 'GET /idle HTTP/1.1\r\nHost: x\r\n\r\n'],
+      // A chunked body: node:http answers it and keeps the connection.
+      ['node:http', 'POST /idle HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n'],
+    ];
+    await Promise.all(cases.map(async ([path, text]) => {
+      const started = Date.now();
+      // expect 2: read on after the answer, until the gateway closes.
+      const ex = await sendRaw(gw.port, Buffer.from(text), { split: 'whole', expect: 2, timeoutMs: 5000 });
+      assert.deepEqual(ex.responses.map((r) => r.status), [200], path);
+      assert.equal(ex.responses[0]!.headers.find(([n]) => n === 'keep-alive')?.[1], 'timeout=1', path);
+      assert.ok(ex.closed && !ex.timedOut, `${path}: the idle connection must be closed`);
+      assert.ok(Date.now() - started >= ONE_SECOND_TIMEOUT_MS, `${path}: closed after ${Date.now() - started} ms, before the timeout`);
+    }));
+  });
+
+  /** A connection that has sent nothing yet. */
+  const silentConnection = async (front: HttpFront): Promise<Socket> => {
+    const s = connect({ host: '127.0.0.1', port: front.port });
+    s.on('error', () => {});
+    await once(s, 'connect');
+    return s;
+  };
+
+  /** A connection with a request in progress: its head was taken (100 Continue came back), half its body is still to come. */
+  const busyConnection = async (front: HttpFront): Promise<Socket> => {
+    const s = await silentConnection(front);
+    s.write('POST /busy HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n');
+    const [chunk] = (await once(s, 'data')) as [Buffer];
+    assert.match(chunk.toString('latin1'), /^HTTP\/1\.1 100 Continue\r\n/);
+    s.write('12345');
+    return s;
+  };
+
+  const closed = (s: Socket): Promise<unknown> => (s.closed ? Promise.resolve() : once(s, 'close'));
+
+  test('--headers-timeout counts from the accept: a client that waits, then sends part of a head, gets its 408 on time', async () => {
+    const slow = await ownGateway(['--headers-timeout', '2']);
+    const s = await silentConnection(slow);
+    const opened = Date.now();
+    let answer = '';
+    s.on('data', (d: Buffer) => {
+      answer += d.toString('latin1');
+    });
+    // The client's own slowness, on purpose (nothing to await): most of the timeout passes before its first byte.
+    await delay(1500);
+    s.write('GET /late HTTP/1.1\r\nHost: x\r\n');
+    await closed(s);
+    const ms = Date.now() - opened;
+    assert.match(answer, /^HTTP\/1\.1 408 /);
+    // node:http alone counts from the head's first byte: 2 s after it, 3.5 s after the accept.
+    assert.ok(ms >= 1950 && ms < 3200, `closed ${ms} ms after the accept, not about 2 s`);
+    await outputLine(slow.proc, /PORTICO_ERR_REQUEST_TIMEOUT: 127\.0\.0\.1: ERR_HTTP_REQUEST_TIMEOUT the request head did not arrive within --headers-timeout of the accept/);
+  });
+
+  test('--max-connections: with every slot held by a silent connection, a new client is served and the oldest silent one closed', async () => {
+    const few = await ownGateway(['--max-connections', '2']);
+    const oldest = await silentConnection(few);
+    const younger = await silentConnection(few);
+    const ex = await send(few, 'GET /third HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.equal(ex.responses[0]?.status, 200, 'the new client must be served');
+    await closed(oldest);
+    assert.ok(!younger.closed, 'only the connection waiting longest gives way');
+    await outputLine(few.proc, /^gateway: 1 idle connection\(s\) closed to make room for new clients \(--max-connections 2 open\)$/m);
+    younger.destroy();
+  });
+
+  test('--max-connections: an idle keep-alive connection on node:http makes room; one with a request in progress never does', async () => {
+    const few = await ownGateway(['--max-connections', '2']);
+    const busy = await busyConnection(few);
+    // Answered by node:http (a chunked body), then idle between requests.
+    const idle = await silentConnection(few);
+    idle.write('POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n');
+    await once(idle, 'data');
+    const ex = await send(few, 'GET /third HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.equal(ex.responses[0]?.status, 200, 'the new client must be served');
+    await closed(idle);
+    // The request in progress goes on: the rest of its body, then its answer.
+    busy.write('67890');
+    const [answer] = (await once(busy, 'data')) as [Buffer];
+    assert.match(answer.toString('latin1'), /^HTTP\/1\.1 200 /);
+    busy.destroy();
+  });
+
+  test('--max-connections: with every slot busy, a new client is closed at once and logged; a slot that goes idle takes the next', async () => {
+    const few = await ownGateway(['--max-connections', '2']);
+    const held = [await busyConnection(few), await busyConnection(few)];
     const ex = await send(few, 'GET /third HTTP/1.1\r\nHost: x\r\n\r\n');
     assert.ok(ex.closed && ex.responses.length === 0);
     await outputLine(few.proc, /PORTICO_ERR_TOO_MANY_CONNECTIONS: .*2 open already/);
-    held[0]!.destroy();
-    // The gateway learns of the close asynchronously: connect until a request is answered (each
-    // attempt ends on its own answer or close, no timer involved).
-    let answered = false;
-    for (let i = 0; i < 50 && !answered; i++) answered = (await send(few, 'GET /after HTTP/1.1\r\nHost: x\r\n\r\n')).responses[0]?.status === 200;
-    assert.ok(answered, 'a connection after one closed must be served');
+    // Its body complete and answered, the first connection idles: the next client takes its place.
+    held[0]!.write('67890');
+    await once(held[0]!, 'data');
+    const after = await send(few, 'GET /after HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.equal(after.responses[0]?.status, 200, 'a connection after one went idle must be served');
+    await closed(held[0]!);
+    assert.ok(!held[1]!.closed, 'the busy connection stays');
     held[1]!.destroy();
   });
 
@@ -210,10 +323,13 @@ describe('gateway HTTP limits', { timeout: 60_000 }, () => {
   });
 
   test('portico serve takes the same options', async () => {
-    const serve = await startServe(join(fixturesDir, 'echo-app.mjs'), ['--limit-request-line', '64']);
+    const serve = await startServe(join(fixturesDir, 'echo-app.mjs'), ['--limit-request-line', '64', '--headers-timeout', '1', '--keepalive-timeout', '1']);
     fronts.push(serve);
     const ok = await send(serve, 'GET /short HTTP/1.1\r\nHost: x\r\n\r\n');
     assert.equal(ok.responses[0]?.status, 200);
+    assert.equal(ok.responses[0]!.headers.find(([n]) => n === 'keep-alive')?.[1], 'timeout=1');
+    const silent = await sendRaw(serve.port, Buffer.alloc(0), { split: 'whole', expect: 1, timeoutMs: 5000 });
+    assert.ok(silent.closed && !silent.timedOut && silent.responses.length === 0, 'a silent connection must be closed');
     const ex = await send(serve, `GET /${'l'.repeat(64)} HTTP/1.1\r\nHost: x\r\n\r\n`);
     assert.equal(ex.responses[0]?.status, 414);
     await outputLine(serve.proc, /PORTICO_ERR_REQUEST_LINE_TOO_LONG/);

@@ -1,0 +1,229 @@
+import type { Socket } from 'node:net';
+import type { Logger } from '../common/logger.js';
+import type { HttpLimits } from './http-limits.js';
+
+/** Where a lean connection stands for the guard: a request in progress, or waiting for one. */
+export const enum Waiting {
+  /** A request is being read or answered (or the connection is ending): never timed out or evicted here. */
+  No = 0,
+  /** Nothing received since accept: closed after --headers-timeout. */
+  Silent = 1,
+  /** Between requests (keep-alive): closed after --keepalive-timeout. */
+  Idle = 2,
+}
+
+/** What the guard needs of a connection on the lean front. */
+export interface GuardedConnection {
+  readonly socket: Socket;
+  waiting: Waiting;
+  /** When it started waiting (Date.now()). */
+  waitingSince: number;
+}
+
+/** A socket node:http owns, with the internals that say whether a request is in progress on it. */
+type NodeOwnedSocket = Socket & { _httpMessage?: unknown; parser?: { headersCompleted(): boolean } | null };
+
+/**
+ * The gateway's client connections, against slowloris and connection floods. A connection that
+ * sends nothing within --headers-timeout, or stays idle between requests past --keepalive-timeout,
+ * is closed. One whose first head is still incomplete --headers-timeout after its accept gets the
+ * 408 node:http would give it (node:http, which has it by then, counts from the head's first
+ * byte). At --max-connections the connection waiting longest gives way to a new client, which is
+ * refused only when every open connection has a request in progress (nginx reuses idle
+ * connections the same way when worker_connections run out).
+ *
+ * One sweep a fraction of the shortest timeout apart serves every connection: a request costs two
+ * Set operations and a Date.now() (no timer per connection or per request, no timer refreshed on
+ * every read and write). The wait lists are Sets in insertion order, so each is ordered by
+ * waiting time: a sweep stops at the first connection not yet due, and the longest waiting one is
+ * the first of a list. The lean front's connections are tracked here; once handed to node:http, a
+ * connection is timed out by node:http (headersTimeout, keepAliveTimeout) and only counted here.
+ */
+export class ConnectionGuard<C extends GuardedConnection> {
+  /** Every connection the lean front still owns. */
+  readonly lean = new Set<C>();
+  private readonly silent = new Set<C>();
+  private readonly idle = new Set<C>();
+  private readonly handedOff = new Set<NodeOwnedSocket>();
+  /** Handed-off connections whose first head is still arriving, with the deadline set from their accept. */
+  private readonly heads = new Map<NodeOwnedSocket, number>();
+  private readonly onHeadTimeout: (socket: Socket) => void;
+  private readonly headersTimeoutMs: number;
+  private readonly keepAliveTimeoutMs: number;
+  private readonly maxConnections: number;
+  private readonly timer: NodeJS.Timeout;
+  private readonly refusals: CountedLog;
+  private readonly evictions: CountedLog;
+  private readonly silentCloses: CountedLog;
+
+  constructor(limits: HttpLimits, log: Logger, onHeadTimeout: (socket: Socket) => void) {
+    this.onHeadTimeout = onHeadTimeout;
+    // As node:http's own headersTimeout (see fastifyLimitOptions): a head never gets longer than the whole request.
+    this.headersTimeoutMs = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
+    this.keepAliveTimeoutMs = limits.keepAliveTimeoutMs;
+    this.maxConnections = limits.maxConnections;
+    this.refusals = refusalLog(log, limits.maxConnections);
+    this.evictions = new CountedLog((n) => log.warn(`gateway: ${n} idle connection(s) closed to make room for new clients (--max-connections ${limits.maxConnections} open)`));
+    // nginx logs these at info ("client timed out ... while waiting for request"): a client that
+    // opened a connection it did not use, or a slowloris one, is no error of the server's.
+    this.silentCloses = new CountedLog((n) => log.info(`gateway: ${n} connection(s) closed: nothing sent within --headers-timeout ${this.headersTimeoutMs / 1000} s`));
+    // A connection is closed at most a quarter of the timeout (and at most 1 s) after its timeout passes.
+    const period = Math.min(1000, Math.max(50, Math.floor(Math.min(this.headersTimeoutMs, this.keepAliveTimeoutMs) / 4)));
+    this.timer = setInterval(() => this.sweep(Date.now()), period);
+    this.timer.unref();
+  }
+
+  get open(): number {
+    return this.lean.size + this.handedOff.size;
+  }
+
+  /**
+   * A new client: true when it may be served. At the cap, the connection waiting longest is closed
+   * to make room; when none is waiting, the new one is closed and false returned.
+   */
+  admit(socket: Socket): boolean {
+    if (this.open < this.maxConnections) return true;
+    if (this.evictOne()) {
+      this.evictions.note();
+      return true;
+    }
+    this.refusals.note(socket.remoteAddress);
+    socket.destroy();
+    return false;
+  }
+
+  /** A lean connection just accepted: silent until its first bytes. */
+  add(conn: C): void {
+    this.lean.add(conn);
+    conn.waiting = Waiting.Silent;
+    conn.waitingSince = Date.now();
+    this.silent.add(conn);
+  }
+
+  /** A request begins: the connection leaves its wait list. */
+  busy(conn: C): void {
+    if (conn.waiting === Waiting.Silent) this.silent.delete(conn);
+    else if (conn.waiting === Waiting.Idle) this.idle.delete(conn);
+    conn.waiting = Waiting.No;
+  }
+
+  /** Its response done (and its body read), the connection waits for the next request. */
+  rest(conn: C): void {
+    // Closed already: it must not count as one that can make room.
+    if (conn.waiting !== Waiting.No || conn.socket.destroyed) return;
+    conn.waiting = Waiting.Idle;
+    conn.waitingSince = Date.now();
+    this.idle.add(conn);
+  }
+
+  /** The lean front no longer owns it (closed, or handed to node:http). */
+  remove(conn: C): void {
+    this.busy(conn);
+    this.lean.delete(conn);
+  }
+
+  /**
+   * node:http owns it now and times it out; it still counts towards --max-connections until it
+   * closes. `headSince`: its first head is still arriving, since then (node:http would count from
+   * the head's first byte): the sweep answers 408 at --headers-timeout from then.
+   */
+  handOff(socket: Socket, headSince: number | null): void {
+    if (socket.destroyed) return;
+    const owned = socket as NodeOwnedSocket;
+    this.handedOff.add(owned);
+    if (headSince !== null) this.heads.set(owned, headSince + this.headersTimeoutMs);
+    socket.once('close', () => {
+      this.handedOff.delete(owned);
+      this.heads.delete(owned);
+    });
+  }
+
+  /** node:http has a whole head on this socket (its 'request'). */
+  headComplete(socket: Socket): void {
+    if (this.heads.size !== 0) this.heads.delete(socket as NodeOwnedSocket);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** @internal the timeouts: each list is in waiting order, so only the connections due are visited. */
+  sweep(now: number): void {
+    let silent = 0;
+    for (const conn of this.silent) {
+      if (now - conn.waitingSince < this.headersTimeoutMs) break;
+      this.close(conn);
+      silent++;
+    }
+    for (const conn of this.idle) {
+      if (now - conn.waitingSince < this.keepAliveTimeoutMs) break;
+      this.close(conn);
+    }
+    if (silent > 0) this.silentCloses.note(undefined, silent);
+    // Only first heads sent in pieces are here, in hand-off order rather than deadline order: all are visited.
+    for (const [socket, deadline] of this.heads) {
+      if (now < deadline) continue;
+      this.heads.delete(socket);
+      // Still that head: no response under way, and llhttp between a message's first byte and its head's end.
+      if (!socket.destroyed && !socket._httpMessage && socket.parser?.headersCompleted() === false) this.onHeadTimeout(socket);
+    }
+  }
+
+  private evictOne(): boolean {
+    const silent = first(this.silent);
+    const idle = first(this.idle);
+    const conn = silent !== undefined && idle !== undefined ? (silent.waitingSince <= idle.waitingSince ? silent : idle) : (silent ?? idle);
+    if (conn !== undefined) {
+      this.close(conn);
+      return true;
+    }
+    // node:http's connections: idle when no response is pending and nothing of a next head has
+    // come (llhttp's headersCompleted stays true from one request's head to the next's first byte).
+    for (const socket of this.handedOff) {
+      if (socket.destroyed || socket.writableEnded || socket._httpMessage || socket.parser?.headersCompleted() !== true) continue;
+      this.handedOff.delete(socket);
+      socket.destroy();
+      return true;
+    }
+    return false;
+  }
+
+  /** Closed and forgotten at once: the open count must not wait for the socket's 'close'. */
+  private close(conn: C): void {
+    this.remove(conn);
+    conn.socket.destroy();
+  }
+}
+
+function first<T>(set: Set<T>): T | undefined {
+  for (const item of set) return item;
+  return undefined;
+}
+
+/**
+ * Events that may come in floods, logged at most once a second with how many there were: a flood
+ * of connections must not become a flood of log lines.
+ */
+export class CountedLog {
+  private count = 0;
+  private last = 0;
+  private readonly write: (count: number, detail: string | undefined) => void;
+
+  constructor(write: (count: number, detail: string | undefined) => void) {
+    this.write = write;
+  }
+
+  note(detail?: string, n = 1): void {
+    this.count += n;
+    const now = Date.now();
+    if (now - this.last < 1000) return;
+    this.write(this.count, detail);
+    this.count = 0;
+    this.last = now;
+  }
+}
+
+/** Clients refused at --max-connections (by the guard, or by node:http's own cap without the lean front). */
+export function refusalLog(log: Logger, maxConnections: number): CountedLog {
+  return new CountedLog((n, remote) => log.error('PORTICO_ERR_TOO_MANY_CONNECTIONS', `${remote ?? 'a client'}: ${n} connection(s) closed at accept, ${maxConnections} open already (--max-connections)`));
+}
