@@ -10,6 +10,7 @@ import { Logger, type LogFormat } from '../common/logger.js';
 import { formatSocketAddress, parseSocketAddress, type SocketAddress } from '../protocol/socket-address.js';
 import { StaticCache } from './static-cache.js';
 import { installStaticCache } from './static-install.js';
+import { installSiblingCheck } from './static-siblings.js';
 import type { StaticMount } from './static-mounts.js';
 import { TrustedProxies } from './trusted-proxies.js';
 import { installForwardFastPath } from './forward-fast-path.js';
@@ -99,8 +100,10 @@ export class GatewayServer {
     app.addContentTypeParser('*', (_req, _payload, done) => done(null));
     let first = true;
     const statics = o.statics ?? [];
+    const resolved: Array<{ prefix: string; root: string; realRoot: string }> = [];
     for (const mount of statics) {
       const realRoot = await realpath(mount.root);
+      resolved.push({ ...mount, realRoot });
       const under = realRoot.endsWith(sep) ? realRoot : realRoot + sep;
       this.staticCache.addMount(mount.prefix, realRoot);
       await app.register(fastifyStatic, {
@@ -121,7 +124,10 @@ export class GatewayServer {
       });
       first = false;
     }
-    if (statics.length > 0) installStaticCache(app, this.staticCache);
+    if (statics.length > 0) {
+      installSiblingCheck(app, resolved);
+      installStaticCache(app, this.staticCache);
+    }
     for (const m of EXTRA_METHODS) app.addHttpMethod(m, { hasBody: true });
     const forward = (req: ForwardedRequest, res: ForwardedResponse): Promise<void> | undefined => {
       this.requestMetrics?.track(res);

@@ -36,6 +36,10 @@ describe('gateway --static /static=DIR', { timeout: 60_000 }, () => {
     writeFileSync(join(dir, 'big.txt.gz'), bigGz);
     symlinkSync(join(tmp.path, 'package.json'), join(dir, 'outside-link.json'));
     symlinkSync(tmp.path, join(dir, 'outside-dir'));
+    // A precompressed sibling that leads out of the root: the plain file is served instead.
+    writeFileSync(join(dir, 'plain.txt'), 'the plain file\n');
+    symlinkSync(join(tmp.path, 'package.json'), join(dir, 'plain.txt.gz'));
+    symlinkSync(join(tmp.path, 'package.json'), join(dir, 'plain.txt.br'));
     // A link that stays inside the root is an ordinary file to serve.
     symlinkSync(join(dir, 'a.txt'), join(dir, 'inside-link.txt'));
     serve = await startServe(join(fixturesDir, 'fetch-app.mjs'), ['--static', `/static=${dir}`]);
@@ -112,6 +116,15 @@ describe('gateway --static /static=DIR', { timeout: 60_000 }, () => {
     const res = await rawRequest(base, '/static/.hidden');
     assert.ok(res.status === 404 || res.status === 403, `status ${res.status}`);
     assert.ok(!res.body.toString().includes('dotfile secret'));
+  });
+
+  test('a precompressed sibling linked out of the root: the plain file, not a 404 and never the target', async () => {
+    for (const encoding of ['gzip', 'br', 'gzip, br', 'br;q=1, gzip;q=0.5, identity']) {
+      const res = await rawRequest(base, '/static/plain.txt', { headers: { 'accept-encoding': encoding } });
+      assert.equal(res.status, 200, encoding);
+      assert.equal(res.headers['content-encoding'], undefined, encoding);
+      assert.equal(res.body.toString(), 'the plain file\n', encoding);
+    }
   });
 
   test('a symlink to a file inside the root is served', async () => {
