@@ -20,8 +20,8 @@ export interface GuardedConnection {
   waitingSince: number;
 }
 
-/** A socket node:http owns, with the internals that say whether a request is in progress on it. */
-type NodeOwnedSocket = Socket & { _httpMessage?: unknown; parser?: { headersCompleted(): boolean } | null };
+/** A socket node:http owns. */
+type NodeOwnedSocket = Socket;
 
 /**
  * The gateway's client connections, against slowloris and connection floods. A connection that
@@ -45,6 +45,12 @@ export class ConnectionGuard<C extends GuardedConnection> {
   private readonly silent = new Set<C>();
   private readonly idle = new Set<C>();
   private readonly handedOff = new Set<NodeOwnedSocket>();
+  /**
+   * Requests node:http has read on a handed-off connection and not yet answered (from its
+   * 'request' to the response's 'close'): counted from public events, since what node:http knows
+   * of its parser's state is private and differs between Node versions.
+   */
+  private readonly inProgress = new Map<NodeOwnedSocket, number>();
   /** Handed-off connections whose first head is still arriving, with the deadline set from their accept. */
   private readonly heads = new Map<NodeOwnedSocket, number>();
   private readonly onHeadTimeout: (socket: Socket) => void;
@@ -135,12 +141,20 @@ export class ConnectionGuard<C extends GuardedConnection> {
     socket.once('close', () => {
       this.handedOff.delete(owned);
       this.heads.delete(owned);
+      this.inProgress.delete(owned);
     });
   }
 
-  /** node:http has a whole head on this socket (its 'request'). */
-  headComplete(socket: Socket): void {
-    if (this.heads.size !== 0) this.heads.delete(socket as NodeOwnedSocket);
+  /** node:http has a whole head on this socket (its 'request'): a request is in progress until `res` closes. */
+  headComplete(socket: Socket, res: { once(event: 'close', listener: () => void): unknown }): void {
+    if (!this.handedOff.has(socket)) return;
+    if (this.heads.size !== 0) this.heads.delete(socket);
+    this.inProgress.set(socket, (this.inProgress.get(socket) ?? 0) + 1);
+    res.once('close', () => {
+      const n = (this.inProgress.get(socket) ?? 1) - 1;
+      if (n > 0) this.inProgress.set(socket, n);
+      else this.inProgress.delete(socket);
+    });
   }
 
   stop(): void {
@@ -164,8 +178,9 @@ export class ConnectionGuard<C extends GuardedConnection> {
     for (const [socket, deadline] of this.heads) {
       if (now < deadline) continue;
       this.heads.delete(socket);
-      // Still that head: no response under way, and llhttp between a message's first byte and its head's end.
-      if (!socket.destroyed && !socket._httpMessage && socket.parser?.headersCompleted() === false) this.onHeadTimeout(socket);
+      // Still that head: its 'request' would have taken it out of `heads` (node:http's own 417
+      // answers no 'request', but leaves a response in progress until it is sent).
+      if (!socket.destroyed && !this.inProgress.has(socket)) this.onHeadTimeout(socket);
     }
   }
 
@@ -177,10 +192,11 @@ export class ConnectionGuard<C extends GuardedConnection> {
       this.close(conn);
       return true;
     }
-    // node:http's connections: idle when no response is pending and nothing of a next head has
-    // come (llhttp's headersCompleted stays true from one request's head to the next's first byte).
+    // node:http's connections: idle when no request is in progress and the first head is not still
+    // arriving (a next head may have begun: such a client sees the close a keep-alive connection
+    // may always see, and sends again).
     for (const socket of this.handedOff) {
-      if (socket.destroyed || socket.writableEnded || socket._httpMessage || socket.parser?.headersCompleted() !== true) continue;
+      if (socket.destroyed || socket.writableEnded || this.inProgress.has(socket) || this.heads.has(socket)) continue;
       this.handedOff.delete(socket);
       socket.destroy();
       return true;

@@ -1,4 +1,4 @@
-import { maxHeaderSize as defaultMaxHeaderSize, type IncomingMessage, type Server } from 'node:http';
+import { maxHeaderSize as defaultMaxHeaderSize, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../common/logger.js';
@@ -48,7 +48,7 @@ export function installLeanFront(app: FastifyInstance, options: LeanFrontOptions
   server.removeListener('connection', nodeListener);
   server.on('connection', (socket: Socket) => front.connect(socket));
   // A first head handed over incomplete is timed from the accept, not from node:http's first byte.
-  server.prependListener('request', (req: IncomingMessage) => front.guard.headComplete(req.socket));
+  server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => front.guard.headComplete(req.socket, res));
   app.addHook('preClose', (done) => {
     front.close();
     done();

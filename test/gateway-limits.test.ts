@@ -304,8 +304,8 @@ describe('gateway HTTP limits', { timeout: 60_000 }, () => {
   });
 
   test('a Transfer-Encoding whose last coding is not chunked is 400, and a body after an empty one is never read as a request', async () => {
-    await refused(gw, 'POST /te HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: \r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n', 400, /PORTICO_ERR_BAD_HTTP_REQUEST: POST \/te: .*Transfer-Encoding "" does not end with chunked/);
-    // Node's parser refuses this one itself.
+    await refused(gw, 'POST /te HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: \r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n', 400, /PORTICO_ERR_BAD_HTTP_REQUEST: .*Transfer-Encoding/);
+    // Node's parser refuses this one itself (Node 24's the empty one too).
     await refused(gw, 'POST /te HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n', 400, /PORTICO_ERR_BAD_HTTP_REQUEST: .*Transfer-Encoding/);
   });
 
