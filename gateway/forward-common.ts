@@ -1,7 +1,7 @@
 import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
 import { ErrorCodes, PorticoError, isPorticoError, type ErrorCode } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import { declaredContentLength, isFinalStatus } from '../protocol/http-status.js';
+import { declaredContentLength, isFinalStatus, isHopByHop } from '../protocol/http-response.js';
 import type { NativeLinkPool } from './native-link-pool.js';
 import type { TrustedProxies } from './trusted-proxies.js';
 import type { Upstream, UpstreamPool } from './upstream-pool.js';
@@ -18,18 +18,6 @@ export interface ForwardContext {
   bodyLimit: number;
   /** A request found no upstream at all and waits (serve: the master starts workers). */
   onNoUpstream?: () => void;
-}
-
-/**
- * Hop-by-hop headers belong to the worker's connection, not to the client's (RFC 9110 §7.6.1).
- * Transfer-Encoding too: Node frames the client's response itself.
- */
-export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'upgrade', 'te', 'trailer', 'transfer-encoding']);
-
-/** HOP_BY_HOP.has(name.toLowerCase()), without lower-casing the names no hop-by-hop name is as long as. */
-export function isHopByHop(name: string): boolean {
-  const n = name.length;
-  return (n === 10 || n === 7 || n === 2 || n === 16 || n === 17) && HOP_BY_HOP.has(name.toLowerCase());
 }
 
 /** Answers the client with a coded error, or aborts its connection once a head was sent. */

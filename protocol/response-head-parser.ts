@@ -1,5 +1,5 @@
 import { PorticoError } from '../common/errors.js';
-import { isFinalStatus } from './http-status.js';
+import { isFinalStatus } from './http-response.js';
 
 export interface ResponseHead {
   httpVersion: string;

@@ -5,7 +5,8 @@ import { CLIENT_CLOSED } from '../common/request-metrics.js';
 import type { PacketHead } from '../protocol/packet-decoder.js';
 import type { UwsgiVars } from '../protocol/uwsgi-vars.js';
 import { httpResponseSink } from './http-response-sink.js';
-import { declaredContentLength, statusHasNoBody } from '../protocol/http-status.js';
+import { linkHeaders } from './response-head.js';
+import { declaredContentLength, statusHasNoBody } from '../protocol/http-response.js';
 import type { ResponseSink } from './response-sink.js';
 import type { ExchangeSocket } from './exchange-socket.js';
 import type { WorkerContext } from './worker-context.js';
@@ -139,7 +140,7 @@ export class Exchange {
       if (size !== declared) throw new PorticoError('PORTICO_ERR_BODY_LENGTH', `a body of ${size} bytes under Content-Length ${declared}`);
     }
     this.declaredLength = declared;
-    this.sink.writeHead(this, status, statusText, headers, body);
+    this.sink.writeHead(this, status, statusText, linkHeaders(headers), body);
   }
 
   /** Writes a body chunk; resolves when the socket can take more (backpressure). */

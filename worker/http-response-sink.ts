@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Exchange } from './exchange.js';
-import { statusHasNoBody } from '../protocol/http-status.js';
+import { statusHasNoBody } from '../protocol/http-response.js';
 import { serializeHead } from './response-head.js';
 import { ONE_WRITE_MAX, type ResponseSink } from './response-sink.js';
 

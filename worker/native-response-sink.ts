@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { FrameType, encodeResponseHeadFrame, writeAbort, writeBody, writeFrame } from '../protocol/native/index.js';
-import { statusHasNoBody } from '../protocol/http-status.js';
+import { statusHasNoBody } from '../protocol/http-response.js';
 import { validateHeaders } from './response-head.js';
 import type { ResponseSink } from './response-sink.js';
 

@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import { PorticoError } from '../common/errors.js';
-import { isFinalStatus } from '../protocol/http-status.js';
+import { isFinalStatus, isHopByHop } from '../protocol/http-response.js';
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE = /[\r\n\0]/;
@@ -36,4 +36,31 @@ export function validateHeaders(status: number, statusText: string | undefined, 
 
 function invalid(what: string): PorticoError {
   return new PorticoError('PORTICO_ERR_INVALID_HEADER', what);
+}
+
+/**
+ * An app's headers as its link carries them. Hop-by-hop ones are dropped (RFC 9110 §7.6.1): the
+ * link frames the body itself (raw and close-delimited on uwsgi, frames on the native link), so an
+ * app's own `Transfer-Encoding: chunked` (Hono's streamSSE, @hono/node-server) or `Connection`
+ * would make nginx or the gateway read the body wrongly. An event stream gets
+ * `X-Accel-Buffering: no` unless it says otherwise, so nginx (uwsgi_pass or proxy_pass) passes
+ * each event on as it comes instead of buffering them. The same array when nothing changes.
+ */
+export function linkHeaders(headers: readonly string[]): readonly string[] {
+  let drop = false;
+  let eventStream = false;
+  let accel = false;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    const n = name.length;
+    if (isHopByHop(name)) drop = true;
+    else if (n === 12 && name.toLowerCase() === 'content-type') eventStream = /^\s*text\/event-stream/i.test(headers[i + 1]!);
+    else if (n === 17 && name.toLowerCase() === 'x-accel-buffering') accel = true;
+  }
+  const addAccel = eventStream && !accel;
+  if (!drop && !addAccel) return headers;
+  const out: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) if (!isHopByHop(headers[i]!)) out.push(headers[i]!, headers[i + 1]!);
+  if (addAccel) out.push('X-Accel-Buffering', 'no');
+  return out;
 }

@@ -1,6 +1,6 @@
 import { FrameType, queueStreamResponseHead } from '../protocol/native/index.js';
 import type { Exchange } from './exchange.js';
-import { statusHasNoBody } from '../protocol/http-status.js';
+import { statusHasNoBody } from '../protocol/http-response.js';
 import { validateHeaders } from './response-head.js';
 import type { ResponseSink } from './response-sink.js';
 import { StreamSocket } from './stream-socket.js';

@@ -1,5 +1,5 @@
 import { PorticoError } from '../../common/errors.js';
-import { statusHasNoBody } from '../../protocol/http-status.js';
+import { statusHasNoBody } from '../../protocol/http-response.js';
 import type { Exchange } from '../exchange.js';
 import type { RequestHandler } from '../worker-context.js';
 import { createRequest } from './light-request.js';

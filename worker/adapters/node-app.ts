@@ -1,10 +1,10 @@
 import { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { PorticoError } from '../../common/errors.js';
-import { isFinalStatus, statusHasNoBody } from '../../protocol/http-status.js';
+import { HOP_BY_HOP, isFinalStatus, isHopByHop, statusHasNoBody } from '../../protocol/http-response.js';
 import type { Exchange } from '../exchange.js';
 import type { RequestHandler } from '../worker-context.js';
-import { headersFromVars } from './request-headers.js';
+import { headersFromVars, schemeFromVars } from './request-headers.js';
 import { ResponseCapture } from './response-capture.js';
 
 /**
@@ -34,8 +34,48 @@ const nodeWriteHead = ServerResponse.prototype.writeHead as (this: ServerRespons
 const finalWriteHead = function (this: ServerResponse, ...args: unknown[]): ServerResponse {
   const status = args[0] as number;
   if (!isFinalStatus(status)) throw new PorticoError('PORTICO_ERR_INVALID_STATUS', `${status} (an app's answer must be a final status, 200-599)`);
+  // Node frames what it is told to: an app's own `Transfer-Encoding: chunked` would chunk a body
+  // the uwsgi link delimits by its close (nginx then passed the chunks on as body bytes), and its
+  // `Connection: keep-alive` would keep open the connection whose close ends the response.
+  for (const name of HOP_BY_HOP) if (this.hasHeader(name)) this.removeHeader(name);
+  const last = args.length - 1;
+  let headers = last >= 1 ? args[last] : undefined;
+  if (typeof headers === 'object' && headers !== null) args[last] = headers = withoutHopByHop(headers);
+  else headers = undefined;
+  // nginx passes an event stream on event by event only when told so (see linkHeaders).
+  if (!this.hasHeader('x-accel-buffering') && isEventStream(this.getHeader('content-type') ?? headerIn(headers, 'content-type'))) this.setHeader('X-Accel-Buffering', 'no');
   return nodeWriteHead.apply(this, args);
 } as ServerResponse['writeHead'];
+
+/** writeHead's headers (an object, a flat array or an array of pairs) without hop-by-hop ones. */
+function withoutHopByHop(headers: object): object {
+  if (!Array.isArray(headers)) {
+    const keys = Object.keys(headers);
+    if (!keys.some(isHopByHop)) return headers;
+    const out: Record<string, unknown> = {};
+    for (const k of keys) if (!isHopByHop(k)) out[k] = (headers as Record<string, unknown>)[k];
+    return out;
+  }
+  if (headers.length > 0 && Array.isArray(headers[0])) return (headers as unknown[][]).filter((pair) => !isHopByHop(String(pair[0])));
+  const out: unknown[] = [];
+  for (let i = 0; i < headers.length; i += 2) if (!isHopByHop(String(headers[i]))) out.push(headers[i], headers[i + 1]);
+  return out;
+}
+
+function headerIn(headers: unknown, name: string): unknown {
+  if (typeof headers !== 'object' || headers === null) return undefined;
+  if (!Array.isArray(headers)) {
+    for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === name) return v;
+    return undefined;
+  }
+  if (headers.length > 0 && Array.isArray(headers[0])) return (headers as unknown[][]).find((p) => String(p[0]).toLowerCase() === name)?.[1];
+  for (let i = 0; i < headers.length; i += 2) if (String(headers[i]).toLowerCase() === name) return headers[i + 1];
+  return undefined;
+}
+
+function isEventStream(type: unknown): boolean {
+  return typeof type === 'string' && /^\s*text\/event-stream/i.test(type);
+}
 function noInterim(): void {}
 
 /**
@@ -188,6 +228,9 @@ function buildRequest(ex: Exchange, on?: Socket): IncomingMessage {
     // so it answers with what nginx said in REMOTE_ADDR/REMOTE_PORT.
     Object.defineProperty(socket, 'remoteAddress', { value: v.get('REMOTE_ADDR') ?? undefined, configurable: true });
     Object.defineProperty(socket, 'remotePort', { value: Number(v.get('REMOTE_PORT')) || undefined, configurable: true });
+    // Express's req.secure, Koa's ctx.protocol and fastify's request.protocol ask the socket;
+    // behind nginx's TLS (or a trusted proxy's X-Forwarded-Proto) the vars say https.
+    Object.defineProperty(socket, 'encrypted', { value: schemeFromVars(v) === 'https', configurable: true });
   }
   const req = new IncomingMessage(socket);
   const protocol = v.get('SERVER_PROTOCOL') ?? 'HTTP/1.1';

@@ -37,7 +37,7 @@ export function headersFromVars(vars: UwsgiVars): string[] {
 
 /** The request URL an app sees: scheme and Host from the vars, path and query as the client sent them. */
 export function urlFromVars(vars: UwsgiVars): string {
-  const scheme = vars.get('REQUEST_SCHEME') || (vars.get('HTTPS') === 'on' ? 'https' : 'http');
+  const scheme = schemeFromVars(vars);
   let host = vars.get('HTTP_HOST');
   if (!host) {
     const name = vars.get('SERVER_NAME') || 'localhost';
@@ -51,4 +51,16 @@ export function urlFromVars(vars: UwsgiVars): string {
   }
   if (uri.charCodeAt(0) !== 47) uri = '/' + uri;
   return `${scheme}://${host}${uri}`;
+}
+
+/**
+ * The scheme the client used, as nginx says it (REQUEST_SCHEME, or HTTPS on from
+ * `include uwsgi_params`) and the gateway does (its trusted X-Forwarded-Proto): the URL a fetch
+ * app sees, a WSGI app's url_scheme, and whether a node app's socket is `encrypted`.
+ */
+export function schemeFromVars(vars: UwsgiVars): 'http' | 'https' {
+  const scheme = vars.get('REQUEST_SCHEME');
+  if (scheme === 'https' || scheme === 'http') return scheme;
+  const https = vars.get('HTTPS');
+  return https === 'on' || https === '1' ? 'https' : 'http';
 }

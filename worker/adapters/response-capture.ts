@@ -2,9 +2,8 @@ import { EventEmitter } from 'node:events';
 import { PorticoError } from '../../common/errors.js';
 import { parseResponseHead } from '../../protocol/response-head-parser.js';
 import type { Exchange } from '../exchange.js';
+import { schemeFromVars } from './request-headers.js';
 
-/** Headers that describe Node's HTTP/1.1 connection, not the response: the link frames its own. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding']);
 
 /**
  * The socket a ServerResponse (and its IncomingMessage) gets on the native link. Node's
@@ -26,7 +25,8 @@ export class ResponseCapture extends EventEmitter {
   _hadError = false;
   readonly remoteAddress: string | undefined;
   readonly remotePort: number | undefined;
-  readonly encrypted = false;
+  /** Behind TLS (the vars say https): Express's req.secure and the like ask the socket. */
+  readonly encrypted: boolean;
   /** The head has been handed to the Exchange; everything written now is body. */
   headDone = false;
   /** A write error (an invalid head) that must fail the response. */
@@ -44,6 +44,7 @@ export class ResponseCapture extends EventEmitter {
     this.ex = ex;
     this.remoteAddress = ex.vars.get('REMOTE_ADDR') ?? undefined;
     this.remotePort = Number(ex.vars.get('REMOTE_PORT')) || undefined;
+    this.encrypted = schemeFromVars(ex.vars) === 'https';
   }
 
   /** Readable while open, as a socket is: on-finished (Express's body parsers) takes a socket that is not for a finished request. */
@@ -177,13 +178,12 @@ export class ResponseCapture extends EventEmitter {
     this.headDone = true;
     const flat: string[] = [];
     for (const [name, value] of head.headers) {
-      const lower = name.toLowerCase();
-      if (HOP_BY_HOP.has(lower)) {
-        if (lower === 'transfer-encoding' && /chunked/i.test(value)) {
-          throw new PorticoError('PORTICO_ERR_INVALID_HEADER', 'Transfer-Encoding set by a node app on the native link');
-        }
-        continue;
+      // The body after this head is taken as it is: chunks framed by Node would reach the client
+      // as body bytes (the node adapter keeps Node from chunking; this guards the rule).
+      if (name.length === 17 && name.toLowerCase() === 'transfer-encoding' && /chunked/i.test(value)) {
+        throw new PorticoError('PORTICO_ERR_INVALID_HEADER', 'a node app chunked its own response on the native link');
       }
+      // Hop-by-hop headers (Node's own Connection: close among them) go in Exchange.writeHead.
       flat.push(name, value);
     }
     const rest = buf.subarray(head.size);

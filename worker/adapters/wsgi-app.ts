@@ -2,6 +2,7 @@ import { PorticoError } from '../../common/errors.js';
 import type { Exchange } from '../exchange.js';
 import type { RequestHandler } from '../worker-context.js';
 import { PORTICO_VERSION } from '../version.js';
+import { schemeFromVars } from './request-headers.js';
 
 export type WsgiChunk = string | Uint8Array;
 export type WsgiHeaders = Array<[string, string]> | Array<readonly [string, string]>;
@@ -62,7 +63,7 @@ export function environFor(ex: Exchange): WsgiEnviron {
     const prev = env[k];
     env[k] = prev === undefined ? f[i + 1] : `${prev as string}${k === 'HTTP_COOKIE' ? '; ' : ', '}${f[i + 1]}`;
   }
-  const scheme = (env.REQUEST_SCHEME as string | undefined) || (env.HTTPS === 'on' ? 'https' : 'http');
+  const scheme = schemeFromVars(ex.vars);
   let input: unknown;
   Object.defineProperty(env, 'portico.input', { enumerable: true, get: () => (input ??= ex.body()) });
   env['portico.errors'] = process.stderr;

@@ -1,6 +1,6 @@
 /**
- * The status-code facts every response writer and reader shares (RFC 9110 §15), in one place:
- * the gateway's forwarders, the worker's sinks and the uwsgi client all ask these.
+ * The response facts every response writer and reader shares (RFC 9110), in one place: the
+ * gateway's forwarders, the worker's sinks and adapters and the uwsgi client all ask these.
  */
 
 /**
@@ -34,4 +34,17 @@ export function declaredContentLength(headers: readonly string[]): number {
     length = n;
   }
   return length;
+}
+
+/**
+ * Hop-by-hop headers belong to one connection, not to the response (RFC 9110 §7.6.1), and
+ * Transfer-Encoding too: each hop frames the body itself. An app's or a worker's are dropped;
+ * the worker frames its link, the gateway or nginx the client's connection.
+ */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'upgrade', 'te', 'trailer', 'transfer-encoding']);
+
+/** HOP_BY_HOP.has(name.toLowerCase()), without lower-casing the names no hop-by-hop name is as long as. */
+export function isHopByHop(name: string): boolean {
+  const n = name.length;
+  return (n === 10 || n === 7 || n === 2 || n === 16 || n === 17) && HOP_BY_HOP.has(name.toLowerCase());
 }
