@@ -32,6 +32,33 @@ describe('Node frameworks run unmodified as node-kind apps', () => {
     }
   });
 
+  it('fastify 5: the instance exported as it is (`export default app`): routes, JSON body, protocol', async () => {
+    const sock = join(tmp.path, 'fastify.sock');
+    const w = await startWorker(join(fixturesDir, 'fastify-app.mjs'), sock);
+    try {
+      const res = await uwsgiRequest({ socket: sock, path: '/hi' });
+      assert.equal(res.status, 200);
+      assert.deepEqual(JSON.parse(res.body.toString()), { hi: 'there', protocol: 'http', ip: '127.0.0.1' });
+      const posted = await uwsgiRequest({ socket: sock, method: 'POST', path: '/echo', headers: [['Content-Type', 'application/json']], body: '{"a":1}' });
+      assert.deepEqual(JSON.parse(posted.body.toString()), { got: { a: 1 } });
+      assert.equal((await uwsgiRequest({ socket: sock, path: '/nowhere' })).status, 404);
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it('Koa 3: the app exported as it is (`export default app`), not its callback()', async () => {
+    const sock = join(tmp.path, 'koa-instance.sock');
+    const w = await startWorker(join(fixturesDir, 'koa-instance-app.mjs'), sock);
+    try {
+      const res = await uwsgiRequest({ socket: sock, path: '/k', headers: [['Host', 'x']] });
+      assert.equal(res.status, 200);
+      assert.deepEqual(JSON.parse(res.body.toString()), { path: '/k', protocol: 'http' });
+    } finally {
+      await w.stop();
+    }
+  });
+
   it("Koa 3: app.callback() from a CommonJS module", async () => {
     const sock = join(tmp.path, 'koa.sock');
     const w = await startWorker(join(fixturesDir, 'koa-app.cjs'), sock);

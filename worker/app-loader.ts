@@ -20,7 +20,8 @@ export interface LoadedApp {
 
 export const KIND_RULES = `How portico tells the kind of an app (force one with --kind):
   - an export named "application" (or MODULE:application) is a WSGI app: application(environ, startResponse)
-  - an http.Server instance is a node app
+  - an http.Server instance is a node app, and so is a fastify instance (its server, once ready)
+    and a Koa app (its callback())
   - an object with a fetch(request) method is a fetch app (export default { fetch })
   - a function of one parameter is a fetch app: (request) => Response
   - a function of two or three parameters is a node app: (req, res) or (req, res, next)`;
@@ -51,7 +52,9 @@ export async function loadApp(spec: string, options: { kind?: AppKind; lightResp
   } catch (err) {
     throw new PorticoError('PORTICO_ERR_APP_LOAD', `${file}: import failed: ${(err as Error)?.stack ?? String(err)}`, { cause: err });
   }
-  const { name, value } = pickExport(mod, exportName, file);
+  const picked = pickExport(mod, exportName, file);
+  const name = picked.name;
+  const value = await frameworkListener(picked.value, file);
   const kind = options.kind ?? detectKind(name, value, file);
   return { kind, file: path, exportName: name, handler: makeHandler(kind, value, file, name) };
 }
@@ -67,6 +70,27 @@ function pickExport(mod: Record<string, unknown>, exportName: string | undefined
   if (application !== undefined) return { name: 'application', value: application };
   if (mod.default !== undefined) return { name: 'default', value: mod.default };
   throw loadError(file, 'it has neither a default export nor an export named "application"');
+}
+
+/**
+ * What a framework's own export runs as, exported the way its docs show: a fastify instance is its
+ * http.Server once ready() has loaded its plugins and routes; a Koa app is its callback().
+ */
+async function frameworkListener(value: unknown, file: string): Promise<unknown> {
+  if (value === null || typeof value !== 'object') return value;
+  const app = value as { server?: unknown; ready?: unknown; callback?: unknown; use?: unknown; listen?: unknown };
+  if (app.server instanceof Server && typeof app.ready === 'function') {
+    try {
+      await (app.ready as () => Promise<unknown>).call(app);
+    } catch (err) {
+      throw loadError(file, `the fastify instance failed to get ready: ${(err as Error)?.message ?? String(err)}`);
+    }
+    return app.server;
+  }
+  if (typeof app.callback === 'function' && typeof app.use === 'function' && typeof app.listen === 'function') {
+    return (app.callback as () => unknown).call(app);
+  }
+  return value;
 }
 
 function detectKind(name: string, value: unknown, file: string): AppKind {
