@@ -16,6 +16,8 @@ export interface LoadedApp {
   file: string;
   exportName: string;
   handler: RequestHandler;
+  /** The app's shutdown hook (closeHook), awaited when its worker stops; null when it has none. */
+  close: (() => unknown) | null;
 }
 
 export const KIND_RULES = `How portico tells the kind of an app (force one with --kind):
@@ -56,7 +58,7 @@ export async function loadApp(spec: string, options: { kind?: AppKind; lightResp
   const name = picked.name;
   const value = await frameworkListener(picked.value, file);
   const kind = options.kind ?? detectKind(name, value, file);
-  return { kind, file: path, exportName: name, handler: makeHandler(kind, value, file, name) };
+  return { kind, file: path, exportName: name, handler: makeHandler(kind, value, file, name), close: closeHook(mod, picked.value) };
 }
 
 function pickExport(mod: Record<string, unknown>, exportName: string | undefined, file: string): { name: string; value: unknown } {
@@ -70,6 +72,24 @@ function pickExport(mod: Record<string, unknown>, exportName: string | undefined
   if (application !== undefined) return { name: 'application', value: application };
   if (mod.default !== undefined) return { name: 'default', value: mod.default };
   throw loadError(file, 'it has neither a default export nor an export named "application"');
+}
+
+/**
+ * What runs when the app's worker stops (SIGTERM, --max-requests, --reload-on-rss, a chain reload),
+ * after its last request, to close database pools and the like: an exported `close()` or
+ * `shutdown()` (ES module, or CommonJS `module.exports`); else the app object's own (a fastify
+ * instance's close() runs its onClose hooks; `export default { fetch, close }`); else, for an
+ * http.Server, its 'close' listeners, as server.close() would run them.
+ */
+function closeHook(mod: Record<string, unknown>, app: unknown): (() => unknown) | null {
+  const cjs = mod.default !== null && typeof mod.default === 'object' ? (mod.default as Record<string, unknown>) : undefined;
+  for (const source of [mod, cjs, app]) {
+    if (source === null || (typeof source !== 'object' && typeof source !== 'function')) continue;
+    const s = source as { close?: unknown; shutdown?: unknown };
+    if (source instanceof Server) return () => source.emit('close');
+    for (const fn of [s.close, s.shutdown]) if (typeof fn === 'function') return () => (fn as () => unknown).call(source);
+  }
+  return null;
 }
 
 /**

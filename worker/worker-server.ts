@@ -139,6 +139,26 @@ export class WorkerServer {
     return this.stopping;
   }
 
+  /**
+   * The app's shutdown hook, after its last request: awaited for at most --graceful-timeout; a
+   * throw or a timeout is one log line, and the worker stops all the same.
+   */
+  private async closeApp(): Promise<void> {
+    const close = this.app?.close;
+    if (!close) return;
+    const timeoutMs = (this.options.gracefulTimeout ?? defaults.gracefulTimeout) * 1000;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, timeoutMs, 'timeout')));
+    try {
+      const outcome = await Promise.race([Promise.resolve().then(close), timedOut]);
+      if (outcome === 'timeout') this.log.error('PORTICO_ERR_APP_EXCEPTION', `the app's close hook did not finish within --graceful-timeout ${timeoutMs / 1000} s; stopping anyway`);
+    } catch (err) {
+      this.log.error('PORTICO_ERR_APP_EXCEPTION', `the app's close hook threw: ${(err as Error)?.stack ?? String(err)}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   private async doStop(graceful: boolean): Promise<void> {
     const server = this.server;
     const ctx = this.ctx;
@@ -160,6 +180,7 @@ export class WorkerServer {
     // What is left is idle, or past the graceful timeout.
     for (const s of this.sockets) s.destroy();
     await closed;
+    await this.closeApp();
     if (this.options.vacuum !== false) vacuumSocket(this.address);
     this.log.info(`portico worker ${process.pid}: stopped`);
     this.log.flush();

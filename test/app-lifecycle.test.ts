@@ -1,0 +1,46 @@
+// The app's shutdown hook (worker/app-loader.ts closeHook, worker/worker-server.ts closeApp): it
+// runs after the worker's last request, however the worker stops, for every way an app exports one.
+import { strict as assert } from 'node:assert';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { uwsgiRequest } from '../protocol/uwsgi-client.js';
+import { fixturesDir } from './support/paths.js';
+import { startWorker } from './support/portico-worker.js';
+import { makeTmpDir } from './support/tmp-dir.js';
+
+describe('the app shutdown hook', () => {
+  const tmp = makeTmpDir('lifecycle');
+  after(() => tmp.cleanup());
+
+  it('an exported close(): awaited at SIGTERM, after the last request, before the worker says stopped', async () => {
+    const sock = join(tmp.path, 'close.sock');
+    const w = await startWorker(join(fixturesDir, 'close-hook-app.mjs'), sock);
+    assert.equal((await uwsgiRequest({ socket: sock, path: '/' })).body.toString(), 'open');
+    assert.equal(await w.stop(), 0);
+    const out = w.output();
+    const ran = out.indexOf(`close hook ran in ${w.child.pid}`);
+    assert.ok(ran > 0, out);
+    assert.ok(ran < out.indexOf('stopped'), 'the hook ran after the worker said stopped');
+  });
+
+  it('under the master: a worker retired at --max-requests runs it too', async () => {
+    const sock = join(tmp.path, 'retire.sock');
+    const w = await startWorker(join(fixturesDir, 'close-hook-app.mjs'), sock, ['--processes', '1', '--max-requests', '2']);
+    try {
+      const first = /portico worker (\d+): fetch app/.exec(w.output())![1];
+      for (let i = 0; i < 2; i++) assert.equal((await uwsgiRequest({ socket: sock, path: '/' })).status, 200);
+      await w.waitFor(new RegExp(`close hook ran in ${first}`));
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it("a fastify instance: its onClose hooks; an http.Server: its 'close' listeners", async () => {
+    for (const [app, line] of [['fastify-app.mjs', 'fastify onClose ran in'], ['server-close-app.mjs', 'server close listener ran in']] as const) {
+      const sock = join(tmp.path, `${app}.sock`);
+      const w = await startWorker(join(fixturesDir, app), sock);
+      assert.equal(await w.stop(), 0);
+      assert.match(w.output(), new RegExp(`${line} ${w.child.pid}`));
+    }
+  });
+});
