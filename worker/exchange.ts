@@ -35,6 +35,8 @@ export class Exchange {
   bodyBytes = 0;
   headersCount = 0;
   headersBytes = 0;
+  /** Writes of the response to the link (the head, with or without a body, and each body chunk). */
+  writes = 0;
   /** The request body as a stream, created on first use (most GETs never ask). */
   private bodyStream: Readable | null = null;
   private bodyQueue: Buffer[] | null = null;
@@ -140,6 +142,7 @@ export class Exchange {
       if (size !== declared) throw new PorticoError('PORTICO_ERR_BODY_LENGTH', `a body of ${size} bytes under Content-Length ${declared}`);
     }
     this.declaredLength = declared;
+    this.writes++;
     this.sink.writeHead(this, status, statusText, linkHeaders(headers), body);
   }
 
@@ -149,6 +152,7 @@ export class Exchange {
     if (this.isHead || statusHasNoBody(this.status)) return true;
     if (this.declaredLength >= 0 && this.bodyBytes + chunk.length > this.declaredLength) return this.overrun(chunk);
     this.bodyBytes += chunk.length;
+    this.writes++;
     return this.sink.write(this, chunk);
   }
 

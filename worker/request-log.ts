@@ -11,7 +11,8 @@ export function logRequest(ctx: WorkerContext, ex: Exchange): void {
     totalRequests: ctx.requests,
     remoteAddr: v.get('REMOTE_ADDR') ?? '',
     remoteUser: v.get('REMOTE_USER') ?? '',
-    varsCount: v.count,
+    // uWSGI counts keys and values alike.
+    varsCount: v.count * 2,
     varsBytes: ex.head.datasize,
     startedAt: ex.startedAt,
     method: ex.method,
@@ -22,6 +23,7 @@ export function logRequest(ctx: WorkerContext, ex: Exchange): void {
     status: ex.aborted && !ex.headSent ? 499 : ex.status,
     headersCount: ex.headersCount,
     headersBytes: ex.headersBytes,
+    switches: ex.writes,
     aborted: ex.aborted,
   });
 }

@@ -265,4 +265,6 @@ function recordHead(ex: Exchange, res: ServerResponse): void {
   ex.headersBytes = head.length;
   ex.headersCount = Math.max(0, head.split('\r\n').length - 3);
   ex.bodyBytes = Math.max(0, ex.conn.bytesWritten - head.length);
+  // Node wrote to the socket itself: its head, and its body (in one write or more, it does not say).
+  ex.writes = ex.bodyBytes > 0 ? 2 : 1;
 }
