@@ -184,6 +184,13 @@ export function installHttpLimits(app: FastifyInstance, limits: HttpLimits, log:
     if (socket.writable) socket.write(clientErrorAnswer('PORTICO_ERR_METHOD_NOT_ALLOWED'));
     lingerClose(socket);
   });
+  // node:http answers `Expect: 100-continue` itself before 'request' unless someone listens here:
+  // a body the limits already refuse (a Content-Length past --body-limit) must get its 413 alone,
+  // not a 100 Continue inviting the client to send it.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    if (checkHead(req, limits) === null) res.writeContinue();
+    server.emit('request', req, res);
+  });
   const handlers = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
   server.removeAllListeners('request');
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {

@@ -122,6 +122,14 @@ describe('gateway HTTP limits', { timeout: 60_000 }, () => {
     await refused(gw, `GET /many HTTP/1.1\r\nHost: x\r\n${many}\r\n`, 431, /PORTICO_ERR_HEADERS_TOO_LARGE: 127\.0\.0\.1: HPE_HEADER_OVERFLOW/);
   });
 
+  test('--body-limit with Expect: 100-continue: the 413 comes alone, no 100 Continue before it', async () => {
+    const ex = await send(gw, 'POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\nExpect: 100-continue\r\n\r\n');
+    assert.deepEqual(ex.responses.map((r) => r.status), [413]);
+    // Within the limit, the client is invited to send its body.
+    const ok = await send(gw, 'POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n');
+    assert.equal(ok.responses[0]?.status, 100);
+  });
+
   test('--body-limit: a larger Content-Length is 413 at once, before any body is sent', async () => {
     const echo = await echoed(gw, `POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n${'b'.repeat(1000)}`);
     assert.equal(Buffer.from(echo.body, 'base64').length, 1000);
