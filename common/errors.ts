@@ -27,7 +27,7 @@ export const ErrorCodes = {
   PORTICO_ERR_BAD_HTTP_REQUEST: { status: 400, message: 'malformed HTTP request refused by the parser' },
   PORTICO_ERR_REQUEST_TIMEOUT: { status: 408, message: 'the request head or body did not arrive within --headers-timeout / --request-timeout' },
   PORTICO_ERR_TOO_MANY_CONNECTIONS: { status: 503, message: 'connection refused: --max-connections are open' },
-  PORTICO_ERR_SOCKET_IN_USE: { status: 503, message: 'the socket path is in use by a live server' },
+  PORTICO_ERR_SOCKET_IN_USE: { status: 503, message: 'the socket (path or TCP port) is in use by another server' },
   PORTICO_ERR_SOCKET_PERMISSION: { status: 503, message: 'permission denied on the socket' },
   PORTICO_ERR_FORBIDDEN_PEER: { status: 403, message: 'peer address is not in --allow-from' },
   PORTICO_ERR_INVALID_OPTION: { status: 500, message: 'invalid option' },

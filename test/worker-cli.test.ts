@@ -1,9 +1,12 @@
 import { strict as assert } from 'node:assert';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
+import { freePort } from './support/free-port.js';
 import { fixturesDir, porticoBin } from './support/paths.js';
 import { startWorker } from './support/portico-worker.js';
 import { makeTmpDir } from './support/tmp-dir.js';
@@ -12,7 +15,8 @@ const run = promisify(execFile);
 
 async function failingStart(args: string[]): Promise<{ code: number; stderr: string }> {
   try {
-    await run(process.execPath, [porticoBin, ...args], { timeout: 20_000 });
+    // SIGKILL: a server that wrongly started must not outlive the test (its workers follow it).
+    await run(process.execPath, [porticoBin, ...args], { timeout: 10_000, killSignal: 'SIGKILL' });
   } catch (err) {
     const e = err as { code: number; stderr: string };
     return { code: e.code, stderr: e.stderr };
@@ -99,5 +103,66 @@ describe('portico worker: logging', () => {
     await w.waitFor(/PORTICO_ERR_APP_EXCEPTION/);
     assert.doesNotMatch(w.output(), /GET \/quiet =>/);
     await w.stop();
+  });
+});
+
+/** The error line portico printed, after checking it is one coded line and no stack trace. */
+function oneErrorLine(stderr: string, code: string): string {
+  assert.doesNotMatch(stderr, /^\s+at /m, `a stack trace:\n${stderr}`);
+  const lines = stderr.split('\n').filter((l) => l.includes(code));
+  assert.equal(lines.length, 1, `one ${code} line expected:\n${stderr}`);
+  assert.match(lines[0]!, new RegExp(`^portico: ${code}: `));
+  return lines[0]!;
+}
+
+/** A TCP listener another process would hold: the port is taken for as long as it runs. */
+async function holdPort(): Promise<{ port: number; close(): Promise<void> }> {
+  const srv = createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  return { port: (srv.address() as AddressInfo).port, close: () => new Promise((resolve) => srv.close(() => resolve())) };
+}
+
+/** The backlog of the listening socket (`ss` shows it as Send-Q): what --listen set. */
+function listenBacklog(filter: string[]): number {
+  const out = execFileSync('ss', ['-lnH', ...filter], { encoding: 'utf8' }).trim();
+  const row = out.split('\n')[0]!.trim().split(/\s+/);
+  // u_str LISTEN 0 37 PATH ... / LISTEN 0 37 ADDR:PORT ...
+  return Number(row[row[0] === 'LISTEN' ? 2 : 3]);
+}
+
+describe('portico worker: binding', () => {
+  const tmp = makeTmpDir('bind');
+  after(() => tmp.cleanup());
+  const APP = join(fixturesDir, 'master-app.mjs');
+
+  it('a TCP port another process holds is refused with one line, with and without the master', async () => {
+    const held = await holdPort();
+    try {
+      for (const mode of [['--no-master'], ['--processes', '1']]) {
+        const r = await failingStart(['worker', APP, '--socket', `127.0.0.1:${held.port}`, ...mode]);
+        assert.equal(r.code, 1, mode.join(' '));
+        assert.match(oneErrorLine(r.stderr, 'PORTICO_ERR_SOCKET_IN_USE'), new RegExp(`127\\.0\\.0\\.1:${held.port} is in use`));
+        assert.doesNotMatch(r.stderr, /accepting on/);
+      }
+    } finally {
+      await held.close();
+    }
+  });
+
+  it('--listen N is the backlog of the socket the master binds (unix and TCP)', async () => {
+    const sock = join(tmp.path, 'backlog.sock');
+    const port = await freePort();
+    const [u, t] = await Promise.all([
+      startWorker(APP, sock, ['--processes', '1', '--listen', '37']),
+      startWorker(APP, `127.0.0.1:${port}`, ['--processes', '1', '--listen', '41']),
+    ]);
+    try {
+      assert.equal(listenBacklog(['-x', 'src', sock]), 37);
+      assert.equal(listenBacklog(['-t', 'sport', '=', `:${port}`]), 41);
+    } finally {
+      assert.equal(await u.stop('SIGTERM'), 0);
+      assert.equal(await t.stop('SIGTERM'), 0);
+    }
   });
 });

@@ -32,7 +32,8 @@ export async function listenSocket(opts: ListenOptions): Promise<Server> {
     const fd = opts.fd;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ fd, backlog: opts.backlog }, () => {
+      // Node reads a backlog for an fd only from the second argument, never from the options.
+      server.listen({ fd }, opts.backlog, () => {
         server.off('error', reject);
         resolve();
       });
