@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { execFile, execFileSync } from 'node:child_process';
 import { once } from 'node:events';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -164,5 +165,60 @@ describe('portico worker: binding', () => {
       assert.equal(await u.stop('SIGTERM'), 0);
       assert.equal(await t.stop('SIGTERM'), 0);
     }
+  });
+});
+
+describe('portico: every option is checked at start, before anything is bound', () => {
+  const tmp = makeTmpDir('checks');
+  after(() => tmp.cleanup());
+  const APP = join(fixturesDir, 'master-app.mjs');
+  const sock = join(tmp.path, 'never.sock');
+  const missing = join(tmp.path, 'missing');
+  const long = join(tmp.path, `${'s'.repeat(110)}.sock`);
+  const ini = (name: string, text: string): string => {
+    const file = join(tmp.path, name);
+    writeFileSync(file, text);
+    return file;
+  };
+  const worker = (...extra: string[]): string[] => ['worker', APP, '--socket', sock, ...extra];
+  const gateway = (...extra: string[]): string[] => ['gateway', '--upstream', `uwsgi://unix:${sock}`, ...extra];
+  const cases: Array<[string[], RegExp, string?]> = [
+    [worker('--gid', 'nosuchgroup'), /--gid nosuchgroup: no such group/],
+    [worker('--gid', 'nosuchgroup', '--no-master'), /--gid nosuchgroup: no such group/],
+    [worker('--uid', 'nosuchuser', '--no-master'), /--uid nosuchuser: no such user/],
+    [worker('--logto', join(missing, 'app.log'), '--no-master'), /--logto .*: directory .*missing does not exist/],
+    [worker('--pidfile', join(missing, 'app.pid')), /--pidfile .*: directory .*missing does not exist/],
+    [worker('--pidfile2', join(missing, 'app.pid')), /--pidfile2 .*: directory .*missing does not exist/],
+    [worker('--chdir', missing), /--chdir .*missing: no such directory/],
+    [worker('--metrics', 'x:y'), /--metrics x:y: /],
+    [worker('--stats', '127.0.0.1:99999'), /--stats 127\.0\.0\.1:99999: the port must be a number from 0 to 65535/],
+    [worker('--processes'), /--processes <value>' argument missing/],
+    [worker('--processes', '100000'), /--processes must be 1 to 1024, got 100000/],
+    [worker('--chmod-socket', '7777'), /--chmod-socket must be an octal mode up to 777/],
+    [['worker', APP, '--socket', long], /--socket .*: 1\d\d bytes, longer than the 107/],
+    [['worker', APP, '--socket', long, '--no-master'], /--socket .*: 1\d\d bytes, longer than the 107/],
+    [worker('--stats', long), /--stats .*: 1\d\d bytes, longer than the 107/],
+    [gateway('--http', `unix:${long}`), /--http .*: 1\d\d bytes, longer than the 107/],
+    [['gateway', '--http', '127.0.0.1:0', '--upstream', 'garbage'], /--upstream garbage: give uwsgi:\/\/unix:PATH/],
+    [['gateway', '--http', '127.0.0.1:0', '--upstream', 'uwsgi://garbage'], /--upstream uwsgi:\/\/garbage: "garbage" is neither/],
+    [gateway('--http', '127.0.0.1:99999'), /--http 127\.0\.0\.1:99999: the port must be a number/],
+    [gateway('--http', '18305'), /--http 18305: a bare port is ambiguous: give :18305 for every interface or 127\.0\.0\.1:18305/],
+    [['serve', APP, '--http', '18305'], /--http 18305: a bare port is ambiguous/],
+    [gateway('--http', '127.0.0.1:0', '--static', '/=/'), /--static \/=\/: the prefix \/ would take every request/],
+    [['--ini', ini('chdir.ini', `[uwsgi]\nchdir = ${missing}\nsocket = ${sock}\nmodule = ${APP}\n`)], /--chdir .*missing: no such directory/],
+    [['--ini', ini('module.ini', `[uwsgi]\nsocket = ${sock}\nmodule = ${join(missing, 'app.mjs')}\n`)], /missing\/app\.mjs: no such file/, 'PORTICO_ERR_APP_LOAD'],
+    [['--ini', ini('serve.ini', `[uwsgi]\nhttp = 127.0.0.1:0\nmodule = ${join(missing, 'app.mjs')}\n`)], /missing\/app\.mjs: no such file/, 'PORTICO_ERR_APP_LOAD'],
+  ];
+
+  it('a bad value is one coded line and exit 1; no socket, pidfile or directory is left', async () => {
+    // Two at a time: each is a node start, and the machine is shared.
+    for (let i = 0; i < cases.length; i += 2) {
+      await Promise.all(cases.slice(i, i + 2).map(async ([args, detail, code = 'PORTICO_ERR_INVALID_OPTION']) => {
+        const r = await failingStart(args);
+        assert.equal(r.code, 1, args.join(' '));
+        assert.match(oneErrorLine(r.stderr, code), detail, args.join(' '));
+      }));
+    }
+    assert.deepEqual(readdirSync(tmp.path).filter((f) => !f.endsWith('.ini')), []);
   });
 });

@@ -38,11 +38,17 @@ export function parseAppSpec(spec: string): { file: string; exportName: string |
  * Imports the app module and turns its export into a request handler. Any failure is a
  * PORTICO_ERR_APP_LOAD naming the file and the rule it failed, so the CLI can exit non-zero with it.
  */
-export async function loadApp(spec: string, options: { kind?: AppKind; lightResponse?: boolean } = {}): Promise<LoadedApp> {
+/** What can be known of APP without importing it (the master checks it before binding anything). */
+export function checkAppFile(spec: string): { file: string; exportName: string | undefined; path: string } {
   const { file, exportName } = parseAppSpec(spec);
   const path = resolve(file);
   if (!/\.(m|c)?js$/.test(path)) throw loadError(file, 'APP must be a .js, .mjs or .cjs file');
   if (!existsSync(path)) throw loadError(file, 'no such file');
+  return { file, exportName, path };
+}
+
+export async function loadApp(spec: string, options: { kind?: AppKind; lightResponse?: boolean } = {}): Promise<LoadedApp> {
+  const { file, exportName, path } = checkAppFile(spec);
   // Before the import, so the app's `new Response(...)` is the light one from its first request.
   if (options.lightResponse !== false && (options.kind === undefined || options.kind === 'fetch')) installLightResponse();
   let mod: Record<string, unknown>;
