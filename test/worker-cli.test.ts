@@ -3,6 +3,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -14,13 +15,15 @@ import { makeTmpDir } from './support/tmp-dir.js';
 
 const run = promisify(execFile);
 
-async function failingStart(args: string[]): Promise<{ code: number; stderr: string }> {
+async function failingStart(args: string[]): Promise<{ code: number; stderr: string; pid: number }> {
+  // SIGKILL: a server that wrongly started must not outlive the test (its workers follow it).
+  const started = run(process.execPath, [porticoBin, ...args], { timeout: 10_000, killSignal: 'SIGKILL' });
+  const pid = started.child.pid!;
   try {
-    // SIGKILL: a server that wrongly started must not outlive the test (its workers follow it).
-    await run(process.execPath, [porticoBin, ...args], { timeout: 10_000, killSignal: 'SIGKILL' });
+    await started;
   } catch (err) {
     const e = err as { code: number; stderr: string };
-    return { code: e.code, stderr: e.stderr };
+    return { code: e.code, stderr: e.stderr, pid };
   }
   return assert.fail('portico exited 0');
 }
@@ -220,5 +223,32 @@ describe('portico: every option is checked at start, before anything is bound', 
       }));
     }
     assert.deepEqual(readdirSync(tmp.path).filter((f) => !f.endsWith('.ini')), []);
+  });
+});
+
+describe('portico: a port another process holds', () => {
+  const tmp = makeTmpDir('held');
+  after(() => tmp.cleanup());
+  const APP = join(fixturesDir, 'master-app.mjs');
+
+  it('--http (gateway and serve) and --stats: one line and exit 1; no socket or runtime directory left', async () => {
+    const held = await holdPort();
+    const at = `127.0.0.1:${held.port}`;
+    const sock = join(tmp.path, 'app.sock');
+    try {
+      const starts = await Promise.all([
+        failingStart(['gateway', '--http', at, '--upstream', `uwsgi://unix:${sock}`]),
+        failingStart(['serve', APP, '--http', at, '--workers', '1']),
+        failingStart(['worker', APP, '--socket', sock, '--processes', '1', '--stats', at]),
+      ]);
+      for (const r of starts) {
+        assert.equal(r.code, 1, r.stderr);
+        assert.match(oneErrorLine(r.stderr, 'PORTICO_ERR_SOCKET_IN_USE'), new RegExp(`127\\.0\\.0\\.1:${held.port} is in use`));
+      }
+      assert.deepEqual(readdirSync(tmp.path), [], 'the worker master removed its socket');
+      assert.deepEqual(readdirSync(tmpdir()).filter((d) => d.startsWith(`portico-run-${starts[1]!.pid}-`)), [], "serve's runtime directory is gone");
+    } finally {
+      await held.close();
+    }
   });
 });
