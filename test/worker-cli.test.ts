@@ -52,6 +52,27 @@ describe('portico worker: loading the app', () => {
     assert.match(r.stderr, /import-fails\.mjs: import failed: Error: this module fails at import/);
   });
 
+  it('a syntax error is one line naming FILE:LINE:COLUMN, in an ES module and in CommonJS, with and without the master', async () => {
+    const esm = join(tmp.path, 'broken.mjs');
+    writeFileSync(esm, 'export default (request) => {\n  return new Response("x"\n};\n');
+    const cjs = join(tmp.path, 'broken.cjs');
+    writeFileSync(cjs, 'module.exports = function (request) {\n  return 1 +;\n};\n');
+    const [e1, e2, c1] = await Promise.all([
+      failingStart(['worker', esm, '--socket', sock('syntax-esm'), '--no-master']),
+      failingStart(['worker', esm, '--socket', sock('syntax-esm-master'), '--processes', '1']),
+      failingStart(['worker', cjs, '--socket', sock('syntax-cjs'), '--no-master']),
+    ]);
+    const esmLine = new RegExp(`^portico: PORTICO_ERR_APP_LOAD: .*: import failed: ${esm}:2:23: SyntaxError: missing \\) after argument list$`, 'm');
+    assert.equal(e1.code, 1);
+    assert.match(oneErrorLine(e1.stderr, 'PORTICO_ERR_APP_LOAD'), esmLine);
+    // Under the master the worker's line comes first, then the master's own (its worker never got ready).
+    assert.equal(e2.code, 1);
+    assert.match(e2.stderr, esmLine);
+    assert.doesNotMatch(e2.stderr, /^\s+at /m);
+    assert.equal(c1.code, 1);
+    assert.match(oneErrorLine(c1.stderr, 'PORTICO_ERR_APP_LOAD'), new RegExp(`${cjs}:2:13: SyntaxError: Unexpected token ';'$`));
+  });
+
   it('a forced kind the export cannot be is refused', async () => {
     const r = await failingStart(['worker', join(fixturesDir, 'server-app.mjs'), '--kind', 'wsgi', '--socket', sock('d')]);
     assert.equal(r.code, 1);

@@ -1,7 +1,8 @@
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Server } from 'node:http';
 import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PorticoError } from '../common/errors.js';
 import { fetchHandler, type FetchFunction } from './adapters/fetch-app.js';
 import { installLightResponse } from './adapters/light-response.js';
@@ -55,6 +56,9 @@ export async function loadApp(spec: string, options: { kind?: AppKind; lightResp
   try {
     mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
   } catch (err) {
+    if ((err as Error)?.name === 'SyntaxError') {
+      throw new PorticoError('PORTICO_ERR_APP_LOAD', `${file}: import failed: ${await syntaxErrorAt(path, err as Error)}`, { cause: err });
+    }
     throw new PorticoError('PORTICO_ERR_APP_LOAD', `${file}: import failed: ${(err as Error)?.stack ?? String(err)}`, { cause: err });
   }
   const { name, value } = pickExport(mod, exportName, file);
@@ -102,4 +106,35 @@ function makeHandler(kind: AppKind, value: unknown, file: string, name: string):
 
 function loadError(file: string, rule: string): PorticoError {
   return new PorticoError('PORTICO_ERR_APP_LOAD', `${file}: ${rule}\n${KIND_RULES}`);
+}
+
+/**
+ * A SyntaxError as one line with where it is: `FILE:LINE:COLUMN: SyntaxError: ...`. CommonJS puts
+ * `FILE:LINE`, the source line and a caret on top of its stack; an ES module's import() error has
+ * no location at all, so on that path only `node --check FILE` is asked, which prints the same
+ * three lines. Its stack is the loader's, never the app's: it is left out.
+ */
+async function syntaxErrorAt(path: string, err: Error): Promise<string> {
+  const what = `${err.name}: ${err.message}`;
+  const where = locate(err.stack ?? '') ?? locate(await checkSyntax(path));
+  return where ? `${where}: ${what}` : `${what} (in a module ${path} imports)`;
+}
+
+function locate(text: string): string | null {
+  const lines = text.split('\n');
+  for (let i = 0; i + 2 < lines.length; i++) {
+    const m = /^(.+):(\d+)$/.exec(lines[i]!);
+    const caret = lines[i + 2]!.indexOf('^');
+    if (m && caret !== -1 && /^\s*\^+\s*$/.test(lines[i + 2]!)) {
+      const file = m[1]!.startsWith('file://') ? fileURLToPath(m[1]!) : m[1]!;
+      return `${file}:${m[2]}:${caret + 1}`;
+    }
+  }
+  return null;
+}
+
+function checkSyntax(path: string): Promise<string> {
+  return new Promise((resolvePromise) => {
+    execFile(process.execPath, ['--check', path], { timeout: 10_000 }, (_err, _stdout, stderr) => resolvePromise(String(stderr)));
+  });
 }
