@@ -12,8 +12,6 @@ import { formatSocketAddress } from '../protocol/socket-address.js';
 import { intOption } from './cli-values.js';
 import { fileOption, listenAddressOption, privilegesOption, type Privileges } from './option-checks.js';
 
-/** --processes at most: far past any machine's cores, short of forking until the system gives out. */
-export const MAX_PROCESSES = 1024;
 
 /** The CLI entry the master's workers run. */
 export const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -31,8 +29,8 @@ type Guards = Omit<MasterOptions, 'main' | 'workerArgv' | 'shared' | 'runDir' | 
 
 /** The master's settings from parsed options (aliases resolved: --workers, --timeout). */
 export function masterGuards(values: OptionValues): Guards {
-  const processes = intOption('processes', values.workers ?? values.processes) ?? Math.min(defaults.processes, MAX_PROCESSES);
-  if (processes < 1 || processes > MAX_PROCESSES) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--processes must be 1 to ${MAX_PROCESSES}, got ${processes}`);
+  const processes = intOption('processes', values.workers ?? values.processes) ?? defaults.processes;
+  if (processes < 1 || processes > defaults.maxProcesses) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--processes must be 1 to ${defaults.maxProcesses}, got ${processes}`);
   return {
     processes,
     ...cheaperSettings(values, processes),
