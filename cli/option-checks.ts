@@ -3,7 +3,7 @@ import { statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { PorticoError } from '../common/errors.js';
-import { formatSocketAddress, type SocketAddress } from '../protocol/socket-address.js';
+import type { SocketAddress } from '../protocol/socket-address.js';
 import { UNIX_PATH_MAX } from '../worker/socket-listener.js';
 
 /*
@@ -82,11 +82,6 @@ export function unixPathOption(flag: string, path: string): void {
   if (!isDirectory(dir)) throw invalid(`--${flag} ${path}: directory ${dir} does not exist: create it first, or choose another path`);
 }
 
-/** The address as the servers take it back (parseSocketAddress): a unix path keeps its `unix:`. */
-export function addressSpec(address: SocketAddress): string {
-  return address.kind === 'unix' ? `unix:${address.path}` : formatSocketAddress(address);
-}
-
 /** A file portico writes (--logto, --pidfile): its directory must exist, and it must not be one. */
 export function fileOption(flag: string, path: string): void {
   const full = resolve(path);
@@ -141,9 +136,4 @@ function lookUp(flag: 'uid' | 'gid', value: string, query: () => string): number
   }
   if (!Number.isInteger(id) || id < 0) throw invalid(`--${flag} ${value}: no such ${flag === 'gid' ? 'group' : 'user'}`);
   return id;
-}
-
-/** --chdir: a directory that exists (checked before the change, so the error names it). */
-export function chdirOption(dir: string): void {
-  if (!isDirectory(resolve(dir))) throw invalid(`--chdir ${dir}: no such directory`);
 }
