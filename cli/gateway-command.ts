@@ -3,6 +3,7 @@ import { CONFIG_FOOTER, formatHelp, gatewayOptions, type OptionValues } from '..
 import { GatewayServer, type GatewayOptions } from '../gateway/gateway-server.js';
 import { parseStaticMount } from '../gateway/static-mounts.js';
 import { intOption, logFormatOption, waitForStopSignals } from './cli-values.js';
+import { fileOption, listenAddressOption, upstreamOption } from './option-checks.js';
 
 const USAGE = 'Usage: portico gateway --http HOST:PORT|unix:PATH --upstream uwsgi://unix:PATH|portico://unix:PATH [--upstream ...] [--static /prefix=DIR]...';
 
@@ -16,6 +17,10 @@ export async function gatewayCommand(argv: string[]): Promise<number> {
     process.stderr.write(`${USAGE}\n\nportico gateway: --http and at least one --upstream are required\n`);
     return 2;
   }
+  // Before anything binds: a bad value is one line and a non-zero exit.
+  listenAddressOption('http', values.http, { unix: true });
+  for (const u of values.upstream) upstreamOption(u);
+  if (values.logto !== undefined) fileOption('logto', values.logto);
   const gateway = new GatewayServer(gatewayOptionsFrom(values.http, values.upstream, values));
   await gateway.start();
   await waitForStopSignals(gateway.log, () => gateway.stop(), () => 0);

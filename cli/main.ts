@@ -61,7 +61,7 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     if (isPorticoError(err)) process.stderr.write(`portico: ${err.code}: ${err.message}\n`);
-    else if (err instanceof Error && (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') process.stderr.write(`portico: ${err.message}\n`);
+    else if (err instanceof Error && (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS_')) process.stderr.write(`portico: PORTICO_ERR_INVALID_OPTION: invalid option: ${err.message}\n`);
     else process.stderr.write(`portico: ${err instanceof Error ? err.stack : String(err)}\n`);
     process.exit(1);
   },

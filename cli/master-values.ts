@@ -1,5 +1,4 @@
 import { chownSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { defaults } from '../common/defaults.js';
 import { PorticoError } from '../common/errors.js';
@@ -8,7 +7,11 @@ import type { OptionValues } from '../common/option-schema.js';
 import type { MasterOptions } from '../worker/master/master.js';
 import type { RuntimeOptions } from '../worker/master/master-runtime.js';
 import { parseCronOptions } from '../worker/master/cron-spec.js';
+import { checkPidfileFree } from '../worker/master/pidfile.js';
+import { formatSocketAddress } from '../protocol/socket-address.js';
 import { intOption } from './cli-values.js';
+import { fileOption, listenAddressOption, privilegesOption, type Privileges } from './option-checks.js';
+
 
 /** The CLI entry the master's workers run. */
 export const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -27,7 +30,7 @@ type Guards = Omit<MasterOptions, 'main' | 'workerArgv' | 'shared' | 'runDir' | 
 /** The master's settings from parsed options (aliases resolved: --workers, --timeout). */
 export function masterGuards(values: OptionValues): Guards {
   const processes = intOption('processes', values.workers ?? values.processes) ?? defaults.processes;
-  if (processes < 1) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', '--processes must be at least 1');
+  if (processes < 1 || processes > defaults.maxProcesses) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--processes must be 1 to ${defaults.maxProcesses}, got ${processes}`);
   return {
     processes,
     ...cheaperSettings(values, processes),
@@ -66,47 +69,63 @@ function cheaperSettings(values: OptionValues, processes: number): Pick<Guards, 
   };
 }
 
-export function runtimeOptions(values: OptionValues): Pick<RuntimeOptions, 'pidfile' | 'touchReload' | 'stats' | 'metrics' | 'cron'> {
+/**
+ * The master's side settings, checked before anything is bound: the addresses of --stats and
+ * --metrics (a bare --stats port is loopback only), and the pidfiles' directories and owners.
+ */
+export function runtimeOptions(values: OptionValues): Pick<RuntimeOptions, 'pidfile' | 'pidfile2' | 'touchReload' | 'stats' | 'statsHideQuery' | 'metrics' | 'cron'> {
+  const pidfile = values.pidfile as string | undefined;
+  const pidfile2 = values.pidfile2 as string | undefined;
+  for (const [flag, path] of [['pidfile', pidfile], ['pidfile2', pidfile2]] as const) {
+    if (path === undefined) continue;
+    fileOption(flag, path);
+    checkPidfileFree(flag, path);
+  }
   return {
     cron: parseCronOptions(values.cron as string[] | undefined, values['cron-app'] as string[] | undefined),
-    pidfile: values.pidfile as string | undefined,
+    pidfile,
+    pidfile2,
     touchReload: values['touch-reload'] as string | undefined,
-    stats: values.stats as string | undefined,
-    metrics: values.metrics as string | undefined,
+    stats: serverAddress('stats', values.stats as string | undefined, '127.0.0.1'),
+    statsHideQuery: values['stats-hide-query'] === true,
+    metrics: serverAddress('metrics', values.metrics as string | undefined),
   };
+}
+
+/** A side server's address, checked; a TCP one as it binds (a bare --stats port: 127.0.0.1:PORT). */
+function serverAddress(flag: string, spec: string | undefined, barePortHost?: string): string | undefined {
+  if (spec === undefined) return undefined;
+  const address = listenAddressOption(flag, spec, { unix: true, barePortHost });
+  return address.kind === 'tcp' ? formatSocketAddress(address) : spec;
+}
+
+/** --uid / --gid resolved to numbers at start, so a name that does not exist stops it before any bind. */
+export function privilegeOptions(values: OptionValues): Privileges {
+  return privilegesOption(values.uid as string | undefined, values.gid as string | undefined);
 }
 
 /**
  * --uid / --gid: after the sockets are bound (ports below 1024, /run), give them to the new owner
- * so it can still remove them, then drop privileges for the master and every worker it forks.
+ * so it can still remove them, then drop privileges for the master and every worker it forks:
+ * supplementary groups first (root's group 0 must not stay), then the group, then the user.
  * Started as root without --uid: say so, as uWSGI does.
  */
-export function dropPrivileges(values: OptionValues, ownedPaths: string[], log: Logger): void {
-  const uid = values.uid as string | undefined;
-  const gid = values.gid as string | undefined;
+export function dropPrivileges(privileges: Privileges, ownedPaths: string[], log: Logger): void {
+  const { user, gid } = privileges;
   if (process.getuid?.() !== 0) {
-    if (uid || gid) log.warn('--uid/--gid ignored: not running as root');
+    if (user || gid !== undefined) log.warn('--uid/--gid ignored: not running as root');
     return;
   }
-  if (!uid) {
-    log.warn('*** WARNING: you are running portico as root !!! (use the --uid flag) ***');
-    return;
+  if (!user) log.warn('*** WARNING: you are running portico as root !!! (use the --uid flag) ***');
+  if (!user && gid === undefined) return;
+  const uid = user?.uid ?? process.getuid();
+  for (const p of ownedPaths) chownSync(p, uid, gid ?? -1);
+  if (gid !== undefined) {
+    // initgroups(3): the user's own supplementary groups; Node has it, @types/node does not.
+    if (user && !/^\d+$/.test(user.name)) (process as NodeJS.Process & { initgroups?(user: string, extraGroup: number): void }).initgroups?.(user.name, gid);
+    else process.setgroups?.([gid]);
+    process.setgid?.(gid);
   }
-  const numericUid = resolveId('-u', uid);
-  const numericGid = gid ? resolveId('-g', gid, 'group') : resolveId('-g', uid);
-  for (const p of ownedPaths) chownSync(p, numericUid, numericGid);
-  process.setgid?.(numericGid);
-  process.setuid?.(numericUid);
-  log.info(`dropped privileges to uid ${numericUid}, gid ${numericGid}`);
-}
-
-/** A name or number to a number; `id(1)` resolves names the way the system does (NSS). */
-function resolveId(flag: '-u' | '-g', value: string, db: 'passwd' | 'group' = 'passwd'): number {
-  if (/^\d+$/.test(value)) return Number(value);
-  try {
-    if (db === 'group') return Number(execFileSync('getent', ['group', value], { encoding: 'utf8' }).split(':')[2]);
-    return Number(execFileSync('id', [flag, value], { encoding: 'utf8' }).trim());
-  } catch {
-    throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `no such ${db === 'group' ? 'group' : 'user'}: ${value}`);
-  }
+  if (user) process.setuid?.(user.uid);
+  log.info(`dropped privileges to uid ${process.getuid?.()}, gid ${process.getgid?.()}, groups ${process.getgroups?.().join(',')}`);
 }

@@ -1,20 +1,21 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { PorticoError } from '../common/errors.js';
 import { Logger } from '../common/logger.js';
 import { loadCommandConfig } from '../common/config-resolve.js';
 import { CONFIG_FOOTER, formatHelp, serveOptions, toArgv, workerOptionsBase } from '../common/option-schema.js';
 import { gatewayMetricsJSON } from '../common/request-metrics.js';
 import { GatewayServer } from '../gateway/gateway-server.js';
-import { KIND_RULES } from '../worker/app-loader.js';
+import { checkAppFile, KIND_RULES } from '../worker/app-loader.js';
 import { Master } from '../worker/master/master.js';
 import { runMaster } from '../worker/master/master-runtime.js';
+import { removePidfile, writePidfile } from '../worker/master/pidfile.js';
+import { makeRunDir } from '../worker/master/run-dir.js';
 import { takeActivatedFd } from '../worker/master/shared-socket.js';
 import type { WorkerProcess } from '../worker/master/worker-process.js';
 import { logFormatOption } from './cli-values.js';
 import { gatewayOptionsFrom } from './gateway-command.js';
-import { dropPrivileges, MAIN, masterGuards, runtimeOptions } from './master-values.js';
+import { dropPrivileges, MAIN, masterGuards, privilegeOptions, runtimeOptions } from './master-values.js';
+import { fileOption, listenAddressOption } from './option-checks.js';
 
 const USAGE = `Usage: portico serve APP --http HOST:PORT [--workers N] [--link native|uwsgi] [--static /prefix=DIR]... [worker and master options]
 
@@ -38,15 +39,21 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
   const link = values.link;
   if (link !== 'native' && link !== 'uwsgi') throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--link must be native or uwsgi, not ${JSON.stringify(link)}`);
-  // Every option is checked (a bad --cron spec, --cheaper above --processes) before anything binds.
+  // Every option is checked (a bad --cron spec, --cheaper above --processes, an address, a
+  // directory) before anything binds: one line and a non-zero exit, nothing left behind.
+  if (values.http !== undefined) listenAddressOption('http', values.http, { unix: true });
+  if (values.logto !== undefined) fileOption('logto', values.logto);
+  checkAppFile(app);
   const guards = masterGuards(values);
   const runtime = runtimeOptions(values);
+  const privileges = privilegeOptions(values);
+  const gatewayOptions = gatewayOptionsFrom(http, [], values);
   const log = new Logger({ format: logFormatOption(values['log-format']), file: values.logto as string | undefined });
-  const runDir = mkdtempSync(join(tmpdir(), 'portico-'));
+  const runDir = makeRunDir(log);
   const removeRunDir = (): void => rmSync(runDir, { recursive: true, force: true });
   // The gateway binds first (a port below 1024 needs root), then privileges drop, then the
   // workers start; requests that arrive meanwhile wait in the --listen queue for the first one.
-  const gateway = new GatewayServer({ ...gatewayOptionsFrom(http, [], values), listenFd: httpFd ?? undefined, logger: log, dynamicUpstreams: true,
+  const gateway = new GatewayServer({ ...gatewayOptions, listenFd: httpFd ?? undefined, logger: log, dynamicUpstreams: true,
     // Each worker has a socket of its own: one version 2 link to it carries all its requests.
     upstreamLinks: 1,
     onNoUpstream: () => master.demand(), metrics: values.metrics !== undefined });
@@ -66,10 +73,13 @@ export async function serveCommand(argv: string[]): Promise<number> {
   });
   try {
     await gateway.start();
-    dropPrivileges(values, [runDir], log);
+    // uWSGI's pidfile: written while still root, so /run/portico.pid works with --uid.
+    if (runtime.pidfile) writePidfile(runtime.pidfile);
+    dropPrivileges(privileges, [runDir], log);
   } catch (err) {
     await gateway.stop();
     removeRunDir();
+    if (runtime.pidfile) removePidfile(runtime.pidfile, log);
     throw err;
   }
   await runMaster(master, {

@@ -5,16 +5,18 @@ import { Logger } from '../common/logger.js';
 import { loadCommandConfig } from '../common/config-resolve.js';
 import { CONFIG_FOOTER, formatHelp, toArgv, workerOptions, workerOptionsBase, type OptionValues } from '../common/option-schema.js';
 import { formatSocketAddress, parseSocketAddress } from '../protocol/socket-address.js';
-import { KIND_RULES, type AppKind } from '../worker/app-loader.js';
+import { checkAppFile, KIND_RULES, type AppKind } from '../worker/app-loader.js';
 import { announceReady, createScoreboard, managedConfig, type ManagedWorkerConfig } from '../worker/master-client.js';
 import { CheapListener, HANDOVER } from '../worker/master/cheap-listener.js';
 import { Master } from '../worker/master/master.js';
 import { runMaster } from '../worker/master/master-runtime.js';
+import { removePidfile, writePidfile } from '../worker/master/pidfile.js';
 import { bindSharedSocket, inheritedSocket, listenFds } from '../worker/master/shared-socket.js';
 import { othersCanConnect } from '../worker/socket-listener.js';
 import { WorkerServer, type WorkerOptions } from '../worker/worker-server.js';
 import { intOption, logFormatOption, waitForStopSignals } from './cli-values.js';
-import { dropPrivileges, MAIN, masterGuards, runtimeOptions } from './master-values.js';
+import { dropPrivileges, MAIN, masterGuards, privilegeOptions, runtimeOptions } from './master-values.js';
+import { fileOption, listenAddressOption } from './option-checks.js';
 
 const USAGE = `Usage: portico worker APP --socket PATH|HOST:PORT [options]
 
@@ -35,12 +37,36 @@ export async function workerCommand(argv: string[]): Promise<number> {
     return 2;
   }
   const managed = managedConfig();
+  // The master checked everything before it forked this process.
   if (managed) return runManagedWorker(app, values.socket!, values, managed);
+  // Before anything is bound: a bad value is one line and a non-zero exit, nothing left behind.
+  if (values.socket !== undefined) listenAddressOption('socket', values.socket, { unix: true });
+  if (values.logto !== undefined) fileOption('logto', values.logto);
+  checkAppFile(app);
   if (values.master) return runWorkerMaster(app, values.socket, values);
+  const privileges = privilegeOptions(values);
+  const opts = workerOptionsFrom(app, values.socket ?? '', values);
   const inherited = activated ? inheritedSocket(values.socket ? parseSocketAddress(values.socket) : undefined) : null;
-  const worker = new WorkerServer(inherited
-    ? { ...workerOptionsFrom(app, formatSocketAddress(inherited.address), values), listenFd: inherited.fd, vacuum: false }
-    : workerOptionsFrom(app, values.socket!, values));
+  let worker: WorkerServer;
+  if (inherited) {
+    worker = new WorkerServer({ ...opts, socket: formatSocketAddress(inherited.address), listenFd: inherited.fd, vacuum: false });
+    dropPrivileges(privileges, [], worker.log);
+  } else if (process.getuid?.() === 0 && (privileges.user || privileges.gid !== undefined)) {
+    // --uid without the master: bound as root (/run, a port below 1024), privileges dropped, and
+    // only then the app imported and the socket listened on, as the master does for its workers.
+    const bound = await bindSharedSocket(parseSocketAddress(values.socket!), opts.chmodSocket);
+    const log = new Logger({ format: opts.logFormat, file: opts.logto });
+    try {
+      dropPrivileges(privileges, bound.address.kind === 'unix' ? [bound.address.path] : [], log);
+    } catch (err) {
+      bound.close(true);
+      throw err;
+    }
+    worker = new WorkerServer({ ...opts, listenFd: bound.fd, logger: log });
+  } else {
+    worker = new WorkerServer(opts);
+    dropPrivileges(privileges, [], worker.log);
+  }
   await worker.start();
   process.on('SIGUSR1', () => worker.log.reopen());
   await waitForStopSignals(worker.log, (graceful) => worker.stop(graceful), () => worker.inFlight);
@@ -77,11 +103,20 @@ async function runWorkerMaster(app: string, socket: string | undefined, values: 
   // Every option is checked (a bad --cron spec, --cheaper above --processes) before the socket is bound.
   const guards = masterGuards(values);
   const runtime = runtimeOptions(values);
+  const privileges = privilegeOptions(values);
   const shared = activated ? inheritedSocket(socket ? parseSocketAddress(socket) : undefined) : await bindSharedSocket(parseSocketAddress(socket!), opts.chmodSocket);
   const label = formatSocketAddress(shared.address);
   const vacuum = opts.vacuum !== false;
   if (activated) log.info(`socket activation: using ${label} from fd ${shared.fd}${socket && socket !== label ? ` (--socket ${socket} ignored)` : ''}`);
-  dropPrivileges(values, shared.address.kind === 'unix' && !activated ? [shared.address.path] : [], log);
+  try {
+    // uWSGI's pidfile: written while still root, so /run/portico.pid works with --uid.
+    if (runtime.pidfile) writePidfile(runtime.pidfile);
+    dropPrivileges(privileges, shared.address.kind === 'unix' && !activated ? [shared.address.path] : [], log);
+  } catch (err) {
+    shared.close(vacuum);
+    if (runtime.pidfile) removePidfile(runtime.pidfile, log);
+    throw err;
+  }
   let cheap: CheapListener | null = null;
   const master = new Master({
     ...guards,
@@ -137,6 +172,7 @@ export function workerOptionsFrom(app: string, socket: string, values: OptionVal
 /** Octal as uWSGI takes it: 666, 0666 or 0o666. */
 function modeOption(value: string): number {
   const digits = value.replace(/^0o?/, '');
-  if (!/^[0-7]{1,4}$/.test(digits)) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--chmod-socket must be an octal mode like 666, got ${value}`);
+  // Permission bits only: setuid, setgid and sticky mean nothing on a socket.
+  if (!/^[0-7]{1,3}$/.test(digits)) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--chmod-socket must be an octal mode up to 777 like 666 or 660, got ${value}`);
   return parseInt(digits, 8);
 }

@@ -86,7 +86,15 @@ function parseCommandLine(scope: Scope, specs: Record<string, OptionSpec>, argv:
       canonical.set(alias, name);
     }
   }
-  const { tokens, positionals } = parseArgs({ args: attachDashValues(argv, options), options, allowPositionals: scope !== 'gateway', allowNegative: true, tokens: true });
+  let parsed: ReturnType<typeof parseTokens>;
+  try {
+    parsed = parseTokens(attachDashValues(argv, options), options, scope !== 'gateway');
+  } catch (err) {
+    // parseArgs's own refusals (an unknown flag, --processes without its value): one coded line.
+    if ((err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS_')) throw invalid((err as Error).message);
+    throw err;
+  }
+  const { tokens, positionals } = parsed;
   const values = new Map<string, Value>();
   for (const t of tokens) {
     if (t.kind !== 'option') continue;
@@ -99,6 +107,10 @@ function parseCommandLine(scope: Scope, specs: Record<string, OptionSpec>, argv:
   const positional = Object.entries(specs).find(([, s]) => s.positional)?.[0];
   if (positional !== undefined && positionals[0] !== undefined) values.set(positional, positionals[0]);
   return { values, positionals };
+}
+
+function parseTokens(args: string[], options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>, allowPositionals: boolean) {
+  return parseArgs({ args, options, allowPositionals, allowNegative: true, tokens: true });
 }
 
 /**
@@ -229,6 +241,12 @@ export function loadCommandConfig<C extends ServerCommand>(cmd: C, argv: string[
   const resolved = resolveConfig(cmd, argv, managed ? {} : process.env);
   for (const w of resolved.warnings) process.stderr.write(`portico: warning: ${w}\n`);
   const dir = resolved.values.chdir;
-  if (typeof dir === 'string' && !managed) process.chdir(resolve(dir));
+  if (typeof dir === 'string' && !managed) {
+    try {
+      process.chdir(resolve(dir));
+    } catch (err) {
+      throw invalid(`--chdir ${dir}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such directory' : (err as Error).message}`);
+    }
+  }
   return resolved as ResolvedConfig<ValuesFor<C>>;
 }

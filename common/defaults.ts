@@ -54,7 +54,9 @@ export const defaults = {
   /** How `portico serve`'s gateway talks to its workers: the keep-alive native link. */
   serveLink: 'native' as 'native' | 'uwsgi',
   /** Worker processes under the master: gunicorn's recommendation, 2 x cores + 1. */
-  processes: 2 * availableParallelism() + 1,
+  processes: Math.min(2 * availableParallelism() + 1, 1024),
+  /** --processes (and SIGTTIN) at most: far past any machine's cores, short of forking until the system gives out. */
+  maxProcesses: 1024,
   /** Seconds between harakiri's SIGTERM and its SIGKILL (a blocked event loop never handles the SIGTERM). */
   harakiriGracefulTimeout: 0.5,
   /** A worker that dies younger than this many seconds counts towards the respawn backoff. */

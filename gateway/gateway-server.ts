@@ -21,6 +21,7 @@ import { forwardNow, forwardRequest } from './forward-request.js';
 import { fastifyLimitOptions, installHttpLimits, resolveHttpLimits, type HttpLimitOptions, type HttpLimits } from './http-limits.js';
 import { NativeLinkPool } from './native-link-pool.js';
 import { parseUpstream, UpstreamPool, type Upstream } from './upstream-pool.js';
+import { listenError } from '../worker/socket-listener.js';
 
 export interface GatewayOptions extends HttpLimitOptions {
   http: string;
@@ -158,9 +159,14 @@ export class GatewayServer {
       },
     });
     const addr = this.listenAddress;
-    if (o.listenFd !== undefined) await listenOnFd(app, o.listenFd);
-    else if (addr.kind === 'unix') await app.listen({ path: addr.path });
-    else await app.listen({ host: addr.host, port: addr.port });
+    try {
+      if (o.listenFd !== undefined) await listenOnFd(app, o.listenFd);
+      else if (addr.kind === 'unix') await app.listen({ path: addr.path });
+      else await app.listen({ host: addr.host, port: addr.port });
+    } catch (err) {
+      // One line naming the address and the fix (a port in use, below 1024), never fastify's stack.
+      throw listenError(err as NodeJS.ErrnoException, addr);
+    }
     const upstreams = ctx.pool.upstreams.map((u) => `${u.link === 'native' ? 'portico' : 'uwsgi'}://${u.address.kind === 'unix' ? 'unix:' : ''}${u.label}`);
     this.log.info(`portico gateway ${process.pid}: http on ${this.url} -> ${upstreams.length > 0 ? upstreams.join(', ') : "the master's workers, as they start"}`);
   }

@@ -15,7 +15,10 @@ export function parseStaticMount(spec: string): StaticMount {
     throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--static wants /prefix=DIR, got ${JSON.stringify(spec)}`);
   }
   const prefix = spec.slice(0, eq).replace(/\/*$/, '/');
+  // A mount on / would answer every request itself: the app would get none.
+  if (prefix === '/') throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--static ${spec}: the prefix / would take every request from the app: mount under a prefix such as /static`);
   const root = resolve(spec.slice(eq + 1));
+  if (root === '/') throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--static ${spec}: DIR / would publish the whole file system: give the directory of the files to serve`);
   if (!existsSync(root) || !statSync(root).isDirectory()) {
     throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--static ${prefix}: ${root} is not a directory`);
   }

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -7,6 +7,7 @@ import { renderTop } from '../cli/top-render.js';
 import { uwsgiRequest, type UwsgiResponse } from '../protocol/uwsgi-client.js';
 import type { MasterStatsJson, WorkerStatsJson } from '../worker/master/master-stats.js';
 import { outputLine, type Started } from './support/child-process.js';
+import { freePort } from './support/free-port.js';
 import { fixturesDir, porticoBin } from './support/paths.js';
 import { startWorker } from './support/portico-worker.js';
 import { makeTmpDir } from './support/tmp-dir.js';
@@ -152,5 +153,31 @@ describe('portico top: against a running master', () => {
     const r = await top([]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--stats PATH\|HOST:PORT/);
+  });
+});
+
+describe('stats server: a bare port and --stats-hide-query', () => {
+  const tmp = makeTmpDir('stats-bare');
+  after(() => tmp.cleanup());
+
+  it('--stats :PORT listens on 127.0.0.1 only; --stats-hide-query shows the running request without its query', async () => {
+    const port = await freePort();
+    const socket = join(tmp.path, 'app.sock');
+    const master = await startWorker(join(fixturesDir, 'behaviour-app.mjs'), socket, ['--processes', '1', '--stats', `:${port}`, '--stats-hide-query']);
+    const held = uwsgiRequest({ socket, path: '/hold?token=s3cret' });
+    try {
+      await outputLine(master, /stats server on 127\.0\.0\.1:\d+/);
+      const listening = execFileSync('ss', ['-ltnH', 'sport', '=', `:${port}`], { encoding: 'utf8' }).trim().split('\n');
+      assert.deepEqual(listening.map((l) => l.trim().split(/\s+/)[3]), [`127.0.0.1:${port}`]);
+      await outputLine(master, /app is holding a request/);
+      const r = await top([`127.0.0.1:${port}`, '--once', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const doc = JSON.parse(r.stdout) as MasterStatsJson;
+      assert.equal(doc.workers[0]!.current_request?.uri, '/hold?…');
+      assert.doesNotMatch(r.stdout, /s3cret/);
+    } finally {
+      await master.stop();
+      await held.catch(() => {});
+    }
   });
 });

@@ -1,21 +1,29 @@
 import { strict as assert } from 'node:assert';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
+import { freePort } from './support/free-port.js';
 import { fixturesDir, porticoBin } from './support/paths.js';
 import { startWorker } from './support/portico-worker.js';
 import { makeTmpDir } from './support/tmp-dir.js';
 
 const run = promisify(execFile);
 
-async function failingStart(args: string[]): Promise<{ code: number; stderr: string }> {
+async function failingStart(args: string[]): Promise<{ code: number; stderr: string; pid: number }> {
+  // SIGKILL: a server that wrongly started must not outlive the test (its workers follow it).
+  const started = run(process.execPath, [porticoBin, ...args], { timeout: 10_000, killSignal: 'SIGKILL' });
+  const pid = started.child.pid!;
   try {
-    await run(process.execPath, [porticoBin, ...args], { timeout: 20_000 });
+    await started;
   } catch (err) {
     const e = err as { code: number; stderr: string };
-    return { code: e.code, stderr: e.stderr };
+    return { code: e.code, stderr: e.stderr, pid };
   }
   return assert.fail('portico exited 0');
 }
@@ -42,6 +50,27 @@ describe('portico worker: loading the app', () => {
     const r = await failingStart(['worker', join(fixturesDir, 'import-fails.mjs'), '--socket', sock('c')]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /import-fails\.mjs: import failed: Error: this module fails at import/);
+  });
+
+  it('a syntax error is one line naming FILE:LINE:COLUMN, in an ES module and in CommonJS, with and without the master', async () => {
+    const esm = join(tmp.path, 'broken.mjs');
+    writeFileSync(esm, 'export default (request) => {\n  return new Response("x"\n};\n');
+    const cjs = join(tmp.path, 'broken.cjs');
+    writeFileSync(cjs, 'module.exports = function (request) {\n  return 1 +;\n};\n');
+    const [e1, e2, c1] = await Promise.all([
+      failingStart(['worker', esm, '--socket', sock('syntax-esm'), '--no-master']),
+      failingStart(['worker', esm, '--socket', sock('syntax-esm-master'), '--processes', '1']),
+      failingStart(['worker', cjs, '--socket', sock('syntax-cjs'), '--no-master']),
+    ]);
+    const esmLine = new RegExp(`^portico: PORTICO_ERR_APP_LOAD: .*: import failed: ${esm}:2:23: SyntaxError: missing \\) after argument list$`, 'm');
+    assert.equal(e1.code, 1);
+    assert.match(oneErrorLine(e1.stderr, 'PORTICO_ERR_APP_LOAD'), esmLine);
+    // Under the master the worker's line comes first, then the master's own (its worker never got ready).
+    assert.equal(e2.code, 1);
+    assert.match(e2.stderr, esmLine);
+    assert.doesNotMatch(e2.stderr, /^\s+at /m);
+    assert.equal(c1.code, 1);
+    assert.match(oneErrorLine(c1.stderr, 'PORTICO_ERR_APP_LOAD'), new RegExp(`${cjs}:2:13: SyntaxError: Unexpected token ';'$`));
   });
 
   it('a forced kind the export cannot be is refused', async () => {
@@ -99,5 +128,148 @@ describe('portico worker: logging', () => {
     await w.waitFor(/PORTICO_ERR_APP_EXCEPTION/);
     assert.doesNotMatch(w.output(), /GET \/quiet =>/);
     await w.stop();
+  });
+});
+
+/** The error line portico printed, after checking it is one coded line and no stack trace. */
+function oneErrorLine(stderr: string, code: string): string {
+  assert.doesNotMatch(stderr, /^\s+at /m, `a stack trace:\n${stderr}`);
+  const lines = stderr.split('\n').filter((l) => l.includes(code));
+  assert.equal(lines.length, 1, `one ${code} line expected:\n${stderr}`);
+  assert.match(lines[0]!, new RegExp(`^portico: ${code}: `));
+  return lines[0]!;
+}
+
+/** A TCP listener another process would hold: the port is taken for as long as it runs. */
+async function holdPort(): Promise<{ port: number; close(): Promise<void> }> {
+  const srv = createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  return { port: (srv.address() as AddressInfo).port, close: () => new Promise((resolve) => srv.close(() => resolve())) };
+}
+
+/** The backlog of the listening socket (`ss` shows it as Send-Q): what --listen set. */
+function listenBacklog(filter: string[]): number {
+  const out = execFileSync('ss', ['-lnH', ...filter], { encoding: 'utf8' }).trim();
+  const row = out.split('\n')[0]!.trim().split(/\s+/);
+  // u_str LISTEN 0 37 PATH ... / LISTEN 0 37 ADDR:PORT ...
+  return Number(row[row[0] === 'LISTEN' ? 2 : 3]);
+}
+
+describe('portico worker: binding', () => {
+  const tmp = makeTmpDir('bind');
+  after(() => tmp.cleanup());
+  const APP = join(fixturesDir, 'master-app.mjs');
+
+  it('a TCP port another process holds is refused with one line, with and without the master', async () => {
+    const held = await holdPort();
+    try {
+      for (const mode of [['--no-master'], ['--processes', '1']]) {
+        const r = await failingStart(['worker', APP, '--socket', `127.0.0.1:${held.port}`, ...mode]);
+        assert.equal(r.code, 1, mode.join(' '));
+        assert.match(oneErrorLine(r.stderr, 'PORTICO_ERR_SOCKET_IN_USE'), new RegExp(`127\\.0\\.0\\.1:${held.port} is in use`));
+        assert.doesNotMatch(r.stderr, /accepting on/);
+      }
+    } finally {
+      await held.close();
+    }
+  });
+
+  it('--listen N is the backlog of the socket the master binds (unix and TCP)', async () => {
+    const sock = join(tmp.path, 'backlog.sock');
+    const port = await freePort();
+    const [u, t] = await Promise.all([
+      startWorker(APP, sock, ['--processes', '1', '--listen', '37']),
+      startWorker(APP, `127.0.0.1:${port}`, ['--processes', '1', '--listen', '41']),
+    ]);
+    try {
+      assert.equal(listenBacklog(['-x', 'src', sock]), 37);
+      assert.equal(listenBacklog(['-t', 'sport', '=', `:${port}`]), 41);
+    } finally {
+      assert.equal(await u.stop('SIGTERM'), 0);
+      assert.equal(await t.stop('SIGTERM'), 0);
+    }
+  });
+});
+
+describe('portico: every option is checked at start, before anything is bound', () => {
+  const tmp = makeTmpDir('checks');
+  after(() => tmp.cleanup());
+  const APP = join(fixturesDir, 'master-app.mjs');
+  const sock = join(tmp.path, 'never.sock');
+  const missing = join(tmp.path, 'missing');
+  const long = join(tmp.path, `${'s'.repeat(110)}.sock`);
+  const ini = (name: string, text: string): string => {
+    const file = join(tmp.path, name);
+    writeFileSync(file, text);
+    return file;
+  };
+  const worker = (...extra: string[]): string[] => ['worker', APP, '--socket', sock, ...extra];
+  const gateway = (...extra: string[]): string[] => ['gateway', '--upstream', `uwsgi://unix:${sock}`, ...extra];
+  const cases: Array<[string[], RegExp, string?]> = [
+    [worker('--gid', 'nosuchgroup'), /--gid nosuchgroup: no such group/],
+    [worker('--gid', 'nosuchgroup', '--no-master'), /--gid nosuchgroup: no such group/],
+    [worker('--uid', 'nosuchuser', '--no-master'), /--uid nosuchuser: no such user/],
+    [worker('--logto', join(missing, 'app.log'), '--no-master'), /--logto .*: directory .*missing does not exist/],
+    [worker('--pidfile', join(missing, 'app.pid')), /--pidfile .*: directory .*missing does not exist/],
+    [worker('--pidfile2', join(missing, 'app.pid')), /--pidfile2 .*: directory .*missing does not exist/],
+    [worker('--chdir', missing), /--chdir .*missing: no such directory/],
+    [worker('--metrics', 'x:y'), /--metrics x:y: /],
+    [worker('--stats', '127.0.0.1:99999'), /--stats 127\.0\.0\.1:99999: the port must be a number from 0 to 65535/],
+    [worker('--processes'), /--processes <value>' argument missing/],
+    [worker('--processes', '100000'), /--processes must be 1 to 1024, got 100000/],
+    [worker('--chmod-socket', '7777'), /--chmod-socket must be an octal mode up to 777/],
+    [['worker', APP, '--socket', long], /--socket .*: 1\d\d bytes, longer than the 107/],
+    [['worker', APP, '--socket', long, '--no-master'], /--socket .*: 1\d\d bytes, longer than the 107/],
+    [worker('--stats', long), /--stats .*: 1\d\d bytes, longer than the 107/],
+    [gateway('--http', `unix:${long}`), /--http .*: 1\d\d bytes, longer than the 107/],
+    [['gateway', '--http', '127.0.0.1:0', '--upstream', 'garbage'], /--upstream garbage: give uwsgi:\/\/unix:PATH/],
+    [['gateway', '--http', '127.0.0.1:0', '--upstream', 'uwsgi://garbage'], /--upstream uwsgi:\/\/garbage: "garbage" is neither/],
+    [gateway('--http', '127.0.0.1:99999'), /--http 127\.0\.0\.1:99999: the port must be a number/],
+    [gateway('--http', '18305'), /--http 18305: a bare port is ambiguous: give :18305 for every interface or 127\.0\.0\.1:18305/],
+    [['serve', APP, '--http', '18305'], /--http 18305: a bare port is ambiguous/],
+    [gateway('--http', '127.0.0.1:0', '--static', '/=/'), /--static \/=\/: the prefix \/ would take every request/],
+    [['--ini', ini('chdir.ini', `[uwsgi]\nchdir = ${missing}\nsocket = ${sock}\nmodule = ${APP}\n`)], /--chdir .*missing: no such directory/],
+    [['--ini', ini('module.ini', `[uwsgi]\nsocket = ${sock}\nmodule = ${join(missing, 'app.mjs')}\n`)], /missing\/app\.mjs: no such file/, 'PORTICO_ERR_APP_LOAD'],
+    [['--ini', ini('serve.ini', `[uwsgi]\nhttp = 127.0.0.1:0\nmodule = ${join(missing, 'app.mjs')}\n`)], /missing\/app\.mjs: no such file/, 'PORTICO_ERR_APP_LOAD'],
+  ];
+
+  it('a bad value is one coded line and exit 1; no socket, pidfile or directory is left', async () => {
+    // Two at a time: each is a node start, and the machine is shared.
+    for (let i = 0; i < cases.length; i += 2) {
+      await Promise.all(cases.slice(i, i + 2).map(async ([args, detail, code = 'PORTICO_ERR_INVALID_OPTION']) => {
+        const r = await failingStart(args);
+        assert.equal(r.code, 1, args.join(' '));
+        assert.match(oneErrorLine(r.stderr, code), detail, args.join(' '));
+      }));
+    }
+    assert.deepEqual(readdirSync(tmp.path).filter((f) => !f.endsWith('.ini')), []);
+  });
+});
+
+describe('portico: a port another process holds', () => {
+  const tmp = makeTmpDir('held');
+  after(() => tmp.cleanup());
+  const APP = join(fixturesDir, 'master-app.mjs');
+
+  it('--http (gateway and serve) and --stats: one line and exit 1; no socket or runtime directory left', async () => {
+    const held = await holdPort();
+    const at = `127.0.0.1:${held.port}`;
+    const sock = join(tmp.path, 'app.sock');
+    try {
+      const starts = await Promise.all([
+        failingStart(['gateway', '--http', at, '--upstream', `uwsgi://unix:${sock}`]),
+        failingStart(['serve', APP, '--http', at, '--workers', '1']),
+        failingStart(['worker', APP, '--socket', sock, '--processes', '1', '--stats', at]),
+      ]);
+      for (const r of starts) {
+        assert.equal(r.code, 1, r.stderr);
+        assert.match(oneErrorLine(r.stderr, 'PORTICO_ERR_SOCKET_IN_USE'), new RegExp(`127\\.0\\.0\\.1:${held.port} is in use`));
+      }
+      assert.deepEqual(readdirSync(tmp.path), [], 'the worker master removed its socket');
+      assert.deepEqual(readdirSync(tmpdir()).filter((d) => d.startsWith(`portico-run-${starts[1]!.pid}-`)), [], "serve's runtime directory is gone");
+    } finally {
+      await held.close();
+    }
   });
 });

@@ -1,7 +1,8 @@
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Server } from 'node:http';
 import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PorticoError } from '../common/errors.js';
 import { fetchHandler, type FetchFunction } from './adapters/fetch-app.js';
 import { installLightResponse } from './adapters/light-response.js';
@@ -41,17 +42,26 @@ export function parseAppSpec(spec: string): { file: string; exportName: string |
  * Imports the app module and turns its export into a request handler. Any failure is a
  * PORTICO_ERR_APP_LOAD naming the file and the rule it failed, so the CLI can exit non-zero with it.
  */
-export async function loadApp(spec: string, options: { kind?: AppKind; lightResponse?: boolean } = {}): Promise<LoadedApp> {
+/** What can be known of APP without importing it (the master checks it before binding anything). */
+export function checkAppFile(spec: string): { file: string; exportName: string | undefined; path: string } {
   const { file, exportName } = parseAppSpec(spec);
   const path = resolve(file);
   if (!/\.(m|c)?js$/.test(path)) throw loadError(file, 'APP must be a .js, .mjs or .cjs file');
   if (!existsSync(path)) throw loadError(file, 'no such file');
+  return { file, exportName, path };
+}
+
+export async function loadApp(spec: string, options: { kind?: AppKind; lightResponse?: boolean } = {}): Promise<LoadedApp> {
+  const { file, exportName, path } = checkAppFile(spec);
   // Before the import, so the app's `new Response(...)` is the light one from its first request.
   if (options.lightResponse !== false && (options.kind === undefined || options.kind === 'fetch')) installLightResponse();
   let mod: Record<string, unknown>;
   try {
     mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
   } catch (err) {
+    if ((err as Error)?.name === 'SyntaxError') {
+      throw new PorticoError('PORTICO_ERR_APP_LOAD', `${file}: import failed: ${await syntaxErrorAt(path, err as Error)}`, { cause: err });
+    }
     throw new PorticoError('PORTICO_ERR_APP_LOAD', `${file}: import failed: ${(err as Error)?.stack ?? String(err)}`, { cause: err });
   }
   const picked = pickExport(mod, exportName, file);
@@ -140,4 +150,35 @@ function makeHandler(kind: AppKind, value: unknown, file: string, name: string):
 
 function loadError(file: string, rule: string): PorticoError {
   return new PorticoError('PORTICO_ERR_APP_LOAD', `${file}: ${rule}\n${KIND_RULES}`);
+}
+
+/**
+ * A SyntaxError as one line with where it is: `FILE:LINE:COLUMN: SyntaxError: ...`. CommonJS puts
+ * `FILE:LINE`, the source line and a caret on top of its stack; an ES module's import() error has
+ * no location at all, so on that path only `node --check FILE` is asked, which prints the same
+ * three lines. Its stack is the loader's, never the app's: it is left out.
+ */
+async function syntaxErrorAt(path: string, err: Error): Promise<string> {
+  const what = `${err.name}: ${err.message}`;
+  const where = locate(err.stack ?? '') ?? locate(await checkSyntax(path));
+  return where ? `${where}: ${what}` : `${what} (in a module ${path} imports)`;
+}
+
+function locate(text: string): string | null {
+  const lines = text.split('\n');
+  for (let i = 0; i + 2 < lines.length; i++) {
+    const m = /^(.+):(\d+)$/.exec(lines[i]!);
+    const caret = lines[i + 2]!.indexOf('^');
+    if (m && caret !== -1 && /^\s*\^+\s*$/.test(lines[i + 2]!)) {
+      const file = m[1]!.startsWith('file://') ? fileURLToPath(m[1]!) : m[1]!;
+      return `${file}:${m[2]}:${caret + 1}`;
+    }
+  }
+  return null;
+}
+
+function checkSyntax(path: string): Promise<string> {
+  return new Promise((resolvePromise) => {
+    execFile(process.execPath, ['--check', path], { timeout: 10_000 }, (_err, _stdout, stderr) => resolvePromise(String(stderr)));
+  });
 }

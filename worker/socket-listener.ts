@@ -4,6 +4,9 @@ import { PorticoError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { formatSocketAddress, parseSocketAddress, type SocketAddress } from '../protocol/socket-address.js';
 
+/** sizeof(sockaddr_un.sun_path) on Linux is 108 with the final NUL; bind() cuts a longer path short. */
+export const UNIX_PATH_MAX = 107;
+
 export interface ListenOptions {
   address: SocketAddress;
   backlog: number;
@@ -32,7 +35,8 @@ export async function listenSocket(opts: ListenOptions): Promise<Server> {
     const fd = opts.fd;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ fd, backlog: opts.backlog }, () => {
+      // Node reads a backlog for an fd only from the second argument, never from the options.
+      server.listen({ fd }, opts.backlog, () => {
         server.off('error', reject);
         resolve();
       });
@@ -112,13 +116,17 @@ export function listenError(err: NodeJS.ErrnoException, address: SocketAddress):
 export async function listenOn(server: Server, spec: string): Promise<void> {
   const address = parseSocketAddress(spec);
   if (address.kind === 'unix') await removeStaleSocket(address.path);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(address.kind === 'unix' ? { path: address.path } : { host: address.host, port: address.port }, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(address.kind === 'unix' ? { path: address.path } : { host: address.host, port: address.port }, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    throw listenError(err as NodeJS.ErrnoException, address);
+  }
 }
 
 /** Removes the socket file at exit (--vacuum). */

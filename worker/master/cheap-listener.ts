@@ -26,7 +26,8 @@ export class CheapListener {
   listen(fd: number, backlog: number): Promise<void> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen({ fd, backlog }, () => {
+      // Node reads a backlog for an fd only from the second argument, never from the options.
+      this.server.listen({ fd }, backlog, () => {
         this.server.off('error', reject);
         resolve();
       });

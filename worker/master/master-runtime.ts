@@ -1,13 +1,19 @@
-import { renameSync, rmSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
+import { unwatchFile, watchFile } from 'node:fs';
 import type { PromMetricJSON } from '../../common/request-metrics.js';
 import type { CronClock, CronScheduler } from './cron-scheduler.js';
 import type { CronTask } from './cron-spec.js';
 import type { Master } from './master.js';
 import type { MetricsServer } from './metrics-server.js';
+import { removePidfile, writePidfile } from './pidfile.js';
 import { StatsServer } from './stats-server.js';
 
 export interface RuntimeOptions {
+  /** --pidfile: written by the command before privileges drop; removed here at exit. */
   pidfile?: string;
+  /** --pidfile2: written here, after the drop (uWSGI's pidfile2), and removed at exit. */
+  pidfile2?: string;
+  /** --stats-hide-query: request URIs in the stats document lose their query strings. */
+  statsHideQuery?: boolean;
   touchReload?: string;
   stats?: string;
   /** --metrics HOST:PORT: /metrics, /healthz, /readyz. */
@@ -35,7 +41,7 @@ const TOUCH_POLL_MS = 500;
  * Starts the master's workers and runs until stopped, the way uWSGI's master answers signals:
  * SIGTERM: graceful stop (a second SIGTERM, or SIGINT: stop now); SIGHUP: chain reload;
  * SIGTTIN / SIGTTOU: a worker more / fewer; SIGUSR1: reopen the log files (logrotate).
- * Also writes --pidfile, watches --touch-reload and serves --stats and --metrics. All of that is
+ * Also writes --pidfile2, watches --touch-reload and serves --stats and --metrics. All of that is
  * in place before the workers start and the ready line is logged (SIGTTIN's default action would
  * suspend the master). Resolves once all is stopped; rejects if the workers fail to start.
  */
@@ -43,29 +49,9 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
   const log = master.log;
   /** Declared first: the stats server may be asked about it before the table starts. */
   let cron: { stop(): void; scheduler: CronScheduler } | null = null;
-  if (opts.pidfile) writePidfile(opts.pidfile);
   let stats: StatsServer | null = null;
-  if (opts.stats) {
-    stats = new StatsServer(opts.stats, master, opts.sockets, log, () => cron?.scheduler.status() ?? null);
-    await stats.listen();
-    log.info(`stats server on ${opts.stats}`);
-  }
   let metrics: MetricsServer | null = null;
-  if (opts.metrics) {
-    // Loaded only when asked for: every worker process imports this module too.
-    const { MetricsServer } = await import('./metrics-server.js');
-    metrics = new MetricsServer(opts.metrics, master, opts.metricsSource, log);
-    await metrics.listen();
-    log.info(`metrics server on ${opts.metrics} (/metrics, /healthz, /readyz)`);
-  }
-  if (opts.touchReload) {
-    const file = opts.touchReload;
-    watchFile(file, { interval: TOUCH_POLL_MS }, (cur, prev) => {
-      if (cur.mtimeMs === prev.mtimeMs) return;
-      log.info(`${file} touched: chain reload`);
-      void master.reload();
-    });
-  }
+  let watching = false;
   const handlers: Array<[NodeJS.Signals, () => void]> = [
     ['SIGHUP', () => {
       log.info('SIGHUP: chain reload');
@@ -78,17 +64,42 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
       for (const w of master.workers.values()) w.signal('SIGUSR1');
     }],
   ];
-  for (const [sig, fn] of handlers) process.on(sig, fn);
   const teardown = (): void => {
     cron?.stop();
     for (const [sig, fn] of handlers) process.off(sig, fn);
-    if (opts.touchReload) unwatchFile(opts.touchReload);
+    if (watching) unwatchFile(opts.touchReload!);
     stats?.close();
     metrics?.close();
     opts.afterStop?.();
-    if (opts.pidfile) rmSync(opts.pidfile, { force: true });
+    if (opts.pidfile2) removePidfile(opts.pidfile2, log);
+    if (opts.pidfile) removePidfile(opts.pidfile, log);
   };
+  // Whatever fails before the workers run (a --stats port in use) still removes the socket and
+  // the pidfiles: a failed start leaves nothing behind.
   try {
+    if (opts.pidfile2) writePidfile(opts.pidfile2);
+    if (opts.stats) {
+      stats = new StatsServer(opts.stats, master, opts.sockets, log, () => cron?.scheduler.status() ?? null, opts.statsHideQuery === true);
+      await stats.listen();
+      log.info(`stats server on ${opts.stats}`);
+    }
+    if (opts.metrics) {
+      // Loaded only when asked for: every worker process imports this module too.
+      const { MetricsServer } = await import('./metrics-server.js');
+      metrics = new MetricsServer(opts.metrics, master, opts.metricsSource, log);
+      await metrics.listen();
+      log.info(`metrics server on ${opts.metrics} (/metrics, /healthz, /readyz)`);
+    }
+    if (opts.touchReload) {
+      const file = opts.touchReload;
+      watching = true;
+      watchFile(file, { interval: TOUCH_POLL_MS }, (cur, prev) => {
+        if (cur.mtimeMs === prev.mtimeMs) return;
+        log.info(`${file} touched: chain reload`);
+        void master.reload();
+      });
+    }
+    for (const [sig, fn] of handlers) process.on(sig, fn);
     await master.start();
   } catch (err) {
     await opts.beforeStop?.(false);
@@ -126,15 +137,4 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
   teardown();
   log.info(`portico master ${process.pid}: stopped`);
   log.flush();
-}
-
-/**
- * Written beside its final name and renamed over it: a reader never sees a half-written pid, and a
- * symlink planted at the path is replaced, never followed (so it cannot make us overwrite the file
- * it points to).
- */
-function writePidfile(path: string): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${process.pid}\n`, { mode: 0o644, flag: 'wx' });
-  renameSync(tmp, path);
 }

@@ -53,9 +53,9 @@ export interface MasterStatsJson {
  * The stats document: the master's own view (pids, respawns, harakiri) plus what each worker's
  * watchdog thread reads from its scoreboard, so a worker stuck in a request still shows it.
  */
-export async function collectStats(master: Master, sockets: Array<{ name: string; proto: string }>, cron: CronStatus[] | null = null): Promise<MasterStatsJson> {
+export async function collectStats(master: Master, sockets: Array<{ name: string; proto: string }>, cron: CronStatus[] | null = null, hideQuery = false): Promise<MasterStatsJson> {
   const procs = [...master.workers.values(), ...master.leaving].sort((a, b) => a.id - b.id || a.spawnedAt - b.spawnedAt);
-  const workers = await Promise.all(procs.map((w) => workerStats(master, w)));
+  const workers = await Promise.all(procs.map((w) => workerStats(master, w, hideQuery)));
   // Slots up to --processes with no process: uWSGI's "cheap" workers (--cheap, --cheaper).
   for (let id = 1; id <= master.processes; id++) {
     if (!master.workers.has(id)) workers.push(cheapSlot(master, id));
@@ -73,7 +73,7 @@ export async function collectStats(master: Master, sockets: Array<{ name: string
   };
 }
 
-async function workerStats(master: Master, w: WorkerProcess): Promise<WorkerStatsJson> {
+async function workerStats(master: Master, w: WorkerProcess, hideQuery: boolean): Promise<WorkerStatsJson> {
   const s = w.alive ? await w.control.stats(defaults.statsTimeoutMs) : null;
   const slot = master.slots.get(w.id);
   const status: WorkerStatsJson['status'] = !w.isReady ? 'starting'
@@ -93,7 +93,7 @@ async function workerStats(master: Master, w: WorkerProcess): Promise<WorkerStat
     avg_rt: s?.avgRtUs ?? 0,
     running_time: s?.runningTimeUs ?? (Date.now() - w.spawnedAt) * 1000,
     last_spawn: Math.floor(w.spawnedAt / 1000),
-    current_request: s?.current ? { method: s.current.method, uri: s.current.uri, running_ms: s.current.runningMs } : null,
+    current_request: s?.current ? { method: s.current.method, uri: hideQuery ? withoutQuery(s.current.uri) : s.current.uri, running_ms: s.current.runningMs } : null,
     responsive: s !== null,
   };
 }
@@ -105,4 +105,10 @@ function cheapSlot(master: Master, id: number): WorkerStatsJson {
     harakiri_count: slot?.harakiri ?? 0, respawn_count: slot?.respawns ?? 0,
     rss: 0, avg_rt: 0, running_time: 0, last_spawn: 0, current_request: null, responsive: true,
   };
+}
+
+/** --stats-hide-query: a query string may carry a token or a session id; the path stays. */
+function withoutQuery(uri: string): string {
+  const q = uri.indexOf('?');
+  return q === -1 ? uri : `${uri.slice(0, q)}?…`;
 }

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { defaults } from '../../common/defaults.js';
 import type { Logger } from '../../common/logger.js';
 import type { ManagedWorkerConfig, WorkerMessage } from '../master-client.js';
 import type { WatchdogEvent } from './control-channel.js';
@@ -267,6 +268,7 @@ export class Master {
   scale(delta: 1 | -1): void {
     if (this.stopping) return;
     if (delta > 0) {
+      if (this.options.processes >= defaults.maxProcesses) return this.log.info(`SIGTTIN: already at ${defaults.maxProcesses} workers, the most --processes allows`);
       this.options.processes++;
       this.addWorker('SIGTTIN', 'scale-up');
       return;

@@ -1,5 +1,6 @@
 import { chmodSync, readFileSync, readlinkSync } from 'node:fs';
 import * as net from 'node:net';
+import { constants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
 import { PorticoError } from '../../common/errors.js';
 import { formatSocketAddress, type SocketAddress } from '../../protocol/socket-address.js';
@@ -41,6 +42,12 @@ export async function bindSharedSocket(address: SocketAddress, chmod: number | u
     if (oldMask !== undefined) process.umask(oldMask);
   }
   if (typeof handle === 'number') throw listenError(errnoError(handle), address);
+  if (address.kind === 'tcp' && address.port !== 0 && boundPort(handle) !== address.port) {
+    // libuv keeps a TCP bind's EADDRINUSE until listen(); the workers' listen() on this fd would
+    // then bind a random port on every interface instead. An unbound handle says so here.
+    handle.close();
+    throw listenError(errnoError(-constants.errno.EADDRINUSE), address);
+  }
   if (address.kind === 'unix' && chmod !== undefined) chmodSync(address.path, chmod);
   const bound = handle;
   return {
@@ -113,6 +120,13 @@ function unixSocketPath(fd: number): string {
     if (inode !== undefined && f[6] === inode && f[7]) return f[7];
   }
   return `/proc/self/fd/${fd}`;
+}
+
+/** The port a TCP handle is bound to (0 when the bind did not take). */
+function boundPort(handle: ServerHandle): number {
+  const out: { port?: number } = {};
+  const err = (handle as ServerHandle & { getsockname?(out: object): number }).getsockname?.(out);
+  return err === 0 ? out.port ?? 0 : 0;
 }
 
 function errnoError(errno: number): NodeJS.ErrnoException {

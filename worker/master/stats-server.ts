@@ -15,11 +15,11 @@ export class StatsServer {
   private readonly server: Server;
   private readonly spec: string;
 
-  constructor(spec: string, master: Master, sockets: () => Array<{ name: string; proto: string }>, log: Logger, cron: () => CronStatus[] | null = () => null) {
+  constructor(spec: string, master: Master, sockets: () => Array<{ name: string; proto: string }>, log: Logger, cron: () => CronStatus[] | null = () => null, hideQuery = false) {
     this.spec = spec;
     this.server = createServer((conn) => {
       conn.on('error', () => {});
-      collectStats(master, sockets(), cron()).then(
+      collectStats(master, sockets(), cron(), hideQuery).then(
         (doc: MasterStatsJson) => conn.end(JSON.stringify(doc, null, 1) + '\n'),
         (err: unknown) => {
           log.warn(`stats: ${(err as Error).message}`);
