@@ -85,7 +85,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   await runMaster(master, {
     readyLine: `portico master ${process.pid}: ${master.options.initialWorkers ?? master.processes} worker(s) of ${app} behind ${gateway.url}`,
     ...runtime,
-    sockets: () => [{ name: gateway.url, proto: 'http' }],
+    // The gateway's HTTP socket listens with Node's default backlog (its --listen is the queue of requests).
+    sockets: () => [{ name: gateway.url, proto: 'http', backlog: 511 }],
     metricsSource: () => gatewayMetricsJSON(gateway),
     // The gateway first: it stops accepting and waits for its in-flight requests, which the
     // workers are still there to finish.

@@ -139,7 +139,7 @@ async function runWorkerMaster(app: string, socket: string | undefined, values: 
   }
   await runMaster(master, {
     ...runtime,
-    sockets: () => [{ name: label, proto: 'uwsgi' }],
+    sockets: () => [{ name: label, proto: 'uwsgi', backlog: opts.listen ?? defaults.listen }],
     afterStop: () => shared.close(vacuum),
     readyLine: `portico master ${process.pid}: ${master.options.initialWorkers ?? master.processes} worker(s) of ${app} accepting on ${label}`,
   });

@@ -12,15 +12,14 @@ describe('the app shutdown hook', () => {
   const tmp = makeTmpDir('lifecycle');
   after(() => tmp.cleanup());
 
-  it('an exported close(): awaited at SIGTERM, after the last request, before the worker says stopped', async () => {
+  it('an exported close(): awaited at SIGTERM, and the worker exits 0', async () => {
     const sock = join(tmp.path, 'close.sock');
     const w = await startWorker(join(fixturesDir, 'close-hook-app.mjs'), sock);
     assert.equal((await uwsgiRequest({ socket: sock, path: '/' })).body.toString(), 'open');
     assert.equal(await w.stop(), 0);
-    const out = w.output();
-    const ran = out.indexOf(`close hook ran in ${w.child.pid}`);
-    assert.ok(ran > 0, out);
-    assert.ok(ran < out.indexOf('stopped'), 'the hook ran after the worker said stopped');
+    // The app prints on stdout, the worker logs on stderr through a buffer: their order in the
+    // captured output says nothing, so only that it ran, in that process, and the exit are checked.
+    assert.match(w.output(), new RegExp(`close hook ran in ${w.child.pid}`));
   });
 
   it('under the master: a worker retired at --max-requests runs it too', async () => {
@@ -39,6 +38,8 @@ describe('the app shutdown hook', () => {
     for (const [app, line] of [['fastify-app.mjs', 'fastify onClose ran in'], ['server-close-app.mjs', 'server close listener ran in']] as const) {
       const sock = join(tmp.path, `${app}.sock`);
       const w = await startWorker(join(fixturesDir, app), sock);
+      // Answered once: the worker is past its start and has its signal handlers.
+      assert.equal((await uwsgiRequest({ socket: sock, path: '/' })).status === 0, false);
       assert.equal(await w.stop(), 0);
       assert.match(w.output(), new RegExp(`${line} ${w.child.pid}`));
     }

@@ -29,12 +29,16 @@ function worker(over: Partial<WorkerStatsJson>): WorkerStatsJson {
   return {
     id: 1, pid: 100, status: 'idle', requests: 0, in_flight: 0, exceptions: 0, harakiri_count: 0, respawn_count: 0,
     rss: 50 * 1024 * 1024, avg_rt: 2500, running_time: 125_000_000, last_spawn: 0, current_request: null, responsive: true,
+    accepting: 1, delta_requests: 0, signals: 0, signal_queue: 0, vsz: 0, tx: 0, apps: [], cores: [],
     ...over,
   };
 }
 
 function doc(workers: WorkerStatsJson[]): MasterStatsJson {
-  return { version: '9.9.9', pid: 42, uid: 0, gid: 0, cwd: '/', sockets: [{ name: '/tmp/app.sock', proto: 'uwsgi' }], workers };
+  return {
+    version: '9.9.9', listen_queue: 0, listen_queue_errors: 0, signal_queue: 0, load: 0, pid: 42, uid: 0, gid: 0, cwd: '/', locks: [],
+    sockets: [{ name: '/tmp/app.sock', proto: 'uwsgi', queue: 0, max_queue: 100, shared: 0, can_offload: 0 }], workers,
+  };
 }
 
 /** The table row of the worker with this pid, split on runs of spaces. */

@@ -241,7 +241,7 @@ export class Exchange {
     const cb = this.onFinish;
     if (!cb) return;
     this.onFinish = null;
-    this.ctx.scoreboard?.end(this.slot, this.durationMs, this.aborted && !this.headSent ? CLIENT_CLOSED : this.status);
+    this.ctx.scoreboard?.end(this.slot, this.durationMs, this.aborted && !this.headSent ? CLIENT_CLOSED : this.status, this.headersBytes + this.bodyBytes);
     cb();
   }
 }

@@ -23,7 +23,9 @@ const enum Counter {
   StartedAt = 4,
   /** Date.now() at the main thread's last heartbeat (beat()): how the watchdog tells a blocked loop. */
   Heartbeat = 5,
-  Count = 6,
+  /** Response bytes written (head and body): uWSGI's tx. */
+  Tx = 6,
+  Count = 7,
 }
 
 const COUNTERS_BYTES = Counter.Count * 8;
@@ -96,10 +98,11 @@ export class Scoreboard {
   }
 
   /** `status`: what the client got (499 if it went away before the head), for --metrics. */
-  end(slot: number, durationMs: number, status: number): void {
+  end(slot: number, durationMs: number, status: number, txBytes = 0): void {
     const c = this.v.counters;
     c[Counter.InFlight]!--;
     c[Counter.TotalMs]! += durationMs;
+    c[Counter.Tx]! += txBytes;
     recordRequest(this.v.metrics, status, durationMs);
     const requests = ++c[Counter.Requests]!;
     if (slot >= 0) {
@@ -126,8 +129,10 @@ export interface ScoreboardSnapshot {
   inFlight: number;
   /** Mean request time in microseconds, as uWSGI's avg_rt. */
   avgRtUs: number;
-  /** Microseconds since the worker started, as uWSGI's running_time. */
+  /** Microseconds spent in requests, as uWSGI's running_time. */
   runningTimeUs: number;
+  /** Response bytes written, as uWSGI's tx. */
+  txBytes: number;
   /** The longest-running request, if any. */
   current: RunningRequest | null;
 }
@@ -171,7 +176,8 @@ export function readScoreboard(sab: SharedArrayBuffer, now = Date.now()): Scoreb
     exceptions: c[Counter.Exceptions]!,
     inFlight: c[Counter.InFlight]!,
     avgRtUs: requests > 0 ? Math.round((c[Counter.TotalMs]! / requests) * 1000) : 0,
-    runningTimeUs: (now - c[Counter.StartedAt]!) * 1000,
+    runningTimeUs: Math.round(c[Counter.TotalMs]! * 1000),
+    txBytes: c[Counter.Tx]!,
     current,
   };
 }

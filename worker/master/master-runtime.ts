@@ -21,7 +21,7 @@ export interface RuntimeOptions {
   /** More metrics for the scrape (serve: the gateway's). */
   metricsSource?: () => PromMetricJSON[];
   /** What the stats document lists as the master's sockets. */
-  sockets: () => Array<{ name: string; proto: string }>;
+  sockets: () => Array<{ name: string; proto: string; backlog: number }>;
   /** Runs first on a stop (serve: the gateway stops accepting and finishes its requests). */
   beforeStop?: (graceful: boolean) => Promise<void>;
   /** Runs last (remove the sockets), also when the workers failed to start. */

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { defaults } from '../../common/defaults.js';
 import { PORTICO_VERSION } from '../version.js';
 import type { CronStatus } from './cron-scheduler.js';
@@ -17,9 +18,22 @@ export interface WorkerStatsJson {
   rss: number;
   /** Mean request time, microseconds. */
   avg_rt: number;
-  /** Microseconds since this process started. */
+  /** Microseconds spent in requests (uWSGI's meaning). */
   running_time: number;
   last_spawn: number;
+  /** uWSGI 2.0's other per-worker fields, with its meanings (docs/top.md): */
+  accepting: 0 | 1;
+  /** Requests since the previous stats query. */
+  delta_requests: number;
+  signals: number;
+  signal_queue: number;
+  /** Virtual memory size, bytes. */
+  vsz: number;
+  /** Response bytes written. */
+  tx: number;
+  apps: Array<{ id: number; modifier1: number; mountpoint: string; startup_time: number; requests: number; exceptions: number; chdir: string }>;
+  /** One core: the worker's event loop (uWSGI's cores are its threads or async slots). */
+  cores: Array<{ id: number; requests: number; static_requests: number; routed_requests: number; offloaded_requests: number; write_errors: number; read_errors: number; in_request: 0 | 1; vars: string[]; req_info: Record<string, never> }>;
   current_request: { method: string; uri: string; running_ms: number } | null;
   /** False when the watchdog did not answer in time (the process is wedged past its thread too). */
   responsive: boolean;
@@ -37,13 +51,31 @@ export interface CronStatsJson {
   skipped: number;
 }
 
+/** A listening socket, with uWSGI's fields (queue: connections waiting to be accepted, TCP only). */
+export interface SocketStatsJson {
+  name: string;
+  proto: string;
+  queue: number;
+  max_queue: number;
+  shared: 0 | 1;
+  can_offload: 0 | 1;
+}
+
 export interface MasterStatsJson {
   version: string;
+  /** uWSGI's: connections waiting in the listen queue (the sockets' queues summed), and its errors. */
+  listen_queue: number;
+  listen_queue_errors: number;
+  signal_queue: number;
+  /** Requests in progress across the workers. */
+  load: number;
   pid: number;
   uid: number;
   gid: number;
   cwd: string;
-  sockets: Array<{ name: string; proto: string }>;
+  /** uWSGI's named locks: portico has none (one event loop per worker). */
+  locks: Array<Record<string, number>>;
+  sockets: SocketStatsJson[];
   workers: WorkerStatsJson[];
   /** Present when the master runs cron tasks. */
   cron?: CronStatsJson[];
@@ -53,7 +85,7 @@ export interface MasterStatsJson {
  * The stats document: the master's own view (pids, respawns, harakiri) plus what each worker's
  * watchdog thread reads from its scoreboard, so a worker stuck in a request still shows it.
  */
-export async function collectStats(master: Master, sockets: Array<{ name: string; proto: string }>, cron: CronStatus[] | null = null, hideQuery = false): Promise<MasterStatsJson> {
+export async function collectStats(master: Master, sockets: Array<{ name: string; proto: string; backlog: number }>, cron: CronStatus[] | null = null, hideQuery = false): Promise<MasterStatsJson> {
   const procs = [...master.workers.values(), ...master.leaving].sort((a, b) => a.id - b.id || a.spawnedAt - b.spawnedAt);
   const workers = await Promise.all(procs.map((w) => workerStats(master, w, hideQuery)));
   // Slots up to --processes with no process: uWSGI's "cheap" workers (--cheap, --cheaper).
@@ -61,13 +93,19 @@ export async function collectStats(master: Master, sockets: Array<{ name: string
     if (!master.workers.has(id)) workers.push(cheapSlot(master, id));
   }
   workers.sort((a, b) => a.id - b.id);
+  const socketStats = sockets.map(socketStatsOf);
   return {
     version: PORTICO_VERSION,
+    listen_queue: socketStats.reduce((n, sk) => n + sk.queue, 0),
+    listen_queue_errors: 0,
+    signal_queue: 0,
+    load: workers.reduce((n, w) => n + w.in_flight, 0),
     pid: process.pid,
     uid: process.getuid?.() ?? 0,
     gid: process.getgid?.() ?? 0,
     cwd: process.cwd(),
-    sockets,
+    locks: [],
+    sockets: socketStats,
     workers,
     ...(cron ? { cron: cron.map((c) => ({ ...c, next: c.next.toISOString() })) } : {}),
   };
@@ -80,22 +118,83 @@ async function workerStats(master: Master, w: WorkerProcess, hideQuery: boolean)
     : w.reloading ? 'reloading'
     : w.retiring ? 'stopping'
     : s && s.inFlight > 0 ? 'busy' : 'idle';
+  const requests = s?.requests ?? 0;
+  const exceptions = s?.exceptions ?? 0;
+  const inFlight = s?.inFlight ?? 0;
+  const delta = requests - (seenRequests.get(w) ?? 0);
+  seenRequests.set(w, requests);
   return {
     id: w.id,
     pid: w.pid,
     status,
-    requests: s?.requests ?? 0,
-    in_flight: s?.inFlight ?? 0,
-    exceptions: s?.exceptions ?? 0,
+    requests,
+    in_flight: inFlight,
+    exceptions,
     harakiri_count: slot?.harakiri ?? 0,
     respawn_count: slot?.respawns ?? 0,
     rss: s?.rss ?? 0,
     avg_rt: s?.avgRtUs ?? 0,
-    running_time: s?.runningTimeUs ?? (Date.now() - w.spawnedAt) * 1000,
+    running_time: s?.runningTimeUs ?? 0,
     last_spawn: Math.floor(w.spawnedAt / 1000),
     current_request: s?.current ? { method: s.current.method, uri: hideQuery ? withoutQuery(s.current.uri) : s.current.uri, running_ms: s.current.runningMs } : null,
     responsive: s !== null,
+    accepting: status === 'idle' || status === 'busy' ? 1 : 0,
+    delta_requests: delta,
+    signals: 0,
+    signal_queue: 0,
+    vsz: w.alive ? vszOf(w.pid) : 0,
+    tx: s?.txBytes ?? 0,
+    apps: [{ id: 0, modifier1: 0, mountpoint: '', startup_time: 0, requests, exceptions, chdir: '' }],
+    cores: [coreStats(requests, inFlight)],
   };
+}
+
+/** A worker's requests at the previous stats query: delta_requests is counted from it. */
+const seenRequests = new WeakMap<WorkerProcess, number>();
+
+function coreStats(requests: number, inFlight: number): WorkerStatsJson['cores'][number] {
+  return { id: 0, requests, static_requests: 0, routed_requests: 0, offloaded_requests: 0, write_errors: 0, read_errors: 0, in_request: inFlight > 0 ? 1 : 0, vars: [], req_info: {} };
+}
+
+/** Virtual memory size from /proc (statm counts pages); 0 where there is no /proc. */
+function vszOf(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/statm`, 'latin1').split(' ')[0]) * PAGE_SIZE;
+  } catch {
+    return 0;
+  }
+}
+
+const PAGE_SIZE = 4096;
+
+/**
+ * uWSGI's socket fields. queue: for a TCP listener, the connections waiting to be accepted (the
+ * rx_queue of its LISTEN line in /proc/net/tcp); Linux does not say it for a unix socket, so 0
+ * there (as uWSGI reports on Linux). max_queue: the backlog (--listen).
+ */
+function socketStatsOf(sk: { name: string; proto: string; backlog: number }): SocketStatsJson {
+  return { name: sk.name, proto: sk.proto, queue: tcpQueue(sk.name), max_queue: sk.backlog, shared: 0, can_offload: 0 };
+}
+
+function tcpQueue(name: string): number {
+  const m = /:(\d+)$/.exec(name);
+  if (!m || name.startsWith('/')) return 0;
+  const port = Number(m[1]).toString(16).toUpperCase().padStart(4, '0');
+  let queue = 0;
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'latin1');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n')) {
+      const f = line.trim().split(/\s+/);
+      // local_address is HEX_IP:HEX_PORT; st 0A is LISTEN; tx_queue:rx_queue.
+      if (f[3] === '0A' && f[1]?.endsWith(`:${port}`)) queue += parseInt(f[4]!.split(':')[1]!, 16) || 0;
+    }
+  }
+  return queue;
 }
 
 function cheapSlot(master: Master, id: number): WorkerStatsJson {
@@ -104,6 +203,9 @@ function cheapSlot(master: Master, id: number): WorkerStatsJson {
     id, pid: 0, status: 'cheap', requests: 0, in_flight: 0, exceptions: 0,
     harakiri_count: slot?.harakiri ?? 0, respawn_count: slot?.respawns ?? 0,
     rss: 0, avg_rt: 0, running_time: 0, last_spawn: 0, current_request: null, responsive: true,
+    accepting: 0, delta_requests: 0, signals: 0, signal_queue: 0, vsz: 0, tx: 0,
+    apps: [{ id: 0, modifier1: 0, mountpoint: '', startup_time: 0, requests: 0, exceptions: 0, chdir: '' }],
+    cores: [coreStats(0, 0)],
   };
 }
 

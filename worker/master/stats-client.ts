@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { connectOptions, formatSocketAddress, parseSocketAddress } from '../../protocol/socket-address.js';
-import type { MasterStatsJson, WorkerStatsJson } from './master-stats.js';
+import type { MasterStatsJson, SocketStatsJson, WorkerStatsJson } from './master-stats.js';
 
 /** A document past this is not a stats server talking (a wrong port streaming something else). */
 const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
@@ -103,11 +103,28 @@ function normalize(doc: Record<string, unknown>): MasterStatsJson {
       last_spawn: num(w.last_spawn),
       current_request: cur ? { method: String(cur.method ?? ''), uri: String(cur.uri ?? ''), running_ms: num(cur.running_ms) } : null,
       responsive: w.responsive !== false,
+      accepting: w.accepting === 0 ? 0 : 1,
+      delta_requests: num(w.delta_requests),
+      signals: num(w.signals),
+      signal_queue: num(w.signal_queue),
+      vsz: num(w.vsz),
+      tx: num(w.tx),
+      apps: [],
+      cores: [],
     };
   });
-  const sockets = Array.isArray(doc.sockets) ? doc.sockets.filter(isObject).map((s) => ({ name: String(s.name ?? ''), proto: String(s.proto ?? '') })) : [];
+  const sockets = Array.isArray(doc.sockets)
+    ? doc.sockets.filter(isObject).map((s): SocketStatsJson => ({
+      name: String(s.name ?? ''), proto: String(s.proto ?? ''), queue: num(s.queue), max_queue: num(s.max_queue), shared: s.shared === 1 ? 1 : 0, can_offload: s.can_offload === 1 ? 1 : 0,
+    }))
+    : [];
   return {
     version: String(doc.version ?? '?'),
+    listen_queue: num(doc.listen_queue),
+    listen_queue_errors: num(doc.listen_queue_errors),
+    signal_queue: num(doc.signal_queue),
+    load: num(doc.load),
+    locks: [],
     pid: num(doc.pid),
     uid: num(doc.uid),
     gid: num(doc.gid),

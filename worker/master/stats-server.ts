@@ -15,7 +15,7 @@ export class StatsServer {
   private readonly server: Server;
   private readonly spec: string;
 
-  constructor(spec: string, master: Master, sockets: () => Array<{ name: string; proto: string }>, log: Logger, cron: () => CronStatus[] | null = () => null, hideQuery = false) {
+  constructor(spec: string, master: Master, sockets: () => Array<{ name: string; proto: string; backlog: number }>, log: Logger, cron: () => CronStatus[] | null = () => null, hideQuery = false) {
     this.spec = spec;
     this.server = createServer((conn) => {
       conn.on('error', () => {});
