@@ -12,7 +12,7 @@ import { Master } from '../worker/master/master.js';
 import { runMaster } from '../worker/master/master-runtime.js';
 import { removePidfile, writePidfile } from '../worker/master/pidfile.js';
 import { bindSharedSocket, inheritedSocket, listenFds } from '../worker/master/shared-socket.js';
-import { othersCanConnect } from '../worker/socket-listener.js';
+import { backlogWarning, othersCanConnect } from '../worker/socket-listener.js';
 import { WorkerServer, type WorkerOptions } from '../worker/worker-server.js';
 import { intOption, logFormatOption, waitForStopSignals } from './cli-values.js';
 import { dropPrivileges, MAIN, masterGuards, privilegeOptions, runtimeOptions } from './master-values.js';
@@ -132,6 +132,8 @@ async function runWorkerMaster(app: string, socket: string | undefined, values: 
     cheap = new CheapListener(master);
     await cheap.listen(shared.fd, opts.listen ?? defaults.listen);
   }
+  const backlog = backlogWarning(opts.listen ?? defaults.listen);
+  if (backlog) log.warn(backlog);
   log.info(`portico master ${process.pid}: starting ${master.processes} worker(s) on ${label}`);
   if (!activated && shared.address.kind === 'unix' && !othersCanConnect(opts.chmodSocket)) {
     log.info(`note: nginx connects as its own user (www-data on Debian); if it logs "connect() to unix:${label} failed ` +

@@ -2,12 +2,20 @@ import { availableParallelism } from 'node:os';
 
 /** One place for every default value; the CLI help and docs read them from here. */
 export const defaults = {
-  /** uWSGI's --buffer-size default: the largest vars block accepted. */
-  bufferSize: 4096,
+  /**
+   * The largest vars block accepted: the protocol's maximum. uWSGI's default of 4096 is its most
+   * reported failure ("invalid request block size" and a 502 for a big cookie); the limit costs
+   * nothing here (no buffer of that size is allocated), so nothing is refused that the format allows.
+   */
+  bufferSize: 65535,
   /** The uwsgi header's datasize is a u16, so no vars block can be larger. */
   maxBufferSize: 65535,
-  /** listen(2) backlog, as uWSGI's --listen; for the gateway, the requests that may wait for a free upstream slot. */
-  listen: 100,
+  /**
+   * listen(2) backlog, as uWSGI's --listen; for the gateway, the requests that may wait for a free
+   * upstream slot. uWSGI's 100 is its other most reported failure ("listen queue full"); the kernel
+   * caps a backlog at net.core.somaxconn (4096 on current kernels), and a larger value gets a warning.
+   */
+  listen: 1024,
   /** Seconds to finish in-flight requests after SIGTERM. */
   gracefulTimeout: 30,
   /** TCP sockets accept only these peers unless --allow-from says otherwise. */

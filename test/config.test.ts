@@ -133,7 +133,7 @@ describe('portico config and --help', () => {
     assert.match(out, new RegExp(`^socket +/tmp/show\\.sock +# ini ${file}:2$`, 'm'));
     assert.match(out, /^harakiri +30 +# env PORTICO_HARAKIRI$/m);
     assert.match(out, /^max-requests +9 +# command line$/m);
-    assert.match(out, /^buffer-size +4096 +# default$/m);
+    assert.match(out, /^buffer-size +65535 +# default$/m);
     assert.match(out, /^# warning: .*home ignored/m);
   });
 

@@ -36,7 +36,8 @@ describe('worker: bad input gets a coded error, a log line, and the worker keeps
   const sock = join(tmp.path, 'w.sock');
   let worker: Started;
   before(async () => {
-    worker = await startWorker(app, sock);
+    // --buffer-size at uWSGI's 4096, so a block over it is easy to send.
+    worker = await startWorker(app, sock, ['--buffer-size', '4096']);
   });
   after(async () => {
     await worker.stop();

@@ -54,7 +54,7 @@ describe('worker fuzz (live, bounded)', { timeout: 120_000 }, () => {
     // V8 grows its young generation (two semi-spaces, up to 16 MiB each) when allocation is
     // brisk, at a moment of its choosing: RSS then jumps by up to 30 MiB, which is no leak. Its
     // size is fixed here from the start, so what grows between the two runs is what was kept.
-    worker = await startWorker(join(fixturesDir, 'fetch-app.mjs'), sock, ['--disable-logging', ...singleProcessArgs()], ['--min-semi-space-size=16', '--max-semi-space-size=16']);
+    worker = await startWorker(join(fixturesDir, 'fetch-app.mjs'), sock, ['--disable-logging', '--buffer-size', '4096', ...singleProcessArgs()], ['--min-semi-space-size=16', '--max-semi-space-size=16']);
   });
   after(async () => {
     await worker?.stop();

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { PorticoError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
@@ -142,4 +142,19 @@ export function vacuumSocket(address: SocketAddress): void {
 /** Whether nginx's worker user (www-data, not the owner) can connect to a socket of this mode. */
 export function othersCanConnect(mode: number | undefined): boolean {
   return mode !== undefined && (mode & 0o002) !== 0;
+}
+
+/**
+ * The kernel silently caps a listen backlog at net.core.somaxconn: a --listen above it is a queue
+ * that does not exist. The warning to log, or null (also where /proc does not say).
+ */
+export function backlogWarning(backlog: number): string | null {
+  let max: number;
+  try {
+    max = Number(readFileSync('/proc/sys/net/core/somaxconn', 'latin1').trim());
+  } catch {
+    return null;
+  }
+  if (!(max > 0) || backlog <= max) return null;
+  return `--listen ${backlog} is above net.core.somaxconn (${max}): the kernel caps the queue at ${max}; raise it with sysctl -w net.core.somaxconn=${backlog}, as for uWSGI`;
 }
