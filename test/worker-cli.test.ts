@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -188,6 +189,19 @@ describe('portico worker: binding', () => {
     } finally {
       assert.equal(await u.stop('SIGTERM'), 0);
       assert.equal(await t.stop('SIGTERM'), 0);
+    }
+  });
+
+  it('--listen above net.core.somaxconn: a warning that names the sysctl, and the default is within it', async () => {
+    const max = Number(readFileSync('/proc/sys/net/core/somaxconn', 'latin1'));
+    const over = await startWorker(APP, join(tmp.path, 'over.sock'), ['--processes', '1', '--listen', String(max + 1)]);
+    const within = await startWorker(APP, join(tmp.path, 'within.sock'), ['--processes', '1']);
+    try {
+      assert.match(over.output(), new RegExp(`--listen ${max + 1} is above net\\.core\\.somaxconn \\(${max}\\).*sysctl -w net\\.core\\.somaxconn=${max + 1}`));
+      assert.doesNotMatch(within.output(), /somaxconn/);
+    } finally {
+      await over.stop();
+      await within.stop();
     }
   });
 });
