@@ -14,7 +14,7 @@ import { bindSharedSocket, inheritedSocket, listenFds } from '../worker/master/s
 import { othersCanConnect } from '../worker/socket-listener.js';
 import { WorkerServer, type WorkerOptions } from '../worker/worker-server.js';
 import { intOption, logFormatOption, waitForStopSignals } from './cli-values.js';
-import { dropPrivileges, MAIN, masterGuards, runtimeOptions } from './master-values.js';
+import { dropPrivileges, MAIN, masterGuards, runtimeOptions, secondsOption } from './master-values.js';
 
 const USAGE = `Usage: portico worker APP --socket PATH|HOST:PORT [options]
 
@@ -127,6 +127,7 @@ export function workerOptionsFrom(app: string, socket: string, values: OptionVal
     allowFrom: values['allow-from'] as string[] | undefined,
     vacuum: values.vacuum as boolean | undefined,
     gracefulTimeout: intOption('graceful-timeout', values['graceful-timeout']),
+    chunkedInputTimeout: secondsOption('chunked-input-timeout', values['chunked-input-timeout']),
     disableLogging: values['disable-logging'] as boolean | undefined,
     logFormat: logFormatOption(values['log-format']),
     logto: values.logto as string | undefined,

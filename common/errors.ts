@@ -9,6 +9,7 @@ export const ErrorCodes = {
   PORTICO_ERR_TRUNCATED_PACKET: { status: 400, message: 'connection closed in the middle of a uwsgi packet' },
   PORTICO_ERR_TRUNCATED_BODY: { status: 400, message: 'connection closed before the whole body arrived (CONTENT_LENGTH bytes, or the last chunk of a chunked one)' },
   PORTICO_ERR_BAD_CHUNKED_BODY: { status: 400, message: 'malformed chunked request body (no CONTENT_LENGTH, Transfer-Encoding: chunked)' },
+  PORTICO_ERR_CHUNKED_BODY_MISSING: { status: 411, message: 'a chunked request body (Transfer-Encoding: chunked, no CONTENT_LENGTH) did not start within --chunked-input-timeout' },
   PORTICO_ERR_UNSUPPORTED_TRANSFER_ENCODING: { status: 501, message: 'a request without CONTENT_LENGTH whose Transfer-Encoding does not end in chunked: its body cannot be framed' },
   PORTICO_ERR_EMPTY_REQUEST: { status: 400, message: 'a uwsgi packet with an empty vars block is not a request' },
   PORTICO_ERR_HTTP_ON_UWSGI_SOCKET: { status: 400, message: 'an HTTP request was sent to a uwsgi socket' },
