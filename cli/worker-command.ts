@@ -127,12 +127,21 @@ export function workerOptionsFrom(app: string, socket: string, values: OptionVal
     allowFrom: values['allow-from'] as string[] | undefined,
     vacuum: values.vacuum as boolean | undefined,
     gracefulTimeout: intOption('graceful-timeout', values['graceful-timeout']),
-    chunkedInputTimeout: secondsOption('chunked-input-timeout', values['chunked-input-timeout']),
+    chunkedInputTimeout: chunkedInputTimeout(values['chunked-input-timeout']),
     disableLogging: values['disable-logging'] as boolean | undefined,
     logFormat: logFormatOption(values['log-format']),
     logto: values.logto as string | undefined,
     lightResponse: !values['native-response'],
   };
+}
+
+/** Checked here, not only in the worker: under the master a bad value would kill every worker it starts. */
+function chunkedInputTimeout(value: unknown): number | undefined {
+  const seconds = secondsOption('chunked-input-timeout', value);
+  if (seconds !== undefined && (seconds <= 0 || seconds > 86_400)) {
+    throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--chunked-input-timeout must be more than 0 and at most 86400 seconds, got ${seconds}`);
+  }
+  return seconds;
 }
 
 /** Octal as uWSGI takes it: 666, 0666 or 0o666. */
