@@ -15,7 +15,7 @@ import { bindSharedSocket, inheritedSocket, listenFds } from '../worker/master/s
 import { backlogWarning, othersCanConnect } from '../worker/socket-listener.js';
 import { WorkerServer, type WorkerOptions } from '../worker/worker-server.js';
 import { intOption, logFormatOption, waitForStopSignals } from './cli-values.js';
-import { dropPrivileges, MAIN, masterGuards, privilegeOptions, runtimeOptions } from './master-values.js';
+import { dropPrivileges, MAIN, masterGuards, privilegeOptions, runtimeOptions, secondsOption } from './master-values.js';
 import { fileOption, listenAddressOption } from './option-checks.js';
 
 const USAGE = `Usage: portico worker APP --socket PATH|HOST:PORT [options]
@@ -164,11 +164,21 @@ export function workerOptionsFrom(app: string, socket: string, values: OptionVal
     allowFrom: values['allow-from'] as string[] | undefined,
     vacuum: values.vacuum as boolean | undefined,
     gracefulTimeout: intOption('graceful-timeout', values['graceful-timeout']),
+    chunkedInputTimeout: chunkedInputTimeout(values['chunked-input-timeout']),
     disableLogging: values['disable-logging'] as boolean | undefined,
     logFormat: logFormatOption(values['log-format']),
     logto: values.logto as string | undefined,
     lightResponse: !values['native-response'],
   };
+}
+
+/** Checked here, not only in the worker: under the master a bad value would kill every worker it starts. */
+function chunkedInputTimeout(value: unknown): number | undefined {
+  const seconds = secondsOption('chunked-input-timeout', value);
+  if (seconds !== undefined && (seconds <= 0 || seconds > 86_400)) {
+    throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--chunked-input-timeout must be more than 0 and at most 86400 seconds, got ${seconds}`);
+  }
+  return seconds;
 }
 
 /** Octal as uWSGI takes it: 666, 0666 or 0o666. */

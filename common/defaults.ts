@@ -18,6 +18,11 @@ export const defaults = {
   listen: 1024,
   /** Seconds to finish in-flight requests after SIGTERM. */
   gracefulTimeout: 30,
+  /**
+   * Seconds a chunked request body (no CONTENT_LENGTH: uWSGI's HTTP router) may take to start
+   * before the worker answers 411: uWSGI's own chunked input waits its --socket-timeout, 4 s.
+   */
+  chunkedInputTimeout: 4,
   /** TCP sockets accept only these peers unless --allow-from says otherwise. */
   allowFrom: ['127.0.0.1', '::1', '::ffff:127.0.0.1'],
   /** Socket file mode when --chmod-socket is not given (umask applies, as with uWSGI). */

@@ -52,6 +52,7 @@ export const SCHEMA = {
   'chmod-socket': { type: 'string', arg: 'MODE', commands: WS, toWorkers: true, help: 'mode of the unix socket file, e.g. 666 or 660, at most 777 (nginx must be able to connect)' },
   'allow-from': { type: 'string', multiple: true, arg: 'ADDR', commands: WS, toWorkers: true, help: `peer address a TCP socket accepts (repeatable; default ${defaults.allowFrom.join(', ')})` },
   vacuum: { type: 'boolean', default: true, commands: WS, toWorkers: true, help: 'remove the socket file on exit (--no-vacuum to keep it)' },
+  'chunked-input-timeout': { type: 'string', arg: 'SECONDS', default: String(defaults.chunkedInputTimeout), commands: WS, toWorkers: true, help: "how long a chunked request body (uWSGI's HTTP router: no CONTENT_LENGTH) may take to start; then 411, and the log says to run the router with --http-raw-body" },
   'graceful-timeout': { type: 'string', arg: 'SECONDS', default: String(defaults.gracefulTimeout), commands: WS, toWorkers: true, help: 'time in-flight requests get to finish on SIGTERM' },
   'disable-logging': { type: 'boolean', default: false, commands: WS, toWorkers: true, help: 'no per-request log line' },
   'log-format': { type: 'string', arg: 'text|json', default: 'text', commands: ALL, toWorkers: true, help: 'uWSGI-style text lines, or one pino JSON object per line' },

@@ -1,6 +1,7 @@
 import { PorticoError } from '../common/errors.js';
 import { defaults } from '../common/defaults.js';
-import { parseContentLength } from './content-length.js';
+import { ChunkedDecoder } from './chunked-decoder.js';
+import { parseContentLength, transferCodingIsChunked } from './content-length.js';
 import { decodeVars } from './vars-decoder.js';
 import type { UwsgiVars } from './uwsgi-vars.js';
 
@@ -10,7 +11,11 @@ export interface PacketHead {
   /** Size of the vars block in bytes, as the header states it. */
   datasize: number;
   vars: UwsgiVars;
-  /** Body length from CONTENT_LENGTH: the only authority on it. */
+  /**
+   * Body length from CONTENT_LENGTH, the only authority on it whenever it is there (empty: 0).
+   * -1: no CONTENT_LENGTH and `HTTP_TRANSFER_ENCODING` ending in chunked (uWSGI's HTTP router):
+   * the body that follows is chunked, decoded here, and ends at its last chunk.
+   */
   contentLength: number;
 }
 
@@ -20,6 +25,8 @@ export interface PacketDecoderHandlers {
   onBody(chunk: Buffer): void;
   onEnd(): void;
   onError(err: PorticoError): void;
+  /** A chunked body's first bytes arrived (after they were decoded and passed on). Chunked bodies only. */
+  onChunkedStart?(): void;
 }
 
 export interface PacketDecoderOptions {
@@ -28,7 +35,7 @@ export interface PacketDecoderOptions {
   modifiers?: ReadonlySet<number>;
 }
 
-const enum State { Header, Vars, Body, Done, Failed }
+const enum State { Header, Vars, Body, Chunked, Done, Failed }
 
 const DEFAULT_MODIFIERS: ReadonlySet<number> = new Set([0]);
 
@@ -45,6 +52,9 @@ export class PacketDecoder {
   private modifier1 = 0;
   private modifier2 = 0;
   private bodyLeft = 0;
+  /** Only for a chunked body: CONTENT_LENGTH bodies never create one. */
+  private chunks: ChunkedDecoder | null = null;
+  private started = false;
   private readonly bufferSize: number;
   private readonly modifiers: ReadonlySet<number>;
   private readonly h: PacketDecoderHandlers;
@@ -71,6 +81,7 @@ export class PacketDecoder {
       this.feedBody(buf, 0);
       return;
     }
+    if (this.state === State.Chunked) return this.feedChunked(buf, 0);
     if (this.state >= State.Done) return;
     if (this.pendingBytes > 0) {
       this.pending.push(chunk);
@@ -90,12 +101,22 @@ export class PacketDecoder {
     }
     if (buf.length - pos < this.datasize) return this.stash(pos === 0 ? buf : buf.subarray(pos));
     if (!this.readVars(buf, pos)) return;
+    if (this.chunks) return this.feedChunked(buf, pos + this.datasize);
     this.feedBody(buf, pos + this.datasize);
+  }
+
+  /** Ignores the rest of the body: the request was answered without it (the worker gave up waiting). */
+  abandon(): void {
+    if (this.state === State.Chunked) {
+      this.chunks!.abandon();
+      this.state = State.Failed;
+    }
   }
 
   /** The peer closed its side. Mid-packet that is an error; before any byte it is a normal close. */
   end(): void {
     if (this.state === State.Done || this.state === State.Failed || this.idle) return;
+    if (this.state === State.Chunked) return this.chunks!.end();
     const code = this.state === State.Body ? 'PORTICO_ERR_TRUNCATED_BODY' : 'PORTICO_ERR_TRUNCATED_PACKET';
     const detail = this.state === State.Body ? `${this.bodyLeft} bytes missing` : undefined;
     this.fail(new PorticoError(code, detail));
@@ -136,11 +157,58 @@ export class PacketDecoder {
       this.fail(err as PorticoError);
       return false;
     }
-    const contentLength = parseContentLength(vars.get('CONTENT_LENGTH'));
+    const cl = vars.get('CONTENT_LENGTH');
+    let contentLength: number;
+    if (cl !== undefined) {
+      // nginx always sends it (empty for a request without a body): the common case never looks
+      // at Transfer-Encoding (security row 2.3), and a GET pays no second scan of the vars.
+      contentLength = parseContentLength(cl);
+      this.state = State.Body;
+    } else {
+      contentLength = this.framingWithoutLength(vars);
+      if (contentLength === -2) return false;
+    }
     this.bodyLeft = contentLength;
-    this.state = State.Body;
     this.h.onHead({ modifier1: this.modifier1, modifier2: this.modifier2, datasize: this.datasize, vars, contentLength });
     return true;
+  }
+
+  /**
+   * No CONTENT_LENGTH at all: uWSGI's HTTP router passes a chunked request on this way,
+   * the body still chunked (with --http-raw-body). -1 for a chunked body, 0 for none, -2 when a
+   * Transfer-Encoding leaves the body unframeable (failed here).
+   */
+  private framingWithoutLength(vars: UwsgiVars): number {
+    const te = vars.get('HTTP_TRANSFER_ENCODING');
+    if (te === undefined || te.length === 0) {
+      this.state = State.Body;
+      return 0;
+    }
+    if (!transferCodingIsChunked(te)) {
+      this.fail(new PorticoError('PORTICO_ERR_UNSUPPORTED_TRANSFER_ENCODING', `Transfer-Encoding ${JSON.stringify(te.slice(0, 128))}`));
+      return -2;
+    }
+    this.state = State.Chunked;
+    const h = this.h;
+    this.chunks = new ChunkedDecoder({
+      onData: (chunk) => h.onBody(chunk),
+      onEnd: () => {
+        this.state = State.Done;
+        this.chunks = null;
+        h.onEnd();
+      },
+      onError: (err) => this.fail(err),
+    });
+    return -1;
+  }
+
+  private feedChunked(buf: Buffer, pos: number): void {
+    if (pos >= buf.length) return;
+    const chunks = this.chunks!;
+    const first = !this.started;
+    this.started = true;
+    chunks.push(buf, pos);
+    if (first && this.state !== State.Failed) this.h.onChunkedStart?.();
   }
 
   private feedBody(buf: Buffer, pos: number): void {

@@ -115,6 +115,28 @@ for (const { kind, app } of KINDS) {
       assert.ok(echoed.equals(upload), 'echoed body differs from the upload');
     });
 
+    test('a chunked upload: nginx de-chunks it and CONTENT_LENGTH alone frames it (Transfer-Encoding is only a header here)', async () => {
+      const pieces = [randomBytes(100 * 1024), Buffer.from('0\r\n\r\n'), randomBytes(70 * 1024)];
+      const sent = Buffer.concat(pieces);
+      const post = (path: string): Promise<RawResponse> => new Promise((resolve, reject) => {
+        const req = httpRequest(`${base}${path}`, { method: 'POST', agent: false, headers: { 'Transfer-Encoding': 'chunked', 'Content-Type': 'application/octet-stream' } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        for (const p of pieces) req.write(p);
+        req.end();
+      });
+      const echoed = await post('/echo');
+      assert.equal(echoed.status, 200);
+      // A body that says "0 CRLF CRLF" inside is not cut there: nobody de-chunks it a second time.
+      assert.ok(echoed.body.equals(sent), `echoed ${echoed.body.length} bytes, not the ${sent.length} sent`);
+      const seen = JSON.parse((await post('/headers')).body.toString()) as { headers: Record<string, string> };
+      assert.equal(seen.headers['content-length'], String(sent.length));
+    });
+
     test('a 10 MiB streamed download arrives whole', async () => {
       const size = 10 * MiB + 123; // not a whole number of the app's 64 KiB chunks
       const res = await fetch(`${base}/download?bytes=${size}`);

@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isPorticoError } from '../protocol/index.js';
+import { encodePacket } from '../protocol/packet-encoder.js';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
-import { startProcess, type Started } from './support/child-process.js';
+import { outputLine, startProcess, type Started } from './support/child-process.js';
 import { freePort } from './support/free-port.js';
 import { startNginx, type Nginx } from './support/nginx.js';
 import { fixturesDir, porticoBin, sharedDir } from './support/paths.js';
@@ -168,6 +170,158 @@ describe('uWSGI HTTP router (--http-to) in front of a portico worker', () => {
     assert.equal(seen.status, 500);
     assert.equal(seen.contentLength, '26');
     assert.equal(seen.body, '');
+  });
+});
+
+/** uWSGI's HTTP router on a free port in front of `socket`; resolves once it accepts. */
+async function startRouter(socket: string, extra: string[] = []): Promise<{ router: Started; base: string }> {
+  const port = await freePort();
+  const router = startProcess(UWSGI, [...UWSGI_COMMON, '--master', '--plugin', 'http',
+    '--http', `127.0.0.1:${port}`, '--http-to', socket, ...extra]);
+  await router.waitFor(/spawned uWSGI http 1 \(pid: \d+\)/);
+  return { router, base: `http://127.0.0.1:${port}` };
+}
+
+/**
+ * A POST sent with `Transfer-Encoding: chunked` by node:http, each piece written (and so framed)
+ * as one chunk once the previous one is on its way, as a streaming upload would be.
+ */
+function chunkedPost(url: string, pieces: Buffer[]): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: 'POST', agent: false, headers: { 'Transfer-Encoding': 'chunked', 'Content-Type': 'application/octet-stream' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    void (async () => {
+      for (const p of pieces) await new Promise<void>((r, j) => req.write(p, (err) => (err ? j(err) : r())));
+      req.end();
+    })().catch(reject);
+  });
+}
+
+const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+/**
+ * Writes raw bytes to a worker socket, piece after piece (each once the last was written), keeps
+ * the write side open as a front end does, and returns all that came back before the close.
+ */
+function rawExchange(socket: string, ...pieces: Buffer[]): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const out: Buffer[] = [];
+    const sock = connect(socket, () => {
+      void (async () => {
+        for (const p of pieces) {
+          if (sock.destroyed) return;
+          await new Promise<void>((r) => sock.write(p, () => r()));
+        }
+      })();
+    });
+    sock.on('data', (d: Buffer) => out.push(d));
+    sock.on('error', reject);
+    sock.on('close', () => resolve(Buffer.concat(out)));
+  });
+}
+
+const CHUNKED_VARS: Array<[string, string]> = [['REQUEST_METHOD', 'POST'], ['REQUEST_URI', '/echo'], ['PATH_INFO', '/echo'],
+  ['SERVER_PROTOCOL', 'HTTP/1.1'], ['HTTP_HOST', 'x'], ['HTTP_TRANSFER_ENCODING', 'chunked']];
+
+const RAW_BODY_KINDS = [
+  { kind: 'fetch', app: 'fetch-app.mjs' },
+  { kind: 'node', app: 'node-app.mjs' },
+  { kind: 'wsgi', app: 'wsgi-app.mjs' },
+] as const;
+
+describe('uWSGI HTTP router --http-raw-body: chunked request bodies (no CONTENT_LENGTH) reach the app de-chunked', () => {
+  let tmp: ReturnType<typeof makeTmpDir>;
+  const running: Started[] = [];
+  const fronts = new Map<string, { base: string; socket: string; worker: Started }>();
+
+  before(async () => {
+    tmp = makeTmpDir('uwsgi-raw-body');
+    await Promise.all(RAW_BODY_KINDS.map(async ({ kind, app }) => {
+      const socket = join(tmp.path, `${kind}.sock`);
+      const worker = await startWorker(join(fixturesDir, app), socket);
+      running.push(worker);
+      const { router, base } = await startRouter(socket, ['--http-raw-body']);
+      running.push(router);
+      fronts.set(kind, { base, socket, worker });
+    }));
+  }, START_TIMEOUT);
+
+  after(async () => {
+    await Promise.all(running.map((p) => p.stop()));
+    tmp?.cleanup();
+  });
+
+  for (const { kind } of RAW_BODY_KINDS) {
+    test(`${kind} app: a chunked upload of several large chunks is echoed byte for byte`, async () => {
+      // Past the 64 KiB the worker queues for an app, so backpressure is part of the path.
+      const pieces = [randomBytes(200 * 1024), randomBytes(300 * 1024), randomBytes(1), randomBytes(256 * 1024 + 7)];
+      const sent = Buffer.concat(pieces);
+      const res = await chunkedPost(`${fronts.get(kind)!.base}/echo`, pieces);
+      assert.equal(res.status, 200);
+      assert.equal(res.body.length, sent.length);
+      assert.equal(sha256(res.body), sha256(sent));
+    });
+
+    test(`${kind} app: sees no Content-Length for a chunked request`, async () => {
+      const res = await chunkedPost(`${fronts.get(kind)!.base}/headers`, [Buffer.from('abc')]);
+      assert.equal(res.status, 200);
+      const seen = JSON.parse(res.body.toString()) as { headers: Record<string, string> };
+      assert.equal(seen.headers['content-length'], undefined);
+    });
+  }
+
+  test('a malformed chunked body sent straight to the worker closes that connection with PORTICO_ERR_BAD_CHUNKED_BODY; the worker serves on', async () => {
+    const { socket, worker } = fronts.get('fetch')!;
+    const head = encodePacket({ vars: CHUNKED_VARS });
+    // Today's worker read no body and answered 200; now the connection is closed without an answer.
+    const bad = await rawExchange(socket, head, Buffer.from('5\r\nhello\r\nzz\r\n'));
+    assert.equal(bad.toString('latin1'), '');
+    await outputLine(worker, /PORTICO_ERR_BAD_CHUNKED_BODY: POST \/echo: [^\n]*"z" at byte 10 of the body/);
+    // The app has usually started on the first chunk when the bad trailer comes: its body stream is
+    // cut, and its failure from that is not logged a second time.
+    const badTrailer = await rawExchange(socket, Buffer.concat([head, Buffer.from('5\r\nhello\r\n')]), Buffer.from('0\r\nno colon\r\n\r\n'));
+    assert.equal(badTrailer.toString('latin1'), '');
+    await outputLine(worker, /PORTICO_ERR_BAD_CHUNKED_BODY: POST \/echo: [^\n]*trailer field name has byte 0x20 at byte 15 of the body/);
+    const good = await rawExchange(socket, Buffer.concat([head, Buffer.from('5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n')]));
+    assert.match(good.toString('latin1'), /^HTTP\/1\.1 200 [^]*\r\n\r\nhello world$/);
+    const errors = worker.output().split('\n').filter((l) => l.startsWith('PORTICO_ERR_'));
+    assert.deepEqual(errors.map((l) => l.slice(0, l.indexOf(':'))), ['PORTICO_ERR_BAD_CHUNKED_BODY', 'PORTICO_ERR_BAD_CHUNKED_BODY']);
+  });
+});
+
+describe('uWSGI HTTP router without --http-raw-body: a chunked POST is refused, never answered 200 with an empty body', () => {
+  let tmp: ReturnType<typeof makeTmpDir>;
+  let worker: Started | undefined;
+  let router: Started | undefined;
+  let base = '';
+
+  before(async () => {
+    tmp = makeTmpDir('uwsgi-no-raw-body');
+    const socket = join(tmp.path, 'worker.sock');
+    worker = await startWorker(join(fixturesDir, 'fetch-app.mjs'), socket, ['--chunked-input-timeout', '1']);
+    ({ router, base } = await startRouter(socket));
+  }, START_TIMEOUT);
+
+  after(async () => {
+    await router?.stop();
+    await worker?.stop();
+    tmp?.cleanup();
+  });
+
+  test('the client gets 411 after --chunked-input-timeout, and the worker logs the code and the fix', async () => {
+    const res = await chunkedPost(`${base}/echo`, [Buffer.from('lost unless the router forwards it')]);
+    assert.equal(res.status, 411);
+    const [line] = await outputLine(worker!, /[^\n]*PORTICO_ERR_CHUNKED_BODY_MISSING[^\n]*/);
+    assert.match(line, /POST \/echo/);
+    assert.match(line, /add --http-raw-body to the router/);
+    // The app never ran: the request log shows the 411, and no other error was logged.
+    await outputLine(worker!, /POST \/echo => generated \d+ bytes in \d+ msecs \(HTTP\/1\.1 411\)/);
+    assert.doesNotMatch(worker!.output(), /PORTICO_ERR_(?!CHUNKED_BODY_MISSING)/);
   });
 });
 

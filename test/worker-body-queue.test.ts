@@ -45,6 +45,7 @@ function exchange(contentLength: number): { ex: Exchange; socket: FlowRecorder }
   const ctx: WorkerContext = {
     log: new Logger({ disableRequests: true }),
     bufferSize: 4096,
+    chunkedInputTimeoutMs: 4000,
     handler: () => {},
     requests: 0,
     inFlight: 0,

@@ -73,6 +73,18 @@ describe('portico worker: loading the app', () => {
     assert.match(oneErrorLine(c1.stderr, 'PORTICO_ERR_APP_LOAD'), new RegExp(`${cjs}:2:13: SyntaxError: Unexpected token ';'$`));
   });
 
+  it('--chunked-input-timeout must be a positive number of seconds', async () => {
+    for (const [value, why] of [['0', /--chunked-input-timeout must be more than 0/], ['soon', /--chunked-input-timeout must be a number of seconds, got soon/]] as const) {
+      // With the master too: it checks before it starts workers that would each die of the value.
+      for (const master of ['--no-master', '--master']) {
+        const r = await failingStart(['worker', join(fixturesDir, 'fetch-app.mjs'), master, '--chunked-input-timeout', value, '--socket', sock(`t${value}`)]);
+        assert.equal(r.code, 1, master);
+        assert.match(r.stderr, /PORTICO_ERR_INVALID_OPTION/, master);
+        assert.match(r.stderr, why, master);
+      }
+    }
+  });
+
   it('a forced kind the export cannot be is refused', async () => {
     const r = await failingStart(['worker', join(fixturesDir, 'server-app.mjs'), '--kind', 'wsgi', '--socket', sock('d')]);
     assert.equal(r.code, 1);

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { PacketDecoder, type PacketHead } from '../protocol/packet-decoder.js';
-import type { PorticoError } from '../common/errors.js';
+import { PorticoError } from '../common/errors.js';
 import { Exchange } from './exchange.js';
 import { NATIVE_MODIFIER1 } from '../protocol/native/constants.js';
 import { serveNativeLink } from './native-connection.js';
@@ -18,6 +18,29 @@ const MODIFIERS: ReadonlySet<number> = new Set([0, NATIVE_MODIFIER1]);
  */
 export function serveConnection(socket: Socket, ctx: WorkerContext): void {
   let ex: Exchange | null = null;
+  /**
+   * Set while a chunked request (no CONTENT_LENGTH, uWSGI's HTTP router) waits for its body's first
+   * bytes: its app starts with them. Without --http-raw-body the router announces a chunked body
+   * and never sends it; an app started at once would read an empty body and answer 200.
+   */
+  let bodyWait: NodeJS.Timeout | null = null;
+  const startApp = (): void => {
+    if (bodyWait === null) return;
+    clearTimeout(bodyWait);
+    bodyWait = null;
+    if (ex && !ex.finished && !ex.aborted) runExchange(ex, ctx);
+  };
+  const noChunkedBody = (): void => {
+    bodyWait = null;
+    if (!ex || ex.finished || ex.aborted) return;
+    decoder.abandon();
+    ex.fail(new PorticoError('PORTICO_ERR_CHUNKED_BODY_MISSING', `not a byte of it in ${ctx.chunkedInputTimeoutMs / 1000} s; ` +
+      "behind uWSGI's HTTP router, add --http-raw-body to the router's options: without it the router sends no chunked body"));
+  };
+  const stopWaiting = (): void => {
+    if (bodyWait !== null) clearTimeout(bodyWait);
+    bodyWait = null;
+  };
   // Once the response is over and the whole request has been read, the connection only waits for
   // nginx to close it (most of its life): let the exchange and all it holds go now, not at the close.
   const release = (): void => {
@@ -47,8 +70,10 @@ export function serveConnection(socket: Socket, ctx: WorkerContext): void {
       ctx.inFlight++;
       ctx.requests++;
       ex = new Exchange(head, socket, ctx, finish);
-      runExchange(ex, ctx);
+      if (head.contentLength === -1) bodyWait = setTimeout(noChunkedBody, ctx.chunkedInputTimeoutMs);
+      else runExchange(ex, ctx);
     },
+    onChunkedStart: startApp,
     onBody(chunk) {
       // No exchange: a HELLO whose CONTENT_LENGTH claims a body. The link owns the socket now and
       // the bytes are no request's; pushing them to a missing exchange crashed the whole worker.
@@ -61,6 +86,7 @@ export function serveConnection(socket: Socket, ctx: WorkerContext): void {
       release();
     },
     onError(err: PorticoError) {
+      stopWaiting();
       if (ex?.finished) {
         // The app answered without reading all of the body and the peer then hung up: nothing lost.
         socket.destroy();
@@ -86,6 +112,7 @@ export function serveConnection(socket: Socket, ctx: WorkerContext): void {
     if (!ex && decoder.idle) socket.end();
   };
   const onClose = (): void => {
+    stopWaiting();
     if (ex && !ex.finished) ex.abort();
   };
   socket.on('data', onData);

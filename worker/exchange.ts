@@ -205,6 +205,9 @@ export class Exchange {
     const stack = err instanceof Error ? err.stack : String(err);
     const where = `${this.method} ${this.vars.get('REQUEST_URI') ?? ''}`;
     if (this.finished || this.aborted) {
+      // An app that dies of the abort itself (its body stream closed under it, its signal fired)
+      // says nothing new: the abort's cause (client gone, a cut or malformed body) was logged.
+      if (this.aborted && !this.headSent && diedOfAbort(err)) return;
       this.ctx.log.error(perr.code, `${where}: after the response ended: ${stack}`);
       return;
     }
@@ -244,6 +247,15 @@ export class Exchange {
     this.ctx.scoreboard?.end(this.slot, this.durationMs, this.aborted && !this.headSent ? CLIENT_CLOSED : this.status, this.headersBytes + this.bodyBytes);
     cb();
   }
+}
+
+/** The body stream's premature close or the signal's abort, maybe wrapped (web streams, fetch) once or twice. */
+function diedOfAbort(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 3; e = e.cause, depth++) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE' || e.name === 'AbortError') return true;
+    if (isPorticoError(e) && e.code === 'PORTICO_ERR_CLIENT_ABORTED') return true;
+  }
+  return false;
 }
 
 function abortError(): Error {

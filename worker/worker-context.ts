@@ -10,6 +10,8 @@ export type RequestHandler = (ex: Exchange) => void | Promise<void>;
 export interface WorkerContext {
   readonly log: Logger;
   readonly bufferSize: number;
+  /** How long a chunked body (no CONTENT_LENGTH) may take to start before the request is answered 411. */
+  readonly chunkedInputTimeoutMs: number;
   readonly handler: RequestHandler;
   /** Requests this worker has served, for the `req: N/M` field of the log line. */
   requests: number;

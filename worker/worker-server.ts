@@ -19,6 +19,8 @@ export interface WorkerOptions {
   allowFrom?: string[];
   vacuum?: boolean;
   gracefulTimeout?: number;
+  /** Seconds (fractions allowed) a chunked body may take to start: see defaults.chunkedInputTimeout. */
+  chunkedInputTimeout?: number;
   disableLogging?: boolean;
   logFormat?: LogFormat;
   logto?: string;
@@ -58,6 +60,10 @@ export class WorkerServer {
     if (!Number.isInteger(bufferSize) || bufferSize < 1 || bufferSize > defaults.maxBufferSize) {
       throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--buffer-size must be 1..${defaults.maxBufferSize}, got ${bufferSize}`);
     }
+    const chunked = options.chunkedInputTimeout ?? defaults.chunkedInputTimeout;
+    if (!(chunked > 0) || chunked > 86_400) {
+      throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--chunked-input-timeout must be more than 0 and at most 86400 seconds, got ${chunked}`);
+    }
   }
 
   async start(): Promise<void> {
@@ -66,6 +72,7 @@ export class WorkerServer {
     this.ctx = {
       log: this.log,
       bufferSize: o.bufferSize ?? defaults.bufferSize,
+      chunkedInputTimeoutMs: (o.chunkedInputTimeout ?? defaults.chunkedInputTimeout) * 1000,
       handler: this.app.handler,
       requests: 0,
       inFlight: 0,
