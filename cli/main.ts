@@ -25,7 +25,7 @@ Commands:
   top --stats PATH|HOST:PORT           live view of a master's workers from its --stats server (like uwsgitop)
   config --ini FILE [options]          print the effective configuration and where each value came from
 
-portico COMMAND --help lists a command's options.
+portico COMMAND --help lists a command's options; portico --version prints the version.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -33,6 +33,11 @@ async function main(argv: string[]): Promise<number> {
   if (!cmd) {
     process.stdout.write(USAGE);
     return 2;
+  }
+  if (cmd === '--version' || cmd === '-V') {
+    const { PORTICO_VERSION } = await import('../worker/version.js');
+    process.stdout.write(`portico ${PORTICO_VERSION} (Node ${process.version})\n`);
+    return 0;
   }
   if (cmd === '--help' || cmd === '-h') {
     process.stdout.write((await import('./config-command.js')).allOptionsHelp(USAGE));

@@ -90,7 +90,14 @@ function parseCommandLine(scope: Scope, specs: Record<string, OptionSpec>, argv:
   try {
     parsed = parseTokens(attachDashValues(argv, options), options, scope !== 'gateway');
   } catch (err) {
-    // parseArgs's own refusals (an unknown flag, --processes without its value): one coded line.
+    // parseArgs's own refusals (an unknown flag, --processes without its value): one coded line,
+    // and for a misspelt flag the nearest real one, as the ini path says it.
+    if ((err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      const flag = /'(-{1,2}[^']+)'/.exec((err as Error).message)?.[1] ?? '';
+      const name = flag.replace(/^-+/, '').replace(/=.*$/, '');
+      const command = scope === 'any' ? 'portico' : `portico ${scope}`;
+      throw invalid(`unknown option ${flag} for ${command} (did you mean --${nearest(name, Object.keys(options))}?); ${command} --help lists them`);
+    }
     if ((err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS_')) throw invalid((err as Error).message);
     throw err;
   }

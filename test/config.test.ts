@@ -257,3 +257,28 @@ describe('portico --ini with seed 000', () => {
     assert.equal(await proc.stop('SIGTERM'), 0);
   });
 });
+
+describe('the command line: --version, and a misspelt flag', () => {
+  it('portico --version prints the version of package.json', () => {
+    const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+    assert.equal(execFileSync(process.execPath, [porticoBin, '--version'], { encoding: 'utf8' }), `portico ${pkg.version} (Node ${process.version})\n`);
+  });
+
+  it('an unknown flag is one coded line naming the nearest real one, for every command', () => {
+    for (const [args, want] of [
+      [['worker', 'app.mjs', '--procesess', '2'], /^portico: PORTICO_ERR_INVALID_OPTION: .*unknown option --procesess for portico worker \(did you mean --processes\?\)/],
+      [['serve', 'app.mjs', '--htp', ':1'], /unknown option --htp for portico serve \(did you mean --http\?\)/],
+      [['gateway', '--upstrem', 'uwsgi://unix:/x'], /unknown option --upstrem for portico gateway \(did you mean --upstream\?\)/],
+    ] as const) {
+      try {
+        execFileSync(process.execPath, [porticoBin, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+        assert.fail(`${args.join(' ')} exited 0`);
+      } catch (err) {
+        const e = err as { status: number; stderr: string };
+        assert.equal(e.status, 1, args.join(' '));
+        assert.match(e.stderr, want);
+        assert.equal(e.stderr.trim().split('\n').length, 1, e.stderr);
+      }
+    }
+  });
+});
