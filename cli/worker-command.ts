@@ -54,7 +54,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
   } else if (process.getuid?.() === 0 && (privileges.user || privileges.gid !== undefined)) {
     // --uid without the master: bound as root (/run, a port below 1024), privileges dropped, and
     // only then the app imported and the socket listened on, as the master does for its workers.
-    const bound = await bindSharedSocket(parseSocketAddress(values.socket!), opts.chmodSocket);
+    const bound = await bindSharedSocket(parseSocketAddress(values.socket!), opts.chmodSocket, opts.listen ?? defaults.listen);
     const log = new Logger({ format: opts.logFormat, file: opts.logto });
     try {
       dropPrivileges(privileges, bound.address.kind === 'unix' ? [bound.address.path] : [], log);
@@ -104,7 +104,7 @@ async function runWorkerMaster(app: string, socket: string | undefined, values: 
   const guards = masterGuards(values);
   const runtime = runtimeOptions(values);
   const privileges = privilegeOptions(values);
-  const shared = activated ? inheritedSocket(socket ? parseSocketAddress(socket) : undefined) : await bindSharedSocket(parseSocketAddress(socket!), opts.chmodSocket);
+  const shared = activated ? inheritedSocket(socket ? parseSocketAddress(socket) : undefined) : await bindSharedSocket(parseSocketAddress(socket!), opts.chmodSocket, opts.listen ?? defaults.listen);
   const label = formatSocketAddress(shared.address);
   const vacuum = opts.vacuum !== false;
   if (activated) log.info(`socket activation: using ${label} from fd ${shared.fd}${socket && socket !== label ? ` (--socket ${socket} ignored)` : ''}`);

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { chmodSync, readFileSync, readlinkSync } from 'node:fs';
 import * as net from 'node:net';
 import { constants } from 'node:os';
@@ -29,7 +30,7 @@ type CreateServerHandle = (address: string | null, port: number, addressType: nu
  * the kernel's backlog instead of being refused, and the file keeps its inode the whole time.
  * The umask gives the file its final mode at bind(), so there is no window with looser permissions.
  */
-export async function bindSharedSocket(address: SocketAddress, chmod: number | undefined): Promise<SharedSocket> {
+export async function bindSharedSocket(address: SocketAddress, chmod: number | undefined, backlog?: number): Promise<SharedSocket> {
   const create = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle;
   if (address.kind === 'unix') await removeStaleSocket(address.path);
   const oldMask = address.kind === 'unix' && chmod !== undefined ? process.umask(0o777 & ~chmod) : undefined;
@@ -49,6 +50,14 @@ export async function bindSharedSocket(address: SocketAddress, chmod: number | u
     throw listenError(errnoError(-constants.errno.EADDRINUSE), address);
   }
   if (address.kind === 'unix' && chmod !== undefined) chmodSync(address.path, chmod);
+  if (backlog !== undefined) {
+    try {
+      listenEarly(handle.fd, backlog);
+    } catch (err) {
+      handle.close();
+      throw err;
+    }
+  }
   const bound = handle;
   return {
     address,
@@ -59,6 +68,24 @@ export async function bindSharedSocket(address: SocketAddress, chmod: number | u
       if (vacuum) vacuumSocket(address);
     },
   };
+}
+
+/**
+ * uWSGI's master listens before it forks, so a connection that comes while the workers load the
+ * app waits in the backlog; a socket that is bound and not listening refuses it (nginx: "connect()
+ * ... (111: Connection refused)", a 502 for the first second or two). The master must not accept,
+ * and Node cannot listen(2) without accepting, so a short-lived child does it on the inherited
+ * descriptor and exits before its event loop ever polls: the listen state belongs to the socket,
+ * which the master keeps. The workers listen on it again (with the same backlog) and accept. What
+ * is left is the child's start, some 50 ms between bind() and listen(); a temporary name renamed
+ * into place would close it, but ss, lsof and /proc/net/unix would then name that one.
+ */
+function listenEarly(fd: number, backlog: number): void {
+  const code = `const s = require('net').createServer();
+s.on('error', (e) => { process.stderr.write(e.message); process.exit(1); });
+s.listen({ fd: 3 }, ${Math.floor(backlog)}, () => process.exit(0));`;
+  const r = spawnSync(process.execPath, ['-e', code], { stdio: ['ignore', 'ignore', 'pipe', fd], encoding: 'utf8', timeout: 10_000 });
+  if (r.status !== 0) throw new PorticoError('PORTICO_ERR_SOCKET_PERMISSION', `listen() on the bound socket failed: ${(r.stderr || r.error?.message || `exit ${String(r.status)}`).trim()}`);
 }
 
 /** systemd passes its sockets from this descriptor on (SD_LISTEN_FDS_START). */
