@@ -54,8 +54,12 @@ export function linkHeaders(headers: readonly string[]): readonly string[] {
     const name = headers[i]!;
     const n = name.length;
     if (isHopByHop(name)) drop = true;
-    else if (n === 12 && name.toLowerCase() === 'content-type') eventStream = /^\s*text\/event-stream/i.test(headers[i + 1]!);
-    else if (n === 17 && name.toLowerCase() === 'x-accel-buffering') accel = true;
+    else if (n === 12 && name.toLowerCase() === 'content-type') {
+      // A regex only for a value that may be one: most are text/plain, application/json...
+      const value = headers[i + 1]!;
+      const c = value.charCodeAt(0) | 0x20;
+      eventStream = value.length >= 17 && (c === 116 ? (value.charCodeAt(5) | 0x20) === 101 : c === 0x20 || c === 0x29) && /^\s*text\/event-stream/i.test(value);
+    } else if (n === 17 && name.toLowerCase() === 'x-accel-buffering') accel = true;
   }
   const addAccel = eventStream && !accel;
   if (!drop && !addAccel) return headers;
