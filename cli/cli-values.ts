@@ -14,11 +14,31 @@ export function logFormatOption(value: unknown): LogFormat {
   throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--log-format must be text or json, got ${String(value)}`);
 }
 
+/** A SIGTERM that came while the process was still starting (holdStopSignals). */
+let earlyStop: NodeJS.Signals | null = null;
+const onEarlySignal = (sig: NodeJS.Signals): void => {
+  // SIGINT, or SIGTERM twice, during the start: stop now, as once running.
+  if (sig === 'SIGINT' || earlyStop !== null) process.exit(sig === 'SIGINT' ? 130 : 143);
+  earlyStop = sig;
+};
+
+/**
+ * From the very start of a command, before the app is imported and the socket listened on: a
+ * SIGTERM then (a supervisor, a master stopping a worker it just started) would otherwise kill
+ * the process by the signal, half started; it is kept, and the graceful stop follows the start.
+ */
+export function holdStopSignals(): void {
+  process.on('SIGTERM', onEarlySignal);
+  process.on('SIGINT', onEarlySignal);
+}
+
 /**
  * SIGTERM: graceful stop (finish what is in flight); SIGTERM again, or SIGINT: stop now.
- * Resolves once the stop is done.
+ * Resolves once the stop is done. A SIGTERM held since the start is acted on now.
  */
 export function waitForStopSignals(log: Logger, stop: (graceful: boolean) => Promise<void>, inFlight: () => number): Promise<void> {
+  process.off('SIGTERM', onEarlySignal);
+  process.off('SIGINT', onEarlySignal);
   return new Promise<void>((resolve) => {
     let signals = 0;
     const onSignal = (sig: NodeJS.Signals): void => {
@@ -33,5 +53,10 @@ export function waitForStopSignals(log: Logger, stop: (graceful: boolean) => Pro
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    if (earlyStop !== null) {
+      const sig = earlyStop;
+      earlyStop = null;
+      onSignal(sig);
+    }
   });
 }

@@ -14,7 +14,7 @@ import { removePidfile, writePidfile } from '../worker/master/pidfile.js';
 import { bindSharedSocket, inheritedSocket, listenFds } from '../worker/master/shared-socket.js';
 import { backlogWarning, othersCanConnect } from '../worker/socket-listener.js';
 import { WorkerServer, type WorkerOptions } from '../worker/worker-server.js';
-import { intOption, logFormatOption, waitForStopSignals } from './cli-values.js';
+import { holdStopSignals, intOption, logFormatOption, waitForStopSignals } from './cli-values.js';
 import { dropPrivileges, MAIN, masterGuards, privilegeOptions, runtimeOptions, secondsOption } from './master-values.js';
 import { fileOption, listenAddressOption } from './option-checks.js';
 
@@ -37,6 +37,9 @@ export async function workerCommand(argv: string[]): Promise<number> {
     return 2;
   }
   const managed = managedConfig();
+  // A worker process (under a master or alone) holds a SIGTERM that comes while it starts; the
+  // master has signal handling of its own.
+  if (managed || !values.master) holdStopSignals();
   // The master checked everything before it forked this process.
   if (managed) return runManagedWorker(app, values.socket!, values, managed);
   // Before anything is bound: a bad value is one line and a non-zero exit, nothing left behind.

@@ -4,7 +4,8 @@ import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
-import { fixturesDir } from './support/paths.js';
+import { startProcess } from './support/child-process.js';
+import { fixturesDir, porticoBin } from './support/paths.js';
 import { startWorker } from './support/portico-worker.js';
 import { makeTmpDir } from './support/tmp-dir.js';
 
@@ -32,6 +33,14 @@ describe('the app shutdown hook', () => {
     } finally {
       await w.stop();
     }
+  });
+
+  it('a SIGTERM while the app is still importing: the worker finishes its start, then stops gracefully (exit 0, not killed by the signal)', async () => {
+    const w = startProcess(process.execPath, [porticoBin, 'worker', join(fixturesDir, 'slow-start-app.mjs'), '--socket', join(tmp.path, 'slow.sock'), '--no-master']);
+    await w.waitFor(/slow app: loading in \d+/);
+    assert.equal(await w.stop('SIGTERM'), 0);
+    assert.equal(w.child.signalCode, null);
+    assert.match(w.output(), /SIGTERM: graceful stop/);
   });
 
   it("a fastify instance: its onClose hooks; an http.Server: its 'close' listeners", async () => {
