@@ -73,7 +73,7 @@ function cheaperSettings(values: OptionValues, processes: number): Pick<Guards, 
  * The master's side settings, checked before anything is bound: the addresses of --stats and
  * --metrics (a bare --stats port is loopback only), and the pidfiles' directories and owners.
  */
-export function runtimeOptions(values: OptionValues): Pick<RuntimeOptions, 'pidfile' | 'pidfile2' | 'touchReload' | 'stats' | 'statsHideQuery' | 'metrics' | 'cron'> {
+export function runtimeOptions(values: OptionValues): Pick<RuntimeOptions, 'pidfile' | 'pidfile2' | 'touchReload' | 'reload' | 'stats' | 'statsHideQuery' | 'metrics' | 'cron'> {
   const pidfile = values.pidfile as string | undefined;
   const pidfile2 = values.pidfile2 as string | undefined;
   for (const [flag, path] of [['pidfile', pidfile], ['pidfile2', pidfile2]] as const) {
@@ -86,6 +86,7 @@ export function runtimeOptions(values: OptionValues): Pick<RuntimeOptions, 'pidf
     pidfile,
     pidfile2,
     touchReload: values['touch-reload'] as string | undefined,
+    reload: values.reload === true,
     stats: serverAddress('stats', values.stats as string | undefined, '127.0.0.1'),
     statsHideQuery: values['stats-hide-query'] === true,
     metrics: serverAddress('metrics', values.metrics as string | undefined),

@@ -6,7 +6,7 @@ import { loadCommandConfig } from '../common/config-resolve.js';
 import { CONFIG_FOOTER, formatHelp, toArgv, workerOptions, workerOptionsBase, type OptionValues } from '../common/option-schema.js';
 import { formatSocketAddress, parseSocketAddress } from '../protocol/socket-address.js';
 import { checkAppFile, KIND_RULES, type AppKind } from '../worker/app-loader.js';
-import { announceReady, createScoreboard, managedConfig, type ManagedWorkerConfig } from '../worker/master-client.js';
+import { announceReady, createScoreboard, managedConfig, reportModuleGraph, type ManagedWorkerConfig } from '../worker/master-client.js';
 import { CheapListener, HANDOVER } from '../worker/master/cheap-listener.js';
 import { Master } from '../worker/master/master.js';
 import { runMaster } from '../worker/master/master-runtime.js';
@@ -86,7 +86,9 @@ async function runManagedWorker(app: string, socket: string, values: OptionValue
     vacuum: shared ? false : (values.vacuum as boolean | undefined),
     scoreboard: createScoreboard(managed),
   });
+  const reportRequired = reportModuleGraph(managed);
   await worker.start();
+  reportRequired();
   // --cheap: connections the master accepted before (or besides) us.
   process.on('message', (m: { type?: string }, handle: unknown) => {
     if (m?.type === HANDOVER && handle instanceof Socket) worker.adopt(handle);

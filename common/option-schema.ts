@@ -68,6 +68,7 @@ export const SCHEMA = {
   'reload-on-rss': { type: 'string', arg: 'MB', default: '0', commands: WS, help: 'recycle a worker whose RSS grows past MB (0: never)' },
   'min-worker-lifetime': { type: 'string', arg: 'SECONDS', default: String(defaults.minWorkerLifetime), commands: WS, help: 'a worker that dies younger counts towards the respawn backoff' },
   'touch-reload': { type: 'string', arg: 'FILE', commands: WS, help: "chain-reload the workers when FILE's mtime changes" },
+  reload: { type: 'boolean', default: false, aliases: ['watch'], commands: WS, help: "development: chain-reload the workers when a file of the app's own module graph (not node_modules) changes; a broken edit keeps the old code serving" },
   pidfile: { type: 'string', arg: 'FILE', commands: WS, help: "write the master's pid to FILE before dropping privileges (removed at exit; refused while the pid in it runs, a stale one is replaced)" },
   pidfile2: { type: 'string', arg: 'FILE', commands: WS, help: "write the master's pid to FILE after dropping privileges (--uid), as that user (removed at exit)" },
   uid: { type: 'string', arg: 'USER|UID', commands: WS, help: 'drop to this user after binding, with its groups (when started as root; an unknown name is refused)' },
@@ -124,7 +125,7 @@ export const UWSGI_IGNORED: Record<string, string> = {
   'need-app': 'a worker whose app fails to load always exits with PORTICO_ERR_APP_LOAD',
   plugin: 'no plugins: the app is a Node module',
   plugins: 'no plugins: the app is a Node module',
-  'py-autoreload': 'Python module reloading; use touch-reload',
+  'py-autoreload': 'Python module reloading; portico has --reload for its own apps',
 };
 
 export type OptionName = keyof typeof SCHEMA;

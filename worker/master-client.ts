@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { trackModuleGraph } from './module-graph.js';
 import { Scoreboard } from './scoreboard.js';
 import type { WatchdogConfig } from './watchdog.js';
 import type { WorkerServer } from './worker-server.js';
@@ -22,12 +23,15 @@ export interface ManagedWorkerConfig {
   blockedMs: number;
   maxRequests: number;
   rssLimitBytes: number;
+  /** --reload: report the app's module graph to the master (portico:module). */
+  reportModules?: boolean;
 }
 
 /** Messages a worker sends on its IPC channel. */
 export type WorkerMessage =
   | { type: 'portico:ready'; id: number; pid: number }
-  | { type: 'portico:retire'; id: number; reason: 'max-requests' };
+  | { type: 'portico:retire'; id: number; reason: 'max-requests' }
+  | { type: 'portico:module'; id: number; file: string };
 
 export const MANAGED_ENV = 'PORTICO_WORKER';
 
@@ -62,6 +66,21 @@ export function createScoreboard(config: ManagedWorkerConfig): Scoreboard {
   // The process ends when the worker server does; the watchdog never keeps it alive.
   thread.unref();
   return board;
+}
+
+/**
+ * --reload: tell the master each file of the app's module graph, so that it watches them. Before
+ * the app is imported; the returned function reports what require() loaded, once it has.
+ */
+export function reportModuleGraph(config: ManagedWorkerConfig): () => void {
+  if (!config.reportModules) return () => {};
+  const sent = new Set<string>();
+  const report = (file: string): void => {
+    if (sent.has(file)) return;
+    sent.add(file);
+    send({ type: 'portico:module', id: config.id, file });
+  };
+  return trackModuleGraph(report);
 }
 
 export function announceReady(config: ManagedWorkerConfig, worker: WorkerServer): void {

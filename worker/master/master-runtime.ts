@@ -5,6 +5,7 @@ import type { CronTask } from './cron-spec.js';
 import type { Master } from './master.js';
 import type { MetricsServer } from './metrics-server.js';
 import { removePidfile, writePidfile } from './pidfile.js';
+import { ReloadWatcher } from './reload-watcher.js';
 import { StatsServer } from './stats-server.js';
 
 export interface RuntimeOptions {
@@ -15,6 +16,8 @@ export interface RuntimeOptions {
   /** --stats-hide-query: request URIs in the stats document lose their query strings. */
   statsHideQuery?: boolean;
   touchReload?: string;
+  /** --reload: chain-reload when a file of the app's module graph changes. */
+  reload?: boolean;
   stats?: string;
   /** --metrics HOST:PORT: /metrics, /healthz, /readyz. */
   metrics?: string;
@@ -52,6 +55,7 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
   let stats: StatsServer | null = null;
   let metrics: MetricsServer | null = null;
   let watching = false;
+  let reloadWatcher: ReloadWatcher | null = null;
   const handlers: Array<[NodeJS.Signals, () => void]> = [
     ['SIGHUP', () => {
       log.info('SIGHUP: chain reload');
@@ -68,6 +72,7 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
     cron?.stop();
     for (const [sig, fn] of handlers) process.off(sig, fn);
     if (watching) unwatchFile(opts.touchReload!);
+    reloadWatcher?.close();
     stats?.close();
     metrics?.close();
     opts.afterStop?.();
@@ -98,6 +103,11 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
         log.info(`${file} touched: chain reload`);
         void master.reload();
       });
+    }
+    if (opts.reload) {
+      const watcher = (reloadWatcher = new ReloadWatcher(master, log));
+      master.moduleListener = (file) => watcher.add(file);
+      log.info('--reload: the workers chain-reload when a file of the app changes (a development mode: off in production)');
     }
     for (const [sig, fn] of handlers) process.on(sig, fn);
     await master.start();

@@ -71,6 +71,8 @@ export interface SlotCounters {
  * SIGTERM. A worker that is replaced on purpose is stopped only after its replacement accepts.
  */
 export class Master {
+  /** --reload: told each file of the app's module graph the workers import (reload-watcher.ts). */
+  moduleListener: ((file: string) => void) | null = null;
   readonly options: MasterOptions;
   readonly log: Logger;
   /** The current process of each worker id. */
@@ -139,6 +141,7 @@ export class Master {
       blockedMs: o.onBlocked ? blockedThresholdMs(o.harakiriSeconds) : 0,
       maxRequests: o.maxRequests > 0 ? o.maxRequests + jitter : 0,
       rssLimitBytes: o.reloadOnRssMb * 1024 * 1024,
+      reportModules: this.moduleListener !== null,
     };
     const argv = socketPath ? [...o.workerArgv, '--socket', socketPath] : o.workerArgv;
     const w = new WorkerProcess({
@@ -156,6 +159,10 @@ export class Master {
   }
 
   private onMessage(w: WorkerProcess, m: WorkerMessage): void {
+    if (m?.type === 'portico:module') {
+      this.moduleListener?.(m.file);
+      return;
+    }
     if (m?.type === 'portico:retire') {
       this.log.info(`worker ${w.id} (pid: ${w.pid}) reached --max-requests: starting its replacement`);
       void this.replace(w, 'max-requests');
