@@ -73,7 +73,7 @@ function cheaperSettings(values: OptionValues, processes: number): Pick<Guards, 
  * The master's side settings, checked before anything is bound: the addresses of --stats and
  * --metrics (a bare --stats port is loopback only), and the pidfiles' directories and owners.
  */
-export function runtimeOptions(values: OptionValues): Pick<RuntimeOptions, 'pidfile' | 'pidfile2' | 'touchReload' | 'reload' | 'stats' | 'statsHideQuery' | 'metrics' | 'cron'> {
+export function runtimeOptions(values: OptionValues): Pick<RuntimeOptions, 'pidfile' | 'pidfile2' | 'touchReload' | 'reload' | 'logRotate' | 'stats' | 'statsHideQuery' | 'metrics' | 'cron'> {
   const pidfile = values.pidfile as string | undefined;
   const pidfile2 = values.pidfile2 as string | undefined;
   for (const [flag, path] of [['pidfile', pidfile], ['pidfile2', pidfile2]] as const) {
@@ -87,6 +87,7 @@ export function runtimeOptions(values: OptionValues): Pick<RuntimeOptions, 'pidf
     pidfile2,
     touchReload: values['touch-reload'] as string | undefined,
     reload: values.reload === true,
+    logRotate: logRotateOption(values['log-maxsize'] as string | undefined, values.logto as string | undefined),
     stats: serverAddress('stats', values.stats as string | undefined, '127.0.0.1'),
     statsHideQuery: values['stats-hide-query'] === true,
     metrics: serverAddress('metrics', values.metrics as string | undefined),
@@ -129,4 +130,15 @@ export function dropPrivileges(privileges: Privileges, ownedPaths: string[], log
   }
   if (user) process.setuid?.(user.uid);
   log.info(`dropped privileges to uid ${process.getuid?.()}, gid ${process.getgid?.()}, groups ${process.getgroups?.().join(',')}`);
+}
+
+/** --log-maxsize BYTES: a whole number of bytes, and a --logto file to rotate. */
+function logRotateOption(value: string | undefined, logto: string | undefined): { file: string; maxBytes: number } | undefined {
+  if (value === undefined) return undefined;
+  const maxBytes = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(maxBytes) || maxBytes < 1) {
+    throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--log-maxsize must be a number of bytes, at least 1, got ${JSON.stringify(value)}`);
+  }
+  if (logto === undefined) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', '--log-maxsize rotates the --logto file: give --logto FILE too');
+  return { file: logto, maxBytes };
 }

@@ -57,6 +57,7 @@ export const SCHEMA = {
   'disable-logging': { type: 'boolean', default: false, commands: WS, toWorkers: true, help: 'no per-request log line' },
   'log-format': { type: 'string', arg: 'text|json', default: 'text', commands: ALL, toWorkers: true, help: 'uWSGI-style text lines, or one pino JSON object per line' },
   logto: { type: 'string', arg: 'FILE', commands: ALL, toWorkers: true, help: 'log to FILE instead of stderr (reopened on SIGUSR1)' },
+  'log-maxsize': { type: 'string', arg: 'BYTES', commands: WS, help: "with --logto: once FILE passes BYTES, the master renames it to FILE.UNIXTIME and every process reopens FILE (uWSGI's log-maxsize; checked each second)" },
   'native-response': { type: 'boolean', default: false, commands: WS, toWorkers: true, help: "keep Node's own Response class (no fast path for string/byte bodies)" },
   // The master.
   master: { type: 'boolean', default: true, commands: WS, help: 'run a master that supervises the worker processes (--no-master: one process, no guards)' },
