@@ -1,4 +1,5 @@
 import { PorticoError } from '../common/errors.js';
+import { compileLogFormat } from '../common/log-format.js';
 import type { LogFormat, Logger } from '../common/logger.js';
 
 export function intOption(name: string, value: unknown): number | undefined {
@@ -11,7 +12,12 @@ export function intOption(name: string, value: unknown): number | undefined {
 
 export function logFormatOption(value: unknown): LogFormat {
   if (value === undefined || value === 'text' || value === 'json') return value ?? 'text';
-  throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--log-format must be text or json, got ${String(value)}`);
+  // uWSGI's logformat template: compiled here so an unknown %(variable) is refused at start.
+  if (typeof value === 'string' && value.includes('%(')) {
+    compileLogFormat(value);
+    return value;
+  }
+  throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--log-format must be text, json or a uWSGI logformat template with %(name) variables, got ${String(value)}`);
 }
 
 /** A SIGTERM that came while the process was still starting (holdStopSignals). */

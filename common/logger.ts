@@ -1,6 +1,8 @@
 import pino from 'pino';
+import { compileLogFormat } from './log-format.js';
 
-export type LogFormat = 'text' | 'json';
+/** `text` (uWSGI's line), `json` (pino), or a uWSGI logformat template with %(name) variables. */
+export type LogFormat = string;
 
 export interface RequestRecord {
   pid: number;
@@ -21,6 +23,10 @@ export interface RequestRecord {
   headersBytes: number;
   /** Writes of the response to its link: what uWSGI's line calls switches (on core 0: one event loop). */
   switches: number;
+  /** The worker's id under a master (uWSGI's wid); 0 alone. */
+  workerId: number;
+  /** The request's uwsgi vars, for a --log-format template's %(host), %(referer), %(var.NAME)... */
+  vars?: { get(name: string): string | undefined };
   aborted: boolean;
 }
 
@@ -39,6 +45,7 @@ export class Logger {
   private cachedSecond = 0;
   private cachedDate = '';
   private flushTimer: NodeJS.Timeout | null = null;
+  private readonly template: ((r: RequestRecord) => string) | null;
 
   constructor(options: { format?: LogFormat; file?: string; disableRequests?: boolean } = {}) {
     this.dest = pino.destination({ dest: options.file ?? 2, sync: false, minLength: 4096, mkdir: true }) as never;
@@ -47,6 +54,7 @@ export class Logger {
     (this.dest as unknown as NodeJS.EventEmitter).on('error', () => {});
     this.json = options.format === 'json' ? pino({ base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, this.dest) : null;
     this.requestsEnabled = !options.disableRequests;
+    this.template = options.format !== undefined && options.format !== 'text' && options.format !== 'json' ? compileLogFormat(options.format) : null;
   }
 
   // Events are rare and someone is waiting for them (a supervisor for the "on SOCKET" line, a
@@ -80,6 +88,10 @@ export class Logger {
     this.flushSoon();
     if (this.json) {
       this.json.info({ req: r }, 'request');
+      return;
+    }
+    if (this.template) {
+      this.dest.write(this.template(r) + '\n');
       return;
     }
     // uWSGI's line, field for field (test/request-log.test.ts holds it against real uWSGI's):

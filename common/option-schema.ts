@@ -55,7 +55,7 @@ export const SCHEMA = {
   'chunked-input-timeout': { type: 'string', arg: 'SECONDS', default: String(defaults.chunkedInputTimeout), commands: WS, toWorkers: true, help: "how long a chunked request body (uWSGI's HTTP router: no CONTENT_LENGTH) may take to start; then 411, and the log says to run the router with --http-raw-body" },
   'graceful-timeout': { type: 'string', arg: 'SECONDS', default: String(defaults.gracefulTimeout), commands: WS, toWorkers: true, help: 'time in-flight requests get to finish on SIGTERM' },
   'disable-logging': { type: 'boolean', default: false, commands: WS, toWorkers: true, help: 'no per-request log line' },
-  'log-format': { type: 'string', arg: 'text|json', default: 'text', commands: ALL, toWorkers: true, help: 'uWSGI-style text lines, or one pino JSON object per line' },
+  'log-format': { type: 'string', arg: 'text|json|TEMPLATE', default: 'text', aliases: ['logformat'], commands: ALL, toWorkers: true, help: "uWSGI's request line, one pino JSON object per line, or uWSGI's logformat template of %(name) variables ('%(addr) - %(user) [%(ltime)] \"%(method) %(uri) %(proto)\" %(status) %(size)')" },
   logto: { type: 'string', arg: 'FILE', commands: ALL, toWorkers: true, help: 'log to FILE instead of stderr (reopened on SIGUSR1)' },
   'log-maxsize': { type: 'string', arg: 'BYTES', commands: WS, help: "with --logto: once FILE passes BYTES, the master renames it to FILE.UNIXTIME and every process reopens FILE (uWSGI's log-maxsize; checked each second)" },
   'native-response': { type: 'boolean', default: false, commands: WS, toWorkers: true, help: "keep Node's own Response class (no fast path for string/byte bodies)" },

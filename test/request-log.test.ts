@@ -2,11 +2,12 @@
 // parsers built for uWSGI read portico's: the same uwsgi packet sent to real uWSGI and to a portico
 // worker gives the same vars count and size, the asctime date (`Dec  6`), and the switches tail.
 import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
 import { startProcess, type Started } from './support/child-process.js';
-import { fixturesDir } from './support/paths.js';
+import { fixturesDir, porticoBin } from './support/paths.js';
 import { startWorker } from './support/portico-worker.js';
 import { makeTmpDir } from './support/tmp-dir.js';
 
@@ -48,5 +49,21 @@ describe('the request log line, against real uWSGI', { timeout: 60_000 }, () => 
     // The date as uWSGI writes it (asctime: the day of the month space-padded, `Dec  6`): the
     // same weekday, month and day as uWSGI's line of the same moment.
     assert.equal(ours[7]!.slice(0, 10), theirs[7]!.slice(0, 10));
+  });
+
+  it("--log-format (alias logformat) takes uWSGI's logformat template, %(var.NAME) too; an unknown variable is refused at start", async () => {
+    const sock = join(tmp.path, 'format.sock');
+    const template = '%(addr) - %(user) "%(method) %(uri) %(proto)" %(status) %(size) "%(referer)" "%(uagent)" %(host) %(var.HTTP_X_ID) vars=%(vars) core=%(core)';
+    const w = await startWorker(join(fixturesDir, 'wsgi-app.mjs'), sock, ['--logformat', template]);
+    try {
+      await uwsgiRequest({ socket: sock, path: '/?q=1', headers: [['Host', 'example.com'], ['User-Agent', 'log-test'], ['Referer', 'http://r/'], ['X-Id', 'abc']] });
+      const line = await w.waitFor(/^127\.0\.0\.1 - - "GET .*$/m);
+      assert.match(line[0], /^127\.0\.0\.1 - - "GET \/\?q=1 HTTP\/1\.1" 200 \d+ "http:\/\/r\/" "log-test" example\.com abc vars=\d+ core=0$/);
+    } finally {
+      await w.stop();
+    }
+    const r = spawnSync(process.execPath, [porticoBin, 'worker', join(fixturesDir, 'wsgi-app.mjs'), '--socket', join(tmp.path, 'never.sock'), '--log-format', '%(nope)'], { encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /PORTICO_ERR_INVALID_OPTION: .*--log-format: unknown variable %\(nope\)/);
   });
 });

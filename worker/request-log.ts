@@ -1,5 +1,9 @@
 import type { Exchange } from './exchange.js';
+import { managedConfig } from './master-client.js';
 import type { WorkerContext } from './worker-context.js';
+
+/** This process's worker id under a master (uWSGI's wid), 0 alone: read once. */
+const WORKER_ID = managedConfig()?.id ?? 0;
 
 /** One line per request in uWSGI's shape (or one JSON object with --log-format json). */
 export function logRequest(ctx: WorkerContext, ex: Exchange): void {
@@ -24,6 +28,8 @@ export function logRequest(ctx: WorkerContext, ex: Exchange): void {
     headersCount: ex.headersCount,
     headersBytes: ex.headersBytes,
     switches: ex.writes,
+    workerId: WORKER_ID,
+    vars: v,
     aborted: ex.aborted,
   });
 }
