@@ -1,4 +1,4 @@
-import { watch, type FSWatcher } from 'node:fs';
+import { statSync, watch, type FSWatcher } from 'node:fs';
 import type { Logger } from '../../common/logger.js';
 import type { Master } from './master.js';
 
@@ -15,6 +15,8 @@ export class ReloadWatcher {
   private readonly master: Master;
   private readonly log: Logger;
   private readonly watchers = new Map<string, FSWatcher>();
+  /** Each file's mtime when last seen: an editor's save fires several events, one change counts. */
+  private readonly mtimes = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private changed = new Set<string>();
 
@@ -38,6 +40,7 @@ export class ReloadWatcher {
     }
     watcher.on('error', () => this.forget(file));
     this.watchers.set(file, watcher);
+    if (!this.mtimes.has(file)) this.mtimes.set(file, mtimeOf(file));
   }
 
   get count(): number {
@@ -56,6 +59,9 @@ export class ReloadWatcher {
   }
 
   private changedFile(file: string): void {
+    const mtime = mtimeOf(file);
+    if (mtime === this.mtimes.get(file)) return;
+    this.mtimes.set(file, mtime);
     this.changed.add(file);
     if (this.timer) return;
     this.timer = setTimeout(() => {
@@ -66,5 +72,14 @@ export class ReloadWatcher {
       void this.master.reload();
     }, SETTLE_MS);
     this.timer.unref();
+  }
+}
+
+/** -1 for a file that is not there (removed, or between an editor's rename and write). */
+function mtimeOf(file: string): number {
+  try {
+    return statSync(file).mtimeMs;
+  } catch {
+    return -1;
   }
 }
