@@ -20,13 +20,29 @@ export function logFormatOption(value: unknown): LogFormat {
   throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--log-format must be text, json or a uWSGI logformat template with %(name) variables, got ${String(value)}`);
 }
 
+/**
+ * SIGTERM and SIGINT have one handler each for the whole life of the process, which dispatches to
+ * whoever is interested: removing a handler and adding another would drop a signal libuv already
+ * took for the first and had not delivered yet (seen: a SIGTERM right after the start was lost).
+ */
+let onStopSignal: ((sig: NodeJS.Signals) => void) | null = null;
 /** A SIGTERM that came while the process was still starting (holdStopSignals). */
 let earlyStop: NodeJS.Signals | null = null;
-const onEarlySignal = (sig: NodeJS.Signals): void => {
+let installed = false;
+
+function dispatchSignal(sig: NodeJS.Signals): void {
+  if (onStopSignal) return onStopSignal(sig);
   // SIGINT, or SIGTERM twice, during the start: stop now, as once running.
   if (sig === 'SIGINT' || earlyStop !== null) process.exit(sig === 'SIGINT' ? 130 : 143);
   earlyStop = sig;
-};
+}
+
+function installStopSignals(): void {
+  if (installed) return;
+  installed = true;
+  process.on('SIGTERM', dispatchSignal);
+  process.on('SIGINT', dispatchSignal);
+}
 
 /**
  * From the very start of a command, before the app is imported and the socket listened on: a
@@ -34,8 +50,7 @@ const onEarlySignal = (sig: NodeJS.Signals): void => {
  * the process by the signal, half started; it is kept, and the graceful stop follows the start.
  */
 export function holdStopSignals(): void {
-  process.on('SIGTERM', onEarlySignal);
-  process.on('SIGINT', onEarlySignal);
+  installStopSignals();
 }
 
 /**
@@ -43,11 +58,9 @@ export function holdStopSignals(): void {
  * Resolves once the stop is done. A SIGTERM held since the start is acted on now.
  */
 export function waitForStopSignals(log: Logger, stop: (graceful: boolean) => Promise<void>, inFlight: () => number): Promise<void> {
-  process.off('SIGTERM', onEarlySignal);
-  process.off('SIGINT', onEarlySignal);
   return new Promise<void>((resolve) => {
     let signals = 0;
-    const onSignal = (sig: NodeJS.Signals): void => {
+    onStopSignal = (sig: NodeJS.Signals): void => {
       signals++;
       if (signals > 1 || sig === 'SIGINT') {
         log.info(`${sig}${signals > 1 ? ' again' : ''}: stopping now`);
@@ -57,12 +70,11 @@ export function waitForStopSignals(log: Logger, stop: (graceful: boolean) => Pro
       log.info(`${sig}: graceful stop (${inFlight()} in flight)`);
       void stop(true).then(resolve);
     };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+    installStopSignals();
     if (earlyStop !== null) {
       const sig = earlyStop;
       earlyStop = null;
-      onSignal(sig);
+      onStopSignal(sig);
     }
   });
 }

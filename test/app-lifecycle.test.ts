@@ -43,6 +43,14 @@ describe('the app shutdown hook', () => {
     assert.match(w.output(), /SIGTERM: graceful stop/);
   });
 
+  it('a SIGTERM the moment the worker says it listens is a graceful stop, every time (none lost between the start and the stop handler)', async () => {
+    for (let i = 0; i < 5; i++) {
+      const w = await startWorker(join(fixturesDir, 'close-hook-app.mjs'), join(tmp.path, `quick-${i}.sock`));
+      assert.equal(await w.stop('SIGTERM'), 0, w.output());
+      assert.match(w.output(), /SIGTERM: graceful stop/);
+    }
+  });
+
   it("a fastify instance: its onClose hooks; an http.Server: its 'close' listeners", async () => {
     for (const [app, line] of [['fastify-app.mjs', 'fastify onClose ran in'], ['server-close-app.mjs', 'server close listener ran in']] as const) {
       const sock = join(tmp.path, `${app}.sock`);
