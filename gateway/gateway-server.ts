@@ -7,7 +7,7 @@ import { defaults } from '../common/defaults.js';
 import { RequestCounters } from '../common/request-metrics.js';
 import { PorticoError, type ErrorCode } from '../common/errors.js';
 import { Logger, type LogFormat } from '../common/logger.js';
-import { formatSocketAddress, parseSocketAddress, type SocketAddress } from '../protocol/socket-address.js';
+import { formatSocketAddress, listenError, parseSocketAddress, type SocketAddress } from '../protocol/socket-address.js';
 import { StaticCache } from './static-cache.js';
 import { installStaticCache } from './static-install.js';
 import { installSiblingCheck } from './static-siblings.js';
@@ -21,7 +21,6 @@ import { forwardNow, forwardRequest } from './forward-request.js';
 import { fastifyLimitOptions, installHttpLimits, resolveHttpLimits, type HttpLimitOptions, type HttpLimits } from './http-limits.js';
 import { NativeLinkPool } from './native-link-pool.js';
 import { parseUpstream, UpstreamPool, type Upstream } from './upstream-pool.js';
-import { listenError } from '../worker/socket-listener.js';
 
 export interface GatewayOptions extends HttpLimitOptions {
   http: string;

@@ -1,3 +1,4 @@
+import { PorticoError } from '../common/errors.js';
 import type { NetConnectOpts } from 'node:net';
 
 export type SocketAddress =
@@ -24,4 +25,17 @@ export function formatSocketAddress(addr: SocketAddress): string {
 
 export function connectOptions(addr: SocketAddress): NetConnectOpts {
   return addr.kind === 'unix' ? { path: addr.path } : { host: addr.host, port: addr.port };
+}
+
+/** A bind or listen failure on `address`, as one coded error that names it and the fix. */
+export function listenError(err: NodeJS.ErrnoException, address: SocketAddress): PorticoError {
+  const where = formatSocketAddress(address);
+  if (err.code === 'EACCES') {
+    const hint = address.kind === 'unix'
+      ? 'the directory is not writable by this user: use a directory it owns (e.g. /run/portico via systemd RuntimeDirectory=) or run as its owner'
+      : 'ports below 1024 need root or CAP_NET_BIND_SERVICE';
+    return new PorticoError('PORTICO_ERR_SOCKET_PERMISSION', `cannot bind ${where}: ${hint}`, { cause: err });
+  }
+  if (err.code === 'EADDRINUSE') return new PorticoError('PORTICO_ERR_SOCKET_IN_USE', `${where} is in use`, { cause: err });
+  return new PorticoError('PORTICO_ERR_INVALID_OPTION', `cannot bind ${where}: ${err.message}`, { cause: err });
 }

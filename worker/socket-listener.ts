@@ -2,7 +2,7 @@ import { chmodSync, existsSync, lstatSync, readFileSync, unlinkSync } from 'node
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { PorticoError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import { formatSocketAddress, parseSocketAddress, type SocketAddress } from '../protocol/socket-address.js';
+import { formatSocketAddress, listenError, parseSocketAddress, type SocketAddress } from '../protocol/socket-address.js';
 
 /** sizeof(sockaddr_un.sun_path) on Linux is 108 with the final NUL; bind() cuts a longer path short. */
 export const UNIX_PATH_MAX = 107;
@@ -97,17 +97,6 @@ export async function removeStaleSocket(path: string): Promise<void> {
   unlinkSync(path);
 }
 
-export function listenError(err: NodeJS.ErrnoException, address: SocketAddress): PorticoError {
-  const where = formatSocketAddress(address);
-  if (err.code === 'EACCES') {
-    const hint = address.kind === 'unix'
-      ? 'the directory is not writable by this user: use a directory it owns (e.g. /run/portico via systemd RuntimeDirectory=) or run as its owner'
-      : 'ports below 1024 need root or CAP_NET_BIND_SERVICE';
-    return new PorticoError('PORTICO_ERR_SOCKET_PERMISSION', `cannot bind ${where}: ${hint}`, { cause: err });
-  }
-  if (err.code === 'EADDRINUSE') return new PorticoError('PORTICO_ERR_SOCKET_IN_USE', `${where} is in use`, { cause: err });
-  return new PorticoError('PORTICO_ERR_INVALID_OPTION', `cannot bind ${where}: ${err.message}`, { cause: err });
-}
 
 /**
  * Listens on `spec`, a unix path (a stale socket file replaced, a live one refused) or HOST:PORT:

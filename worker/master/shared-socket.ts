@@ -4,8 +4,8 @@ import * as net from 'node:net';
 import { constants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
 import { PorticoError } from '../../common/errors.js';
-import { formatSocketAddress, type SocketAddress } from '../../protocol/socket-address.js';
-import { listenError, removeStaleSocket, vacuumSocket } from '../socket-listener.js';
+import { formatSocketAddress, listenError, type SocketAddress } from '../../protocol/socket-address.js';
+import { removeStaleSocket, vacuumSocket } from '../socket-listener.js';
 
 /** A bound socket the master holds and its workers inherit. */
 export interface SharedSocket {
