@@ -47,5 +47,7 @@ export function gatewayOptionsFrom(http: string, upstreams: string[], values: Op
     listen: intOption('listen', values.listen),
     logFormat: logFormatOption(values['log-format']),
     logto: values.logto as string | undefined,
+    // In front of anything (real uWSGI, say), the gateway's log is the only one with every request.
+    accessLog: 'all',
   };
 }

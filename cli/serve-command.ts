@@ -56,7 +56,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const gateway = new GatewayServer({ ...gatewayOptions, listenFd: httpFd ?? undefined, logger: log, dynamicUpstreams: true,
     // Each worker has a socket of its own: one version 2 link to it carries all its requests.
     upstreamLinks: 1,
-    onNoUpstream: () => master.demand(), metrics: values.metrics !== undefined });
+    onNoUpstream: () => master.demand(), metrics: values.metrics !== undefined,
+    // The workers log what they answer; the gateway what it answers itself.
+    accessLog: values['disable-logging'] === true ? false : 'own' });
   const scheme = link === 'native' ? 'portico' : 'uwsgi';
   const upstream = (w: WorkerProcess): string => `${scheme}://unix:${w.socketPath}`;
   const master = new Master({

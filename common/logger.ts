@@ -104,6 +104,14 @@ export class Logger {
     );
   }
 
+  /** The gateway's access line (gateway/access-log.ts), buffered as request lines are. */
+  access(line: string): void {
+    if (!this.requestsEnabled) return;
+    this.flushSoon();
+    if (this.json) this.json.info({ access: line }, 'access');
+    else this.dest.write(line + '\n');
+  }
+
   /**
    * After logrotate moved the file: opens the path anew. The open is asynchronous and what is
    * written meanwhile still lands in the old file, so `message` is logged once the new one is open.

@@ -2,6 +2,7 @@ import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
 import { ErrorCodes, PorticoError, isPorticoError, type ErrorCode } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { declaredContentLength, isFinalStatus, isHopByHop } from '../protocol/http-response.js';
+import { answeredByWorker } from './access-log.js';
 import type { NativeLinkPool } from './native-link-pool.js';
 import type { TrustedProxies } from './trusted-proxies.js';
 import type { Upstream, UpstreamPool } from './upstream-pool.js';
@@ -116,6 +117,7 @@ export function writeWorkerHead(res: ForwardedResponse, head: ClientHead): strin
   } catch (err) {
     return `the worker's response head was refused: ${(err as Error).message}`;
   }
+  answeredByWorker(res);
   return null;
 }
 

@@ -9,6 +9,7 @@ import { PorticoError, type ErrorCode } from '../common/errors.js';
 import { Logger, type LogFormat } from '../common/logger.js';
 import { formatSocketAddress, listenError, parseSocketAddress, type SocketAddress } from '../protocol/socket-address.js';
 import { StaticCache } from './static-cache.js';
+import { AccessLog, type AccessMode } from './access-log.js';
 import { installStaticCache } from './static-install.js';
 import { installSiblingCheck } from './static-siblings.js';
 import type { StaticMount } from './static-mounts.js';
@@ -23,6 +24,8 @@ import { NativeLinkPool } from './native-link-pool.js';
 import { parseUpstream, UpstreamPool, type Upstream } from './upstream-pool.js';
 
 export interface GatewayOptions extends HttpLimitOptions {
+  /** Access lines: 'all' (portico gateway), 'own' (portico serve: what the workers do not log), or none. */
+  accessLog?: AccessMode | false;
   http: string;
   upstreams: string[];
   statics?: StaticMount[];
@@ -64,6 +67,8 @@ export class GatewayServer {
   private readonly options: GatewayOptions;
   private ctx: ForwardContext | null = null;
   private readonly staticCache = new StaticCache();
+  /** Access lines (gateway/access-log.ts): every request under `gateway`, its own under `serve`. */
+  private readonly access: AccessLog | null;
   private readonly limits: HttpLimits;
   /** Forwarded requests by status class and latency, when --metrics asks (plain numbers, cheap). */
   readonly requestMetrics: RequestCounters | null;
@@ -77,7 +82,8 @@ export class GatewayServer {
     }
     this.limits = resolveHttpLimits(options);
     this.requestMetrics = options.metrics ? new RequestCounters() : null;
-    this.app = Fastify({ logger: false, return503OnClosing: true, ...fastifyLimitOptions(this.limits, this.log) });
+    this.access = options.accessLog ? new AccessLog(this.log, options.accessLog) : null;
+    this.app = Fastify({ logger: false, return503OnClosing: true, ...fastifyLimitOptions(this.limits, this.log, this.access) });
   }
 
   async start(): Promise<void> {
@@ -145,12 +151,13 @@ export class GatewayServer {
       forward(req, res)?.catch((err: unknown) => forwardFailed(res, ctx, req, err));
     });
     // Last, so the limits are checked before the static cache and fastify see a request.
-    installHttpLimits(app, this.limits, this.log);
+    installHttpLimits(app, this.limits, this.log, this.access);
     installLeanFront(app, {
       limits: this.limits,
       log: this.log,
       staticPrefixes: statics.map((m) => m.prefix),
       staticCache: statics.length > 0 ? this.staticCache : null,
+      access: this.access,
       methods: FORWARDED_METHODS,
       allNative: () => ctx.pool.upstreams.every((u) => u.link === 'native'),
       forward: (req, res) => {

@@ -5,6 +5,7 @@ import { defaults } from '../common/defaults.js';
 import { ErrorCodes, PorticoError, type ErrorCode } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { isValidHost } from '../protocol/host.js';
+import type { AccessLog } from './access-log.js';
 import { refusalLog } from './connection-guard.js';
 import type { ForwardedRequest } from './forward-types.js';
 
@@ -60,7 +61,7 @@ export function resolveHttpLimits(o: HttpLimitOptions): HttpLimits {
  * clientErrorHandler, and Node checks them every connectionsCheckingInterval (30 s by default: far
  * too coarse for a timeout of a few seconds).
  */
-export function fastifyLimitOptions(limits: HttpLimits, log: Logger): { http: ServerOptions; requestTimeout: number; keepAliveTimeout: number; clientErrorHandler: (err: Error & { code?: string }, socket: Socket) => void } {
+export function fastifyLimitOptions(limits: HttpLimits, log: Logger, access: AccessLog | null = null): { http: ServerOptions; requestTimeout: number; keepAliveTimeout: number; clientErrorHandler: (err: Error & { code?: string }, socket: Socket) => void } {
   const headersTimeout = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
   return {
     http: {
@@ -73,12 +74,12 @@ export function fastifyLimitOptions(limits: HttpLimits, log: Logger): { http: Se
     requestTimeout: limits.requestTimeoutMs,
     // The idle timeout between requests, node:http's and the lean front's (and their Keep-Alive: timeout=N).
     keepAliveTimeout: limits.keepAliveTimeoutMs,
-    clientErrorHandler: (err, socket) => onClientError(err, socket, log),
+    clientErrorHandler: (err, socket) => onClientError(err, socket, log, access),
   };
 }
 
 /** Node's refusals (its parser, its timeouts) get a code and a log line like the gateway's own. */
-function onClientError(err: Error & { code?: string; reason?: string }, socket: Socket, log: Logger): void {
+function onClientError(err: Error & { code?: string; reason?: string }, socket: Socket, log: Logger, access: AccessLog | null): void {
   // Bytes still arriving on a connection already refused are the same refusal, not a new one.
   if (err.code === 'ECONNRESET' || socket.destroyed || handled.has(socket)) return;
   handled.add(socket);
@@ -91,6 +92,7 @@ function onClientError(err: Error & { code?: string; reason?: string }, socket: 
   }
   const code: ErrorCode = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'PORTICO_ERR_REQUEST_TIMEOUT' : err.code === 'HPE_HEADER_OVERFLOW' ? 'PORTICO_ERR_HEADERS_TOO_LARGE' : 'PORTICO_ERR_BAD_HTTP_REQUEST';
   log.error(code, `${socket.remoteAddress ?? 'unix'}: ${err.code ?? ''} ${err.reason ?? err.message}`);
+  access?.noteRaw(socket, ErrorCodes[code].status);
   answerAfterPending(socket, code);
 }
 
@@ -99,8 +101,8 @@ function onClientError(err: Error & { code?: string; reason?: string }, socket: 
  * --headers-timeout after the accept: answered as node:http's own timeout is (node:http counts
  * from the head's first byte, which would give a client that waited before sending it twice as long).
  */
-export function headTimedOut(socket: Socket, log: Logger): void {
-  onClientError(Object.assign(new Error('the request head did not arrive within --headers-timeout of the accept'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket, log);
+export function headTimedOut(socket: Socket, log: Logger, access: AccessLog | null = null): void {
+  onClientError(Object.assign(new Error('the request head did not arrive within --headers-timeout of the accept'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket, log, access);
 }
 
 /**
@@ -169,7 +171,7 @@ function lingerClose(socket: Socket): void {
  * connections (Node closes the ones past it at accept) and lets the field count see one field past
  * the limit (Node would drop any beyond maxHeadersCount silently, 2000 by default).
  */
-export function installHttpLimits(app: FastifyInstance, limits: HttpLimits, log: Logger): void {
+export function installHttpLimits(app: FastifyInstance, limits: HttpLimits, log: Logger, access: AccessLog | null = null): void {
   const server = app.server;
   // node:http's own cap, for a server without the lean front: that one lifts it and caps
   // connections itself, closing idle ones to make room (see ConnectionGuard).
@@ -197,6 +199,7 @@ export function installHttpLimits(app: FastifyInstance, limits: HttpLimits, log:
     // A request pipelined behind a refused one (Node parsed it already) is never served: the
     // refusal closes the connection, and after a framing refusal these bytes were its body.
     if (handled.has(req.socket)) return;
+    if (access) res.once('finish', () => access.note(req, res));
     const refusal = checkHead(req, limits) ?? toOriginForm(req);
     if (refusal) return refuse(req, res, log, refusal[0], refusal[1]);
     // A Content-Length body was checked above; only a chunked one has to be counted as it comes.

@@ -35,6 +35,8 @@ export interface LeanHost {
    */
   handToNode(socket: Socket, unparsed: Buffer | null, headSince: number | null): void;
   forget(conn: LeanConnection): void;
+  /** A response of the lean path is complete: its access line (gateway/access-log.ts). */
+  noteAccess(req: LeanIncoming, res: LeanResponse): void;
 }
 
 /** Pipelined bytes held while a response is being made; past this the socket stops reading. */
@@ -58,6 +60,8 @@ export class LeanConnection implements ResponseOwner, GuardedConnection {
   private readonly host: LeanHost;
   private readonly parser: HttpParser;
   private current: LeanResponse | null = null;
+  /** The request `current` answers, for its access line. */
+  private currentReq: LeanIncoming | null = null;
   private queued: Buffer | null = null;
   /** The request whose Content-Length body is still arriving, and how much of it. */
   private body: LeanBodyRequest | null = null;
@@ -98,7 +102,9 @@ export class LeanConnection implements ResponseOwner, GuardedConnection {
   }
 
   responseDone(res: LeanResponse, keep: boolean): void {
+    if (this.currentReq !== null) this.host.noteAccess(this.currentReq, res);
     this.current = null;
+    this.currentReq = null;
     process.nextTick(finishResponse, res);
     // Answered before the whole body came (as node:http does): the rest is read and dropped.
     if (this.body !== null) dump(this.body);
@@ -152,11 +158,13 @@ export class LeanConnection implements ResponseOwner, GuardedConnection {
       if (req === null) return this.handOff(buf);
       const res = new LeanResponse(this, req.method === 'HEAD', head.versionMinor === 0, head.keepAlive);
       this.current = res;
+      this.currentReq = req;
       // Before anything can answer: the final response must come after it (node:http's order).
       if (req.bodyLength > 0 && (req as LeanBodyRequest).expectContinue) this.socket.write(CONTINUE);
       if (!head.keepAlive) this.ending = true;
       if (!this.host.answer(req, res)) {
         this.current = null;
+        this.currentReq = null;
         this.ending = false;
         return this.handOff(buf);
       }

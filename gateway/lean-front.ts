@@ -2,6 +2,7 @@ import { maxHeaderSize as defaultMaxHeaderSize, type IncomingMessage, type Serve
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../common/logger.js';
+import type { AccessLog } from './access-log.js';
 import { ConnectionGuard } from './connection-guard.js';
 import { checkHead, clientErrorAnswer, headTimedOut, type HttpLimits } from './http-limits.js';
 import { LeanConnection, type LeanHost, type ParsedHead } from './lean-connection.js';
@@ -22,6 +23,7 @@ export interface LeanFrontOptions {
   /** Only while every upstream speaks the native link (a uwsgi upstream needs a real stream). */
   allNative: () => boolean;
   forward: (req: LeanIncoming, res: LeanResponse) => void;
+  access: AccessLog | null;
 }
 
 /**
@@ -69,7 +71,7 @@ class LeanFront implements LeanHost {
     this.server = server;
     this.nodeListener = nodeListener;
     this.options = options;
-    this.guard = new ConnectionGuard(options.limits, options.log, (socket) => headTimedOut(socket, options.log));
+    this.guard = new ConnectionGuard(options.limits, options.log, (socket) => headTimedOut(socket, options.log, options.access));
     this.maxHeaderSize = (server as Server & { maxHeaderSize?: number }).maxHeaderSize ?? defaultMaxHeaderSize;
   }
 
@@ -118,6 +120,10 @@ class LeanFront implements LeanHost {
         : new LeanRequest(socket, head.method, head.url, raw, head.versionMajor, head.versionMinor, isStatic);
     // The limits' refusals (their codes, their log lines) are answered on node:http's path.
     return checkHead(req, o.limits) === null ? req : null;
+  }
+
+  noteAccess(req: LeanIncoming, res: LeanResponse): void {
+    this.options.access?.note(req, res);
   }
 
   answer(req: LeanIncoming, res: LeanResponse): boolean {
