@@ -1,7 +1,7 @@
 /**
  * `npm run fuzz`: the long run of test/worker-fuzz.test.ts's cases against a live `portico worker`
  * (fetch fixture app) on a unix socket: random, truncated, oversized and mutated packets from
- * ../shared/vectors/ and HTTP sent by mistake, a valid request after every batch.
+ * test/fixtures/vectors/ and HTTP sent by mistake, a valid request after every batch.
  * Environment: FUZZ_CASES (20000), FUZZ_SEED (random; printed, so a failure replays),
  * FUZZ_VALID_EVERY (16: also the batch's concurrency), FUZZ_TIMEOUT_MS (10000: per connection),
  * FUZZ_RSS_LIMIT_MIB (10: allowed growth of the worker's RSS after a warm-up of the same mix).

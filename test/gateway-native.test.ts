@@ -7,7 +7,7 @@ import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startProcess, type Started } from './support/child-process.js';
-import { fixturesDir, sharedDir } from './support/paths.js';
+import { fixturesDir, vectorsDir } from './support/paths.js';
 import { outputLine, startGateway, type HttpFront } from './support/portico-gateway.js';
 import { startWorker } from './support/portico-worker.js';
 import { rawRequest } from './support/raw-http.js';
@@ -163,7 +163,7 @@ describe('a portico:// upstream that is real uWSGI (python3 plugin)', { timeout:
     // As in uwsgi-interop.test.ts: --strict refuses misspelt options, --die-on-term makes SIGTERM a
     // shutdown, --need-app makes a broken app file an exit.
     uwsgi = startProcess('/usr/bin/uwsgi', ['--strict', '--die-on-term', '--plugin', 'python3', '--socket', socket,
-      '--wsgi-file', join(sharedDir, 'vectors', 'uwsgi-responses-app.py'), '--need-app']);
+      '--wsgi-file', join(vectorsDir, 'uwsgi-responses-app.py'), '--need-app']);
     await uwsgi.waitFor(/spawned uWSGI worker 1 \(and the only\)/);
     [nativeOnly, withFallback] = await Promise.all([
       startGateway([`portico://unix:${socket}`]),

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startProcess, type Started } from './support/child-process.js';
-import { fixturesDir, sharedDir } from './support/paths.js';
+import { fixturesDir, vectorsDir } from './support/paths.js';
 import { outputLine, startGateway, type HttpFront } from './support/portico-gateway.js';
 import { startWorker } from './support/portico-worker.js';
 import { rawRequest } from './support/raw-http.js';
@@ -118,7 +118,7 @@ describe('portico gateway in front of real uWSGI (python3 plugin)', { timeout: 6
     // As in uwsgi-interop.test.ts: --strict refuses misspelt options, --die-on-term makes SIGTERM a
     // shutdown, --need-app makes a broken app file an exit.
     uwsgi = startProcess('/usr/bin/uwsgi', ['--strict', '--die-on-term', '--plugin', 'python3', '--socket', socket,
-      '--wsgi-file', join(sharedDir, 'vectors', 'uwsgi-responses-app.py'), '--need-app']);
+      '--wsgi-file', join(vectorsDir, 'uwsgi-responses-app.py'), '--need-app']);
     // Printed once the app is loaded, after the socket was bound.
     await uwsgi.waitFor(/spawned uWSGI worker 1 \(and the only\)/);
     gateway = await startGateway([`uwsgi://unix:${socket}`]);

@@ -1,4 +1,4 @@
-// gunicorn's request corpus (../shared/corpora/gunicorn-requests) against a real `portico gateway`
+// gunicorn's request corpus (test/fixtures/corpora/gunicorn-requests, with its license) against a real `portico gateway`
 // with the echo app behind it on the native link: every case over its own TCP connection, sent
 // whole and split byte by byte. A valid case must reach the app with the same method, target,
 // headers and body (each request of a pipelined case); an invalid case must get a 4xx or a closed

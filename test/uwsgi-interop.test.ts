@@ -12,12 +12,12 @@ import { uwsgiRequest } from '../protocol/uwsgi-client.js';
 import { outputLine, startProcess, type Started } from './support/child-process.js';
 import { freePort } from './support/free-port.js';
 import { startNginx, type Nginx } from './support/nginx.js';
-import { fixturesDir, porticoBin, sharedDir } from './support/paths.js';
+import { fixturesDir, porticoBin, vectorsDir } from './support/paths.js';
 import { startWorker } from './support/portico-worker.js';
 import { makeTmpDir } from './support/tmp-dir.js';
 
 const UWSGI = '/usr/bin/uwsgi';
-const WSGI_APP = join(sharedDir, 'vectors', 'uwsgi-responses-app.py');
+const WSGI_APP = join(vectorsDir, 'uwsgi-responses-app.py');
 
 /**
  * Flags both uWSGI instances share: --strict so a misspelt option fails at once instead of being

@@ -1,5 +1,5 @@
 // Fuzz cases for a live worker's uwsgi socket, derived from the packets captured from real nginx
-// and uWSGI (../shared/vectors/). Shared by test/worker-fuzz.test.ts (short) and bench/fuzz.ts
+// and uWSGI (test/fixtures/vectors/). Shared by test/worker-fuzz.test.ts (short) and bench/fuzz.ts
 // (`npm run fuzz`, long), so both exercise the same mix and a failing case replays from its seed.
 import { encodePacket } from '../../protocol/packet-encoder.js';
 import { rng } from './rng.js';

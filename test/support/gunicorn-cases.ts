@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { repoRoot, sharedDir } from './paths.js';
+import { fixturesDir, repoRoot } from './paths.js';
 
-export const CORPUS_DIR = join(sharedDir, 'corpora', 'gunicorn-requests');
+export const CORPUS_DIR = join(fixturesDir, 'corpora', 'gunicorn-requests');
 
 export interface ExpectedRequest {
   method: string;

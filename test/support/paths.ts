@@ -5,4 +5,5 @@ import { join } from 'node:path';
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export const porticoBin = join(repoRoot, 'bin', 'portico.mjs');
 export const fixturesDir = join(repoRoot, 'test', 'fixtures');
-export const sharedDir = join(repoRoot, '..', 'shared');
+/** Packets and responses captured from real nginx and uWSGI (test/fixtures/vectors/README.md). */
+export const vectorsDir = join(fixturesDir, 'vectors');

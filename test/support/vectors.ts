@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sharedDir } from './paths.js';
+import { vectorsDir } from './paths.js';
 
 export interface RequestVector {
   name: string;
@@ -30,9 +30,9 @@ interface RawRequest {
   note?: string;
 }
 
-/** The uwsgi packets captured from real nginx and uWSGI in ../shared/vectors/. */
+/** The uwsgi packets captured from real nginx and uWSGI in test/fixtures/vectors/. */
 export function requestVectors(): RequestVector[] {
-  const raw = JSON.parse(readFileSync(join(sharedDir, 'vectors', 'uwsgi-requests.json'), 'utf8')) as RawRequest[];
+  const raw = JSON.parse(readFileSync(join(vectorsDir, 'uwsgi-requests.json'), 'utf8')) as RawRequest[];
   return raw.map((r) => ({
     name: r.name,
     packet: Buffer.from(r.packet_base64, 'base64'),
@@ -46,7 +46,7 @@ export function requestVectors(): RequestVector[] {
 }
 
 export function responseVectors(): ResponseVector[] {
-  const raw = JSON.parse(readFileSync(join(sharedDir, 'vectors', 'uwsgi-responses.json'), 'utf8')) as Array<{
+  const raw = JSON.parse(readFileSync(join(vectorsDir, 'uwsgi-responses.json'), 'utf8')) as Array<{
     name: string;
     request_packet_base64: string;
     response_base64: string;
