@@ -63,3 +63,13 @@ export function isHopByHop(name: string): boolean {
   const n = name.length;
   return (n === 10 || n === 7 || n === 2 || n === 16 || n === 17) && HOP_BY_HOP.has(name.toLowerCase());
 }
+
+/**
+ * A Content-Type of an event stream (text/event-stream, any case, spaces before): such a response
+ * must pass every proxy event by event (X-Accel-Buffering: no for nginx). The cheap tests first:
+ * most values are text/plain, application/json...
+ */
+export function isEventStream(type: string): boolean {
+  const c = type.charCodeAt(0) | 0x20;
+  return type.length >= 17 && (c === 116 ? (type.charCodeAt(5) | 0x20) === 101 : c === 0x20 || c === 0x29) && /^\s*text\/event-stream/i.test(type);
+}

@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import { PorticoError } from '../common/errors.js';
-import { isFinalStatus, isHopByHop } from '../protocol/http-response.js';
+import { isEventStream, isFinalStatus, isHopByHop } from '../protocol/http-response.js';
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE = /[\r\n\0]/;
@@ -55,10 +55,7 @@ export function linkHeaders(headers: readonly string[]): readonly string[] {
     const n = name.length;
     if (isHopByHop(name)) drop = true;
     else if (n === 12 && name.toLowerCase() === 'content-type') {
-      // A regex only for a value that may be one: most are text/plain, application/json...
-      const value = headers[i + 1]!;
-      const c = value.charCodeAt(0) | 0x20;
-      eventStream = value.length >= 17 && (c === 116 ? (value.charCodeAt(5) | 0x20) === 101 : c === 0x20 || c === 0x29) && /^\s*text\/event-stream/i.test(value);
+      eventStream = isEventStream(headers[i + 1]!);
     } else if (n === 17 && name.toLowerCase() === 'x-accel-buffering') accel = true;
   }
   const addAccel = eventStream && !accel;

@@ -1,7 +1,7 @@
 import { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { PorticoError } from '../../common/errors.js';
-import { HOP_BY_HOP, isFinalStatus, isHopByHop, statusHasNoBody } from '../../protocol/http-response.js';
+import { HOP_BY_HOP, isEventStream, isFinalStatus, isHopByHop, statusHasNoBody } from '../../protocol/http-response.js';
 import type { Exchange } from '../exchange.js';
 import type { RequestHandler } from '../worker-context.js';
 import { headersFromVars, schemeFromVars } from './request-headers.js';
@@ -43,7 +43,8 @@ const finalWriteHead = function (this: ServerResponse, ...args: unknown[]): Serv
   if (typeof headers === 'object' && headers !== null) args[last] = headers = withoutHopByHop(headers);
   else headers = undefined;
   // nginx passes an event stream on event by event only when told so (see linkHeaders).
-  if (!this.hasHeader('x-accel-buffering') && isEventStream(this.getHeader('content-type') ?? headerIn(headers, 'content-type'))) this.setHeader('X-Accel-Buffering', 'no');
+  const type = this.getHeader('content-type') ?? headerIn(headers, 'content-type');
+  if (typeof type === 'string' && isEventStream(type) && !this.hasHeader('x-accel-buffering')) this.setHeader('X-Accel-Buffering', 'no');
   return nodeWriteHead.apply(this, args);
 } as ServerResponse['writeHead'];
 
@@ -73,9 +74,6 @@ function headerIn(headers: unknown, name: string): unknown {
   return undefined;
 }
 
-function isEventStream(type: unknown): boolean {
-  return typeof type === 'string' && /^\s*text\/event-stream/i.test(type);
-}
 function noInterim(): void {}
 
 /**
