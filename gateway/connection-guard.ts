@@ -10,6 +10,8 @@ export const enum Waiting {
   Silent = 1,
   /** Between requests (keep-alive): closed after --keepalive-timeout. */
   Idle = 2,
+  /** A head began and is not whole yet: answered 408 --headers-timeout after it began (a first head: after the accept). */
+  Head = 3,
 }
 
 /** What the guard needs of a connection on the lean front. */
@@ -26,9 +28,9 @@ type NodeOwnedSocket = Socket;
 /**
  * The gateway's client connections, against slowloris and connection floods. A connection that
  * sends nothing within --headers-timeout, or stays idle between requests past --keepalive-timeout,
- * is closed. One whose first head is still incomplete --headers-timeout after its accept gets the
- * 408 node:http would give it (node:http, which has it by then, counts from the head's first
- * byte). At --max-connections the connection waiting longest gives way to a new client, which is
+ * is closed. One whose head is still incomplete --headers-timeout after it began gets the 408
+ * node:http would give it (a first head counts from the accept: node:http counts from its first
+ * byte, which gives a client that waited before sending twice as long). At --max-connections the connection waiting longest gives way to a new client, which is
  * refused only when every open connection has a request in progress (nginx reuses idle
  * connections the same way when worker_connections run out).
  *
@@ -44,6 +46,7 @@ export class ConnectionGuard<C extends GuardedConnection> {
   readonly lean = new Set<C>();
   private readonly silent = new Set<C>();
   private readonly idle = new Set<C>();
+  private readonly arriving = new Set<C>();
   private readonly handedOff = new Set<NodeOwnedSocket>();
   /**
    * Requests node:http has read on a handed-off connection and not yet answered (from its
@@ -51,9 +54,7 @@ export class ConnectionGuard<C extends GuardedConnection> {
    * of its parser's state is private and differs between Node versions.
    */
   private readonly inProgress = new Map<NodeOwnedSocket, number>();
-  /** Handed-off connections whose first head is still arriving, with the deadline set from their accept. */
-  private readonly heads = new Map<NodeOwnedSocket, number>();
-  private readonly onHeadTimeout: (socket: Socket) => void;
+  private readonly onHeadTimeout: (conn: C) => void;
   private readonly headersTimeoutMs: number;
   private readonly keepAliveTimeoutMs: number;
   private readonly maxConnections: number;
@@ -62,7 +63,7 @@ export class ConnectionGuard<C extends GuardedConnection> {
   private readonly evictions: CountedLog;
   private readonly silentCloses: CountedLog;
 
-  constructor(limits: HttpLimits, log: Logger, onHeadTimeout: (socket: Socket) => void) {
+  constructor(limits: HttpLimits, log: Logger, onHeadTimeout: (conn: C) => void) {
     this.onHeadTimeout = onHeadTimeout;
     // As node:http's own headersTimeout (see fastifyLimitOptions): a head never gets longer than the whole request.
     this.headersTimeoutMs = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
@@ -110,7 +111,17 @@ export class ConnectionGuard<C extends GuardedConnection> {
   busy(conn: C): void {
     if (conn.waiting === Waiting.Silent) this.silent.delete(conn);
     else if (conn.waiting === Waiting.Idle) this.idle.delete(conn);
+    else if (conn.waiting === Waiting.Head) this.arriving.delete(conn);
     conn.waiting = Waiting.No;
+  }
+
+  /** Its head came in part: timed from the accept if it is the first, from now otherwise. */
+  headArriving(conn: C): void {
+    const first = conn.waiting === Waiting.Silent;
+    this.busy(conn);
+    conn.waiting = Waiting.Head;
+    if (!first) conn.waitingSince = Date.now();
+    this.arriving.add(conn);
   }
 
   /** Its response done (and its body read), the connection waits for the next request. */
@@ -128,19 +139,13 @@ export class ConnectionGuard<C extends GuardedConnection> {
     this.lean.delete(conn);
   }
 
-  /**
-   * node:http owns it now and times it out; it still counts towards --max-connections until it
-   * closes. `headSince`: its first head is still arriving, since then (node:http would count from
-   * the head's first byte): the sweep answers 408 at --headers-timeout from then.
-   */
-  handOff(socket: Socket, headSince: number | null): void {
+  /** node:http owns it now and times it out; it still counts towards --max-connections until it closes. */
+  handOff(socket: Socket): void {
     if (socket.destroyed) return;
     const owned = socket as NodeOwnedSocket;
     this.handedOff.add(owned);
-    if (headSince !== null) this.heads.set(owned, headSince + this.headersTimeoutMs);
     socket.once('close', () => {
       this.handedOff.delete(owned);
-      this.heads.delete(owned);
       this.inProgress.delete(owned);
     });
   }
@@ -148,7 +153,6 @@ export class ConnectionGuard<C extends GuardedConnection> {
   /** node:http has a whole head on this socket (its 'request'): a request is in progress until `res` closes. */
   headComplete(socket: Socket, res: { once(event: 'close', listener: () => void): unknown }): void {
     if (!this.handedOff.has(socket)) return;
-    if (this.heads.size !== 0) this.heads.delete(socket);
     this.inProgress.set(socket, (this.inProgress.get(socket) ?? 0) + 1);
     res.once('close', () => {
       const n = (this.inProgress.get(socket) ?? 1) - 1;
@@ -174,13 +178,11 @@ export class ConnectionGuard<C extends GuardedConnection> {
       this.close(conn);
     }
     if (silent > 0) this.silentCloses.note(undefined, silent);
-    // Only first heads sent in pieces are here, in hand-off order rather than deadline order: all are visited.
-    for (const [socket, deadline] of this.heads) {
-      if (now < deadline) continue;
-      this.heads.delete(socket);
-      // Still that head: its 'request' would have taken it out of `heads` (node:http's own 417
-      // answers no 'request', but leaves a response in progress until it is sent).
-      if (!socket.destroyed && !this.inProgress.has(socket)) this.onHeadTimeout(socket);
+    // Not in deadline order (a first head counts from its accept): all are visited.
+    for (const conn of this.arriving) {
+      if (now - conn.waitingSince < this.headersTimeoutMs) continue;
+      this.remove(conn);
+      this.onHeadTimeout(conn);
     }
   }
 
@@ -192,11 +194,10 @@ export class ConnectionGuard<C extends GuardedConnection> {
       this.close(conn);
       return true;
     }
-    // node:http's connections: idle when no request is in progress and the first head is not still
-    // arriving (a next head may have begun: such a client sees the close a keep-alive connection
-    // may always see, and sends again).
+    // node:http's connections: idle when no request is in progress (a next head may have begun:
+    // such a client sees the close a keep-alive connection may always see, and sends again).
     for (const socket of this.handedOff) {
-      if (socket.destroyed || socket.writableEnded || this.inProgress.has(socket) || this.heads.has(socket)) continue;
+      if (socket.destroyed || socket.writableEnded || this.inProgress.has(socket)) continue;
       this.handedOff.delete(socket);
       socket.destroy();
       return true;

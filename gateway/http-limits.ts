@@ -1,4 +1,4 @@
-import { STATUS_CODES, type IncomingMessage, type ServerOptions, type ServerResponse } from 'node:http';
+import { STATUS_CODES, IncomingMessage, type ServerOptions, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { defaults } from '../common/defaults.js';
@@ -97,9 +97,8 @@ function onClientError(err: Error & { code?: string; reason?: string }, socket: 
 }
 
 /**
- * A first head that node:http was handed incomplete by the lean front and that is still not whole
- * --headers-timeout after the accept: answered as node:http's own timeout is (node:http counts
- * from the head's first byte, which would give a client that waited before sending it twice as long).
+ * A head the lean front has had in part for --headers-timeout (a first head: since the accept):
+ * answered as node:http's own timeout is.
  */
 export function headTimedOut(socket: Socket, log: Logger, access: AccessLog | null = null): void {
   onClientError(Object.assign(new Error('the request head did not arrive within --headers-timeout of the accept'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket, log, access);
@@ -202,8 +201,14 @@ export function installHttpLimits(app: FastifyInstance, limits: HttpLimits, log:
     if (access) res.once('finish', () => access.note(req, res));
     const refusal = checkHead(req, limits) ?? toOriginForm(req);
     if (refusal) return refuse(req, res, log, refusal[0], refusal[1]);
-    // A Content-Length body was checked above; only a chunked one has to be counted as it comes.
-    if (seen.chunked) limitBody(req, res, limits.bodyLimit, log);
+    if (seen.chunked) {
+      // A Content-Length body was checked above; only a chunked one has to be counted as it comes.
+      limitBody(req, res, limits.bodyLimit, log);
+      // The lean front decodes every chunked body it forwards, strictly; one here (static files,
+      // a method not forwarded, an upgrade) is read by llhttp, which takes chunk sizes up to
+      // 2^64 - 1 where nginx stops at 2^63 - 1: nothing after it is read as a request.
+      res.setHeader('Connection', 'close');
+    }
     for (const h of handlers) h.call(server, req, res);
   });
 }
@@ -279,9 +284,9 @@ const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)([^#]*)/i;
  * accept) becomes what nginx makes of it: the path and query as the target, the authority as the
  * Host (the received Host header is ignored). Before anything routes the request, so `--static`
  * mounts and the app see `/p`, never `/http://host/p`. An authority with userinfo, or that is
- * not a valid host, is refused.
+ * not a valid host, is refused. For node:http's requests and the lean front's heads alike.
  */
-export function toOriginForm(req: IncomingMessage): [ErrorCode, string] | null {
+export function toOriginForm(req: { url?: string; rawHeaders: string[] }): [ErrorCode, string] | null {
   const url = req.url ?? '/';
   if (url.charCodeAt(0) === 47 || url === '*') return null;
   const m = ABSOLUTE_FORM.exec(url);
@@ -299,8 +304,8 @@ export function toOriginForm(req: IncomingMessage): [ErrorCode, string] | null {
     }
   }
   if (!found) raw.push('Host', authority);
-  // req.headers is built from rawHeaders on first use; if something built it already, it follows.
-  req.headers.host = authority;
+  // IncomingMessage.headers is built from rawHeaders on first use; if something built it already, it follows.
+  if (req instanceof IncomingMessage) req.headers.host = authority;
   return null;
 }
 

@@ -31,12 +31,13 @@ export const HTTPParser = common.HTTPParser;
 export const PARSER_METHODS = common.methods;
 
 /**
- * What kOnHeadersComplete gets: version, headers (names and values alternating, when they all came
- * in one execute), method index, URL, (response fields), upgrade and keep-alive. Returning 2 tells
+ * What kOnHeadersComplete gets: version, headers (names and values alternating) and URL (both
+ * undefined when the parser passed them on through kOnHeaders: over 32 fields), method index,
+ * (response fields), upgrade and keep-alive. Returning 2 tells
  * llhttp to stop right after the head, as for an upgrade: execute() then returns the head's length.
  */
 export type HeadersCompleteCallback = (
-  versionMajor: number, versionMinor: number, headers: string[] | undefined, method: number, url: string,
+  versionMajor: number, versionMinor: number, headers: string[] | undefined, method: number, url: string | undefined,
   statusCode: number | undefined, statusMessage: string | undefined, upgrade: boolean, shouldKeepAlive: boolean,
 ) => number;
 

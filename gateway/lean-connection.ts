@@ -1,4 +1,6 @@
 import type { Socket } from 'node:net';
+import { ChunkedDecoder } from '../protocol/chunked-decoder.js';
+import { PorticoError } from '../common/errors.js';
 import { Waiting, type ConnectionGuard, type GuardedConnection } from './connection-guard.js';
 import { HTTPParser, PARSER_METHODS, STOP_AFTER_HEAD, type HeadersCompleteCallback, type HttpParser } from './http-parser.js';
 import type { LeanBodyRequest, LeanIncoming } from './lean-request.js';
@@ -27,13 +29,14 @@ export interface LeanHost {
   accept(socket: Socket, head: ParsedHead): LeanIncoming | null;
   /** Forwards `req`, or answers it from the static cache; false: nothing was written, node:http must answer it. */
   answer(req: LeanIncoming, res: LeanResponse): boolean;
+  /** --body-limit: a chunked body past it closes the connection (as on node:http's path, see http-limits.ts). */
+  readonly bodyLimit: number;
   /** --request-timeout passed with the body still incomplete. */
   bodyTimedOut(socket: Socket, res: LeanResponse): void;
-  /**
-   * Gives the connection to node:http, with the bytes it has not parsed yet; `headSince`: the
-   * connection's first head is still arriving, and has been since then (its accept).
-   */
-  handToNode(socket: Socket, unparsed: Buffer | null, headSince: number | null): void;
+  /** A chunked body broke the grammar, or passed --body-limit: answered if it can be, and the connection closed. */
+  bodyFailed(socket: Socket, res: LeanResponse | null, req: LeanBodyRequest, err: PorticoError): void;
+  /** Gives the connection to node:http, with the bytes it has not parsed yet (from a whole head on). */
+  handToNode(socket: Socket, unparsed: Buffer | null): void;
   forget(conn: LeanConnection): void;
   /** A response of the lean path is complete: its access line (gateway/access-log.ts). */
   noteAccess(req: LeanIncoming, res: LeanResponse): void;
@@ -41,16 +44,24 @@ export interface LeanHost {
 
 /** Pipelined bytes held while a response is being made; past this the socket stops reading. */
 const QUEUE_LIMIT = 64 * 1024;
+/**
+ * A head arriving in pieces is kept until it is whole (for node:http, should it get the request).
+ * llhttp bounds its header bytes (maxHeaderSize); what it skips unbounded is empty lines before a
+ * request line: past this, the pieces go to node:http as they are.
+ */
+const PIECES_SLACK = 64 * 1024;
 const resource = {};
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 
 /**
  * One client connection on the lean front: Node's parser, one request at a time. Each head is
- * parsed and the parser stops right after it (a taken request has no body); a head the front does
- * not take, a parse error, or a head split across reads hands the connection over to node:http
- * with the bytes from that head on, so node:http answers it exactly as it would have (its errors,
- * its timeouts, bodies, static files) and keeps the connection from then on. Requests pipelined
- * behind one in progress wait, and are parsed once its response is complete.
+ * parsed, in as many reads as it comes in, and the parser stops right after it; a body is read
+ * here (a Content-Length one counted, a chunked one decoded strictly by protocol/chunked-decoder.ts,
+ * which refuses what llhttp would let through, such as a chunk size of 2^64 - 1). A head the front
+ * does not take, or a parse error, hands the connection over to node:http with the bytes from that
+ * head on, so node:http answers it exactly as it would have (its errors, static files, routes)
+ * and keeps the connection from then on. Requests pipelined behind one in progress wait, and are
+ * parsed once its response is complete.
  */
 export class LeanConnection implements ResponseOwner, GuardedConnection {
   readonly socket: Socket;
@@ -63,13 +74,20 @@ export class LeanConnection implements ResponseOwner, GuardedConnection {
   /** The request `current` answers, for its access line. */
   private currentReq: LeanIncoming | null = null;
   private queued: Buffer | null = null;
-  /** The request whose Content-Length body is still arriving, and how much of it. */
+  /** The request whose body is still arriving; of a Content-Length one, how much is left. */
   private body: LeanBodyRequest | null = null;
   private bodyLeft = 0;
+  /** The decoder of a chunked body (null for a Content-Length one), and the bytes it has given so far. */
+  private chunks: ChunkedDecoder | null = null;
+  private chunkedSize = 0;
   private bodyTimer: NodeJS.Timeout | null = null;
   private head: ParsedHead | null = null;
-  /** The head came in more than one piece of headers (more than 32, or across reads). */
-  private headersSplit = false;
+  /** The reads a head came in so far, while it is not whole (null: no head begun, or it came in one read). */
+  private headPieces: Buffer[] | null = null;
+  private headPiecesSize = 0;
+  /** Fields and target the parser passed on before the head was whole (over 32 fields: node:http's parser flushes them). */
+  private flushedHeaders: string[] | null = null;
+  private flushedUrl = '';
   /** No more requests on this connection: its last response says Connection: close. */
   private ending = false;
   private detached = false;
@@ -80,12 +98,22 @@ export class LeanConnection implements ResponseOwner, GuardedConnection {
     this.keepAliveLine = host.keepAliveLine;
     this.parser = new HTTPParser();
     const onHeadersComplete: HeadersCompleteCallback = (major, minor, headers, method, url, _status, _message, upgrade, keepAlive) => {
-      this.head = { method: PARSER_METHODS[method] ?? '', url, rawHeaders: headers ?? [], versionMajor: major, versionMinor: minor, upgrade, keepAlive };
+      let rawHeaders = headers ?? [];
+      let target = url ?? '';
+      const flushed = this.flushedHeaders;
+      if (flushed !== null) {
+        rawHeaders = rawHeaders.length > 0 ? flushed.concat(rawHeaders) : flushed;
+        target = this.flushedUrl + target;
+        this.flushedHeaders = null;
+        this.flushedUrl = '';
+      }
+      this.head = { method: PARSER_METHODS[method] ?? '', url: target, rawHeaders, versionMajor: major, versionMinor: minor, upgrade, keepAlive };
       return STOP_AFTER_HEAD;
     };
     this.parser[HTTPParser.kOnHeadersComplete] = onHeadersComplete;
-    this.parser[HTTPParser.kOnHeaders] = () => {
-      this.headersSplit = true;
+    this.parser[HTTPParser.kOnHeaders] = (headers: string[], url: string) => {
+      this.flushedHeaders = this.flushedHeaders === null ? headers : this.flushedHeaders.concat(headers);
+      this.flushedUrl += url;
     };
     this.parser[HTTPParser.kOnBody] = noop;
     this.parser[HTTPParser.kOnMessageComplete] = noop;
@@ -144,31 +172,39 @@ export class LeanConnection implements ResponseOwner, GuardedConnection {
 
   private parse(buf: Buffer): void {
     const parser = this.parser;
-    // Nothing came before these bytes: a head they begin has been on its way since the accept.
-    let firstHead = this.waiting === Waiting.Silent;
     for (;;) {
-      if (this.waiting !== Waiting.No) this.host.guard.busy(this);
-      parser.initialize(HTTPParser.REQUEST, resource, this.host.maxHeaderSize, HTTPParser.kLenientNone);
-      this.head = null;
-      this.headersSplit = false;
+      const pieces = this.headPieces;
+      if (pieces === null) {
+        // A new head: the parser starts afresh (a head in pieces continues where it stopped).
+        parser.initialize(HTTPParser.REQUEST, resource, this.host.maxHeaderSize, HTTPParser.kLenientNone);
+        this.head = null;
+        this.flushedHeaders = null;
+        this.flushedUrl = '';
+      }
       const consumed = parser.execute(buf);
       const head = this.head as ParsedHead | null;
-      if (typeof consumed !== 'number' || head === null || this.headersSplit) return this.handOff(buf, firstHead && typeof consumed === 'number' && head === null);
+      if (typeof consumed !== 'number') return this.handOff(this.fromHeadStart(buf));
+      if (head === null) return this.headGoesOn(buf);
+      if (this.waiting !== Waiting.No) this.host.guard.busy(this);
+      // From the head's first byte, should node:http have to answer it.
+      const unparsed = pieces === null ? buf : this.fromHeadStart(buf);
+      this.headPieces = null;
       const req = this.host.accept(this.socket, head);
-      if (req === null) return this.handOff(buf);
+      if (req === null) return this.handOff(unparsed);
       const res = new LeanResponse(this, req.method === 'HEAD', head.versionMinor === 0, head.keepAlive);
       this.current = res;
       this.currentReq = req;
+      const hasBody = req.bodyLength !== 0;
       // Before anything can answer: the final response must come after it (node:http's order).
-      if (req.bodyLength > 0 && (req as LeanBodyRequest).expectContinue) this.socket.write(CONTINUE);
+      if (hasBody && (req as LeanBodyRequest).expectContinue) this.socket.write(CONTINUE);
       if (!head.keepAlive) this.ending = true;
       if (!this.host.answer(req, res)) {
         this.current = null;
         this.currentReq = null;
         this.ending = false;
-        return this.handOff(buf);
+        return this.handOff(unparsed);
       }
-      if (req.bodyLength > 0) {
+      if (hasBody) {
         this.startBody(req as LeanBodyRequest);
         if (consumed < buf.length) this.feedBody(buf.subarray(consumed));
         return;
@@ -180,25 +216,62 @@ export class LeanConnection implements ResponseOwner, GuardedConnection {
         return;
       }
       buf = rest;
-      firstHead = false;
     }
+  }
+
+  /**
+   * The head is not whole yet: the parser keeps its place for the next read (as node:http's does),
+   * and the guard answers 408 if it is still not whole --headers-timeout after it began (a first
+   * head: after the accept, since a client that waited before sending must not get twice as long).
+   */
+  private headGoesOn(buf: Buffer): void {
+    if (this.headPieces === null) {
+      this.headPieces = [buf];
+      this.headPiecesSize = buf.length;
+      this.host.guard.headArriving(this);
+      return;
+    }
+    this.headPieces.push(buf);
+    this.headPiecesSize += buf.length;
+    if (this.headPiecesSize > this.host.maxHeaderSize + PIECES_SLACK) this.handOff(this.fromHeadStart(null));
+  }
+
+  /** The head's earlier pieces, then `buf`. */
+  private fromHeadStart(buf: Buffer | null): Buffer {
+    const pieces = this.headPieces;
+    if (pieces === null) return buf!;
+    this.headPieces = null;
+    if (buf !== null) pieces.push(buf);
+    return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
   }
 
   private startBody(req: LeanBodyRequest): void {
     this.body = req;
-    this.bodyLeft = req.bodyLength;
+    if (req.bodyLength === null) {
+      this.chunkedSize = 0;
+      this.chunks = new ChunkedDecoder({ onData: this.onChunkData, onEnd: noop, onError: this.onChunkError });
+    } else this.bodyLeft = req.bodyLength;
     this.bodyTimer = setTimeout(this.onBodyTimeout, this.host.requestTimeoutMs);
   }
 
   /** Body bytes go to the request (the socket pauses while its reader is behind); what follows is the next head. */
   private feedBody(chunk: Buffer): void {
     const body = this.body!;
-    const n = Math.min(chunk.length, this.bodyLeft);
-    this.bodyLeft -= n;
-    const more = body.push(n === chunk.length ? chunk : chunk.subarray(0, n));
-    if (this.bodyLeft > 0) {
-      if (!more) this.socket.pause();
-      return;
+    let n: number;
+    const chunks = this.chunks;
+    if (chunks !== null) {
+      n = chunks.push(chunk);
+      // A bad chunk: the connection is closing (onChunkError); the rest is never parsed.
+      if (this.body === null || chunks.failed) return;
+      if (!chunks.done) return;
+    } else {
+      n = Math.min(chunk.length, this.bodyLeft);
+      this.bodyLeft -= n;
+      const more = body.push(n === chunk.length ? chunk : chunk.subarray(0, n));
+      if (this.bodyLeft > 0) {
+        if (!more) this.socket.pause();
+        return;
+      }
     }
     this.endBody();
     if (n === chunk.length || this.ending) {
@@ -211,9 +284,24 @@ export class LeanConnection implements ResponseOwner, GuardedConnection {
     if (rest.length > QUEUE_LIMIT) this.socket.pause();
   }
 
+  private readonly onChunkData = (data: Buffer): void => {
+    const body = this.body!;
+    this.chunkedSize += data.length;
+    if (this.chunkedSize > this.host.bodyLimit) {
+      this.chunks!.abandon();
+      return this.host.bodyFailed(this.socket, this.current, body, new PorticoError('PORTICO_ERR_BODY_TOO_LARGE', `body over --body-limit ${this.host.bodyLimit} bytes`));
+    }
+    if (!body.push(data)) this.socket.pause();
+  };
+
+  private readonly onChunkError = (err: PorticoError): void => {
+    this.host.bodyFailed(this.socket, this.current, this.body!, err);
+  };
+
   private endBody(): void {
     const body = this.body!;
     this.body = null;
+    this.chunks = null;
     this.clearBodyTimer();
     body.complete = true;
     body.push(null);
@@ -231,9 +319,16 @@ export class LeanConnection implements ResponseOwner, GuardedConnection {
     else if (this.body !== null) this.socket.destroy();
   };
 
-  private handOff(unparsed: Buffer | null, firstHeadPartial = false): void {
+  /** Nothing more is read here (the guard timed its head out and answers): listeners and parser go. */
+  abandon(): void {
     this.detach();
-    this.host.handToNode(this.socket, unparsed, firstHeadPartial ? this.waitingSince : null);
+    // Errors still come until the socket closes; unheard, one would throw.
+    this.socket.on('error', noop);
+  }
+
+  private handOff(unparsed: Buffer | null): void {
+    this.detach();
+    this.host.handToNode(this.socket, unparsed);
   }
 
   private detach(): void {

@@ -1,10 +1,11 @@
 import { maxHeaderSize as defaultMaxHeaderSize, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
+import type { PorticoError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { AccessLog } from './access-log.js';
 import { ConnectionGuard } from './connection-guard.js';
-import { checkHead, clientErrorAnswer, headTimedOut, type HttpLimits } from './http-limits.js';
+import { checkHead, clientErrorAnswer, headTimedOut, toOriginForm, type HttpLimits } from './http-limits.js';
 import { LeanConnection, type LeanHost, type ParsedHead } from './lean-connection.js';
 import { LeanBodyRequest, LeanRequest, type LeanIncoming } from './lean-request.js';
 import type { LeanResponse } from './lean-response.js';
@@ -20,7 +21,7 @@ export interface LeanFrontOptions {
   /** Answers a repeated GET or HEAD of a --static file from memory (null: no --static mount). */
   staticCache: StaticCache | null;
   methods: ReadonlySet<string>;
-  /** Only while every upstream speaks the native link (a uwsgi upstream needs a real stream). */
+  /** Body-less and Content-Length requests only while every upstream speaks the native link (a uwsgi upstream needs a real stream). */
   allNative: () => boolean;
   forward: (req: LeanIncoming, res: LeanResponse) => void;
   access: AccessLog | null;
@@ -29,13 +30,15 @@ export interface LeanFrontOptions {
 /**
  * The gateway's lean front: node:http's IncomingMessage and ServerResponse, with their streams,
  * cost more per request than everything else the gateway does for a small forwarded request. So
- * connections start here instead: Node's own parser reads each head, and a forwarded request
- * without a body or with a Content-Length one gets a LeanRequest (a LeanBodyRequest) and a
- * LeanResponse written straight to the socket; so does a GET or HEAD of a --static file the static
- * cache holds. Anything else (a chunked body, an Expect other than 100-continue, an upgrade, a static file not cached or asked for by range or
- * validator, a method not forwarded, a head over a limit, a parse error, a head that is still
- * arriving, the server closing) hands the connection to node:http with the unparsed bytes, and
- * node:http and fastify answer it as they would have, and keep the connection.
+ * connections start here instead: Node's own parser reads each head (in as many reads as it
+ * takes), and a forwarded request gets a LeanRequest, or a LeanBodyRequest for a Content-Length
+ * or chunked body, and a LeanResponse written straight to the socket; so does a GET or HEAD of a
+ * --static file the static cache holds. Every chunked request body a worker gets is decoded here,
+ * for uwsgi upstreams too: strictly, where llhttp lets through chunk sizes up to 2^64 - 1. Anything
+ * else (an Expect other than 100-continue, an upgrade, a static file not cached or asked for by
+ * range or validator, a method not forwarded, a head over a limit, a parse error, the server
+ * closing) hands the connection to node:http with the unparsed bytes, and node:http and fastify
+ * answer it as they would have, and keep the connection.
  */
 export function installLeanFront(app: FastifyInstance, options: LeanFrontOptions): void {
   const server = app.server as Server;
@@ -49,7 +52,7 @@ export function installLeanFront(app: FastifyInstance, options: LeanFrontOptions
   server.maxConnections = Infinity;
   server.removeListener('connection', nodeListener);
   server.on('connection', (socket: Socket) => front.connect(socket));
-  // A first head handed over incomplete is timed from the accept, not from node:http's first byte.
+  // Which handed-off connections have a request in progress (never closed to make room).
   server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => front.guard.headComplete(req.socket, res));
   app.addHook('preClose', (done) => {
     front.close();
@@ -71,7 +74,10 @@ class LeanFront implements LeanHost {
     this.server = server;
     this.nodeListener = nodeListener;
     this.options = options;
-    this.guard = new ConnectionGuard(options.limits, options.log, (socket) => headTimedOut(socket, options.log, options.access));
+    this.guard = new ConnectionGuard<LeanConnection>(options.limits, options.log, (conn) => {
+      conn.abandon();
+      headTimedOut(conn.socket, options.log, options.access);
+    });
     this.maxHeaderSize = (server as Server & { maxHeaderSize?: number }).maxHeaderSize ?? defaultMaxHeaderSize;
   }
 
@@ -86,8 +92,10 @@ class LeanFront implements LeanHost {
 
   accept(socket: Socket, head: ParsedHead): LeanIncoming | null {
     const o = this.options;
-    // An absolute-form target is rewritten on node:http's path (toOriginForm in http-limits.ts).
-    if (this.closing || head.upgrade || !o.methods.has(head.method) || head.versionMajor !== 1 || head.url.charCodeAt(0) !== 47) return null;
+    if (this.closing || head.upgrade || !o.methods.has(head.method) || head.versionMajor !== 1) return null;
+    // An absolute-form target becomes a path and a Host here as on node:http's path; a refused one
+    // (and `*`) is answered there.
+    if (head.url.charCodeAt(0) !== 47 && (toOriginForm(head) !== null || head.url.charCodeAt(0) !== 47)) return null;
     let isStatic = false;
     for (const prefix of o.staticPrefixes) if (head.url.startsWith(prefix)) isStatic = true;
     // Under a mount only what the static cache may answer: GET and HEAD (it checks the rest).
@@ -95,6 +103,7 @@ class LeanFront implements LeanHost {
     const raw = head.rawHeaders;
     let host = false;
     let bodyLength = 0;
+    let chunked = false;
     let expect: string | undefined;
     for (let i = 0; i < raw.length; i += 2) {
       const n = raw[i]!.length;
@@ -104,20 +113,21 @@ class LeanFront implements LeanHost {
       // llhttp has checked the number (digits only, one value); a body past --body-limit is refused below.
       else if (name === 'content-length') bodyLength = Number(raw[i + 1]);
       else if (name === 'expect') expect = raw[i + 1];
-      // A chunked body: node:http's path decodes it.
-      else if (name === 'transfer-encoding') return null;
+      // checkHead (below) refuses one whose last coding is not chunked; llhttp, one with a Content-Length.
+      else if (name === 'transfer-encoding') chunked = true;
     }
+    const hasBody = chunked || bodyLength > 0;
     // As node:http: Expect counts in HTTP/1.1 only; 100-continue is answered at once (below, for a
-    // Content-Length body), anything else gets node:http's 417.
+    // request with a body), anything else gets node:http's 417.
     const expectContinue = expect !== undefined && head.versionMinor === 1;
-    if (expect !== undefined && expectContinue && (bodyLength === 0 || !CONTINUE_EXPECTATION.test(expect))) return null;
+    if (expect !== undefined && expectContinue && (!hasBody || !CONTINUE_EXPECTATION.test(expect))) return null;
     // node:http refuses an HTTP/1.1 request without Host (requireHostHeader): it answers that one.
     if (!host && head.versionMinor === 1) return null;
-    if (isStatic ? bodyLength > 0 : !o.allNative()) return null;
-    const req: LeanIncoming =
-      bodyLength > 0
-        ? new LeanBodyRequest(socket, head.method, head.url, raw, head.versionMajor, head.versionMinor, bodyLength, expectContinue)
-        : new LeanRequest(socket, head.method, head.url, raw, head.versionMajor, head.versionMinor, isStatic);
+    // A chunked body is always decoded here (its chunk sizes checked strictly, see LeanConnection), for a uwsgi upstream too: the request is a stream.
+    if (isStatic ? hasBody : !chunked && !o.allNative()) return null;
+    const req: LeanIncoming = hasBody
+      ? new LeanBodyRequest(socket, head.method, head.url, raw, head.versionMajor, head.versionMinor, chunked ? null : bodyLength, expectContinue)
+      : new LeanRequest(socket, head.method, head.url, raw, head.versionMajor, head.versionMinor, isStatic);
     // The limits' refusals (their codes, their log lines) are answered on node:http's path.
     return checkHead(req, o.limits) === null ? req : null;
   }
@@ -144,8 +154,8 @@ class LeanFront implements LeanHost {
    * waits a turn, takes what the stream buffered meanwhile, and feeds node:http the unparsed bytes
    * once the socket is flowing again, as it is on node:http's own connections.
    */
-  handToNode(socket: Socket, unparsed: Buffer | null, headSince: number | null): void {
-    this.guard.handOff(socket, headSince);
+  handToNode(socket: Socket, unparsed: Buffer | null): void {
+    this.guard.handOff(socket);
     socket.pause();
     // The client may half-close meanwhile (a request, then FIN or a reset): node:http must hear of it.
     let ended = false;
@@ -171,6 +181,27 @@ class LeanFront implements LeanHost {
 
   get requestTimeoutMs(): number {
     return this.options.limits.requestTimeoutMs;
+  }
+
+  get bodyLimit(): number {
+    return this.options.limits.bodyLimit;
+  }
+
+  /**
+   * A chunked body that breaks the grammar (answered 400 with its code unless a response has
+   * begun), or passes --body-limit: cut at once, as node:http's path does; the forwarder hears of it
+   * from the close and tells the worker.
+   */
+  bodyFailed(socket: Socket, res: LeanResponse | null, req: LeanBodyRequest, err: PorticoError): void {
+    const o = this.options;
+    o.log.error(err.code, `${req.method} ${req.url.slice(0, 256)}: ${err.message}; connection closed`);
+    // Past --body-limit, only the close (as on node:http's path): the body may still be coming, and
+    // a 413 written now would be lost to the reset that unread input causes.
+    if (err.code !== 'PORTICO_ERR_BODY_TOO_LARGE' && res !== null && !res.headersSent && socket.writable) {
+      socket.write(clientErrorAnswer(err.code));
+      o.access?.noteRaw(socket, err.status);
+    }
+    socket.destroy();
   }
 
   /** A body that stopped coming: what node:http's --request-timeout does (408 unless answered already, and a close). */

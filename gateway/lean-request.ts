@@ -5,9 +5,9 @@ import { Readable } from 'node:stream';
 import type { ForwardedRequest } from './forward-types.js';
 
 /**
- * A request the lean front parsed: its head only, since the lean front takes only requests
- * without a body (the others go to node:http). An EventEmitter, not a Readable: it never emits
- * 'data', and that is what keeps it cheap next to an IncomingMessage.
+ * A request without a body that the lean front parsed: its head only (a LeanBodyRequest, below,
+ * carries a body). An EventEmitter, not a Readable: it never emits 'data', and that is what keeps
+ * it cheap next to an IncomingMessage.
  */
 export class LeanRequest extends EventEmitter implements ForwardedRequest {
   readonly method: string;
@@ -69,9 +69,10 @@ export class LeanRequest extends EventEmitter implements ForwardedRequest {
 }
 
 /**
- * A request with a Content-Length body: a Readable the lean connection pushes the body into as
- * it arrives (pausing the client's socket when the reader is behind). Only requests with a body
- * pay for a stream; their reader (the forwarder) needs one anyway.
+ * A request with a body (a Content-Length one, or a chunked one the connection decodes): a
+ * Readable the lean connection pushes the body into as it arrives (pausing the client's socket
+ * when the reader is behind). Only requests with a body pay for a stream; their reader (the
+ * forwarder) needs one anyway.
  */
 export class LeanBodyRequest extends Readable implements ForwardedRequest {
   readonly method: string;
@@ -80,7 +81,8 @@ export class LeanBodyRequest extends Readable implements ForwardedRequest {
   readonly httpVersionMajor: number;
   readonly httpVersionMinor: number;
   readonly socket: Socket;
-  readonly bodyLength: number;
+  /** The Content-Length, or null for a chunked body (its length is known at its last chunk). */
+  readonly bodyLength: number | null;
   /** The client sent `Expect: 100-continue` and waits for the interim answer before the body. */
   readonly expectContinue: boolean;
   readonly isStatic = false;
@@ -88,7 +90,7 @@ export class LeanBodyRequest extends Readable implements ForwardedRequest {
   complete = false;
   private headersObject: IncomingHttpHeaders | null = null;
 
-  constructor(socket: Socket, method: string, url: string, rawHeaders: string[], versionMajor: number, versionMinor: number, bodyLength: number, expectContinue = false) {
+  constructor(socket: Socket, method: string, url: string, rawHeaders: string[], versionMajor: number, versionMinor: number, bodyLength: number | null, expectContinue = false) {
     super();
     this.expectContinue = expectContinue;
     this.socket = socket;
@@ -125,5 +127,5 @@ function headersOf(raw: readonly string[]): IncomingHttpHeaders {
   return out;
 }
 
-/** A request the lean front took: without a body, or with a Content-Length one. */
+/** A request the lean front took: without a body, or with one (Content-Length or chunked). */
 export type LeanIncoming = LeanRequest | LeanBodyRequest;

@@ -1,9 +1,9 @@
 import { PorticoError } from '../common/errors.js';
 
 /**
- * Strict, incremental decoder of the HTTP/1.1 chunked transfer coding (RFC 9112 §7.1), for a body
- * that uWSGI's HTTP router forwards raw (`--http-raw-body`) after a uwsgi packet without
- * CONTENT_LENGTH. Bytes may arrive split anywhere; chunk data is passed on as slices of the input,
+ * Strict, incremental decoder of the HTTP/1.1 chunked transfer coding (RFC 9112 §7.1), for a
+ * client's chunked request body on the gateway's lean front, and for a body that uWSGI's HTTP
+ * router forwards raw (`--http-raw-body`) after a uwsgi packet without CONTENT_LENGTH. Bytes may arrive split anywhere; chunk data is passed on as slices of the input,
  * never buffered or copied. Nothing lenient: a bare LF, a size that is not hex, whitespace that
  * the grammar does not allow, a malformed extension or trailer is PORTICO_ERR_BAD_CHUNKED_BODY,
  * since two parsers that disagree on where a body ends are how requests get smuggled.
@@ -60,6 +60,8 @@ export class ChunkedDecoder {
   private size = 0;
   private lineBytes = 0;
   private trailerBytes = 0;
+  /** The trailer field name being read (the trailer section is at most MAX_TRAILERS bytes). */
+  private trailerName = '';
   private total = 0;
   /** Raw bytes consumed so far: where an error is, for the log. */
   private offset = 0;
@@ -80,8 +82,11 @@ export class ChunkedDecoder {
     return this.state === S.Failed;
   }
 
-  /** Feeds buf[pos..]. Bytes after the end of the chunked body are ignored, like those after a Content-Length body. */
-  push(buf: Buffer, pos = 0): void {
+  /**
+   * Feeds buf[pos..]; returns where it stopped: buf.length, or just past the body's end (the bytes
+   * after it, a pipelined request, are left to the caller), or where it failed.
+   */
+  push(buf: Buffer, pos = 0): number {
     const end = buf.length;
     let i = pos;
     while (i < end) {
@@ -96,19 +101,20 @@ export class ChunkedDecoder {
         this.h.onData(data);
         i += take;
         // The handler may have failed the whole request (and so this decoder) meanwhile.
-        if (this.state === S.Failed) return;
+        if (this.state === S.Failed) return i;
         continue;
       }
-      if (st >= S.Done) return;
+      if (st >= S.Done) return i;
       const c = buf[i]!;
-      if (!this.step(c)) return;
+      if (!this.step(c)) return i;
       i++;
       this.offset++;
       if (this.state === S.Done) {
         this.h.onEnd();
-        return;
+        return i;
       }
     }
+    return i;
   }
 
   /** The input ended: unless the body was whole, that is a truncated body. */
@@ -182,11 +188,20 @@ export class ChunkedDecoder {
       case S.TrailerStart:
         if (c === CR) return this.to(S.FinalLF);
         if (!this.trailerByte()) return false;
-        return TCHAR[c] ? this.to(S.TrailerName) : this.bad(`trailer field name expected, got ${show(c)}`);
+        if (!TCHAR[c]) return this.bad(`trailer field name expected, got ${show(c)}`);
+        this.trailerName = String.fromCharCode(c);
+        return this.to(S.TrailerName);
       case S.TrailerName:
         if (!this.trailerByte()) return false;
-        if (c === 58 /* : */) return this.to(S.TrailerValue);
-        return TCHAR[c] ? true : this.bad(`trailer field name has ${show(c)}`);
+        if (c === 58 /* : */) {
+          // RFC 9110 §6.5.1: a framing field in the trailers is refused, as gunicorn and llhttp do.
+          const name = this.trailerName.toLowerCase();
+          if (name === 'content-length' || name === 'transfer-encoding') return this.bad(`${this.trailerName} in the trailer section`);
+          return this.to(S.TrailerValue);
+        }
+        if (!TCHAR[c]) return this.bad(`trailer field name has ${show(c)}`);
+        this.trailerName += String.fromCharCode(c);
+        return true;
       case S.TrailerValue:
         if (!this.trailerByte()) return false;
         if (c === CR) return this.to(S.TrailerLF);

@@ -30,7 +30,6 @@ const SKIPPED: Array<[RegExp, string]> = [
  */
 const DIFFERENCES: Record<string, { ours: 'refused' | 'refused-after-head' | 'accepted'; why: string; echo?: ExpectedRequest }> = {
   'valid/009': { ours: 'refused', why: 'Transfer-Encoding (identity) with Content-Length: refused by Node as by nginx (request smuggling)' },
-  'valid/013': { ours: 'refused-after-head', why: "chunk extensions with spaces (`5; some; parameters=stuff`): llhttp's chunk-ext grammar has no BWS" },
   'valid/027': { ours: 'refused', why: 'raw bytes over 0x7f in the request target: llhttp refuses them (RFC 3986 has none; clients percent-encode)' },
   'valid/028': { ours: 'refused', why: 'space before the colon (`Content-Length : 3`): RFC 9112 §5.1 says MUST reject; gunicorn only takes it with strip_header_spaces' },
   'valid/031': { ours: 'refused', why: 'unknown method `-BLARGH`: llhttp parses a fixed list of methods' },

@@ -60,6 +60,11 @@ const INVALID: Array<[string, string]> = [
   ['a NUL in an extension', '5;a\u0000\r\nhello\r\n0\r\n\r\n'],
   ['a size of 2^53', '20000000000000\r\nhello\r\n0\r\n\r\n'],
   ['a size far over 2^53', 'ffffffffffffffffffffffff\r\nhello\r\n0\r\n\r\n'],
+  // 2^64 - 1: llhttp takes it (and nginx stops at 2^63 - 1); a parser that wraps reads it as -1 or 0.
+  ['a size of 2^64 - 1', 'ffffffffffffffff\r\nhello\r\n0\r\n\r\n'],
+  // RFC 9110 §6.5.1: fields that frame the message are not allowed in the trailers (gunicorn refuses them too).
+  ['Content-Length in the trailers', '5\r\nhello\r\n0\r\nContent-Length: 99\r\n\r\n'],
+  ['Transfer-Encoding in the trailers', '5\r\nhello\r\n0\r\ntransfer-ENCODING: chunked\r\n\r\n'],
   ['a trailer without a colon', '0\r\nX-Sum\r\n\r\n'],
   ['a trailer name with a space', '0\r\nX Sum: 1\r\n\r\n'],
   ['a NUL in a trailer value', '0\r\nX-Sum: a\u0000b\r\n\r\n'],
@@ -95,6 +100,26 @@ describe('ChunkedDecoder', () => {
       }
     });
   }
+
+  it('returns where it stopped: just past the body, so the bytes after it (a pipelined request) are the caller\'s', () => {
+    const body = '5\r\nhello\r\n0\r\nX: y\r\n\r\n';
+    const wire = Buffer.from(`${body}GET / HTTP/1.1\r\n\r\n`);
+    for (const [how, pieces] of splits(wire)) {
+      const d = new ChunkedDecoder({ onData: () => {}, onEnd: () => {}, onError: () => {} });
+      let offset = 0;
+      let end = -1;
+      for (const p of pieces) {
+        const wasDone = d.done;
+        const at = d.push(p);
+        // Once done, it takes nothing more; before, all of a piece that does not end the body.
+        if (wasDone) assert.equal(at, 0, how);
+        else if (d.done) end = offset + at;
+        else assert.equal(at, p.length, how);
+        offset += p.length;
+      }
+      assert.equal(end, body.length, how);
+    }
+  });
 
   it('takes a size of 2^53 - 1 (the largest exact one) and passes its data through', () => {
     const r = run([Buffer.from('1fffffffffffff\r\nabc')], {}, false);
