@@ -3,6 +3,8 @@
 // in the backlog and is answered, through nginx and directly, instead of "connect() failed (111:
 // Connection refused)" and a 502.
 import { strict as assert } from 'node:assert';
+import { existsSync, mkdirSync, readdirSync, watch } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
@@ -35,6 +37,37 @@ describe('the socket listens before the workers are up', { timeout: 60_000 }, ()
     } finally {
       await master.stop();
       await nginx.stop();
+    }
+  });
+
+  it('the socket file appears only once it listens: a client that connects the moment it appears is never refused', async () => {
+    const dir = join(tmp.path, 'appear');
+    mkdirSync(dir);
+    const sock = join(dir, 'app.sock');
+    // The first sign of the path, as a supervisor or nginx waiting for it would see it.
+    const appeared = new Promise<void>((resolve) => {
+      const watcher = watch(dir, () => {
+        if (!existsSync(sock)) return;
+        watcher.close();
+        resolve();
+      });
+    });
+    const master = startProcess(process.execPath, [porticoBin, 'worker', join(fixturesDir, 'slow-start-app.mjs'), '--socket', sock, '--processes', '1']);
+    try {
+      await appeared;
+      const refused = await new Promise<string | null>((resolve) => {
+        const c = connect({ path: sock });
+        c.once('connect', () => {
+          c.destroy();
+          resolve(null);
+        });
+        c.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+      });
+      assert.equal(refused, null, `connecting as the file appeared: ${refused ?? ''}`);
+      // The temporary name it was bound under is gone.
+      assert.deepEqual(readdirSync(dir), ['app.sock']);
+    } finally {
+      await master.stop();
     }
   });
 });

@@ -1,11 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, readFileSync, readlinkSync } from 'node:fs';
+import { chmodSync, readFileSync, readlinkSync, renameSync, unlinkSync } from 'node:fs';
 import * as net from 'node:net';
+import { basename, dirname, join } from 'node:path';
 import { constants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
 import { PorticoError } from '../../common/errors.js';
 import { formatSocketAddress, listenError, type SocketAddress } from '../../protocol/socket-address.js';
-import { removeStaleSocket, vacuumSocket } from '../socket-listener.js';
+import { removeStaleSocket, UNIX_PATH_MAX, vacuumSocket } from '../socket-listener.js';
 
 /** A bound socket the master holds and its workers inherit. */
 export interface SharedSocket {
@@ -29,15 +30,18 @@ type CreateServerHandle = (address: string | null, port: number, addressType: nu
  * listen state stays with the socket, so while a worker is being replaced its connections wait in
  * the kernel's backlog instead of being refused, and the file keeps its inode the whole time.
  * The umask gives the file its final mode at bind(), so there is no window with looser permissions.
+ * With a backlog, the socket listens before its file is where clients look (see listenEarly).
  */
 export async function bindSharedSocket(address: SocketAddress, chmod: number | undefined, backlog?: number): Promise<SharedSocket> {
   const create = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle;
   if (address.kind === 'unix') await removeStaleSocket(address.path);
   const oldMask = address.kind === 'unix' && chmod !== undefined ? process.umask(0o777 & ~chmod) : undefined;
+  // Bound under a name of its own, the file moves to its path once the socket listens.
+  const bindPath = address.kind === 'unix' && backlog !== undefined ? temporaryName(address.path) : null;
   let handle: ServerHandle | number;
   try {
     handle = address.kind === 'unix'
-      ? create(address.path, -1, -1)
+      ? create(bindPath ?? address.path, -1, -1)
       : create(address.host, address.port, net.isIPv6(address.host) ? 6 : 4);
   } finally {
     if (oldMask !== undefined) process.umask(oldMask);
@@ -49,13 +53,15 @@ export async function bindSharedSocket(address: SocketAddress, chmod: number | u
     handle.close();
     throw listenError(errnoError(-constants.errno.EADDRINUSE), address);
   }
-  if (address.kind === 'unix' && chmod !== undefined) chmodSync(address.path, chmod);
+  if (address.kind === 'unix' && chmod !== undefined) chmodSync(bindPath ?? address.path, chmod);
   if (backlog !== undefined) {
     try {
       listenEarly(handle.fd, backlog);
+      if (address.kind === 'unix' && bindPath !== null) renameSync(bindPath, address.path);
     } catch (err) {
       handle.close();
-      throw err;
+      if (bindPath !== null) unlinkQuietly(bindPath);
+      throw err instanceof PorticoError ? err : listenError(err as NodeJS.ErrnoException, address);
     }
   }
   const bound = handle;
@@ -76,9 +82,12 @@ export async function bindSharedSocket(address: SocketAddress, chmod: number | u
  * ... (111: Connection refused)", a 502 for the first second or two). The master must not accept,
  * and Node cannot listen(2) without accepting, so a short-lived child does it on the inherited
  * descriptor and exits before its event loop ever polls: the listen state belongs to the socket,
- * which the master keeps. The workers listen on it again (with the same backlog) and accept. What
- * is left is the child's start, some 50 ms between bind() and listen(); a temporary name renamed
- * into place would close it, but ss, lsof and /proc/net/unix would then name that one.
+ * which the master keeps. The workers listen on it again (with the same backlog) and accept.
+ * The child's start takes some 50 ms between bind() and listen(). A unix socket is bound under a
+ * temporary name meanwhile and renamed into place once it listens, so a supervisor or nginx that
+ * waits for the file is never refused; the price is that ss, lsof and /proc/net/unix, which show
+ * the name given at bind(), show that temporary name. A TCP port cannot be renamed: a connection in
+ * those 50 ms is refused.
  */
 function listenEarly(fd: number, backlog: number): void {
   const code = `const s = require('net').createServer();
@@ -86,6 +95,23 @@ s.on('error', (e) => { process.stderr.write(e.message); process.exit(1); });
 s.listen({ fd: 3 }, ${Math.floor(backlog)}, () => process.exit(0));`;
   const r = spawnSync(process.execPath, ['-e', code], { stdio: ['ignore', 'ignore', 'pipe', fd], encoding: 'utf8', timeout: 10_000 });
   if (r.status !== 0) throw new PorticoError('PORTICO_ERR_SOCKET_PERMISSION', `listen() on the bound socket failed: ${(r.stderr || r.error?.message || `exit ${String(r.status)}`).trim()}`);
+}
+
+/**
+ * `.NAME.PID~` beside the socket (rename() stays within its directory's file system), or null when
+ * that name would not fit in sun_path: then the socket is bound at its path and the gap stays.
+ */
+function temporaryName(path: string): string | null {
+  const name = join(dirname(path), `.${basename(path)}.${process.pid}~`);
+  return Buffer.byteLength(name) <= UNIX_PATH_MAX ? name : null;
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Gone already: nothing to clean.
+  }
 }
 
 /** systemd passes its sockets from this descriptor on (SD_LISTEN_FDS_START). */
