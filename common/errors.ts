@@ -32,6 +32,7 @@ export const ErrorCodes = {
   PORTICO_ERR_HEADERS_TOO_LARGE: { status: 431, message: 'request line and headers together are larger than the parser accepts' },
   PORTICO_ERR_BAD_HTTP_REQUEST: { status: 400, message: 'malformed HTTP request refused by the parser' },
   PORTICO_ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'CONNECT is for forward proxies, and the gateway is none' },
+  PORTICO_ERR_UPGRADE_UNSUPPORTED: { status: 501, message: 'a WebSocket upgrade this path cannot carry' },
   PORTICO_ERR_INVALID_HOST: { status: 400, message: 'the Host header is not a valid host[:port]' },
   PORTICO_ERR_REQUEST_TIMEOUT: { status: 408, message: 'the request head or body did not arrive within --headers-timeout / --request-timeout' },
   PORTICO_ERR_TOO_MANY_CONNECTIONS: { status: 503, message: 'connection refused: --max-connections are open' },

@@ -56,6 +56,15 @@ export function serveConnection(socket: Socket, ctx: WorkerContext): void {
     if (ctx.inFlight === 0 && ctx.onIdle) ctx.onIdle();
     release();
   };
+  // An upgrade the app takes: the socket is the app's from here on (see Exchange.takeOver).
+  const takeOver = (): Socket => {
+    stopWaiting();
+    decoder.abandon();
+    socket.off('data', onData);
+    socket.off('end', onEnd);
+    socket.off('close', onClose);
+    return socket;
+  };
   const decoder = new PacketDecoder({
     onHead(head: PacketHead) {
       if (head.modifier1 === NATIVE_MODIFIER1) {
@@ -70,6 +79,7 @@ export function serveConnection(socket: Socket, ctx: WorkerContext): void {
       ctx.inFlight++;
       ctx.requests++;
       ex = new Exchange(head, socket, ctx, finish);
+      ex.takeOverHook = takeOver;
       if (head.contentLength === -1) bodyWait = setTimeout(noChunkedBody, ctx.chunkedInputTimeoutMs);
       else runExchange(ex, ctx);
     },

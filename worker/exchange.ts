@@ -7,6 +7,7 @@ import type { UwsgiVars } from '../protocol/uwsgi-vars.js';
 import { httpResponseSink } from './http-response-sink.js';
 import { linkHeaders } from './response-head.js';
 import { declaredContentLength, statusHasNoBody } from '../protocol/http-response.js';
+import { isWebSocketUpgrade } from '../protocol/upgrade.js';
 import type { ResponseSink } from './response-sink.js';
 import type { ExchangeSocket } from './exchange-socket.js';
 import type { WorkerContext } from './worker-context.js';
@@ -52,6 +53,13 @@ export class Exchange {
    * client connection it would be read as the start of a second, forged response.
    */
   private declaredLength = -1;
+  /**
+   * Set by a uwsgi connection (one request, then the close): lets go of its socket and returns it,
+   * for an upgrade the app takes. A native link's streams share their connection: none there.
+   */
+  takeOverHook: (() => Socket) | null = null;
+  /** The app has the connection (takeOver): the request ends when the connection closes. */
+  private takenOver = false;
 
   constructor(head: PacketHead, socket: ExchangeSocket, ctx: WorkerContext, onFinish: () => void, sink: ResponseSink = httpResponseSink) {
     this.head = head;
@@ -75,6 +83,38 @@ export class Exchange {
 
   get method(): string {
     return this.vars.get('REQUEST_METHOD') ?? 'GET';
+  }
+
+  /** A WebSocket handshake (protocol/upgrade.ts). */
+  get isWebSocketUpgrade(): boolean {
+    // Most requests have no Upgrade: one scan of the vars for them.
+    const upgrade = this.vars.get('HTTP_UPGRADE');
+    return upgrade !== undefined && isWebSocketUpgrade(this.vars.get('HTTP_CONNECTION'), upgrade);
+  }
+
+  get canTakeOver(): boolean {
+    return this.takeOverHook !== null;
+  }
+
+  /**
+   * The app takes the connection for an upgrade: its own answer (a 101, or a refusal) and then the
+   * new protocol's bytes both ways pass through the uwsgi connection untouched, as with uWSGI
+   * behind nginx. The request stays in flight until the connection closes (a graceful stop waits
+   * for it, up to --graceful-timeout), but leaves the scoreboard now: harakiri is for requests,
+   * not for a WebSocket idle by design. `status`: what the app answered, once it is known.
+   */
+  takeOver(status: () => number): Socket {
+    const socket = this.takeOverHook!();
+    this.takeOverHook = null;
+    this.takenOver = true;
+    this.headSent = true;
+    this.ctx.scoreboard?.end(this.slot, this.durationMs, 101, 0);
+    socket.once('close', () => {
+      this.status = status();
+      this.finished = true;
+      this.complete();
+    });
+    return socket;
   }
 
   get isHead(): boolean {
@@ -244,7 +284,7 @@ export class Exchange {
     const cb = this.onFinish;
     if (!cb) return;
     this.onFinish = null;
-    this.ctx.scoreboard?.end(this.slot, this.durationMs, this.aborted && !this.headSent ? CLIENT_CLOSED : this.status, this.headersBytes + this.bodyBytes);
+    if (!this.takenOver) this.ctx.scoreboard?.end(this.slot, this.durationMs, this.aborted && !this.headSent ? CLIENT_CLOSED : this.status, this.headersBytes + this.bodyBytes);
     cb();
   }
 }

@@ -12,12 +12,28 @@ export function runExchange(ex: Exchange, ctx: WorkerContext): void {
   if (refusal) return failOrReject(ex, refusal);
   let out: void | Promise<void>;
   try {
-    out = ctx.handler(ex);
+    out = ex.isWebSocketUpgrade ? upgrade(ex, ctx) : ctx.handler(ex);
   } catch (err) {
     failOrReject(ex, err);
     return;
   }
   if (out) void Promise.resolve(out).then(undefined, (err: unknown) => ex.fail(err));
+}
+
+/**
+ * A WebSocket handshake goes to the app's upgrade handler with the connection (a node-kind
+ * http.Server's 'upgrade' listeners, on a uwsgi connection: uWSGI's way behind nginx), or is
+ * refused with 501 and a code; never served as the plain GET it also is.
+ */
+function upgrade(ex: Exchange, ctx: WorkerContext): Promise<void> {
+  const why = !ex.canTakeOver
+    ? 'the native link does not carry WebSockets yet: serve them with nginx uwsgi_pass -> portico worker (docs/apps.md)'
+    : ctx.handler.upgrade === undefined
+      ? "this app kind takes no upgrades: export a node http.Server with an 'upgrade' listener (ws, socket.io)"
+      : null;
+  const taken = why === null ? ctx.handler.upgrade!(ex) : null;
+  if (taken !== null) return taken;
+  throw new PorticoError('PORTICO_ERR_UPGRADE_UNSUPPORTED', why ?? "the exported http.Server has no 'upgrade' listener (new WebSocketServer({ server }) adds one)");
 }
 
 /** fail() at once, and if fail() itself throws, an unhandled rejection (as from an async run) rather than a throw into 'data'. */

@@ -3,8 +3,15 @@ import type { Logger } from '../common/logger.js';
 import type { Exchange } from './exchange.js';
 import type { Scoreboard } from './scoreboard.js';
 
-/** What an app adapter does with one request. Errors it throws or rejects with become 500s. */
-export type RequestHandler = (ex: Exchange) => void | Promise<void>;
+/**
+ * What an app adapter does with one request. Errors it throws or rejects with become 500s.
+ * `upgrade`: how it takes a WebSocket handshake whose connection it may have (exchange.takeOver);
+ * null when this app cannot take one now. Without it, the kind takes none (a 501).
+ */
+export interface RequestHandler {
+  (ex: Exchange): void | Promise<void>;
+  upgrade?: (ex: Exchange) => Promise<void> | null;
+}
 
 /** State shared by every connection of one worker process. */
 export interface WorkerContext {

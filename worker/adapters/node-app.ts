@@ -108,7 +108,7 @@ export function nodeHandler(target: NodeListener | Server): RequestHandler {
   const dispatch: NodeListener = target instanceof Server
     ? (req, res) => target.emit('request', req, res)
     : target;
-  return (ex: Exchange) => {
+  const handler: RequestHandler = (ex: Exchange) => {
     // ServerResponse serializes HTTP onto its socket; on a native link those bytes would break
     // the framing, so there it writes to a stand-in that turns them back into head and body.
     if (ex.sink.link === 'native') return serveNative(ex, dispatch);
@@ -146,6 +146,39 @@ export function nodeHandler(target: NodeListener | Server): RequestHandler {
       throw asPorticoError(err);
     });
   };
+  if (target instanceof Server) handler.upgrade = (ex) => (target.listenerCount('upgrade') > 0 ? serveUpgrade(ex, target) : null);
+  return handler;
+}
+
+/**
+ * A WebSocket handshake for an http.Server with 'upgrade' listeners: Node's own
+ * `'upgrade' (req, socket, head)`, with the uwsgi connection as the socket, so
+ * `new WebSocketServer({ server })`, `handleUpgrade` and socket.io run unmodified. The app writes
+ * its 101 (or its refusal) itself, and nginx turns the connection into a tunnel on the 101. The
+ * request lasts until the connection closes; its log line has the status the app wrote.
+ */
+function serveUpgrade(ex: Exchange, server: Server): Promise<void> {
+  const req = buildRequest(ex);
+  let status = 0;
+  const socket = ex.takeOver(() => status);
+  // The status line of the app's first write, for the request log (nothing else is looked at).
+  const write = socket.write;
+  socket.write = function (this: Socket, ...args: Parameters<Socket['write']>): boolean {
+    socket.write = write;
+    const first = args[0];
+    const line = typeof first === 'string' ? first.slice(0, 16) : Buffer.isBuffer(first) ? first.toString('latin1', 0, 16) : '';
+    status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(line)?.[1] ?? 0);
+    return write.apply(this, args);
+  } as Socket['write'];
+  return new Promise<void>((resolve, reject) => {
+    socket.once('close', () => resolve());
+    try {
+      server.emit('upgrade', req, socket, Buffer.alloc(0));
+    } catch (err) {
+      socket.destroy();
+      reject(err);
+    }
+  });
 }
 
 /**

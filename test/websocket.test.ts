@@ -1,0 +1,131 @@
+// WebSockets, first slice of issue 14: behind nginx uwsgi_pass, a node-kind http.Server with ws's
+// WebSocketServer on it takes the handshake on the uwsgi connection and keeps it, as uWSGI's
+// websockets do behind nginx (nginx tunnels the connection on the app's 101). Where portico cannot
+// carry one yet (the native link under portico serve and the gateway, an app kind without an
+// 'upgrade' event), the handshake is refused with 501 PORTICO_ERR_UPGRADE_UNSUPPORTED and a log
+// line, never answered as the plain GET it also is. Other upgrades (h2c) are ignored, as RFC 9110
+// allows. Real nginx, real ws client and server.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import WebSocket from 'ws';
+import { outputLine, type Started } from './support/child-process.js';
+import { startNginx, type Nginx } from './support/nginx.js';
+import { fixturesDir } from './support/paths.js';
+import { startServe, type HttpFront } from './support/portico-gateway.js';
+import { startWorker } from './support/portico-worker.js';
+import { makeTmpDir } from './support/tmp-dir.js';
+
+/** Opens a ws client and collects what it receives, in order. */
+async function open(url: string): Promise<{ ws: WebSocket; next: () => Promise<WebSocket.RawData> }> {
+  const ws = new WebSocket(url);
+  const queue: WebSocket.RawData[] = [];
+  let wake: (() => void) | null = null;
+  ws.on('message', (data) => {
+    queue.push(data);
+    wake?.();
+  });
+  await once(ws, 'open');
+  const next = async (): Promise<WebSocket.RawData> => {
+    while (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+    return queue.shift()!;
+  };
+  return { ws, next };
+}
+
+/** What a ws client that is refused sees: ws's 'unexpected-response' status. */
+async function refusedStatus(url: string): Promise<number> {
+  const ws = new WebSocket(url);
+  ws.on('error', () => {});
+  const [, res] = (await once(ws, 'unexpected-response')) as [unknown, { statusCode: number; resume(): void }];
+  res.resume();
+  ws.terminate();
+  return res.statusCode;
+}
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+describe('WebSockets', { timeout: 60_000 }, () => {
+  const tmp = makeTmpDir('websocket');
+  let wsWorker: Started | undefined;
+  let fetchWorker: Started | undefined;
+  let nginx: Nginx | undefined;
+  let fetchNginx: Nginx | undefined;
+  let serve: HttpFront | undefined;
+
+  before(async () => {
+    const wsSock = join(tmp.path, 'ws.sock');
+    const fetchSock = join(tmp.path, 'fetch.sock');
+    [wsWorker, fetchWorker, nginx, fetchNginx, serve] = await Promise.all([
+      startWorker(join(fixturesDir, 'ws-server-app.mjs'), wsSock, ['--chmod-socket', '666']),
+      startWorker(join(fixturesDir, 'connection-app.mjs'), fetchSock, ['--chmod-socket', '666']),
+      startNginx(join(tmp.path, 'nginx-ws'), wsSock),
+      startNginx(join(tmp.path, 'nginx-fetch'), fetchSock),
+      startServe(join(fixturesDir, 'ws-server-app.mjs')),
+    ]);
+  });
+
+  after(async () => {
+    await Promise.all([nginx?.stop(), fetchNginx?.stop(), serve?.stop()]);
+    await Promise.all([wsWorker?.stop(), fetchWorker?.stop()]);
+    tmp.cleanup();
+  });
+
+  test('nginx uwsgi_pass -> worker: ws handshake, text and 4 MiB binary echoed, server close code, then a plain GET', async () => {
+    const url = nginx!.url.replace(/^http/, 'ws');
+    const { ws, next } = await open(`${url}/chat?room=1`);
+    assert.equal((await next()).toString(), 'hello /chat?room=1');
+    ws.send('ping text');
+    assert.equal((await next()).toString(), 'ping text');
+    const big = randomBytes(4 * 1024 * 1024);
+    ws.send(big);
+    assert.equal(sha(Buffer.from((await next()) as Buffer)), sha(big));
+    ws.send('close-me');
+    const [code, reason] = (await once(ws, 'close')) as [number, Buffer];
+    assert.equal(code, 4001);
+    assert.equal(reason.toString(), 'bye');
+    // The request's log line comes when its connection closes, with the app's 101.
+    await outputLine(wsWorker!, /GET \/chat\?room=1 => generated \d+ bytes in \d+ msecs \(HTTP\/1\.1 101\)/);
+    const plain = await fetch(`${nginx!.url}/plain`);
+    assert.equal(await plain.text(), 'plain /plain');
+  });
+
+  test('nginx uwsgi_pass -> worker: a client close reaches the app with its code', async () => {
+    const { ws, next } = await open(`${nginx!.url.replace(/^http/, 'ws')}/bye`);
+    await next();
+    ws.close(1000, 'done');
+    await once(ws, 'close');
+    await outputLine(wsWorker!, /app saw close 1000/);
+  });
+
+  test('a fetch app behind nginx: the handshake is 501 PORTICO_ERR_UPGRADE_UNSUPPORTED, never its GET; an h2c upgrade is served as HTTP/1.1', async () => {
+    assert.equal(await refusedStatus(`${fetchNginx!.url.replace(/^http/, 'ws')}/fixed`), 501);
+    await outputLine(fetchWorker!, /PORTICO_ERR_UPGRADE_UNSUPPORTED: GET \/fixed: a WebSocket upgrade this path cannot carry: this app kind takes no upgrades/);
+    // curl --http2 on http:// asks for h2c this way: ignored, the normal answer comes back.
+    const res = await rawExchange(new URL(fetchNginx!.url), 'GET /h2c HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n');
+    assert.match(res, /^HTTP\/1\.1 200 /);
+    assert.match(res, /GET \/h2c$/);
+  });
+
+  test('portico serve (the native link): the handshake is 501 PORTICO_ERR_UPGRADE_UNSUPPORTED with a log line; plain requests are served', async () => {
+    assert.equal(await refusedStatus(`${serve!.url.replace(/^http/, 'ws')}/chat`), 501);
+    await outputLine(serve!.proc, /PORTICO_ERR_UPGRADE_UNSUPPORTED: GET \/chat: a WebSocket upgrade this path cannot carry: the gateway does not carry WebSockets yet/);
+    const plain = await fetch(`${serve!.url}/plain`);
+    assert.equal(await plain.text(), 'plain /plain');
+  });
+});
+
+/** One request over a fresh connection, the whole answer up to the close. */
+async function rawExchange(url: URL, request: string): Promise<string> {
+  const socket = connect({ host: url.hostname, port: Number(url.port) });
+  await once(socket, 'connect');
+  // Not end(): nginx takes a client's FIN before its answer for an abort (499).
+  socket.write(request.replace('Connection: Upgrade', 'Connection: Upgrade, close'));
+  const chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  await once(socket, 'close');
+  return Buffer.concat(chunks).toString('latin1');
+}
