@@ -98,7 +98,7 @@ export function errorDetail(err: PorticoError): string {
 }
 
 /** A reason phrase as RFC 9112 has it (HTAB, SP, VCHAR, obs-text): what Node's writeHead accepts. */
-const REASON = /^[\t\x20-\x7e\x80-\xff]*$/;
+export const REASON = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 /**
  * Writes a worker's decoded response head to the client, minus hop-by-hop headers. Node refuses

@@ -17,6 +17,7 @@ import { TrustedProxies } from './trusted-proxies.js';
 import { installForwardFastPath } from './forward-fast-path.js';
 import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
 import { installLeanFront } from './lean-front.js';
+import { installUpgrades } from './upgrade-forwarder.js';
 import { forwardFailed, type ForwardContext } from './forward-common.js';
 import { forwardNow, forwardRequest } from './forward-request.js';
 import { fastifyLimitOptions, installHttpLimits, resolveHttpLimits, type HttpLimitOptions, type HttpLimits } from './http-limits.js';
@@ -152,6 +153,7 @@ export class GatewayServer {
     });
     // Last, so the limits are checked before the static cache and fastify see a request.
     installHttpLimits(app, this.limits, this.log, this.access);
+    installUpgrades(app.server, ctx, this.limits);
     installLeanFront(app, {
       limits: this.limits,
       log: this.log,

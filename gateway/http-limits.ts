@@ -5,7 +5,6 @@ import { defaults } from '../common/defaults.js';
 import { ErrorCodes, PorticoError, type ErrorCode } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { isValidHost } from '../protocol/host.js';
-import { isWebSocketUpgrade } from '../protocol/upgrade.js';
 import type { AccessLog } from './access-log.js';
 import { refusalLog } from './connection-guard.js';
 import type { ForwardedRequest } from './forward-types.js';
@@ -233,15 +232,13 @@ export function checkHead(req: ForwardedRequest, limits: HttpLimits): [ErrorCode
   let hosts = 0;
   let cl: string | undefined;
   let te: string | undefined;
-  let connection: string | undefined;
-  let upgrade: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     // `Name: value` CRLF, as a client writes it (Node has already trimmed the value's spaces).
     const size = name.length + raw[i + 1]!.length + 4;
     if (size > limits.fieldSize) return ['PORTICO_ERR_HEADER_FIELD_TOO_LARGE', `header ${name.slice(0, 64)} of ${size} bytes, over --limit-request-field-size ${limits.fieldSize}`];
     const n = name.length;
-    if (n !== 4 && n !== 14 && n !== 17 && n !== 7 && n !== 10) continue;
+    if (n !== 4 && n !== 14 && n !== 17) continue;
     const lower = name.toLowerCase();
     if (lower === 'host') {
       hosts++;
@@ -251,8 +248,7 @@ export function checkHead(req: ForwardedRequest, limits: HttpLimits): [ErrorCode
     else if (lower === 'transfer-encoding') {
       seen.chunked = true;
       te = raw[i + 1]!;
-    } else if (lower === 'upgrade') upgrade = raw[i + 1];
-    else if (lower === 'connection') connection = raw[i + 1];
+    }
   }
   // RFC 9112 §6.3: a request whose last transfer coding is not chunked has no reliable length. Node
   // takes an empty Transfer-Encoding as no body at all, so the body would be read as the next request.
@@ -260,10 +256,6 @@ export function checkHead(req: ForwardedRequest, limits: HttpLimits): [ErrorCode
   // Node keeps the first Host, an app or a cache behind might take the last (nginx refuses both).
   if (hosts > 1) return ['PORTICO_ERR_BAD_HTTP_REQUEST', 'more than one Host header'];
   if (cl !== undefined && Number(cl) > limits.bodyLimit) return ['PORTICO_ERR_BODY_TOO_LARGE', `Content-Length ${cl} over --body-limit ${limits.bodyLimit}`];
-  // Never the plain GET a handshake also is (an app would answer it 200, and the client fail on that).
-  if (upgrade !== undefined && isWebSocketUpgrade(connection, upgrade)) {
-    return ['PORTICO_ERR_UPGRADE_UNSUPPORTED', 'the gateway does not carry WebSockets yet; serve them with nginx uwsgi_pass -> portico worker (docs/apps.md)'];
-  }
   return null;
 }
 

@@ -54,6 +54,8 @@ export function installLeanFront(app: FastifyInstance, options: LeanFrontOptions
   server.on('connection', (socket: Socket) => front.connect(socket));
   // Which handed-off connections have a request in progress (never closed to make room).
   server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => front.guard.headComplete(req.socket, res));
+  // An upgraded connection is in progress until it closes: never one to close to make room.
+  server.prependListener('upgrade', (_req: IncomingMessage, socket: Socket) => front.guard.headComplete(socket, socket));
   app.addHook('preClose', (done) => {
     front.close();
     done();

@@ -19,9 +19,10 @@ const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})(?: ([^\r\n\0]*))?$/;
  * Parses the HTTP/1.x head that a uwsgi server writes back (status line, headers, blank line).
  * Strict on purpose: a CR, LF or NUL inside a line, a header without a colon or a bad status
  * line is a malformed response, never guessed at (CVE-2023-27522 came from leniency here).
- * Returns null while the head is incomplete.
+ * Returns null while the head is incomplete. `switching`: a 101 is taken too (the answer to an
+ * upgrade, after which the connection carries another protocol).
  */
-export function parseResponseHead(buf: Buffer): ResponseHead | null {
+export function parseResponseHead(buf: Buffer, options: { switching?: boolean } = {}): ResponseHead | null {
   const end = buf.indexOf('\r\n\r\n');
   if (end === -1) {
     if (buf.length > MAX_HEAD) throw bad(`response head larger than ${MAX_HEAD} bytes`);
@@ -33,7 +34,7 @@ export function parseResponseHead(buf: Buffer): ResponseHead | null {
   const m = STATUS_LINE.exec(statusLine);
   if (!m) throw bad(`bad status line ${JSON.stringify(statusLine.slice(0, 80))}`);
   // A 1xx as the whole answer, or a status Node cannot send: what would the client make of it?
-  if (!isFinalStatus(Number(m[1]))) throw bad(`status ${m[1]} is not a final status (200-599)`);
+  if (!isFinalStatus(Number(m[1])) && !(options.switching === true && m[1] === '101')) throw bad(`status ${m[1]} is not a final status (200-599)`);
   const headers: Array<[string, string]> = [];
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!;

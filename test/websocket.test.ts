@@ -1,10 +1,9 @@
-// WebSockets, first slice of issue 14: behind nginx uwsgi_pass, a node-kind http.Server with ws's
-// WebSocketServer on it takes the handshake on the uwsgi connection and keeps it, as uWSGI's
-// websockets do behind nginx (nginx tunnels the connection on the app's 101). Where portico cannot
-// carry one yet (the native link under portico serve and the gateway, an app kind without an
-// 'upgrade' event), the handshake is refused with 501 PORTICO_ERR_UPGRADE_UNSUPPORTED and a log
-// line, never answered as the plain GET it also is. Other upgrades (h2c) are ignored, as RFC 9110
-// allows. Real nginx, real ws client and server.
+// WebSockets (issue 14, first slices): a node-kind http.Server with ws's WebSocketServer on it
+// takes the handshake behind nginx uwsgi_pass (on the uwsgi connection itself, which nginx tunnels
+// on the app's 101, as with uWSGI's websockets) and behind portico serve (a native-link stream
+// that carries the connection both ways). An app kind without an 'upgrade' event refuses it with
+// 501 PORTICO_ERR_UPGRADE_UNSUPPORTED and a log line, never answering the plain GET it also is.
+// Other upgrades (h2c) are answered normally, as RFC 9110 allows. Real nginx, real ws client and server.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -55,21 +54,23 @@ describe('WebSockets', { timeout: 60_000 }, () => {
   let nginx: Nginx | undefined;
   let fetchNginx: Nginx | undefined;
   let serve: HttpFront | undefined;
+  let fetchServe: HttpFront | undefined;
 
   before(async () => {
     const wsSock = join(tmp.path, 'ws.sock');
     const fetchSock = join(tmp.path, 'fetch.sock');
-    [wsWorker, fetchWorker, nginx, fetchNginx, serve] = await Promise.all([
+    [wsWorker, fetchWorker, nginx, fetchNginx, serve, fetchServe] = await Promise.all([
       startWorker(join(fixturesDir, 'ws-server-app.mjs'), wsSock, ['--chmod-socket', '666']),
       startWorker(join(fixturesDir, 'connection-app.mjs'), fetchSock, ['--chmod-socket', '666']),
       startNginx(join(tmp.path, 'nginx-ws'), wsSock),
       startNginx(join(tmp.path, 'nginx-fetch'), fetchSock),
       startServe(join(fixturesDir, 'ws-server-app.mjs')),
+      startServe(join(fixturesDir, 'connection-app.mjs')),
     ]);
   });
 
   after(async () => {
-    await Promise.all([nginx?.stop(), fetchNginx?.stop(), serve?.stop()]);
+    await Promise.all([nginx?.stop(), fetchNginx?.stop(), serve?.stop(), fetchServe?.stop()]);
     await Promise.all([wsWorker?.stop(), fetchWorker?.stop()]);
     tmp.cleanup();
   });
@@ -110,11 +111,58 @@ describe('WebSockets', { timeout: 60_000 }, () => {
     assert.match(res, /GET \/h2c$/);
   });
 
-  test('portico serve (the native link): the handshake is 501 PORTICO_ERR_UPGRADE_UNSUPPORTED with a log line; plain requests are served', async () => {
-    assert.equal(await refusedStatus(`${serve!.url.replace(/^http/, 'ws')}/chat`), 501);
-    await outputLine(serve!.proc, /PORTICO_ERR_UPGRADE_UNSUPPORTED: GET \/chat: a WebSocket upgrade this path cannot carry: the gateway does not carry WebSockets yet/);
+  test('portico serve (the native link): ws handshake, text and 4 MiB binary echoed, close codes both ways, then a plain GET', async () => {
+    const { ws, next } = await open(`${serve!.url.replace(/^http/, 'ws')}/chat?room=2`);
+    assert.equal((await next()).toString(), 'hello /chat?room=2');
+    ws.send('ping text');
+    assert.equal((await next()).toString(), 'ping text');
+    const big = randomBytes(4 * 1024 * 1024);
+    ws.send(big);
+    assert.equal(sha(Buffer.from((await next()) as Buffer)), sha(big));
+    ws.send('close-me');
+    const [code] = (await once(ws, 'close')) as [number, Buffer];
+    assert.equal(code, 4001);
+    await outputLine(serve!.proc, /GET \/chat\?room=2 => generated \d+ bytes in \d+ msecs \(HTTP\/1\.1 101\)/);
+    const second = await open(`${serve!.url.replace(/^http/, 'ws')}/again`);
+    await second.next();
+    second.ws.close(1000);
+    await once(second.ws, 'close');
+    await outputLine(serve!.proc, /app saw close 1000/);
     const plain = await fetch(`${serve!.url}/plain`);
     assert.equal(await plain.text(), 'plain /plain');
+  });
+
+  test('portico serve: a client that stops reading holds back only its own connection (windows), and gets every byte once it reads', async () => {
+    const url = serve!.url.replace(/^http/, 'ws');
+    const slow = await open(`${url}/flood`);
+    await slow.next();
+    // Not reading: its socket stops taking bytes, the gateway stops crediting, the app's sends queue in the app.
+    slow.ws.pause();
+    slow.ws.send('flood 32');
+    const other = await open(`${url}/other`);
+    await other.next();
+    other.ws.send('still served');
+    assert.equal((await other.next()).toString(), 'still served');
+    other.ws.send('report');
+    const buffered = Number((await other.next()).toString().split(' ')[1]);
+    // 32 MiB sent by the app: what left it is bounded by the stream's window and the sockets' buffers.
+    assert.ok(buffered > 16 * 1024 * 1024, `the app still holds ${buffered} bytes: the flood was not held back`);
+    other.ws.close();
+    slow.ws.resume();
+    let got = 0;
+    while (got < 32 * 1024 * 1024) got += ((await slow.next()) as Buffer).length;
+    assert.equal(got, 32 * 1024 * 1024);
+    slow.ws.close();
+  });
+
+  test('portico serve: a fetch app answers the handshake 501 PORTICO_ERR_UPGRADE_UNSUPPORTED, never its GET; an h2c upgrade is answered normally', async () => {
+    assert.equal(await refusedStatus(`${fetchServe!.url.replace(/^http/, 'ws')}/fixed`), 501);
+    await outputLine(fetchServe!.proc, /PORTICO_ERR_UPGRADE_UNSUPPORTED: GET \/fixed: a WebSocket upgrade this path cannot carry: this app kind takes no upgrades/);
+    // An h2c upgrade reaches the app through the same tunnel, which answers it normally and closes.
+    const res = await rawExchange(new URL(fetchServe!.url), 'GET /h2c HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n');
+    assert.match(res, /^HTTP\/1\.1 200 /);
+    assert.match(res, /\r\nConnection: close\r\n/);
+    assert.match(res, /GET \/h2c$/);
   });
 });
 

@@ -1,5 +1,5 @@
 import { Socket } from 'node:net';
-import { Readable } from 'node:stream';
+import { Readable, type Duplex } from 'node:stream';
 import { PorticoError, isPorticoError } from '../common/errors.js';
 import { CLIENT_CLOSED } from '../common/request-metrics.js';
 import type { PacketHead } from '../protocol/packet-decoder.js';
@@ -54,10 +54,11 @@ export class Exchange {
    */
   private declaredLength = -1;
   /**
-   * Set by a uwsgi connection (one request, then the close): lets go of its socket and returns it,
-   * for an upgrade the app takes. A native link's streams share their connection: none there.
+   * For an upgrade the app takes: a uwsgi connection (one request, then the close) lets go of its
+   * socket and returns it; a version 2 native-link stream returns a tunnel over its frames
+   * (worker/tunnel-socket.ts). A version 1 link: none.
    */
-  takeOverHook: (() => Socket) | null = null;
+  takeOverHook: ((ex: Exchange) => Duplex) | null = null;
   /** The app has the connection (takeOver): the request ends when the connection closes. */
   private takenOver = false;
 
@@ -103,14 +104,16 @@ export class Exchange {
    * for it, up to --graceful-timeout), but leaves the scoreboard now: harakiri is for requests,
    * not for a WebSocket idle by design. `status`: what the app answered, once it is known.
    */
-  takeOver(status: () => number): Socket {
-    const socket = this.takeOverHook!();
+  takeOver(status: () => number): Duplex {
+    const socket = this.takeOverHook!(this);
     this.takeOverHook = null;
     this.takenOver = true;
     this.headSent = true;
     this.ctx.scoreboard?.end(this.slot, this.durationMs, 101, 0);
     socket.once('close', () => {
-      this.status = status();
+      if (this.finished || this.aborted) return;
+      // On a uwsgi connection only the app's first write says its status; a tunnel parsed it.
+      this.status ||= status();
       this.finished = true;
       this.complete();
     });

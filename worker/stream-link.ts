@@ -7,6 +7,7 @@ import { logRequest } from './request-log.js';
 import { runExchange } from './run-exchange.js';
 import { StreamSocket, type StreamOwner } from './stream-socket.js';
 import { streamResponseSink } from './stream-response-sink.js';
+import { TunnelSocket } from './tunnel-socket.js';
 import type { WorkerContext } from './worker-context.js';
 
 /**
@@ -124,6 +125,7 @@ export class WorkerStreamLink implements StreamOwner {
     ctx.inFlight++;
     ctx.requests++;
     const ex: Exchange = new Exchange(head, stream, ctx, () => this.finish(ex), streamResponseSink);
+    ex.takeOverHook = tunnelOf;
     this.streams.set(id, ex);
     runExchange(ex, ctx);
   }
@@ -154,4 +156,9 @@ export class WorkerStreamLink implements StreamOwner {
   private abortAll(): void {
     for (const ex of [...this.streams.values()]) if (!ex.finished && !ex.aborted) ex.abort();
   }
+}
+
+/** An upgrade the app takes on a stream: a tunnel over the stream's frames. */
+function tunnelOf(ex: Exchange): TunnelSocket {
+  return new TunnelSocket(ex, ex.socket as StreamSocket);
 }

@@ -1,5 +1,6 @@
 import { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { PorticoError } from '../../common/errors.js';
 import { HOP_BY_HOP, isEventStream, isFinalStatus, isHopByHop, statusHasNoBody } from '../../protocol/http-response.js';
 import type { Exchange } from '../exchange.js';
@@ -158,18 +159,20 @@ export function nodeHandler(target: NodeListener | Server): RequestHandler {
  * request lasts until the connection closes; its log line has the status the app wrote.
  */
 function serveUpgrade(ex: Exchange, server: Server): Promise<void> {
-  const req = buildRequest(ex);
   let status = 0;
+  const onUwsgi = ex.canTakeOver && ex.sink.link !== 'native';
   const socket = ex.takeOver(() => status);
+  // What follows the head is the new protocol's, the socket's to read: the request has no body.
+  const req = onUwsgi ? buildRequest(ex, undefined, false) : buildRequest(ex, socket as Socket, false);
   // The status line of the app's first write, for the request log (nothing else is looked at).
   const write = socket.write;
-  socket.write = function (this: Socket, ...args: Parameters<Socket['write']>): boolean {
+  socket.write = function (this: Duplex, ...args: Parameters<Duplex['write']>): boolean {
     socket.write = write;
     const first = args[0];
     const line = typeof first === 'string' ? first.slice(0, 16) : Buffer.isBuffer(first) ? first.toString('latin1', 0, 16) : '';
     status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(line)?.[1] ?? 0);
     return write.apply(this, args);
-  } as Socket['write'];
+  } as Duplex['write'];
   return new Promise<void>((resolve, reject) => {
     socket.once('close', () => resolve());
     try {
@@ -250,7 +253,7 @@ function serveNative(ex: Exchange, dispatch: NodeListener): Promise<void> {
   });
 }
 
-function buildRequest(ex: Exchange, on?: Socket): IncomingMessage {
+function buildRequest(ex: Exchange, on?: Socket, withBody = true): IncomingMessage {
   const v = ex.vars;
   let socket = on;
   if (!socket) {
@@ -276,6 +279,11 @@ function buildRequest(ex: Exchange, on?: Socket): IncomingMessage {
   // req.headersDistinct getters read (rawHeaders alone leaves both empty). Before `complete` is
   // set, or Node files them as trailers.
   (req as IncomingMessage & { _addHeaderLines(h: string[], n: number): void })._addHeaderLines(flat, flat.length);
+  if (!withBody) {
+    req.complete = true;
+    req.push(null);
+    return req;
+  }
   req.complete = ex.head.contentLength === 0;
   const body = ex.body();
   body.on('data', (chunk: Buffer) => {

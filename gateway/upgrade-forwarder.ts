@@ -1,0 +1,270 @@
+import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { PorticoError, isPorticoError, type ErrorCode } from '../common/errors.js';
+import { isFinalStatus } from '../protocol/http-response.js';
+import { FrameType, REQUEST_WINDOW, RESPONSE_WINDOW, queueStreamRequest, type StreamFrameWriter } from '../protocol/native/index.js';
+import { REASON, errorDetail, type ForwardContext } from './forward-common.js';
+import { checkHead, clientErrorAnswer, toOriginForm, type HttpLimits } from './http-limits.js';
+import { varsForHttpRequest } from './http-request-vars.js';
+import type { NativeLink, NativeLinkPool } from './native-link-pool.js';
+import type { Upstream } from './upstream-pool.js';
+
+/** Header values the gateway writes itself: no CR, LF or NUL may reach the client's socket. */
+const SAFE_VALUE = /^[^\r\n\0]*$/;
+
+/**
+ * Upgrades (WebSocket handshakes, and any other protocol an app accepts with 101): node:http hands
+ * over the client's socket with its `'upgrade'` event, and the request goes to a worker as one
+ * version 2 stream of the native link, whose frames then carry the connection both ways within
+ * the stream's windows (docs/protocol.md): the client's bytes as REQUEST_BODY, the app's as
+ * RESPONSE_BODY, a half-close as REQUEST_END / RESPONSE_END, a close as an abort. A slow reader
+ * on either side holds back only its own stream. The app's answer decides: 101 and the socket
+ * becomes the tunnel; anything else is written as the response and the connection closes.
+ * A uwsgi upstream or a version 1 link carries no upgrade yet: 501 PORTICO_ERR_UPGRADE_UNSUPPORTED.
+ */
+export function installUpgrades(server: Server, ctx: ForwardContext, limits: HttpLimits): void {
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    socket.on('error', noop);
+    forwardUpgrade(req, socket, head, ctx, limits).catch((err: unknown) => {
+      refuse(socket, ctx, req, isPorticoError(err) ? err.code : 'PORTICO_ERR_UPSTREAM_ABORTED', isPorticoError(err) ? errorDetail(err) : String(err));
+    });
+  });
+}
+
+async function forwardUpgrade(req: IncomingMessage, socket: Socket, head: Buffer, ctx: ForwardContext, limits: HttpLimits): Promise<void> {
+  const refusal = checkHead(req, limits) ?? toOriginForm(req);
+  if (refusal) return refuse(socket, ctx, req, refusal[0], refusal[1]);
+  const gone = new AbortController();
+  socket.once('close', () => gone.abort());
+  let admission = ctx.pool.admit(new Set());
+  if (admission.kind === 'busy') {
+    if (ctx.pool.upstreams.length === 0) ctx.onNoUpstream?.();
+    admission = await ctx.pool.wait(new Set(), gone.signal);
+  }
+  if (admission.kind === 'gone') return;
+  if (admission.kind !== 'upstream') return refuse(socket, ctx, req, 'PORTICO_ERR_QUEUE_FULL', 'no upstream free for the upgrade');
+  const up = admission.upstream;
+  const links = up.link === 'native' ? ctx.native.get(up) : undefined;
+  if (links === undefined) {
+    ctx.pool.release(up);
+    return refuse(socket, ctx, req, 'PORTICO_ERR_UPGRADE_UNSUPPORTED', `the uwsgi link to ${up.label} does not carry upgrades yet; use a portico:// upstream, or nginx uwsgi_pass -> the worker`);
+  }
+  let link: NativeLink;
+  try {
+    link = await links.acquire(false, ctx.log);
+  } catch (err) {
+    ctx.pool.release(up);
+    throw err;
+  }
+  if (link.writer === null) {
+    links.release(link);
+    ctx.pool.release(up);
+    return refuse(socket, ctx, req, 'PORTICO_ERR_UPGRADE_UNSUPPORTED', `the worker at ${up.label} speaks native link version 1, which carries no upgrades`);
+  }
+  if (socket.destroyed) {
+    links.release(link);
+    ctx.pool.release(up);
+    return;
+  }
+  new Tunnel(req, socket, ctx, up, links, link).start(head);
+}
+
+function refuse(socket: Socket, ctx: ForwardContext, req: IncomingMessage, code: ErrorCode, detail: string): void {
+  ctx.log.error(code, `${req.method} ${(req.url ?? '').slice(0, 256)}: ${new PorticoError(code, detail).message}`);
+  if (socket.writable) socket.end(clientErrorAnswer(code));
+  else socket.destroy();
+}
+
+/** One upgraded connection on one stream of a native link. */
+class Tunnel {
+  private readonly req: IncomingMessage;
+  private readonly socket: Socket;
+  private readonly ctx: ForwardContext;
+  private readonly up: Upstream;
+  private readonly links: NativeLinkPool;
+  private readonly link: NativeLink;
+  private readonly writer: StreamFrameWriter;
+  private id = 0;
+  /** The client's bytes still go to the worker (no REQUEST_END or ABORT yet). */
+  private requestOpen = true;
+  /** The stream is ours: no RESPONSE_END or ABORT yet, and not cancelled. */
+  private responseOpen = true;
+  private headWritten = false;
+  /** RESPONSE_END came: the app ended its side; the client's may still be open (a half-close). */
+  private responseEnded = false;
+  /** Holding one of the upstream's request slots: only until the answer's head (a WebSocket may live for hours). */
+  private slotHeld = true;
+  private window = REQUEST_WINDOW;
+  private uncredited = 0;
+  private waitingForClient = false;
+  /** When --upstream-timeout runs out for the head (the link's sweep reads it). */
+  headDeadline = 0;
+
+  constructor(req: IncomingMessage, socket: Socket, ctx: ForwardContext, up: Upstream, links: NativeLinkPool, link: NativeLink) {
+    this.req = req;
+    this.socket = socket;
+    this.ctx = ctx;
+    this.up = up;
+    this.links = links;
+    this.link = link;
+    this.writer = link.writer!;
+  }
+
+  start(head: Buffer): void {
+    this.id = this.link.openStream(this);
+    // No CONTENT_LENGTH: the "body" is the client's side of the connection, until REQUEST_END.
+    queueStreamRequest(this.writer, this.id, varsForHttpRequest(this.req, this.ctx.trusted, undefined), false);
+    if (head.length > 0) this.onData(head);
+    this.socket.on('data', this.onData);
+    this.socket.on('end', this.onEnd);
+    this.socket.on('drain', this.onDrain);
+    this.socket.on('close', this.onClose);
+    this.link.awaitHead(this, this.ctx.upstreamTimeoutMs);
+  }
+
+  frame(type: FrameType, payload: Buffer): void {
+    switch (type) {
+      case FrameType.ResponseHead:
+        return this.head(payload);
+      case FrameType.ResponseBody:
+        return this.body(payload);
+      case FrameType.ResponseEnd:
+        this.responseEnded = true;
+        this.socket.end();
+        // A half-close: the stream stays until the client ends its side too (its REQUEST_END).
+        if (!this.requestOpen) this.over();
+        return;
+      case FrameType.ResponseAbort:
+        this.socket.destroy();
+        return this.over();
+      case FrameType.RequestCredit:
+        this.window += payload.length === 4 ? payload.readUInt32LE(0) : 0;
+        if (this.window > 0 && this.requestOpen && this.socket.isPaused()) this.socket.resume();
+        return;
+      default:
+        return;
+    }
+  }
+
+  closed(err: PorticoError): void {
+    if (!this.responseOpen) return;
+    this.responseOpen = false;
+    this.freeSlot();
+    if (this.headWritten) this.socket.destroy();
+    else refuse(this.socket, this.ctx, this.req, 'PORTICO_ERR_UPSTREAM_ABORTED', err.message);
+  }
+
+  refused(): void {
+    // GOAWAY before the worker took it: nothing of it reached an app, but the client's bytes may have gone; no second try.
+    this.closed(new PorticoError('PORTICO_ERR_UPSTREAM_ABORTED', 'the worker is stopping and did not take the upgrade'));
+  }
+
+  headTimedOut(): void {
+    this.fail('PORTICO_ERR_UPSTREAM_TIMEOUT', `no answer to the upgrade within ${this.ctx.upstreamTimeoutMs / 1000} s`);
+  }
+
+  private head(payload: Buffer): void {
+    if (this.headWritten) return;
+    this.link.headDone(this);
+    this.freeSlot();
+    let head;
+    try {
+      head = this.link.decodeHead(payload);
+    } catch (err) {
+      if (!isPorticoError(err)) throw err;
+      return this.fail(err.code, err.message);
+    }
+    const status = head.status;
+    if (status !== 101 && !isFinalStatus(status)) return this.fail('PORTICO_ERR_BAD_RESPONSE', `status ${status} answers no upgrade`);
+    const reason = head.reason || STATUS_CODES[status] || '';
+    if (!REASON.test(reason)) return this.fail('PORTICO_ERR_BAD_RESPONSE', 'a control character in the reason phrase');
+    let text = `HTTP/1.1 ${status} ${reason}\r\n`;
+    const upgrade = this.req.headers.upgrade ?? '';
+    // The framing is the gateway's: the protocol the client asked for, or the close after an answer that refused it.
+    text += status === 101 ? `Connection: Upgrade\r\nUpgrade: ${upgrade}\r\n` : 'Connection: close\r\n';
+    const h = head.headers;
+    for (let i = 0; i < h.length; i += 2) {
+      if (!SAFE_VALUE.test(h[i + 1]!) || !SAFE_VALUE.test(h[i]!)) return this.fail('PORTICO_ERR_BAD_RESPONSE', `a control character in header ${JSON.stringify(h[i]!.slice(0, 64))}`);
+      text += `${h[i]!}: ${h[i + 1]!}\r\n`;
+    }
+    this.headWritten = true;
+    this.socket.write(`${text}\r\n`, 'latin1');
+    if (status !== 101) this.stopRequest();
+  }
+
+  private body(payload: Buffer): void {
+    if (!this.headWritten) return;
+    this.uncredited += payload.length;
+    if (!this.socket.write(payload)) {
+      this.waitingForClient = true;
+      return;
+    }
+    if (!this.waitingForClient && this.uncredited >= RESPONSE_WINDOW / 2) this.credit();
+  }
+
+  private credit(): void {
+    if (!this.responseOpen || this.uncredited === 0) return;
+    this.writer.u32(FrameType.ResponseCredit, this.id, this.uncredited);
+    this.uncredited = 0;
+  }
+
+  private readonly onDrain = (): void => {
+    if (!this.waitingForClient) return;
+    this.waitingForClient = false;
+    this.credit();
+  };
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (!this.requestOpen) return;
+    this.writer.body(FrameType.RequestBody, this.id, chunk);
+    this.window -= chunk.length;
+    if (this.window <= 0) this.socket.pause();
+  };
+
+  private readonly onEnd = (): void => {
+    if (!this.requestOpen || !this.responseOpen) return;
+    this.requestOpen = false;
+    this.writer.frame(FrameType.RequestEnd, this.id);
+    if (this.responseEnded) this.over();
+  };
+
+  private readonly onClose = (): void => {
+    if (!this.responseOpen) return;
+    if (this.responseEnded && !this.requestOpen) return this.over();
+    // The client went away: the worker hears REQUEST_ABORT and the app's socket closes.
+    this.writer.frame(FrameType.RequestAbort, this.id, Buffer.from('client went away'));
+    this.over();
+  };
+
+  private fail(code: ErrorCode, detail: string): void {
+    if (this.responseOpen) this.writer.frame(FrameType.RequestAbort, this.id, Buffer.from(detail.slice(0, 256)));
+    this.over();
+    if (this.headWritten) {
+      this.ctx.log.error(code, `${this.req.method} ${(this.req.url ?? '').slice(0, 256)} via ${this.up.label}: ${new PorticoError(code, detail).message}`);
+      this.socket.destroy();
+    } else refuse(this.socket, this.ctx, this.req, code, `${detail} (${this.up.label})`);
+  }
+
+  private stopRequest(): void {
+    this.requestOpen = false;
+    this.socket.off('data', this.onData);
+  }
+
+  private over(): void {
+    if (!this.responseOpen) return;
+    this.responseOpen = false;
+    this.stopRequest();
+    this.link.headDone(this);
+    this.link.closeStream(this.id);
+    this.links.release(this.link);
+    this.freeSlot();
+  }
+
+  private freeSlot(): void {
+    if (!this.slotHeld) return;
+    this.slotHeld = false;
+    this.ctx.pool.release(this.up);
+  }
+}
+
+function noop(): void {}
