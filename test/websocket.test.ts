@@ -155,6 +155,27 @@ describe('WebSockets', { timeout: 60_000 }, () => {
     slow.ws.close();
   });
 
+  test('portico serve: a chain reload keeps an open WebSocket with its old worker until --graceful-timeout, then closes it with 1001; new ones go to the new worker', async () => {
+    const front = await startServe(join(fixturesDir, 'ws-server-app.mjs'), ['--graceful-timeout', '1']);
+    try {
+      const url = front.url.replace(/^http/, 'ws');
+      const before = await open(`${url}/before`);
+      await before.next();
+      const closed = once(before.ws, 'close');
+      front.proc.child.kill('SIGHUP');
+      // Still served by the old worker while the new one starts and it waits out its grace.
+      before.ws.send('still here');
+      assert.equal((await before.next()).toString(), 'still here');
+      const [code] = (await closed) as [number, Buffer];
+      assert.equal(code, 1001);
+      const after = await open(`${url}/after`);
+      assert.equal((await after.next()).toString(), 'hello /after');
+      after.ws.close();
+    } finally {
+      await front.stop();
+    }
+  });
+
   test('portico serve: a fetch app answers the handshake 501 PORTICO_ERR_UPGRADE_UNSUPPORTED, never its GET; an h2c upgrade is answered normally', async () => {
     assert.equal(await refusedStatus(`${fetchServe!.url.replace(/^http/, 'ws')}/fixed`), 501);
     await outputLine(fetchServe!.proc, /PORTICO_ERR_UPGRADE_UNSUPPORTED: GET \/fixed: a WebSocket upgrade this path cannot carry: this app kind takes no upgrades/);

@@ -52,6 +52,7 @@ function exchange(contentLength: number): { ex: Exchange; socket: FlowRecorder }
     onIdle: null,
     onSettled: null,
     streamLinks: new Set(),
+    upgraded: new Set(),
     scoreboard: null,
   };
   const vars = new UwsgiVars(['REQUEST_METHOD', 'POST', 'REQUEST_URI', '/up', 'CONTENT_LENGTH', String(contentLength)]);

@@ -18,6 +18,9 @@ import type { WorkerContext } from './worker-context.js';
  * link's format. It keeps what the request log needs and guarantees the rules every app kind and
  * link share: headers validated, 500 before the head, an incomplete response after it.
  */
+/** A WebSocket close frame from a server: FIN + close, 2 bytes of payload, code 1001. */
+const GOING_AWAY = Buffer.from([0x88, 0x02, 0x03, 0xe9]);
+
 /** Body bytes a worker holds for an app that has not asked for its body yet. */
 const BODY_QUEUE_MAX = 64 * 1024;
 
@@ -61,6 +64,7 @@ export class Exchange {
   takeOverHook: ((ex: Exchange) => Duplex) | null = null;
   /** The app has the connection (takeOver): the request ends when the connection closes. */
   private takenOver = false;
+  private upgradedSocket: Duplex | null = null;
 
   constructor(head: PacketHead, socket: ExchangeSocket, ctx: WorkerContext, onFinish: () => void, sink: ResponseSink = httpResponseSink) {
     this.head = head;
@@ -104,20 +108,35 @@ export class Exchange {
    * for it, up to --graceful-timeout), but leaves the scoreboard now: harakiri is for requests,
    * not for a WebSocket idle by design. `status`: what the app answered, once it is known.
    */
-  takeOver(status: () => number): Duplex {
+  takeOver(): Duplex {
     const socket = this.takeOverHook!(this);
     this.takeOverHook = null;
     this.takenOver = true;
     this.headSent = true;
     this.ctx.scoreboard?.end(this.slot, this.durationMs, 101, 0);
+    this.upgradedSocket = socket;
+    this.ctx.upgraded.add(this);
     socket.once('close', () => {
+      this.ctx.upgraded.delete(this);
+      this.upgradedSocket = null;
       if (this.finished || this.aborted) return;
-      // On a uwsgi connection only the app's first write says its status; a tunnel parsed it.
-      this.status ||= status();
       this.finished = true;
       this.complete();
     });
     return socket;
+  }
+
+  /**
+   * The worker stops and its graceful timeout has passed with this connection still open: a
+   * WebSocket the app accepted gets a close frame with 1001 "going away" (RFC 6455 §7.4.1, the
+   * server's frames are unmasked) and the end of the connection, so its client knows to reconnect.
+   * Written between the app's writes, which are whole frames.
+   */
+  goingAway(): void {
+    const socket = this.upgradedSocket;
+    if (socket === null || !socket.writable) return;
+    if (this.status === 101 && this.isWebSocketUpgrade) socket.write(GOING_AWAY);
+    socket.end();
   }
 
   get isHead(): boolean {

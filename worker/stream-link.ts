@@ -76,6 +76,11 @@ export class WorkerStreamLink implements StreamOwner {
     if (this.streams.size === 0) this.socket.end();
   }
 
+  /** What this turn queued goes out now (the worker is about to close its connections). */
+  flush(): void {
+    this.writer.flush();
+  }
+
   private onFrame(type: FrameType, payload: Buffer, id: number): void {
     if (type === FrameType.RequestHead) return this.open(id, payload);
     const ex = this.streams.get(id);

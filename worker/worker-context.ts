@@ -31,7 +31,9 @@ export interface WorkerContext {
    */
   onSettled: ((socket: Socket) => void) | null;
   /** Version 2 native links, told to GOAWAY when the worker starts to stop. */
-  readonly streamLinks: Set<{ goAway(): void }>;
+  readonly streamLinks: Set<{ goAway(): void; flush(): void }>;
+  /** Connections an app took over for an upgrade, open until they close (a graceful stop waits for them). */
+  readonly upgraded: Set<Exchange>;
   /** Under the master: what the watchdog thread and the stats server see. */
   readonly scoreboard: Scoreboard | null;
 }

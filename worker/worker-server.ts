@@ -82,6 +82,7 @@ export class WorkerServer {
         if (this.stopping) this.checkQuiet();
       },
       streamLinks: new Set(),
+      upgraded: new Set(),
       scoreboard: o.scoreboard ?? null,
     };
     const ctx = this.ctx;
@@ -184,7 +185,10 @@ export class WorkerServer {
         ctx.onIdle = () => this.checkQuiet();
       });
     }
-    // What is left is idle, or past the graceful timeout.
+    // What is left is idle, or past the graceful timeout. A WebSocket still open is told so
+    // (1001 "going away", RFC 6455 §7.4.1) rather than cut; its frames leave before the links close.
+    if (ctx) for (const ex of [...ctx.upgraded]) ex.goingAway();
+    if (ctx) for (const link of ctx.streamLinks) link.flush();
     for (const s of this.sockets) s.destroy();
     await closed;
     await this.closeApp();

@@ -263,7 +263,9 @@ export class Master {
   private retire(w: WorkerProcess, reason: RetireReason): Promise<void> {
     this.leaving.add(w);
     this.options.onLeaving?.(w, reason);
-    return w.stop(reason, this.options.gracefulTimeoutSeconds * 1000);
+    // The same second of margin as stop(): the worker's own graceful timeout fires first, so it
+    // closes what is left its way (a WebSocket gets 1001) instead of dying of SIGKILL.
+    return w.stop(reason, this.options.gracefulTimeoutSeconds * 1000 + 1000);
   }
 
   /** Chain reload (SIGHUP, --touch-reload): see chain-reload.ts. */
