@@ -1,4 +1,4 @@
-import { closeSync, openSync, statSync } from 'node:fs';
+import { closeSync, constants, fchownSync, fstatSync, openSync } from 'node:fs';
 import { PorticoError } from '../common/errors.js';
 import type { OptionValues } from '../common/option-schema.js';
 import { fileOption, type Privileges } from './option-checks.js';
@@ -93,17 +93,26 @@ export function logFilesOption(values: OptionValues): LogFiles {
 }
 
 /**
- * The log files --uid's user must own, created now if missing: every process appends to them and
- * reopens them after a rotation as that user, and uWSGI's files are that user's too (it opens
- * them after the drop). Only regular files: a --logto /dev/null keeps its owner.
+ * Gives the log files to --uid's user (created now if missing) before privileges drop: every
+ * process appends to them and reopens them after a rotation as that user, and uWSGI's files are
+ * that user's too (it opens them after the drop). Through a descriptor opened without following
+ * a symlink, so a link planted at the path never makes root chown what it points to; a symlinked
+ * or special file (a --logto /dev/null) keeps its owner.
  */
-export function logFilesToOwn(logs: LogFiles, privileges: Privileges): string[] {
-  if (process.getuid?.() !== 0 || (!privileges.user && privileges.gid === undefined)) return [];
-  const owned: string[] = [];
+export function giveLogFiles(logs: LogFiles, privileges: Privileges): void {
+  if (process.getuid?.() !== 0 || (!privileges.user && privileges.gid === undefined)) return;
   for (const file of [logs.main, logs.requests]) {
     if (file === undefined) continue;
-    closeSync(openSync(file, 'a'));
-    if (statSync(file).isFile()) owned.push(file);
+    let fd: number;
+    try {
+      fd = openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o644);
+    } catch {
+      continue;
+    }
+    try {
+      if (fstatSync(fd).isFile()) fchownSync(fd, privileges.user?.uid ?? -1, privileges.gid ?? -1);
+    } finally {
+      closeSync(fd);
+    }
   }
-  return owned;
 }

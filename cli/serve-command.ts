@@ -15,7 +15,7 @@ import type { WorkerProcess } from '../worker/master/worker-process.js';
 import { logFormatOption } from './cli-values.js';
 import { gatewayOptionsFrom } from './gateway-command.js';
 import { dropPrivileges, MAIN, masterGuards, privilegeOptions, runtimeOptions } from './master-values.js';
-import { logFilesOption, logFilesToOwn } from './log-options.js';
+import { giveLogFiles, logFilesOption } from './log-options.js';
 import { listenAddressOption } from './option-checks.js';
 
 const USAGE = `Usage: portico serve APP --http HOST:PORT [--workers N] [--link native|uwsgi] [--static /prefix=DIR]... [worker and master options]
@@ -79,7 +79,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     await gateway.start();
     // uWSGI's pidfile: written while still root, so /run/portico.pid works with --uid.
     if (runtime.pidfile) writePidfile(runtime.pidfile);
-    dropPrivileges(privileges, [runDir, ...logFilesToOwn(logs, privileges)], log);
+    giveLogFiles(logs, privileges);
+    dropPrivileges(privileges, [runDir], log);
   } catch (err) {
     await gateway.stop();
     removeRunDir();

@@ -16,7 +16,7 @@ import { backlogWarning, othersCanConnect } from '../worker/socket-listener.js';
 import { WorkerServer, type WorkerOptions } from '../worker/worker-server.js';
 import { holdStopSignals, intOption, logFormatOption, waitForStopSignals } from './cli-values.js';
 import { dropPrivileges, MAIN, masterGuards, privilegeOptions, runtimeOptions, secondsOption } from './master-values.js';
-import { logFilesOption, logFilesToOwn } from './log-options.js';
+import { giveLogFiles, logFilesOption } from './log-options.js';
 import { listenAddressOption } from './option-checks.js';
 
 const USAGE = `Usage: portico worker APP --socket PATH|HOST:PORT [options]
@@ -54,14 +54,16 @@ export async function workerCommand(argv: string[]): Promise<number> {
   let worker: WorkerServer;
   if (inherited) {
     worker = new WorkerServer({ ...opts, socket: formatSocketAddress(inherited.address), listenFd: inherited.fd, vacuum: false });
-    dropPrivileges(privileges, logFilesToOwn(logs, privileges), worker.log);
+    giveLogFiles(logs, privileges);
+    dropPrivileges(privileges, [], worker.log);
   } else if (process.getuid?.() === 0 && (privileges.user || privileges.gid !== undefined)) {
     // --uid without the master: bound as root (/run, a port below 1024), privileges dropped, and
     // only then the app imported and the socket listened on, as the master does for its workers.
     const bound = await bindSharedSocket(parseSocketAddress(values.socket!), opts.chmodSocket, opts.listen ?? defaults.listen);
     const log = new Logger({ format: opts.logFormat, file: opts.logto, requestFile: opts.requestLogto });
     try {
-      dropPrivileges(privileges, [...(bound.address.kind === 'unix' ? [bound.address.path] : []), ...logFilesToOwn(logs, privileges)], log);
+      giveLogFiles(logs, privileges);
+      dropPrivileges(privileges, bound.address.kind === 'unix' ? [bound.address.path] : [], log);
     } catch (err) {
       bound.close(true);
       throw err;
@@ -69,7 +71,8 @@ export async function workerCommand(argv: string[]): Promise<number> {
     worker = new WorkerServer({ ...opts, listenFd: bound.fd, logger: log });
   } else {
     worker = new WorkerServer(opts);
-    dropPrivileges(privileges, logFilesToOwn(logs, privileges), worker.log);
+    giveLogFiles(logs, privileges);
+    dropPrivileges(privileges, [], worker.log);
   }
   await worker.start();
   process.on('SIGUSR1', () => worker.log.reopen());
@@ -118,7 +121,8 @@ async function runWorkerMaster(app: string, socket: string | undefined, values: 
   try {
     // uWSGI's pidfile: written while still root, so /run/portico.pid works with --uid.
     if (runtime.pidfile) writePidfile(runtime.pidfile);
-    dropPrivileges(privileges, [...(shared.address.kind === 'unix' && !activated ? [shared.address.path] : []), ...logFilesToOwn(logs, privileges)], log);
+    giveLogFiles(logs, privileges);
+    dropPrivileges(privileges, shared.address.kind === 'unix' && !activated ? [shared.address.path] : [], log);
   } catch (err) {
     shared.close(vacuum);
     if (runtime.pidfile) removePidfile(runtime.pidfile, log);

@@ -128,11 +128,15 @@ export class Logger {
     );
   }
 
-  /** A line a worker printed (the master captures their stdout/stderr): as it was, buffered. */
+  /**
+   * A line a worker printed (the master collects their stdout/stderr), as it was. Written at once
+   * like an event: the worker already paid a write for it, and a crash's stack must not wait in a
+   * buffer the master may never flush.
+   */
   output(line: string): void {
-    this.flushSoon();
     if (this.json) this.json.info({ output: true }, line);
     else this.dest.write(line + '\n');
+    this.flush();
   }
 
   /** The gateway's access line (gateway/access-log.ts), buffered as request lines are. */
