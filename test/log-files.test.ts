@@ -143,6 +143,11 @@ describe('req-logger and logger: separate request and main logs, as uWSGI has th
       for (let i = 0; i < 2; i++) assert.equal((await uwsgiRequest({ socket: sock, path: '/throw' })).status, 500);
       for (let i = 0; i < 12; i++) assert.equal((await uwsgiRequest({ socket: sock, path: `/r${i}` })).status, 200);
       const [oldMain, oldReq] = await rotations;
+      // The new files, once reopened: the master notes a rotation in the new main log, and a
+      // worker's next request line is in the new request log.
+      await fileText(main, /--log-maxsize: /, proc);
+      await uwsgiRequest({ socket: sock, path: '/r12' });
+      await fileText(req, /\] GET \/r12 => /, proc);
       assert.match(readFileSync(oldMain!, 'utf8'), /PORTICO_ERR_APP_EXCEPTION/);
       assert.doesNotMatch(readFileSync(oldReq!, 'utf8') + fileContent(req), /PORTICO_ERR_|accepting on/, 'only request lines in the request log');
       // logrotate's way: move both, SIGUSR1, and every process writes to new files.
@@ -158,7 +163,7 @@ describe('req-logger and logger: separate request and main logs, as uWSGI has th
       assert.equal(await proc.stop(), 0);
     }
     const all = (prefix: string): string => readdirSync(dir).filter((f) => f.startsWith(prefix)).map((f) => readFileSync(join(dir, f), 'utf8')).join('');
-    assert.equal(all('req.log').split('\n').filter((l) => / GET \/r\d+ => /.test(l)).length, 12, 'every request line is in one of the request files');
+    assert.equal(all('req.log').split('\n').filter((l) => / GET \/r\d+ => /.test(l)).length, 13, 'every request line is in one of the request files');
     // Each rotation is told in the main log (whichever of its files was current then).
     for (const f of [main, req]) assert.ok(all('main.log').includes(`--log-maxsize: ${f} passed 1500 bytes: rotated to ${f}.`), f);
   });
