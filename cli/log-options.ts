@@ -37,7 +37,7 @@ export function loggerOption(flag: 'logger' | 'req-logger', values: string[] | u
   const colon = value.indexOf(':');
   const plugin = colon < 0 ? value : value.slice(0, colon);
   if (plugin !== 'file') throw refuse(plugin.includes('/') ? 'a path alone names no logger plugin (uWSGI refuses it too)' : `uWSGI's ${plugin} logger is not supported`);
-  const arg = value.slice(colon + 1);
+  const arg = colon < 0 ? '' : value.slice(colon + 1);
   if (arg === '') throw refuse('no file named');
   let spec: LoggerSpec = { path: arg };
   // uWSGI reads the argument as a keyval list when it has an '=' (a path with one cannot be given).

@@ -213,6 +213,7 @@ describe('req-logger and logger: separate request and main logs, as uWSGI has th
       [[...worker, '--logger', 'syslog'], /PORTICO_ERR_UNSUPPORTED_LOGGER: .*--logger syslog: uWSGI's syslog logger is not supported; .*file:PATH/],
       [[...worker, '--req-logger', 'socket:127.0.0.1:514'], /PORTICO_ERR_UNSUPPORTED_LOGGER: .*--req-logger socket:127\.0\.0\.1:514: uWSGI's socket logger/],
       [[...worker, '--logger', join(tmp.path, 'a.log')], /PORTICO_ERR_UNSUPPORTED_LOGGER: .*a path alone names no logger plugin/],
+      [[...worker, '--logger', 'file'], /PORTICO_ERR_UNSUPPORTED_LOGGER: .*--logger file: no file named/],
       [[...worker, '--req-logger', `file:logfile=${join(tmp.path, 'a.log')},backupname=x`], /PORTICO_ERR_UNSUPPORTED_LOGGER: .*backupname not supported/],
       [[...worker, '--logger', `file:${join(tmp.path, 'a.log')}`, '--logger', `file:${join(tmp.path, 'b.log')}`], /PORTICO_ERR_UNSUPPORTED_LOGGER: .*given 2 times/],
       [['worker', '--ini', ini], /PORTICO_ERR_UNSUPPORTED_LOGGER: .*rsyslog:127\.0\.0\.1:514,myapp: uWSGI's rsyslog logger/],
