@@ -3,7 +3,9 @@ import { CONFIG_FOOTER, formatHelp, gatewayOptions, type OptionValues } from '..
 import { GatewayServer, type GatewayOptions } from '../gateway/gateway-server.js';
 import { parseStaticMount } from '../gateway/static-mounts.js';
 import { intOption, logFormatOption, waitForStopSignals } from './cli-values.js';
-import { fileOption, listenAddressOption, upstreamOption } from './option-checks.js';
+import { rotateBySize } from '../common/log-rotation.js';
+import { logFilesOption } from './log-options.js';
+import { listenAddressOption, upstreamOption } from './option-checks.js';
 
 const USAGE = 'Usage: portico gateway --http HOST:PORT|unix:PATH --upstream uwsgi://unix:PATH|portico://unix:PATH [--upstream ...] [--static /prefix=DIR]...';
 
@@ -20,14 +22,20 @@ export async function gatewayCommand(argv: string[]): Promise<number> {
   // Before anything binds: a bad value is one line and a non-zero exit.
   listenAddressOption('http', values.http, { unix: true });
   for (const u of values.upstream) upstreamOption(u);
-  if (values.logto !== undefined) fileOption('logto', values.logto);
+  const logs = logFilesOption(values);
   const gateway = new GatewayServer(gatewayOptionsFrom(values.http, values.upstream, values));
   await gateway.start();
+  // logrotate's postrotate sends SIGUSR1, as to the master (Node would otherwise start its inspector).
+  const reopen = (message?: string): void => gateway.log.reopen(message);
+  process.on('SIGUSR1', () => reopen('SIGUSR1: log files reopened'));
+  const rotation = logs.rotate.length ? rotateBySize(logs.rotate, reopen) : null;
   await waitForStopSignals(gateway.log, () => gateway.stop(), () => 0);
+  if (rotation) clearInterval(rotation);
   return 0;
 }
 
 export function gatewayOptionsFrom(http: string, upstreams: string[], values: OptionValues): GatewayOptions {
+  const logs = logFilesOption(values);
   return {
     http,
     upstreams,
@@ -46,7 +54,8 @@ export function gatewayOptionsFrom(http: string, upstreams: string[], values: Op
     upstreamLinks: intOption('upstream-links', values['upstream-links']),
     listen: intOption('listen', values.listen),
     logFormat: logFormatOption(values['log-format']),
-    logto: values.logto as string | undefined,
+    logto: logs.main,
+    requestLogto: logs.requests,
     // In front of anything (real uWSGI, say), the gateway's log is the only one with every request.
     accessLog: 'all',
   };

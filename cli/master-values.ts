@@ -10,6 +10,7 @@ import { parseCronOptions } from '../worker/master/cron-spec.js';
 import { checkPidfileFree } from '../worker/master/pidfile.js';
 import { formatSocketAddress } from '../protocol/socket-address.js';
 import { intOption } from './cli-values.js';
+import { logFilesOption } from './log-options.js';
 import { fileOption, listenAddressOption, privilegesOption, type Privileges } from './option-checks.js';
 
 
@@ -87,7 +88,7 @@ export function runtimeOptions(values: OptionValues): Pick<RuntimeOptions, 'pidf
     pidfile2,
     touchReload: values['touch-reload'] as string | undefined,
     reload: values.reload === true,
-    logRotate: logRotateOption(values['log-maxsize'] as string | undefined, values.logto as string | undefined),
+    logRotate: logFilesOption(values).rotate,
     stats: serverAddress('stats', values.stats as string | undefined, '127.0.0.1'),
     statsHideQuery: values['stats-hide-query'] === true,
     metrics: serverAddress('metrics', values.metrics as string | undefined),
@@ -132,13 +133,3 @@ export function dropPrivileges(privileges: Privileges, ownedPaths: string[], log
   log.info(`dropped privileges to uid ${process.getuid?.()}, gid ${process.getgid?.()}, groups ${process.getgroups?.().join(',')}`);
 }
 
-/** --log-maxsize BYTES: a whole number of bytes, and a --logto file to rotate. */
-function logRotateOption(value: string | undefined, logto: string | undefined): { file: string; maxBytes: number } | undefined {
-  if (value === undefined) return undefined;
-  const maxBytes = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(maxBytes) || maxBytes < 1) {
-    throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--log-maxsize must be a number of bytes, at least 1, got ${JSON.stringify(value)}`);
-  }
-  if (logto === undefined) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', '--log-maxsize rotates the --logto file: give --logto FILE too');
-  return { file: logto, maxBytes };
-}

@@ -15,7 +15,8 @@ import type { WorkerProcess } from '../worker/master/worker-process.js';
 import { logFormatOption } from './cli-values.js';
 import { gatewayOptionsFrom } from './gateway-command.js';
 import { dropPrivileges, MAIN, masterGuards, privilegeOptions, runtimeOptions } from './master-values.js';
-import { fileOption, listenAddressOption } from './option-checks.js';
+import { giveLogFiles, logFilesOption } from './log-options.js';
+import { listenAddressOption } from './option-checks.js';
 
 const USAGE = `Usage: portico serve APP --http HOST:PORT [--workers N] [--link native|uwsgi] [--static /prefix=DIR]... [worker and master options]
 
@@ -42,13 +43,13 @@ export async function serveCommand(argv: string[]): Promise<number> {
   // Every option is checked (a bad --cron spec, --cheaper above --processes, an address, a
   // directory) before anything binds: one line and a non-zero exit, nothing left behind.
   if (values.http !== undefined) listenAddressOption('http', values.http, { unix: true });
-  if (values.logto !== undefined) fileOption('logto', values.logto);
+  const logs = logFilesOption(values);
   checkAppFile(app);
   const guards = masterGuards(values);
   const runtime = runtimeOptions(values);
   const privileges = privilegeOptions(values);
   const gatewayOptions = gatewayOptionsFrom(http, [], values);
-  const log = new Logger({ format: logFormatOption(values['log-format']), file: values.logto as string | undefined });
+  const log = new Logger({ format: logFormatOption(values['log-format']), file: logs.main, requestFile: logs.requests });
   const runDir = makeRunDir(log);
   const removeRunDir = (): void => rmSync(runDir, { recursive: true, force: true });
   // The gateway binds first (a port below 1024 needs root), then privileges drop, then the
@@ -68,6 +69,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     shared: null,
     runDir,
     log,
+    workerOutputToLog: logs.main !== undefined,
     waiting: () => gateway.queueDepth,
     onReady: (w) => gateway.addUpstream(upstream(w)),
     onLeaving: (w, reason) => gateway.removeUpstream(upstream(w), reason === 'harakiri' ? 'PORTICO_ERR_HARAKIRI' : undefined, w.stuckSince ?? undefined),
@@ -77,6 +79,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     await gateway.start();
     // uWSGI's pidfile: written while still root, so /run/portico.pid works with --uid.
     if (runtime.pidfile) writePidfile(runtime.pidfile);
+    giveLogFiles(logs, privileges);
     dropPrivileges(privileges, [runDir], log);
   } catch (err) {
     await gateway.stop();

@@ -16,7 +16,8 @@ import { backlogWarning, othersCanConnect } from '../worker/socket-listener.js';
 import { WorkerServer, type WorkerOptions } from '../worker/worker-server.js';
 import { holdStopSignals, intOption, logFormatOption, waitForStopSignals } from './cli-values.js';
 import { dropPrivileges, MAIN, masterGuards, privilegeOptions, runtimeOptions, secondsOption } from './master-values.js';
-import { fileOption, listenAddressOption } from './option-checks.js';
+import { giveLogFiles, logFilesOption } from './log-options.js';
+import { listenAddressOption } from './option-checks.js';
 
 const USAGE = `Usage: portico worker APP --socket PATH|HOST:PORT [options]
 
@@ -44,7 +45,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
   if (managed) return runManagedWorker(app, values.socket!, values, managed);
   // Before anything is bound: a bad value is one line and a non-zero exit, nothing left behind.
   if (values.socket !== undefined) listenAddressOption('socket', values.socket, { unix: true });
-  if (values.logto !== undefined) fileOption('logto', values.logto);
+  const logs = logFilesOption(values);
   checkAppFile(app);
   if (values.master) return runWorkerMaster(app, values.socket, values);
   const privileges = privilegeOptions(values);
@@ -53,13 +54,15 @@ export async function workerCommand(argv: string[]): Promise<number> {
   let worker: WorkerServer;
   if (inherited) {
     worker = new WorkerServer({ ...opts, socket: formatSocketAddress(inherited.address), listenFd: inherited.fd, vacuum: false });
+    giveLogFiles(logs, privileges);
     dropPrivileges(privileges, [], worker.log);
   } else if (process.getuid?.() === 0 && (privileges.user || privileges.gid !== undefined)) {
     // --uid without the master: bound as root (/run, a port below 1024), privileges dropped, and
     // only then the app imported and the socket listened on, as the master does for its workers.
     const bound = await bindSharedSocket(parseSocketAddress(values.socket!), opts.chmodSocket, opts.listen ?? defaults.listen);
-    const log = new Logger({ format: opts.logFormat, file: opts.logto });
+    const log = new Logger({ format: opts.logFormat, file: opts.logto, requestFile: opts.requestLogto });
     try {
+      giveLogFiles(logs, privileges);
       dropPrivileges(privileges, bound.address.kind === 'unix' ? [bound.address.path] : [], log);
     } catch (err) {
       bound.close(true);
@@ -68,6 +71,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
     worker = new WorkerServer({ ...opts, listenFd: bound.fd, logger: log });
   } else {
     worker = new WorkerServer(opts);
+    giveLogFiles(logs, privileges);
     dropPrivileges(privileges, [], worker.log);
   }
   await worker.start();
@@ -101,8 +105,9 @@ async function runManagedWorker(app: string, socket: string, values: OptionValue
 
 /** `portico worker` with the master (the default): one socket, --processes workers on it. */
 async function runWorkerMaster(app: string, socket: string | undefined, values: OptionValues): Promise<number> {
-  const log = new Logger({ format: logFormatOption(values['log-format']), file: values.logto as string | undefined });
   const opts = workerOptionsFrom(app, socket ?? '', values);
+  const logs = logFilesOption(values);
+  const log = new Logger({ format: opts.logFormat, file: logs.main, requestFile: logs.requests });
   // Under socket activation systemd bound the socket (owner, mode, path are the .socket unit's).
   const activated = listenFds() > 0;
   // Every option is checked (a bad --cron spec, --cheaper above --processes) before the socket is bound.
@@ -116,6 +121,7 @@ async function runWorkerMaster(app: string, socket: string | undefined, values: 
   try {
     // uWSGI's pidfile: written while still root, so /run/portico.pid works with --uid.
     if (runtime.pidfile) writePidfile(runtime.pidfile);
+    giveLogFiles(logs, privileges);
     dropPrivileges(privileges, shared.address.kind === 'unix' && !activated ? [shared.address.path] : [], log);
   } catch (err) {
     shared.close(vacuum);
@@ -130,6 +136,7 @@ async function runWorkerMaster(app: string, socket: string | undefined, values: 
     shared,
     runDir: null,
     log,
+    workerOutputToLog: logs.main !== undefined,
     onReady: (w) => cheap?.workerReady(w),
     waiting: () => cheap?.waiting ?? 0,
   });
@@ -159,6 +166,7 @@ export function workerOptionsFrom(app: string, socket: string, values: OptionVal
     throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--kind must be fetch, wsgi or node, got ${kind}`);
   }
   const chmod = values['chmod-socket'] as string | undefined;
+  const logs = logFilesOption(values);
   return {
     app,
     socket,
@@ -172,7 +180,8 @@ export function workerOptionsFrom(app: string, socket: string, values: OptionVal
     chunkedInputTimeout: chunkedInputTimeout(values['chunked-input-timeout']),
     disableLogging: values['disable-logging'] as boolean | undefined,
     logFormat: logFormatOption(values['log-format']),
-    logto: values.logto as string | undefined,
+    logto: logs.main,
+    requestLogto: logs.requests,
     lightResponse: !values['native-response'],
   };
 }

@@ -33,26 +33,50 @@ export interface RequestRecord {
 /** How long a request line may wait in the buffer before it is written anyway. */
 const REQUEST_FLUSH_MS = 100;
 
+type Destination = pino.DestinationStream & { flushSync(): void; reopen(file?: string): void };
+
+/** A buffered async file (or stderr) destination. */
+function destination(file: string | undefined): Destination {
+  const dest = pino.destination({ dest: file ?? 2, sync: false, minLength: 4096, mkdir: true }) as never as Destination;
+  // A log that can no longer be written (stderr piped into a reader that exited: EPIPE) must
+  // never take the server down, nor keep a signal handler from stopping it.
+  (dest as unknown as NodeJS.EventEmitter).on('error', () => {});
+  // A line logged before the file is open cannot be flushed then (the gateway's "http on" line,
+  // logged at once): it goes out as soon as the file is open, not with the next 4 KiB.
+  (dest as unknown as NodeJS.EventEmitter).once('ready', () => {
+    try {
+      dest.flushSync();
+    } catch {
+      // already gone: nothing to flush into
+    }
+  });
+  return dest;
+}
+
 /**
  * Event and request logging. Text lines go out in uWSGI's shapes so people's grep habits carry
  * over; `json` writes one pino object per line. Both use one buffered async destination
  * (sonic-boom) because a synchronous stderr write per request costs more than the request itself.
  */
 export class Logger {
-  private readonly dest: pino.DestinationStream & { flushSync(): void; reopen(file?: string): void };
+  private readonly dest: Destination;
+  /** Request and access lines: their own file with a req-logger, else `dest`. */
+  private readonly requestDest: Destination;
   private readonly json: pino.Logger | null;
+  private readonly requestJson: pino.Logger | null;
   private readonly requestsEnabled: boolean;
   private cachedSecond = 0;
   private cachedDate = '';
   private flushTimer: NodeJS.Timeout | null = null;
   private readonly template: ((r: RequestRecord) => string) | null;
 
-  constructor(options: { format?: LogFormat; file?: string; disableRequests?: boolean } = {}) {
-    this.dest = pino.destination({ dest: options.file ?? 2, sync: false, minLength: 4096, mkdir: true }) as never;
-    // A log that can no longer be written (stderr piped into a reader that exited: EPIPE) must
-    // never take the server down, nor keep a signal handler from stopping it.
-    (this.dest as unknown as NodeJS.EventEmitter).on('error', () => {});
-    this.json = options.format === 'json' ? pino({ base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, this.dest) : null;
+  /** `file`: the main log (stderr when unset); `requestFile`: request lines only (uWSGI's req-logger). */
+  constructor(options: { format?: LogFormat; file?: string; requestFile?: string; disableRequests?: boolean } = {}) {
+    this.dest = destination(options.file);
+    this.requestDest = options.requestFile !== undefined ? destination(options.requestFile) : this.dest;
+    const jsonTo = (d: Destination): pino.Logger => pino({ base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, d);
+    this.json = options.format === 'json' ? jsonTo(this.dest) : null;
+    this.requestJson = this.json && this.requestDest !== this.dest ? jsonTo(this.requestDest) : this.json;
     this.requestsEnabled = !options.disableRequests;
     this.template = options.format !== undefined && options.format !== 'text' && options.format !== 'json' ? compileLogFormat(options.format) : null;
   }
@@ -86,17 +110,17 @@ export class Logger {
   request(r: RequestRecord): void {
     if (!this.requestsEnabled) return;
     this.flushSoon();
-    if (this.json) {
-      this.json.info({ req: r }, 'request');
+    if (this.requestJson) {
+      this.requestJson.info({ req: r }, 'request');
       return;
     }
     if (this.template) {
-      this.dest.write(this.template(r) + '\n');
+      this.requestDest.write(this.template(r) + '\n');
       return;
     }
     // uWSGI's line, field for field (test/request-log.test.ts holds it against real uWSGI's):
     // [pid: 1234|app: 0|req: 1/1] 127.0.0.1 () {32 vars in 337 bytes} [Sat Nov  7 22:30:00 2026] GET / => generated 11 bytes in 0 msecs (HTTP/1.1 200) 1 headers in 44 bytes (2 switches on core 0)
-    this.dest.write(
+    this.requestDest.write(
       `[pid: ${r.pid}|app: 0|req: ${r.workerRequests}/${r.totalRequests}] ${r.remoteAddr} (${r.remoteUser}) ` +
       `{${r.varsCount} vars in ${r.varsBytes} bytes} [${this.ctime(r.startedAt)}] ${r.method} ${r.uri} => ` +
       `generated ${r.bodyBytes} bytes in ${Math.floor(r.durationMs)} msecs (${r.protocol} ${r.status}) ` +
@@ -104,12 +128,23 @@ export class Logger {
     );
   }
 
+  /**
+   * A line a worker printed (the master collects their stdout/stderr), as it was. Written at once
+   * like an event: the worker already paid a write for it, and a crash's stack must not wait in a
+   * buffer the master may never flush.
+   */
+  output(line: string): void {
+    if (this.json) this.json.info({ output: true }, line);
+    else this.dest.write(line + '\n');
+    this.flush();
+  }
+
   /** The gateway's access line (gateway/access-log.ts), buffered as request lines are. */
   access(line: string): void {
     if (!this.requestsEnabled) return;
     this.flushSoon();
-    if (this.json) this.json.info({ access: line }, 'access');
-    else this.dest.write(line + '\n');
+    if (this.requestJson) this.requestJson.info({ access: line }, 'access');
+    else this.requestDest.write(line + '\n');
   }
 
   /**
@@ -117,6 +152,10 @@ export class Logger {
    * written meanwhile still lands in the old file, so `message` is logged once the new one is open.
    */
   reopen(message?: string): void {
+    if (this.requestDest !== this.dest) {
+      this.requestDest.reopen();
+      (this.requestDest as unknown as NodeJS.EventEmitter).once('ready', () => this.flush());
+    }
     this.dest.reopen();
     (this.dest as unknown as NodeJS.EventEmitter).once('ready', () => {
       if (message) this.info(message);
@@ -140,10 +179,12 @@ export class Logger {
   }
 
   flush(): void {
-    try {
-      this.dest.flushSync();
-    } catch {
-      // nothing buffered, or the destination is gone: nothing more can be done at exit
+    for (const d of this.requestDest === this.dest ? [this.dest] : [this.dest, this.requestDest]) {
+      try {
+        d.flushSync();
+      } catch {
+        // nothing buffered, or the destination is gone: nothing more can be done at exit
+      }
     }
   }
 

@@ -40,6 +40,8 @@ export interface GatewayOptions extends HttpLimitOptions {
   listen?: number;
   logFormat?: LogFormat;
   logto?: string;
+  /** --req-logger: access lines go to this file, not to `logto`. */
+  requestLogto?: string;
   logger?: Logger;
   /** Upstreams come and go at run time (serve's master adds and removes workers): none at start is fine. */
   dynamicUpstreams?: boolean;
@@ -76,7 +78,7 @@ export class GatewayServer {
 
   constructor(options: GatewayOptions) {
     this.options = options;
-    this.log = options.logger ?? new Logger({ format: options.logFormat, file: options.logto });
+    this.log = options.logger ?? new Logger({ format: options.logFormat, file: options.logto, requestFile: options.requestLogto });
     this.listenAddress = parseSocketAddress(options.http);
     if (options.upstreams.length === 0 && !options.dynamicUpstreams) {
       throw new PorticoError('PORTICO_ERR_INVALID_OPTION', 'the gateway needs at least one --upstream');

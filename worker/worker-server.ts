@@ -24,6 +24,8 @@ export interface WorkerOptions {
   disableLogging?: boolean;
   logFormat?: LogFormat;
   logto?: string;
+  /** --req-logger: request lines go to this file, not to `logto`. */
+  requestLogto?: string;
   lightResponse?: boolean;
   logger?: Logger;
   /** Under the master: the inherited listening socket (instead of binding `socket`). */
@@ -55,7 +57,7 @@ export class WorkerServer {
   constructor(options: WorkerOptions) {
     this.options = options;
     this.address = parseSocketAddress(options.socket);
-    this.log = options.logger ?? new Logger({ format: options.logFormat, file: options.logto, disableRequests: options.disableLogging });
+    this.log = options.logger ?? new Logger({ format: options.logFormat, file: options.logto, requestFile: options.requestLogto, disableRequests: options.disableLogging });
     const bufferSize = options.bufferSize ?? defaults.bufferSize;
     if (!Number.isInteger(bufferSize) || bufferSize < 1 || bufferSize > defaults.maxBufferSize) {
       throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--buffer-size must be 1..${defaults.maxBufferSize}, got ${bufferSize}`);

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Readable } from 'node:stream';
+import { eachLine } from '../../common/stream-lines.js';
 import type { CronLog } from './cron-scheduler.js';
 import type { CronTask } from './cron-spec.js';
 
@@ -22,22 +22,6 @@ export interface CronChildReport {
   result?: string;
   /** The thrown error's stack (or inspect of a non-Error). */
   error?: string;
-}
-
-/** Logs each complete line of a stream as `[cron N] line`; a last line without \n too. */
-function logLines(stream: Readable | null, prefix: string, log: CronLog): void {
-  if (!stream) return;
-  let rest = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk: string) => {
-    const lines = (rest + chunk).split('\n');
-    rest = lines.pop()!;
-    for (const line of lines) log.info(`${prefix} ${line.replace(/\r$/, '')}`);
-  });
-  stream.on('end', () => {
-    if (rest) log.info(`${prefix} ${rest}`);
-    rest = '';
-  });
 }
 
 /**
@@ -78,8 +62,8 @@ export class CronRunner {
     }
     this.children.add(child);
     const prefix = `[cron ${task.id}]`;
-    logLines(child.stdout, prefix, this.log);
-    logLines(child.stderr, prefix, this.log);
+    // Each line of its output in the log as `[cron N] line`.
+    for (const out of [child.stdout, child.stderr]) eachLine(out, (line) => this.log.info(`${prefix} ${line}`));
     child.on('message', (m: CronChildReport) => {
       report = m;
     });

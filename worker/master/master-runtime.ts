@@ -1,4 +1,5 @@
-import { existsSync, renameSync, statSync, unwatchFile, watchFile } from 'node:fs';
+import { unwatchFile, watchFile } from 'node:fs';
+import { rotateBySize } from '../../common/log-rotation.js';
 import type { PromMetricJSON } from '../../common/request-metrics.js';
 import type { CronClock, CronScheduler } from './cron-scheduler.js';
 import type { CronTask } from './cron-spec.js';
@@ -18,8 +19,8 @@ export interface RuntimeOptions {
   touchReload?: string;
   /** --reload: chain-reload when a file of the app's module graph changes. */
   reload?: boolean;
-  /** --log-maxsize with --logto: the file and the size past which it is rotated. */
-  logRotate?: { file: string; maxBytes: number };
+  /** --log-maxsize (or a logger's own maxsize): each log file and the size past which it is rotated. */
+  logRotate?: Array<{ file: string; maxBytes: number }>;
   stats?: string;
   /** --metrics HOST:PORT: /metrics, /healthz, /readyz. */
   metrics?: string;
@@ -71,7 +72,7 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
     ['SIGTTOU', () => master.scale(-1)],
     ['SIGUSR1', () => reopenLogs('SIGUSR1: log files reopened')],
   ];
-  const rotation = opts.logRotate ? rotateBySize(opts.logRotate.file, opts.logRotate.maxBytes, reopenLogs) : null;
+  const rotation = opts.logRotate?.length ? rotateBySize(opts.logRotate, reopenLogs) : null;
   const teardown = (): void => {
     if (rotation) clearInterval(rotation);
     cron?.stop();
@@ -152,30 +153,4 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
   teardown();
   log.info(`portico master ${process.pid}: stopped`);
   log.flush();
-}
-
-/**
- * --log-maxsize, as uWSGI's: the master looks at the file's size each second; past the limit it
- * renames it FILE.UNIXTIME and has every process reopen FILE, as SIGUSR1 does after logrotate.
- * Lines written between the rename and a reopen land in the renamed file: none is lost.
- */
-function rotateBySize(file: string, maxBytes: number, reopen: (message: string) => void): NodeJS.Timeout {
-  const timer = setInterval(() => {
-    let size: number;
-    try {
-      size = statSync(file).size;
-    } catch {
-      return;
-    }
-    if (size <= maxBytes) return;
-    const rotated = `${file}.${Math.floor(Date.now() / 1000)}`;
-    try {
-      renameSync(file, existsSync(rotated) ? `${rotated}.${process.hrtime.bigint()}` : rotated);
-    } catch {
-      return;
-    }
-    reopen(`--log-maxsize: ${file} passed ${maxBytes} bytes: rotated to ${rotated}`);
-  }, 1000);
-  timer.unref();
-  return timer;
 }

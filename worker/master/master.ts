@@ -45,6 +45,12 @@ export interface MasterOptions {
    * it no new requests meanwhile). Given, the workers keep the heartbeat their watchdog checks.
    */
   onBlocked?: (w: WorkerProcess, blocked: boolean) => void;
+  /**
+   * What the workers print to stdout and stderr (the app's console.log, Node's crash stacks) goes
+   * into `log` (its main file), as uWSGI's master sends it to its `logger`/`logto`; else it is
+   * the master's own stdout and stderr.
+   */
+  workerOutputToLog?: boolean;
 }
 
 /**
@@ -152,6 +158,7 @@ export class Master {
       socketPath,
       onEvent: (proc, e) => this.onWatchdog(proc, e),
       onMessage: (proc, m) => this.onMessage(proc, m),
+      onOutput: o.workerOutputToLog ? (_proc, line) => o.log.output(line) : undefined,
     });
     this.workers.set(id, w);
     void w.exited.then(({ code, signal }) => this.onExit(w, code, signal));

@@ -1,6 +1,7 @@
 import { fork, type ChildProcess, type StdioOptions } from 'node:child_process';
 import type { Duplex } from 'node:stream';
 import { PorticoError } from '../../common/errors.js';
+import { eachLine } from '../../common/stream-lines.js';
 import { MANAGED_ENV, type ManagedWorkerConfig, type WorkerMessage } from '../master-client.js';
 import { ControlChannel, type WatchdogEvent } from './control-channel.js';
 
@@ -18,6 +19,8 @@ export interface SpawnOptions {
   socketPath: string | null;
   onEvent: (w: WorkerProcess, e: WatchdogEvent) => void;
   onMessage: (w: WorkerProcess, m: WorkerMessage) => void;
+  /** Each line the worker writes to stdout or stderr (else they are the master's own). */
+  onOutput?: (w: WorkerProcess, line: string) => void;
 }
 
 const LISTEN_FD = 3;
@@ -46,8 +49,11 @@ export class WorkerProcess {
     this.id = opts.config.id;
     this.socketPath = opts.socketPath;
     const config: ManagedWorkerConfig = { ...opts.config, listenFd: opts.listenFd === null ? null : LISTEN_FD, controlFd: CONTROL_FD };
-    const stdio: StdioOptions = ['ignore', 'inherit', 'inherit', opts.listenFd ?? 'ignore', 'pipe', 'ipc'];
+    const out = opts.onOutput ? 'pipe' : 'inherit';
+    const stdio: StdioOptions = ['ignore', out, out, opts.listenFd ?? 'ignore', 'pipe', 'ipc'];
     this.child = fork(opts.main, opts.argv, { stdio, env: { ...process.env, [MANAGED_ENV]: JSON.stringify(config) } });
+    const onOutput = opts.onOutput;
+    if (onOutput) for (const stream of [this.child.stdout, this.child.stderr]) eachLine(stream, (line) => onOutput(this, line));
     this.control = new ControlChannel(this.child.stdio[CONTROL_FD] as Duplex, (e) => opts.onEvent(this, e));
     this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
     this.ready = new Promise((resolve, reject) => {
