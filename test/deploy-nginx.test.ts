@@ -29,7 +29,9 @@ function serverPaths(runDir: string): PathMap {
 function wrapLocations(text: string, file: string, runDir: string): string {
   const upstream = /(?:uwsgi_pass|proxy_pass http:\/\/)\s*([A-Za-z_][\w]*)\s*;/.exec(text)?.[1];
   assert.ok(upstream, `${file} passes to no named upstream`);
-  return `upstream ${upstream} { server unix:${join(runDir, 'portico.sock')}; }
+  // The gateway's locations use the map its site includes at http level.
+  const map = text.includes('$portico_connection') ? `include ${join(nginxDir, 'portico-upgrade-map.conf')};\n  ` : '';
+  return `${map}upstream ${upstream} { server unix:${join(runDir, 'portico.sock')}; }
   server { listen 127.0.0.1:1; include ${join(nginxDir, file)}; }`;
 }
 
@@ -50,9 +52,10 @@ describe('deploy/nginx: nginx -t on every file', () => {
       const text = readFileSync(join(nginxDir, file), 'utf8');
       // A site (server { }) is included at http level as Debian's sites-enabled are; it may
       // include the locations files by their installed path, which serverPaths moves too.
+      // An http-level snippet (a map) stands alone; a locations file needs its site around it.
       const http = /^\s*server\s*\{/m.test(text)
         ? localListen(substitutePaths(text, serverPaths(runDir)), await freePort())
-        : wrapLocations(text, file, runDir);
+        : /^\s*map\s/m.test(text) ? text : wrapLocations(text, file, runDir);
       const r = nginxTest(home, http);
       assert.equal(r.status, 0, r.output);
       assert.match(r.output, /test is successful/);

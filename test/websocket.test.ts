@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { outputLine, type Started } from './support/child-process.js';
-import { startNginx, type Nginx } from './support/nginx.js';
+import { GATEWAY_SITE, startNginx, type Nginx } from './support/nginx.js';
 import { fixturesDir } from './support/paths.js';
 import { startServe, type HttpFront } from './support/portico-gateway.js';
 import { startWorker } from './support/portico-worker.js';
@@ -55,6 +55,7 @@ describe('WebSockets', { timeout: 60_000 }, () => {
   let fetchNginx: Nginx | undefined;
   let serve: HttpFront | undefined;
   let fetchServe: HttpFront | undefined;
+  let proxyNginx: Nginx | undefined;
 
   before(async () => {
     const wsSock = join(tmp.path, 'ws.sock');
@@ -67,10 +68,12 @@ describe('WebSockets', { timeout: 60_000 }, () => {
       startServe(join(fixturesDir, 'ws-server-app.mjs')),
       startServe(join(fixturesDir, 'connection-app.mjs')),
     ]);
+    proxyNginx = await startNginx(join(tmp.path, 'nginx-proxy'), `127.0.0.1:${serve.port}`, '', GATEWAY_SITE);
   });
 
   after(async () => {
-    await Promise.all([nginx?.stop(), fetchNginx?.stop(), serve?.stop(), fetchServe?.stop()]);
+    await Promise.all([nginx?.stop(), fetchNginx?.stop(), proxyNginx?.stop()]);
+    await Promise.all([serve?.stop(), fetchServe?.stop()]);
     await Promise.all([wsWorker?.stop(), fetchWorker?.stop()]);
     tmp.cleanup();
   });
@@ -129,6 +132,19 @@ describe('WebSockets', { timeout: 60_000 }, () => {
     await once(second.ws, 'close');
     await outputLine(serve!.proc, /app saw close 1000/);
     const plain = await fetch(`${serve!.url}/plain`);
+    assert.equal(await plain.text(), 'plain /plain');
+  });
+
+  test('nginx proxy_pass (the shipped gateway locations) -> portico serve: ws echo and close code, then a plain request', async () => {
+    const { ws, next } = await open(`${proxyNginx!.url.replace(/^http/, 'ws')}/via-nginx`);
+    assert.equal((await next()).toString(), 'hello /via-nginx http');
+    const big = randomBytes(1024 * 1024);
+    ws.send(big);
+    assert.equal(sha(Buffer.from((await next()) as Buffer)), sha(big));
+    ws.send('close-me');
+    const [code] = (await once(ws, 'close')) as [number, Buffer];
+    assert.equal(code, 4001);
+    const plain = await fetch(`${proxyNginx!.url}/plain`);
     assert.equal(await plain.text(), 'plain /plain');
   });
 

@@ -26,15 +26,17 @@ export interface NginxSite {
   upstream: string;
   /** Extra lines inside the upstream block (e.g. keepalive). */
   upstreamConf?: string;
+  /** A shipped file in deploy/nginx/ the site includes at http level. */
+  httpInclude?: string;
 }
 
 const UWSGI_SITE: NginxSite = { locations: 'portico-uwsgi-locations.conf', upstream: 'portico_workers' };
-export const GATEWAY_SITE: NginxSite = { locations: 'portico-gateway-locations.conf', upstream: 'portico_gateway', upstreamConf: 'keepalive 32;' };
+export const GATEWAY_SITE: NginxSite = { locations: 'portico-gateway-locations.conf', upstream: 'portico_gateway', upstreamConf: 'keepalive 32;', httpInclude: 'portico-upgrade-map.conf' };
 
 export async function startNginx(dir: string, upstreamSocket: string, extraServerConf = '', site: NginxSite = UWSGI_SITE): Promise<Nginx> {
   return runNginx(dir, 'nginx', (port, home) => {
     copyFileSync('/etc/nginx/uwsgi_params', join(home, 'uwsgi_params'));
-    return `
+    return `${site.httpInclude !== undefined ? `\n  include ${join(repoRoot, 'deploy', 'nginx', site.httpInclude)};` : ''}
   upstream ${site.upstream} { server ${upstreamSocket.startsWith('/') ? `unix:${upstreamSocket}` : upstreamSocket}; ${site.upstreamConf ?? ''} }
   server {
     listen 127.0.0.1:${port};
