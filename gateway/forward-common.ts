@@ -7,6 +7,7 @@ import type { NativeLinkPool } from './native-link-pool.js';
 import type { TrustedProxies } from './trusted-proxies.js';
 import type { Upstream, UpstreamPool } from './upstream-pool.js';
 import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
+import type { StickySessions } from './sticky-sessions.js';
 
 /** What every forwarder needs, built once by the gateway server. */
 export interface ForwardContext {
@@ -19,6 +20,8 @@ export interface ForwardContext {
   bodyLimit: number;
   /** A request found no upstream at all and waits (serve: the master starts workers). */
   onNoUpstream?: () => void;
+  /** socket.io sessions pinned to their worker (gateway/sticky-sessions.ts). */
+  sticky?: StickySessions;
 }
 
 /** Answers the client with a coded error, or aborts its connection once a head was sent. */

@@ -2,6 +2,7 @@ import { isPorticoError, type ErrorCode } from '../common/errors.js';
 import { errorDetail, forwardFailed, sendError, type ForwardContext } from './forward-common.js';
 import { exchangeNative } from './native-forwarder.js';
 import { exchangeStream, startStream, type StreamOutcome } from './stream-forwarder.js';
+import { isEngineIo } from './sticky-sessions.js';
 import type { Upstream } from './upstream-pool.js';
 import { connectUpstream, exchangeUwsgi, prepareUwsgi, type UwsgiRequest } from './uwsgi-forwarder.js';
 import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
@@ -18,6 +19,9 @@ type Attempt = { done: true } | { done: false; code: ErrorCode; detail: string }
  */
 export async function forwardRequest(req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext): Promise<void> {
   const tried = new Set<Upstream>();
+  // A socket.io session goes to its worker: every other upstream counts as tried.
+  const sticky = ctx.sticky?.route(req.url, req.rawHeaders, ctx.pool.upstreams) ?? null;
+  if (sticky?.pinned !== undefined) for (const u of ctx.pool.upstreams) if (u !== sticky.pinned) tried.add(u);
   let lastCode: ErrorCode = 'PORTICO_ERR_UPSTREAM_CONNECT';
   let lastDetail = '';
   /** Built when the first uwsgi upstream is picked; a chunked body is read then (see prepareUwsgi). */
@@ -54,7 +58,7 @@ export async function forwardRequest(req: ForwardedRequest, res: ForwardedRespon
       const up = admission.upstream;
       let attempt: Attempt;
       try {
-        attempt = await forwardTo(req, res, ctx, up, uwsgi);
+        attempt = await forwardTo(req, res, ctx, up, uwsgi, sticky !== null && sticky.pinned === undefined ? ctx.sticky!.setCookie(up) : null);
       } finally {
         // After the exchange's promise, not inside it: a native link is back in its pool by now,
         // so the request the slot goes to next can reuse it.
@@ -80,6 +84,8 @@ const NO_UPSTREAM: ReadonlySet<Upstream> = new Set();
 export function forwardNow(req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext): boolean {
   const pool = ctx.pool;
   if (pool.queue.length > 0) return false;
+  // socket.io traffic is pinned to its worker (forwardRequest).
+  if (ctx.sticky !== undefined && isEngineIo(req.url)) return false;
   const up = pool.pick(NO_UPSTREAM, false);
   if (up === undefined || up.link !== 'native') return false;
   const links = ctx.native.get(up)!;
@@ -98,8 +104,9 @@ export function forwardNow(req: ForwardedRequest, res: ForwardedResponse, ctx: F
 }
 
 /** One attempt on `up`, holding one of its slots. */
-async function forwardTo(req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext, up: Upstream, uwsgi: { request?: UwsgiRequest }): Promise<Attempt> {
-  if (up.link === 'native') return forwardNative(req, res, ctx, up, uwsgi.request?.body ?? null);
+async function forwardTo(req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext, up: Upstream, uwsgi: { request?: UwsgiRequest }, setCookie: string | null): Promise<Attempt> {
+  // Sticky cookies ride on the native link's answers (portico serve's); a uwsgi upstream's go as they are.
+  if (up.link === 'native') return forwardNative(req, res, ctx, up, uwsgi.request?.body ?? null, setCookie);
   if (!uwsgi.request) {
     const prepared = await prepareUwsgi(req, res, ctx);
     if (!prepared) return { done: true };
@@ -124,7 +131,7 @@ async function forwardTo(req: ForwardedRequest, res: ForwardedResponse, ctx: For
  * GOAWAY says it never took it (the exchange's 'retry'). A new connection that cannot be made, or
  * a second 'retry', moves the request on to another upstream: nothing of it was answered yet.
  */
-async function forwardNative(req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext, up: Upstream, buffered: Buffer | null): Promise<Attempt> {
+async function forwardNative(req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext, up: Upstream, buffered: Buffer | null, setCookie: string | null): Promise<Attempt> {
   const pool = ctx.native.get(up)!;
   for (let attempt = 0; ; attempt++) {
     const fresh = attempt > 0;
@@ -141,7 +148,7 @@ async function forwardNative(req: ForwardedRequest, res: ForwardedResponse, ctx:
       pool.release(link);
       return { done: true };
     }
-    const outcome = link.writer ? await exchangeStream(req, res, ctx, up, pool, link, buffered) : await exchangeNative(req, res, ctx, up, pool, link, buffered);
+    const outcome = link.writer ? await exchangeStream(req, res, ctx, up, pool, link, buffered, setCookie) : await exchangeNative(req, res, ctx, up, pool, link, buffered);
     if (outcome === 'done') return { done: true };
     // Taken out of the pool (killed for --harakiri, or stopping): another upstream, not a new link.
     if (up.removed) {

@@ -18,6 +18,7 @@ import { installForwardFastPath } from './forward-fast-path.js';
 import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
 import { installLeanFront } from './lean-front.js';
 import { installUpgrades } from './upgrade-forwarder.js';
+import { StickySessions } from './sticky-sessions.js';
 import { forwardFailed, type ForwardContext } from './forward-common.js';
 import { forwardNow, forwardRequest } from './forward-request.js';
 import { fastifyLimitOptions, installHttpLimits, resolveHttpLimits, type HttpLimitOptions, type HttpLimits } from './http-limits.js';
@@ -101,6 +102,7 @@ export class GatewayServer {
       log: this.log,
       upstreamTimeoutMs,
       bodyLimit: o.bodyLimit ?? defaults.bodyLimit,
+      sticky: new StickySessions(),
     };
     this.ctx = ctx;
     const app = this.app;

@@ -21,8 +21,9 @@ export type StreamOutcome = 'done' | 'retry';
  */
 export function exchangeStream(
   req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext, up: Upstream, pool: NativeLinkPool, link: NativeLink, buffered: Buffer | null,
+  setCookie: string | null = null,
 ): Promise<StreamOutcome> {
-  return new Promise((resolve) => new GatewayStream(req, res, ctx, up, pool, link, resolve).start(buffered));
+  return new Promise((resolve) => new GatewayStream(req, res, ctx, up, pool, link, resolve, setCookie).start(buffered));
 }
 
 /** exchangeStream with a callback: the gateway's hot path allocates no promise. */
@@ -62,8 +63,14 @@ class GatewayStream implements LinkListener {
   private received = 0;
   /** When --upstream-timeout runs out for the head (the link's sweep reads it). */
   headDeadline = 0;
+  /** A Set-Cookie the gateway adds to the answer (a socket.io session's sticky cookie), or null. */
+  private readonly setCookie: string | null;
 
-  constructor(req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext, up: Upstream, pool: NativeLinkPool, link: NativeLink, resolve: (o: StreamOutcome) => void) {
+  constructor(
+    req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext, up: Upstream, pool: NativeLinkPool, link: NativeLink, resolve: (o: StreamOutcome) => void,
+    setCookie: string | null = null,
+  ) {
+    this.setCookie = setCookie;
     this.req = req;
     this.res = res;
     this.ctx = ctx;
@@ -189,6 +196,8 @@ class GatewayStream implements LinkListener {
     }
     if (head.status === 204 || head.status === 304) this.skipBody = true;
     this.length = head.length;
+    // A copy: a decoded head's headers may be shared with other responses.
+    if (this.setCookie !== null) head = { ...head, headers: head.headers.concat('Set-Cookie', this.setCookie) };
     const refused = writeWorkerHead(this.res, head);
     if (refused !== null) {
       this.fail('PORTICO_ERR_BAD_RESPONSE', refused);

@@ -36,10 +36,13 @@ async function forwardUpgrade(req: IncomingMessage, socket: Socket, head: Buffer
   if (refusal) return refuse(socket, ctx, req, refusal[0], refusal[1]);
   const gone = new AbortController();
   socket.once('close', () => gone.abort());
-  let admission = ctx.pool.admit(new Set());
+  // A socket.io session's upgrade goes to the worker that holds it (gateway/sticky-sessions.ts).
+  const pinned = ctx.sticky?.route(req.url, req.rawHeaders, ctx.pool.upstreams)?.pinned;
+  const others = new Set(pinned === undefined ? [] : ctx.pool.upstreams.filter((u) => u !== pinned));
+  let admission = ctx.pool.admit(others);
   if (admission.kind === 'busy') {
     if (ctx.pool.upstreams.length === 0) ctx.onNoUpstream?.();
-    admission = await ctx.pool.wait(new Set(), gone.signal);
+    admission = await ctx.pool.wait(others, gone.signal);
   }
   if (admission.kind === 'gone') return;
   if (admission.kind !== 'upstream') return refuse(socket, ctx, req, 'PORTICO_ERR_QUEUE_FULL', 'no upstream free for the upgrade');
