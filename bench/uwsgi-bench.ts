@@ -22,6 +22,7 @@ import { backendSpecs, commandLine, shellQuote, startBackend, type BackendId, ty
 import { installExitHandlers, interruptedBy, runBench, track, trackFn } from './cleanup.js';
 import { reloadBench } from './reload-bench.js';
 import { streamBench } from './stream-bench.js';
+import { websocketBench } from './websocket-bench.js';
 import { alternatingRounds } from './rounds.js';
 import { ratioTable, summarize, summaryTable, type RoundResult } from './report.js';
 import { treeCpuSeconds } from './proc-cpu.js';
@@ -137,13 +138,18 @@ if (suite === 'gateway') {
     installExitHandlers();
     await streamBench();
   });
+} else if (suite === 'websocket') {
+  await runBench(async () => {
+    installExitHandlers();
+    await websocketBench();
+  });
 } else if (suite === 'reload') {
   await runBench(async () => {
     installExitHandlers();
     await reloadBench();
   });
 } else if (suite !== 'uwsgi' && suite !== 'default') {
-  console.error(`BENCH_SUITE must be uwsgi, reload, gateway (then stream) or stream (unset: all of them), not ${JSON.stringify(suite)}`);
+  console.error(`BENCH_SUITE must be uwsgi, reload, gateway (then stream), stream or websocket (unset: all of them), not ${JSON.stringify(suite)}`);
   process.exit(2);
 }
 
@@ -151,5 +157,7 @@ await runBench(async () => {
   await main();
   if (suite !== 'default') return 0;
   await reloadBench();
-  return gatewaySuites();
+  const code = await gatewaySuites();
+  await websocketBench();
+  return code;
 });
