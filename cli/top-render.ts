@@ -21,7 +21,7 @@ export function renderTop(prev: MasterStatsJson | null, cur: MasterStatsJson, el
   const sockets = cur.sockets.map((s) => `${s.name} (${s.proto})`).join(', ') || '-';
   const header = [
     `portico ${cur.version} - master pid ${cur.pid} - sockets: ${sockets}`,
-    `requests: ${total}  req/s: ${rates ? fixed(rates.total) : '-'}  workers: ${busy} busy / ${cur.workers.length - cheap} total${cheap ? ` (${cheap} cheap)` : ''}`,
+    `requests: ${total}  req/s: ${rates ? fixed(rates.total) : '-'}  workers: ${busy} busy / ${cur.workers.length - cheap} total${cheap ? ` (${cheap} cheap)` : ''}${upgradedLine(cur)}`,
     ...cronLines(cur),
     '',
   ];
@@ -135,4 +135,10 @@ function cut(line: string, width: number | undefined): string {
 function cronLines(cur: MasterStatsJson): string[] {
   return (cur.cron ?? []).map((c) =>
     `cron ${c.id}: '${c.when}' (${c.kind}) next ${c.next.slice(0, 16).replace('T', ' ')}Z, ${c.runs} run(s), ${c.skipped} skipped${c.running ? ', running' : ''}`);
+}
+
+/** Upgraded connections (WebSockets) across the workers, when there are any. */
+function upgradedLine(cur: MasterStatsJson): string {
+  const n = cur.workers.reduce((sum, w) => sum + w.upgraded, 0);
+  return n > 0 ? `  upgraded: ${n}` : '';
 }

@@ -29,7 +29,7 @@ function worker(over: Partial<WorkerStatsJson>): WorkerStatsJson {
   return {
     id: 1, pid: 100, status: 'idle', requests: 0, in_flight: 0, exceptions: 0, harakiri_count: 0, respawn_count: 0,
     rss: 50 * 1024 * 1024, avg_rt: 2500, running_time: 125_000_000, last_spawn: 0, current_request: null, responsive: true,
-    accepting: 1, delta_requests: 0, signals: 0, signal_queue: 0, vsz: 0, tx: 0, apps: [], cores: [],
+    accepting: 1, delta_requests: 0, signals: 0, signal_queue: 0, vsz: 0, tx: 0, upgraded: 0, apps: [], cores: [],
     ...over,
   };
 }

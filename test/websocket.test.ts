@@ -17,6 +17,7 @@ import { fixturesDir } from './support/paths.js';
 import { startServe, type HttpFront } from './support/portico-gateway.js';
 import { startWorker } from './support/portico-worker.js';
 import { makeTmpDir } from './support/tmp-dir.js';
+import { fetchStats } from '../worker/master/stats-client.js';
 
 /** Opens a ws client and collects what it receives, in order. */
 async function open(url: string): Promise<{ ws: WebSocket; next: () => Promise<WebSocket.RawData> }> {
@@ -65,7 +66,7 @@ describe('WebSockets', { timeout: 60_000 }, () => {
       startWorker(join(fixturesDir, 'connection-app.mjs'), fetchSock, ['--chmod-socket', '666']),
       startNginx(join(tmp.path, 'nginx-ws'), wsSock),
       startNginx(join(tmp.path, 'nginx-fetch'), fetchSock),
-      startServe(join(fixturesDir, 'ws-server-app.mjs')),
+      startServe(join(fixturesDir, 'ws-server-app.mjs'), ['--stats', join(tmp.path, 'stats.sock')]),
       startServe(join(fixturesDir, 'connection-app.mjs')),
     ]);
     proxyNginx = await startNginx(join(tmp.path, 'nginx-proxy'), `127.0.0.1:${serve.port}`, '', GATEWAY_SITE);
@@ -128,6 +129,9 @@ describe('WebSockets', { timeout: 60_000 }, () => {
     await outputLine(serve!.proc, /GET \/chat\?room=2 => generated \d+ bytes in \d+ msecs \(HTTP\/1\.1 101\)/);
     const second = await open(`${serve!.url.replace(/^http/, 'ws')}/again`);
     await second.next();
+    // --stats (and portico top, /metrics) count it as an upgraded connection, not a request in flight.
+    const stats = await fetchStats(join(tmp.path, 'stats.sock'));
+    assert.deepEqual(stats.workers.map((w) => [w.upgraded, w.in_flight]), [[1, 0]]);
     second.ws.close(1000);
     await once(second.ws, 'close');
     await outputLine(serve!.proc, /app saw close 1000/);

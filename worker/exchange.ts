@@ -116,8 +116,10 @@ export class Exchange {
     this.ctx.scoreboard?.end(this.slot, this.durationMs, 101, 0);
     this.upgradedSocket = socket;
     this.ctx.upgraded.add(this);
+    this.ctx.scoreboard?.upgraded(1);
     socket.once('close', () => {
       this.ctx.upgraded.delete(this);
+      this.ctx.scoreboard?.upgraded(-1);
       this.upgradedSocket = null;
       if (this.finished || this.aborted) return;
       this.finished = true;

@@ -25,7 +25,9 @@ const enum Counter {
   Heartbeat = 5,
   /** Response bytes written (head and body): uWSGI's tx. */
   Tx = 6,
-  Count = 7,
+  /** Connections an app took over for an upgrade (WebSockets), open now. */
+  Upgraded = 7,
+  Count = 8,
 }
 
 const COUNTERS_BYTES = Counter.Count * 8;
@@ -115,6 +117,11 @@ export class Scoreboard {
   exception(): void {
     this.v.counters[Counter.Exceptions]!++;
   }
+
+  /** An upgraded connection opened (1) or closed (-1). */
+  upgraded(delta: 1 | -1): void {
+    this.v.counters[Counter.Upgraded]! += delta;
+  }
 }
 
 export interface RunningRequest {
@@ -133,6 +140,8 @@ export interface ScoreboardSnapshot {
   runningTimeUs: number;
   /** Response bytes written, as uWSGI's tx. */
   txBytes: number;
+  /** Upgraded connections (WebSockets) open now: not requests in flight, and never harakiri's. */
+  upgraded: number;
   /** The longest-running request, if any. */
   current: RunningRequest | null;
 }
@@ -140,9 +149,9 @@ export interface ScoreboardSnapshot {
 const decoder = new TextDecoder();
 
 /** The watchdog's side of --metrics: a copy of the request counters, and what is in flight. */
-export function readRequestMetrics(sab: SharedArrayBuffer): { counts: number[]; inFlight: number } {
+export function readRequestMetrics(sab: SharedArrayBuffer): { counts: number[]; inFlight: number; upgraded: number } {
   const v = views(sab);
-  return { counts: Array.from(v.metrics), inFlight: v.counters[Counter.InFlight]! };
+  return { counts: Array.from(v.metrics), inFlight: v.counters[Counter.InFlight]!, upgraded: v.counters[Counter.Upgraded]! };
 }
 
 /** The watchdog's side of the heartbeat: Date.now() when the app's thread last ran its timer. */
@@ -178,6 +187,7 @@ export function readScoreboard(sab: SharedArrayBuffer, now = Date.now()): Scoreb
     avgRtUs: requests > 0 ? Math.round((c[Counter.TotalMs]! / requests) * 1000) : 0,
     runningTimeUs: Math.round(c[Counter.TotalMs]! * 1000),
     txBytes: c[Counter.Tx]!,
+    upgraded: c[Counter.Upgraded]!,
     current,
   };
 }

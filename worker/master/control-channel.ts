@@ -19,6 +19,8 @@ export interface WorkerSnapshot extends ScoreboardSnapshot {
 export interface WorkerMetrics {
   counts: number[];
   inFlight: number;
+  /** Upgraded connections (WebSockets) open now (absent from a worker of an older version). */
+  upgraded?: number;
 }
 
 /** An answer to a query, matched to it by id. */

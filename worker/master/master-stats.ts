@@ -31,6 +31,8 @@ export interface WorkerStatsJson {
   vsz: number;
   /** Response bytes written. */
   tx: number;
+  /** portico's: upgraded connections (WebSockets) open now, not counted in in_flight. */
+  upgraded: number;
   apps: Array<{ id: number; modifier1: number; mountpoint: string; startup_time: number; requests: number; exceptions: number; chdir: string }>;
   /** One core: the worker's event loop (uWSGI's cores are its threads or async slots). */
   cores: Array<{ id: number; requests: number; static_requests: number; routed_requests: number; offloaded_requests: number; write_errors: number; read_errors: number; in_request: 0 | 1; vars: string[]; req_info: Record<string, never> }>;
@@ -144,6 +146,7 @@ async function workerStats(master: Master, w: WorkerProcess, hideQuery: boolean)
     signal_queue: 0,
     vsz: w.alive ? vszOf(w.pid) : 0,
     tx: s?.txBytes ?? 0,
+    upgraded: s?.upgraded ?? 0,
     apps: [{ id: 0, modifier1: 0, mountpoint: '', startup_time: 0, requests, exceptions, chdir: '' }],
     cores: [coreStats(requests, inFlight)],
   };
@@ -203,7 +206,7 @@ function cheapSlot(master: Master, id: number): WorkerStatsJson {
     id, pid: 0, status: 'cheap', requests: 0, in_flight: 0, exceptions: 0,
     harakiri_count: slot?.harakiri ?? 0, respawn_count: slot?.respawns ?? 0,
     rss: 0, avg_rt: 0, running_time: 0, last_spawn: 0, current_request: null, responsive: true,
-    accepting: 0, delta_requests: 0, signals: 0, signal_queue: 0, vsz: 0, tx: 0,
+    accepting: 0, delta_requests: 0, signals: 0, signal_queue: 0, vsz: 0, tx: 0, upgraded: 0,
     apps: [{ id: 0, modifier1: 0, mountpoint: '', startup_time: 0, requests: 0, exceptions: 0, chdir: '' }],
     cores: [coreStats(0, 0)],
   };

@@ -126,6 +126,7 @@ export class MetricsServer {
       }
       this.lastSeen.set(w, m);
       lists.push(requestMetricsJSON('portico', m.counts, m.inFlight, 'the workers'));
+      lists.push([gauge('portico_upgraded_connections', 'Upgraded connections (WebSockets) open in the workers, not counted as requests in flight', m.upgraded ?? 0)]);
     });
     lists.push(requestMetricsJSON('portico', this.retired, 0, 'the workers'));
     lists.push([gauge('portico_workers_unanswered', `Workers left out of this scrape: no answer within ${defaults.statsTimeoutMs} ms`, unanswered)]);

@@ -109,6 +109,7 @@ function normalize(doc: Record<string, unknown>): MasterStatsJson {
       signal_queue: num(w.signal_queue),
       vsz: num(w.vsz),
       tx: num(w.tx),
+      upgraded: num(w.upgraded),
       apps: [],
       cores: [],
     };
