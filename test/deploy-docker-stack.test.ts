@@ -23,13 +23,18 @@ import { fixturesDir, repoRoot } from './support/paths.js';
 
 const dockerDir = join(deployDir, 'docker');
 const docker = findExecutable('docker');
-const compose = findExecutable('docker-compose');
+/**
+ * Compose 1.x (`docker-compose`, Debian's package, what CI runs), else Compose 2.x as the docker
+ * CLI plugin (`docker compose`, what Docker's own packages install; not run here).
+ */
+const compose: string[] | null = findExecutable('docker-compose') ? [findExecutable('docker-compose')!]
+  : docker && spawnSync(docker, ['compose', 'version'], { encoding: 'utf8' }).status === 0 ? [docker, 'compose'] : null;
 const MiB = 1024 * 1024;
 
 /** Why this machine cannot run the test, or false. */
 function engineMissing(): string | false {
   if (!docker) return 'the docker CLI is not installed (Debian package docker.io; .ci/run installs it)';
-  if (!compose) return 'docker-compose is not installed (Debian package docker-compose; .ci/run installs it)';
+  if (!compose) return 'neither docker-compose nor `docker compose` is installed (Debian package docker-compose; .ci/run installs it)';
   const info = spawnSync(docker, ['info', '--format', '{{.ServerVersion}}'], { encoding: 'utf8', timeout: 30_000 });
   if (info.status !== 0) {
     const why = `${info.stderr ?? ''}${info.error?.message ?? ''}`.trim().split('\n').at(-1);
@@ -71,20 +76,31 @@ const baseEnv: NodeJS.ProcessEnv = {
   PORTICO_IMAGE: imageTag,
   PORTICO_APP_DIR: join(fixturesDir, 'docker'),
   PORTICO_APP: 'stack-app.mjs',
-  // The classic builder, as in CI (docker-compose 1.x builds through the engine's API anyway).
-  COMPOSE_DOCKER_CLI_BUILD: '0',
-  DOCKER_BUILDKIT: '0',
+  // The classic builder unless told otherwise: the one every engine has, and the one CI uses
+  // (docker-compose 1.x builds through the engine's API anyway).
+  COMPOSE_DOCKER_CLI_BUILD: process.env.COMPOSE_DOCKER_CLI_BUILD ?? '0',
+  DOCKER_BUILDKIT: process.env.DOCKER_BUILDKIT ?? '0',
 };
 
 describe('deploy/docker under Docker: the image and both compose stacks', { skip, timeout: 20 * 60_000 }, () => {
   let buildOutput = '';
+  /** Seconds each step took, reported (never asserted: the machine's load decides them). */
+  const took: string[] = [];
+  const timed = async <T>(what: string, step: () => Promise<T>): Promise<T> => {
+    const start = performance.now();
+    try {
+      return await step();
+    } finally {
+      took.push(`${what} ${((performance.now() - start) / 1000).toFixed(1)} s`);
+    }
+  };
 
   before(async () => {
     // NAME=VALUE lines naming the base images (official, or the stand-ins it built or reused).
-    const images = await ok(join(dockerDir, 'base-images.sh'), []);
+    const images = await timed('base images', () => ok(join(dockerDir, 'base-images.sh'), []));
     for (const m of images.matchAll(/^(PORTICO_\w+_IMAGE)=(\S+)$/gm)) baseEnv[m[1]!] = m[2]!;
     assert.ok(baseEnv.PORTICO_NODE_IMAGE && baseEnv.PORTICO_NGINX_IMAGE, images);
-    const r = await run(compose!, ['-p', `portico-build-${process.pid}`, '-f', join(dockerDir, 'docker-compose.yml'), 'build', 'portico'], baseEnv);
+    const r = await timed('docker-compose build', () => run(compose![0]!, [...compose!.slice(1), '-p', `portico-build-${process.pid}`, '-f', join(dockerDir, 'docker-compose.yml'), 'build', 'portico'], baseEnv));
     buildOutput = `${r.stdout}${r.stderr}`;
     assert.equal(r.status, 0, buildOutput);
   });
@@ -113,6 +129,7 @@ describe('deploy/docker under Docker: the image and both compose stacks', { skip
     // useradd's "uid outside SYS_UID range" warning, npm's EBADENGINE (a dependency wanting a newer Node).
     assert.doesNotMatch(buildOutput, /useradd[^\n]*warning|EBADENGINE/i);
     const base = JSON.parse(await ok(docker!, ['image', 'inspect', '-f', '{{json .Size}}', baseEnv.PORTICO_NODE_IMAGE!])) as number;
+    t.diagnostic(took.join(', '));
     t.diagnostic(`image ${imageTag}: ${(inspect!.Size / 1e6).toFixed(0)} MB, of which ${(base / 1e6).toFixed(0)} MB is ${baseEnv.PORTICO_NODE_IMAGE}`);
   });
 
@@ -123,7 +140,7 @@ describe('deploy/docker under Docker: the image and both compose stacks', { skip
     describe(`${stack.file} (${stack.front})`, () => {
       const project = `portico-test-${process.pid}-${stack.name}`;
       const env: NodeJS.ProcessEnv = {};
-      const dc = (...args: string[]): Promise<string> => ok(compose!, ['-p', project, '-f', join(dockerDir, stack.file), ...args], env);
+      const dc = (...args: string[]): Promise<string> => ok(compose![0]!, [...compose!.slice(1), '-p', project, '-f', join(dockerDir, stack.file), ...args], env);
       let url = '';
       let since = '';
       const ids: Record<string, string> = {};
@@ -140,7 +157,7 @@ describe('deploy/docker under Docker: the image and both compose stacks', { skip
         url = `http://127.0.0.1:${port}`;
         since = String(Math.floor(Date.now() / 1000) - 1);
         // up waits for portico to be healthy (nginx depends on it with condition: service_healthy).
-        await dc('up', '-d', '--no-build');
+        await timed(`${stack.name}: up -d`, () => dc('up', '-d', '--no-build'));
         for (const service of ['portico', 'nginx']) ids[service] = (await dc('ps', '-q', service)).trim();
         logs = startProcess(docker!, ['logs', '-f', ids.portico!]);
       });
@@ -148,10 +165,10 @@ describe('deploy/docker under Docker: the image and both compose stacks', { skip
       after(async () => {
         // Whatever the tests did: the stack goes, with its volume, even after a failure.
         await logs?.stop();
-        await run(compose!, ['-p', project, '-f', join(dockerDir, stack.file), 'down', '-v', '--remove-orphans'], env);
+        await run(compose![0]!, [...compose!.slice(1), '-p', project, '-f', join(dockerDir, stack.file), 'down', '-v', '--remove-orphans'], env);
       });
 
-      test('both services become healthy', async () => {
+      test('both services become healthy', async (t) => {
         // Docker's own health_status events, replayed from before `up` (--since), so none is missed.
         const events = startProcess(docker!, ['events', '--since', since, '--filter', `label=com.docker.compose.project=${project}`,
           '--filter', 'event=health_status', '--format', '{{index .Actor.Attributes "com.docker.compose.service"}} {{.Status}}']);
@@ -159,6 +176,7 @@ describe('deploy/docker under Docker: the image and both compose stacks', { skip
           await outputLine(events, /^portico health_status: healthy$/m, 120_000);
           await outputLine(events, /^nginx health_status: healthy$/m, 120_000);
           assert.doesNotMatch(events.output(), /unhealthy/);
+          t.diagnostic(took.at(-1)!);
         } finally {
           await events.stop();
         }

@@ -169,7 +169,11 @@ EOF
   rm -rf "$ctx"
 }
 
-mkdir -p "$CACHE"
+# A user who is not root (the official images, no debootstrap needed) caches in their home.
+if ! mkdir -p "$CACHE" 2>/dev/null || [ ! -w "$CACHE" ]; then
+  CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/portico-ci
+  mkdir -p "$CACHE"
+fi
 # Two runs on one machine (or one daemon) build the stand-ins once: the second waits, then reuses.
 exec 9>"$CACHE/.lock"
 flock 9
