@@ -28,8 +28,10 @@ describe('deploy/docker/Dockerfile', () => {
   test('two stages: tsc in the builder, production dependencies only in the image', () => {
     assert.equal(stages.length, 2);
     assert.match(stages[0]!, /^RUN npx tsc -p tsconfig\.json$/m);
-    assert.match(runtime, /^RUN npm ci --omit=dev --ignore-scripts\b/m);
+    assert.match(stages[0]!, /^RUN npm prune --omit=dev --ignore-scripts\b/m);
+    assert.match(runtime, /^COPY --from=build \/opt\/portico\/node_modules \.\/node_modules$/m);
     assert.match(runtime, /^COPY --from=build \/opt\/portico\/dist \.\/dist$/m);
+    assert.doesNotMatch(runtime, /npm (ci|install)/, 'the image stage installs nothing: it copies the pruned node_modules');
   });
 
   test('runs as a non-root user, under tini, with node in exec form', () => {
@@ -55,7 +57,7 @@ describe('deploy/docker/Dockerfile', () => {
             const target = join(dir, file, '..', spec).split('/')[0]!;
             assert.ok(copied.includes(target), `${dir}/${file} imports ${spec} outside the copied sources`);
           } else {
-            // npm ci --omit=dev: a devDependency imported at run time would be missing in the image.
+            // npm prune --omit=dev: a devDependency imported at run time would be missing in the image.
             const pkg = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
             assert.ok(deps.includes(pkg), `${dir}/${file} imports ${spec}, not a production dependency`);
           }
