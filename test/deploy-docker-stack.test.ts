@@ -70,6 +70,7 @@ async function ok(cmd: string, args: string[], env?: NodeJS.ProcessEnv, timeoutM
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const imageTag = `portico-test:${process.pid}`;
+const buildStageTag = `portico-test-build:${process.pid}`;
 /** The environment every docker-compose call gets: the settings the compose files document. */
 const baseEnv: NodeJS.ProcessEnv = {
   ...process.env,
@@ -103,13 +104,17 @@ describe('deploy/docker under Docker: the image and both compose stacks', { skip
     const r = await timed('docker-compose build', () => run(compose![0]!, [...compose!.slice(1), '-p', `portico-build-${process.pid}`, '-f', join(dockerDir, 'docker-compose.yml'), 'build', 'portico'], baseEnv));
     buildOutput = `${r.stdout}${r.stderr}`;
     assert.equal(r.status, 0, buildOutput);
+    // The classic builder keeps the builder stage's layers as untagged images. The same build
+    // with --target build is all cache hits; its tag lets after() remove exactly this run's
+    // layers (a prune of untagged images could take those of a build running beside this one).
+    await ok(docker!, ['build', '-q', '--target', 'build', '--build-arg', `NODE_IMAGE=${baseEnv.PORTICO_NODE_IMAGE}`,
+      '-f', join(dockerDir, 'Dockerfile'), '-t', buildStageTag, repoRoot], baseEnv);
   });
 
   after(async () => {
-    // The image this run built, and the builder stage's layers the classic builder keeps untagged.
-    // The base images stay: building them again would cost every later run a minute.
-    await run(docker!, ['rmi', imageTag]);
-    await run(docker!, ['image', 'prune', '-f', '--filter', 'label=org.portico.stage=build']);
+    // The image this run built and its builder stage (with their untagged parent layers). The
+    // base images stay: building them again would cost every later run a minute.
+    await run(docker!, ['rmi', imageTag, buildStageTag]);
   });
 
   test('the image: Node 24, non-root, its own HEALTHCHECK, production dependencies only; a build without warnings', async (t) => {
