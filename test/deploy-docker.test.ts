@@ -9,15 +9,17 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from '
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { outputLine, startProcess, type Started } from './support/child-process.js';
-import { composeConfig, deployDir, findExecutable, localListen, substitutePaths, volumeMounts, type ComposeConfig, type PathMap } from './support/deploy-files.js';
+import { composeConfig, deployDir, findExecutable, localListen, publishedPorts, substitutePaths, volumeMounts, type ComposeConfig, type PathMap } from './support/deploy-files.js';
 import { runNginx, type Nginx } from './support/nginx.js';
+import { needPeer } from './support/peers.js';
 import { repoRoot } from './support/paths.js';
 import { makeTmpDir } from './support/tmp-dir.js';
 
 const composeFile = join(deployDir, 'docker', 'docker-compose.yml');
+const serveComposeFile = join(deployDir, 'docker', 'docker-compose.serve.yml');
 const dockerfile = readFileSync(join(deployDir, 'docker', 'Dockerfile'), 'utf8');
 const compose = findExecutable('docker-compose');
-const skip = compose ? false : 'docker-compose is not installed (Debian package docker-compose; .ci/run installs it)';
+const skip = needPeer(compose ? false : 'docker-compose is not installed (Debian package docker-compose; .ci/run installs it)');
 
 describe('deploy/docker/Dockerfile', () => {
   const stages = dockerfile.split(/^FROM /m).slice(1);
@@ -26,8 +28,10 @@ describe('deploy/docker/Dockerfile', () => {
   test('two stages: tsc in the builder, production dependencies only in the image', () => {
     assert.equal(stages.length, 2);
     assert.match(stages[0]!, /^RUN npx tsc -p tsconfig\.json$/m);
-    assert.match(runtime, /^RUN npm ci --omit=dev --ignore-scripts\b/m);
+    assert.match(stages[0]!, /^RUN npm prune --omit=dev --ignore-scripts\b/m);
+    assert.match(runtime, /^COPY --from=build \/opt\/portico\/node_modules \.\/node_modules$/m);
     assert.match(runtime, /^COPY --from=build \/opt\/portico\/dist \.\/dist$/m);
+    assert.doesNotMatch(runtime, /npm (ci|install)/, 'the image stage installs nothing: it copies the pruned node_modules');
   });
 
   test('runs as a non-root user, under tini, with node in exec form', () => {
@@ -53,13 +57,49 @@ describe('deploy/docker/Dockerfile', () => {
             const target = join(dir, file, '..', spec).split('/')[0]!;
             assert.ok(copied.includes(target), `${dir}/${file} imports ${spec} outside the copied sources`);
           } else {
-            // npm ci --omit=dev: a devDependency imported at run time would be missing in the image.
+            // npm prune --omit=dev: a devDependency imported at run time would be missing in the image.
             const pkg = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
             assert.ok(deps.includes(pkg), `${dir}/${file} imports ${spec}, not a production dependency`);
           }
         }
       }
     }
+  });
+});
+
+describe('deploy/docker: what any builder can build, with a small context', () => {
+  test('no BuildKit-only syntax, the current Node LTS, useradd without --system (no uid range warning)', () => {
+    // A `# syntax=` line makes BuildKit fetch a frontend image (offline builds fail); RUN --mount
+    // and heredocs do not exist in the classic builder.
+    assert.doesNotMatch(dockerfile, /^#\s*syntax\s*=/im);
+    assert.doesNotMatch(dockerfile, /--mount=|<<\s*\w+\s*$/m);
+    assert.match(dockerfile, /^ARG NODE_IMAGE=node:24-bookworm-slim$/m);
+    assert.deepEqual([...dockerfile.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]), ['${NODE_IMAGE}', '${NODE_IMAGE}']);
+    const useradd = /^ && useradd [^\n]*/m.exec(dockerfile)?.[0] ?? '';
+    assert.match(useradd, /--uid 10001/);
+    assert.doesNotMatch(useradd, /--system/);
+  });
+
+  test("the image's HEALTHCHECK is portico's own client on the socket CMD listens on, first check within seconds", () => {
+    const health = /^HEALTHCHECK ((?:--\S+ )*)\\?\s*CMD (\[.*\])$/m.exec(dockerfile);
+    assert.ok(health, 'no HEALTHCHECK ... CMD [...]');
+    const check = JSON.parse(health[2]!) as string[];
+    const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)?.[1] ?? 'null') as string[];
+    assert.deepEqual(check.slice(0, 4), ['node', '/opt/portico/bin/portico.mjs', 'request', '--socket']);
+    assert.equal(check[4], cmd[cmd.indexOf('--socket') + 1]);
+    const interval = /--interval=(\d+)s/.exec(health[1]!)?.[1];
+    assert.ok(interval && Number(interval) <= 5, `--interval=${interval}s`);
+  });
+
+  test('.dockerignore lets in exactly what the Dockerfile copies from the context', () => {
+    const lines = readFileSync(join(repoRoot, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    assert.equal(lines[0], '*', 'everything out first');
+    const allowed = lines.slice(1).map((l) => {
+      assert.match(l, /^!/, l);
+      return l.slice(1).replace(/\/$/, '');
+    });
+    const copied = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => m[1]!.split(/\s+/));
+    assert.deepEqual([...new Set(copied)].sort(), allowed.sort());
   });
 });
 
@@ -82,6 +122,32 @@ describe('deploy/docker/docker-compose.yml', { skip }, () => {
     for (const s of ['nginx', 'portico']) assert.equal(config.services[s]!.healthcheck?.test[0], 'CMD', s);
     assert.deepEqual(config.services.nginx!.depends_on, { portico: { condition: 'service_healthy' } });
     assert.equal(config.services.portico!.build?.dockerfile, 'deploy/docker/Dockerfile');
+  });
+
+  test('nginx is published on 127.0.0.1:8080 by default, PORTICO_PORT and PORTICO_BIND change it; the base images default to the official ones', () => {
+    assert.deepEqual(publishedPorts(config.services.nginx!), ['127.0.0.1:8080:80']);
+    const moved = composeConfig(compose!, composeFile, { ...process.env, PORTICO_PORT: '18081', PORTICO_BIND: '0.0.0.0' });
+    assert.equal(moved.status, 0, moved.output);
+    assert.deepEqual(publishedPorts(moved.config!.services.nginx!), ['0.0.0.0:18081:80']);
+    assert.equal(config.services.nginx!.image, 'nginx:1.27');
+    assert.equal(config.services.portico!.build?.args?.NODE_IMAGE, 'node:24-bookworm-slim');
+  });
+});
+
+describe('deploy/docker/docker-compose.serve.yml', { skip }, () => {
+  test('docker-compose config accepts it: portico serve behind nginx, on the same image and settings', () => {
+    const r = composeConfig(compose!, serveComposeFile);
+    assert.equal(r.status, 0, r.output);
+    const { services } = r.config!;
+    assert.deepEqual(Object.keys(services).sort(), ['nginx', 'portico']);
+    assert.deepEqual(services.portico!.command!.slice(0, 4), ['node', '/opt/portico/bin/portico.mjs', 'serve', '/srv/app/hello.mjs']);
+    assert.equal(services.portico!.command![services.portico!.command!.indexOf('--http') + 1], '0.0.0.0:8000');
+    assert.equal(services.portico!.build?.dockerfile, 'deploy/docker/Dockerfile');
+    assert.deepEqual(publishedPorts(services.nginx!), ['127.0.0.1:8080:80']);
+    assert.deepEqual(services.portico!.ports ?? [], [], 'the gateway is reached through nginx only');
+    const site = volumeMounts(services.nginx!, 'VOL').find(([target]) => target === '/etc/nginx/conf.d/default.conf')?.[1];
+    assert.equal(site, join(deployDir, 'docker', 'nginx-serve.conf'));
+    assert.match(readFileSync(site, 'utf8'), /server portico:8000;/);
   });
 });
 

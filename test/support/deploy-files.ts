@@ -55,9 +55,9 @@ export interface ComposeService {
   command?: string[];
   volumes?: Array<string | { type?: string; source?: string; target: string; read_only?: boolean }>;
   healthcheck?: { test: string[] };
-  ports?: Array<string | { published: number | string; target: number }>;
+  ports?: Array<string | { published: number | string; target: number; host_ip?: string }>;
   depends_on?: Record<string, { condition: string }> | string[];
-  build?: { context: string; dockerfile?: string };
+  build?: { context: string; dockerfile?: string; args?: Record<string, string> };
   image?: string;
 }
 export interface ComposeConfig {
@@ -70,10 +70,10 @@ export interface ComposeConfig {
  * the Compose implementation itself. Debian's docker-compose 1.x prints YAML only, and depends on
  * python3-yaml, so its own interpreter turns that into JSON; Compose 2.x prints JSON itself.
  */
-export function composeConfig(bin: string, file: string): { status: number | null; output: string; config?: ComposeConfig } {
+export function composeConfig(bin: string, file: string, env: NodeJS.ProcessEnv = process.env): { status: number | null; output: string; config?: ComposeConfig } {
   const head = readFileSync(bin).subarray(0, 128).toString('latin1');
   const python = head.startsWith('#!') ? head.slice(2).split('\n')[0]!.trim().split(/\s+/)[0]! : null;
-  const r = spawnSync(bin, ['-f', file, 'config', ...(python ? [] : ['--format', 'json'])], { encoding: 'utf8' });
+  const r = spawnSync(bin, ['-f', file, 'config', ...(python ? [] : ['--format', 'json'])], { encoding: 'utf8', env });
   if (r.status !== 0) return { status: r.status, output: `${r.stdout}${r.stderr}` };
   let json = r.stdout;
   if (python) {
@@ -93,4 +93,9 @@ export function volumeMounts(service: ComposeService, volumesDir: string): PathM
     }
     return [v.target, v.type === 'volume' ? join(volumesDir, v.source!) : v.source!];
   });
+}
+
+/** A service's published ports as HOST_IP:PUBLISHED:TARGET, from Compose 1.x strings or 2.x objects. */
+export function publishedPorts(service: ComposeService): string[] {
+  return (service.ports ?? []).map((p) => (typeof p === 'string' ? p.replace(/\/tcp$/, '') : `${p.host_ip ?? ''}:${p.published}:${p.target}`));
 }
