@@ -10,8 +10,8 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startProcess } from './support/child-process.js';
 import { freePort } from './support/free-port.js';
+import { PATHS, startFourPaths } from './support/four-paths.js';
 import { GATEWAY_SITE, startNginx } from './support/nginx.js';
 import { fixturesDir } from './support/paths.js';
 import { startServe } from './support/portico-gateway.js';
@@ -97,34 +97,8 @@ describe('apps that frame their own responses, on every path', { timeout: 120_00
   const bases: Record<string, { hono: string; node: string }> = {};
 
   before(async () => {
-    const honoSock = join(tmp.path, 'hono.sock');
-    const nodeSock = join(tmp.path, 'node.sock');
-    const honoWorker = await startWorker(join(APPS, 'hono-app.mjs'), honoSock, ['--chmod-socket', '666']);
-    const nodeWorker = await startWorker(join(APPS, 'node-stream-app.mjs'), nodeSock, ['--chmod-socket', '666']);
-    stop.push(() => honoWorker.stop(), () => nodeWorker.stop());
-    // nginx uwsgi_pass → portico worker, the shipped locations.
-    const ngHono = await startNginx(tmp.path, honoSock);
-    const ngNode = await startNginx(tmp.path, nodeSock);
-    stop.push(() => ngHono.stop(), () => ngNode.stop());
-    bases.nginx = { hono: ngHono.url, node: ngNode.url };
-    // portico serve, and nginx proxy_pass → that gateway.
-    const serveHono = await startServe(join(APPS, 'hono-app.mjs'));
-    const serveNode = await startServe(join(APPS, 'node-stream-app.mjs'));
-    stop.push(() => serveHono.stop(), () => serveNode.stop());
-    bases.serve = { hono: serveHono.url, node: serveNode.url };
-    const pgHono = await startNginx(tmp.path, `127.0.0.1:${serveHono.port}`, '', GATEWAY_SITE);
-    const pgNode = await startNginx(tmp.path, `127.0.0.1:${serveNode.port}`, '', GATEWAY_SITE);
-    stop.push(() => pgHono.stop(), () => pgNode.stop());
-    bases.proxy = { hono: pgHono.url, node: pgNode.url };
-    // uWSGI's HTTP router → portico worker.
-    const routers = await Promise.all([honoSock, nodeSock].map(async (sock) => {
-      const port = await freePort();
-      const router = startProcess('/usr/bin/uwsgi', ['--strict', '--die-on-term', '--master', '--plugin', 'http', '--http', `127.0.0.1:${port}`, '--http-to', sock]);
-      await router.waitFor(/spawned uWSGI http 1 \(pid: \d+\)/);
-      stop.push(() => router.stop());
-      return `http://127.0.0.1:${port}`;
-    }));
-    bases.router = { hono: routers[0]!, node: routers[1]! };
+    const [hono, node] = await Promise.all([join(APPS, 'hono-app.mjs'), join(APPS, 'node-stream-app.mjs')].map((app) => startFourPaths(tmp.path, app, stop)));
+    for (const [name] of PATHS) bases[name] = { hono: hono![name], node: node![name] };
   });
 
   after(async () => {
@@ -132,10 +106,7 @@ describe('apps that frame their own responses, on every path', { timeout: 120_00
     tmp.cleanup();
   });
 
-  framingCases('nginx uwsgi_pass → portico worker', () => bases.nginx!.hono, () => bases.nginx!.node);
-  framingCases('portico serve', () => bases.serve!.hono, () => bases.serve!.node);
-  framingCases('nginx proxy_pass → portico serve', () => bases.proxy!.hono, () => bases.proxy!.node);
-  framingCases("uWSGI's HTTP router → portico worker", () => bases.router!.hono, () => bases.router!.node);
+  for (const [name, words] of PATHS) framingCases(words, () => bases[name]!.hono, () => bases[name]!.node);
 });
 
 describe('behind TLS: every kind sees https', { timeout: 60_000 }, () => {

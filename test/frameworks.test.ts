@@ -27,6 +27,22 @@ describe('Node frameworks run unmodified as node-kind apps', () => {
       const boom = await uwsgiRequest({ socket: sock, path: '/boom' });
       assert.equal(boom.status, 500);
       assert.equal((await uwsgiRequest({ socket: sock, path: '/nowhere' })).status, 404);
+      // Express's own final handler answers an error with its status: express.json()'s 400 for a
+      // body that is not JSON, never a 500 of portico's.
+      const bad = await uwsgiRequest({ socket: sock, method: 'POST', path: '/json', headers: [['Content-Type', 'application/json']], body: '{"a":' });
+      assert.equal(bad.status, 400);
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it('a (req, res, x) listener is called as node:http calls it: (req, res), no third argument', async () => {
+    const sock = join(tmp.path, 'three-params.sock');
+    const w = await startWorker(join(fixturesDir, 'three-params-app.mjs'), sock);
+    try {
+      const res = await uwsgiRequest({ socket: sock, path: '/x' });
+      assert.equal(res.status, 200);
+      assert.deepEqual(JSON.parse(res.body.toString()), { args: 2, parsedUrl: 'undefined' });
     } finally {
       await w.stop();
     }

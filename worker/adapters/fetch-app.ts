@@ -3,7 +3,7 @@ import { statusHasNoBody } from '../../protocol/http-response.js';
 import type { Exchange } from '../exchange.js';
 import type { RequestHandler } from '../worker-context.js';
 import { createRequest } from './light-request.js';
-import { kCached, LightResponse, NativeResponse, realResponse, type CachedResponse } from './light-response.js';
+import { kCached, NativeResponse, realResponse, type CachedResponse } from './light-response.js';
 
 export type FetchFunction = (request: Request) => Response | Promise<Response>;
 
@@ -18,10 +18,9 @@ export function fetchHandler(fetch: FetchFunction): RequestHandler {
 
 function sendResponse(ex: Exchange, res: unknown): void | Promise<void> {
   if (ex.aborted) return;
-  if (res instanceof LightResponse) {
-    const cached = res[kCached];
-    if (cached) return sendCached(ex, cached);
-  }
+  // Any value may come back: a LightResponse's cached fields, else undefined.
+  const cached = (res as { [kCached]?: CachedResponse } | null | undefined)?.[kCached];
+  if (cached) return sendCached(ex, cached);
   // Not the global `Response`: that is LightResponse once installed, and the static
   // Response.json/redirect/error (inherited from Node's class) still build native Responses.
   if (!(res instanceof NativeResponse)) {

@@ -23,9 +23,21 @@ function isSimpleBody(body: unknown): body is SimpleBody | undefined {
   return body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array;
 }
 
+const ordinaryHasInstance = Function.prototype[Symbol.hasInstance];
+
 export class LightResponse {
   [kCached]: CachedResponse | undefined;
   [kReal]: Response | undefined;
+
+  /**
+   * `x instanceof Response` (the global, this class once installed) holds for Node's own Responses
+   * too: fetch()'s, Response.json/redirect/error's (inherited statics that build the native class),
+   * a library's that kept the native class. Next.js refuses a route handler's Response.json(...)
+   * without this. A subclass (NextResponse extends Response) keeps the ordinary test.
+   */
+  static [Symbol.hasInstance](this: object, value: unknown): boolean {
+    return this === LightResponse ? value instanceof NativeResponse : ordinaryHasInstance.call(this, value);
+  }
 
   constructor(body?: BodyInit | null, init?: ResponseInit) {
     if (isSimpleBody(body) && (init === undefined || init === null || typeof init === 'object')) {
@@ -75,9 +87,14 @@ for (const key of ['arrayBuffer', 'blob', 'bytes', 'clone', 'formData', 'json', 
 Object.setPrototypeOf(LightResponse, NativeResponse);
 Object.setPrototypeOf(LightResponse.prototype, NativeResponse.prototype);
 
+/** A LightResponse itself (`instanceof LightResponse` holds for native Responses as well). */
+export function isLightResponse(value: unknown): value is LightResponse {
+  return typeof value === 'object' && value !== null && kReal in value;
+}
+
 /** The real Response behind a LightResponse, or the response itself. */
 export function realResponse(res: Response): Response {
-  return res instanceof LightResponse ? real(res) : res;
+  return isLightResponse(res) ? real(res) : res;
 }
 
 export function installLightResponse(): void {

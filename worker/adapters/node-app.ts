@@ -95,7 +95,7 @@ const checkedEnd = function (this: ServerResponse, ...args: unknown[]): ServerRe
   return nodeEnd.apply(this, args);
 } as ServerResponse['end'];
 
-export type NodeListener = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => unknown;
+export type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
 /**
  * Runs a Node `(req, res)` listener or an `http.Server` on real IncomingMessage/ServerResponse
@@ -185,19 +185,15 @@ function serveUpgrade(ex: Exchange, server: Server): Promise<void> {
 }
 
 /**
- * Calls the app; a throw, a rejected promise or next(err) fails the request. next() without an
- * error is Express-style "nothing matched": 404, as a bare Node server would not answer at all.
+ * Calls the app as node:http calls a listener, `(req, res)`; a throw or a rejected promise fails
+ * the request. No third argument: an Express app without one ends in its own final handler, which
+ * answers with the error's own status and headers (send's 416 with its Content-Range,
+ * body-parser's 400 and 413, a 404 for no route); and a third parameter is not always `next`
+ * (Next.js's getRequestHandler() takes a parsed URL there).
  */
 function callApp(dispatch: NodeListener, req: IncomingMessage, res: ServerResponse, reject: (err: unknown) => void): void {
-  const next = (err?: unknown): void => {
-    if (err) return reject(err);
-    if (!res.headersSent) {
-      res.statusCode = 404;
-      res.end('Not Found\n');
-    }
-  };
   try {
-    const out = dispatch(req, res, next);
+    const out = dispatch(req, res);
     if (out instanceof Promise) out.catch(reject);
   } catch (err) {
     reject(err);
