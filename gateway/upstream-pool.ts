@@ -45,7 +45,7 @@ export function parseUpstream(spec: string): Upstream {
 
 /** The upstream as --upstream names it (`uwsgi://unix:PATH`, `portico://HOST:PORT`), for lines that tell what to change. */
 export function upstreamSpec(up: Upstream): string {
-  return `${up.link === 'native' ? 'portico' : 'uwsgi'}://${up.address.kind === 'unix' ? 'unix:' : ''}${up.label}`;
+  return `${up.link === 'native' ? 'portico' : 'uwsgi'}://${up.address.kind === 'unix' ? `unix:${up.address.path}` : up.label}`;
 }
 
 /** What a request gets when it asks for an upstream slot. */

@@ -4,7 +4,7 @@ import { isPorticoError } from '../common/errors.js';
 import { parseContentLength } from '../protocol/content-length.js';
 import { encodePacket, encodePacketHead } from '../protocol/packet-encoder.js';
 import { httpServerRefusal, mayBeResponseStart, parseResponseHead, showBytes } from '../protocol/response-head-parser.js';
-import { parseSocketAddress } from '../protocol/socket-address.js';
+import { formatSocketAddress, parseSocketAddress } from '../protocol/socket-address.js';
 import { decodeChunks } from './support/decode-all.js';
 import { requestVectors } from './support/vectors.js';
 
@@ -160,5 +160,17 @@ describe('socket addresses', () => {
     assert.deepEqual(parseSocketAddress(':3031'), { kind: 'tcp', host: '0.0.0.0', port: 3031 });
     assert.deepEqual(parseSocketAddress('[::1]:3031'), { kind: 'tcp', host: '::1', port: 3031 });
     assert.deepEqual(parseSocketAddress('p.sock'), { kind: 'unix', path: 'p.sock' });
+  });
+  it('reads a bare number as a port on every interface, where uWSGI would name a unix socket file after it', () => {
+    assert.deepEqual(parseSocketAddress('3031'), { kind: 'tcp', host: '0.0.0.0', port: 3031 });
+    assert.deepEqual(parseSocketAddress('unix:3031'), { kind: 'unix', path: '3031' });
+    assert.deepEqual(parseSocketAddress('./3031'), { kind: 'unix', path: './3031' });
+  });
+  it('formats an address so that it reads back the same (a master hands it to its workers)', () => {
+    for (const spec of ['/run/p.sock', 'p.sock', 'unix:3031', '3031', '127.0.0.1:3031', '[::1]:3031', ':3031']) {
+      const addr = parseSocketAddress(spec);
+      assert.deepEqual(parseSocketAddress(formatSocketAddress(addr)), addr, spec);
+    }
+    assert.equal(formatSocketAddress({ kind: 'unix', path: '3031' }), 'unix:3031');
   });
 });
