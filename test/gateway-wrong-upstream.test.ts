@@ -10,6 +10,8 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { isPorticoError } from '../common/errors.js';
+import { uwsgiRequest } from '../protocol/uwsgi-client.js';
 import { runNginx, type Nginx } from './support/nginx.js';
 import { outputLine, startGateway, type HttpFront } from './support/portico-gateway.js';
 import { makeTmpDir } from './support/tmp-dir.js';
@@ -156,6 +158,13 @@ describe('gateway: an upstream that does not speak the protocol its scheme names
     const front = gw['uwsgi-only portico']!;
     assert.deepEqual(await get(front, '/x'), { status: 502, body: '502 PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL\n' });
     await outputLine(front.proc, /PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL: GET \/x: .*HELLO with an HTTP response \("HTTP\/1\.1 200 OK"\), as a uwsgi server does .*takes --upstream uwsgi:\/\/unix:\S+uwsgi-only\.sock/);
+  });
+
+  test('portico request (uwsgiRequest) to an HTTP server or a TLS server: PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL, not its 400 as an answer', async () => {
+    await assert.rejects(uwsgiRequest({ socket: sock('node-http'), path: '/' }),
+      (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL' && /"HTTP\/1\.1 400 Bad Request" with Connection: close/.test(err.message));
+    await assert.rejects(uwsgiRequest({ socket: sock('tls'), path: '/' }),
+      (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL' && /answered "\\x15\\x03/.test(err.message));
   });
 
   test('uwsgi:// to a server that never answers: only the timeout tells, and its 504 line names the suspect', async () => {
