@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import type { ErrorCode, PorticoError } from '../common/errors.js';
 import { encodePacketHead } from '../protocol/packet-encoder.js';
-import { httpServerRefusal, mayBeResponseStart, parseResponseHead, showBytes, type ResponseHead } from '../protocol/response-head-parser.js';
+import { guessNonHttpServer, httpServerRefusal, mayBeResponseStart, parseResponseHead, showBytes, type ResponseHead } from '../protocol/response-head-parser.js';
 import { connectOptions } from '../protocol/socket-address.js';
 import { varsForHttpRequest } from './http-request-vars.js';
 import { clientHeaders, discardUnread, endAtLength, failUpstream, readBounded, sendError, writeWorkerHead, type ForwardContext } from './forward-common.js';
@@ -10,8 +10,10 @@ import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
 
 /** What to do about an upstream that does not speak uwsgi; in every line that suspects one. */
 const NOT_UWSGI_FIX = "point --upstream at the app server's uwsgi socket (uWSGI's --socket, not its --http-socket); http:// upstreams are not supported";
-/** Bytes that cannot begin a status line: no HTTP server sent them either. */
-const NOT_HTTP_GUESS = 'no uwsgi response starts so (they start "HTTP/1."): is it a server of another protocol (TLS, HTTP/2, a database)';
+/** Bytes that cannot begin a status line, and what may have sent them. */
+function notHttpGuess(bytes: Buffer): string {
+  return `no uwsgi response starts so (they start "HTTP/1."): ${guessNonHttpServer(bytes)}`;
+}
 
 /**
  * A close or reset before any byte of a response. uWSGI itself hangs up without a word on a packet
@@ -130,11 +132,11 @@ export function exchangeUwsgi(req: ForwardedRequest, res: ForwardedResponse, ctx
       try {
         parsed = parseResponseHead(pending);
       } catch (err) {
-        if (!mayBeResponseStart(pending)) return wrongProtocol(showBytes(pending), NOT_HTTP_GUESS);
+        if (!mayBeResponseStart(pending)) return wrongProtocol(showBytes(pending), notHttpGuess(pending));
         return fail('PORTICO_ERR_BAD_RESPONSE', (err as PorticoError).message);
       }
       if (!parsed) {
-        if (!mayBeResponseStart(pending)) wrongProtocol(showBytes(pending), NOT_HTTP_GUESS);
+        if (!mayBeResponseStart(pending)) wrongProtocol(showBytes(pending), notHttpGuess(pending));
         return;
       }
       clearTimeout(timer);

@@ -80,9 +80,8 @@ export function mayBeResponseStart(buf: Buffer): boolean {
 const REFUSAL_STATUSES: ReadonlySet<number> = new Set([400, 408, 414, 431, 501, 505]);
 
 /**
- * An HTTP server's refusal of the request it could not parse, as Node, nginx, Apache, Go,
- * gunicorn, uvicorn and Python's http.server all send it: one of those statuses with
- * `Connection: close`. No uwsgi response carries Connection (a hop-by-hop header: PEP 3333 forbids
+ * An HTTP server's refusal of the request it could not parse, as Node and nginx (tested), Go's
+ * net/http and gunicorn send it: one of those statuses with `Connection: close`. No uwsgi response carries Connection (a hop-by-hop header: PEP 3333 forbids
  * it to WSGI apps, portico's worker drops it from any app), so the pair names an HTTP server.
  * Returns the status line and header as seen, or null.
  */
@@ -95,6 +94,15 @@ export function httpServerRefusal(head: ResponseHead): string | null {
     }
   }
   return null;
+}
+
+/**
+ * The question a line about bytes no status line starts with asks. An HTML page is an HTTP server
+ * answering the way of HTTP/0.9, without a status line (Python's http.server does so when the
+ * bytes before a newline in a uwsgi packet read as a request line of two words).
+ */
+export function guessNonHttpServer(bytes: Buffer): string {
+  return bytes[0] === 0x3c ? 'is it an HTTP server (a page without a status line, as HTTP/0.9 answers)' : 'is it a server of another protocol (TLS, HTTP/2, a database)';
 }
 
 /** Up to `max` bytes for a log line: printable ASCII as is, anything else as \xNN. */

@@ -1,5 +1,5 @@
 // An --upstream that is not the server its scheme says (issue 15, item 5): an HTTP server (a real
-// node:http server and real nginx) behind uwsgi:// or portico://, a uwsgi-only server behind
+// node:http server, real nginx, Python's http.server) behind uwsgi:// or portico://, a uwsgi-only server behind
 // portico://, a server of another protocol, one that hangs up, one that stays silent. Each gets a
 // 502 with a code and a line naming the likely cause and the fix. The "fails fast" gateways run
 // with --upstream-timeout 600, far past this file's own timeout: an answer at the timeout would
@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isPorticoError } from '../common/errors.js';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
+import { startProcess, type Started } from './support/child-process.js';
+import { freePort } from './support/free-port.js';
 import { runNginx, type Nginx } from './support/nginx.js';
 import { outputLine, startGateway, type HttpFront } from './support/portico-gateway.js';
 import { makeTmpDir } from './support/tmp-dir.js';
@@ -43,6 +45,7 @@ describe('gateway: an upstream that does not speak the protocol its scheme names
   const servers: Server[] = [];
   const fronts: HttpFront[] = [];
   let nginx: Nginx | undefined;
+  let python: Started | undefined;
   /** Gateways by peer and scheme. */
   const gw: Record<string, HttpFront> = {};
 
@@ -64,6 +67,11 @@ describe('gateway: an upstream that does not speak the protocol its scheme names
       await rawPeer(sock('uwsgi-only'), (s) => s.once('data', () => s.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok'))),
     );
     nginx = await runNginx(tmp.path, 'nginx', (port) => `server { listen 127.0.0.1:${port}; location / { return 200 "plain http\\n"; } }`);
+    // Python's http.server reads up to a newline before it parses anything: in a uwsgi packet that
+    // is a length byte of 10, if any (a 10-byte header value), else it waits like the silent peer.
+    const pythonPort = await freePort();
+    python = startProcess('python3', ['-u', '-m', 'http.server', '--bind', '127.0.0.1', String(pythonPort)], { cwd: tmp.path });
+    await python.waitFor(/Serving HTTP/);
     const plan: Array<[string, string, string[]]> = [
       ['node-http uwsgi', `uwsgi://unix:${sock('node-http')}`, FAST],
       ['node-http portico', `portico://unix:${sock('node-http')}`, FAST],
@@ -77,6 +85,7 @@ describe('gateway: an upstream that does not speak the protocol its scheme names
       ['uwsgi-only portico', `portico://unix:${sock('uwsgi-only')}`, FAST],
       ['silent uwsgi', `uwsgi://unix:${sock('silent')}`, SILENCE],
       ['silent portico', `portico://unix:${sock('silent')}`, SILENCE],
+      ['python uwsgi', `uwsgi://127.0.0.1:${pythonPort}`, FAST],
     ];
     // Two at a time: each is a node start, and the machine is shared.
     for (let i = 0; i < plan.length; i += 2) {
@@ -91,6 +100,7 @@ describe('gateway: an upstream that does not speak the protocol its scheme names
   after(async () => {
     await Promise.all(fronts.map((f) => f.stop()));
     await nginx?.stop();
+    await python?.stop();
     for (const s of servers) s.close();
     tmp.cleanup();
   });
@@ -171,6 +181,15 @@ describe('gateway: an upstream that does not speak the protocol its scheme names
     const front = gw['silent uwsgi']!;
     assert.deepEqual(await get(front, '/x'), { status: 504, body: '504 PORTICO_ERR_UPSTREAM_TIMEOUT\n' });
     await outputLine(front.proc, /PORTICO_ERR_UPSTREAM_TIMEOUT: GET \/x: .*no response head within 1 s, not a byte of one: a slow or stuck app, or a server that does not speak uwsgi \(an HTTP server/);
+  });
+
+  test("uwsgi:// to Python's http.server, once the packet holds a newline byte: its answer is taken for an HTTP server's", async () => {
+    const front = gw['python uwsgi']!;
+    assert.deepEqual(await get(front, '/x', { headers: { 'x-ten': '0123456789' } }), { status: 502, body: '502 PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL\n' });
+    // Which of its answers depends on the words of the "request line" it cut: a 400, or an error
+    // page alone, as HTTP/0.9 answers (what this request gets today).
+    const [line] = await outputLine(front.proc, /PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL: GET \/x: .*/);
+    assert.match(line, /answered (the uwsgi request with "HTTP\/1\.0 400 [^"]*" with Connection: close.*is it an HTTP server\?|"<!DOCTYPE HTML>.*is it an HTTP server \(a page without a status line, as HTTP\/0\.9 answers\)\?)/);
   });
 
   test('portico:// to a server that never answers the HELLO: 502 PORTICO_ERR_NATIVE_HANDSHAKE at the timeout, naming the suspect', async () => {
