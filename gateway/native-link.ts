@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { PorticoError, isPorticoError } from '../common/errors.js';
-import { guessNonHttpServer, httpServerRefusal, mayBeResponseStart, parseResponseHead, showBytes } from '../protocol/response-head-parser.js';
+import { guessNonHttpServer, httpServerRefusal, mayBeResponseStart, parseResponseHead, showBytes, type ResponseHead } from '../protocol/response-head-parser.js';
 import { clientHead, type ClientHead } from './forward-common.js';
 import {
   FrameDecoder, FrameType, LINK_VERSION, LINK_VERSION_STREAMS, REQUEST_BATCH_FLUSH, StreamFrameWriter, completeLinkHandshake, decodeResponseHead,
@@ -186,7 +186,7 @@ export class NativeLink {
   /** The line for a first chunk that is no HELLO_ACK: what came, and what the peer then is. */
   private notNative(chunk: Buffer): string {
     if (!mayBeResponseStart(chunk)) return `${this.spec} answered the native link's HELLO with ${showBytes(chunk)}, not a HELLO_ACK: ${guessNonHttpServer(chunk)}? ${this.fix()}`;
-    let head = null;
+    let head: ResponseHead | null = null;
     try {
       head = parseResponseHead(chunk);
     } catch {
