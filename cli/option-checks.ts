@@ -29,27 +29,24 @@ export interface AddressRules {
   /** A unix socket path is allowed (else only HOST:PORT). */
   unix: boolean;
   /**
-   * The host a bare port (`PORT` or `:PORT`) binds. Unset: `:PORT` is every interface, as with
-   * uWSGI and gunicorn, and a bare `PORT` is refused as ambiguous. --stats sets 127.0.0.1.
+   * The host a bare port (`PORT` or `:PORT`) binds. Unset: every interface, as `:PORT` is with
+   * uWSGI and gunicorn. --stats sets 127.0.0.1.
    */
   barePortHost?: string;
 }
 
 /**
  * A listen address as `--socket`, `--http`, `--stats` and `--metrics` take it: `unix:PATH`, a path,
- * `HOST:PORT`, `:PORT` or `[v6]:PORT`. Refuses what would bind somewhere other than asked: a
- * port outside 0-65535, a host that is not an IP address, something with a colon that is neither
- * (`x:y`), and a unix path the kernel would cut short or whose directory does not exist.
+ * `HOST:PORT`, `:PORT`, `PORT` or `[v6]:PORT`. A bare number is the port `:PORT` names: uWSGI
+ * would make it a unix socket file and gunicorn a host name, neither what the number's writer
+ * meant (a path of digits is `unix:1234` or `./1234`). Refuses what would bind somewhere other than
+ * asked: a port outside 0-65535, a host that is not an IP address, something with a colon that is
+ * neither (`x:y`), and a unix path the kernel would cut short or whose directory does not exist.
  */
 export function listenAddressOption(flag: string, spec: string, rules: AddressRules): SocketAddress {
   const wants = rules.unix ? 'a unix socket path or HOST:PORT' : 'HOST:PORT';
   if (spec.startsWith('unix:')) return unixAddress(flag, spec.slice(5), rules);
-  if (/^\d+$/.test(spec)) {
-    if (rules.barePortHost === undefined) {
-      throw invalid(`--${flag} ${spec}: a bare port is ambiguous: give :${spec} for every interface or 127.0.0.1:${spec} for this machine only`);
-    }
-    return tcpAddress(flag, spec, rules.barePortHost, spec);
-  }
+  if (/^\d+$/.test(spec)) return tcpAddress(flag, spec, '', spec, rules.barePortHost);
   if (!spec.includes('/') && spec.includes(':')) {
     const m = /^\[([^\]]*)\]:([^:]*)$/.exec(spec) ?? /^([^:[\]]*):([^:]*)$/.exec(spec);
     if (!m) throw invalid(`--${flag} ${spec}: not ${wants} (an IPv6 address goes in brackets: [::1]:PORT)`);
@@ -96,7 +93,9 @@ export function upstreamOption(spec: string): void {
   if (!m) throw invalid(`--upstream ${spec}: give uwsgi://unix:PATH, uwsgi://HOST:PORT, portico://unix:PATH or portico://HOST:PORT`);
   const rest = m[2]!;
   if (!rest.startsWith('unix:') && !rest.includes('/') && !rest.includes(':')) {
-    throw invalid(`--upstream ${spec}: ${JSON.stringify(rest)} is neither unix:PATH nor HOST:PORT`);
+    // A bare port binds every interface, but an upstream is connected to: say which host.
+    const hint = /^\d+$/.test(rest) ? ` (a port on this machine: ${m[1]}://127.0.0.1:${rest})` : '';
+    throw invalid(`--upstream ${spec}: ${JSON.stringify(rest)} is neither unix:PATH nor HOST:PORT${hint}`);
   }
   // The same rules as a listen address, but the socket need not exist yet (a worker may start later).
   if (rest.startsWith('unix:') || rest.includes('/')) {

@@ -73,6 +73,22 @@ two mounts); of any other option, the last one counts (with a warning). Booleans
 \`%p\`, \`%s\`, \`%n\`, \`%e\`, \`%c\`, \`%%\` (a literal \`%\`), \`$(VAR)\` (environment), \`@(FILE)\` (its contents)
 and \`@(exec://CMD)\` (its output). An unknown key is an error naming the nearest known one.
 
+## Addresses
+
+\`--socket\`, \`--http\`, \`--stats\` and \`--metrics\` take the same forms, checked at start (anything
+else is one \`PORTICO_ERR_INVALID_OPTION\` line):
+
+| form | binds |
+|---|---|
+| \`unix:PATH\`, or any other \`PATH\` (\`/run/app.sock\`, \`app.sock\`) | a unix socket (at most 107 bytes; its directory must exist) |
+| \`127.0.0.1:8000\`, \`[::1]:8000\`, \`localhost:8000\` | that IP address (\`localhost\` is 127.0.0.1; other host names are not looked up) |
+| \`:8000\` or \`8000\` | every interface (0.0.0.0); for \`--stats\`, 127.0.0.1 only |
+
+A bare number is a port: uWSGI makes \`--socket 8000\` a unix socket file named \`8000\` and gunicorn reads
+\`-b 8000\` as a host name, neither what was meant; portico takes it as \`:8000\`, the form both read as
+every interface. A unix socket whose name is all digits is \`unix:8000\` or \`./8000\`. A TCP \`--socket\`
+accepts only the peers \`--allow-from\` lists (loopback by default), wherever it binds.
+
 ## Server options
 
 | option | aliases | ini key / environment | default | commands | meaning |

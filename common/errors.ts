@@ -23,6 +23,7 @@ export const ErrorCodes = {
   PORTICO_ERR_UPSTREAM_CONNECT: { status: 502, message: 'could not connect to the upstream socket' },
   PORTICO_ERR_UPSTREAM_TIMEOUT: { status: 504, message: 'the upstream did not answer in time' },
   PORTICO_ERR_UPSTREAM_ABORTED: { status: 502, message: 'the upstream closed the connection in the middle of the response' },
+  PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL: { status: 502, message: 'the upstream does not speak the protocol its --upstream scheme names' },
   PORTICO_ERR_UPSTREAM_BACKOFF: { status: 502, message: 'the upstream refused the native link handshake recently and is skipped until its backoff ends' },
   PORTICO_ERR_QUEUE_FULL: { status: 503, message: 'every upstream is at --upstream-concurrency and the --listen queue is full' },
   PORTICO_ERR_BODY_TOO_LARGE: { status: 413, message: 'request body is larger than the limit' },

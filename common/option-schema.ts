@@ -43,8 +43,8 @@ const ALL = ['worker', 'serve', 'gateway'] as const;
 export const SCHEMA = {
   module: { type: 'string', arg: 'PATH[:EXPORT]', positional: true, aliases: ['wsgi-file', 'wsgi'], commands: WS, help: 'the app: path/to/module.{js,mjs,cjs}[:exportName] (also the first argument, APP)' },
   chdir: { type: 'string', arg: 'DIR', commands: ALL, help: 'change to DIR before loading the app and binding sockets (relative paths count from there)' },
-  socket: { type: 'string', short: 's', arg: 'PATH|HOST:PORT', aliases: ['uwsgi-socket'], commands: W, help: 'uwsgi socket to serve: a unix path (at most 107 bytes), or HOST:PORT for TCP (:PORT is every interface; a bare PORT is refused)' },
-  http: { type: 'string', arg: 'HOST:PORT|unix:PATH', commands: SG, help: 'where the gateway listens for HTTP (:PORT is every interface; a bare PORT is refused; a unix path at most 107 bytes)' },
+  socket: { type: 'string', short: 's', arg: 'PATH|HOST:PORT', aliases: ['uwsgi-socket'], commands: W, help: 'uwsgi socket to serve: a unix path (at most 107 bytes), or HOST:PORT for TCP (:PORT or a bare PORT is every interface; a path of digits is unix:1234 or ./1234)' },
+  http: { type: 'string', arg: 'HOST:PORT|unix:PATH', commands: SG, help: 'where the gateway listens for HTTP (:PORT or a bare PORT is every interface; a unix path at most 107 bytes)' },
   // Worker-process settings: the master hands them to every worker it forks.
   kind: { type: 'string', arg: 'fetch|wsgi|node', commands: WS, toWorkers: true, help: 'force the kind of app instead of detecting it' },
   'buffer-size': { type: 'string', short: 'b', arg: 'BYTES', default: String(defaults.bufferSize), commands: WS, toWorkers: true, help: 'largest uwsgi vars block accepted (at most 65535)' },
@@ -78,7 +78,7 @@ export const SCHEMA = {
   gid: { type: 'string', arg: 'GROUP|GID', commands: WS, help: "drop to this group after binding (when started as root; default --uid's group)" },
   stats: { type: 'string', arg: 'PATH|HOST:PORT', commands: WS, help: 'stats server: JSON about the master and each worker on every connection (portico top); a bare port (PORT or :PORT) binds 127.0.0.1 only, give 0.0.0.0:PORT to expose it' },
   'stats-hide-query': { type: 'boolean', default: false, commands: WS, help: "the stats server shows each running request's path without its query string (which may carry tokens)" },
-  metrics: { type: 'string', arg: 'HOST:PORT', commands: WS, help: 'HTTP server: /metrics (Prometheus text, all workers and the gateway), /healthz, /readyz' },
+  metrics: { type: 'string', arg: 'HOST:PORT', commands: WS, help: 'HTTP server: /metrics (Prometheus text, all workers and the gateway), /healthz, /readyz (:PORT or a bare PORT is every interface)' },
   cron: { type: 'string', multiple: true, arg: "'MIN HOUR DAY MONTH WEEKDAY COMMAND'", commands: WS, envSeparator: '\n', help: 'the master runs COMMAND with /bin/sh -c at those times (-1 or * any, -N every N; repeatable)' },
   'cron-app': { type: 'string', multiple: true, arg: "'MIN HOUR DAY MONTH WEEKDAY MODULE:EXPORT'", commands: WS, envSeparator: '\n', help: 'call an exported function in a fresh node child at those times (repeatable)' },
   cheap: { type: 'boolean', default: false, commands: WS, help: 'start no worker until the first request arrives (it waits, it is not refused)' },

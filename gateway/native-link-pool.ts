@@ -5,7 +5,7 @@ import type { Logger } from '../common/logger.js';
 import { connectOptions } from '../protocol/socket-address.js';
 import { LINK_VERSION } from '../protocol/native/index.js';
 import { NativeLink } from './native-link.js';
-import type { Upstream } from './upstream-pool.js';
+import { upstreamSpec, type Upstream } from './upstream-pool.js';
 
 export { NativeLink, type LinkListener } from './native-link.js';
 
@@ -123,7 +123,7 @@ export class NativeLinkPool {
         resolve(s);
       });
     });
-    const link = new NativeLink(socket);
+    const link = new NativeLink(socket, upstreamSpec(this.upstream));
     try {
       await link.handshake(this.timeoutMs);
     } catch (err) {

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { PorticoError, isPorticoError } from '../common/errors.js';
+import { guessNonHttpServer, httpServerRefusal, mayBeResponseStart, parseResponseHead, showBytes, type ResponseHead } from '../protocol/response-head-parser.js';
 import { clientHead, type ClientHead } from './forward-common.js';
 import {
   FrameDecoder, FrameType, LINK_VERSION, LINK_VERSION_STREAMS, REQUEST_BATCH_FLUSH, StreamFrameWriter, completeLinkHandshake, decodeResponseHead,
@@ -52,9 +53,14 @@ export class NativeLink {
   whenGone: (() => void) | null = null;
   /** Set by the pool for a shared version 2 link: called at GOAWAY. */
   whenDraining: (() => void) | null = null;
+  /** The peer sent a byte: a close before any is how a server without the native link answers HELLO. */
+  private answered = false;
+  /** As --upstream names it, for the lines that say what to change. */
+  private readonly spec: string;
 
-  constructor(socket: Socket) {
+  constructor(socket: Socket, spec = 'the upstream') {
     this.socket = socket;
+    this.spec = spec;
     this.decoder = new FrameDecoder({
       onFrame: (type, payload, stream) => {
         if (type === FrameType.HelloAck) return this.onAck(payload);
@@ -64,8 +70,19 @@ export class NativeLink {
       },
       onError: (err) => this.lost(err),
     }, { side: 'gateway' });
-    socket.on('data', (chunk: Buffer) => this.decoder.push(chunk));
+    // The first chunk is looked at before the decoder sees it: a native worker's first byte is
+    // HELLO_ACK's type, and anything else (an HTTP server's 400, a uwsgi server's response to the
+    // HELLO taken as a request) says which server is really there. Then the decoder alone.
+    const first = (chunk: Buffer): void => {
+      socket.off('data', first);
+      socket.on('data', (c: Buffer) => this.decoder.push(c));
+      this.answered = true;
+      if (chunk[0] !== FrameType.HelloAck) return this.lost(new PorticoError('PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL', this.notNative(chunk)));
+      this.decoder.push(chunk);
+    };
+    socket.on('data', first);
     socket.on('end', () => {
+      if (!this.answered) return this.lost(this.closedOnHello('it closed the connection'));
       // Between requests the decoder takes this quietly; the connection is unusable all the same.
       this.decoder.end();
       this.lost(new PorticoError('PORTICO_ERR_UPSTREAM_ABORTED', 'the worker closed the connection'));
@@ -144,13 +161,18 @@ export class NativeLink {
   /** Sends HELLO and resolves once HELLO_ACK accepted it. */
   handshake(timeoutMs: number, maxLinkVersion: number = LINK_VERSION_STREAMS): Promise<void> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.lost(new PorticoError('PORTICO_ERR_NATIVE_HANDSHAKE', `no HELLO_ACK within ${timeoutMs / 1000} s`)), timeoutMs);
+      // Silence can be a worker whose event loop is blocked, or a server that waits for the end
+      // of a line the HELLO never sends (an HTTP server): only the timeout tells, and says both.
+      const timer = setTimeout(() => this.lost(new PorticoError('PORTICO_ERR_NATIVE_HANDSHAKE', `no HELLO_ACK within ${timeoutMs / 1000} s` +
+        (this.answered ? '' : `, not a byte: a stuck worker, or a server that does not speak the native link (an HTTP server waits for the end of a request line, which the HELLO never sends); if so, ${this.fix()}`))), timeoutMs);
       this.onGone = (err) => {
         clearTimeout(timer);
-        // Anything that ends the link before HELLO_ACK means the peer does not speak it (uWSGI
-        // closes on modifier1 77): the handshake failed, whatever the socket said.
-        const ours = err.code === 'PORTICO_ERR_NATIVE_SCHEMA' || err.code === 'PORTICO_ERR_NATIVE_HANDSHAKE';
-        reject(ours ? err : new PorticoError('PORTICO_ERR_NATIVE_HANDSHAKE', `closed before HELLO_ACK (${err.message})`));
+        // Anything that ends the link before HELLO_ACK means the peer does not speak it: the
+        // handshake failed, whatever the socket said. Closed without a byte is how uWSGI and every
+        // uwsgi-only server answer modifier1 77.
+        const ours = err.code === 'PORTICO_ERR_NATIVE_SCHEMA' || err.code === 'PORTICO_ERR_NATIVE_HANDSHAKE' || err.code === 'PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL';
+        if (ours) reject(err);
+        else reject(this.answered ? new PorticoError('PORTICO_ERR_NATIVE_HANDSHAKE', `closed before HELLO_ACK (${err.message})`) : this.closedOnHello(err.message));
       };
       this.handshakeDone = () => {
         clearTimeout(timer);
@@ -159,6 +181,35 @@ export class NativeLink {
       };
       this.socket.write(encodeHello(undefined, maxLinkVersion));
     });
+  }
+
+  /** The line for a first chunk that is no HELLO_ACK: what came, and what the peer then is. */
+  private notNative(chunk: Buffer): string {
+    if (!mayBeResponseStart(chunk)) return `${this.spec} answered the native link's HELLO with ${showBytes(chunk)}, not a HELLO_ACK: ${guessNonHttpServer(chunk)}? ${this.fix()}`;
+    let head: ResponseHead | null = null;
+    try {
+      head = parseResponseHead(chunk);
+    } catch {
+      // Malformed or cut short: the status line below says enough.
+    }
+    const eol = chunk.indexOf('\r\n');
+    const line = showBytes(eol === -1 ? chunk : chunk.subarray(0, eol), 64);
+    const refusal = head === null ? null : httpServerRefusal(head);
+    return refusal !== null
+      ? `${this.spec} answered the native link's HELLO with ${refusal}, as an HTTP server refuses bytes it cannot read as a request: is it an HTTP server? ${this.fix()}`
+      : `${this.spec} answered the native link's HELLO with an HTTP response (${line}), as a uwsgi server does that takes the HELLO for a request: is it a uwsgi-only server, or an HTTP server? ${this.fix()}`;
+  }
+
+  /** The HELLO got no byte back, only a close or a reset: what uWSGI and every uwsgi-only server do with modifier1 77. */
+  private closedOnHello(how: string): PorticoError {
+    return new PorticoError('PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL', `${this.spec} answered the native link's HELLO without a byte (${how}), ` +
+      `as uWSGI and other uwsgi-only servers do ("unavailable modifier requested: 77" in uWSGI's log): ${this.fix()}`);
+  }
+
+  /** What to change when the peer is no native-link worker. */
+  private fix(): string {
+    const uwsgi = this.spec.startsWith('portico://') ? `--upstream uwsgi://${this.spec.slice('portico://'.length)}` : '--upstream uwsgi://ADDRESS';
+    return `a uwsgi server (uWSGI, or a portico worker without the native link) takes ${uwsgi}; an HTTP server is no upstream (http:// is not supported): point --upstream at the app server's uwsgi socket`;
   }
 
   private onAck(payload: Buffer): void {

@@ -43,6 +43,11 @@ export function parseUpstream(spec: string): Upstream {
   return { address, link: native ? 'native' : 'uwsgi', label: formatSocketAddress(address), outstanding: 0 };
 }
 
+/** The upstream as --upstream names it (`uwsgi://unix:PATH`, `portico://HOST:PORT`), for lines that tell what to change. */
+export function upstreamSpec(up: Upstream): string {
+  return `${up.link === 'native' ? 'portico' : 'uwsgi'}://${up.address.kind === 'unix' ? `unix:${up.address.path}` : up.label}`;
+}
+
 /** What a request gets when it asks for an upstream slot. */
 export type Admission =
   | { kind: 'upstream'; upstream: Upstream }

@@ -1,12 +1,28 @@
 import { connect, type Socket } from 'node:net';
 import type { ErrorCode, PorticoError } from '../common/errors.js';
 import { encodePacketHead } from '../protocol/packet-encoder.js';
-import { parseResponseHead, type ResponseHead } from '../protocol/response-head-parser.js';
+import { guessNonHttpServer, httpServerRefusal, mayBeResponseStart, parseResponseHead, showBytes, type ResponseHead } from '../protocol/response-head-parser.js';
 import { connectOptions } from '../protocol/socket-address.js';
 import { varsForHttpRequest } from './http-request-vars.js';
 import { clientHeaders, discardUnread, endAtLength, failUpstream, readBounded, sendError, writeWorkerHead, type ForwardContext } from './forward-common.js';
-import type { Upstream } from './upstream-pool.js';
+import { upstreamSpec, type Upstream } from './upstream-pool.js';
 import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
+
+/** What to do about an upstream that does not speak uwsgi; in every line that suspects one. */
+const NOT_UWSGI_FIX = "point --upstream at the app server's uwsgi socket (uWSGI's --socket, not its --http-socket); http:// upstreams are not supported";
+/** Bytes that cannot begin a status line, and what may have sent them. */
+function notHttpGuess(bytes: Buffer): string {
+  return `no uwsgi response starts so (they start "HTTP/1."): ${guessNonHttpServer(bytes)}`;
+}
+
+/**
+ * A close or reset before any byte of a response. uWSGI itself hangs up without a word on a packet
+ * it refuses, and so does a worker that dies, so this alone does not name an HTTP server: the line
+ * gives both.
+ */
+function noAnswer(what: string): string {
+  return `${what} without answering, not a byte: the upstream's log says why (uWSGI's "invalid request block size": raise its --buffer-size; a worker killed or crashed), unless it does not speak uwsgi (an HTTP server hanging up on a uwsgi packet); if so, ${NOT_UWSGI_FIX}`;
+}
 
 export interface UwsgiRequest {
   head: Buffer;
@@ -73,7 +89,16 @@ export function exchangeUwsgi(req: ForwardedRequest, res: ForwardedResponse, ctx
       failUpstream(res, ctx, req, up, code, detail);
       finish();
     };
-    const timer = setTimeout(() => fail('PORTICO_ERR_UPSTREAM_TIMEOUT', `no response head within ${ctx.upstreamTimeoutMs / 1000} s`), ctx.upstreamTimeoutMs);
+    /** Not a uwsgi server at the other end: the client's 502 and the log line say so and what to do. */
+    const wrongProtocol = (answered: string, guess: string): void => {
+      if (done) return;
+      sendError(res, ctx, 'PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL', `the upstream at ${upstreamSpec(up)} answered ${answered}: ${guess}? ${NOT_UWSGI_FIX}`, req);
+      finish();
+    };
+    // Nothing comes back from a server that waits for a line end a uwsgi packet never sends (an
+    // HTTP server reading a request line): only the timeout can tell, so its line says so.
+    const timer = setTimeout(() => fail('PORTICO_ERR_UPSTREAM_TIMEOUT', `no response head within ${ctx.upstreamTimeoutMs / 1000} s` +
+      (pending === null ? `, not a byte of one: a slow or stuck app, or a server that does not speak uwsgi (an HTTP server waiting for the end of a request line, which a uwsgi packet never sends); if so, ${NOT_UWSGI_FIX}` : '')), ctx.upstreamTimeoutMs);
 
     if (body) socket.write(Buffer.concat([head, body]));
     else {
@@ -107,10 +132,16 @@ export function exchangeUwsgi(req: ForwardedRequest, res: ForwardedResponse, ctx
       try {
         parsed = parseResponseHead(pending);
       } catch (err) {
+        if (!mayBeResponseStart(pending)) return wrongProtocol(showBytes(pending), notHttpGuess(pending));
         return fail('PORTICO_ERR_BAD_RESPONSE', (err as PorticoError).message);
       }
-      if (!parsed) return;
+      if (!parsed) {
+        if (!mayBeResponseStart(pending)) wrongProtocol(showBytes(pending), notHttpGuess(pending));
+        return;
+      }
       clearTimeout(timer);
+      const refusal = httpServerRefusal(parsed);
+      if (refusal !== null) return wrongProtocol(`the uwsgi request with ${refusal}, as an HTTP server refuses bytes it cannot read as a request`, 'is it an HTTP server');
       const all: string[] = [];
       for (const [name, value] of parsed.headers) {
         const lower = name.toLowerCase();
@@ -143,12 +174,14 @@ export function exchangeUwsgi(req: ForwardedRequest, res: ForwardedResponse, ctx
     });
     socket.on('end', () => {
       if (done) return;
-      if (!parsed) return fail('PORTICO_ERR_UPSTREAM_ABORTED', 'closed before a complete response head');
+      if (!parsed) return fail('PORTICO_ERR_UPSTREAM_ABORTED', pending === null ? noAnswer('closed the connection') : 'closed before a complete response head');
       if (expected >= 0 && received < expected) return fail('PORTICO_ERR_UPSTREAM_ABORTED', `closed after ${received} of ${expected} body bytes`);
       res.end();
       finish();
     });
-    socket.on('error', (err) => fail('PORTICO_ERR_UPSTREAM_ABORTED', err.message));
+    // An HTTP server's 400 can be lost here: it resets the connection while the body is still
+    // being written, and the failed write closes the socket before the answer is read.
+    socket.on('error', (err) => fail('PORTICO_ERR_UPSTREAM_ABORTED', pending === null && !parsed ? `${err.message}: ${noAnswer('reset the connection')}` : err.message));
     socket.on('close', () => {
       if (!done) fail('PORTICO_ERR_UPSTREAM_ABORTED', 'connection closed');
     });

@@ -58,3 +58,61 @@ export function parseResponseHead(buf: Buffer, options: { switching?: boolean } 
 function bad(detail: string): PorticoError {
   return new PorticoError('PORTICO_ERR_BAD_RESPONSE', detail);
 }
+
+const STATUS_PREFIX = Buffer.from('HTTP/1.', 'latin1');
+
+/**
+ * Whether `buf` can still be the start of what a uwsgi server writes back: its status line always
+ * begins "HTTP/1." (uWSGI echoes SERVER_PROTOCOL, which the gateway sets from an HTTP/1.x client).
+ * false as soon as one byte says otherwise, so a TLS alert, an HTTP/2 frame or a banner is told
+ * apart at once rather than at the close or the timeout.
+ */
+export function mayBeResponseStart(buf: Buffer): boolean {
+  const n = buf.length < STATUS_PREFIX.length ? buf.length : STATUS_PREFIX.length;
+  for (let i = 0; i < n; i++) if (buf[i] !== STATUS_PREFIX[i]) return false;
+  return true;
+}
+
+/**
+ * What HTTP servers answer bytes they cannot read as a request (to them a uwsgi packet is one,
+ * from its first byte, a NUL): a bad request, a request line or head too long, no line in time,
+ * an unknown method or version.
+ */
+const REFUSAL_STATUSES: ReadonlySet<number> = new Set([400, 408, 414, 431, 501, 505]);
+
+/**
+ * An HTTP server's refusal of the request it could not parse, as Node and nginx (tested), Go's
+ * net/http and gunicorn send it: one of those statuses with `Connection: close`. No uwsgi response carries Connection (a hop-by-hop header: PEP 3333 forbids
+ * it to WSGI apps, portico's worker drops it from any app), so the pair names an HTTP server.
+ * Returns the status line and header as seen, or null.
+ */
+export function httpServerRefusal(head: ResponseHead): string | null {
+  if (!REFUSAL_STATUSES.has(head.status)) return null;
+  for (const [name, value] of head.headers) {
+    if (name.length === 10 && name.toLowerCase() === 'connection' && /(?:^|,)\s*close\s*(?:,|$)/i.test(value)) {
+      const reason = head.statusText.replace(/[^\x20-\x7e]/g, '?');
+      return `"HTTP/${head.httpVersion} ${head.status}${reason ? ` ${reason}` : ''}" with Connection: close`;
+    }
+  }
+  return null;
+}
+
+/**
+ * The question a line about bytes no status line starts with asks. An HTML page is an HTTP server
+ * answering the way of HTTP/0.9, without a status line (Python's http.server does so when the
+ * bytes before a newline in a uwsgi packet read as a request line of two words).
+ */
+export function guessNonHttpServer(bytes: Buffer): string {
+  return bytes[0] === 0x3c ? 'is it an HTTP server (a page without a status line, as HTTP/0.9 answers)' : 'is it a server of another protocol (TLS, HTTP/2, a database)';
+}
+
+/** Up to `max` bytes for a log line: printable ASCII as is, anything else as \xNN. */
+export function showBytes(buf: Buffer, max = 32): string {
+  let out = '';
+  const n = buf.length < max ? buf.length : max;
+  for (let i = 0; i < n; i++) {
+    const b = buf[i]!;
+    out += b >= 0x20 && b < 0x7f && b !== 0x22 && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`;
+  }
+  return `"${out}${buf.length > max ? '...' : ''}"`;
+}

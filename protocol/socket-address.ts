@@ -6,11 +6,14 @@ export type SocketAddress =
   | { kind: 'tcp'; host: string; port: number };
 
 /**
- * `PATH`, `unix:PATH`, `HOST:PORT`, `:PORT` or `[v6]:PORT`, as uWSGI's --socket takes them.
- * Anything with a slash, or without a numeric port, is a unix socket path.
+ * `PATH`, `unix:PATH`, `HOST:PORT`, `:PORT`, `PORT` or `[v6]:PORT`, as uWSGI's --socket takes them
+ * but for a bare number: a port, as `:PORT` (every interface), where uWSGI would create a unix
+ * socket file named after it. A path of digits is `unix:1234` or `./1234`. Anything else with a
+ * slash, or without a numeric port, is a unix socket path.
  */
 export function parseSocketAddress(spec: string): SocketAddress {
   if (spec.startsWith('unix:')) return { kind: 'unix', path: spec.slice(5) };
+  if (/^\d{1,5}$/.test(spec)) return { kind: 'tcp', host: '0.0.0.0', port: Number(spec) };
   const m = /^(?:\[([^\]]+)\]|([^:/]*)):(\d{1,5})$/.exec(spec);
   if (m && !spec.includes('/')) {
     const host = m[1] ?? (m[2] || '0.0.0.0');
@@ -19,8 +22,10 @@ export function parseSocketAddress(spec: string): SocketAddress {
   return { kind: 'unix', path: spec };
 }
 
+/** The address as parseSocketAddress reads it back (a master passes it to its workers so). */
 export function formatSocketAddress(addr: SocketAddress): string {
-  return addr.kind === 'unix' ? addr.path : addr.host.includes(':') ? `[${addr.host}]:${addr.port}` : `${addr.host}:${addr.port}`;
+  if (addr.kind === 'unix') return /^\d{1,5}$/.test(addr.path) ? `unix:${addr.path}` : addr.path;
+  return addr.host.includes(':') ? `[${addr.host}]:${addr.port}` : `${addr.host}:${addr.port}`;
 }
 
 export function connectOptions(addr: SocketAddress): NetConnectOpts {

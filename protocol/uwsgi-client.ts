@@ -3,7 +3,7 @@ import { PorticoError } from '../common/errors.js';
 import { defaults } from '../common/defaults.js';
 import { encodePacketHead } from './packet-encoder.js';
 import { buildRequestVars } from './request-vars.js';
-import { parseResponseHead, type ResponseHead } from './response-head-parser.js';
+import { httpServerRefusal, mayBeResponseStart, parseResponseHead, showBytes, type ResponseHead } from './response-head-parser.js';
 import { connectOptions, parseSocketAddress } from './socket-address.js';
 
 export interface UwsgiRequestOptions {
@@ -92,10 +92,19 @@ export function uwsgiRequest(options: UwsgiRequestOptions): Promise<UwsgiRespons
       chunks.push(chunk);
       received += chunk.length;
       if (parsed) return;
+      const all = chunks.length === 1 ? chunk : Buffer.concat(chunks, received);
+      // The same verdicts as the gateway's (gateway/uwsgi-forwarder.ts): not a uwsgi server there.
+      if (!mayBeResponseStart(all)) {
+        return finish(new PorticoError('PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL', `${options.socket} answered ${showBytes(all)}: no uwsgi response starts so (they start "HTTP/1."): is it a server of another protocol?`));
+      }
       try {
-        parsed = parseResponseHead(chunks.length === 1 ? chunk : Buffer.concat(chunks, received));
+        parsed = parseResponseHead(all);
       } catch (err) {
-        finish(err as Error);
+        return finish(err as Error);
+      }
+      const refusal = parsed === null ? null : httpServerRefusal(parsed);
+      if (refusal !== null) {
+        finish(new PorticoError('PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL', `${options.socket} answered the uwsgi request with ${refusal}, as an HTTP server refuses bytes it cannot read as a request: is it an HTTP server? give the app server's uwsgi socket`));
       }
     });
     socket.on('end', onEnd);

@@ -28,6 +28,8 @@ const ANSWERS: Record<string, string> = {
   '/status-600': 'HTTP/1.1 600 Beyond\r\nContent-Length: 2\r\n\r\nok',
   '/control-in-reason': 'HTTP/1.1 200 O\x01K\r\nContent-Length: 2\r\n\r\nok',
   '/connection-named': 'HTTP/1.1 200 OK\r\nConnection: close, X-Evil\r\nX-Evil: worker only\r\nContent-Length: 2\r\n\r\nok',
+  // An app's own 400 (no Connection header, as from any uwsgi server): the client gets it as it is.
+  '/app-400': 'HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n\r\nbad request',
 };
 
 describe('gateway: a uwsgi upstream that answers hostile bytes', { timeout: 60_000 }, () => {
@@ -57,7 +59,7 @@ describe('gateway: a uwsgi upstream that answers hostile bytes', { timeout: 60_0
     tmp?.cleanup();
   });
 
-  const refused = ['/cr-in-value', '/lf-in-value', '/nul-in-value', '/space-in-name', '/bad-status', '/no-status', '/two-lengths',
+  const refused = ['/cr-in-value', '/lf-in-value', '/nul-in-value', '/space-in-name', '/bad-status', '/two-lengths',
     '/status-099', '/status-100', '/status-101', '/status-600', '/control-in-reason'];
   for (const path of refused) {
     test(`${path}: 502 PORTICO_ERR_BAD_RESPONSE, nothing of it passed on`, async () => {
@@ -71,6 +73,19 @@ describe('gateway: a uwsgi upstream that answers hostile bytes', { timeout: 60_0
       assert.equal((await fetch(`${front!.url}/connection-named`)).status, 200);
     });
   }
+
+  test('/no-status: bytes no status line starts with: 502 PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL, nothing of it passed on', async () => {
+    const res = await fetch(`${front!.url}/no-status`);
+    assert.equal(res.status, 502);
+    assert.equal(await res.text(), '502 PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL\n');
+    await outputLine(front!.proc, /PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL: GET \/no-status: .*answered "hello there\\x0d\\x0a\\x0d\\x0aok": no uwsgi response starts so/);
+  });
+
+  test("an app's own 400 is passed on: only an HTTP server's refusal (with Connection: close) is taken for one", async () => {
+    const res = await fetch(`${front!.url}/app-400`);
+    assert.equal(res.status, 400);
+    assert.equal(await res.text(), 'bad request');
+  });
 
   test('headers the upstream names in its Connection header stay on its hop', async () => {
     const res = await fetch(`${front!.url}/connection-named`);

@@ -251,7 +251,7 @@ describe('a portico:// upstream that refuses the handshake is skipped for a back
     }));
     assert.deepEqual(new Set(burst), new Set(['200 ok']));
     assert.equal(refuser!.connections, 1);
-    const notices = gateway!.proc.output().match(/native link \S+refuser\.sock: PORTICO_ERR_NATIVE_HANDSHAKE: .*; skipping this upstream for 10 s/g) ?? [];
+    const notices = gateway!.proc.output().match(/native link \S+refuser\.sock: PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL: .*; skipping this upstream for 10 s/g) ?? [];
     assert.equal(notices.length, 1, gateway!.proc.output());
   });
 
@@ -261,13 +261,14 @@ describe('a portico:// upstream that refuses the handshake is skipped for a back
     const before = refuser!.connections;
     const pool = new NativeLinkPool(parseUpstream(`portico://unix:${refuserSock}`), 5_000, 1, 64, 20);
     const code = (p: Promise<unknown>): Promise<string> => p.then(() => 'acquired', (err: PorticoError) => err.code);
-    assert.equal(await code(pool.acquire(false, log)), 'PORTICO_ERR_NATIVE_HANDSHAKE');
+    // The refuser hangs up on the HELLO without a byte, as uWSGI does.
+    assert.equal(await code(pool.acquire(false, log)), 'PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL');
     assert.equal(await code(pool.acquire(true, log)), 'PORTICO_ERR_UPSTREAM_BACKOFF');
     assert.equal(refuser!.connections, before + 1, 'skipped without connecting');
     assert.equal(warnings.length, 1);
     // The backoff is wall-clock time (Date.now), so only waiting past it can end it.
     await new Promise((resolve) => setTimeout(resolve, 30));
-    assert.equal(await code(pool.acquire(false, log)), 'PORTICO_ERR_NATIVE_HANDSHAKE');
+    assert.equal(await code(pool.acquire(false, log)), 'PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL');
     assert.equal(refuser!.connections, before + 2);
     assert.equal(warnings.length, 2);
 

@@ -177,11 +177,13 @@ describe('a portico:// upstream that is real uWSGI (python3 plugin)', { timeout:
     tmp?.cleanup();
   });
 
-  test('uWSGI does not speak the native link: 502 and PORTICO_ERR_NATIVE_HANDSHAKE', async () => {
+  test('uWSGI does not speak the native link: 502 and PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL, saying to use uwsgi://', async () => {
     const res = await fetch(`${nativeOnly!.url}/`);
     assert.equal(res.status, 502);
-    assert.equal(await res.text(), '502 PORTICO_ERR_NATIVE_HANDSHAKE\n');
-    await outputLine(nativeOnly!.proc, /PORTICO_ERR_NATIVE_HANDSHAKE: GET \/: .*uwsgi\.sock/);
+    assert.equal(await res.text(), '502 PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL\n');
+    await outputLine(nativeOnly!.proc, /PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL: GET \/: .*portico:\/\/unix:\S+uwsgi\.sock answered the native link's HELLO without a byte .*takes --upstream uwsgi:\/\/unix:\S+uwsgi\.sock/);
+    // uWSGI's own log names the reason too.
+    await outputLine(uwsgi!, /unavailable modifier requested: 77/);
   });
 
   test('with a uwsgi:// upstream to the same uWSGI as well, every request succeeds over it', async () => {

@@ -3,8 +3,8 @@ import { describe, it } from 'node:test';
 import { isPorticoError } from '../common/errors.js';
 import { parseContentLength } from '../protocol/content-length.js';
 import { encodePacket, encodePacketHead } from '../protocol/packet-encoder.js';
-import { parseResponseHead } from '../protocol/response-head-parser.js';
-import { parseSocketAddress } from '../protocol/socket-address.js';
+import { httpServerRefusal, mayBeResponseStart, parseResponseHead, showBytes } from '../protocol/response-head-parser.js';
+import { formatSocketAddress, parseSocketAddress } from '../protocol/socket-address.js';
 import { decodeChunks } from './support/decode-all.js';
 import { requestVectors } from './support/vectors.js';
 
@@ -128,6 +128,30 @@ describe('response head parser', () => {
   }
 });
 
+describe('what only a server that is no uwsgi server answers', () => {
+  const head = (s: string): NonNullable<ReturnType<typeof parseResponseHead>> => parseResponseHead(Buffer.from(s, 'latin1'))!;
+  it('a status line can start only "HTTP/1.": told from the first byte that differs', () => {
+    for (const ok of ['', 'H', 'HTTP/', 'HTTP/1.', 'HTTP/1.1 200 OK\r\n']) assert.equal(mayBeResponseStart(Buffer.from(ok, 'latin1')), true, ok);
+    for (const bad of ['\x15\x03\x03', 'SSH-2.0', 'HTTX', 'HTTP/2', 'http/1.1 200', '<html>', '\0\0\0\x04']) {
+      assert.equal(mayBeResponseStart(Buffer.from(bad, 'latin1')), false, bad);
+    }
+  });
+  it("an HTTP server's refusal: 400 (408, 414, 431, 501, 505) with Connection: close, and nothing else", () => {
+    assert.equal(httpServerRefusal(head('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')), '"HTTP/1.1 400 Bad Request" with Connection: close');
+    assert.equal(httpServerRefusal(head('HTTP/1.0 408 Request Timeout\r\nconnection: keep-alive, Close\r\n\r\n')), '"HTTP/1.0 408 Request Timeout" with Connection: close');
+    assert.equal(httpServerRefusal(head('HTTP/1.1 400 Bad\x01Request\r\nConnection: close\r\n\r\n')), '"HTTP/1.1 400 Bad?Request" with Connection: close');
+    // An app's own 400, and a close that comes with another status, are answers a uwsgi server may give.
+    assert.equal(httpServerRefusal(head('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n')), null);
+    assert.equal(httpServerRefusal(head('HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n')), null);
+    assert.equal(httpServerRefusal(head('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n')), null);
+    assert.equal(httpServerRefusal(head('HTTP/1.1 400 Bad Request\r\nConnection: closed\r\n\r\n')), null);
+  });
+  it('bytes for a log line: printable ASCII as is, the rest escaped, long input cut', () => {
+    assert.equal(showBytes(Buffer.from('\x15\x03ok"\\\r\n', 'latin1')), '"\\x15\\x03ok\\x22\\x5c\\x0d\\x0a"');
+    assert.equal(showBytes(Buffer.from('abcdef'), 3), '"abc..."');
+  });
+});
+
 describe('socket addresses', () => {
   it('tells unix paths from TCP addresses as uWSGI does', () => {
     assert.deepEqual(parseSocketAddress('/tmp/p.sock'), { kind: 'unix', path: '/tmp/p.sock' });
@@ -136,5 +160,17 @@ describe('socket addresses', () => {
     assert.deepEqual(parseSocketAddress(':3031'), { kind: 'tcp', host: '0.0.0.0', port: 3031 });
     assert.deepEqual(parseSocketAddress('[::1]:3031'), { kind: 'tcp', host: '::1', port: 3031 });
     assert.deepEqual(parseSocketAddress('p.sock'), { kind: 'unix', path: 'p.sock' });
+  });
+  it('reads a bare number as a port on every interface, where uWSGI would name a unix socket file after it', () => {
+    assert.deepEqual(parseSocketAddress('3031'), { kind: 'tcp', host: '0.0.0.0', port: 3031 });
+    assert.deepEqual(parseSocketAddress('unix:3031'), { kind: 'unix', path: '3031' });
+    assert.deepEqual(parseSocketAddress('./3031'), { kind: 'unix', path: './3031' });
+  });
+  it('formats an address so that it reads back the same (a master hands it to its workers)', () => {
+    for (const spec of ['/run/p.sock', 'p.sock', 'unix:3031', '3031', '127.0.0.1:3031', '[::1]:3031', ':3031']) {
+      const addr = parseSocketAddress(spec);
+      assert.deepEqual(parseSocketAddress(formatSocketAddress(addr)), addr, spec);
+    }
+    assert.equal(formatSocketAddress({ kind: 'unix', path: '3031' }), 'unix:3031');
   });
 });

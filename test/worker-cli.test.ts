@@ -7,9 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { listenAddressOption } from '../cli/option-checks.js';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
 import { freePort } from './support/free-port.js';
 import { fixturesDir, porticoBin } from './support/paths.js';
+import { startProcess, type Started } from './support/child-process.js';
 import { startWorker } from './support/portico-worker.js';
 import { makeTmpDir } from './support/tmp-dir.js';
 
@@ -218,6 +220,73 @@ describe('portico worker: binding', () => {
   });
 });
 
+/** Where the TCP listener on `port` is bound, as `ss` shows it (`0.0.0.0:PORT`, `127.0.0.1:PORT`). */
+function boundAt(port: number): string[] {
+  const out = execFileSync('ss', ['-ltnH', 'sport', '=', `:${port}`], { encoding: 'utf8' }).trim();
+  return out.split('\n').map((l) => l.trim().split(/\s+/)[3]!);
+}
+
+describe('portico: a bare port is :PORT', () => {
+  const tmp = makeTmpDir('bare-port');
+  after(() => tmp.cleanup());
+  const APP = join(fixturesDir, 'master-app.mjs');
+
+  it('the check: PORT and :PORT are the same address for each option, --stats on loopback', () => {
+    for (const [spec, rules, want] of [
+      ['8000', { unix: true }, { kind: 'tcp', host: '0.0.0.0', port: 8000 }],
+      [':8000', { unix: true }, { kind: 'tcp', host: '0.0.0.0', port: 8000 }],
+      ['0', { unix: true }, { kind: 'tcp', host: '0.0.0.0', port: 0 }],
+      ['9191', { unix: true, barePortHost: '127.0.0.1' }, { kind: 'tcp', host: '127.0.0.1', port: 9191 }],
+      [':9191', { unix: true, barePortHost: '127.0.0.1' }, { kind: 'tcp', host: '127.0.0.1', port: 9191 }],
+      ['0.0.0.0:9191', { unix: true, barePortHost: '127.0.0.1' }, { kind: 'tcp', host: '0.0.0.0', port: 9191 }],
+      ['unix:8000', { unix: true }, { kind: 'unix', path: '8000' }],
+      ['./8000', { unix: true }, { kind: 'unix', path: './8000' }],
+    ] as const) {
+      assert.deepEqual(listenAddressOption('http', spec, rules), want, spec);
+    }
+    assert.throws(() => listenAddressOption('http', '65536', { unix: true }), /--http 65536: the port must be a number from 0 to 65535/);
+  });
+
+  it('--socket PORT and --http PORT bind every interface, --stats PORT 127.0.0.1 only; requests pass through both', async () => {
+    const [socketPort, statsPort, httpPort] = [await freePort(), await freePort(), await freePort()];
+    const worker = await startWorker(APP, String(socketPort), ['--processes', '1', '--stats', String(statsPort)]);
+    let gateway: Started | undefined;
+    try {
+      assert.match(worker.output(), new RegExp(`accepting on 0\\.0\\.0\\.0:${socketPort}`));
+      assert.deepEqual(boundAt(socketPort), [`0.0.0.0:${socketPort}`]);
+      assert.match(worker.output(), new RegExp(`stats server on 127\\.0\\.0\\.1:${statsPort}`));
+      assert.deepEqual(boundAt(statsPort), [`127.0.0.1:${statsPort}`]);
+      // The master hands its workers the address: they serve on it, not on a file named after the port.
+      const direct = await uwsgiRequest({ socket: `127.0.0.1:${socketPort}`, path: '/' });
+      assert.equal(direct.status, 200);
+      gateway = startProcess(process.execPath, [porticoBin, 'gateway', '--http', String(httpPort), '--upstream', `uwsgi://127.0.0.1:${socketPort}`]);
+      await gateway.waitFor(/portico gateway \d+: http on /);
+      assert.deepEqual(boundAt(httpPort), [`0.0.0.0:${httpPort}`]);
+      const res = await fetch(`http://127.0.0.1:${httpPort}/`);
+      assert.equal(res.status, 200);
+      assert.match(await res.text(), /^v1 \d+$/);
+      assert.deepEqual(readdirSync(tmp.path), [], 'no socket file named after a port');
+    } finally {
+      await gateway?.stop();
+      await worker.stop();
+    }
+  });
+
+  it('a unix socket named by digits is unix:N or ./N, with and without the master', async () => {
+    const withMaster = await startWorker(APP, 'unix:1234', ['--processes', '1', '--chdir', tmp.path]);
+    const alone = await startWorker(APP, './5678', ['--chdir', tmp.path]);
+    try {
+      for (const name of ['1234', '5678']) {
+        const res = await uwsgiRequest({ socket: join(tmp.path, name), path: '/' });
+        assert.equal(res.status, 200, name);
+      }
+    } finally {
+      await withMaster.stop();
+      await alone.stop();
+    }
+  });
+});
+
 describe('portico: every option is checked at start, before anything is bound', () => {
   const tmp = makeTmpDir('checks');
   after(() => tmp.cleanup());
@@ -251,9 +320,11 @@ describe('portico: every option is checked at start, before anything is bound', 
     [gateway('--http', `unix:${long}`), /--http .*: 1\d\d bytes, longer than the 107/],
     [['gateway', '--http', '127.0.0.1:0', '--upstream', 'garbage'], /--upstream garbage: give uwsgi:\/\/unix:PATH/],
     [['gateway', '--http', '127.0.0.1:0', '--upstream', 'uwsgi://garbage'], /--upstream uwsgi:\/\/garbage: "garbage" is neither/],
+    [['gateway', '--http', '127.0.0.1:0', '--upstream', 'portico://3031'], /--upstream portico:\/\/3031: "3031" is neither unix:PATH nor HOST:PORT \(a port on this machine: portico:\/\/127\.0\.0\.1:3031\)/],
     [gateway('--http', '127.0.0.1:99999'), /--http 127\.0\.0\.1:99999: the port must be a number/],
-    [gateway('--http', '18305'), /--http 18305: a bare port is ambiguous: give :18305 for every interface or 127\.0\.0\.1:18305/],
-    [['serve', APP, '--http', '18305'], /--http 18305: a bare port is ambiguous/],
+    [gateway('--http', '99999'), /--http 99999: the port must be a number from 0 to 65535/],
+    [['serve', APP, '--http', '123456'], /--http 123456: the port must be a number from 0 to 65535/],
+    [worker('--stats', '70000'), /--stats 70000: the port must be a number from 0 to 65535/],
     [gateway('--http', '127.0.0.1:0', '--static', '/=/'), /--static \/=\/: the prefix \/ would take every request/],
     [['--ini', ini('chdir.ini', `[uwsgi]\nchdir = ${missing}\nsocket = ${sock}\nmodule = ${APP}\n`)], /--chdir .*missing: no such directory/],
     [['--ini', ini('module.ini', `[uwsgi]\nsocket = ${sock}\nmodule = ${join(missing, 'app.mjs')}\n`)], /missing\/app\.mjs: no such file/, 'PORTICO_ERR_APP_LOAD'],
