@@ -1,5 +1,5 @@
 import { isPorticoError, type ErrorCode, type PorticoError } from '../common/errors.js';
-import { FrameType, REQUEST_WINDOW, RESPONSE_WINDOW, queueStreamRequest, type StreamFrameWriter } from '../protocol/native/index.js';
+import { FrameType, REQUEST_WINDOW, RESPONSE_WINDOW, creditOf, queueStreamRequest, type StreamFrameWriter } from '../protocol/native/index.js';
 import { discardUnread, endAtLength, errorDetail, failUpstream, writeWorkerHead, type ForwardContext } from './forward-common.js';
 import { requestHasBody, varsForHttpRequest } from './http-request-vars.js';
 import type { LinkListener, NativeLink, NativeLinkPool } from './native-link-pool.js';
@@ -148,7 +148,7 @@ class GatewayStream implements LinkListener {
         this.fail('PORTICO_ERR_UPSTREAM_ABORTED', `the worker aborted the response (${payload.toString('utf8') || 'no reason'})`);
         return this.responseOver();
       case FrameType.RequestCredit:
-        this.window += payload.length === 4 ? payload.readUInt32LE(0) : 0;
+        this.window += creditOf(payload);
         if (this.window > 0 && this.requestOpen && this.req.isPaused()) this.req.resume();
         return;
       default:

@@ -2,7 +2,7 @@ import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { PorticoError, isPorticoError, type ErrorCode } from '../common/errors.js';
 import { isFinalStatus } from '../protocol/http-response.js';
-import { FrameType, REQUEST_WINDOW, RESPONSE_WINDOW, queueStreamRequest, type StreamFrameWriter } from '../protocol/native/index.js';
+import { FrameType, REQUEST_WINDOW, RESPONSE_WINDOW, creditOf, queueStreamRequest, type StreamFrameWriter } from '../protocol/native/index.js';
 import { REASON, errorDetail, type ForwardContext } from './forward-common.js';
 import { checkHead, clientErrorAnswer, toOriginForm, type HttpLimits } from './http-limits.js';
 import { varsForHttpRequest } from './http-request-vars.js';
@@ -141,7 +141,7 @@ class Tunnel {
         this.socket.destroy();
         return this.over();
       case FrameType.RequestCredit:
-        this.window += payload.length === 4 ? payload.readUInt32LE(0) : 0;
+        this.window += creditOf(payload);
         if (this.window > 0 && this.requestOpen && this.socket.isPaused()) this.socket.resume();
         return;
       default:

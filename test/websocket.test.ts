@@ -48,6 +48,19 @@ async function refusedStatus(url: string): Promise<number> {
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
+/** A text and a binary message of `size` bytes come back as sent; then the app closes with 4001 "bye". */
+async function echoThenServerClose(ws: WebSocket, next: () => Promise<WebSocket.RawData>, size: number): Promise<void> {
+  ws.send('ping text');
+  assert.equal((await next()).toString(), 'ping text');
+  const big = randomBytes(size);
+  ws.send(big);
+  assert.equal(sha(Buffer.from((await next()) as Buffer)), sha(big));
+  ws.send('close-me');
+  const [code, reason] = (await once(ws, 'close')) as [number, Buffer];
+  assert.equal(code, 4001);
+  assert.equal(reason.toString(), 'bye');
+}
+
 describe('WebSockets', { timeout: 60_000 }, () => {
   const tmp = makeTmpDir('websocket');
   let wsWorker: Started | undefined;
@@ -83,15 +96,7 @@ describe('WebSockets', { timeout: 60_000 }, () => {
     const url = nginx!.url.replace(/^http/, 'ws');
     const { ws, next } = await open(`${url}/chat?room=1`);
     assert.equal((await next()).toString(), 'hello /chat?room=1');
-    ws.send('ping text');
-    assert.equal((await next()).toString(), 'ping text');
-    const big = randomBytes(4 * 1024 * 1024);
-    ws.send(big);
-    assert.equal(sha(Buffer.from((await next()) as Buffer)), sha(big));
-    ws.send('close-me');
-    const [code, reason] = (await once(ws, 'close')) as [number, Buffer];
-    assert.equal(code, 4001);
-    assert.equal(reason.toString(), 'bye');
+    await echoThenServerClose(ws, next, 4 * 1024 * 1024);
     // The request's log line comes when its connection closes, with the app's 101.
     await outputLine(wsWorker!, /GET \/chat\?room=1 => generated \d+ bytes in \d+ msecs \(HTTP\/1\.1 101\)/);
     const plain = await fetch(`${nginx!.url}/plain`);
@@ -118,14 +123,7 @@ describe('WebSockets', { timeout: 60_000 }, () => {
   test('portico serve (the native link): ws handshake, text and 4 MiB binary echoed, close codes both ways, then a plain GET', async () => {
     const { ws, next } = await open(`${serve!.url.replace(/^http/, 'ws')}/chat?room=2`);
     assert.equal((await next()).toString(), 'hello /chat?room=2');
-    ws.send('ping text');
-    assert.equal((await next()).toString(), 'ping text');
-    const big = randomBytes(4 * 1024 * 1024);
-    ws.send(big);
-    assert.equal(sha(Buffer.from((await next()) as Buffer)), sha(big));
-    ws.send('close-me');
-    const [code] = (await once(ws, 'close')) as [number, Buffer];
-    assert.equal(code, 4001);
+    await echoThenServerClose(ws, next, 4 * 1024 * 1024);
     await outputLine(serve!.proc, /GET \/chat\?room=2 => generated \d+ bytes in \d+ msecs \(HTTP\/1\.1 101\)/);
     const second = await open(`${serve!.url.replace(/^http/, 'ws')}/again`);
     await second.next();
@@ -142,12 +140,7 @@ describe('WebSockets', { timeout: 60_000 }, () => {
   test('nginx proxy_pass (the shipped gateway locations) -> portico serve: ws echo and close code, then a plain request', async () => {
     const { ws, next } = await open(`${proxyNginx!.url.replace(/^http/, 'ws')}/via-nginx`);
     assert.equal((await next()).toString(), 'hello /via-nginx http');
-    const big = randomBytes(1024 * 1024);
-    ws.send(big);
-    assert.equal(sha(Buffer.from((await next()) as Buffer)), sha(big));
-    ws.send('close-me');
-    const [code] = (await once(ws, 'close')) as [number, Buffer];
-    assert.equal(code, 4001);
+    await echoThenServerClose(ws, next, 1024 * 1024);
     const plain = await fetch(`${proxyNginx!.url}/plain`);
     assert.equal(await plain.text(), 'plain /plain');
   });

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { PorticoError, isPorticoError } from '../common/errors.js';
 import type { PacketHead } from '../protocol/packet-decoder.js';
-import { FrameDecoder, FrameType, StreamFrameWriter, decodeRequestHead, type NativeRequestHead } from '../protocol/native/index.js';
+import { FrameDecoder, FrameType, StreamFrameWriter, creditOf, decodeRequestHead, type NativeRequestHead } from '../protocol/native/index.js';
 import { Exchange } from './exchange.js';
 import { logRequest } from './request-log.js';
 import { runExchange } from './run-exchange.js';
@@ -103,7 +103,7 @@ export class WorkerStreamLink implements StreamOwner {
         break;
       case FrameType.ResponseCredit:
         if (payload.length !== 4) return this.fail(new PorticoError('PORTICO_ERR_NATIVE_BAD_FRAME', `RESPONSE_CREDIT of ${payload.length} bytes`));
-        stream.credit(payload.readUInt32LE(0));
+        stream.credit(creditOf(payload));
         break;
       default:
         break;

@@ -18,5 +18,5 @@ export {
   writeFrame, writeBody, writeAbort, encodeFrame, encodeFrameHeader, type FrameSink, type BodyFrameType,
 } from './frame-encoder.js';
 export { FrameDecoder, type FrameDecoderHandlers, type FrameDecoderOptions, type FrameSide } from './frame-decoder.js';
-export { StreamFrameWriter, type BatchSink } from './stream-writer.js';
+export { StreamFrameWriter, creditOf, type BatchSink } from './stream-writer.js';
 export { writeRequestHead, writeBodilessRequest, queueStreamRequest, decodeRequestHead, type NativeRequestHead } from './request-head.js';

@@ -149,3 +149,11 @@ export class StreamFrameWriter {
     this.used = this.start = 0;
   }
 }
+
+/**
+ * The u32le a credit frame carries (REQUEST_CREDIT, RESPONSE_CREDIT): the bytes granted, or 0 for
+ * a payload of any other size (the reader that must refuse one checks the size itself).
+ */
+export function creditOf(payload: Buffer): number {
+  return payload.length === 4 ? payload.readUInt32LE(0) : 0;
+}
