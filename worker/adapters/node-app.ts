@@ -21,6 +21,10 @@ function appResponse(req: IncomingMessage): ServerResponse {
   const res = new ServerResponse(req);
   res.useChunkedEncodingByDefault = false;
   res.shouldKeepAlive = false;
+  // Node would add its own `Connection: close`: hop-by-hop, meaningless on a link the close already
+  // delimits, and on the uwsgi link the mark of an HTTP server refusing the packet (a gateway reads a
+  // 400 with it as a wrong-protocol upstream). Removed, Node adds none (OutgoingMessage's own rule).
+  res.removeHeader('connection');
   // A body past its Content-Length is Node's ERR_HTTP_CONTENT_LENGTH_MISMATCH at the write,
   // never bytes a client would read as the start of a second response.
   res.strictContentLength = true;
