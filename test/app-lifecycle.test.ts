@@ -43,6 +43,16 @@ describe('the app shutdown hook', () => {
     assert.match(w.output(), /SIGTERM: graceful stop/);
   });
 
+  it('under the master: a SIGTERM while its worker is still importing the app: the start finishes, then a graceful stop (exit 0), no worker left', async () => {
+    const m = startProcess(process.execPath, [porticoBin, 'worker', join(fixturesDir, 'slow-start-app.mjs'), '--socket', join(tmp.path, 'slow-master.sock'), '--processes', '1']);
+    const [, pid] = await m.waitFor(/slow app: loading in (\d+)/);
+    assert.equal(await m.stop('SIGTERM'), 0, m.output());
+    assert.equal(m.child.signalCode, null);
+    assert.match(m.output(), /SIGTERM during the start: graceful stop/);
+    // The worker went with it, not left running without its master.
+    assert.throws(() => process.kill(Number(pid), 0), /ESRCH/);
+  });
+
   it('a SIGTERM the moment the worker says it listens is a graceful stop, every time (none lost between the start and the stop handler)', async () => {
     for (let i = 0; i < 5; i++) {
       const w = await startWorker(join(fixturesDir, 'close-hook-app.mjs'), join(tmp.path, `quick-${i}.sock`));

@@ -63,6 +63,20 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
     log.reopen(message);
     for (const w of master.workers.values()) w.signal('SIGUSR1');
   };
+  // SIGTERM and SIGINT from before the workers start: one arriving meanwhile (a supervisor, a
+  // client of a worker that is up while another starts) would kill the master by the signal and
+  // leave its workers behind; it is kept and acted on once the start is done.
+  let early: 'graceful' | 'now' | null = null;
+  let onStop: ((sig: 'SIGTERM' | 'SIGINT') => void) | null = null;
+  // Installed for good (a signal in the last moments of the stop must not kill the master either).
+  process.on('SIGTERM', () => {
+    if (onStop) onStop('SIGTERM');
+    else early = early === null ? 'graceful' : 'now';
+  });
+  process.on('SIGINT', () => {
+    if (onStop) onStop('SIGINT');
+    else early = 'now';
+  });
   const handlers: Array<[NodeJS.Signals, () => void]> = [
     ['SIGHUP', () => {
       log.info('SIGHUP: chain reload');
@@ -138,17 +152,16 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
       if (stopping && !graceful) void master.stop(false);
       stopping ??= run().then(resolve, resolve);
     };
-    process.on('SIGTERM', () => {
-      log.info(stopping ? 'SIGTERM again: stopping now' : 'SIGTERM: graceful stop');
-      stop(stopping === null);
-    });
-    process.on('SIGINT', () => {
-      log.info('SIGINT: stopping now');
-      stop(false);
-    });
-    // Only now: a supervisor that sends SIGTERM as soon as it reads this line must find the
-    // handler in place (writing to its pipe may hand it the CPU before the next statement here).
+    onStop = (sig) => {
+      if (sig === 'SIGINT') log.info('SIGINT: stopping now');
+      else log.info(stopping ? 'SIGTERM again: stopping now' : 'SIGTERM: graceful stop');
+      stop(sig === 'SIGTERM' && stopping === null);
+    };
     log.info(opts.readyLine);
+    if (early !== null) {
+      log.info(`${early === 'graceful' ? 'SIGTERM' : 'SIGINT'} during the start: ${early === 'graceful' ? 'graceful stop' : 'stopping now'}`);
+      stop(early === 'graceful');
+    }
   });
   teardown();
   log.info(`portico master ${process.pid}: stopped`);
