@@ -157,7 +157,7 @@ export class GatewayServer {
     });
     // Last, so the limits are checked before the static cache and fastify see a request.
     installHttpLimits(app, this.limits, this.log, this.access);
-    installUpgrades(app.server, ctx, this.limits);
+    installUpgrades(app.server, ctx, this.limits, this.access);
     installLeanFront(app, {
       limits: this.limits,
       log: this.log,

@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { PorticoError, isPorticoError, type ErrorCode } from '../common/errors.js';
 import { isFinalStatus } from '../protocol/http-response.js';
 import { FrameType, REQUEST_WINDOW, RESPONSE_WINDOW, creditOf, queueStreamRequest, type StreamFrameWriter } from '../protocol/native/index.js';
+import { answeredByWorker, type AccessLog } from './access-log.js';
 import { REASON, errorDetail, type ForwardContext } from './forward-common.js';
 import { checkHead, clientErrorAnswer, toOriginForm, type HttpLimits } from './http-limits.js';
 import { varsForHttpRequest } from './http-request-vars.js';
@@ -22,16 +23,22 @@ const SAFE_VALUE = /^[^\r\n\0]*$/;
  * becomes the tunnel; anything else is written as the response and the connection closes.
  * A uwsgi upstream or a version 1 link carries no upgrade yet: 501 PORTICO_ERR_UPGRADE_UNSUPPORTED.
  */
-export function installUpgrades(server: Server, ctx: ForwardContext, limits: HttpLimits): void {
+export function installUpgrades(server: Server, ctx: ForwardContext, limits: HttpLimits, access: AccessLog | null): void {
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     socket.on('error', noop);
-    forwardUpgrade(req, socket, head, ctx, limits).catch((err: unknown) => {
-      refuse(socket, ctx, req, isPorticoError(err) ? err.code : 'PORTICO_ERR_UPSTREAM_ABORTED', isPorticoError(err) ? errorDetail(err) : String(err));
+    const up: UpgradeContext = { ...ctx, access };
+    forwardUpgrade(req, socket, head, up, limits).catch((err: unknown) => {
+      refuse(socket, up, req, isPorticoError(err) ? err.code : 'PORTICO_ERR_UPSTREAM_ABORTED', isPorticoError(err) ? errorDetail(err) : String(err));
     });
   });
 }
 
-async function forwardUpgrade(req: IncomingMessage, socket: Socket, head: Buffer, ctx: ForwardContext, limits: HttpLimits): Promise<void> {
+/** The forwarding context, and the access log: an upgrade gets its line when its connection closes. */
+interface UpgradeContext extends ForwardContext {
+  access: AccessLog | null;
+}
+
+async function forwardUpgrade(req: IncomingMessage, socket: Socket, head: Buffer, ctx: UpgradeContext, limits: HttpLimits): Promise<void> {
   const refusal = checkHead(req, limits) ?? toOriginForm(req);
   if (refusal) return refuse(socket, ctx, req, refusal[0], refusal[1]);
   const gone = new AbortController();
@@ -72,8 +79,10 @@ async function forwardUpgrade(req: IncomingMessage, socket: Socket, head: Buffer
   new Tunnel(req, socket, ctx, up, links, link).start(head);
 }
 
-function refuse(socket: Socket, ctx: ForwardContext, req: IncomingMessage, code: ErrorCode, detail: string): void {
-  ctx.log.error(code, `${req.method} ${(req.url ?? '').slice(0, 256)}: ${new PorticoError(code, detail).message}`);
+function refuse(socket: Socket, ctx: UpgradeContext, req: IncomingMessage, code: ErrorCode, detail: string): void {
+  const err = new PorticoError(code, detail);
+  ctx.log.error(code, `${req.method} ${(req.url ?? '').slice(0, 256)}: ${err.message}`);
+  ctx.access?.note(req, { statusCode: err.status });
   if (socket.writable) socket.end(clientErrorAnswer(code));
   else socket.destroy();
 }
@@ -82,7 +91,7 @@ function refuse(socket: Socket, ctx: ForwardContext, req: IncomingMessage, code:
 class Tunnel {
   private readonly req: IncomingMessage;
   private readonly socket: Socket;
-  private readonly ctx: ForwardContext;
+  private readonly ctx: UpgradeContext;
   private readonly up: Upstream;
   private readonly links: NativeLinkPool;
   private readonly link: NativeLink;
@@ -103,7 +112,7 @@ class Tunnel {
   /** When --upstream-timeout runs out for the head (the link's sweep reads it). */
   headDeadline = 0;
 
-  constructor(req: IncomingMessage, socket: Socket, ctx: ForwardContext, up: Upstream, links: NativeLinkPool, link: NativeLink) {
+  constructor(req: IncomingMessage, socket: Socket, ctx: UpgradeContext, up: Upstream, links: NativeLinkPool, link: NativeLink) {
     this.req = req;
     this.socket = socket;
     this.ctx = ctx;
@@ -192,6 +201,11 @@ class Tunnel {
     }
     this.headWritten = true;
     this.socket.write(`${text}\r\n`, 'latin1');
+    // The access line when the connection is over, as nginx writes a WebSocket's (the worker logs
+    // it too: under portico serve the gateway leaves it to the worker).
+    const answer = { statusCode: status };
+    answeredByWorker(answer);
+    this.socket.once('close', () => this.ctx.access?.note(this.req, answer));
     if (status !== 101) this.stopRequest();
   }
 

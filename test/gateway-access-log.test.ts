@@ -63,4 +63,10 @@ describe('portico gateway in front of real uWSGI: every request gets an access l
     await outputLine(front!.proc, line('GET', '/099', 502));
     assert.match(front!.proc.output(), line('GET', '/fine?x=1', 200));
   });
+
+  it('a WebSocket handshake the uwsgi link cannot carry: 501, with its line', async () => {
+    const ex = await sendRaw(front!.port, Buffer.from('GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'), { split: 'whole', expect: 1 });
+    assert.deepEqual(ex.responses.map((r) => r.status), [501]);
+    await outputLine(front!.proc, line('GET', '/ws', 501));
+  });
 });
