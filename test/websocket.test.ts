@@ -189,6 +189,39 @@ describe('WebSockets', { timeout: 60_000 }, () => {
     }
   });
 
+  test('portico serve, 2 workers: 1,000 connections at once all echo; a worker killed with -9 closes only its own connections', async () => {
+    const front = await startServe(join(fixturesDir, 'ws-server-app.mjs'), ['--workers', '2']);
+    const url = `${front.url.replace(/^http/, 'ws')}/many`;
+    const clients: Array<Awaited<ReturnType<typeof open>>> = [];
+    try {
+      // In batches: a thousand handshakes at once only measure the machine's load.
+      for (let i = 0; i < 1000; i += 100) clients.push(...(await Promise.all(Array.from({ length: 100 }, () => open(url)))));
+      await Promise.all(clients.map(async (c, i) => {
+        await c.next();
+        c.ws.send(`n${i}`);
+        assert.equal((await c.next()).toString(), `n${i}`);
+        c.ws.send('pid');
+      }));
+      const pids = await Promise.all(clients.map(async (c) => Number((await c.next()).toString().split(' ')[1])));
+      const workers = [...new Set(pids)];
+      assert.equal(workers.length, 2, `connections on ${workers.length} worker(s)`);
+      const victim = workers[0]!;
+      const closed = clients.filter((_, i) => pids[i] === victim).map((c) => once(c.ws, 'close'));
+      process.kill(victim, 'SIGKILL');
+      const codes = await Promise.all(closed);
+      for (const [code] of codes as Array<[number]>) assert.equal(code, 1006);
+      // The other worker's connections live on.
+      const survivors = clients.filter((_, i) => pids[i] !== victim);
+      for (const c of survivors.slice(0, 20)) {
+        c.ws.send('still');
+        assert.equal((await c.next()).toString(), 'still');
+      }
+    } finally {
+      for (const c of clients) c.ws.terminate();
+      await front.stop();
+    }
+  });
+
   test('portico serve: a fetch app answers the handshake 501 PORTICO_ERR_UPGRADE_UNSUPPORTED, never its GET; an h2c upgrade is answered normally', async () => {
     assert.equal(await refusedStatus(`${fetchServe!.url.replace(/^http/, 'ws')}/fixed`), 501);
     await outputLine(fetchServe!.proc, /PORTICO_ERR_UPGRADE_UNSUPPORTED: GET \/fixed: a WebSocket upgrade this path cannot carry: this app kind takes no upgrades/);
