@@ -2,13 +2,16 @@ import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { PorticoError, isPorticoError, type ErrorCode } from '../common/errors.js';
 import { isFinalStatus } from '../protocol/http-response.js';
+import { encodePacketHead } from '../protocol/packet-encoder.js';
+import { parseResponseHead } from '../protocol/response-head-parser.js';
 import { FrameType, REQUEST_WINDOW, RESPONSE_WINDOW, creditOf, queueStreamRequest, type StreamFrameWriter } from '../protocol/native/index.js';
 import { answeredByWorker, type AccessLog } from './access-log.js';
-import { REASON, errorDetail, type ForwardContext } from './forward-common.js';
+import { REASON, clientHeaders, errorDetail, type ForwardContext } from './forward-common.js';
 import { checkHead, clientErrorAnswer, toOriginForm, type HttpLimits } from './http-limits.js';
 import { varsForHttpRequest } from './http-request-vars.js';
 import type { NativeLink, NativeLinkPool } from './native-link-pool.js';
 import type { Upstream } from './upstream-pool.js';
+import { connectUpstream } from './uwsgi-forwarder.js';
 
 /** Header values the gateway writes itself: no CR, LF or NUL may reach the client's socket. */
 const SAFE_VALUE = /^[^\r\n\0]*$/;
@@ -21,7 +24,8 @@ const SAFE_VALUE = /^[^\r\n\0]*$/;
  * RESPONSE_BODY, a half-close as REQUEST_END / RESPONSE_END, a close as an abort. A slow reader
  * on either side holds back only its own stream. The app's answer decides: 101 and the socket
  * becomes the tunnel; anything else is written as the response and the connection closes.
- * A uwsgi upstream or a version 1 link carries no upgrade yet: 501 PORTICO_ERR_UPGRADE_UNSUPPORTED.
+ * A uwsgi upstream gets the upgrade as nginx's uwsgi_pass gives it (uwsgiTunnel, below); a
+ * version 1 native link carries none: 501 PORTICO_ERR_UPGRADE_UNSUPPORTED.
  */
 export function installUpgrades(server: Server, ctx: ForwardContext, limits: HttpLimits, access: AccessLog | null): void {
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
@@ -55,10 +59,7 @@ async function forwardUpgrade(req: IncomingMessage, socket: Socket, head: Buffer
   if (admission.kind !== 'upstream') return refuse(socket, ctx, req, 'PORTICO_ERR_QUEUE_FULL', 'no upstream free for the upgrade');
   const up = admission.upstream;
   const links = up.link === 'native' ? ctx.native.get(up) : undefined;
-  if (links === undefined) {
-    ctx.pool.release(up);
-    return refuse(socket, ctx, req, 'PORTICO_ERR_UPGRADE_UNSUPPORTED', `the uwsgi link to ${up.label} does not carry upgrades yet; use a portico:// upstream, or nginx uwsgi_pass -> the worker`);
-  }
+  if (links === undefined) return uwsgiTunnel(req, socket, head, ctx, up);
   let link: NativeLink;
   try {
     link = await links.acquire(false, ctx.log);
@@ -77,6 +78,24 @@ async function forwardUpgrade(req: IncomingMessage, socket: Socket, head: Buffer
     return;
   }
   new Tunnel(req, socket, ctx, up, links, link).start(head);
+}
+
+/**
+ * The head of a worker's answer to an upgrade, as the gateway writes it to the client: on a 101
+ * the protocol the client asked for, on anything else the close that ends it (the framing is the
+ * gateway's, hop-by-hop headers never cross), or the error that makes it a 502.
+ */
+function answerHead(req: IncomingMessage, status: number, reasonGiven: string, headers: readonly string[]): string | PorticoError {
+  if (status !== 101 && !isFinalStatus(status)) return new PorticoError('PORTICO_ERR_BAD_RESPONSE', `status ${status} answers no upgrade`);
+  const reason = reasonGiven || STATUS_CODES[status] || '';
+  if (!REASON.test(reason)) return new PorticoError('PORTICO_ERR_BAD_RESPONSE', 'a control character in the reason phrase');
+  let text = `HTTP/1.1 ${status} ${reason}\r\n`;
+  text += status === 101 ? `Connection: Upgrade\r\nUpgrade: ${req.headers.upgrade ?? ''}\r\n` : 'Connection: close\r\n';
+  for (let i = 0; i < headers.length; i += 2) {
+    if (!SAFE_VALUE.test(headers[i + 1]!) || !SAFE_VALUE.test(headers[i]!)) return new PorticoError('PORTICO_ERR_BAD_RESPONSE', `a control character in header ${JSON.stringify(headers[i]!.slice(0, 64))}`);
+    text += `${headers[i]!}: ${headers[i + 1]!}\r\n`;
+  }
+  return `${text}\r\n`;
 }
 
 function refuse(socket: Socket, ctx: UpgradeContext, req: IncomingMessage, code: ErrorCode, detail: string): void {
@@ -187,20 +206,10 @@ class Tunnel {
       return this.fail(err.code, err.message);
     }
     const status = head.status;
-    if (status !== 101 && !isFinalStatus(status)) return this.fail('PORTICO_ERR_BAD_RESPONSE', `status ${status} answers no upgrade`);
-    const reason = head.reason || STATUS_CODES[status] || '';
-    if (!REASON.test(reason)) return this.fail('PORTICO_ERR_BAD_RESPONSE', 'a control character in the reason phrase');
-    let text = `HTTP/1.1 ${status} ${reason}\r\n`;
-    const upgrade = this.req.headers.upgrade ?? '';
-    // The framing is the gateway's: the protocol the client asked for, or the close after an answer that refused it.
-    text += status === 101 ? `Connection: Upgrade\r\nUpgrade: ${upgrade}\r\n` : 'Connection: close\r\n';
-    const h = head.headers;
-    for (let i = 0; i < h.length; i += 2) {
-      if (!SAFE_VALUE.test(h[i + 1]!) || !SAFE_VALUE.test(h[i]!)) return this.fail('PORTICO_ERR_BAD_RESPONSE', `a control character in header ${JSON.stringify(h[i]!.slice(0, 64))}`);
-      text += `${h[i]!}: ${h[i + 1]!}\r\n`;
-    }
+    const text = answerHead(this.req, status, head.reason, head.headers);
+    if (text instanceof PorticoError) return this.fail(text.code, errorDetail(text));
     this.headWritten = true;
-    this.socket.write(`${text}\r\n`, 'latin1');
+    this.socket.write(text, 'latin1');
     // The access line when the connection is over, as nginx writes a WebSocket's (the worker logs
     // it too: under portico serve the gateway leaves it to the worker).
     const answer = { statusCode: status };
@@ -282,6 +291,80 @@ class Tunnel {
     this.slotHeld = false;
     this.ctx.pool.release(this.up);
   }
+}
+
+/**
+ * An upgrade over the uwsgi link, as nginx's uwsgi_pass does it: one connection, the packet (no
+ * body: CONTENT_LENGTH 0), the app's answer head read and checked, then on a 101 the two sockets
+ * piped into each other (backpressure both ways, a half-close passed on); on any other answer, its
+ * body until the upstream closes. The upstream slot is held until the head.
+ */
+async function uwsgiTunnel(req: IncomingMessage, socket: Socket, head: Buffer, ctx: UpgradeContext, up: Upstream): Promise<void> {
+  const upstream = await connectUpstream(up);
+  if (upstream === null) {
+    ctx.pool.release(up);
+    return refuse(socket, ctx, req, 'PORTICO_ERR_UPSTREAM_CONNECT', `nothing accepts at ${up.label}`);
+  }
+  if (socket.destroyed) {
+    upstream.destroy();
+    ctx.pool.release(up);
+    return;
+  }
+  upstream.on('error', noop);
+  upstream.write(encodePacketHead({ vars: varsForHttpRequest(req, ctx.trusted, 0) }));
+  let held = true;
+  const release = (): void => {
+    if (!held) return;
+    held = false;
+    ctx.pool.release(up);
+  };
+  const timer = setTimeout(() => {
+    upstream.destroy();
+    release();
+    refuse(socket, ctx, req, 'PORTICO_ERR_UPSTREAM_TIMEOUT', `no answer to the upgrade within ${ctx.upstreamTimeoutMs / 1000} s (${up.label})`);
+  }, ctx.upstreamTimeoutMs);
+  socket.once('close', () => {
+    clearTimeout(timer);
+    upstream.destroy();
+    release();
+  });
+  let buf: Buffer = Buffer.alloc(0);
+  const onData = (chunk: Buffer): void => {
+    buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+    let parsed;
+    try {
+      parsed = parseResponseHead(buf, { switching: true });
+    } catch (err) {
+      return failHead(isPorticoError(err) ? err : new PorticoError('PORTICO_ERR_BAD_RESPONSE', String(err)));
+    }
+    if (parsed === null) return;
+    upstream.off('data', onData);
+    upstream.off('end', onEnd);
+    clearTimeout(timer);
+    release();
+    // Hop-by-hop headers, and those its Connection names, stay with the upstream (as on every answer).
+    const text = answerHead(req, parsed.status, parsed.statusText, clientHeaders(parsed.headers.flat()));
+    if (text instanceof PorticoError) return failHead(text);
+    socket.write(text, 'latin1');
+    const rest = buf.subarray(parsed.size);
+    if (rest.length > 0) socket.write(rest);
+    upstream.pipe(socket);
+    const answer = { statusCode: parsed.status };
+    socket.once('close', () => ctx.access?.note(req, answer));
+    if (parsed.status !== 101) return;
+    if (head.length > 0) upstream.write(head);
+    socket.pipe(upstream);
+  };
+  const onEnd = (): void => failHead(new PorticoError('PORTICO_ERR_UPSTREAM_ABORTED', 'the upstream closed before its answer to the upgrade'));
+  const failHead = (err: PorticoError): void => {
+    upstream.off('data', onData);
+    upstream.destroy();
+    clearTimeout(timer);
+    release();
+    refuse(socket, ctx, req, err.code, `${errorDetail(err)} (${up.label})`);
+  };
+  upstream.on('data', onData);
+  upstream.once('end', onEnd);
 }
 
 function noop(): void {}

@@ -7,14 +7,15 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { outputLine, type Started } from './support/child-process.js';
+import { outputLine, startProcess, type Started } from './support/child-process.js';
 import { GATEWAY_SITE, startNginx, type Nginx } from './support/nginx.js';
 import { fixturesDir } from './support/paths.js';
-import { startServe, type HttpFront } from './support/portico-gateway.js';
+import { startGateway, startServe, type HttpFront } from './support/portico-gateway.js';
 import { startWorker } from './support/portico-worker.js';
 import { makeTmpDir } from './support/tmp-dir.js';
 import { fetchStats } from '../worker/master/stats-client.js';
@@ -219,6 +220,38 @@ describe('WebSockets', { timeout: 60_000 }, () => {
     } finally {
       for (const c of clients) c.ws.terminate();
       await front.stop();
+    }
+  });
+
+  test('portico gateway to uwsgi:// upstreams: a portico worker and real uWSGI\'s own websockets, echoed through the gateway', async () => {
+    const dir = join(tmp.path, 'uwsgi-link');
+    mkdirSync(dir);
+    const workerSock = join(dir, 'worker.sock');
+    const uwsgiSock = join(dir, 'uwsgi.sock');
+    const worker = await startWorker(join(fixturesDir, 'ws-server-app.mjs'), workerSock);
+    const uwsgi = startProcess('/usr/bin/uwsgi', ['--strict', '--die-on-term', '--plugin', 'python3', '--socket', uwsgiSock,
+      '--wsgi-file', join(fixturesDir, 'uwsgi-websocket-app.py'), '--need-app', '--disable-logging']);
+    const [toWorker, toUwsgi] = await Promise.all([
+      startGateway([`uwsgi://unix:${workerSock}`]),
+      uwsgi.waitFor(/spawned uWSGI worker 1/).then(() => startGateway([`uwsgi://unix:${uwsgiSock}`])),
+    ]);
+    try {
+      const w = await open(`${toWorker.url.replace(/^http/, 'ws')}/via-uwsgi-link`);
+      assert.equal((await w.next()).toString(), 'hello /via-uwsgi-link');
+      await echoThenServerClose(w.ws, w.next, 256 * 1024);
+      const u = await open(`${toUwsgi.url.replace(/^http/, 'ws')}/uwsgi`);
+      u.ws.send('to uWSGI');
+      assert.equal((await u.next()).toString(), 'to uWSGI');
+      // uwsgi.websocket_send writes text frames: a second text message, 64 KiB of it.
+      const long = 'x'.repeat(64 * 1024);
+      u.ws.send(long);
+      assert.equal((await u.next()).toString(), long);
+      u.ws.close(1000);
+      await once(u.ws, 'close');
+      await outputLine(toUwsgi.proc, /"GET \/uwsgi HTTP\/1\.1" 101 /);
+    } finally {
+      await Promise.all([toWorker.stop(), toUwsgi.stop()]);
+      await Promise.all([worker.stop(), uwsgi.stop()]);
     }
   });
 
