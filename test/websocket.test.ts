@@ -10,11 +10,13 @@ import { once } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { outputLine, startProcess, type Started } from './support/child-process.js';
 import { GATEWAY_SITE, startNginx, type Nginx } from './support/nginx.js';
-import { fixturesDir } from './support/paths.js';
+import { fixturesDir, repoRoot } from './support/paths.js';
 import { startGateway, startServe, type HttpFront } from './support/portico-gateway.js';
 import { startWorker } from './support/portico-worker.js';
 import { makeTmpDir } from './support/tmp-dir.js';
@@ -47,6 +49,7 @@ async function refusedStatus(url: string): Promise<number> {
   return res.statusCode;
 }
 
+const run = promisify(execFile);
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 /** A text and a binary message of `size` bytes come back as sent; then the app closes with 4001 "bye". */
@@ -252,6 +255,13 @@ describe('WebSockets', { timeout: 60_000 }, () => {
     } finally {
       await Promise.all([toWorker.stop(), toUwsgi.stop()]);
       await Promise.all([worker.stop(), uwsgi.stop()]);
+    }
+  });
+
+  test("Python's websocket-client (Debian's python3-websocket) through portico serve and through nginx uwsgi_pass", async () => {
+    for (const [front, path] of [[serve!, '/py-serve'], [nginx!, '/py-nginx']] as const) {
+      const { stdout } = await run('/usr/bin/python3', [join(repoRoot, 'test', 'support', 'ws-client.py'), `${front.url.replace(/^http/, 'ws')}${path}`]);
+      assert.deepEqual(JSON.parse(stdout), { greeting: `hello ${path}`, text: 'from python', binary_ok: true });
     }
   });
 
