@@ -128,7 +128,7 @@ describe('deploy/docker under Docker: the image and both compose stacks', { skip
     assert.match(await inImage('node', '--version'), /^v24\./);
     assert.equal((await inImage('id', '-u')).trim(), '10001');
     const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
-    // Which of these packages the image's node_modules holds (npm prune may leave an empty scope).
+    // Which of these packages the image's node_modules holds (a directory alone may be an empty scope).
     const present = async (names: string[]): Promise<string[]> => JSON.parse(await inImage('node', '-e',
       "console.log(JSON.stringify(process.argv.slice(1).filter((n) => require('fs').existsSync('/opt/portico/node_modules/' + n + '/package.json'))))",
       ...names)) as string[];

@@ -27,11 +27,16 @@ describe('deploy/docker/Dockerfile', () => {
 
   test('two stages: tsc in the builder, production dependencies only in the image', () => {
     assert.equal(stages.length, 2);
-    assert.match(stages[0]!, /^RUN npx tsc -p tsconfig\.json$/m);
-    assert.match(stages[0]!, /^RUN npm prune --omit=dev --ignore-scripts\b/m);
+    assert.match(stages[0]!, /^RUN npm ci --omit=dev --ignore-scripts\b/m);
+    assert.match(stages[0]!, /^RUN \/opt\/tsc\/node_modules\/\.bin\/tsc -p tsconfig\.json\b/m);
+    // The compiler beside the app's tree is the lock's: the image compiles what the tests compiled.
+    const lock = JSON.parse(readFileSync(join(repoRoot, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version: string }> };
+    for (const pkg of ['typescript', '@types/node']) {
+      assert.match(stages[0]!, new RegExp(`${pkg.replace('/', '\\/')}@${lock.packages[`node_modules/${pkg}`]!.version.replace(/\./g, '\\.')}\\b`), `${pkg} at the lock's version`);
+    }
     assert.match(runtime, /^COPY --from=build \/opt\/portico\/node_modules \.\/node_modules$/m);
     assert.match(runtime, /^COPY --from=build \/opt\/portico\/dist \.\/dist$/m);
-    assert.doesNotMatch(runtime, /npm (ci|install)/, 'the image stage installs nothing: it copies the pruned node_modules');
+    assert.doesNotMatch(runtime, /npm (ci|install)/, 'the image stage installs nothing: it copies the builder\'s production node_modules');
   });
 
   test('runs as a non-root user, under tini, with node in exec form', () => {
@@ -57,7 +62,7 @@ describe('deploy/docker/Dockerfile', () => {
             const target = join(dir, file, '..', spec).split('/')[0]!;
             assert.ok(copied.includes(target), `${dir}/${file} imports ${spec} outside the copied sources`);
           } else {
-            // npm prune --omit=dev: a devDependency imported at run time would be missing in the image.
+            // npm ci --omit=dev: a devDependency imported at run time would be missing in the image.
             const pkg = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
             assert.ok(deps.includes(pkg), `${dir}/${file} imports ${spec}, not a production dependency`);
           }
