@@ -1,7 +1,7 @@
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { PorticoError, isPorticoError, type ErrorCode } from '../common/errors.js';
-import { isFinalStatus } from '../protocol/http-response.js';
+import { isFinalStatus, splitsHead } from '../protocol/http-response.js';
 import { encodePacketHead } from '../protocol/packet-encoder.js';
 import { parseResponseHead } from '../protocol/response-head-parser.js';
 import { FrameType, REQUEST_WINDOW, RESPONSE_WINDOW, creditOf, queueStreamRequest, type StreamFrameWriter } from '../protocol/native/index.js';
@@ -12,9 +12,6 @@ import { varsForHttpRequest } from './http-request-vars.js';
 import type { NativeLink, NativeLinkPool } from './native-link-pool.js';
 import type { Upstream } from './upstream-pool.js';
 import { connectUpstream } from './uwsgi-forwarder.js';
-
-/** Header values the gateway writes itself: no CR, LF or NUL may reach the client's socket. */
-const SAFE_VALUE = /^[^\r\n\0]*$/;
 
 /**
  * Upgrades (WebSocket handshakes, and any other protocol an app accepts with 101): node:http hands
@@ -92,7 +89,7 @@ function answerHead(req: IncomingMessage, status: number, reasonGiven: string, h
   let text = `HTTP/1.1 ${status} ${reason}\r\n`;
   text += status === 101 ? `Connection: Upgrade\r\nUpgrade: ${req.headers.upgrade ?? ''}\r\n` : 'Connection: close\r\n';
   for (let i = 0; i < headers.length; i += 2) {
-    if (!SAFE_VALUE.test(headers[i + 1]!) || !SAFE_VALUE.test(headers[i]!)) return new PorticoError('PORTICO_ERR_BAD_RESPONSE', `a control character in header ${JSON.stringify(headers[i]!.slice(0, 64))}`);
+    if (splitsHead(headers[i + 1]!) || splitsHead(headers[i]!)) return new PorticoError('PORTICO_ERR_BAD_RESPONSE', `a control character in header ${JSON.stringify(headers[i]!.slice(0, 64))}`);
     text += `${headers[i]!}: ${headers[i + 1]!}\r\n`;
   }
   return `${text}\r\n`;

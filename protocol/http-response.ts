@@ -73,3 +73,9 @@ export function isEventStream(type: string): boolean {
   const c = type.charCodeAt(0) | 0x20;
   return type.length >= 17 && (c === 116 ? (type.charCodeAt(5) | 0x20) === 101 : c === 0x20 || c === 0x29) && /^\s*text\/event-stream/i.test(type);
 }
+
+/** A CR, LF or NUL: what would split a response's head wherever it stands in a name, value or reason. */
+export function splitsHead(text: string): boolean {
+  return SPLITS_HEAD.test(text);
+}
+const SPLITS_HEAD = /[\r\n\0]/;

@@ -1,5 +1,5 @@
 import { PorticoError } from '../common/errors.js';
-import { isFinalStatus } from './http-response.js';
+import { isFinalStatus, splitsHead } from './http-response.js';
 
 export interface ResponseHead {
   httpVersion: string;
@@ -43,7 +43,7 @@ export function parseResponseHead(buf: Buffer, options: { switching?: boolean } 
     const name = line.slice(0, colon);
     if (!TOKEN.test(name)) throw bad(`invalid header name ${JSON.stringify(name.slice(0, 80))}`);
     const value = line.slice(colon + 1).trim();
-    if (/[\r\n\0]/.test(value)) throw bad(`forbidden character in header ${name}`);
+    if (splitsHead(value)) throw bad(`forbidden character in header ${name}`);
     headers.push([name, value]);
   }
   return {

@@ -1,9 +1,8 @@
 import { STATUS_CODES } from 'node:http';
 import { PorticoError } from '../common/errors.js';
-import { isEventStream, isFinalStatus, isHopByHop } from '../protocol/http-response.js';
+import { isEventStream, isFinalStatus, isHopByHop, splitsHead } from '../protocol/http-response.js';
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const BAD_VALUE = /[\r\n\0]/;
 
 /**
  * Serializes the HTTP/1.1 status line and headers that a uwsgi server writes back and nginx's
@@ -25,11 +24,11 @@ export function serializeHead(status: number, statusText: string | undefined, he
 export function validateHeaders(status: number, statusText: string | undefined, headers: readonly string[]): string {
   if (!isFinalStatus(status)) throw new PorticoError('PORTICO_ERR_INVALID_STATUS', `${status} (an app's answer must be a final status, 200-599)`);
   const reason = statusText || STATUS_CODES[status] || 'Unknown';
-  if (BAD_VALUE.test(reason)) throw invalid('status text');
+  if (splitsHead(reason)) throw invalid('status text');
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]!;
     if (!TOKEN.test(name)) throw invalid(`header name ${JSON.stringify(name)}`);
-    if (BAD_VALUE.test(headers[i + 1]!)) throw invalid(`value of header ${name}`);
+    if (splitsHead(headers[i + 1]!)) throw invalid(`value of header ${name}`);
   }
   return reason;
 }
