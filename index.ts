@@ -4,3 +4,4 @@
  */
 export * from './protocol/index.js';
 export { serve, worker, type ServeOptions, type WorkerOptions, type Stack } from './cli/api.js';
+export { upgradeWebSocket, PorticoWebSocket, type UpgradeWebSocketOptions, type UpgradedWebSocket } from './worker/adapters/fetch-websocket.js';

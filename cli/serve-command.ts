@@ -11,6 +11,7 @@ import { runMaster } from '../worker/master/master-runtime.js';
 import { removePidfile, writePidfile } from '../worker/master/pidfile.js';
 import { makeRunDir } from '../worker/master/run-dir.js';
 import { takeActivatedFd } from '../worker/master/shared-socket.js';
+import { UpgradeHandover } from '../worker/master/upgrade-handover.js';
 import type { WorkerProcess } from '../worker/master/worker-process.js';
 import { logFormatOption } from './cli-values.js';
 import { gatewayOptionsFrom } from './gateway-command.js';
@@ -51,6 +52,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const gatewayOptions = gatewayOptionsFrom(http, [], values);
   const log = new Logger({ format: logFormatOption(values['log-format']), file: logs.main, requestFile: logs.requests });
   const runDir = makeRunDir(log);
+  // Upgraded connections go to the workers themselves: the gateway is out of their data path.
+  const upgrades = new UpgradeHandover();
   const removeRunDir = (): void => rmSync(runDir, { recursive: true, force: true });
   // The gateway binds first (a port below 1024 needs root), then privileges drop, then the
   // workers start; requests that arrive meanwhile wait in the --listen queue for the first one.
@@ -59,7 +62,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     upstreamLinks: 1,
     onNoUpstream: () => master.demand(), metrics: values.metrics !== undefined,
     // The workers log what they answer; the gateway what it answers itself.
-    accessLog: values['disable-logging'] === true ? false : 'own' });
+    accessLog: values['disable-logging'] === true ? false : 'own',
+    upgradeHandOff: upgrades });
   const scheme = link === 'native' ? 'portico' : 'uwsgi';
   const upstream = (w: WorkerProcess): string => `${scheme}://unix:${w.socketPath}`;
   const master = new Master({
@@ -71,8 +75,14 @@ export async function serveCommand(argv: string[]): Promise<number> {
     log,
     workerOutputToLog: logs.main !== undefined,
     waiting: () => gateway.queueDepth,
-    onReady: (w) => gateway.addUpstream(upstream(w)),
-    onLeaving: (w, reason) => gateway.removeUpstream(upstream(w), reason === 'harakiri' ? 'PORTICO_ERR_HARAKIRI' : undefined, w.stuckSince ?? undefined),
+    onReady: (w) => {
+      upgrades.add(upstream(w), w);
+      gateway.addUpstream(upstream(w));
+    },
+    onLeaving: (w, reason) => {
+      upgrades.remove(upstream(w));
+      gateway.removeUpstream(upstream(w), reason === 'harakiri' ? 'PORTICO_ERR_HARAKIRI' : undefined, w.stuckSince ?? undefined);
+    },
     onBlocked: (w, blocked) => gateway.setUpstreamStalled(upstream(w), blocked),
   });
   try {

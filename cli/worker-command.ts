@@ -6,7 +6,7 @@ import { loadCommandConfig } from '../common/config-resolve.js';
 import { CONFIG_FOOTER, formatHelp, toArgv, workerOptions, workerOptionsBase, type OptionValues } from '../common/option-schema.js';
 import { formatSocketAddress, parseSocketAddress } from '../protocol/socket-address.js';
 import { checkAppFile, KIND_RULES, type AppKind } from '../worker/app-loader.js';
-import { announceReady, createScoreboard, managedConfig, reportModuleGraph, type ManagedWorkerConfig } from '../worker/master-client.js';
+import { announceReady, createScoreboard, managedConfig, reportModuleGraph, takeUpgrades, type ManagedWorkerConfig } from '../worker/master-client.js';
 import { CheapListener, HANDOVER } from '../worker/master/cheap-listener.js';
 import { Master } from '../worker/master/master.js';
 import { runMaster } from '../worker/master/master-runtime.js';
@@ -97,6 +97,7 @@ async function runManagedWorker(app: string, socket: string, values: OptionValue
   process.on('message', (m: { type?: string }, handle: unknown) => {
     if (m?.type === HANDOVER && handle instanceof Socket) worker.adopt(handle);
   });
+  takeUpgrades(managed, worker);
   announceReady(managed, worker);
   process.on('SIGUSR1', () => worker.log.reopen());
   await waitForStopSignals(worker.log, (graceful) => worker.stop(graceful), () => worker.inFlight);

@@ -63,8 +63,12 @@ export class ConnectionGuard<C extends GuardedConnection> {
   private readonly evictions: CountedLog;
   private readonly silentCloses: CountedLog;
 
-  constructor(limits: HttpLimits, log: Logger, onHeadTimeout: (conn: C) => void) {
+  /** Connections the gateway accepted that live in another process now (upgrades handed to a worker). */
+  private readonly elsewhere: () => number;
+
+  constructor(limits: HttpLimits, log: Logger, onHeadTimeout: (conn: C) => void, elsewhere: () => number = () => 0) {
     this.onHeadTimeout = onHeadTimeout;
+    this.elsewhere = elsewhere;
     // As node:http's own headersTimeout (see fastifyLimitOptions): a head never gets longer than the whole request.
     this.headersTimeoutMs = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
     this.keepAliveTimeoutMs = limits.keepAliveTimeoutMs;
@@ -81,7 +85,7 @@ export class ConnectionGuard<C extends GuardedConnection> {
   }
 
   get open(): number {
-    return this.lean.size + this.handedOff.size;
+    return this.lean.size + this.handedOff.size + this.elsewhere();
   }
 
   /**

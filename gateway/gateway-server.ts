@@ -17,7 +17,7 @@ import { TrustedProxies } from './trusted-proxies.js';
 import { installForwardFastPath } from './forward-fast-path.js';
 import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
 import { installLeanFront } from './lean-front.js';
-import { installUpgrades } from './upgrade-forwarder.js';
+import { installUpgrades, type UpgradeHandOff } from './upgrade-forwarder.js';
 import { StickySessions } from './sticky-sessions.js';
 import { forwardFailed, type ForwardContext } from './forward-common.js';
 import { forwardNow, forwardRequest } from './forward-request.js';
@@ -52,6 +52,8 @@ export interface GatewayOptions extends HttpLimitOptions {
   listenFd?: number;
   /** Count forwarded requests for the master's --metrics (serve). */
   metrics?: boolean;
+  /** serve: upgraded connections go to the worker processes themselves (gateway/upgrade-forwarder.ts). */
+  upgradeHandOff?: UpgradeHandOff;
 }
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
@@ -157,13 +159,15 @@ export class GatewayServer {
     });
     // Last, so the limits are checked before the static cache and fastify see a request.
     installHttpLimits(app, this.limits, this.log, this.access);
-    installUpgrades(app.server, ctx, this.limits, this.access);
+    const handOff = o.upgradeHandOff ?? null;
+    installUpgrades(app.server, ctx, this.limits, this.access, handOff);
     installLeanFront(app, {
       limits: this.limits,
       log: this.log,
       staticPrefixes: statics.map((m) => m.prefix),
       staticCache: statics.length > 0 ? this.staticCache : null,
       access: this.access,
+      elsewhere: handOff === null ? undefined : () => handOff.open,
       methods: FORWARDED_METHODS,
       allNative: () => ctx.pool.upstreams.every((u) => u.link === 'native'),
       forward: (req, res) => {

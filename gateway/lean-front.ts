@@ -25,6 +25,8 @@ export interface LeanFrontOptions {
   allNative: () => boolean;
   forward: (req: LeanIncoming, res: LeanResponse) => void;
   access: AccessLog | null;
+  /** Upgraded connections handed to a worker process: they still count towards --max-connections. */
+  elsewhere?: () => number;
 }
 
 /**
@@ -79,7 +81,7 @@ class LeanFront implements LeanHost {
     this.guard = new ConnectionGuard<LeanConnection>(options.limits, options.log, (conn) => {
       conn.abandon();
       headTimedOut(conn.socket, options.log, options.access);
-    });
+    }, options.elsewhere);
     this.maxHeaderSize = (server as Server & { maxHeaderSize?: number }).maxHeaderSize ?? defaultMaxHeaderSize;
   }
 

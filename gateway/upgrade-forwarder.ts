@@ -2,6 +2,7 @@ import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { PorticoError, isPorticoError, type ErrorCode } from '../common/errors.js';
 import { isFinalStatus, splitsHead } from '../protocol/http-response.js';
+import { isWebSocketUpgrade } from '../protocol/upgrade.js';
 import { encodePacketHead } from '../protocol/packet-encoder.js';
 import { parseResponseHead } from '../protocol/response-head-parser.js';
 import { FrameType, REQUEST_WINDOW, RESPONSE_WINDOW, creditOf, queueStreamRequest, type StreamFrameWriter } from '../protocol/native/index.js';
@@ -10,7 +11,7 @@ import { REASON, clientHeaders, errorDetail, type ForwardContext } from './forwa
 import { checkHead, clientErrorAnswer, toOriginForm, type HttpLimits } from './http-limits.js';
 import { varsForHttpRequest } from './http-request-vars.js';
 import type { NativeLink, NativeLinkPool } from './native-link-pool.js';
-import type { Upstream } from './upstream-pool.js';
+import { upstreamSpec, type Upstream } from './upstream-pool.js';
 import { connectUpstream } from './uwsgi-forwarder.js';
 
 /**
@@ -24,19 +25,43 @@ import { connectUpstream } from './uwsgi-forwarder.js';
  * A uwsgi upstream gets the upgrade as nginx's uwsgi_pass gives it (uwsgiTunnel, below); a
  * version 1 native link carries none: 501 PORTICO_ERR_UPGRADE_UNSUPPORTED.
  */
-export function installUpgrades(server: Server, ctx: ForwardContext, limits: HttpLimits, access: AccessLog | null): void {
+export function installUpgrades(server: Server, ctx: ForwardContext, limits: HttpLimits, access: AccessLog | null, handOff: UpgradeHandOff | null): void {
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     socket.on('error', noop);
-    const up: UpgradeContext = { ...ctx, access };
+    const up: UpgradeContext = { ...ctx, access, handOff };
     forwardUpgrade(req, socket, head, up, limits).catch((err: unknown) => {
       refuse(socket, up, req, isPorticoError(err) ? err.code : 'PORTICO_ERR_UPSTREAM_ABORTED', isPorticoError(err) ? errorDetail(err) : String(err));
     });
   });
 }
 
+/**
+ * Under `portico serve` the workers are the gateway's own children: an upgrade's connection goes to
+ * the chosen worker itself, over its IPC channel with the descriptor (as the master's --cheap
+ * listener hands over connections), and the gateway is out of its data path: the worker serves it
+ * as a uwsgi connection from nginx, its frames pass between client and app with no hop between,
+ * and it stays with that worker until it closes (or the worker's --graceful-timeout: 1001).
+ */
+export interface UpgradeHandOff {
+  /**
+   * The upstream (as --upstream names it) is a worker that takes connections this way. Only
+   * WebSocket handshakes go: what else asks to upgrade (h2c) is answered as HTTP/1.1, which the
+   * gateway frames.
+   */
+  reaches(label: string): boolean;
+  /**
+   * Sends the socket with the request as a uwsgi packet and the client's bytes that followed its
+   * head; `done` gets an error when it did not go (the socket is then still the gateway's).
+   */
+  send(label: string, socket: Socket, packet: Buffer, rest: Buffer, done: (err: Error | null) => void): void;
+  /** Handed-over connections still open: they count towards --max-connections. */
+  readonly open: number;
+}
+
 /** The forwarding context, and the access log: an upgrade gets its line when its connection closes. */
 interface UpgradeContext extends ForwardContext {
   access: AccessLog | null;
+  handOff: UpgradeHandOff | null;
 }
 
 async function forwardUpgrade(req: IncomingMessage, socket: Socket, head: Buffer, ctx: UpgradeContext, limits: HttpLimits): Promise<void> {
@@ -55,6 +80,7 @@ async function forwardUpgrade(req: IncomingMessage, socket: Socket, head: Buffer
   if (admission.kind === 'gone') return;
   if (admission.kind !== 'upstream') return refuse(socket, ctx, req, 'PORTICO_ERR_QUEUE_FULL', 'no upstream free for the upgrade');
   const up = admission.upstream;
+  if (ctx.handOff?.reaches(upstreamSpec(up)) && isWebSocketUpgrade(req.headers.connection, req.headers.upgrade) && stopReading(socket)) return handOver(req, socket, head, ctx, ctx.handOff, up);
   const links = up.link === 'native' ? ctx.native.get(up) : undefined;
   if (links === undefined) return uwsgiTunnel(req, socket, head, ctx, up);
   let link: NativeLink;
@@ -75,6 +101,37 @@ async function forwardUpgrade(req: IncomingMessage, socket: Socket, head: Buffer
     return;
   }
   new Tunnel(req, socket, ctx, up, links, link).start(head);
+}
+
+/** The connection goes to the worker process behind `up` (UpgradeHandOff), with the request as nginx would send it. */
+function handOver(req: IncomingMessage, socket: Socket, head: Buffer, ctx: UpgradeContext, handOff: UpgradeHandOff, up: Upstream): void {
+  ctx.pool.release(up);
+  if (socket.destroyed) return;
+  // What node:http read past the head is sent along; nothing more is read here (stopReading).
+  socket.pause();
+  const rest = [head];
+  for (let chunk: Buffer | null; (chunk = socket.read() as Buffer | null) !== null; ) rest.push(chunk);
+  const packet = encodePacketHead({ vars: varsForHttpRequest(req, ctx.trusted, 0) });
+  handOff.send(upstreamSpec(up), socket, packet, rest.length === 1 ? head : Buffer.concat(rest), (err) => {
+    if (err) return refuse(socket, ctx, req, 'PORTICO_ERR_UPSTREAM_ABORTED', `the worker at ${up.label} did not take the upgrade: ${err.message}`);
+    // The descriptor is the worker's; this object has none left: let the gateway forget it.
+    socket.destroy();
+  });
+}
+
+/**
+ * Stops reading the socket's descriptor before it goes to a worker. Node closes the gateway's copy
+ * only once the worker acknowledges it, and until then whatever this process reads from it (the
+ * client's first frames, sent as soon as the worker's 101 arrives) would be dropped. pause() does
+ * not stop the reads (it only stops 'data' events), and Node has no public call that does: this is
+ * libuv's readStop on the socket's handle, pinned on both Nodes by test/websocket.test.ts. false
+ * (the upgrade then takes the native link) where the handle has no readStop.
+ */
+function stopReading(socket: Socket): boolean {
+  const handle = (socket as Socket & { _handle?: { readStop?: () => number } | null })._handle;
+  if (typeof handle?.readStop !== 'function') return false;
+  handle.readStop();
+  return true;
 }
 
 /**

@@ -12,11 +12,21 @@ import type { WorkerContext } from './worker-context.js';
 const MODIFIERS: ReadonlySet<number> = new Set([0, NATIVE_MODIFIER1]);
 
 /**
+ * An upgrade's client connection handed over by `portico serve`'s gateway (UpgradeHandOff): the
+ * request as a uwsgi packet, and the client's bytes the gateway read after its head.
+ */
+export interface HandedUpgrade {
+  packet: Buffer;
+  rest: Buffer;
+}
+
+/**
  * Serves one connection of the worker's socket. A uwsgi packet (modifier1 0): decode it, run the
  * app, close; uWSGI's modifier1 0 carries exactly one request per connection and the response is
  * delimited by the close. A HELLO (modifier1 77) hands the socket to the native link instead.
+ * `handed`: a client's connection the gateway passed on, its packet read already.
  */
-export function serveConnection(socket: Socket, ctx: WorkerContext): void {
+export function serveConnection(socket: Socket, ctx: WorkerContext, handed?: HandedUpgrade): void {
   let ex: Exchange | null = null;
   /**
    * Set while a chunked request (no CONTENT_LENGTH, uWSGI's HTTP router) waits for its body's first
@@ -63,6 +73,8 @@ export function serveConnection(socket: Socket, ctx: WorkerContext): void {
     socket.off('data', onData);
     socket.off('end', onEnd);
     socket.off('close', onClose);
+    // The client's first bytes of the new protocol, read by the gateway: the app reads them first.
+    if (handed !== undefined && handed.rest.length > 0) socket.unshift(handed.rest);
     return socket;
   };
   const decoder = new PacketDecoder({
@@ -80,6 +92,7 @@ export function serveConnection(socket: Socket, ctx: WorkerContext): void {
       ctx.requests++;
       ex = new Exchange(head, socket, ctx, finish);
       ex.takeOverHook = takeOver;
+      ex.clientConnection = handed !== undefined;
       if (head.contentLength === -1) bodyWait = setTimeout(noChunkedBody, ctx.chunkedInputTimeoutMs);
       else runExchange(ex, ctx);
     },
@@ -131,6 +144,8 @@ export function serveConnection(socket: Socket, ctx: WorkerContext): void {
     // ECONNRESET or EPIPE from a client that went away: handled by 'close' below.
   });
   socket.on('close', onClose);
+  // After the listeners: an app that takes the connection at once lets go of them.
+  if (handed !== undefined) decoder.push(handed.packet);
 }
 
 function peerName(socket: Socket): string {

@@ -34,6 +34,11 @@ export class Exchange {
   private readonly startHr = process.hrtime.bigint();
   status = 0;
   headSent = false;
+  /**
+   * The uwsgi connection is the client's own (an upgrade handed over by `portico serve`), not
+   * nginx's: a response the worker writes on it says the connection closes after it.
+   */
+  clientConnection = false;
   finished = false;
   aborted = false;
   bodyBytes = 0;

@@ -12,7 +12,7 @@ export const httpResponseSink: ResponseSink = {
   link: 'uwsgi',
 
   writeHead(ex, status, statusText, headers, body) {
-    const head = serializeHead(status, statusText, headers);
+    const head = serializeHead(status, statusText, ex.clientConnection ? [...headers, 'Connection', 'close'] : headers);
     ex.status = status;
     ex.headSent = true;
     ex.headersCount = headers.length >> 1;

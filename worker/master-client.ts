@@ -1,3 +1,4 @@
+import { Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { trackModuleGraph } from './module-graph.js';
 import { Scoreboard } from './scoreboard.js';
@@ -31,7 +32,19 @@ export interface ManagedWorkerConfig {
 export type WorkerMessage =
   | { type: 'portico:ready'; id: number; pid: number }
   | { type: 'portico:retire'; id: number; reason: 'max-requests' }
-  | { type: 'portico:module'; id: number; file: string };
+  | { type: 'portico:module'; id: number; file: string }
+  /** An upgraded connection the gateway handed over (portico:upgrade) closed. */
+  | { type: 'portico:upgrade-closed'; id: number };
+
+/** What `portico serve`'s master sends a worker with an upgrade's client connection (its descriptor the handle). */
+export interface UpgradeHandoverMessage {
+  type: 'portico:upgrade';
+  /** The request as a uwsgi packet, base64. */
+  packet: string;
+  /** The client's bytes after its head, base64. */
+  rest: string;
+}
+export const UPGRADE_HANDOVER = 'portico:upgrade';
 
 export const MANAGED_ENV = 'PORTICO_WORKER';
 
@@ -89,6 +102,16 @@ export function announceReady(config: ManagedWorkerConfig, worker: WorkerServer)
   process.on('disconnect', () => void worker.stop(true).then(() => process.exit(0)));
 }
 
+/** The gateway's upgrades that reach this worker with their connections (UpgradeHandoverMessage). */
+export function takeUpgrades(config: ManagedWorkerConfig, worker: WorkerServer): void {
+  process.on('message', (m: Partial<UpgradeHandoverMessage> | null, handle: unknown) => {
+    if (m?.type !== UPGRADE_HANDOVER || !(handle instanceof Socket)) return;
+    const handed = { packet: Buffer.from(m.packet ?? '', 'base64'), rest: Buffer.from(m.rest ?? '', 'base64') };
+    worker.adoptUpgrade(handle, handed, () => send({ type: 'portico:upgrade-closed', id: config.id }));
+  });
+}
+
 function send(message: WorkerMessage): void {
-  process.send?.(message);
+  // A master gone (its channel closed) hears nothing: no 'error' on the process for it.
+  if (process.connected) process.send?.(message);
 }

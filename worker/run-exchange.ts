@@ -29,7 +29,7 @@ function upgrade(ex: Exchange, ctx: WorkerContext): Promise<void> {
   const why = !ex.canTakeOver
     ? 'the native link does not carry WebSockets yet: serve them with nginx uwsgi_pass -> portico worker (docs/apps.md)'
     : ctx.handler.upgrade === undefined
-      ? "this app kind takes no upgrades: export a node http.Server with an 'upgrade' listener (ws, socket.io)"
+      ? "this app kind takes no upgrades: a fetch app takes them with upgradeWebSocket(request), a node app is an http.Server with an 'upgrade' listener (ws, socket.io)"
       : null;
   const taken = why === null ? ctx.handler.upgrade!(ex) : null;
   if (taken !== null) return taken;

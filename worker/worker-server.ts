@@ -4,7 +4,7 @@ import { PorticoError } from '../common/errors.js';
 import { Logger, type LogFormat } from '../common/logger.js';
 import { formatSocketAddress, parseSocketAddress, type SocketAddress } from '../protocol/socket-address.js';
 import { loadApp, type AppKind, type LoadedApp } from './app-loader.js';
-import { serveConnection } from './connection.js';
+import { serveConnection, type HandedUpgrade } from './connection.js';
 import { listenSocket, othersCanConnect, peerFilter, vacuumSocket } from './socket-listener.js';
 import type { Scoreboard } from './scoreboard.js';
 import type { WorkerContext } from './worker-context.js';
@@ -137,6 +137,27 @@ export class WorkerServer {
   adopt(socket: Socket): void {
     if (this.stopping) socket.destroy();
     else this.adopted?.(socket);
+  }
+
+  /**
+   * An upgrade's client connection the gateway of `portico serve` handed over with its request
+   * (UpgradeHandOff): served as nginx's uwsgi connection would be, the app's answer and then the
+   * new protocol's bytes written straight to the client. `onClose` once it is over.
+   */
+  adoptUpgrade(socket: Socket, handed: HandedUpgrade, onClose: () => void): void {
+    socket.once('close', onClose);
+    const ctx = this.ctx;
+    if (this.stopping || ctx === null) {
+      socket.destroy();
+      return;
+    }
+    this.sockets.add(socket);
+    this.unserved.add(socket);
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      if (this.unserved.delete(socket) && this.stopping) this.checkQuiet();
+    });
+    serveConnection(socket, ctx, handed);
   }
 
   /**

@@ -2,18 +2,41 @@ import { PorticoError } from '../../common/errors.js';
 import { statusHasNoBody } from '../../protocol/http-response.js';
 import type { Exchange } from '../exchange.js';
 import type { RequestHandler } from '../worker-context.js';
+import { UpgradeOffer } from './fetch-websocket.js';
 import { createRequest } from './light-request.js';
+import { takeUpgrade } from './node-app.js';
 import { kCached, NativeResponse, realResponse, type CachedResponse } from './light-response.js';
 
 export type FetchFunction = (request: Request) => Response | Promise<Response>;
 
 /** Runs a fetch-style app: `(request: Request) => Response | Promise<Response>`. */
 export function fetchHandler(fetch: FetchFunction): RequestHandler {
-  return (ex: Exchange) => {
+  const handler: RequestHandler = (ex: Exchange) => {
     const result = fetch(createRequest(ex));
     if (result instanceof Promise) return result.then((res) => sendResponse(ex, res));
     return sendResponse(ex, result);
   };
+  handler.upgrade = (ex) => serveUpgrade(ex, fetch);
+  return handler;
+}
+
+/**
+ * A WebSocket handshake: the app may take it with upgradeWebSocket(request) (fetch-websocket.ts)
+ * and return its response; another answer is a refusal and is sent as it is, except a success
+ * from an app that never looked at the upgrade: that would serve the handshake as a plain GET,
+ * so it is a 501 PORTICO_ERR_UPGRADE_UNSUPPORTED with the fix.
+ */
+async function serveUpgrade(ex: Exchange, fetch: FetchFunction): Promise<void> {
+  const request = createRequest(ex);
+  const offer = new UpgradeOffer(request);
+  const res = await fetch(request);
+  if (ex.aborted) return;
+  if (await offer.settle(res, { take: () => takeUpgrade(ex) })) return;
+  const status = (res as { status?: unknown } | null | undefined)?.status;
+  if (!offer.offered && typeof status === 'number' && status >= 200 && status < 300) {
+    throw new PorticoError('PORTICO_ERR_UPGRADE_UNSUPPORTED', `the fetch app answered a WebSocket handshake with ${status}, not an upgrade: take it with upgradeWebSocket(request) from 'portico' (docs/websockets.md), or refuse it with a 4xx`);
+  }
+  return sendResponse(ex, res);
 }
 
 function sendResponse(ex: Exchange, res: unknown): void | Promise<void> {

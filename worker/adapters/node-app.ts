@@ -163,20 +163,7 @@ export function nodeHandler(target: NodeListener | Server): RequestHandler {
  * request lasts until the connection closes; its log line has the status the app wrote.
  */
 function serveUpgrade(ex: Exchange, server: Server): Promise<void> {
-  const onUwsgi = ex.canTakeOver && ex.sink.link !== 'native';
-  const socket = ex.takeOver();
-  // What follows the head is the new protocol's, the socket's to read: the request has no body.
-  const req = onUwsgi ? buildRequest(ex, undefined, false) : buildRequest(ex, socket as Socket, false);
-  // The status line of the app's first write, for the request log and the stop's going-away
-  // (nothing else is looked at). A tunnel parses its head anyway and says the same.
-  const write = socket.write;
-  socket.write = function (this: Duplex, ...args: Parameters<Duplex['write']>): boolean {
-    socket.write = write;
-    const first = args[0];
-    const line = typeof first === 'string' ? first.slice(0, 16) : Buffer.isBuffer(first) ? first.toString('latin1', 0, 16) : '';
-    ex.status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(line)?.[1] ?? 0);
-    return write.apply(this, args);
-  } as Duplex['write'];
+  const { req, socket } = takeUpgrade(ex);
   return new Promise<void>((resolve, reject) => {
     socket.once('close', () => resolve());
     try {
@@ -186,6 +173,28 @@ function serveUpgrade(ex: Exchange, server: Server): Promise<void> {
       reject(err);
     }
   });
+}
+
+/**
+ * The connection of a WebSocket handshake, taken from the exchange (Exchange.takeOver), and the
+ * request as node:http's `'upgrade'` gives it: what ws's handleUpgrade takes. The status line of
+ * the first write on it becomes the request's status, for the request log and the stop's
+ * going-away (nothing else is looked at; a tunnel parses its head anyway and says the same).
+ */
+export function takeUpgrade(ex: Exchange): { req: IncomingMessage; socket: Duplex } {
+  const onUwsgi = ex.canTakeOver && ex.sink.link !== 'native';
+  const socket = ex.takeOver();
+  // What follows the head is the new protocol's, the socket's to read: the request has no body.
+  const req = onUwsgi ? buildRequest(ex, undefined, false) : buildRequest(ex, socket as Socket, false);
+  const write = socket.write;
+  socket.write = function (this: Duplex, ...args: Parameters<Duplex['write']>): boolean {
+    socket.write = write;
+    const first = args[0];
+    const line = typeof first === 'string' ? first.slice(0, 16) : Buffer.isBuffer(first) ? first.toString('latin1', 0, 16) : '';
+    ex.status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(line)?.[1] ?? 0);
+    return write.apply(this, args);
+  } as Duplex['write'];
+  return { req, socket };
 }
 
 /**
