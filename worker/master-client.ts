@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { trackModuleGraph } from './module-graph.js';
+import { watchHealth } from './health.js';
 import { Scoreboard } from './scoreboard.js';
 import type { WatchdogConfig } from './watchdog.js';
 import type { WorkerServer } from './worker-server.js';
@@ -17,10 +18,13 @@ export interface ManagedWorkerConfig {
   controlFd: number;
   harakiriMs: number;
   /**
-   * Under serve: how long the event loop may go without a heartbeat before the watchdog tells the
-   * master it is not answering (0: no heartbeat; behind nginx nobody would act on it).
+   * How long the event loop may go without a heartbeat before it counts as blocked (stats, top);
+   * under serve the watchdog also tells the master (`blockedEvents`), which sends it no new requests.
    */
   blockedMs: number;
+  blockedEvents?: boolean;
+  /** --log-slow in ms (0: off). */
+  slowMs?: number;
   maxRequests: number;
   rssLimitBytes: number;
   /** --reload: report the app's module graph to the master (portico:module). */
@@ -31,7 +35,9 @@ export interface ManagedWorkerConfig {
 export type WorkerMessage =
   | { type: 'portico:ready'; id: number; pid: number }
   | { type: 'portico:retire'; id: number; reason: 'max-requests' }
-  | { type: 'portico:module'; id: number; file: string };
+  | { type: 'portico:module'; id: number; file: string }
+  /** A request that ran past --log-slow ended. */
+  | { type: 'portico:slow'; id: number; method: string; uri: string; durationMs: number };
 
 export const MANAGED_ENV = 'PORTICO_WORKER';
 
@@ -47,16 +53,20 @@ export function managedConfig(env: NodeJS.ProcessEnv = process.env): ManagedWork
  * only then stops this one, so nothing is refused meanwhile).
  */
 export function createScoreboard(config: ManagedWorkerConfig): Scoreboard {
+  const slowMs = config.slowMs ?? 0;
   const board = new Scoreboard(config.maxRequests, () => {
     send({ type: 'portico:retire', id: config.id, reason: 'max-requests' });
-  });
+  }, slowMs, (method, uri, durationMs) => send({ type: 'portico:slow', id: config.id, method, uri, durationMs }));
   const watchdogConfig: WatchdogConfig = {
     sab: board.sab,
     controlFd: config.controlFd,
     harakiriMs: config.harakiriMs,
     blockedMs: config.blockedMs,
+    blockedEvents: config.blockedEvents === true,
+    slowMs,
     rssLimitBytes: config.rssLimitBytes,
   };
+  watchHealth(board);
   if (config.blockedMs > 0) {
     // Four beats per threshold: a loop merely busy with requests never misses the threshold by a
     // timer's jitter, and it costs the loop four timer callbacks a second at the default 1 s.
