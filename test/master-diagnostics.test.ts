@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { outputLine, type Started } from './support/child-process.js';
 import { startNginx } from './support/nginx.js';
-import { fixturesDir } from './support/paths.js';
+import { freePort } from './support/free-port.js';
+import { fixturesDir, porticoBin } from './support/paths.js';
 import { startServe, type HttpFront } from './support/portico-gateway.js';
 import { startWorker } from './support/portico-worker.js';
 import { makeTmpDir } from './support/tmp-dir.js';
+import { fetchStatsRaw } from '../worker/master/stats-client.js';
+import { promisify } from 'node:util';
 
 // docs/diagnostics.md: harakiri logs the stuck request's stack, SIGUSR2 logs every worker's
 // stack without killing, --log-slow logs a slow request with its stack sampled while it runs.
@@ -95,5 +99,51 @@ describe('diagnostics: where a stuck request is', () => {
     writeFileSync(flag, '');
     assert.equal((await res).status, 200);
     await outputLine(front.proc, /SLOW REQUEST on worker \d \(pid: \d+\): GET \/wait\?flag=\S+ took \d+\.\d s \(--log-slow 1\)\n/);
+  });
+});
+
+describe('diagnostics: runtime health per worker', () => {
+  it('--stats JSON, portico top and /metrics show each worker\'s health, and the one whose loop is blocked before --harakiri fires', async () => {
+    const stats = join(tmp.path, 'health-stats.sock');
+    const port = await freePort();
+    const front = await serve('fetch', ['--harakiri', '30', '--graceful-timeout', '1', '--stats', stats, '--metrics', `127.0.0.1:${port}`]);
+    // Each worker writes its health once a second from the start: poll until both have.
+    type Health = Record<string, number>;
+    type Worker = { id: number; pid: number; health?: Health };
+    const workers = async (): Promise<Worker[]> => (await fetchStatsRaw(stats)).json.workers as Worker[];
+    while (!(await workers()).every((w) => (w.health?.heap_used ?? 0) > 0)) await new Promise((r) => setTimeout(r, 100));
+    // Given up at the end: the gateway then has nothing in flight to wait for as it stops.
+    const client = new AbortController();
+    void fetch(`${front.url}/spin`, { signal: client.signal }).catch(() => {});
+    const m = await outputLine(front.proc, /worker (\d) \(pid: \d+\) is not answering/);
+    const stuck = Number(m[1]);
+    const doc = await workers();
+    for (const w of doc) {
+      const h = w.health!;
+      assert.deepEqual(Object.keys(h).sort(), ['blocked_ms', 'gc_count', 'gc_max_pause_ms', 'gc_total_ms', 'handles', 'heap_limit', 'heap_used',
+        'loop_delay_max_ms', 'loop_delay_p50_ms', 'loop_delay_p99_ms', 'loop_utilization']);
+      assert.ok(h.heap_used! > 0 && h.heap_limit! > h.heap_used!, JSON.stringify(h));
+      assert.ok(h.loop_utilization! >= 0 && h.loop_utilization! <= 1, JSON.stringify(h));
+      assert.ok(h.handles! > 0 && h.loop_delay_p99_ms! >= h.loop_delay_p50_ms! && h.loop_delay_max_ms! >= h.loop_delay_p99_ms!, JSON.stringify(h));
+      if (w.id === stuck) assert.ok(h.blocked_ms! >= 500, JSON.stringify(h));
+      else assert.equal(h.blocked_ms, 0);
+    }
+    const top = await promisify(execFile)(process.execPath, [porticoBin, 'top', '--stats', stats, '--once']);
+    assert.match(top.stdout, /LAG99\(ms\) +ELU% +HEAP\(MB\) +GC\(ms\) +CURRENT\n/);
+    const stuckRow = top.stdout.split('\n').find((l) => l.trim().startsWith(`${stuck} `))!;
+    assert.match(stuckRow, / BLOCKED\(\d+\.\ds\) .* GET \/spin \(\d+\.\d s\)$/);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const value = (name: string, id: number): number => Number(new RegExp(`^${name}\\{worker="${id}"\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    for (const w of doc) {
+      assert.ok(value('portico_worker_heap_used_bytes', w.id) > 0);
+      assert.ok(value('portico_worker_heap_limit_bytes', w.id) > 0);
+      assert.ok(value('portico_worker_active_handles', w.id) > 0);
+      for (const name of ['event_loop_delay_p50_seconds', 'event_loop_delay_p99_seconds', 'event_loop_delay_max_seconds', 'event_loop_utilization', 'gc_runs_total', 'gc_pause_seconds_total', 'gc_max_pause_seconds', 'upgraded_connections']) {
+        assert.ok(value(`portico_worker_${name}`, w.id) >= 0, `${name} of worker ${w.id} in:\n${metrics}`);
+      }
+      assert.equal(value('portico_worker_requests_in_flight', w.id), w.id === stuck ? 1 : 0);
+      assert.equal(value('portico_worker_event_loop_blocked_seconds', w.id) > 0, w.id === stuck);
+    }
+    client.abort();
   });
 });

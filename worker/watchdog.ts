@@ -8,7 +8,7 @@
  */
 import { Socket } from 'node:net';
 import { workerData } from 'node:worker_threads';
-import { readHeartbeat, readRequestMetrics, readRunning, readScoreboard } from './scoreboard.js';
+import { readHealth, readHeartbeat, readRequestMetrics, readRunning, readScoreboard } from './scoreboard.js';
 import { SAMPLE_DEADLINE_MS, sampleMainThread, type StackSample } from './stack-sampler.js';
 
 export interface WatchdogConfig {
@@ -48,7 +48,7 @@ function sample(): Promise<StackSample> {
 /** The on-demand dump: the stack and every request in flight, while they run. */
 async function stackReport(): Promise<object> {
   const stack = await sample();
-  return { stack, running: readRunning(config.sab), blockedMs: readScoreboard(config.sab, Date.now(), config.blockedMs).health.blockedMs };
+  return { stack, running: readRunning(config.sab), blockedMs: readHealth(config.sab, config.blockedMs).blockedMs };
 }
 
 let buffered = '';
@@ -60,7 +60,7 @@ control.on('data', (chunk: string) => {
     buffered = buffered.slice(nl + 1);
     const query = JSON.parse(line) as { q: string; id: number };
     if (query.q === 'stats') send({ id: query.id, stats: { ...readScoreboard(config.sab, Date.now(), config.blockedMs), rss: process.memoryUsage.rss() } });
-    else if (query.q === 'metrics') send({ id: query.id, metrics: { ...readRequestMetrics(config.sab), health: readScoreboard(config.sab, Date.now(), config.blockedMs).health } });
+    else if (query.q === 'metrics') send({ id: query.id, metrics: { ...readRequestMetrics(config.sab), health: readHealth(config.sab, config.blockedMs) } });
     else if (query.q === 'stack') void stackReport().then((stack) => send({ id: query.id, stack }));
   }
 });
