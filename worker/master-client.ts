@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { trackModuleGraph } from './module-graph.js';
 import { watchHealth } from './health.js';
-import { Scoreboard } from './scoreboard.js';
+import { BEATS_PER_THRESHOLD, Scoreboard } from './scoreboard.js';
 import type { WatchdogConfig } from './watchdog.js';
 import type { WorkerServer } from './worker-server.js';
 
@@ -68,9 +68,8 @@ export function createScoreboard(config: ManagedWorkerConfig): Scoreboard {
   };
   watchHealth(board);
   if (config.blockedMs > 0) {
-    // Four beats per threshold: a loop merely busy with requests never misses the threshold by a
-    // timer's jitter, and it costs the loop four timer callbacks a second at the default 1 s.
-    setInterval(() => board.beat(), config.blockedMs / 4).unref();
+    // Four timer callbacks a second at the default 1 s threshold.
+    setInterval(() => board.beat(), config.blockedMs / BEATS_PER_THRESHOLD).unref();
   }
   const thread = new Worker(new URL('./watchdog.js', import.meta.url), { workerData: watchdogConfig });
   // The process ends when the worker server does; the watchdog never keeps it alive.

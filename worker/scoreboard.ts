@@ -9,6 +9,12 @@
  */
 import { recordRequest, REQUEST_METRICS_LENGTH } from '../common/request-metrics.js';
 
+/**
+ * Heartbeats per blocked threshold (master-client.ts): a loop merely busy with requests never
+ * misses the threshold by a timer's jitter.
+ */
+export const BEATS_PER_THRESHOLD = 4;
+
 /** Requests tracked at once; more in flight than this are served but not watched. */
 export const SLOTS = 64;
 /** "METHOD URI" bytes kept per slot (longer ones are cut). */

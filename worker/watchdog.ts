@@ -8,7 +8,7 @@
  */
 import { Socket } from 'node:net';
 import { workerData } from 'node:worker_threads';
-import { readHealth, readHeartbeat, readRequestMetrics, readRunning, readScoreboard } from './scoreboard.js';
+import { BEATS_PER_THRESHOLD, readHealth, readHeartbeat, readRequestMetrics, readRunning, readScoreboard } from './scoreboard.js';
 import { SAMPLE_DEADLINE_MS, sampleMainThread, type StackSample } from './stack-sampler.js';
 
 export interface WatchdogConfig {
@@ -38,9 +38,10 @@ function send(message: object): void {
 let sampling: Promise<StackSample> | null = null;
 function sample(): Promise<StackSample> {
   // A turning loop has no one stack: the pause would land in whatever callback runs next (a
-  // timer's), which says nothing about the request. Sampled only when the heartbeat is late.
+  // timer's), which says nothing about the request. Sampled only when the heartbeat is late: a
+  // beat's period and 50 ms of timer jitter.
   const age = Date.now() - readHeartbeat(config.sab);
-  if (age < config.blockedMs / 2) return Promise.resolve({ error: `the event loop is not blocked (it turned ${age} ms ago): whatever is in flight waits on I/O, a timer or a promise` });
+  if (age < config.blockedMs / BEATS_PER_THRESHOLD + 50) return Promise.resolve({ error: `the event loop is not blocked (it turned ${age} ms ago): whatever is in flight waits on I/O, a timer or a promise` });
   sampling ??= sampleMainThread(SAMPLE_DEADLINE_MS).finally(() => (sampling = null));
   return sampling;
 }
