@@ -64,12 +64,8 @@ export function sampleMainThread(deadlineMs: number): Promise<StackSample> {
     session.once('Debugger.paused', (m: Paused) => {
       // Past the deadline: the disable already posted resumes the thread.
       if (done) return;
-      const frames = m.params.callFrames.slice(0, MAX_FRAMES).map((f) => {
-        const where = `${f.url || urls.get(f.location.scriptId) || '<anonymous>'}:${f.location.lineNumber + 1}:${f.location.columnNumber + 1}`;
-        return f.functionName ? `${f.functionName} (${where})` : where;
-      });
-      if (m.params.callFrames.length > MAX_FRAMES) frames.push(`... ${m.params.callFrames.length - MAX_FRAMES} more`);
-      session.post('Debugger.resume', () => finish({ frames }));
+      const all = m.params.callFrames.map((f) => ({ name: f.functionName, url: f.url || urls.get(f.location.scriptId) || '<anonymous>', line: f.location.lineNumber + 1, column: f.location.columnNumber + 1 }));
+      session.post('Debugger.resume', () => finish({ frames: formatFrames(all) }));
     });
     session.post('Debugger.enable', () => {
       answered = true;
@@ -78,7 +74,28 @@ export function sampleMainThread(deadlineMs: number): Promise<StackSample> {
   });
 }
 
+/** Where portico's own modules are (dist/): the frames under the app's are its request dispatch. */
+const PORTICO_ROOT = new URL('..', import.meta.url).href;
+
+/**
+ * The frames as "name (url:line:column)", cut below the app's: from the first of portico's own
+ * frames under one of the app's down, the frames are how portico called the app, the same for
+ * every request, and only one line says how many. A stack that is portico's from the top stays whole.
+ */
+function formatFrames(all: Array<{ name: string; url: string; line: number; column: number }>): string[] {
+  const ours = (url: string): boolean => url.startsWith(PORTICO_ROOT);
+  const appAt = all.findIndex((f) => !ours(f.url) && !f.url.startsWith('node:'));
+  const cutAt = appAt < 0 ? -1 : all.findIndex((f, i) => i > appAt && ours(f.url));
+  const shown = (cutAt < 0 ? all : all.slice(0, cutAt)).slice(0, MAX_FRAMES);
+  const lines = shown.map((f) => {
+    const where = `${f.url}:${f.line}:${f.column}`;
+    return f.name ? `${f.name} (${where})` : where;
+  });
+  if (all.length > shown.length) lines.push(`... ${all.length - shown.length} more frame(s)${cutAt >= 0 ? ': portico calling the app' : ''}`);
+  return lines;
+}
+
 /** A sample as log lines: the frames as in an Error's stack, or the reason there are none. */
 export function formatSample(sample: StackSample): string {
-  return 'frames' in sample ? sample.frames.map((f) => `    at ${f}`).join('\n') : `    (no stack: ${sample.error})`;
+  return 'frames' in sample ? sample.frames.map((f) => (f.startsWith('... ') ? `    ${f}` : `    at ${f}`)).join('\n') : `    (no stack: ${sample.error})`;
 }
