@@ -47,8 +47,9 @@ describe('diagnostics: where a stuck request is', () => {
       const res = fetch(`${front.url}/spin?x=1`);
       const entry = await stackAfter(front.proc, 'HARAKIRI ON WORKER');
       assert.match(entry, /^PORTICO_ERR_HARAKIRI: HARAKIRI ON WORKER \d \(pid: \d+\): GET \/spin\?x=1 ran \d+\.\d s \(--harakiri 2\), its stack:\n/);
-      const file = app(kind).replaceAll('/', '\\/').replaceAll('.', '\\.');
-      assert.match(entry, new RegExp(`\\n {4}at spinForever \\(file://${file}:\\d+:\\d+\\)\\n {4}at ${CALLER[kind]} \\(file://${file}:\\d+:\\d+\\)\\n`));
+      const file = (f: string): string => join(fixturesDir, 'diagnostics', f).replaceAll('/', '\\/').replaceAll('.', '\\.');
+      const at = (fn: string, f: string): string => ` {4}at ${fn} \\(file://${file(f)}:\\d+:\\d+\\)\\n`;
+      assert.match(entry, new RegExp(`\\n${at('spinForever', 'stuck.mjs')}${at('stall', 'stuck.mjs')}${at(CALLER[kind], `${kind}-app.mjs`)}`));
       assert.equal((await res).status, 504);
     });
   }
@@ -61,7 +62,7 @@ describe('diagnostics: where a stuck request is', () => {
     running.push(nginx);
     const spin = await fetch(`${nginx.url}/spin`);
     assert.equal(spin.status, 502);
-    assert.match(await stackAfter(worker, 'HARAKIRI ON WORKER 1'), /GET \/spin ran .*\n {4}at spinForever .*\n {4}at handleRequest /);
+    assert.match(await stackAfter(worker, 'HARAKIRI ON WORKER 1'), /GET \/spin ran .*\n {4}at spinForever .*\n {4}at stall .*\n {4}at handleRequest /);
     await outputLine(worker, /Respawned worker 1/);
     // execSync waits in C++: V8's interrupt, which the inspector needs, never comes.
     const native = await fetch(`${nginx.url}/native`);
@@ -80,7 +81,7 @@ describe('diagnostics: where a stuck request is', () => {
       await outputLine(front.proc, /is not answering: its event loop has been blocked/);
       front.proc.child.kill('SIGUSR2');
       const entry = await stackAfter(front.proc, `STACK OF WORKER \\d \\(pid: \\d+\\): GET /wait`);
-      assert.match(entry, /: GET \/wait\?flag=\S+ running \d+\.\d s, event loop blocked for \d+\.\d s\n {4}at waitForFlag \(file:\/\/\S+:\d+:\d+\)\n {4}at (handleRequest|application) /);
+      assert.match(entry, /: GET \/wait\?flag=\S+ running \d+\.\d s, event loop blocked for \d+\.\d s\n {4}at waitForFlag \(file:\/\/\S+:\d+:\d+\)\n {4}at stall .*\n {4}at (handleRequest|application) /);
       // The other worker is idle: said so, no stack of whatever callback ran next.
       await outputLine(front.proc, /STACK OF WORKER \d \(pid: \d+\): no request in flight\n {4}\(no stack: the event loop is not blocked \(it turned \d+ ms ago\)/);
       writeFileSync(flag, '');
@@ -95,7 +96,7 @@ describe('diagnostics: where a stuck request is', () => {
     const flag = join(tmp.path, 'flag-slow');
     const res = fetch(`${front.url}/wait?flag=${encodeURIComponent(flag)}`);
     const entry = await stackAfter(front.proc, 'SLOW REQUEST on worker');
-    assert.match(entry, /^SLOW REQUEST on worker \d \(pid: \d+\): GET \/wait\?flag=\S+ still running after \d+\.\d s \(--log-slow 1\), its stack:\n {4}at waitForFlag .*\n {4}at handleRequest /);
+    assert.match(entry, /^SLOW REQUEST on worker \d \(pid: \d+\): GET \/wait\?flag=\S+ still running after \d+\.\d s \(--log-slow 1\), its stack:\n {4}at waitForFlag .*\n {4}at stall .*\n {4}at handleRequest /);
     writeFileSync(flag, '');
     assert.equal((await res).status, 200);
     await outputLine(front.proc, /SLOW REQUEST on worker \d \(pid: \d+\): GET \/wait\?flag=\S+ took \d+\.\d s \(--log-slow 1\)\n/);
