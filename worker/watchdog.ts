@@ -70,6 +70,10 @@ control.on('error', () => {});
 
 /** The start time of the request already reported, so one stuck request is reported once. */
 let reportedStart = 0;
+/** How long before --harakiri its stack is sampled (a sample takes tens of milliseconds). */
+const HARAKIRI_LEAD_MS = Math.min(250, config.harakiriMs / 4);
+/** The sample for the request nearing --harakiri, by its start time. */
+let harakiriSample: { startedAt: number; stack: Promise<StackSample> } | null = null;
 let rssReported = false;
 /** The heartbeat seen when 'blocked' was sent (0: the loop is answering). */
 let blockedBeat = 0;
@@ -79,13 +83,21 @@ const slowReported = new Map<number, number>();
 function check(): void {
   const now = Date.now();
   if (config.harakiriMs > 0) {
-    const board = readScoreboard(config.sab, now);
-    const current = board.current;
-    if (current && current.runningMs > config.harakiriMs && now - current.runningMs !== reportedStart) {
-      const startedAt = (reportedStart = now - current.runningMs);
-      // The stack first (bounded by SAMPLE_DEADLINE_MS): the master kills at this message.
+    const current = readScoreboard(config.sab, now).current;
+    const startedAt = current ? now - current.runningMs : 0;
+    // Sampled a little before the limit, so that taking the stack does not delay the kill.
+    if (current && current.runningMs > config.harakiriMs - HARAKIRI_LEAD_MS && harakiriSample?.startedAt !== startedAt) {
+      harakiriSample = { startedAt, stack: sample() };
+    }
+    if (current && harakiriSample && current.runningMs > config.harakiriMs && startedAt !== reportedStart) {
+      reportedStart = startedAt;
       // startedAt: the gateway sends again the requests it gave this worker after that moment.
-      void sample().then((stack) => send({ event: 'harakiri', method: current.method, uri: current.uri, runningMs: Date.now() - startedAt, startedAt, stack }));
+      // The master kills at this message: sent once the stack is in (at most SAMPLE_DEADLINE_MS).
+      void harakiriSample.stack.then((stack) => {
+        // It may have ended meanwhile (a native call returning): no kill then.
+        if (!readRunning(config.sab).some((r) => r.startedAt === startedAt)) return;
+        send({ event: 'harakiri', method: current.method, uri: current.uri, runningMs: Date.now() - startedAt, startedAt, stack });
+      });
     }
   }
   if (config.slowMs > 0) checkSlow(now);
