@@ -37,6 +37,7 @@ export function masterGuards(values: OptionValues): Guards {
     ...cheaperSettings(values, processes),
     harakiriSeconds: secondsOption('harakiri', values.timeout ?? values.harakiri) ?? 0,
     harakiriGraceSeconds: secondsOption('harakiri-graceful-timeout', values['harakiri-graceful-timeout']) ?? defaults.harakiriGracefulTimeout,
+    logSlowSeconds: secondsOption('log-slow', values['log-slow']) ?? 0,
     maxRequests: intOption('max-requests', values['max-requests']) ?? 0,
     maxRequestsJitter: intOption('max-requests-jitter', values['max-requests-jitter']) ?? 0,
     reloadOnRssMb: intOption('reload-on-rss', values['reload-on-rss']) ?? 0,

@@ -28,16 +28,21 @@ export function renderTop(prev: MasterStatsJson | null, cur: MasterStatsJson, el
   const rows: string[][] = cur.workers.map((w) => [
     String(w.id),
     String(w.pid),
-    w.status,
+    // Before --harakiri fires: the watchdog sees the heartbeat stop past the blocked threshold.
+    w.health && w.health.blocked_ms > 0 ? `BLOCKED(${fixed(w.health.blocked_ms / 1000)}s)` : w.status,
     String(w.requests),
     rates ? fixed(rates.byPid.get(w.pid) ?? 0) : '-',
     String(w.in_flight),
     String(w.exceptions),
     String(w.harakiri_count),
     String(w.respawn_count),
-    fixed(w.rss / (1024 * 1024)),
+    fixed(w.rss / MB),
     fixed(w.avg_rt / 1000),
     formatDuration(w.running_time / 1e6),
+    w.health ? fixed(w.health.loop_delay_p99_ms) : '-',
+    w.health ? String(Math.round(w.health.loop_utilization * 100)) : '-',
+    w.health ? `${fixed(w.health.heap_used / MB)}/${Math.round(w.health.heap_limit / MB)}` : '-',
+    w.health ? fixed(w.health.gc_max_pause_ms) : '-',
     currentRequest(w),
   ]);
   let table = formatTable(COLUMNS, rows);
@@ -73,6 +78,12 @@ const COLUMNS: Column[] = [
   { title: 'RSS(MB)', right: true },
   { title: 'AVG(ms)', right: true },
   { title: 'RUNNING', right: true },
+  // The app thread's health over the last second (docs/diagnostics.md): event-loop delay p99,
+  // event-loop utilisation, heap used / limit, longest GC pause.
+  { title: 'LAG99(ms)', right: true },
+  { title: 'ELU%', right: true },
+  { title: 'HEAP(MB)', right: true },
+  { title: 'GC(ms)', right: true },
   { title: 'CURRENT', right: false },
 ];
 
@@ -105,6 +116,8 @@ function currentRequest(w: WorkerStatsJson, room = Infinity): string {
   const uriRoom = room - (r.method.length + time.length + 3);
   return full.length <= room || uriRoom < 4 ? full : `${r.method} ${r.uri.slice(0, uriRoom)}… ${time}`;
 }
+
+const MB = 1024 * 1024;
 
 function fixed(n: number): string {
   return n.toFixed(1);

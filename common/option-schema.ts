@@ -66,6 +66,7 @@ export const SCHEMA = {
   processes: { type: 'string', short: 'p', arg: 'N', default: String(defaults.processes), defaultText: '2 x cores + 1', aliases: [{ name: 'workers', short: 'w' }], commands: WS, help: 'worker processes, 1 to 1024 (2 x cores + 1 by default, as gunicorn recommends)' },
   harakiri: { type: 'string', arg: 'SECONDS', default: '0', aliases: ['timeout'], commands: WS, help: 'kill and replace a worker whose request runs longer (0: never)' },
   'harakiri-graceful-timeout': { type: 'string', arg: 'SECONDS', default: String(defaults.harakiriGracefulTimeout), commands: WS, help: "after harakiri's SIGTERM, SIGKILL once this has passed" },
+  'log-slow': { type: 'string', arg: 'SECONDS', default: '0', commands: WS, help: "log a request that runs longer, with the app's stack sampled once as it passes SECONDS, and again when it ends (0: never)" },
   'max-requests': { type: 'string', arg: 'N', default: '0', commands: WS, help: 'recycle a worker after N requests (0: never)' },
   'max-requests-jitter': { type: 'string', arg: 'N', default: '0', aliases: ['max-requests-delta'], commands: WS, help: "add 0..N to each worker's --max-requests so they do not all recycle at once" },
   'reload-on-rss': { type: 'string', arg: 'MB', default: '0', commands: WS, help: 'recycle a worker whose RSS grows past MB (0: never)' },

@@ -83,8 +83,8 @@ export function requestMetricsJSON(prefix: string, counts: ArrayLike<number>, in
   ];
 }
 
-export function gauge(name: string, help: string, value: number): PromMetricJSON {
-  return { name, help, type: 'gauge', aggregator: 'sum', values: [{ labels: {}, value }] };
+export function gauge(name: string, help: string, value: number, labels: Record<string, string | number> = {}, type: 'gauge' | 'counter' = 'gauge'): PromMetricJSON {
+  return { name, help, type, aggregator: 'sum', values: [{ labels, value }] };
 }
 
 /** A response as the counters see it: node:http's ServerResponse, or the gateway's lean one. */

@@ -59,9 +59,25 @@ describe('portico top: rendering', () => {
     // (30 - 10 + 9 - 4) requests over 2 s.
     assert.match(screen, /^portico 9\.9\.9 - master pid 42 - sockets: \/tmp\/app\.sock \(uwsgi\)$/m);
     assert.match(screen, /requests: 39 {2}req\/s: 12\.5 {2}workers: 1 busy \/ 2 total/);
-    assert.deepEqual(row(screen, 100).slice(0, 13), ['1', '100', 'busy', '30', '10.0', '1', '0', '0', '0', '50.0', '2.5', '2m05s', 'POST']);
+    // A master without runtime health (uWSGI's, or an older portico) shows "-" in its columns.
+    assert.deepEqual(row(screen, 100).slice(0, 17), ['1', '100', 'busy', '30', '10.0', '1', '0', '0', '0', '50.0', '2.5', '2m05s', '-', '-', '-', '-', 'POST']);
     assert.match(screen, /POST \/upload \(1\.3 s\)$/m);
     assert.equal(row(screen, 200)[4], '2.5');
+  });
+
+  it("shows each worker's runtime health, and marks one whose event loop is blocked", () => {
+    const health = {
+      loop_delay_p50_ms: 0.2, loop_delay_p99_ms: 12.34, loop_delay_max_ms: 20, loop_utilization: 0.456, gc_count: 9, gc_total_ms: 30,
+      gc_max_pause_ms: 2.5, heap_used: 24 * 1024 * 1024, heap_limit: 2048 * 1024 * 1024, handles: 4, blocked_ms: 0,
+    };
+    const cur = doc([
+      worker({ id: 1, pid: 100, health }),
+      worker({ id: 2, pid: 200, status: 'busy', in_flight: 1, health: { ...health, blocked_ms: 1500 }, current_request: { method: 'GET', uri: '/spin', running_ms: 1600 } }),
+    ]);
+    const screen = renderTop(null, cur, 0);
+    assert.match(screen, /RUNNING {2}LAG99\(ms\) {2}ELU% {3}HEAP\(MB\) {2}GC\(ms\) {2}CURRENT$/m);
+    assert.deepEqual(row(screen, 100).slice(12), ['12.3', '46', '24.0/2048', '2.5']);
+    assert.equal(row(screen, 200)[2], 'BLOCKED(1.5s)');
   });
 
   it('counts a respawned worker (same id, new pid) from zero instead of going negative', () => {
@@ -79,10 +95,10 @@ describe('portico top: rendering', () => {
     const narrow = renderTop(null, cur, 0, { width: 80 });
     for (const line of narrow.split('\n')) assert.ok(line.length <= 80, line);
     // With some room left for CURRENT, the URI is shortened and the running time kept.
-    const wide = renderTop(null, cur, 0, { width: 130 });
+    const wide = renderTop(null, cur, 0, { width: 170 });
     const line = wide.split('\n').find((l) => l.includes('GET /x'));
     assert.match(line!, /GET \/x+… \(0\.0 s\)$/);
-    assert.equal(line!.length, 130);
+    assert.equal(line!.length, 170);
   });
 
   it('lists the master\'s cron tasks and cheap slots apart from the running workers', () => {

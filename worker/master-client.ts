@@ -1,7 +1,8 @@
 import { Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { trackModuleGraph } from './module-graph.js';
-import { Scoreboard } from './scoreboard.js';
+import { watchHealth } from './health.js';
+import { BEATS_PER_THRESHOLD, Scoreboard } from './scoreboard.js';
 import type { WatchdogConfig } from './watchdog.js';
 import type { WorkerServer } from './worker-server.js';
 
@@ -18,10 +19,13 @@ export interface ManagedWorkerConfig {
   controlFd: number;
   harakiriMs: number;
   /**
-   * Under serve: how long the event loop may go without a heartbeat before the watchdog tells the
-   * master it is not answering (0: no heartbeat; behind nginx nobody would act on it).
+   * How long the event loop may go without a heartbeat before it counts as blocked (stats, top);
+   * under serve the watchdog also tells the master (`blockedEvents`), which sends it no new requests.
    */
   blockedMs: number;
+  blockedEvents?: boolean;
+  /** --log-slow in ms (0: off). */
+  slowMs?: number;
   maxRequests: number;
   rssLimitBytes: number;
   /** --reload: report the app's module graph to the master (portico:module). */
@@ -33,6 +37,8 @@ export type WorkerMessage =
   | { type: 'portico:ready'; id: number; pid: number }
   | { type: 'portico:retire'; id: number; reason: 'max-requests' }
   | { type: 'portico:module'; id: number; file: string }
+  /** A request that ran past --log-slow ended. */
+  | { type: 'portico:slow'; id: number; method: string; uri: string; durationMs: number }
   /** An upgraded connection the gateway handed over (portico:upgrade) closed. */
   | { type: 'portico:upgrade-closed'; id: number };
 
@@ -60,20 +66,23 @@ export function managedConfig(env: NodeJS.ProcessEnv = process.env): ManagedWork
  * only then stops this one, so nothing is refused meanwhile).
  */
 export function createScoreboard(config: ManagedWorkerConfig): Scoreboard {
+  const slowMs = config.slowMs ?? 0;
   const board = new Scoreboard(config.maxRequests, () => {
     send({ type: 'portico:retire', id: config.id, reason: 'max-requests' });
-  });
+  }, slowMs, (method, uri, durationMs) => send({ type: 'portico:slow', id: config.id, method, uri, durationMs }));
   const watchdogConfig: WatchdogConfig = {
     sab: board.sab,
     controlFd: config.controlFd,
     harakiriMs: config.harakiriMs,
     blockedMs: config.blockedMs,
+    blockedEvents: config.blockedEvents === true,
+    slowMs,
     rssLimitBytes: config.rssLimitBytes,
   };
+  watchHealth(board);
   if (config.blockedMs > 0) {
-    // Four beats per threshold: a loop merely busy with requests never misses the threshold by a
-    // timer's jitter, and it costs the loop four timer callbacks a second at the default 1 s.
-    setInterval(() => board.beat(), config.blockedMs / 4).unref();
+    // Four timer callbacks a second at the default 1 s threshold.
+    setInterval(() => board.beat(), config.blockedMs / BEATS_PER_THRESHOLD).unref();
   }
   const thread = new Worker(new URL('./watchdog.js', import.meta.url), { workerData: watchdogConfig });
   // The process ends when the worker server does; the watchdog never keeps it alive.

@@ -9,6 +9,12 @@
  */
 import { recordRequest, REQUEST_METRICS_LENGTH } from '../common/request-metrics.js';
 
+/**
+ * Heartbeats per blocked threshold (master-client.ts): a loop merely busy with requests never
+ * misses the threshold by a timer's jitter.
+ */
+export const BEATS_PER_THRESHOLD = 4;
+
 /** Requests tracked at once; more in flight than this are served but not watched. */
 export const SLOTS = 64;
 /** "METHOD URI" bytes kept per slot (longer ones are cut). */
@@ -27,7 +33,22 @@ const enum Counter {
   Tx = 6,
   /** Connections an app took over for an upgrade (WebSockets), open now. */
   Upgraded = 7,
-  Count = 8,
+  // Runtime health (health.ts writes them once a second from the app's thread):
+  /** Event-loop delay over the last second, ms. */
+  LoopDelayP50 = 8,
+  LoopDelayP99 = 9,
+  LoopDelayMax = 10,
+  /** Event-loop utilisation over the last second, 0 to 1. */
+  LoopUtilization = 11,
+  /** Garbage collections since the start, their pauses summed (ms), the longest in the last second (ms). */
+  GcCount = 12,
+  GcTotalMs = 13,
+  GcMaxMs = 14,
+  HeapUsed = 15,
+  HeapLimit = 16,
+  /** Handles and requests keeping the event loop alive (process.getActiveResourcesInfo()). */
+  Handles = 17,
+  Count = 18,
 }
 
 const COUNTERS_BYTES = Counter.Count * 8;
@@ -69,9 +90,15 @@ export class Scoreboard {
   private readonly limit: number;
   private readonly onLimit: () => void;
 
-  constructor(limit = 0, onLimit: () => void = () => {}) {
+  /** --log-slow in ms (0: off): a request that took longer is told to `onSlow` as it ends. */
+  private readonly slowMs: number;
+  private readonly onSlow: (method: string, uri: string, durationMs: number) => void;
+
+  constructor(limit = 0, onLimit: () => void = () => {}, slowMs = 0, onSlow: (method: string, uri: string, durationMs: number) => void = () => {}) {
     this.limit = limit;
     this.onLimit = onLimit;
+    this.slowMs = slowMs;
+    this.onSlow = onSlow;
     this.v.counters[Counter.StartedAt] = this.v.counters[Counter.Heartbeat] = Date.now();
   }
 
@@ -108,6 +135,10 @@ export class Scoreboard {
     recordRequest(this.v.metrics, status, durationMs);
     const requests = ++c[Counter.Requests]!;
     if (slot >= 0) {
+      if (this.slowMs > 0 && durationMs >= this.slowMs) {
+        const { method, uri } = slotRequest(this.v, slot);
+        this.onSlow(method, uri, durationMs);
+      }
       this.v.starts[slot] = 0;
       this.free.push(slot);
     }
@@ -116,6 +147,21 @@ export class Scoreboard {
 
   exception(): void {
     this.v.counters[Counter.Exceptions]!++;
+  }
+
+  /** The app thread's runtime health, once a second (health.ts). */
+  health(h: Omit<RuntimeHealth, 'blockedMs'>): void {
+    const c = this.v.counters;
+    c[Counter.LoopDelayP50] = h.loopDelayP50;
+    c[Counter.LoopDelayP99] = h.loopDelayP99;
+    c[Counter.LoopDelayMax] = h.loopDelayMax;
+    c[Counter.LoopUtilization] = h.loopUtilization;
+    c[Counter.GcCount] = h.gcCount;
+    c[Counter.GcTotalMs] = h.gcTotalMs;
+    c[Counter.GcMaxMs] = h.gcMaxMs;
+    c[Counter.HeapUsed] = h.heapUsed;
+    c[Counter.HeapLimit] = h.heapLimit;
+    c[Counter.Handles] = h.handles;
   }
 
   /** An upgraded connection opened (1) or closed (-1). */
@@ -128,6 +174,29 @@ export interface RunningRequest {
   method: string;
   uri: string;
   runningMs: number;
+}
+
+/** A request in flight with where the scoreboard keeps it (the watchdog's --log-slow). */
+export interface TrackedRequest extends RunningRequest {
+  slot: number;
+  /** Date.now() at its start. */
+  startedAt: number;
+}
+
+/** The app thread's runtime as it last wrote it (health.ts). */
+export interface RuntimeHealth {
+  loopDelayP50: number;
+  loopDelayP99: number;
+  loopDelayMax: number;
+  loopUtilization: number;
+  gcCount: number;
+  gcTotalMs: number;
+  gcMaxMs: number;
+  heapUsed: number;
+  heapLimit: number;
+  handles: number;
+  /** How long the event loop has not run its heartbeat timer, ms (0 when it has, lately). */
+  blockedMs: number;
 }
 
 export interface ScoreboardSnapshot {
@@ -144,6 +213,7 @@ export interface ScoreboardSnapshot {
   upgraded: number;
   /** The longest-running request, if any. */
   current: RunningRequest | null;
+  health: RuntimeHealth;
 }
 
 const decoder = new TextDecoder();
@@ -159,26 +229,51 @@ export function readHeartbeat(sab: SharedArrayBuffer): number {
   return new Float64Array(sab, 0, Counter.Count)[Counter.Heartbeat]!;
 }
 
+function slotRequest(v: Views, slot: number): { method: string; uri: string } {
+  const at = slot * TEXT_BYTES;
+  const line = decoder.decode(v.text.slice(at, at + v.lengths[slot]!));
+  const space = line.indexOf(' ');
+  return { method: space < 0 ? line : line.slice(0, space), uri: space < 0 ? '' : line.slice(space + 1) };
+}
+
+/** Every tracked request in flight, oldest first. */
+export function readRunning(sab: SharedArrayBuffer, now = Date.now()): TrackedRequest[] {
+  const v = views(sab);
+  const running: TrackedRequest[] = [];
+  for (let slot = 0; slot < SLOTS; slot++) {
+    const startedAt = v.starts[slot]!;
+    if (startedAt !== 0) running.push({ ...slotRequest(v, slot), runningMs: Math.max(0, now - startedAt), slot, startedAt });
+  }
+  return running.sort((a, b) => a.startedAt - b.startedAt);
+}
+
+/**
+ * The app thread's health; `blockedAfterMs`: a heartbeat older than this is a blocked loop (0: no
+ * heartbeat runs, never blocked).
+ */
+export function readHealth(sab: SharedArrayBuffer, blockedAfterMs: number, now = Date.now()): RuntimeHealth {
+  const c = views(sab).counters;
+  const age = now - c[Counter.Heartbeat]!;
+  return {
+    loopDelayP50: c[Counter.LoopDelayP50]!,
+    loopDelayP99: c[Counter.LoopDelayP99]!,
+    loopDelayMax: c[Counter.LoopDelayMax]!,
+    loopUtilization: c[Counter.LoopUtilization]!,
+    gcCount: c[Counter.GcCount]!,
+    gcTotalMs: c[Counter.GcTotalMs]!,
+    gcMaxMs: c[Counter.GcMaxMs]!,
+    heapUsed: c[Counter.HeapUsed]!,
+    heapLimit: c[Counter.HeapLimit]!,
+    handles: c[Counter.Handles]!,
+    blockedMs: blockedAfterMs > 0 && age > blockedAfterMs ? age : 0,
+  };
+}
+
 /** The watchdog's side: a consistent-enough copy of the board. */
-export function readScoreboard(sab: SharedArrayBuffer, now = Date.now()): ScoreboardSnapshot {
+export function readScoreboard(sab: SharedArrayBuffer, now = Date.now(), blockedAfterMs = 0): ScoreboardSnapshot {
   const v = views(sab);
   const c = v.counters;
-  let oldest = -1;
-  for (let i = 0; i < SLOTS; i++) {
-    const s = v.starts[i]!;
-    if (s !== 0 && (oldest < 0 || s < v.starts[oldest]!)) oldest = i;
-  }
-  let current: RunningRequest | null = null;
-  if (oldest >= 0) {
-    const at = oldest * TEXT_BYTES;
-    const line = decoder.decode(v.text.slice(at, at + v.lengths[oldest]!));
-    const space = line.indexOf(' ');
-    current = {
-      method: space < 0 ? line : line.slice(0, space),
-      uri: space < 0 ? '' : line.slice(space + 1),
-      runningMs: Math.max(0, now - v.starts[oldest]!),
-    };
-  }
+  const oldest = readRunning(sab, now)[0];
   const requests = c[Counter.Requests]!;
   return {
     requests,
@@ -188,6 +283,7 @@ export function readScoreboard(sab: SharedArrayBuffer, now = Date.now()): Scoreb
     runningTimeUs: Math.round(c[Counter.TotalMs]! * 1000),
     txBytes: c[Counter.Tx]!,
     upgraded: c[Counter.Upgraded]!,
-    current,
+    current: oldest ? { method: oldest.method, uri: oldest.uri, runningMs: oldest.runningMs } : null,
+    health: readHealth(sab, blockedAfterMs, now),
   };
 }

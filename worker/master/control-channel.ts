@@ -1,10 +1,13 @@
 import type { Duplex } from 'node:stream';
-import type { ScoreboardSnapshot } from '../scoreboard.js';
+import type { RuntimeHealth, ScoreboardSnapshot, TrackedRequest } from '../scoreboard.js';
+import type { StackSample } from '../stack-sampler.js';
 
 /** What a worker's watchdog thread reports without being asked. */
 export type WatchdogEvent =
-  /** startedAt: Date.now() when the request began (the worker's scoreboard). */
-  | { event: 'harakiri'; method: string; uri: string; runningMs: number; startedAt: number }
+  /** startedAt: Date.now() when the request began (the worker's scoreboard); stack: sampled just before. */
+  | { event: 'harakiri'; method: string; uri: string; runningMs: number; startedAt: number; stack?: StackSample }
+  /** A request running past --log-slow, with its stack sampled then. */
+  | { event: 'slow'; method: string; uri: string; runningMs: number; stack: StackSample }
   | { event: 'rss'; rss: number }
   /** The event loop has not run its heartbeat timer for `ms` (past the blocked threshold). */
   | { event: 'blocked'; ms: number }
@@ -21,6 +24,15 @@ export interface WorkerMetrics {
   inFlight: number;
   /** Upgraded connections (WebSockets) open now (absent from a worker of an older version). */
   upgraded?: number;
+  health?: RuntimeHealth;
+}
+
+/** The on-demand dump of one worker: its app thread's stack and the requests in flight. */
+export interface WorkerStack {
+  stack: StackSample;
+  running: TrackedRequest[];
+  /** How long the event loop has been blocked, ms (0: it is not). */
+  blockedMs: number;
 }
 
 /** An answer to a query, matched to it by id. */
@@ -28,6 +40,7 @@ interface Reply {
   id: number;
   stats?: WorkerSnapshot;
   metrics?: WorkerMetrics;
+  stack?: WorkerStack;
 }
 
 /**
@@ -76,7 +89,12 @@ export class ControlChannel {
     return (await this.ask('metrics', timeoutMs))?.metrics ?? null;
   }
 
-  private ask(q: 'stats' | 'metrics', timeoutMs: number): Promise<Reply | null> {
+  /** The app thread's stack now, or null when the watchdog does not answer in time. */
+  async stack(timeoutMs: number): Promise<WorkerStack | null> {
+    return (await this.ask('stack', timeoutMs))?.stack ?? null;
+  }
+
+  private ask(q: 'stats' | 'metrics' | 'stack', timeoutMs: number): Promise<Reply | null> {
     if (this.stream.destroyed) return Promise.resolve(null);
     const id = this.nextId++;
     return new Promise((resolve) => {

@@ -46,7 +46,8 @@ const TOUCH_POLL_MS = 500;
 /**
  * Starts the master's workers and runs until stopped, the way uWSGI's master answers signals:
  * SIGTERM: graceful stop (a second SIGTERM, or SIGINT: stop now); SIGHUP: chain reload;
- * SIGTTIN / SIGTTOU: a worker more / fewer; SIGUSR1: reopen the log files (logrotate).
+ * SIGTTIN / SIGTTOU: a worker more / fewer; SIGUSR1: reopen the log files (logrotate); SIGUSR2:
+ * log every worker's stack and the requests it is on (docs/diagnostics.md).
  * Also writes --pidfile2, watches --touch-reload and serves --stats and --metrics. All of that is
  * in place before the workers start and the ready line is logged (SIGTTIN's default action would
  * suspend the master). Resolves once all is stopped; rejects if the workers fail to start.
@@ -85,6 +86,10 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
     ['SIGTTIN', () => master.scale(1)],
     ['SIGTTOU', () => master.scale(-1)],
     ['SIGUSR1', () => reopenLogs('SIGUSR1: log files reopened')],
+    ['SIGUSR2', () => {
+      log.info('SIGUSR2: the stack of every worker');
+      void master.dumpStacks();
+    }],
   ];
   const rotation = opts.logRotate?.length ? rotateBySize(opts.logRotate, reopenLogs) : null;
   const teardown = (): void => {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { defaults } from '../../common/defaults.js';
 import { PORTICO_VERSION } from '../version.js';
+import type { RuntimeHealth } from '../scoreboard.js';
 import type { CronStatus } from './cron-scheduler.js';
 import type { Master } from './master.js';
 import type { WorkerProcess } from './worker-process.js';
@@ -39,6 +40,46 @@ export interface WorkerStatsJson {
   current_request: { method: string; uri: string; running_ms: number } | null;
   /** False when the watchdog did not answer in time (the process is wedged past its thread too). */
   responsive: boolean;
+  /** portico's: the app thread's runtime (docs/diagnostics.md); absent from uWSGI and cheap slots. */
+  health?: WorkerHealthJson;
+}
+
+/** A worker's runtime health: the last second's event loop and GC, the heap and handles now. */
+export interface WorkerHealthJson {
+  loop_delay_p50_ms: number;
+  loop_delay_p99_ms: number;
+  loop_delay_max_ms: number;
+  /** Share of the last second the event loop spent running callbacks, 0 to 1. */
+  loop_utilization: number;
+  /** Since the worker started. */
+  gc_count: number;
+  gc_total_ms: number;
+  /** The longest GC pause in the last second. */
+  gc_max_pause_ms: number;
+  heap_used: number;
+  heap_limit: number;
+  /** Handles and requests keeping the event loop alive (sockets, timers, ...). */
+  handles: number;
+  /** How long the event loop has not turned, past the blocked threshold (0: it turns). */
+  blocked_ms: number;
+}
+
+/** The scoreboard's health in the stats document's units (ms to 0.01, utilisation to 0.001). */
+export function healthJson(h: RuntimeHealth): WorkerHealthJson {
+  const ms = (n: number): number => Math.round(n * 100) / 100;
+  return {
+    loop_delay_p50_ms: ms(h.loopDelayP50),
+    loop_delay_p99_ms: ms(h.loopDelayP99),
+    loop_delay_max_ms: ms(h.loopDelayMax),
+    loop_utilization: Math.round(h.loopUtilization * 1000) / 1000,
+    gc_count: h.gcCount,
+    gc_total_ms: ms(h.gcTotalMs),
+    gc_max_pause_ms: ms(h.gcMaxMs),
+    heap_used: h.heapUsed,
+    heap_limit: h.heapLimit,
+    handles: h.handles,
+    blocked_ms: Math.round(h.blockedMs),
+  };
 }
 
 /** One --cron / --cron-app task as the master runs it. */
@@ -149,6 +190,7 @@ async function workerStats(master: Master, w: WorkerProcess, hideQuery: boolean)
     upgraded: s?.upgraded ?? 0,
     apps: [{ id: 0, modifier1: 0, mountpoint: '', startup_time: 0, requests, exceptions, chdir: '' }],
     cores: [coreStats(requests, inFlight)],
+    ...(s?.health ? { health: healthJson(s.health) } : {}),
   };
 }
 

@@ -7,6 +7,7 @@ import type { CheaperSettings } from './cheaper.js';
 import { ChainReload } from './chain-reload.js';
 import { CheaperLoop } from './cheaper-loop.js';
 import { RespawnBackoff } from './respawn-backoff.js';
+import { formatSample, SAMPLE_DEADLINE_MS } from '../stack-sampler.js';
 import type { SharedSocket } from './shared-socket.js';
 import { WorkerProcess, type ExitReason, type RetireReason } from './worker-process.js';
 
@@ -22,6 +23,8 @@ export interface MasterOptions {
   runDir: string | null;
   harakiriSeconds: number;
   harakiriGraceSeconds: number;
+  /** --log-slow: a request running longer is logged with its stack, sampled at the threshold (0: off). */
+  logSlowSeconds?: number;
   maxRequests: number;
   maxRequestsJitter: number;
   reloadOnRssMb: number;
@@ -59,6 +62,10 @@ export interface MasterOptions {
  */
 export function blockedThresholdMs(harakiriSeconds: number): number {
   return harakiriSeconds > 0 ? Math.min(1000, (harakiriSeconds * 1000) / 2) : 1000;
+}
+
+function seconds(ms: number): string {
+  return (ms / 1000).toFixed(1);
 }
 
 /** Why a worker process was started (the spawns metric's label). */
@@ -144,7 +151,9 @@ export class Master {
       listenFd: null,
       controlFd: 0,
       harakiriMs: o.harakiriSeconds * 1000,
-      blockedMs: o.onBlocked ? blockedThresholdMs(o.harakiriSeconds) : 0,
+      blockedMs: blockedThresholdMs(o.harakiriSeconds),
+      blockedEvents: o.onBlocked !== undefined,
+      slowMs: (o.logSlowSeconds ?? 0) * 1000,
       maxRequests: o.maxRequests > 0 ? o.maxRequests + jitter : 0,
       rssLimitBytes: o.reloadOnRssMb * 1024 * 1024,
       reportModules: this.moduleListener !== null,
@@ -170,6 +179,10 @@ export class Master {
       this.moduleListener?.(m.file);
       return;
     }
+    if (m?.type === 'portico:slow') {
+      this.log.warn(`SLOW REQUEST on worker ${w.id} (pid: ${w.pid}): ${m.method} ${m.uri} took ${seconds(m.durationMs)} s (--log-slow ${this.options.logSlowSeconds})`);
+      return;
+    }
     if (m?.type === 'portico:retire') {
       this.log.info(`worker ${w.id} (pid: ${w.pid}) reached --max-requests: starting its replacement`);
       void this.replace(w, 'max-requests');
@@ -185,9 +198,14 @@ export class Master {
     if (w.retiring === 'harakiri' || !w.alive) return;
     if (e.event === 'blocked' || e.event === 'answering') return this.onBlocked(w, e.event === 'blocked', e.ms);
     const o = this.options;
+    if (e.event === 'slow') {
+      this.log.warn(`SLOW REQUEST on worker ${w.id} (pid: ${w.pid}): ${e.method} ${e.uri} still running after ${seconds(e.runningMs)} s (--log-slow ${o.logSlowSeconds}), its stack:\n${formatSample(e.stack)}`);
+      return;
+    }
     this.counters(w.id).harakiri++;
     w.stuckSince = e.startedAt;
-    this.log.error('PORTICO_ERR_HARAKIRI', `HARAKIRI ON WORKER ${w.id} (pid: ${w.pid}): ${e.method} ${e.uri} ran ${(e.runningMs / 1000).toFixed(1)} s (--harakiri ${o.harakiriSeconds})`);
+    const stack = e.stack ? `, its stack:\n${formatSample(e.stack)}` : '';
+    this.log.error('PORTICO_ERR_HARAKIRI', `HARAKIRI ON WORKER ${w.id} (pid: ${w.pid}): ${e.method} ${e.uri} ran ${seconds(e.runningMs)} s (--harakiri ${o.harakiriSeconds})${stack}`);
     this.options.onLeaving?.(w, 'harakiri');
     void w.stop('harakiri', o.harakiriGraceSeconds * 1000);
   }
@@ -273,6 +291,25 @@ export class Master {
     // The same second of margin as stop(): the worker's own graceful timeout fires first, so it
     // closes what is left its way (a WebSocket gets 1001) instead of dying of SIGKILL.
     return w.stop(reason, this.options.gracefulTimeoutSeconds * 1000 + 1000);
+  }
+
+  /**
+   * SIGUSR2: every worker's app-thread stack and the requests it is on, logged, nobody killed
+   * (uWSGI's tracebacker). Each answer is bounded by the watchdog's sample deadline.
+   */
+  async dumpStacks(): Promise<void> {
+    const procs = [...this.workers.values(), ...this.leaving].filter((w) => w.alive).sort((a, b) => a.id - b.id);
+    const answers = await Promise.all(procs.map((w) => w.control.stack(SAMPLE_DEADLINE_MS + defaults.statsTimeoutMs)));
+    const now = Date.now();
+    procs.forEach((w, i) => {
+      const a = answers[i];
+      const head = `STACK OF WORKER ${w.id} (pid: ${w.pid})`;
+      if (!a) return this.log.warn(`${head}: its watchdog did not answer`);
+      const requests = a.running.length === 0 ? 'no request in flight'
+        : a.running.map((r) => `${r.method} ${r.uri} running ${seconds(now - r.startedAt)} s`).join('; ');
+      const blocked = a.blockedMs > 0 ? `, event loop blocked for ${seconds(a.blockedMs)} s` : '';
+      this.log.info(`${head}: ${requests}${blocked}\n${formatSample(a.stack)}`);
+    });
   }
 
   /** Chain reload (SIGHUP, --touch-reload): see chain-reload.ts. */

@@ -127,6 +127,7 @@ export class MetricsServer {
       this.lastSeen.set(w, m);
       lists.push(requestMetricsJSON('portico', m.counts, m.inFlight, 'the workers'));
       lists.push([gauge('portico_upgraded_connections', 'Upgraded connections (WebSockets) open in the workers, not counted as requests in flight', m.upgraded ?? 0)]);
+      lists.push(workerHealthJSON(w.id, m));
     });
     lists.push(requestMetricsJSON('portico', this.retired, 0, 'the workers'));
     lists.push([gauge('portico_workers_unanswered', `Workers left out of this scrape: no answer within ${defaults.statsTimeoutMs} ms`, unanswered)]);
@@ -154,6 +155,36 @@ export class MetricsServer {
     this.server.closeAllConnections();
     vacuumSocket(parseSocketAddress(this.spec));
   }
+}
+
+/**
+ * One worker's runtime health, labelled with its id (docs/diagnostics.md): the event loop and GC
+ * over the last second, heap, handles, requests and upgraded connections now. A worker of an older
+ * version sends no health: only its in-flight count.
+ */
+function workerHealthJSON(id: number, m: WorkerMetrics): PromMetricJSON[] {
+  const worker = { worker: id };
+  const g = (name: string, help: string, value: number, type: 'gauge' | 'counter' = 'gauge'): PromMetricJSON => gauge(`portico_worker_${name}`, help, value, worker, type);
+  const list = [
+    g('requests_in_flight', 'Requests in flight in this worker', m.inFlight),
+    g('upgraded_connections', 'Upgraded connections (WebSockets) open in this worker', m.upgraded ?? 0),
+  ];
+  const h = m.health;
+  if (!h) return list;
+  return [
+    ...list,
+    g('event_loop_delay_p50_seconds', 'Event-loop delay over the last second, median', h.loopDelayP50 / 1000),
+    g('event_loop_delay_p99_seconds', 'Event-loop delay over the last second, 99th percentile', h.loopDelayP99 / 1000),
+    g('event_loop_delay_max_seconds', 'Event-loop delay over the last second, longest', h.loopDelayMax / 1000),
+    g('event_loop_utilization', 'Share of the last second the event loop spent running callbacks (0 to 1)', h.loopUtilization),
+    g('event_loop_blocked_seconds', 'How long the event loop has not turned, past the blocked threshold (0: it turns)', h.blockedMs / 1000),
+    g('gc_runs_total', 'Garbage collections since the worker started', h.gcCount, 'counter'),
+    g('gc_pause_seconds_total', 'Time the garbage collector paused the app thread since the worker started', h.gcTotalMs / 1000, 'counter'),
+    g('gc_max_pause_seconds', 'Longest garbage-collection pause in the last second', h.gcMaxMs / 1000),
+    g('heap_used_bytes', 'V8 heap in use', h.heapUsed),
+    g('heap_limit_bytes', 'V8 heap size limit', h.heapLimit),
+    g('active_handles', 'Handles and requests keeping the event loop alive (sockets, timers, ...)', h.handles),
+  ];
 }
 
 function reply(res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {

@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { connectOptions, formatSocketAddress, parseSocketAddress } from '../../protocol/socket-address.js';
-import type { MasterStatsJson, SocketStatsJson, WorkerStatsJson } from './master-stats.js';
+import type { MasterStatsJson, SocketStatsJson, WorkerHealthJson, WorkerStatsJson } from './master-stats.js';
 
 /** A document past this is not a stats server talking (a wrong port streaming something else). */
 const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
@@ -74,6 +74,23 @@ export function fetchStatsRaw(spec: string, timeoutMs = 3000): Promise<{ text: s
   });
 }
 
+/** A health object from a master of another version: every field a number, 0 when missing. */
+function healthOf(h: Record<string, unknown>, num: (v: unknown) => number): WorkerHealthJson {
+  return {
+    loop_delay_p50_ms: num(h.loop_delay_p50_ms),
+    loop_delay_p99_ms: num(h.loop_delay_p99_ms),
+    loop_delay_max_ms: num(h.loop_delay_max_ms),
+    loop_utilization: num(h.loop_utilization),
+    gc_count: num(h.gc_count),
+    gc_total_ms: num(h.gc_total_ms),
+    gc_max_pause_ms: num(h.gc_max_pause_ms),
+    heap_used: num(h.heap_used),
+    heap_limit: num(h.heap_limit),
+    handles: num(h.handles),
+    blocked_ms: num(h.blocked_ms),
+  };
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -112,6 +129,7 @@ function normalize(doc: Record<string, unknown>): MasterStatsJson {
       upgraded: num(w.upgraded),
       apps: [],
       cores: [],
+      ...(isObject(w.health) ? { health: healthOf(w.health, num) } : {}),
     };
   });
   const sockets = Array.isArray(doc.sockets)
