@@ -141,7 +141,7 @@ class Tunnel {
   start(head: Buffer): void {
     this.id = this.link.openStream(this);
     // No CONTENT_LENGTH: the "body" is the client's side of the connection, until REQUEST_END.
-    queueStreamRequest(this.writer, this.id, varsForHttpRequest(this.req, this.ctx.trusted, undefined), false);
+    queueStreamRequest(this.writer, this.id, varsForHttpRequest(this.req, this.ctx, undefined), false);
     if (head.length > 0) this.onData(head);
     this.socket.on('data', this.onData);
     this.socket.on('end', this.onEnd);
@@ -308,7 +308,7 @@ async function uwsgiTunnel(req: IncomingMessage, socket: Socket, head: Buffer, c
     return;
   }
   upstream.on('error', noop);
-  upstream.write(encodePacketHead({ vars: varsForHttpRequest(req, ctx.trusted, 0) }));
+  upstream.write(encodePacketHead({ vars: varsForHttpRequest(req, ctx, 0) }));
   let held = true;
   const release = (): void => {
     if (!held) return;

@@ -1,0 +1,152 @@
+// W3C trace context through `portico serve` (gateway/gateway-tracing.ts, worker/worker-tracing.ts):
+// with --otel, an OTLP/HTTP collector stand-in gets the gateway's spans and the worker's for one
+// request under one trace id, and the app's traceparent names the gateway's link span as parent;
+// without it the app gets the client's traceparent unchanged and its worker has loaded no
+// OpenTelemetry module at all (recorded by Node's module hooks, preloaded with --import).
+import { strict as assert } from 'node:assert';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { startCollector, type CollectedSpan, type Collector } from './support/otlp-collector.js';
+import { fixturesDir } from './support/paths.js';
+import { startServe, type HttpFront } from './support/portico-gateway.js';
+
+const appsDir = join(fixturesDir, 'trace-apps');
+const KINDS = ['fetch', 'node', 'wsgi'] as const;
+const preload = `--import ${pathToFileURL(join(appsDir, 'record-modules.mjs')).href}`;
+
+interface Report {
+  traceparent: string | null;
+  tracestate: string | null;
+  requestId: string | null;
+  hooked: boolean;
+  otel: string[];
+}
+
+async function ask(front: HttpFront, headers: Record<string, string>): Promise<Report> {
+  const res = await fetch(`${front.url}/traced?x=1`, { headers });
+  assert.equal(res.status, 200);
+  return (await res.json()) as Report;
+}
+
+const hex = (bytes: number): string => randomBytes(bytes).toString('hex');
+
+/** The spans of one trace once its gateway and worker spans are all in. */
+async function traceOf(collector: Collector, traceId: string): Promise<Map<string, CollectedSpan>> {
+  const names = ['gateway receive', 'link', 'app'];
+  await collector.waitFor((c) => names.every((n) => c.spans.some((s) => s.traceId === traceId && s.name === n)));
+  return new Map(collector.spans.filter((s) => s.traceId === traceId).map((s) => [s.name, s]));
+}
+
+for (const kind of KINDS) {
+  describe(`portico serve --otel, a ${kind}-kind app`, { timeout: 60_000 }, () => {
+    let collector: Collector | undefined;
+    let front: HttpFront | undefined;
+    before(async () => {
+      collector = await startCollector();
+      front = await startServe(join(appsDir, `${kind}.mjs`), ['--otel'], {
+        ...process.env,
+        NODE_OPTIONS: preload,
+        OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+        OTEL_SERVICE_NAME: 'trace-test',
+        // Batches leave at once, so the test waits for the export, not for a 5 s timer.
+        OTEL_BSP_SCHEDULE_DELAY: '10',
+      });
+    });
+    after(async () => {
+      await front?.stop();
+      await collector?.close();
+    });
+
+    it("continues the client's trace: gateway receive -> link -> app, and the app's traceparent names the link span", async () => {
+      const traceId = hex(16);
+      const clientSpan = hex(8);
+      const report = await ask(front!, { traceparent: `00-${traceId}-${clientSpan}-01`, tracestate: 'vendor=abc' });
+      const [, appTrace, appParent, flags] = report.traceparent!.split('-');
+      assert.equal(appTrace, traceId);
+      assert.notEqual(appParent, clientSpan);
+      assert.equal(flags, '01');
+      assert.equal(report.tracestate, 'vendor=abc');
+      const spans = await traceOf(collector!, traceId);
+      const receive = spans.get('gateway receive')!;
+      const link = spans.get('link')!;
+      const app = spans.get('app')!;
+      assert.equal(receive.parentSpanId, clientSpan);
+      assert.equal(link.parentSpanId, receive.spanId);
+      assert.equal(appParent, link.spanId);
+      assert.equal(app.parentSpanId, link.spanId);
+      // SERVER, CLIENT, SERVER (OTLP's SpanKind numbers).
+      assert.deepEqual([receive.kind, link.kind, app.kind], [2, 3, 2]);
+      assert.equal(receive.resource['portico.role'], 'gateway');
+      assert.equal(app.resource['portico.role'], 'worker');
+      assert.notEqual(receive.resource['process.pid'], app.resource['process.pid']);
+      assert.equal(receive.resource['service.name'], 'trace-test');
+      assert.equal(receive.attributes['http.request.method'], 'GET');
+      assert.equal(receive.attributes['url.path'], '/traced');
+      assert.equal(receive.attributes['http.response.status_code'], 200);
+      assert.equal(app.attributes['http.response.status_code'], 200);
+      // One request id for the app, the gateway's span and the worker's.
+      assert.equal(receive.attributes['portico.request_id'], report.requestId);
+      assert.equal(app.attributes['portico.request_id'], report.requestId);
+      // The positive control of the "nothing loaded" check below: here the worker did load the SDK.
+      assert.ok(report.hooked);
+      assert.ok(report.otel.includes('@opentelemetry/sdk-trace'), report.otel.join(', '));
+    });
+
+    it('starts a trace for a request that brings none', async () => {
+      const report = await ask(front!, {});
+      const [version, traceId, parent] = report.traceparent!.split('-');
+      assert.equal(version, '00');
+      const spans = await traceOf(collector!, traceId!);
+      assert.equal(spans.get('gateway receive')!.parentSpanId, '');
+      assert.equal(parent, spans.get('link')!.spanId);
+      assert.equal(report.tracestate, null);
+    });
+  });
+
+  describe(`portico serve without --otel, a ${kind}-kind app`, { timeout: 60_000 }, () => {
+    let front: HttpFront | undefined;
+    before(async () => {
+      front = await startServe(join(appsDir, `${kind}.mjs`), [], { ...process.env, NODE_OPTIONS: preload });
+    });
+    after(() => front?.stop());
+
+    it('passes traceparent and tracestate on unchanged, and its worker loaded no OpenTelemetry module', async () => {
+      const traceparent = `00-${hex(16)}-${hex(8)}-01`;
+      const report = await ask(front!, { traceparent, tracestate: 'vendor=abc' });
+      assert.equal(report.traceparent, traceparent);
+      assert.equal(report.tracestate, 'vendor=abc');
+      assert.ok(report.hooked, 'the module hooks ran in the worker');
+      assert.deepEqual(report.otel, []);
+    });
+  });
+}
+
+describe('portico serve --otel with the default protocol', { timeout: 60_000 }, () => {
+  let collector: Collector | undefined;
+  let front: HttpFront | undefined;
+  before(async () => {
+    collector = await startCollector();
+    front = await startServe(join(appsDir, 'fetch.mjs'), [], {
+      ...process.env,
+      // No --otel: the standard variable alone turns tracing on.
+      OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint,
+      OTEL_BSP_SCHEDULE_DELAY: '10',
+    });
+  });
+  after(async () => {
+    await front?.stop();
+    await collector?.close();
+  });
+
+  it('sends OTLP as protobuf (http/protobuf), from the gateway and the worker, with the trace id in both', async () => {
+    const traceId = hex(16);
+    await ask(front!, { traceparent: `00-${traceId}-${hex(8)}-01` });
+    const id = Buffer.from(traceId, 'hex');
+    // A byte search, not a decoder: two exports (gateway, worker) each carrying the 16-byte id.
+    await collector!.waitFor((c) => c.raw.filter((r) => r.body.includes(id)).length >= 2);
+    for (const r of collector!.raw) assert.equal(r.contentType, 'application/x-protobuf');
+  });
+});
