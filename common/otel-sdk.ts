@@ -26,6 +26,8 @@ export interface Otel {
 
 /** An unreachable collector is one line a minute, not one per batch. */
 const EXPORT_ERROR_EVERY_MS = 60_000;
+/** What a stop waits for the last spans to leave: a collector that is down must not hold a restart. */
+const SHUTDOWN_WAIT_MS = 2000;
 
 /**
  * A tracer provider exporting in batches (the OTEL_BSP_* variables apply), sampled as
@@ -70,7 +72,13 @@ export function startOtel(settings: OtelSettings, role: 'gateway' | 'worker', lo
   return {
     tracer: provider.getTracer('portico', PORTICO_VERSION),
     propagator,
-    shutdown: () => provider.shutdown(),
+    async shutdown() {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => (timer = setTimeout(resolve, SHUTDOWN_WAIT_MS, 'late')));
+      const outcome = await Promise.race([provider.shutdown().catch(() => undefined), late]);
+      clearTimeout(timer);
+      if (outcome === 'late') log.warn(`${role} ${process.pid}: the last spans were not sent within ${SHUTDOWN_WAIT_MS / 1000} s; stopping without them`);
+    },
   };
 }
 

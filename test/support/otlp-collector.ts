@@ -28,6 +28,8 @@ export interface Collector {
   readonly endpoint: string;
   readonly spans: CollectedSpan[];
   readonly raw: RawExport[];
+  /** Exports received. */
+  received: number;
   waitFor(done: (c: Collector) => boolean): Promise<void>;
   close(): Promise<void>;
 }
@@ -55,7 +57,8 @@ function attributesOf(list: KeyValue[] | undefined): Record<string, unknown> {
   return out;
 }
 
-export async function startCollector(): Promise<Collector> {
+/** `discard`: keep nothing (a benchmark's sink), only count the exports in `received`. */
+export async function startCollector(options: { discard?: boolean } = {}): Promise<Collector> {
   const spans: CollectedSpan[] = [];
   const raw: RawExport[] = [];
   const waiters = new Set<() => void>();
@@ -69,7 +72,10 @@ export async function startCollector(): Promise<Collector> {
         res.writeHead(404).end();
         return;
       }
-      if (contentType.startsWith('application/json')) {
+      collector.received++;
+      if (options.discard) {
+        res.writeHead(200, { 'content-type': contentType }).end(contentType.startsWith('application/json') ? '{}' : undefined);
+      } else if (contentType.startsWith('application/json')) {
         const doc = JSON.parse(body.toString('utf8')) as JsonExport;
         for (const rs of doc.resourceSpans ?? []) {
           const resource = attributesOf(rs.resource?.attributes);
@@ -93,6 +99,7 @@ export async function startCollector(): Promise<Collector> {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     spans,
     raw,
+    received: 0,
     waitFor(done) {
       if (done(collector)) return Promise.resolve();
       return new Promise((resolve) => {
