@@ -124,6 +124,60 @@ for (const kind of KINDS) {
   });
 }
 
+describe('portico serve --otel, a request that waits for a free upstream', { timeout: 60_000 }, () => {
+  let collector: Collector | undefined;
+  let front: HttpFront | undefined;
+  before(async () => {
+    collector = await startCollector();
+    front = await startServe(join(appsDir, 'fetch.mjs'), ['--otel', '--upstream-concurrency', '1'], {
+      ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '10',
+    });
+  });
+  after(async () => {
+    await front?.stop();
+    await collector?.close();
+  });
+
+  it('gets a queue wait span under its gateway receive span', async () => {
+    const held = fetch(`${front!.url}/hold`);
+    const [, pid] = await front!.proc.waitFor(/holding \/hold in (\d+)/);
+    const traceId = hex(16);
+    const waiting = ask(front!, { traceparent: `00-${traceId}-${hex(8)}-01` });
+    await front!.proc.waitFor(/requests are queueing/);
+    process.kill(Number(pid), 'SIGUSR2');
+    assert.equal((await held).status, 200);
+    await waiting;
+    await collector!.waitFor((c) => c.spans.some((s) => s.traceId === traceId && s.name === 'queue wait'));
+    const spans = await traceOf(collector!, traceId);
+    const wait = spans.get('queue wait')!;
+    assert.equal(wait.parentSpanId, spans.get('gateway receive')!.spanId);
+    assert.equal(wait.kind, 1);
+  });
+});
+
+describe("portico serve --otel, an app's own @opentelemetry/api span", { timeout: 60_000 }, () => {
+  let collector: Collector | undefined;
+  let front: HttpFront | undefined;
+  before(async () => {
+    collector = await startCollector();
+    front = await startServe(join(appsDir, 'own-span.mjs'), ['--otel'], {
+      ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '10',
+    });
+  });
+  after(async () => {
+    await front?.stop();
+    await collector?.close();
+  });
+
+  it('nests under the worker\'s app span, across an await, and leaves with the worker\'s spans', async () => {
+    const traceId = hex(16);
+    assert.equal((await fetch(`${front!.url}/`, { headers: { traceparent: `00-${traceId}-${hex(8)}-01` } })).status, 200);
+    await collector!.waitFor((c) => c.spans.some((s) => s.traceId === traceId && s.name === 'query'));
+    const spans = await traceOf(collector!, traceId);
+    assert.equal(spans.get('query')!.parentSpanId, spans.get('app')!.spanId);
+  });
+});
+
 describe('portico serve --otel with the default protocol', { timeout: 60_000 }, () => {
   let collector: Collector | undefined;
   let front: HttpFront | undefined;
