@@ -39,37 +39,38 @@ async function traceOf(collector: Collector, traceId: string): Promise<Map<strin
   return new Map(collector.spans.filter((s) => s.traceId === traceId).map((s) => [s.name, s]));
 }
 
+/**
+ * `portico serve APP ...args` exporting to a collector stand-in, for the describe it is called in.
+ * Batches leave at once (OTEL_BSP_SCHEDULE_DELAY), so a test waits for the export, not a 5 s timer.
+ */
+function servedWithCollector(app: string, args: string[], env: NodeJS.ProcessEnv = {}): { front(): HttpFront; collector(): Collector } {
+  let collector: Collector | undefined;
+  let front: HttpFront | undefined;
+  before(async () => {
+    collector = await startCollector();
+    front = await startServe(join(appsDir, app), args, { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint, OTEL_BSP_SCHEDULE_DELAY: '10', ...env });
+  });
+  after(async () => {
+    await front?.stop();
+    await collector?.close();
+  });
+  return { front: () => front!, collector: () => collector! };
+}
+
 for (const kind of KINDS) {
   describe(`portico serve --otel, a ${kind}-kind app`, { timeout: 60_000 }, () => {
-    let collector: Collector | undefined;
-    let front: HttpFront | undefined;
-    before(async () => {
-      collector = await startCollector();
-      front = await startServe(join(appsDir, `${kind}.mjs`), ['--otel'], {
-        ...process.env,
-        NODE_OPTIONS: preload,
-        OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint,
-        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-        OTEL_SERVICE_NAME: 'trace-test',
-        // Batches leave at once, so the test waits for the export, not for a 5 s timer.
-        OTEL_BSP_SCHEDULE_DELAY: '10',
-      });
-    });
-    after(async () => {
-      await front?.stop();
-      await collector?.close();
-    });
+    const served = servedWithCollector(`${kind}.mjs`, ['--otel'], { NODE_OPTIONS: preload, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_SERVICE_NAME: 'trace-test' });
 
     it("continues the client's trace: gateway receive -> link -> app, and the app's traceparent names the link span", async () => {
       const traceId = hex(16);
       const clientSpan = hex(8);
-      const report = await ask(front!, { traceparent: `00-${traceId}-${clientSpan}-01`, tracestate: 'vendor=abc' });
+      const report = await ask(served.front(), { traceparent: `00-${traceId}-${clientSpan}-01`, tracestate: 'vendor=abc' });
       const [, appTrace, appParent, flags] = report.traceparent!.split('-');
       assert.equal(appTrace, traceId);
       assert.notEqual(appParent, clientSpan);
       assert.equal(flags, '01');
       assert.equal(report.tracestate, 'vendor=abc');
-      const spans = await traceOf(collector!, traceId);
+      const spans = await traceOf(served.collector(), traceId);
       const receive = spans.get('gateway receive')!;
       const link = spans.get('link')!;
       const app = spans.get('app')!;
@@ -96,10 +97,10 @@ for (const kind of KINDS) {
     });
 
     it('starts a trace for a request that brings none', async () => {
-      const report = await ask(front!, {});
+      const report = await ask(served.front(), {});
       const [version, traceId, parent] = report.traceparent!.split('-');
       assert.equal(version, '00');
-      const spans = await traceOf(collector!, traceId!);
+      const spans = await traceOf(served.collector(), traceId!);
       assert.equal(spans.get('gateway receive')!.parentSpanId, '');
       assert.equal(parent, spans.get('link')!.spanId);
       assert.equal(report.tracestate, null);
@@ -125,30 +126,19 @@ for (const kind of KINDS) {
 }
 
 describe('portico serve --otel, a request that waits for a free upstream', { timeout: 60_000 }, () => {
-  let collector: Collector | undefined;
-  let front: HttpFront | undefined;
-  before(async () => {
-    collector = await startCollector();
-    front = await startServe(join(appsDir, 'fetch.mjs'), ['--otel', '--upstream-concurrency', '1'], {
-      ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '10',
-    });
-  });
-  after(async () => {
-    await front?.stop();
-    await collector?.close();
-  });
+  const served = servedWithCollector('fetch.mjs', ['--otel', '--upstream-concurrency', '1'], { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' });
 
   it('gets a queue wait span under its gateway receive span', async () => {
-    const held = fetch(`${front!.url}/hold`);
-    const [, pid] = await front!.proc.waitFor(/holding \/hold in (\d+)/);
+    const held = fetch(`${served.front().url}/hold`);
+    const [, pid] = await served.front().proc.waitFor(/holding \/hold in (\d+)/);
     const traceId = hex(16);
-    const waiting = ask(front!, { traceparent: `00-${traceId}-${hex(8)}-01` });
-    await front!.proc.waitFor(/requests are queueing/);
+    const waiting = ask(served.front(), { traceparent: `00-${traceId}-${hex(8)}-01` });
+    await served.front().proc.waitFor(/requests are queueing/);
     process.kill(Number(pid), 'SIGUSR2');
     assert.equal((await held).status, 200);
     await waiting;
-    await collector!.waitFor((c) => c.spans.some((s) => s.traceId === traceId && s.name === 'queue wait'));
-    const spans = await traceOf(collector!, traceId);
+    await served.collector().waitFor((c) => c.spans.some((s) => s.traceId === traceId && s.name === 'queue wait'));
+    const spans = await traceOf(served.collector(), traceId);
     const wait = spans.get('queue wait')!;
     assert.equal(wait.parentSpanId, spans.get('gateway receive')!.spanId);
     assert.equal(wait.kind, 1);
@@ -156,51 +146,27 @@ describe('portico serve --otel, a request that waits for a free upstream', { tim
 });
 
 describe("portico serve --otel, an app's own @opentelemetry/api span", { timeout: 60_000 }, () => {
-  let collector: Collector | undefined;
-  let front: HttpFront | undefined;
-  before(async () => {
-    collector = await startCollector();
-    front = await startServe(join(appsDir, 'own-span.mjs'), ['--otel'], {
-      ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '10',
-    });
-  });
-  after(async () => {
-    await front?.stop();
-    await collector?.close();
-  });
+  const served = servedWithCollector('own-span.mjs', ['--otel'], { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' });
 
   it('nests under the worker\'s app span, across an await, and leaves with the worker\'s spans', async () => {
     const traceId = hex(16);
-    assert.equal((await fetch(`${front!.url}/`, { headers: { traceparent: `00-${traceId}-${hex(8)}-01` } })).status, 200);
-    await collector!.waitFor((c) => c.spans.some((s) => s.traceId === traceId && s.name === 'query'));
-    const spans = await traceOf(collector!, traceId);
+    assert.equal((await fetch(`${served.front().url}/`, { headers: { traceparent: `00-${traceId}-${hex(8)}-01` } })).status, 200);
+    await served.collector().waitFor((c) => c.spans.some((s) => s.traceId === traceId && s.name === 'query'));
+    const spans = await traceOf(served.collector(), traceId);
     assert.equal(spans.get('query')!.parentSpanId, spans.get('app')!.spanId);
   });
 });
 
 describe('portico serve --otel with the default protocol', { timeout: 60_000 }, () => {
-  let collector: Collector | undefined;
-  let front: HttpFront | undefined;
-  before(async () => {
-    collector = await startCollector();
-    front = await startServe(join(appsDir, 'fetch.mjs'), [], {
-      ...process.env,
-      // No --otel: the standard variable alone turns tracing on.
-      OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint,
-      OTEL_BSP_SCHEDULE_DELAY: '10',
-    });
-  });
-  after(async () => {
-    await front?.stop();
-    await collector?.close();
-  });
+  // No --otel: OTEL_EXPORTER_OTLP_ENDPOINT alone turns tracing on.
+  const served = servedWithCollector('fetch.mjs', []);
 
   it('sends OTLP as protobuf (http/protobuf), from the gateway and the worker, with the trace id in both', async () => {
     const traceId = hex(16);
-    await ask(front!, { traceparent: `00-${traceId}-${hex(8)}-01` });
+    await ask(served.front(), { traceparent: `00-${traceId}-${hex(8)}-01` });
     const id = Buffer.from(traceId, 'hex');
     // A byte search, not a decoder: two exports (gateway, worker) each carrying the 16-byte id.
-    await collector!.waitFor((c) => c.raw.filter((r) => r.body.includes(id)).length >= 2);
-    for (const r of collector!.raw) assert.equal(r.contentType, 'application/x-protobuf');
+    await served.collector().waitFor((c) => c.raw.filter((r) => r.body.includes(id)).length >= 2);
+    for (const r of served.collector().raw) assert.equal(r.contentType, 'application/x-protobuf');
   });
 });
