@@ -145,6 +145,19 @@ describe('portico serve --otel, a request that waits for a free upstream', { tim
   });
 });
 
+describe('portico serve --otel --link uwsgi', { timeout: 60_000 }, () => {
+  const served = servedWithCollector('fetch.mjs', ['--otel', '--link', 'uwsgi'], { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' });
+
+  it('traces the same over uwsgi packets (node:http\'s path in the gateway): the app\'s parent is the link span', async () => {
+    const traceId = hex(16);
+    const report = await ask(served.front(), { traceparent: `00-${traceId}-${hex(8)}-01` });
+    const spans = await traceOf(served.collector(), traceId);
+    assert.equal(report.traceparent!.split('-')[2], spans.get('link')!.spanId);
+    assert.equal(spans.get('app')!.parentSpanId, spans.get('link')!.spanId);
+    assert.equal(spans.get('gateway receive')!.attributes['portico.request_id'], report.requestId);
+  });
+});
+
 describe("portico serve --otel, an app's own @opentelemetry/api span", { timeout: 60_000 }, () => {
   const served = servedWithCollector('own-span.mjs', ['--otel'], { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' });
 
