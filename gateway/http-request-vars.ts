@@ -32,14 +32,17 @@ export function varsForHttpRequest(req: ForwardedRequest, ctx: VarsContext, cont
   let forwardedFor: string | undefined;
   let forwardedProto: string | undefined;
   let sentId: string | undefined;
+  let sentIds = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
     const n = name.length;
     const lower = n === 4 || n === 12 || n === 15 || n === 17 ? name.toLowerCase() : '';
     if (lower === 'host') host = value;
-    else if (lower === 'x-request-id') sentId ??= value;
-    else if (lower === 'x-forwarded-for') forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+    else if (lower === 'x-request-id') {
+      sentId ??= value;
+      sentIds++;
+    } else if (lower === 'x-forwarded-for') forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
     else if (lower === 'x-forwarded-proto') forwardedProto = value;
   }
   if ((forwardedFor !== undefined || forwardedProto !== undefined) && trusted.trusts(socket.remoteAddress)) {
@@ -52,8 +55,8 @@ export function varsForHttpRequest(req: ForwardedRequest, ctx: VarsContext, cont
   }
   const id = requestIdOf(req, sentId, trusted);
   let extra: string[] | undefined;
-  if (id !== sentId) {
-    // Someone else's X-Request-Id (not a trusted proxy's) is not passed on next to ours.
+  if (id !== sentId || sentIds > 1) {
+    // Someone else's X-Request-Id (not a trusted proxy's), or a second one, is not passed on next to the id.
     if (sentId !== undefined) raw = withoutHeaders(raw, REQUEST_ID_HEADER);
     extra = ['X-Request-Id', id];
   }

@@ -56,9 +56,12 @@ for (const kind of ['fetch', 'node', 'wsgi'] as const) {
       assert.notEqual(await appId(trusting!, '/none-again'), id);
     });
 
-    it("a trusted proxy's id is kept", async () => {
+    it("a trusted proxy's id is kept (the first, when it sent two)", async () => {
       assert.equal(await appId(trusting!, '/trusted', { 'x-request-id': 'edge-42' }), 'edge-42');
       assert.equal(await loggedId(trusting!, '/trusted'), 'edge-42');
+      const two = await sendRaw(trusting!.port, Buffer.from('GET /two HTTP/1.1\r\nHost: x\r\nX-Request-Id: edge-1\r\nX-Request-Id: edge-2\r\nConnection: close\r\n\r\n'), { split: 'whole', expect: 1 });
+      assert.equal(JSON.parse(two.responses[0]!.body.toString()).requestId, 'edge-1');
+      assert.equal(await loggedId(trusting!, '/two'), 'edge-1');
     });
 
     it("anyone else's is replaced, and not passed on beside the new one", async () => {
