@@ -31,6 +31,13 @@ interface RequestSpans {
   link: Span | null;
 }
 
+/**
+ * Each request's spans ride on the request itself: a WeakMap entry per request cost more than the
+ * spans' own bookkeeping (its ephemerons keep the garbage collector busy). Only traced requests get it.
+ */
+const SPANS = Symbol('portico.spans');
+type Traced = ForwardedRequest & { [SPANS]?: RequestSpans };
+
 /** Header names are matched without case; rawHeaders is name, value, name, value... */
 const rawHeaderGetter: TextMapGetter<readonly string[]> = {
   get(raw, key) {
@@ -56,7 +63,6 @@ export function gatewayTracing(settings: OtelSettings, log: Logger): GatewayTrac
 
 class Tracing implements GatewayTracing {
   private readonly otel: Otel;
-  private readonly requests = new WeakMap<ForwardedRequest, RequestSpans>();
 
   constructor(otel: Otel) {
     this.otel = otel;
@@ -64,19 +70,19 @@ class Tracing implements GatewayTracing {
 
   receive(req: ForwardedRequest, res: ForwardedResponse): void {
     const parent = this.otel.propagator.extract(ROOT_CONTEXT, req.rawHeaders, rawHeaderGetter);
+    const span = this.otel.tracer.startSpan('gateway receive', { kind: SpanKind.SERVER }, parent);
+    const spans: RequestSpans = { context: trace.setSpan(parent, span), link: null };
+    (req as Traced)[SPANS] = spans;
+    // A span the sampler dropped is not recorded, nor are those under it: nothing to add or end.
+    if (!span.isRecording()) return;
     const url = req.url ?? '/';
     const q = url.indexOf('?');
-    const span = this.otel.tracer.startSpan('gateway receive', {
-      kind: SpanKind.SERVER,
-      attributes: {
-        'http.request.method': req.method ?? 'GET',
-        'url.path': q === -1 ? url : url.slice(0, q),
-        'network.protocol.version': req.httpVersion,
-        'client.address': req.socket.remoteAddress ?? '',
-      },
-    }, parent);
-    const spans: RequestSpans = { context: trace.setSpan(parent, span), link: null };
-    this.requests.set(req, spans);
+    span.setAttributes({
+      'http.request.method': req.method ?? 'GET',
+      'url.path': q === -1 ? url : url.slice(0, q),
+      'network.protocol.version': req.httpVersion,
+      'client.address': req.socket.remoteAddress ?? '',
+    });
     res.once('close', () => {
       // 499 as nginx logs it: the client went away before its answer.
       const status = res.headersSent ? res.statusCode : 499;
@@ -87,14 +93,14 @@ class Tracing implements GatewayTracing {
   }
 
   queueWait(req: ForwardedRequest): () => void {
-    const spans = this.requests.get(req);
+    const spans = (req as Traced)[SPANS];
     if (spans === undefined) return noop;
     const span = this.otel.tracer.startSpan('queue wait', { kind: SpanKind.INTERNAL }, spans.context);
     return () => span.end();
   }
 
   link(req: ForwardedRequest, headers: string[]): boolean {
-    const spans = this.requests.get(req);
+    const spans = (req as Traced)[SPANS];
     if (spans === undefined) return false;
     // An attempt given up (a worker that went away before it answered): the retry gets its own span.
     if (spans.link !== null) {

@@ -96,6 +96,20 @@ for (const kind of KINDS) {
       assert.ok(report.otel.includes('@opentelemetry/sdk-trace'), report.otel.join(', '));
     });
 
+    it("follows the client's sampling decision: a trace it does not sample is passed on (new parent, flags 00), and no span of it exported", async () => {
+      const unsampled = hex(16);
+      const clientSpan = hex(8);
+      const report = await ask(served.front(), { traceparent: `00-${unsampled}-${clientSpan}-00` });
+      const [, appTrace, appParent, flags] = report.traceparent!.split('-');
+      assert.deepEqual([appTrace, flags], [unsampled, '00']);
+      assert.notEqual(appParent, clientSpan);
+      // A sampled request after it: once its spans are in, the batches that would hold the other's are too.
+      const sampled = hex(16);
+      await ask(served.front(), { traceparent: `00-${sampled}-${hex(8)}-01` });
+      await traceOf(served.collector(), sampled);
+      assert.deepEqual(served.collector().spans.filter((s) => s.traceId === unsampled), []);
+    });
+
     it('starts a trace for a request that brings none', async () => {
       const report = await ask(served.front(), {});
       const [version, traceId, parent] = report.traceparent!.split('-');

@@ -32,20 +32,21 @@ export function workerTracing(settings: OtelSettings, log: Logger): WorkerTracin
       const traced: RequestHandler = (ex: Exchange) => {
         const vars = ex.vars;
         const parent = otel.propagator.extract(ROOT_CONTEXT, vars, varsGetter);
-        const span = otel.tracer.startSpan('app', {
-          kind: SpanKind.SERVER,
-          attributes: {
+        const span = otel.tracer.startSpan('app', { kind: SpanKind.SERVER }, parent);
+        // A span the sampler dropped gets no attributes and no end (both would be no-ops).
+        if (span.isRecording()) {
+          span.setAttributes({
             'http.request.method': ex.method,
             'url.path': vars.get('PATH_INFO') ?? '',
             'portico.request_id': vars.get('HTTP_X_REQUEST_ID') ?? '',
-          },
-        }, parent);
-        ex.whenDone(() => {
-          const status = ex.aborted && !ex.headSent ? 499 : ex.status;
-          span.setAttribute('http.response.status_code', status);
-          if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
-          span.end();
-        });
+          });
+          ex.whenDone(() => {
+            const status = ex.aborted && !ex.headSent ? 499 : ex.status;
+            span.setAttribute('http.response.status_code', status);
+            if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+            span.end();
+          });
+        }
         return context.with(trace.setSpan(parent, span), handler, undefined, ex);
       };
       if (handler.upgrade) traced.upgrade = handler.upgrade;
