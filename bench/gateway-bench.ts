@@ -3,6 +3,9 @@
  * and against nginx, on one machine, under one load tool (wrk straight at each front), in
  * alternating rounds of one run:
  *   portico-1w / portico-2w  `portico serve examples/hello.mjs --http ... --workers 1|2 --disable-logging`
+ *   portico-otel             portico-1w with --otel: every request's spans (gateway receive, link, app)
+ *                            exported as OTLP/HTTP protobuf to a collector stand-in in this process
+ *                            (test/support/otlp-collector.ts, discarding; its CPU is not counted)
  *   fastify                  fastify answering hello world in-process (bench/fastify-hello.ts)
  *   reply-from               fastify + @fastify/reply-from -> node:http hello on a unix socket
  *   uwsgi                    nginx -> uWSGI 2.0 + bench/hello.py (1 process), as in the uwsgi suite
@@ -21,6 +24,7 @@ import { freePort } from '../test/support/free-port.js';
 import { NGINX, type Nginx } from '../test/support/nginx.js';
 import { porticoBin, repoRoot } from '../test/support/paths.js';
 import { makeTmpDir } from '../test/support/tmp-dir.js';
+import { startCollector } from '../test/support/otlp-collector.js';
 import { backendSpecs, commandLine, shellQuote, startBackend } from './backends.js';
 import { installExitHandlers, runBench, track, trackFn } from './cleanup.js';
 import { ownCpuSeconds, treeCpuSeconds } from './proc-cpu.js';
@@ -32,7 +36,7 @@ import { envInt } from './env-int.js';
 
 const ENV_KEYS = ['BENCH_SUITE', 'BENCH_DURATION', 'BENCH_ROUNDS', 'BENCH_CONNECTIONS', 'BENCH_THREADS', 'BENCH_WARMUP', 'BENCH_TARGETS', 'BENCH_NODE_FLAGS'] as const;
 
-type ServerId = 'portico-1w' | 'portico-2w' | 'portico-static' | 'fastify' | 'reply-from' | 'uwsgi' | 'nginx-static';
+type ServerId = 'portico-1w' | 'portico-2w' | 'portico-otel' | 'portico-static' | 'fastify' | 'reply-from' | 'uwsgi' | 'nginx-static';
 
 /** One running stack: the processes whose CPU it spends and the one that takes wrk's connections. */
 interface Server {
@@ -77,8 +81,8 @@ async function checkUrl(id: string, url: string, body: Buffer, proc?: Started, t
   }
 }
 
-function startNode(id: string, args: string[]): Started {
-  const proc = startProcess(process.execPath, args, { cwd: repoRoot });
+function startNode(id: string, args: string[], env?: NodeJS.ProcessEnv): Started {
+  const proc = startProcess(process.execPath, args, { cwd: repoRoot, env });
   track(id, proc.child, () => proc.stop('SIGTERM'), 'SIGKILL');
   return proc;
 }
@@ -102,7 +106,7 @@ async function main(): Promise<number> {
 
   const hello = join(repoRoot, 'examples', 'hello.mjs');
   const dist = (f: string): string => join(repoRoot, 'dist', 'bench', f);
-  const ports = { p1: await freePort(), p2: await freePort(), ps: await freePort(), fastify: await freePort(), proxy: await freePort() };
+  const ports = { p1: await freePort(), p2: await freePort(), otel: await freePort(), ps: await freePort(), fastify: await freePort(), proxy: await freePort() };
   const appSock = join(tmp.path, 'node-http.sock');
   const serveArgs = (port: number, workers: number, extra: string[] = []): string[] =>
     [...nodeFlags, porticoBin, 'serve', hello, '--http', `127.0.0.1:${port}`, '--workers', String(workers), '--disable-logging', ...extra];
@@ -111,6 +115,7 @@ async function main(): Promise<number> {
   const all: Target[] = [
     { id: 'portico-1w', label: 'portico serve, 1 worker', server: 'portico-1w', path: '/', body: HELLO },
     { id: 'portico-2w', label: 'portico serve, 2 workers', server: 'portico-2w', path: '/', body: HELLO },
+    { id: 'portico-otel', label: 'portico serve --otel, 1 worker', server: 'portico-otel', path: '/', body: HELLO },
     { id: 'fastify', label: 'fastify in-process', server: 'fastify', path: '/', body: HELLO },
     { id: 'reply-from', label: 'fastify + reply-from -> node:http on unix', server: 'reply-from', path: '/', body: HELLO },
     { id: 'uwsgi', label: 'nginx -> uWSGI + Python, 1 process', server: 'uwsgi', path: '/', body: HELLO },
@@ -126,6 +131,7 @@ async function main(): Promise<number> {
   const commands: Record<ServerId, string> = {
     'portico-1w': commandLine(process.execPath, serveArgs(ports.p1, 1)),
     'portico-2w': commandLine(process.execPath, serveArgs(ports.p2, 2)),
+    'portico-otel': `OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:PORT ${commandLine(process.execPath, serveArgs(ports.otel, 1, ['--otel']))}`,
     'portico-static': commandLine(process.execPath, serveArgs(ports.ps, 1, ['--static', `/static=${staticDir}`])),
     fastify: commandLine(process.execPath, [...nodeFlags, dist('fastify-hello.js'), String(ports.fastify)]),
     'reply-from': `${commandLine(process.execPath, [...nodeFlags, dist('node-http-hello.js'), appSock])} & ${commandLine(process.execPath, [...nodeFlags, dist('fastify-reply-from.js'), String(ports.proxy), appSock])}`,
@@ -147,7 +153,13 @@ async function main(): Promise<number> {
     ({ id, url: nginx.url, pids: [nginx.proc.child.pid!, ...others], frontPid: nginx.proc.child.pid!, frontTree: true });
   for (const id of serverIds) {
     let s: Server;
-    if (id === 'portico-1w' || id === 'portico-2w' || id === 'portico-static') {
+    if (id === 'portico-otel') {
+      const collector = await startCollector({ discard: true });
+      trackFn('otlp collector', () => collector.close(), () => undefined);
+      const proc = startNode(id, serveArgs(ports.otel, 1, ['--otel']), { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint });
+      s = { id, url: `http://127.0.0.1:${ports.otel}`, pids: [proc.child.pid!], frontPid: proc.child.pid!, frontTree: false };
+      await checkUrl(id, `${s.url}/`, HELLO, proc);
+    } else if (id === 'portico-1w' || id === 'portico-2w' || id === 'portico-static') {
       const port = id === 'portico-1w' ? ports.p1 : id === 'portico-2w' ? ports.p2 : ports.ps;
       const proc = startNode(id, serveArgs(port, id === 'portico-2w' ? 2 : 1, id === 'portico-static' ? ['--static', `/static=${staticDir}`] : []));
       s = { id, url: `http://127.0.0.1:${port}`, pids: [proc.child.pid!], frontPid: proc.child.pid!, frontTree: false };
@@ -203,7 +215,7 @@ async function main(): Promise<number> {
 
   const sums = targets.map((t) => summarize(t.id, t.label, results));
   const pairs: Array<[string, string]> = [
-    ['portico-1w', 'fastify'], ['portico-1w', 'reply-from'], ['portico-2w', 'fastify'], ['portico-2w', 'reply-from'],
+    ['portico-otel', 'portico-1w'], ['portico-1w', 'fastify'], ['portico-1w', 'reply-from'], ['portico-2w', 'fastify'], ['portico-2w', 'reply-from'],
     ['portico-1w', 'uwsgi'], ['portico-2w', 'uwsgi'], ['portico-4k', 'nginx-4k'], ['portico-1m', 'nginx-1m'],
   ];
   console.log(`\n${summaryTable(sums, ['cpu/req (all)', 'cpu/req (front)'])}\n`);

@@ -6,6 +6,7 @@ import { intOption, logFormatOption, waitForStopSignals } from './cli-values.js'
 import { rotateBySize } from '../common/log-rotation.js';
 import { logFilesOption } from './log-options.js';
 import { listenAddressOption, upstreamOption } from './option-checks.js';
+import { otelSettings } from '../common/otel-config.js';
 
 const USAGE = 'Usage: portico gateway --http HOST:PORT|unix:PATH --upstream uwsgi://unix:PATH|portico://unix:PATH [--upstream ...] [--static /prefix=DIR]...';
 
@@ -58,5 +59,6 @@ export function gatewayOptionsFrom(http: string, upstreams: string[], values: Op
     requestLogto: logs.requests,
     // In front of anything (real uWSGI, say), the gateway's log is the only one with every request.
     accessLog: 'all',
+    otel: otelSettings(values.otel as boolean | undefined),
   };
 }

@@ -1,3 +1,4 @@
+import { otelSettings } from '../common/otel-config.js';
 import { Socket } from 'node:net';
 import { defaults } from '../common/defaults.js';
 import { PorticoError } from '../common/errors.js';
@@ -184,6 +185,7 @@ export function workerOptionsFrom(app: string, socket: string, values: OptionVal
     logto: logs.main,
     requestLogto: logs.requests,
     lightResponse: !values['native-response'],
+    otel: otelSettings(values.otel as boolean | undefined),
   };
 }
 

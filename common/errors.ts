@@ -41,6 +41,7 @@ export const ErrorCodes = {
   PORTICO_ERR_SOCKET_PERMISSION: { status: 503, message: 'permission denied on the socket' },
   PORTICO_ERR_FORBIDDEN_PEER: { status: 403, message: 'peer address is not in --allow-from' },
   PORTICO_ERR_INVALID_OPTION: { status: 500, message: 'invalid option' },
+  PORTICO_ERR_OTEL_EXPORT: { status: 500, message: 'spans could not be exported to the OpenTelemetry collector' },
   PORTICO_ERR_UNSUPPORTED_LOGGER: { status: 500, message: 'unsupported logger' },
   PORTICO_ERR_PIDFILE_IN_USE: { status: 500, message: 'the pidfile names a running process' },
   PORTICO_ERR_NATIVE_HANDSHAKE: { status: 502, message: 'native link handshake failed' },

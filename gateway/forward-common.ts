@@ -8,6 +8,7 @@ import type { TrustedProxies } from './trusted-proxies.js';
 import type { Upstream, UpstreamPool } from './upstream-pool.js';
 import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
 import type { StickySessions } from './sticky-sessions.js';
+import type { GatewayTracing } from './gateway-tracing.js';
 
 /** What every forwarder needs, built once by the gateway server. */
 export interface ForwardContext {
@@ -15,6 +16,8 @@ export interface ForwardContext {
   /** The connection pool of each native-link upstream. */
   native: Map<Upstream, NativeLinkPool>;
   trusted: TrustedProxies;
+  /** --otel: the spans of gateway/gateway-tracing.ts (loaded only then). */
+  tracing: GatewayTracing | null;
   log: Logger;
   upstreamTimeoutMs: number;
   bodyLimit: number;

@@ -43,7 +43,9 @@ export async function forwardRequest(req: ForwardedRequest, res: ForwardedRespon
         gone ??= new AbortController();
         if (res.destroyed) gone.abort();
         else res.once('close', onClose);
+        const waited = ctx.tracing?.queueWait(req);
         admission = await ctx.pool.wait(tried, gone.signal);
+        waited?.();
         res.off('close', onClose);
       }
       if (admission.kind === 'gone') return;

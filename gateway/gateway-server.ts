@@ -23,6 +23,8 @@ import { forwardFailed, type ForwardContext } from './forward-common.js';
 import { forwardNow, forwardRequest } from './forward-request.js';
 import { fastifyLimitOptions, installHttpLimits, resolveHttpLimits, type HttpLimitOptions, type HttpLimits } from './http-limits.js';
 import { NativeLinkPool } from './native-link-pool.js';
+import type { OtelSettings } from '../common/otel-config.js';
+import type { GatewayTracing } from './gateway-tracing.js';
 import { parseUpstream, UpstreamPool, type Upstream } from './upstream-pool.js';
 
 export interface GatewayOptions extends HttpLimitOptions {
@@ -54,6 +56,8 @@ export interface GatewayOptions extends HttpLimitOptions {
   metrics?: boolean;
   /** serve: upgraded connections go to the worker processes themselves (gateway/upgrade-forwarder.ts). */
   upgradeHandOff?: UpgradeHandOff;
+  /** --otel (common/otel-config.ts): spans for each forwarded request. null or absent: none, nothing of OpenTelemetry loaded. */
+  otel?: OtelSettings | null;
 }
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
@@ -76,6 +80,8 @@ export class GatewayServer {
   /** Access lines (gateway/access-log.ts): every request under `gateway`, its own under `serve`. */
   private readonly access: AccessLog | null;
   private readonly limits: HttpLimits;
+  private readonly trusted: TrustedProxies;
+  private tracing: GatewayTracing | null = null;
   /** Forwarded requests by status class and latency, when --metrics asks (plain numbers, cheap). */
   readonly requestMetrics: RequestCounters | null;
 
@@ -88,7 +94,8 @@ export class GatewayServer {
     }
     this.limits = resolveHttpLimits(options);
     this.requestMetrics = options.metrics ? new RequestCounters() : null;
-    this.access = options.accessLog ? new AccessLog(this.log, options.accessLog) : null;
+    this.trusted = new TrustedProxies(options.trustedProxies ?? defaults.trustedProxies);
+    this.access = options.accessLog ? new AccessLog(this.log, options.accessLog, this.trusted) : null;
     this.app = Fastify({ logger: false, return503OnClosing: true, ...fastifyLimitOptions(this.limits, this.log, this.access) });
   }
 
@@ -96,11 +103,15 @@ export class GatewayServer {
     const o = this.options;
     const pool = new UpstreamPool(o.upstreams.map(parseUpstream), o.upstreamConcurrency ?? defaults.upstreamConcurrency, o.listen ?? defaults.listen);
     const upstreamTimeoutMs = (o.upstreamTimeout ?? defaults.upstreamTimeout) * 1000;
+    // Imported only now: without --otel no OpenTelemetry module is loaded at all.
+    const tracing = o.otel ? (await import('./gateway-tracing.js')).gatewayTracing(o.otel, this.log) : null;
+    this.tracing = tracing;
     const ctx: ForwardContext = {
       pool,
       onNoUpstream: o.onNoUpstream,
       native: new Map(pool.upstreams.filter((u) => u.link === 'native').map((u) => [u, new NativeLinkPool(u, upstreamTimeoutMs, o.upstreamLinks ?? defaults.upstreamLinks)])),
-      trusted: new TrustedProxies(o.trustedProxies ?? defaults.trustedProxies),
+      trusted: this.trusted,
+      tracing,
       log: this.log,
       upstreamTimeoutMs,
       bodyLimit: o.bodyLimit ?? defaults.bodyLimit,
@@ -144,6 +155,7 @@ export class GatewayServer {
     for (const m of EXTRA_METHODS) app.addHttpMethod(m, { hasBody: true });
     const forward = (req: ForwardedRequest, res: ForwardedResponse): Promise<void> | undefined => {
       this.requestMetrics?.track(res);
+      if (tracing !== null) tracing.receive(req, res);
       return forwardNow(req, res, ctx) ? undefined : forwardRequest(req, res, ctx);
     };
     app.route({
@@ -244,6 +256,8 @@ export class GatewayServer {
       // How well keep-alive worked: far fewer connections than requests.
       this.log.info(`native link ${pool.upstream.label}: ${pool.opened} connections for ${pool.requests} requests`);
     }
+    // The spans still batched leave before the process does.
+    await this.tracing?.shutdown();
     this.log.flush();
   }
 }

@@ -1,29 +1,48 @@
+import { randomUUID } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { buildRequestVars } from '../protocol/request-vars.js';
 import type { UwsgiVars } from '../protocol/uwsgi-vars.js';
 import type { TrustedProxies } from './trusted-proxies.js';
-import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
+import type { ForwardedRequest } from './forward-types.js';
+import type { GatewayTracing } from './gateway-tracing.js';
+
+/** What the vars depend on besides the request: ForwardContext has both. */
+export interface VarsContext {
+  readonly trusted: TrustedProxies;
+  /** --otel: the link span's traceparent replaces the client's. null: trace headers pass as sent. */
+  readonly tracing: GatewayTracing | null;
+}
 
 /**
  * The uwsgi vars for an HTTP request the gateway received, as nginx's uwsgi_params would make
  * them. Behind a trusted proxy (nginx on loopback) the client is the last X-Forwarded-For hop and
  * the scheme is X-Forwarded-Proto; from anyone else those headers are passed on but not believed.
+ * X-Request-Id is the same: a trusted proxy's is kept, anyone else's replaced by one made here
+ * (requestIdOf), and a request without one gets one, so the app and the access line name it.
  */
-export function varsForHttpRequest(req: ForwardedRequest, trusted: TrustedProxies, contentLength: number | undefined): UwsgiVars {
+export function varsForHttpRequest(req: ForwardedRequest, ctx: VarsContext, contentLength: number | undefined): UwsgiVars {
   const socket = req.socket;
   let remoteAddr = socket.remoteAddress ?? '';
   let remotePort: number | string = socket.remotePort ?? '';
   let scheme: 'http' | 'https' = (socket as TLSSocket).encrypted ? 'https' : 'http';
-  const raw = req.rawHeaders;
+  const trusted = ctx.trusted;
+  const tracing = ctx.tracing;
+  let raw = req.rawHeaders;
   let host = '';
   let forwardedFor: string | undefined;
   let forwardedProto: string | undefined;
+  let sentId: string | undefined;
+  let sentIds = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
-    const lower = name.length === 4 || name.length === 15 || name.length === 17 ? name.toLowerCase() : '';
+    const n = name.length;
+    const lower = n === 4 || n === 12 || n === 15 || n === 17 ? name.toLowerCase() : '';
     if (lower === 'host') host = value;
-    else if (lower === 'x-forwarded-for') forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+    else if (lower === 'x-request-id') {
+      sentId ??= value;
+      sentIds++;
+    } else if (lower === 'x-forwarded-for') forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
     else if (lower === 'x-forwarded-proto') forwardedProto = value;
   }
   if ((forwardedFor !== undefined || forwardedProto !== undefined) && trusted.trusts(socket.remoteAddress)) {
@@ -34,12 +53,24 @@ export function varsForHttpRequest(req: ForwardedRequest, trusted: TrustedProxie
     }
     if (forwardedProto === 'https' || forwardedProto === 'http') scheme = forwardedProto;
   }
+  const id = requestIdOf(req, sentId, trusted);
+  let extra: string[] | undefined;
+  if (id !== sentId || sentIds > 1) {
+    // Someone else's X-Request-Id (not a trusted proxy's), or a second one, is not passed on next to the id.
+    if (sentId !== undefined) raw = withoutHeaders(raw, REQUEST_ID_HEADER);
+    extra = ['X-Request-Id', id];
+  }
+  if (tracing !== null) {
+    extra ??= [];
+    if (tracing.link(req, extra)) raw = withoutHeaders(raw, TRACE_HEADERS);
+  }
   const colon = host.lastIndexOf(':');
   const serverName = colon > 0 && !host.endsWith(']') ? host.slice(0, colon) : host;
   return buildRequestVars({
     method: req.method ?? 'GET',
     uri: req.url ?? '/',
     rawHeaders: raw,
+    extraHeaders: extra,
     protocol: `HTTP/${req.httpVersion}`,
     scheme,
     remoteAddr,
@@ -48,6 +79,28 @@ export function varsForHttpRequest(req: ForwardedRequest, trusted: TrustedProxie
     serverPort: socket.localPort ?? '',
     contentLength,
   });
+}
+
+const REQUEST_ID_HEADER: ReadonlySet<string> = new Set(['x-request-id']);
+const TRACE_HEADERS: ReadonlySet<string> = new Set(['traceparent', 'tracestate']);
+
+/**
+ * The request's id, made once and kept on the request (a retry, the access line use the same):
+ * the X-Request-Id `sent` (the first one) when a trusted proxy sent it, else a new UUID.
+ */
+export function requestIdOf(req: Pick<ForwardedRequest, 'requestId' | 'socket'>, sent: string | undefined, trusted: TrustedProxies): string {
+  let id = req.requestId;
+  if (id === undefined) {
+    id = sent !== undefined && sent !== '' && trusted.trusts(req.socket.remoteAddress) ? sent : randomUUID();
+    req.requestId = id;
+  }
+  return id;
+}
+
+function withoutHeaders(raw: readonly string[], names: ReadonlySet<string>): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) if (!names.has(raw[i]!.toLowerCase())) kept.push(raw[i]!, raw[i + 1]!);
+  return kept;
 }
 
 /**

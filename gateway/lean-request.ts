@@ -20,6 +20,7 @@ export class LeanRequest extends EventEmitter implements ForwardedRequest {
   readonly complete = true;
   /** Under a --static prefix: for the static cache, not the workers. */
   readonly isStatic: boolean;
+  requestId: string | undefined = undefined;
   private headersObject: IncomingHttpHeaders | null = null;
 
   constructor(socket: Socket, method: string, url: string, rawHeaders: string[], versionMajor: number, versionMinor: number, isStatic = false) {
@@ -88,6 +89,7 @@ export class LeanBodyRequest extends Readable implements ForwardedRequest {
   readonly isStatic = false;
   /** Every body byte arrived (node:http's IncomingMessage.complete). */
   complete = false;
+  requestId: string | undefined = undefined;
   private headersObject: IncomingHttpHeaders | null = null;
 
   constructor(socket: Socket, method: string, url: string, rawHeaders: string[], versionMajor: number, versionMinor: number, bodyLength: number | null, expectContinue = false) {

@@ -181,7 +181,7 @@ export function exchangeNative(
 
     // CONTENT_LENGTH is the client's header, as on the uwsgi link; without one (a chunked body) it
     // stays empty, the length is unknown and REQUEST_END ends the body: nothing is buffered.
-    const vars = varsForHttpRequest(req, ctx.trusted, buffered ? buffered.length : undefined);
+    const vars = varsForHttpRequest(req, ctx, buffered ? buffered.length : undefined);
     // HTTP/1.1: no Content-Length and no Transfer-Encoding means no body. Then the whole request
     // is known now and goes out in one write (head and end in one buffer): one syscall, not two.
     const headers = req.headers;

@@ -87,7 +87,7 @@ class GatewayStream implements LinkListener {
     const id = (this.id = this.link.openStream(this));
     // CONTENT_LENGTH is the client's header, as on the uwsgi link; without one (a chunked body) it
     // stays empty, the length is unknown and REQUEST_END ends the body: nothing is buffered.
-    const vars = varsForHttpRequest(req, this.ctx.trusted, buffered ? buffered.length : undefined);
+    const vars = varsForHttpRequest(req, this.ctx, buffered ? buffered.length : undefined);
     const noBody = !requestHasBody(req);
     try {
       this.queueHead(vars, noBody, buffered);

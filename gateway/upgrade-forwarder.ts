@@ -111,7 +111,7 @@ function handOver(req: IncomingMessage, socket: Socket, head: Buffer, ctx: Upgra
   socket.pause();
   const rest = [head];
   for (let chunk: Buffer | null; (chunk = socket.read() as Buffer | null) !== null; ) rest.push(chunk);
-  const packet = encodePacketHead({ vars: varsForHttpRequest(req, ctx.trusted, 0) });
+  const packet = encodePacketHead({ vars: varsForHttpRequest(req, ctx, 0) });
   handOff.send(upstreamSpec(up), socket, packet, rest.length === 1 ? head : Buffer.concat(rest), (err) => {
     if (err) return refuse(socket, ctx, req, 'PORTICO_ERR_UPSTREAM_ABORTED', `the worker at ${up.label} did not take the upgrade: ${err.message}`);
     // The descriptor is the worker's; this object has none left: let the gateway forget it.
@@ -198,7 +198,7 @@ class Tunnel {
   start(head: Buffer): void {
     this.id = this.link.openStream(this);
     // No CONTENT_LENGTH: the "body" is the client's side of the connection, until REQUEST_END.
-    queueStreamRequest(this.writer, this.id, varsForHttpRequest(this.req, this.ctx.trusted, undefined), false);
+    queueStreamRequest(this.writer, this.id, varsForHttpRequest(this.req, this.ctx, undefined), false);
     if (head.length > 0) this.onData(head);
     this.socket.on('data', this.onData);
     this.socket.on('end', this.onEnd);
@@ -365,7 +365,7 @@ async function uwsgiTunnel(req: IncomingMessage, socket: Socket, head: Buffer, c
     return;
   }
   upstream.on('error', noop);
-  upstream.write(encodePacketHead({ vars: varsForHttpRequest(req, ctx.trusted, 0) }));
+  upstream.write(encodePacketHead({ vars: varsForHttpRequest(req, ctx, 0) }));
   let held = true;
   const release = (): void => {
     if (!held) return;

@@ -48,7 +48,7 @@ export async function prepareUwsgi(req: ForwardedRequest, res: ForwardedResponse
     }
     contentLength = body.length;
   }
-  return { head: encodePacketHead({ vars: varsForHttpRequest(req, ctx.trusted, contentLength) }), body };
+  return { head: encodePacketHead({ vars: varsForHttpRequest(req, ctx, contentLength) }), body };
 }
 
 /** A connected socket, or null when nothing listens there (the request may move on). */

@@ -15,6 +15,8 @@ export interface HttpRequestInfo {
   serverPort?: number | string;
   /** Body length when known; sent as CONTENT_LENGTH (the only thing a uwsgi server trusts). */
   contentLength?: number;
+  /** Headers the sender adds after rawHeaders (name, value, ...): the gateway's X-Request-Id, traceparent. */
+  extraHeaders?: readonly string[];
 }
 
 /**
@@ -39,6 +41,8 @@ export function buildRequestVars(req: HttpRequestInfo): UwsgiVars {
   };
   const raw = req.rawHeaders;
   if (raw) for (let i = 0; i + 1 < raw.length; i += 2) addHeader(raw[i]!, raw[i + 1]!);
+  const extra = req.extraHeaders;
+  if (extra) for (let i = 0; i + 1 < extra.length; i += 2) addHeader(extra[i]!, extra[i + 1]!);
   if (req.headers) for (const [name, value] of req.headers) addHeader(name, value);
   const flat = [
     'QUERY_STRING', query,

@@ -11,7 +11,7 @@ import { sendRaw } from './support/raw-exchange.js';
 import { makeTmpDir } from './support/tmp-dir.js';
 
 const line = (method: string, path: string, status: number): RegExp =>
-  new RegExp(`^127\\.0\\.0\\.1 - - \\[\\d{2}/\\w{3}/\\d{4}:\\d{2}:\\d{2}:\\d{2} \\+0000\\] "${method} ${path.replace(/[?.]/g, '\\$&')} HTTP/1\\.1" ${status} \\S+ "[^"]*" "[^"]*"$`, 'm');
+  new RegExp(`^127\\.0\\.0\\.1 - - \\[\\d{2}/\\w{3}/\\d{4}:\\d{2}:\\d{2}:\\d{2} \\+0000\\] "${method} ${path.replace(/[?.]/g, '\\$&')} HTTP/1\\.1" ${status} \\S+ "[^"]*" "[^"]*" "[^"]+"$`, 'm');
 
 describe('portico serve: access lines for what the gateway answers itself', { timeout: 60_000 }, () => {
   let front: HttpFront | undefined;
@@ -31,7 +31,7 @@ describe('portico serve: access lines for what the gateway answers itself', { ti
     // The worker logs the forwarded one, in uWSGI's shape (its lines are flushed within 100 ms).
     await outputLine(front!.proc, /\] GET \/forwarded => generated/);
     const out = front!.proc.output();
-    assert.match(out, /"GET \/static\/file\.txt HTTP\/1\.1" 200 \S+ "http:\/\/ref\/" "access-test"$/m);
+    assert.match(out, /"GET \/static\/file\.txt HTTP\/1\.1" 200 \S+ "http:\/\/ref\/" "access-test" "[0-9a-f-]{36}"$/m);
     assert.equal(out.match(/"GET \/static\/file\.txt HTTP\/1\.1" 200/g)?.length, 2);
     assert.match(out, line('GET', '/static/missing.txt', 404));
     // ...and the gateway does not log it again.

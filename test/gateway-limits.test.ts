@@ -11,7 +11,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startProcess, type Started } from './support/child-process.js';
-import type { Echo } from './support/gunicorn-cases.js';
+import { withoutAddedRequestId, type Echo } from './support/gunicorn-cases.js';
 import { fixturesDir, porticoBin } from './support/paths.js';
 import { outputLine, startGateway, startServe, type HttpFront } from './support/portico-gateway.js';
 import { sendRaw, type RawExchange } from './support/raw-exchange.js';
@@ -82,7 +82,8 @@ describe('gateway HTTP limits', { timeout: 60_000 }, () => {
   async function echoed(front: HttpFront, text: string): Promise<Echo> {
     const ex = await send(front, text);
     assert.equal(ex.responses[0]?.status, 200, ex.responses[0]?.body.toString());
-    return JSON.parse(ex.responses[0]!.body.toString()) as Echo;
+    const echo = JSON.parse(ex.responses[0]!.body.toString()) as Echo;
+    return { ...echo, headers: withoutAddedRequestId(echo.headers) };
   }
 
   test('--limit-request-line: a line of the limit passes, one byte more is 414', async () => {

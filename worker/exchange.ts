@@ -305,6 +305,16 @@ export class Exchange {
     this.complete();
   }
 
+  /** Also calls `fn` once the request is over (--otel: the end of its span). */
+  whenDone(fn: () => void): void {
+    const next = this.onFinish;
+    if (next === null) return fn();
+    this.onFinish = () => {
+      fn();
+      next();
+    };
+  }
+
   get durationMs(): number {
     return Number(process.hrtime.bigint() - this.startHr) / 1e6;
   }

@@ -8,6 +8,8 @@ import { serveConnection, type HandedUpgrade } from './connection.js';
 import { listenSocket, othersCanConnect, peerFilter, vacuumSocket } from './socket-listener.js';
 import type { Scoreboard } from './scoreboard.js';
 import type { WorkerContext } from './worker-context.js';
+import type { OtelSettings } from '../common/otel-config.js';
+import type { WorkerTracing } from './worker-tracing.js';
 
 export interface WorkerOptions {
   app: string;
@@ -27,6 +29,8 @@ export interface WorkerOptions {
   /** --req-logger: request lines go to this file, not to `logto`. */
   requestLogto?: string;
   lightResponse?: boolean;
+  /** --otel (common/otel-config.ts): a span per request. null or absent: nothing of OpenTelemetry is loaded. */
+  otel?: OtelSettings | null;
   logger?: Logger;
   /** Under the master: the inherited listening socket (instead of binding `socket`). */
   listenFd?: number;
@@ -53,6 +57,7 @@ export class WorkerServer {
   /** Ends the wait for in-flight requests early (a second SIGTERM). */
   private endGraceWait: (() => void) | null = null;
   app: LoadedApp | null = null;
+  private tracing: WorkerTracing | null = null;
 
   constructor(options: WorkerOptions) {
     this.options = options;
@@ -70,12 +75,16 @@ export class WorkerServer {
 
   async start(): Promise<void> {
     const o = this.options;
+    // Before the app: its own @opentelemetry/api calls find the provider registered. Imported only
+    // now, so that without --otel no OpenTelemetry module is loaded.
+    const tracing = o.otel ? (await import('./worker-tracing.js')).workerTracing(o.otel, this.log) : null;
+    this.tracing = tracing;
     this.app = await loadApp(o.app, { kind: o.kind, lightResponse: o.lightResponse });
     this.ctx = {
       log: this.log,
       bufferSize: o.bufferSize ?? defaults.bufferSize,
       chunkedInputTimeoutMs: (o.chunkedInputTimeout ?? defaults.chunkedInputTimeout) * 1000,
-      handler: this.app.handler,
+      handler: tracing ? tracing.wrap(this.app.handler) : this.app.handler,
       requests: 0,
       inFlight: 0,
       onIdle: null,
@@ -215,6 +224,7 @@ export class WorkerServer {
     for (const s of this.sockets) s.destroy();
     await closed;
     await this.closeApp();
+    await this.tracing?.shutdown();
     if (this.options.vacuum !== false) vacuumSocket(this.address);
     this.log.info(`portico worker ${process.pid}: stopped`);
     this.log.flush();

@@ -63,7 +63,14 @@ export function expectedVars(headers: Array<[string, string]>): Array<[string, s
 
 /** The echo's HTTP_* vars only (CONTENT_* are the gateway's, not the client's). */
 export function seenVars(echo: Echo): Array<[string, string]> {
-  return echo.headers.filter(([k]) => k.startsWith('HTTP_'));
+  return withoutAddedRequestId(echo.headers).filter(([k]) => k.startsWith('HTTP_'));
+}
+
+/** The X-Request-Id the gateway adds to a request that came without one (a UUID): not what the client sent. */
+const ADDED_REQUEST_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+export function withoutAddedRequestId(vars: Array<[string, string]>): Array<[string, string]> {
+  return vars.filter(([k, v]) => k !== 'HTTP_X_REQUEST_ID' || !ADDED_REQUEST_ID.test(v));
 }
 
 export const ADDED_HOST = 'gunicorn-corpus.test';
