@@ -9,11 +9,11 @@ import { parseIni } from '../common/config-ini.js';
 import { commandFor, resolveConfig } from '../common/config-resolve.js';
 import { isPorticoError } from '../common/errors.js';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
-import { startProcess, type Started } from './support/child-process.js';
-import { freePort } from './support/free-port.js';
-import { GATEWAY_SITE, startNginx } from './support/nginx.js';
-import { fixturesDir, porticoBin, repoRoot } from './support/paths.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { startProcess, type Started } from '../support/child-process.js';
+import { freePort } from '../support/free-port.js';
+import { GATEWAY_SITE, startNginx } from '../support/nginx.js';
+import { fixturesDir, porticoBin, repoRoot } from '../support/paths.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const tmp = makeTmpDir('config');
 const started: Started[] = [];

@@ -8,12 +8,12 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { outputLine, startProcess, type Started } from './support/child-process.js';
+import { outputLine, startProcess, type Started } from '../support/child-process.js';
 import { composeConfig, deployDir, findExecutable, localListen, publishedPorts, substitutePaths, volumeMounts, type ComposeConfig, type PathMap } from './support/deploy-files.js';
-import { runNginx, type Nginx } from './support/nginx.js';
+import { runNginx, type Nginx } from '../support/nginx.js';
 import { needPeer } from './support/peers.js';
-import { repoRoot } from './support/paths.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { repoRoot } from '../support/paths.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const composeFile = join(deployDir, 'docker', 'docker-compose.yml');
 const serveComposeFile = join(deployDir, 'docker', 'docker-compose.serve.yml');

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ErrorCodes } from '../common/errors.js';
 import * as optionSchema from '../common/option-schema.js';
-import { repoRoot } from './support/paths.js';
+import { repoRoot } from '../support/paths.js';
 
 const CODE = /PORTICO_ERR_[A-Z0-9]+(?:_[A-Z0-9]+)*/g;
 const errorsDoc = readFileSync(join(repoRoot, 'docs', 'errors.md'), 'utf8');

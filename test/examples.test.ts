@@ -8,10 +8,10 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { outputLine, startProcess, type Started } from './support/child-process.js';
-import { runNginx, startNginx, type Nginx } from './support/nginx.js';
-import { porticoBin, repoRoot } from './support/paths.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { outputLine, startProcess, type Started } from '../support/child-process.js';
+import { runNginx, startNginx, type Nginx } from '../support/nginx.js';
+import { porticoBin, repoRoot } from '../support/paths.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const tmp = makeTmpDir('examples');
 after(() => tmp.cleanup());

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { type Bases, PATHS, send, startFourPaths } from './support/four-paths.js';
-import { fixturesDir } from './support/paths.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { fixturesDir } from '../support/paths.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const APPS = join(fixturesDir, 'frameworks');
 /** What both compressing apps send: ~80 KiB of text, well over each middleware's 1 KiB threshold. */

@@ -10,13 +10,13 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { freePort } from './support/free-port.js';
+import { freePort } from '../support/free-port.js';
 import { PATHS, startFourPaths } from './support/four-paths.js';
-import { GATEWAY_SITE, startNginx } from './support/nginx.js';
-import { fixturesDir } from './support/paths.js';
+import { GATEWAY_SITE, startNginx } from '../support/nginx.js';
+import { fixturesDir } from '../support/paths.js';
 import { startServe } from './support/portico-gateway.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const APPS = join(fixturesDir, 'frameworks');
 

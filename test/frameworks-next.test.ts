@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { type Bases, PATHS, send, startFourPaths } from './support/four-paths.js';
-import { fixturesDir, repoRoot } from './support/paths.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { fixturesDir, repoRoot } from '../support/paths.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const NEXT_BIN = join(repoRoot, 'node_modules', 'next', 'dist', 'bin', 'next');
 

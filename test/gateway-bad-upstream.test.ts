@@ -7,10 +7,10 @@ import { request as httpRequest } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startProcess, type Started } from './support/child-process.js';
-import { fixturesDir } from './support/paths.js';
+import { startProcess, type Started } from '../support/child-process.js';
+import { fixturesDir } from '../support/paths.js';
 import { outputLine, startGateway, type HttpFront } from './support/portico-gateway.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 /** What the fake upstream answers, by the request path it finds in the packet. */
 const ANSWERS: Record<string, string> = {

@@ -6,13 +6,13 @@ import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startProcess, type Started } from './support/child-process.js';
-import { fixturesDir, vectorsDir } from './support/paths.js';
+import { startProcess, type Started } from '../support/child-process.js';
+import { fixturesDir, vectorsDir } from '../support/paths.js';
 import { outputLine, startGateway, type HttpFront } from './support/portico-gateway.js';
-import { startWorker } from './support/portico-worker.js';
+import { startWorker } from '../support/portico-worker.js';
 import { rawRequest } from './support/raw-http.js';
 import { appCases, serveForSuite } from './support/serve-app-cases.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const KINDS = [
   { kind: 'fetch', app: 'fetch-app.mjs' },

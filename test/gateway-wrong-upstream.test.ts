@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isPorticoError } from '../common/errors.js';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
-import { startProcess, type Started } from './support/child-process.js';
-import { freePort } from './support/free-port.js';
-import { runNginx, type Nginx } from './support/nginx.js';
+import { startProcess, type Started } from '../support/child-process.js';
+import { freePort } from '../support/free-port.js';
+import { runNginx, type Nginx } from '../support/nginx.js';
 import { outputLine, startGateway, type HttpFront } from './support/portico-gateway.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const FAST = ['--upstream-timeout', '600'];
 const SILENCE = ['--upstream-timeout', '1'];

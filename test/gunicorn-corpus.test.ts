@@ -7,12 +7,12 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startProcess, type Started } from './support/child-process.js';
+import { startProcess, type Started } from '../support/child-process.js';
 import { ADDED_HOST, invalidWithHost, lacksHost, loadCorpus, withHost, expectedVars, seenVars, type CorpusCase, type Echo, type ExpectedRequest } from './support/gunicorn-cases.js';
-import { fixturesDir, porticoBin } from './support/paths.js';
+import { fixturesDir, porticoBin } from '../support/paths.js';
 import { startGateway, type HttpFront } from './support/portico-gateway.js';
 import { sendRaw } from './support/raw-exchange.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 /** Cases not run, and why. */
 const SKIPPED: Array<[RegExp, string]> = [

@@ -9,11 +9,11 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, 
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
-import { startProcess, type Started } from './support/child-process.js';
+import { startProcess, type Started } from '../support/child-process.js';
 import { fileContent, fileText } from './support/file-text.js';
-import { freePort } from './support/free-port.js';
-import { fixturesDir, porticoBin } from './support/paths.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { freePort } from '../support/free-port.js';
+import { fixturesDir, porticoBin } from '../support/paths.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 type Place = 'main' | 'req' | 'stdio';
 type Kind = 'start' | 'request' | 'error' | 'stdout' | 'stderr';

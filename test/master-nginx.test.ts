@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { outputLine } from './support/child-process.js';
-import { startNginx } from './support/nginx.js';
-import { fixturesDir } from './support/paths.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { outputLine } from '../support/child-process.js';
+import { startNginx } from '../support/nginx.js';
+import { fixturesDir } from '../support/paths.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const tmp = makeTmpDir('master-nginx');
 after(() => tmp.cleanup());

@@ -3,11 +3,11 @@ import { copyFileSync, existsSync, readFileSync, renameSync, statSync, utimesSyn
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
-import { outputLine, startProcess, type Started } from './support/child-process.js';
+import { outputLine, startProcess, type Started } from '../support/child-process.js';
 import { readStats } from './support/master-load.js';
-import { fixturesDir, porticoBin } from './support/paths.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { fixturesDir, porticoBin } from '../support/paths.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const tmp = makeTmpDir('master-reload');
 const started: Started[] = [];

@@ -1,10 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { GATEWAY_SITE, startNginx, type Nginx } from './support/nginx.js';
-import { fixturesDir } from './support/paths.js';
+import { GATEWAY_SITE, startNginx, type Nginx } from '../support/nginx.js';
+import { fixturesDir } from '../support/paths.js';
 import { startServe, type HttpFront } from './support/portico-gateway.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 describe('nginx proxy_pass → portico gateway → workers (deploy/nginx/portico-gateway-locations.conf)', () => {
   const tmp = makeTmpDir('nginx-gw');

@@ -1,10 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { startNginx } from './support/nginx.js';
-import { fixturesDir } from './support/paths.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { startNginx } from '../support/nginx.js';
+import { fixturesDir } from '../support/paths.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 // The most common failure of this stack (seed 000/002): nginx runs as another user and cannot open
 // the socket. nginx's workers run as nobody only when nginx starts as root, as CI does.

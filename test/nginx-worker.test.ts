@@ -7,11 +7,11 @@ import { randomBytes } from 'node:crypto';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { outputLine, type Started } from './support/child-process.js';
-import { startNginx, type Nginx } from './support/nginx.js';
-import { fixturesDir } from './support/paths.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { outputLine, type Started } from '../support/child-process.js';
+import { startNginx, type Nginx } from '../support/nginx.js';
+import { fixturesDir } from '../support/paths.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const KINDS = [
   { kind: 'fetch', app: 'fetch-app.mjs' },

@@ -6,11 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { outputLine, startProcess } from './support/child-process.js';
-import { fixturesDir, porticoBin } from './support/paths.js';
+import { outputLine, startProcess } from '../support/child-process.js';
+import { fixturesDir, porticoBin } from '../support/paths.js';
 import { startServe } from './support/portico-gateway.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const run = promisify(execFile);
 const notRoot = process.getuid?.() !== 0 ? 'needs root' : false;

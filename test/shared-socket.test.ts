@@ -8,10 +8,10 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
-import { startProcess } from './support/child-process.js';
-import { startNginx } from './support/nginx.js';
-import { fixturesDir, porticoBin } from './support/paths.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { startProcess } from '../support/child-process.js';
+import { startNginx } from '../support/nginx.js';
+import { fixturesDir, porticoBin } from '../support/paths.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 describe('the socket listens before the workers are up', { timeout: 60_000 }, () => {
   const tmp = makeTmpDir('early-listen');

@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
-import { outputLine, startProcess, type Started } from './support/child-process.js';
-import { fixturesDir, repoRoot } from './support/paths.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { outputLine, startProcess, type Started } from '../support/child-process.js';
+import { fixturesDir, repoRoot } from '../support/paths.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const run = promisify(execFile);
 const UWSGITOP = join(repoRoot, 'test', 'vendor', 'uwsgitop', 'uwsgitop');

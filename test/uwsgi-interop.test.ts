@@ -9,12 +9,12 @@ import { after, before, describe, test } from 'node:test';
 import { isPorticoError } from '../protocol/index.js';
 import { encodePacket } from '../protocol/packet-encoder.js';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
-import { outputLine, startProcess, type Started } from './support/child-process.js';
-import { freePort } from './support/free-port.js';
-import { startNginx, type Nginx } from './support/nginx.js';
-import { fixturesDir, porticoBin, vectorsDir } from './support/paths.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { outputLine, startProcess, type Started } from '../support/child-process.js';
+import { freePort } from '../support/free-port.js';
+import { startNginx, type Nginx } from '../support/nginx.js';
+import { fixturesDir, porticoBin, vectorsDir } from '../support/paths.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const UWSGI = '/usr/bin/uwsgi';
 const WSGI_APP = join(vectorsDir, 'uwsgi-responses-app.py');

@@ -14,12 +14,12 @@ import { promisify } from 'node:util';
 import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { outputLine, startProcess, type Started } from './support/child-process.js';
-import { GATEWAY_SITE, startNginx, type Nginx } from './support/nginx.js';
-import { fixturesDir, repoRoot } from './support/paths.js';
+import { outputLine, startProcess, type Started } from '../support/child-process.js';
+import { GATEWAY_SITE, startNginx, type Nginx } from '../support/nginx.js';
+import { fixturesDir, repoRoot } from '../support/paths.js';
 import { startGateway, startServe, type HttpFront } from './support/portico-gateway.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 import { fetchStats } from '../worker/master/stats-client.js';
 
 /** Opens a ws client and collects what it receives, in order. */

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { fixturesDir, repoRoot } from './paths.js';
+import { fixturesDir, repoRoot } from '../../support/paths.js';
 
 export const CORPUS_DIR = join(fixturesDir, 'corpora', 'gunicorn-requests');
 
