@@ -14,6 +14,9 @@ import { freePort } from '../support/free-port.js';
 import { GATEWAY_SITE, startNginx } from '../support/nginx.js';
 import { fixturesDir, porticoBin, repoRoot } from '../support/paths.js';
 import { makeTmpDir } from '../support/tmp-dir.js';
+import { needPeer, nginxMissing } from './support/peers.js';
+
+const noNginx = needPeer(nginxMissing());
 
 const tmp = makeTmpDir('config');
 const started: Started[] = [];
@@ -236,7 +239,7 @@ describe('portico --ini with seed 000', () => {
     assert.equal(existsSync(join(dir, 'mydjango.pid')), false);
   });
 
-  it('http: the gateway and its workers answer HTTP, behind real nginx (proxy_pass)', async () => {
+  it('http: the gateway and its workers answer HTTP, behind real nginx (proxy_pass)', { skip: noNginx }, async () => {
     const dir = join(tmp.path, 'seed-http');
     mkdirSync(dir);
     const port = await freePort();

@@ -12,6 +12,9 @@ import { runNginx, type Nginx } from '../support/nginx.js';
 import { repoRoot } from '../support/paths.js';
 import { startWorker } from '../support/portico-worker.js';
 import { makeTmpDir } from '../support/tmp-dir.js';
+import { needPeer, nginxMissing } from './support/peers.js';
+
+const noNginx = needPeer(nginxMissing());
 
 const nginxDir = join(deployDir, 'nginx');
 const staticDir = join(repoRoot, 'examples', 'public');
@@ -35,7 +38,7 @@ function wrapLocations(text: string, file: string, runDir: string): string {
   server { listen 127.0.0.1:1; include ${join(nginxDir, file)}; }`;
 }
 
-describe('deploy/nginx: nginx -t on every file', () => {
+describe('deploy/nginx: nginx -t on every file', { skip: noNginx }, () => {
   const tmp = makeTmpDir('deploy-nginx-t');
   after(() => tmp.cleanup());
   const files = readdirSync(nginxDir).filter((f) => f.endsWith('.conf')).sort();
@@ -64,7 +67,7 @@ describe('deploy/nginx: nginx -t on every file', () => {
   }
 });
 
-describe('nginx static offload → portico worker (deploy/nginx/portico-uwsgi-static.conf)', { timeout: 60_000 }, () => {
+describe('nginx static offload → portico worker (deploy/nginx/portico-uwsgi-static.conf)', { skip: noNginx, timeout: 60_000 }, () => {
   const tmp = makeTmpDir('deploy-static');
   const runDir = join(tmp.path, 'run');
   let worker: Started | undefined;

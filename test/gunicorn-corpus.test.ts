@@ -13,6 +13,7 @@ import { fixturesDir, porticoBin } from '../support/paths.js';
 import { startGateway, type HttpFront } from './support/portico-gateway.js';
 import { sendRaw } from './support/raw-exchange.js';
 import { makeTmpDir } from '../support/tmp-dir.js';
+import { needPeer, pythonMissing } from './support/peers.js';
 
 /** Cases not run, and why. */
 const SKIPPED: Array<[RegExp, string]> = [
@@ -116,7 +117,7 @@ type Split = 'whole' | 'bytes';
 
 const skipReason = (c: CorpusCase): string | undefined => SKIPPED.find(([re]) => re.test(c.name))?.[1];
 
-describe('gunicorn request corpus through portico gateway', { timeout: 120_000 }, () => {
+describe('gunicorn request corpus through portico gateway', { skip: needPeer(pythonMissing()), timeout: 120_000 }, () => {
   const corpus = loadCorpus();
   const run = corpus.filter((c) => !skipReason(c));
   let worker: Started | undefined;

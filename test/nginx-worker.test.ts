@@ -12,6 +12,9 @@ import { startNginx, type Nginx } from '../support/nginx.js';
 import { fixturesDir } from '../support/paths.js';
 import { startWorker } from '../support/portico-worker.js';
 import { makeTmpDir } from '../support/tmp-dir.js';
+import { needPeer, nginxMissing } from './support/peers.js';
+
+const noNginx = needPeer(nginxMissing());
 
 const KINDS = [
   { kind: 'fetch', app: 'fetch-app.mjs' },
@@ -56,7 +59,7 @@ function rawRequest(url: string, method: string): Promise<RawResponse> {
 }
 
 for (const { kind, app } of KINDS) {
-  describe(`nginx → portico worker, ${kind} app`, { timeout: 120_000 }, () => {
+  describe(`nginx → portico worker, ${kind} app`, { skip: noNginx, timeout: 120_000 }, () => {
     let tmp: ReturnType<typeof makeTmpDir> | undefined;
     let worker: Started | undefined;
     let nginx: Nginx | undefined;

@@ -8,8 +8,12 @@ import { freePort } from '../../support/free-port.js';
 import { GATEWAY_SITE, startNginx } from '../../support/nginx.js';
 import { startServe } from './portico-gateway.js';
 import { startWorker } from '../../support/portico-worker.js';
+import { nginxMissing, uwsgiMissing } from './peers.js';
 
 export type PathName = 'nginx' | 'serve' | 'proxy' | 'router';
+
+/** The peers the paths run on: nginx, and uWSGI's HTTP router. */
+export const fourPathsMissing = (): string | false => nginxMissing() || uwsgiMissing('http');
 
 /** Each path with the words a test name gives it. */
 export const PATHS: ReadonlyArray<readonly [PathName, string]> = [
