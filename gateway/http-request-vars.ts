@@ -2,7 +2,7 @@ import type { TLSSocket } from 'node:tls';
 import { buildRequestVars } from '../protocol/request-vars.js';
 import type { UwsgiVars } from '../protocol/uwsgi-vars.js';
 import type { TrustedProxies } from './trusted-proxies.js';
-import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
+import type { ForwardedRequest } from './forward-types.js';
 
 /**
  * The uwsgi vars for an HTTP request the gateway received, as nginx's uwsgi_params would make

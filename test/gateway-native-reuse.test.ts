@@ -8,7 +8,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { PorticoError } from '../common/errors.js';
+import type { PorticoError } from '../common/errors.js';
 import { NativeLinkPool } from '../gateway/native-link-pool.js';
 import { parseUpstream } from '../gateway/upstream-pool.js';
 import {

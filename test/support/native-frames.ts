@@ -1,4 +1,3 @@
-import { strict as assert } from 'node:assert';
 import type { PorticoError } from '../../common/errors.js';
 import { UwsgiVars } from '../../protocol/uwsgi-vars.js';
 import {
