@@ -189,8 +189,8 @@ function waitForLog(dir: string, name: RegExp, re: RegExp, proc: Started): Promi
 
 /**
  * Seed 000's file with only paths and module changed: chdir, pidfile and the log directory into a
- * temp dir, `module` the test fixture, and the address where the test can reach it. Started as root
- * on a machine without the seed's `deploy` user, uid/gid name the current user instead.
+ * temp dir, `module` the test fixture, and the address where the test can reach it. On a machine
+ * without the seed's `deploy` user, uid/gid name the current user instead (ignored unless root).
  */
 function adaptSeed(dir: string, address: string): string {
   const user = userInfo().username;
@@ -200,7 +200,7 @@ function adaptSeed(dir: string, address: string): string {
     .replace('http = :8000', address)
     .replace('pidfile = /tmp/mydjango.pid', `pidfile = ${join(dir, 'mydjango.pid')}`)
     .replace('logto = /var/log/uwsgi/mydjango/', `logto = ${join(dir, 'log')}/`);
-  if (process.getuid?.() === 0) ini = ini.replace('uid = deploy', `uid = ${user}`).replace('gid = deploy', `gid = ${user}`);
+  ini = ini.replace('uid = deploy', `uid = ${user}`).replace('gid = deploy', `gid = ${user}`);
   mkdirSync(join(dir, 'log'), { recursive: true }); // as the seed says: mkdir -p /var/log/uwsgi/mydjango
   return iniFile(`${address.split(' ')[0]}-seed.ini`, ini);
 }
