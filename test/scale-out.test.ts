@@ -6,11 +6,11 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { outputLine, type Started } from '../support/child-process.js';
 import type { LoadSummary } from './support/load-client.js';
-import { ipMissing, makeLan, type Lan, type NetHost } from './support/netns.js';
+import { makeLan, type Lan, type NetHost } from './support/netns.js';
 import { runNginx, type Nginx } from '../support/nginx.js';
 import { porticoBin, repoRoot } from '../support/paths.js';
 import { makeTmpDir } from '../support/tmp-dir.js';
-import { needPeer, nginxMissing, rootMissing } from './support/peers.js';
+import { ipMissing, needPeer, nginxMissing, rootMissing } from './support/peers.js';
 
 /*
  * Past one machine (issue 5 §3, docs/scaling.md): "hosts" as network namespaces on one LAN,

@@ -1,6 +1,5 @@
 import { execFile, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { startProcess, type Started } from '../../support/child-process.js';
 
@@ -13,11 +12,6 @@ import { startProcess, type Started } from '../../support/child-process.js';
 
 export const IP = '/usr/sbin/ip';
 const execFileP = promisify(execFile);
-
-/** iproute2's ip, or why it cannot be used (root is checked apart: test/support/peers.ts). */
-export function ipMissing(): string | false {
-  return existsSync(IP) ? false : `${IP} is not installed (Debian package iproute2; .ci/run installs it)`;
-}
 
 /** Runs `ip ARGS...`; rejects with ip's stderr. */
 export async function ip(...args: string[]): Promise<string> {

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { accessSync, constants } from 'node:fs';
 import { test } from 'node:test';
 import { NGINX } from '../../support/nginx.js';
+import { IP } from './netns.js';
 
 export const REQUIRE_PEERS = process.env.PORTICO_REQUIRE_PEERS === '1';
 
@@ -58,6 +59,11 @@ export function pythonMissing(module?: { name: string; pkg: string }): string | 
   if (!usable('/usr/bin/python3')) return debian('Python (/usr/bin/python3)', 'python3');
   if (module && !usable(`/usr/lib/python3/dist-packages/${module.name}`, constants.R_OK)) return debian(`the Python module ${module.name}`, module.pkg);
   return false;
+}
+
+/** iproute2's ip, for network namespaces (which also need root: rootMissing). */
+export function ipMissing(): string | false {
+  return usable(IP) ? false : debian(`ip (${IP})`, 'iproute2');
 }
 
 /** Root, for what only root may do (`why`): network namespaces, dropping privileges. */
