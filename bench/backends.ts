@@ -1,8 +1,8 @@
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { startProcess, type Started } from '../test/support/child-process.js';
-import { startNginx, type Nginx } from '../test/support/nginx.js';
-import { porticoBin, repoRoot } from '../test/support/paths.js';
+import { startProcess, type Started } from '../support/child-process.js';
+import { startNginx, type Nginx } from '../support/nginx.js';
+import { porticoBin, repoRoot } from '../support/paths.js';
 import { track } from './cleanup.js';
 
 export type BackendId = 'portico' | 'uwsgi' | 'bare';
@@ -60,7 +60,7 @@ export function backendSpecs(dir: string, nodeFlags: readonly string[] = []): Ba
       id: 'bare',
       label: 'bare Node uwsgi responder',
       cmd: process.execPath,
-      args: [...nodeFlags, join(repoRoot, 'dist', 'bench', 'bare-responder.js'), sock('bare')],
+      args: [...nodeFlags, join(import.meta.dirname, 'bare-responder.js'), sock('bare')],
       socket: sock('bare'),
       stopSignal: 'SIGTERM',
       killSignal: 'SIGKILL',

@@ -4,7 +4,7 @@
  * hello-world response and closes. No vars decoding, no app, no logging: whatever a real worker
  * does beyond this is what it costs.
  *
- *   node dist/bench/bare-responder.js SOCKET
+ *   node dist-test/bench/bare-responder.js SOCKET
  */
 import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
@@ -36,7 +36,7 @@ function serve(socket: Socket): void {
 function main(): void {
   const path = process.argv[2];
   if (!path) {
-    process.stderr.write('usage: node dist/bench/bare-responder.js SOCKET\n');
+    process.stderr.write('usage: node dist-test/bench/bare-responder.js SOCKET\n');
     process.exit(2);
   }
   if (existsSync(path)) unlinkSync(path);

@@ -2,13 +2,13 @@
  * The in-process baseline of `BENCH_SUITE=gateway npm run bench`: fastify answering hello world
  * itself, no proxy, no second process.
  *
- *   node dist/bench/fastify-hello.js PORT
+ *   node dist-test/bench/fastify-hello.js PORT
  */
 import Fastify from 'fastify';
 
 const port = Number(process.argv[2]);
 if (!Number.isInteger(port) || port <= 0) {
-  process.stderr.write('usage: node dist/bench/fastify-hello.js PORT\n');
+  process.stderr.write('usage: node dist-test/bench/fastify-hello.js PORT\n');
   process.exit(2);
 }
 const app = Fastify({ logger: false });

@@ -4,7 +4,7 @@
  * (bench/node-http-hello.ts), with reply-from's defaults: its documented `unix+http://` base
  * gives an undici Pool (keep-alive connections) on that socket.
  *
- *   node dist/bench/fastify-reply-from.js PORT SOCKET
+ *   node dist-test/bench/fastify-reply-from.js PORT SOCKET
  */
 import { escape } from 'node:querystring';
 import replyFrom from '@fastify/reply-from';
@@ -13,7 +13,7 @@ import Fastify from 'fastify';
 const port = Number(process.argv[2]);
 const socket = process.argv[3];
 if (!Number.isInteger(port) || port <= 0 || !socket) {
-  process.stderr.write('usage: node dist/bench/fastify-reply-from.js PORT SOCKET\n');
+  process.stderr.write('usage: node dist-test/bench/fastify-reply-from.js PORT SOCKET\n');
   process.exit(2);
 }
 const app = Fastify({ logger: false });

@@ -8,11 +8,11 @@
  * Exits 1 on any failed case, a dead worker or RSS growth past the limit.
  */
 import { join } from 'node:path';
-import { formatFailure, runFuzz, singleProcessArgs, vmRssBytes, type FuzzRunOptions } from '../test/support/fuzz-runner.js';
-import { fixturesDir } from '../test/support/paths.js';
-import { startWorker } from '../test/support/portico-worker.js';
-import { makeTmpDir } from '../test/support/tmp-dir.js';
-import { requestVectors } from '../test/support/vectors.js';
+import { formatFailure, runFuzz, singleProcessArgs, vmRssBytes, type FuzzRunOptions } from '../support/fuzz-runner.js';
+import { fixturesDir } from '../support/paths.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
+import { requestVectors } from '../support/vectors.js';
 import { envInt } from './env-int.js';
 
 const MIB = 1024 * 1024;

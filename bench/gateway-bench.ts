@@ -5,7 +5,7 @@
  *   portico-1w / portico-2w  `portico serve examples/hello.mjs --http ... --workers 1|2 --disable-logging`
  *   portico-otel             portico-1w with --otel: every request's spans (gateway receive, link, app)
  *                            exported as OTLP/HTTP protobuf to a collector stand-in in this process
- *                            (test/support/otlp-collector.ts, discarding; its CPU is not counted)
+ *                            (support/otlp-collector.ts, discarding; its CPU is not counted)
  *   fastify                  fastify answering hello world in-process (bench/fastify-hello.ts)
  *   reply-from               fastify + @fastify/reply-from -> node:http hello on a unix socket
  *   uwsgi                    nginx -> uWSGI 2.0 + bench/hello.py (1 process), as in the uwsgi suite
@@ -19,12 +19,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { startProcess, type Started } from '../test/support/child-process.js';
-import { freePort } from '../test/support/free-port.js';
-import { NGINX, type Nginx } from '../test/support/nginx.js';
-import { porticoBin, repoRoot } from '../test/support/paths.js';
-import { makeTmpDir } from '../test/support/tmp-dir.js';
-import { startCollector } from '../test/support/otlp-collector.js';
+import { startProcess, type Started } from '../support/child-process.js';
+import { freePort } from '../support/free-port.js';
+import { NGINX, type Nginx } from '../support/nginx.js';
+import { porticoBin, repoRoot } from '../support/paths.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
+import { startCollector } from '../support/otlp-collector.js';
 import { backendSpecs, commandLine, shellQuote, startBackend } from './backends.js';
 import { installExitHandlers, runBench, track, trackFn } from './cleanup.js';
 import { ownCpuSeconds, treeCpuSeconds } from './proc-cpu.js';
@@ -105,7 +105,7 @@ async function main(): Promise<number> {
   for (const [name, data] of Object.entries(files)) writeFileSync(join(staticDir, `${name}.bin`), data, { mode: 0o644 });
 
   const hello = join(repoRoot, 'examples', 'hello.mjs');
-  const dist = (f: string): string => join(repoRoot, 'dist', 'bench', f);
+  const benchFile = (f: string): string => join(import.meta.dirname, f);
   const ports = { p1: await freePort(), p2: await freePort(), otel: await freePort(), ps: await freePort(), fastify: await freePort(), proxy: await freePort() };
   const appSock = join(tmp.path, 'node-http.sock');
   const serveArgs = (port: number, workers: number, extra: string[] = []): string[] =>
@@ -133,15 +133,15 @@ async function main(): Promise<number> {
     'portico-2w': commandLine(process.execPath, serveArgs(ports.p2, 2)),
     'portico-otel': `OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:PORT ${commandLine(process.execPath, serveArgs(ports.otel, 1, ['--otel']))}`,
     'portico-static': commandLine(process.execPath, serveArgs(ports.ps, 1, ['--static', `/static=${staticDir}`])),
-    fastify: commandLine(process.execPath, [...nodeFlags, dist('fastify-hello.js'), String(ports.fastify)]),
-    'reply-from': `${commandLine(process.execPath, [...nodeFlags, dist('node-http-hello.js'), appSock])} & ${commandLine(process.execPath, [...nodeFlags, dist('fastify-reply-from.js'), String(ports.proxy), appSock])}`,
+    fastify: commandLine(process.execPath, [...nodeFlags, benchFile('fastify-hello.js'), String(ports.fastify)]),
+    'reply-from': `${commandLine(process.execPath, [...nodeFlags, benchFile('node-http-hello.js'), appSock])} & ${commandLine(process.execPath, [...nodeFlags, benchFile('fastify-reply-from.js'), String(ports.proxy), appSock])}`,
     uwsgi: `${commandLine(uwsgiSpec.cmd, uwsgiSpec.args)} & ${NGINX} (worker_processes 1, deploy/nginx/portico-uwsgi-locations.conf)`,
     'nginx-static': `${NGINX} (worker_processes 1, sendfile, location /static/ { alias DIR/; }, bench/static-nginx.ts)`,
   };
 
   const envShown = ENV_KEYS.filter((k) => process.env[k]).map((k) => `${k}=${shellQuote(process.env[k]!)}`);
   console.log('# portico gateway benchmark: wrk -> each HTTP front on 127.0.0.1, same machine');
-  console.log(`command: ${[...envShown, 'npm run bench'].join(' ')}  (= tsc -p tsconfig.json && node dist/bench/uwsgi-bench.js -> dist/bench/gateway-bench.js)`);
+  console.log(`command: ${[...envShown, 'npm run bench'].join(' ')}  (= npm run build:test && node dist-test/bench/uwsgi-bench.js -> dist-test/bench/gateway-bench.js)`);
   console.log(`load:    ${commandLine('wrk', wrkArgs('http://127.0.0.1:PORT/PATH', wrk))}`);
   const serverIds = [...new Set(targets.map((t) => t.server))];
   for (const s of serverIds) console.log(`${(s + ':').padEnd(16)}${commands[s]}`);
@@ -165,13 +165,13 @@ async function main(): Promise<number> {
       s = { id, url: `http://127.0.0.1:${port}`, pids: [proc.child.pid!], frontPid: proc.child.pid!, frontTree: false };
       await checkUrl(id, `${s.url}/`, HELLO, proc);
     } else if (id === 'fastify') {
-      const proc = startNode(id, [...nodeFlags, dist('fastify-hello.js'), String(ports.fastify)]);
+      const proc = startNode(id, [...nodeFlags, benchFile('fastify-hello.js'), String(ports.fastify)]);
       s = { id, url: `http://127.0.0.1:${ports.fastify}`, pids: [proc.child.pid!], frontPid: proc.child.pid!, frontTree: true };
       await checkUrl(id, `${s.url}/`, HELLO, proc);
     } else if (id === 'reply-from') {
-      const app = startNode('node-http-hello', [...nodeFlags, dist('node-http-hello.js'), appSock]);
+      const app = startNode('node-http-hello', [...nodeFlags, benchFile('node-http-hello.js'), appSock]);
       await app.waitFor(/listening/);
-      const proxy = startNode(id, [...nodeFlags, dist('fastify-reply-from.js'), String(ports.proxy), appSock]);
+      const proxy = startNode(id, [...nodeFlags, benchFile('fastify-reply-from.js'), String(ports.proxy), appSock]);
       s = { id, url: `http://127.0.0.1:${ports.proxy}`, pids: [proxy.child.pid!, app.child.pid!], frontPid: proxy.child.pid!, frontTree: true };
       await checkUrl(id, `${s.url}/`, HELLO, proxy);
     } else if (id === 'uwsgi') {

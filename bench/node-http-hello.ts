@@ -2,14 +2,14 @@
  * The app behind fastify + @fastify/reply-from in `BENCH_SUITE=gateway npm run bench`: a plain
  * node:http hello world on a unix socket, what a Node user puts behind a Node reverse proxy today.
  *
- *   node dist/bench/node-http-hello.js SOCKET
+ *   node dist-test/bench/node-http-hello.js SOCKET
  */
 import { existsSync, unlinkSync } from 'node:fs';
 import { createServer } from 'node:http';
 
 const path = process.argv[2];
 if (!path) {
-  process.stderr.write('usage: node dist/bench/node-http-hello.js SOCKET\n');
+  process.stderr.write('usage: node dist-test/bench/node-http-hello.js SOCKET\n');
   process.exit(2);
 }
 const BODY = 'Hello World';

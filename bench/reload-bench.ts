@@ -8,11 +8,11 @@
  * Environment: BENCH_RELOAD_DURATION (s, 5), BENCH_CONNECTIONS (32).
  */
 import { join } from 'node:path';
-import { startProcess, type Started } from '../test/support/child-process.js';
-import { freePort } from '../test/support/free-port.js';
-import { startNginx } from '../test/support/nginx.js';
-import { porticoBin, repoRoot } from '../test/support/paths.js';
-import { makeTmpDir } from '../test/support/tmp-dir.js';
+import { startProcess, type Started } from '../support/child-process.js';
+import { freePort } from '../support/free-port.js';
+import { startNginx } from '../support/nginx.js';
+import { porticoBin, repoRoot } from '../support/paths.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 import { track, trackFn } from './cleanup.js';
 import { envInt } from './env-int.js';
 import { fmtMs } from './report.js';

@@ -1,8 +1,8 @@
-import { runNginx, type Nginx } from '../test/support/nginx.js';
+import { runNginx, type Nginx } from '../support/nginx.js';
 
 /**
  * nginx serving `root`'s files under `prefix` (e.g. /static/), the static side of
- * `BENCH_SUITE=gateway npm run bench`: same layout as test/support/nginx.ts (foreground, own
+ * `BENCH_SUITE=gateway npm run bench`: same layout as support/nginx.ts (foreground, own
  * prefix, worker_processes 1, workers as nobody when root) with a plain static server block and
  * the usual production switches (sendfile, tcp_nopush, open_file_cache).
  */

@@ -17,9 +17,9 @@ import { request as httpRequest, type ClientRequest } from 'node:http';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { outputLine, startProcess, type Started } from '../test/support/child-process.js';
-import { freePort } from '../test/support/free-port.js';
-import { fixturesDir, porticoBin, repoRoot } from '../test/support/paths.js';
+import { outputLine, startProcess, type Started } from '../support/child-process.js';
+import { freePort } from '../support/free-port.js';
+import { fixturesDir, porticoBin, repoRoot } from '../support/paths.js';
 import { commandLine, shellQuote } from './backends.js';
 import { track } from './cleanup.js';
 import { envInt } from './env-int.js';
@@ -222,7 +222,7 @@ export async function streamBench(): Promise<void> {
   const envShown = process.env.BENCH_STREAM_MIB ? [`BENCH_STREAM_MIB=${shellQuote(process.env.BENCH_STREAM_MIB)}`] : [];
 
   console.log(`\n# portico streaming benchmark: ${sizeMib} MiB up and down through portico serve, memory of the gateway and the worker`);
-  console.log(`command: ${[...envShown, 'BENCH_SUITE=stream', 'npm run bench'].join(' ')}  (= tsc -p tsconfig.json && node dist/bench/uwsgi-bench.js -> streamBench)`);
+  console.log(`command: ${[...envShown, 'BENCH_SUITE=stream', 'npm run bench'].join(' ')}  (= npm run build:test && node dist-test/bench/uwsgi-bench.js -> streamBench)`);
   console.log(`serve:   ${commandLine(process.execPath, serveArgs('native', 0, bodyLimit)).replace(':0 ', ':PORT ').replace('--link native', '--link native|uwsgi')}`);
   console.log(`client:  node:http on 127.0.0.1, POST /count with Content-Length (64 KiB chunks generated as the socket takes them), GET /generate?bytes=N read as fast as it arrives`);
   console.log(`machine: ${cpus().length} cpus (${cpus()[0]?.model ?? '?'}), node ${process.version}\n`);

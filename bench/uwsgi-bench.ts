@@ -16,8 +16,8 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { makeTmpDir } from '../test/support/tmp-dir.js';
-import { NGINX } from '../test/support/nginx.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
+import { NGINX } from '../support/nginx.js';
 import { backendSpecs, commandLine, shellQuote, startBackend, type BackendId, type BackendSpec, type RunningBackend } from './backends.js';
 import { installExitHandlers, interruptedBy, runBench, track, trackFn } from './cleanup.js';
 import { reloadBench } from './reload-bench.js';
@@ -67,7 +67,7 @@ async function main(): Promise<void> {
 
   const envShown = ENV_KEYS.filter((k) => process.env[k]).map((k) => `${k}=${shellQuote(process.env[k]!)}`);
   console.log('# portico uwsgi benchmark: wrk -> nginx -> uwsgi backend on a unix socket, same machine');
-  console.log(`command: ${[...envShown, 'npm run bench'].join(' ')}  (= tsc -p tsconfig.json && node dist/bench/uwsgi-bench.js)`);
+  console.log(`command: ${[...envShown, 'npm run bench'].join(' ')}  (= npm run build:test && node dist-test/bench/uwsgi-bench.js)`);
   console.log(`load:    ${commandLine('wrk', wrkArgs('http://127.0.0.1:PORT/', wrk))}  (PORT: the nginx in front of each backend)`);
   console.log(`nginx:   ${NGINX} worker_processes 1, one instance per backend, deploy/nginx/portico-uwsgi-locations.conf`);
   for (const s of specs) console.log(`${(s.id + ':').padEnd(8)} ${commandLine(s.cmd, s.args)}`);

@@ -9,16 +9,16 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startProcess, type Started } from '../test/support/child-process.js';
-import { freePort } from '../test/support/free-port.js';
-import { GATEWAY_SITE, startNginx, type Nginx } from '../test/support/nginx.js';
-import { porticoBin, repoRoot } from '../test/support/paths.js';
-import { makeTmpDir } from '../test/support/tmp-dir.js';
+import { startProcess, type Started } from '../support/child-process.js';
+import { freePort } from '../support/free-port.js';
+import { GATEWAY_SITE, startNginx, type Nginx } from '../support/nginx.js';
+import { porticoBin } from '../support/paths.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 import { track, trackFn } from './cleanup.js';
 import { envInt } from './env-int.js';
 
-const APP = join(repoRoot, 'dist', 'bench', 'ws-echo.js');
-const LOAD = join(repoRoot, 'dist', 'bench', 'ws-load.js');
+const APP = join(import.meta.dirname, 'ws-echo.js');
+const LOAD = join(import.meta.dirname, 'ws-load.js');
 
 interface Target {
   id: string;

@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { realpath } from 'node:fs/promises';
 import { sep } from 'node:path';
 import fastifyStatic from '@fastify/static';

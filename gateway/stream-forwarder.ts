@@ -83,7 +83,7 @@ class GatewayStream implements LinkListener {
   }
 
   start(buffered: Buffer | null): void {
-    const { req, res, writer } = this;
+    const { req, res } = this;
     const id = (this.id = this.link.openStream(this));
     // CONTENT_LENGTH is the client's header, as on the uwsgi link; without one (a chunked body) it
     // stays empty, the length is unknown and REQUEST_END ends the body: nothing is buffered.

@@ -3,9 +3,9 @@ import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { serve, uwsgiRequest, worker } from 'portico';
-import { freePort } from './support/free-port.js';
-import { fixturesDir } from './support/paths.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { freePort } from '../support/free-port.js';
+import { fixturesDir } from '../support/paths.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 describe("import { serve, worker } from 'portico'", { timeout: 60_000 }, () => {
   const tmp = makeTmpDir('api');

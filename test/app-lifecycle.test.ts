@@ -4,10 +4,10 @@ import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
-import { startProcess } from './support/child-process.js';
-import { fixturesDir, porticoBin } from './support/paths.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { startProcess } from '../support/child-process.js';
+import { fixturesDir, porticoBin } from '../support/paths.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 describe('the app shutdown hook', () => {
   const tmp = makeTmpDir('lifecycle');

@@ -9,11 +9,14 @@ import { parseIni } from '../common/config-ini.js';
 import { commandFor, resolveConfig } from '../common/config-resolve.js';
 import { isPorticoError } from '../common/errors.js';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
-import { startProcess, type Started } from './support/child-process.js';
-import { freePort } from './support/free-port.js';
-import { GATEWAY_SITE, startNginx } from './support/nginx.js';
-import { fixturesDir, porticoBin, repoRoot } from './support/paths.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { startProcess, type Started } from '../support/child-process.js';
+import { freePort } from '../support/free-port.js';
+import { GATEWAY_SITE, startNginx } from '../support/nginx.js';
+import { fixturesDir, porticoBin, repoRoot } from '../support/paths.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
+import { needPeer, nginxMissing } from './support/peers.js';
+
+const noNginx = needPeer(nginxMissing());
 
 const tmp = makeTmpDir('config');
 const started: Started[] = [];
@@ -186,8 +189,8 @@ function waitForLog(dir: string, name: RegExp, re: RegExp, proc: Started): Promi
 
 /**
  * Seed 000's file with only paths and module changed: chdir, pidfile and the log directory into a
- * temp dir, `module` the test fixture, and the address where the test can reach it. Started as root
- * on a machine without the seed's `deploy` user, uid/gid name the current user instead.
+ * temp dir, `module` the test fixture, and the address where the test can reach it. On a machine
+ * without the seed's `deploy` user, uid/gid name the current user instead (ignored unless root).
  */
 function adaptSeed(dir: string, address: string): string {
   const user = userInfo().username;
@@ -197,7 +200,7 @@ function adaptSeed(dir: string, address: string): string {
     .replace('http = :8000', address)
     .replace('pidfile = /tmp/mydjango.pid', `pidfile = ${join(dir, 'mydjango.pid')}`)
     .replace('logto = /var/log/uwsgi/mydjango/', `logto = ${join(dir, 'log')}/`);
-  if (process.getuid?.() === 0) ini = ini.replace('uid = deploy', `uid = ${user}`).replace('gid = deploy', `gid = ${user}`);
+  ini = ini.replace('uid = deploy', `uid = ${user}`).replace('gid = deploy', `gid = ${user}`);
   mkdirSync(join(dir, 'log'), { recursive: true }); // as the seed says: mkdir -p /var/log/uwsgi/mydjango
   return iniFile(`${address.split(' ')[0]}-seed.ini`, ini);
 }
@@ -236,7 +239,7 @@ describe('portico --ini with seed 000', () => {
     assert.equal(existsSync(join(dir, 'mydjango.pid')), false);
   });
 
-  it('http: the gateway and its workers answer HTTP, behind real nginx (proxy_pass)', async () => {
+  it('http: the gateway and its workers answer HTTP, behind real nginx (proxy_pass)', { skip: noNginx }, async () => {
     const dir = join(tmp.path, 'seed-http');
     mkdirSync(dir);
     const port = await freePort();

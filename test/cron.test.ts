@@ -10,10 +10,10 @@ import { CronSchedule, parseCronOptions, parseCronTask, type CronTask } from '..
 import type { Master } from '../worker/master/master.js';
 import { runMaster } from '../worker/master/master-runtime.js';
 import { fetchStats } from '../worker/master/stats-client.js';
-import { outputLine, startProcess } from './support/child-process.js';
+import { outputLine, startProcess } from '../support/child-process.js';
 import { FakeClock, RecordingLog, settle } from './support/cron-fakes.js';
-import { fixturesDir, porticoBin } from './support/paths.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { fixturesDir, porticoBin } from '../support/paths.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const tmp = makeTmpDir('cron');
 after(() => tmp.cleanup());

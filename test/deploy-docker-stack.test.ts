@@ -15,11 +15,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { outputLine, startProcess, type Started } from './support/child-process.js';
+import { outputLine, startProcess, type Started } from '../support/child-process.js';
 import { deployDir, findExecutable } from './support/deploy-files.js';
-import { freePort } from './support/free-port.js';
+import { freePort } from '../support/free-port.js';
 import { needPeer } from './support/peers.js';
-import { fixturesDir, repoRoot } from './support/paths.js';
+import { fixturesDir, repoRoot } from '../support/paths.js';
 
 const dockerDir = join(deployDir, 'docker');
 const docker = findExecutable('docker');

@@ -8,18 +8,19 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { outputLine, startProcess, type Started } from './support/child-process.js';
+import { outputLine, startProcess, type Started } from '../support/child-process.js';
 import { composeConfig, deployDir, findExecutable, localListen, publishedPorts, substitutePaths, volumeMounts, type ComposeConfig, type PathMap } from './support/deploy-files.js';
-import { runNginx, type Nginx } from './support/nginx.js';
-import { needPeer } from './support/peers.js';
-import { repoRoot } from './support/paths.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { runNginx, type Nginx } from '../support/nginx.js';
+import { needPeer, nginxMissing } from './support/peers.js';
+import { repoRoot } from '../support/paths.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const composeFile = join(deployDir, 'docker', 'docker-compose.yml');
 const serveComposeFile = join(deployDir, 'docker', 'docker-compose.serve.yml');
 const dockerfile = readFileSync(join(deployDir, 'docker', 'Dockerfile'), 'utf8');
 const compose = findExecutable('docker-compose');
 const skip = needPeer(compose ? false : 'docker-compose is not installed (Debian package docker-compose; .ci/run installs it)');
+const noNginx = needPeer(nginxMissing());
 
 describe('deploy/docker/Dockerfile', () => {
   const stages = dockerfile.split(/^FROM /m).slice(1);
@@ -156,7 +157,7 @@ describe('deploy/docker/docker-compose.serve.yml', { skip }, () => {
   });
 });
 
-describe('the compose stack, run natively from the same files', { skip, timeout: 60_000 }, () => {
+describe('the compose stack, run natively from the same files', { skip: skip || noNginx, timeout: 60_000 }, () => {
   const tmp = makeTmpDir('deploy-compose');
   const volumes = join(tmp.path, 'volumes');
   let config: ComposeConfig;

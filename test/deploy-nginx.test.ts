@@ -5,13 +5,16 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { outputLine, type Started } from './support/child-process.js';
+import { outputLine, type Started } from '../support/child-process.js';
 import { deployDir, localListen, nginxTest, substitutePaths, type PathMap } from './support/deploy-files.js';
-import { freePort } from './support/free-port.js';
-import { runNginx, type Nginx } from './support/nginx.js';
-import { repoRoot } from './support/paths.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { freePort } from '../support/free-port.js';
+import { runNginx, type Nginx } from '../support/nginx.js';
+import { repoRoot } from '../support/paths.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
+import { needPeer, nginxMissing } from './support/peers.js';
+
+const noNginx = needPeer(nginxMissing());
 
 const nginxDir = join(deployDir, 'nginx');
 const staticDir = join(repoRoot, 'examples', 'public');
@@ -26,16 +29,16 @@ function serverPaths(runDir: string): PathMap {
 }
 
 /** A locations file needs the upstream its proxy_pass / uwsgi_pass names and a server { } around it. */
-function wrapLocations(text: string, file: string, runDir: string): string {
+function wrapLocations(text: string, file: string, runDir: string, port: number): string {
   const upstream = /(?:uwsgi_pass|proxy_pass http:\/\/)\s*([A-Za-z_][\w]*)\s*;/.exec(text)?.[1];
   assert.ok(upstream, `${file} passes to no named upstream`);
   // The gateway's locations use the map its site includes at http level.
   const map = text.includes('$portico_connection') ? `include ${join(nginxDir, 'portico-upgrade-map.conf')};\n  ` : '';
   return `${map}upstream ${upstream} { server unix:${join(runDir, 'portico.sock')}; }
-  server { listen 127.0.0.1:1; include ${join(nginxDir, file)}; }`;
+  server { listen 127.0.0.1:${port}; include ${join(nginxDir, file)}; }`;
 }
 
-describe('deploy/nginx: nginx -t on every file', () => {
+describe('deploy/nginx: nginx -t on every file', { skip: noNginx }, () => {
   const tmp = makeTmpDir('deploy-nginx-t');
   after(() => tmp.cleanup());
   const files = readdirSync(nginxDir).filter((f) => f.endsWith('.conf')).sort();
@@ -53,9 +56,11 @@ describe('deploy/nginx: nginx -t on every file', () => {
       // A site (server { }) is included at http level as Debian's sites-enabled are; it may
       // include the locations files by their installed path, which serverPaths moves too.
       // An http-level snippet (a map) stands alone; a locations file needs its site around it.
+      // nginx -t binds the ports it would listen on: a free one, never a privileged one.
+      const port = await freePort();
       const http = /^\s*server\s*\{/m.test(text)
-        ? localListen(substitutePaths(text, serverPaths(runDir)), await freePort())
-        : /^\s*map\s/m.test(text) ? text : wrapLocations(text, file, runDir);
+        ? localListen(substitutePaths(text, serverPaths(runDir)), port)
+        : /^\s*map\s/m.test(text) ? text : wrapLocations(text, file, runDir, port);
       const r = nginxTest(home, http);
       assert.equal(r.status, 0, r.output);
       assert.match(r.output, /test is successful/);
@@ -64,7 +69,7 @@ describe('deploy/nginx: nginx -t on every file', () => {
   }
 });
 
-describe('nginx static offload → portico worker (deploy/nginx/portico-uwsgi-static.conf)', { timeout: 60_000 }, () => {
+describe('nginx static offload → portico worker (deploy/nginx/portico-uwsgi-static.conf)', { skip: noNginx, timeout: 60_000 }, () => {
   const tmp = makeTmpDir('deploy-static');
   const runDir = join(tmp.path, 'run');
   let worker: Started | undefined;

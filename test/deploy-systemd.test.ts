@@ -11,12 +11,12 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
 import { listenFds } from '../worker/master/shared-socket.js';
-import { outputLine, startProcess, type Started } from './support/child-process.js';
+import { outputLine, startProcess, type Started } from '../support/child-process.js';
 import { deployDir, findExecutable } from './support/deploy-files.js';
-import { freePort } from './support/free-port.js';
-import { porticoBin, repoRoot } from './support/paths.js';
+import { freePort } from '../support/free-port.js';
+import { porticoBin, repoRoot } from '../support/paths.js';
 import { needPeer } from './support/peers.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const unitsDir = join(deployDir, 'systemd');
 const analyze = findExecutable('systemd-analyze');

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ErrorCodes } from '../common/errors.js';
 import * as optionSchema from '../common/option-schema.js';
-import { repoRoot } from './support/paths.js';
+import { repoRoot } from '../support/paths.js';
 
 const CODE = /PORTICO_ERR_[A-Z0-9]+(?:_[A-Z0-9]+)*/g;
 const errorsDoc = readFileSync(join(repoRoot, 'docs', 'errors.md'), 'utf8');
@@ -43,8 +43,8 @@ describe('docs/errors.md and common/errors.ts agree', () => {
   });
 
   test('no doc names a code that does not exist', () => {
-    // All of docs/ and the README: a code renamed in common/errors.ts must be renamed there too.
-    const files = [join(repoRoot, 'README.md'), ...readdirSync(join(repoRoot, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join(repoRoot, 'docs', f))];
+    // All of docs/ and the READMEs: a code renamed in common/errors.ts must be renamed there too.
+    const files = [join(repoRoot, 'README.md'), join(repoRoot, 'bench', 'README.md'), ...readdirSync(join(repoRoot, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join(repoRoot, 'docs', f))];
     const unknown: string[] = [];
     for (const file of files) {
       for (const [code] of readFileSync(file, 'utf8').matchAll(CODE)) {

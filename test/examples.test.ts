@@ -8,10 +8,13 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { outputLine, startProcess, type Started } from './support/child-process.js';
-import { runNginx, startNginx, type Nginx } from './support/nginx.js';
-import { porticoBin, repoRoot } from './support/paths.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { outputLine, startProcess, type Started } from '../support/child-process.js';
+import { runNginx, startNginx, type Nginx } from '../support/nginx.js';
+import { porticoBin, repoRoot } from '../support/paths.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
+import { needPeer, nginxMissing } from './support/peers.js';
+
+const noNginx = needPeer(nginxMissing());
 
 const tmp = makeTmpDir('examples');
 after(() => tmp.cleanup());
@@ -47,7 +50,7 @@ async function stop(site: Site | undefined): Promise<void> {
 
 /** One describe per example: start it before its tests, stop it after. */
 function example(app: string, opts: Parameters<typeof serve>[1], body: (site: () => Site) => void): void {
-  describe(`examples/${app} behind nginx`, { timeout: 30_000 }, () => {
+  describe(`examples/${app} behind nginx`, { skip: noNginx, timeout: 30_000 }, () => {
     let site: Site | undefined;
     before(async () => {
       site = await serve(app, opts);
@@ -209,7 +212,7 @@ example('upload.mjs', { env: { UPLOAD_DIR: join(tmp.path, 'uploads') } }, (site)
  * goes, apt-get and npm ci are skipped (the test runs from a built checkout), and nginx runs on a
  * free port instead of Debian's nginx on port 80. Catches a doc that drifts from deploy/nginx.
  */
-describe('docs/getting-started.md, its commands in a scratch root', { timeout: 30_000 }, () => {
+describe('docs/getting-started.md, its commands in a scratch root', { skip: noNginx, timeout: 30_000 }, () => {
   const root = join(tmp.path, 'root');
   let worker: Started | undefined;
   let nginx: Nginx | undefined;

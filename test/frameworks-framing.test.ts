@@ -10,13 +10,14 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { freePort } from './support/free-port.js';
-import { PATHS, startFourPaths } from './support/four-paths.js';
-import { GATEWAY_SITE, startNginx } from './support/nginx.js';
-import { fixturesDir } from './support/paths.js';
+import { freePort } from '../support/free-port.js';
+import { fourPathsMissing, PATHS, startFourPaths } from './support/four-paths.js';
+import { GATEWAY_SITE, startNginx } from '../support/nginx.js';
+import { fixturesDir } from '../support/paths.js';
 import { startServe } from './support/portico-gateway.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
+import { needPeer, nginxMissing } from './support/peers.js';
 
 const APPS = join(fixturesDir, 'frameworks');
 
@@ -91,7 +92,7 @@ function framingCases(path: string, hono: () => string, node: () => string): voi
   test(`${path}: res.writeHead(200, { 'Transfer-Encoding': 'chunked' }) arrives event by event, unframed`, () => eventByEvent(node(), '/raw-sse', '/raw-release'));
 }
 
-describe('apps that frame their own responses, on every path', { timeout: 120_000 }, () => {
+describe('apps that frame their own responses, on every path', { skip: needPeer(fourPathsMissing()), timeout: 120_000 }, () => {
   const tmp = makeTmpDir('framing');
   const stop: Array<() => Promise<unknown>> = [];
   const bases: Record<string, { hono: string; node: string }> = {};
@@ -109,7 +110,7 @@ describe('apps that frame their own responses, on every path', { timeout: 120_00
   for (const [name, words] of PATHS) framingCases(words, () => bases[name]!.hono, () => bases[name]!.node);
 });
 
-describe('behind TLS: every kind sees https', { timeout: 60_000 }, () => {
+describe('behind TLS: every kind sees https', { skip: needPeer(nginxMissing()), timeout: 60_000 }, () => {
   const tmp = makeTmpDir('tls');
   const stop: Array<() => Promise<unknown>> = [];
   let cert: Buffer;

@@ -9,9 +9,10 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } fro
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { type Bases, PATHS, send, startFourPaths } from './support/four-paths.js';
-import { fixturesDir, repoRoot } from './support/paths.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { type Bases, fourPathsMissing, PATHS, send, startFourPaths } from './support/four-paths.js';
+import { fixturesDir, repoRoot } from '../support/paths.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
+import { needPeer } from './support/peers.js';
 
 const NEXT_BIN = join(repoRoot, 'node_modules', 'next', 'dist', 'bin', 'next');
 
@@ -25,7 +26,7 @@ function nextBuild(dir: string): Promise<void> {
   });
 }
 
-describe('Next.js: a production build through its custom-server handler, on every path', { timeout: 180_000 }, () => {
+describe('Next.js: a production build through its custom-server handler, on every path', { skip: needPeer(fourPathsMissing()), timeout: 180_000 }, () => {
   const tmp = makeTmpDir('next');
   const stop: Array<() => Promise<unknown>> = [];
   let app = '';

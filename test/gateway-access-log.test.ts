@@ -4,11 +4,12 @@
 import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startProcess, type Started } from './support/child-process.js';
-import { fixturesDir } from './support/paths.js';
+import { startProcess, type Started } from '../support/child-process.js';
+import { fixturesDir } from '../support/paths.js';
 import { outputLine, startGateway, startServe, type HttpFront } from './support/portico-gateway.js';
 import { sendRaw } from './support/raw-exchange.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
+import { needPeer, uwsgiMissing } from './support/peers.js';
 
 const line = (method: string, path: string, status: number): RegExp =>
   new RegExp(`^127\\.0\\.0\\.1 - - \\[\\d{2}/\\w{3}/\\d{4}:\\d{2}:\\d{2}:\\d{2} \\+0000\\] "${method} ${path.replace(/[?.]/g, '\\$&')} HTTP/1\\.1" ${status} \\S+ "[^"]*" "[^"]*" "[^"]+"$`, 'm');
@@ -39,7 +40,7 @@ describe('portico serve: access lines for what the gateway answers itself', { ti
   });
 });
 
-describe('portico gateway in front of real uWSGI: every request gets an access line', { timeout: 60_000 }, () => {
+describe('portico gateway in front of real uWSGI: every request gets an access line', { skip: needPeer(uwsgiMissing()), timeout: 60_000 }, () => {
   let tmp: ReturnType<typeof makeTmpDir> | undefined;
   let uwsgi: Started | undefined;
   let front: HttpFront | undefined;

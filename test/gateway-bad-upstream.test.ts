@@ -7,10 +7,11 @@ import { request as httpRequest } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startProcess, type Started } from './support/child-process.js';
-import { fixturesDir } from './support/paths.js';
+import { startProcess, type Started } from '../support/child-process.js';
+import { fixturesDir } from '../support/paths.js';
 import { outputLine, startGateway, type HttpFront } from './support/portico-gateway.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
+import { needPeer, uwsgiMissing } from './support/peers.js';
 
 /** What the fake upstream answers, by the request path it finds in the packet. */
 const ANSWERS: Record<string, string> = {
@@ -114,7 +115,7 @@ describe('gateway: a uwsgi upstream that answers hostile bytes', { timeout: 60_0
   });
 });
 
-describe('gateway in front of real uWSGI whose app answers a status that cannot end a response', { timeout: 60_000 }, () => {
+describe('gateway in front of real uWSGI whose app answers a status that cannot end a response', { skip: needPeer(uwsgiMissing()), timeout: 60_000 }, () => {
   let tmp: ReturnType<typeof makeTmpDir> | undefined;
   let uwsgi: Started | undefined;
   let front: HttpFront | undefined;

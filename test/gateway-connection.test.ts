@@ -9,11 +9,11 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { defaults } from '../common/defaults.js';
-import { outputLine, type Started } from './support/child-process.js';
-import { fixturesDir } from './support/paths.js';
+import { outputLine, type Started } from '../support/child-process.js';
+import { fixturesDir } from '../support/paths.js';
 import { startGateway, type HttpFront } from './support/portico-gateway.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const START_TIMEOUT = { timeout: 30_000 };
 /** Each case is a handful of round trips on loopback: a hang fails it instead of the run. */

@@ -6,11 +6,11 @@ import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Started } from './support/child-process.js';
-import { fixturesDir } from './support/paths.js';
+import type { Started } from '../support/child-process.js';
+import { fixturesDir } from '../support/paths.js';
 import { outputLine, startGateway, type HttpFront } from './support/portico-gateway.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const APP = join(fixturesDir, 'gateway-app.mjs');
 

@@ -10,12 +10,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startProcess, type Started } from './support/child-process.js';
+import { startProcess, type Started } from '../support/child-process.js';
 import { withoutAddedRequestId, type Echo } from './support/gunicorn-cases.js';
-import { fixturesDir, porticoBin } from './support/paths.js';
+import { fixturesDir, porticoBin } from '../support/paths.js';
 import { outputLine, startGateway, startServe, type HttpFront } from './support/portico-gateway.js';
 import { sendRaw, type RawExchange } from './support/raw-exchange.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const LIMITS = ['--limit-request-line', '200', '--limit-request-fields', '20', '--limit-request-field-size', '300', '--body-limit', '1000', '--headers-timeout', '1', '--request-timeout', '2', '--keepalive-timeout', '1'];
 /** A connection closed by a 1 s timeout closes at least this long after it started waiting. */

@@ -8,17 +8,17 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { PorticoError } from '../common/errors.js';
+import type { PorticoError } from '../common/errors.js';
 import { NativeLinkPool } from '../gateway/native-link-pool.js';
 import { parseUpstream } from '../gateway/upstream-pool.js';
 import {
   FrameDecoder, FrameType, acceptHello, decodeHello, encodeResponseHeadFrame, writeBody, writeFrame,
 } from '../protocol/native/index.js';
-import type { Started } from './support/child-process.js';
-import { fixturesDir } from './support/paths.js';
+import type { Started } from '../support/child-process.js';
+import { fixturesDir } from '../support/paths.js';
 import { outputLine, startGateway, type HttpFront } from './support/portico-gateway.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 /** A stack that never prints its ready line fails the hook instead of hanging the run. */
 const START_TIMEOUT = { timeout: 30_000 };

@@ -11,11 +11,11 @@ import { after, before, describe, test } from 'node:test';
 import {
   FrameDecoder, FrameType, LINK_VERSION_STREAMS, StreamFrameWriter, acceptHello, decodeHello, decodeRequestHead, queueStreamResponseHead,
 } from '../protocol/native/index.js';
-import type { Started } from './support/child-process.js';
-import { fixturesDir } from './support/paths.js';
+import type { Started } from '../support/child-process.js';
+import { fixturesDir } from '../support/paths.js';
 import { outputLine, startGateway, type HttpFront } from './support/portico-gateway.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const START_TIMEOUT = { timeout: 30_000 };
 

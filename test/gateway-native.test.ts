@@ -6,13 +6,14 @@ import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startProcess, type Started } from './support/child-process.js';
-import { fixturesDir, vectorsDir } from './support/paths.js';
+import { startProcess, type Started } from '../support/child-process.js';
+import { fixturesDir, vectorsDir } from '../support/paths.js';
 import { outputLine, startGateway, type HttpFront } from './support/portico-gateway.js';
-import { startWorker } from './support/portico-worker.js';
+import { startWorker } from '../support/portico-worker.js';
 import { rawRequest } from './support/raw-http.js';
 import { appCases, serveForSuite } from './support/serve-app-cases.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
+import { needPeer, uwsgiMissing } from './support/peers.js';
 
 const KINDS = [
   { kind: 'fetch', app: 'fetch-app.mjs' },
@@ -151,7 +152,7 @@ describe('gateway over the native link: failures and hang-ups', { timeout: 60_00
   });
 });
 
-describe('a portico:// upstream that is real uWSGI (python3 plugin)', { timeout: 60_000 }, () => {
+describe('a portico:// upstream that is real uWSGI (python3 plugin)', { skip: needPeer(uwsgiMissing()), timeout: 60_000 }, () => {
   let tmp: ReturnType<typeof makeTmpDir> | undefined;
   let uwsgi: Started | undefined;
   let nativeOnly: HttpFront | undefined;

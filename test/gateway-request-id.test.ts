@@ -5,12 +5,12 @@
 import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Started } from './support/child-process.js';
-import { fixturesDir } from './support/paths.js';
+import type { Started } from '../support/child-process.js';
+import { fixturesDir } from '../support/paths.js';
 import { outputLine, startGateway, startServe, type HttpFront } from './support/portico-gateway.js';
-import { startWorker } from './support/portico-worker.js';
+import { startWorker } from '../support/portico-worker.js';
 import { sendRaw } from './support/raw-exchange.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const appsDir = join(fixturesDir, 'trace-apps');
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { pattern } from './support/native-frames.js';
 import { startTestWorker, type TestWorker } from './support/native-loopback.js';
 import { startGateway, type HttpFront } from './support/portico-gateway.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 // A rolling upgrade without a flag day: the gateway is upgraded first and must keep talking to
 // workers that still write the previous response-head schema (docs/protocol.md, "Versioning").

@@ -8,10 +8,10 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fixturesDir } from './support/paths.js';
+import { fixturesDir } from '../support/paths.js';
 import { startServe, type HttpFront } from './support/portico-gateway.js';
 import { rawRequest, type RawResponse } from './support/raw-http.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const SECRET = 'SECRET-OUTSIDE-THE-ROOT-c41d9e';
 /** /etc/passwd's first line on any Linux: a leak of a system file shows this. */

@@ -6,10 +6,10 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { fixturesDir } from './support/paths.js';
+import { fixturesDir } from '../support/paths.js';
 import { startServe, type HttpFront } from './support/portico-gateway.js';
 import { rawRequest } from './support/raw-http.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 /** In the file next to DIR that every escape below aims at; it must never reach a client. */
 const OUTSIDE_MARKER = 'OUTSIDE-THE-STATIC-ROOT-7f3a';

@@ -8,8 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { startCollector, type CollectedSpan, type Collector } from './support/otlp-collector.js';
-import { fixturesDir } from './support/paths.js';
+import { startCollector, type CollectedSpan, type Collector } from '../support/otlp-collector.js';
+import { fixturesDir } from '../support/paths.js';
 import { startServe, type HttpFront } from './support/portico-gateway.js';
 
 const appsDir = join(fixturesDir, 'trace-apps');

@@ -12,11 +12,12 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isPorticoError } from '../common/errors.js';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
-import { startProcess, type Started } from './support/child-process.js';
-import { freePort } from './support/free-port.js';
-import { runNginx, type Nginx } from './support/nginx.js';
+import { startProcess, type Started } from '../support/child-process.js';
+import { freePort } from '../support/free-port.js';
+import { runNginx, type Nginx } from '../support/nginx.js';
 import { outputLine, startGateway, type HttpFront } from './support/portico-gateway.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
+import { needPeer, nginxMissing, pythonMissing } from './support/peers.js';
 
 const FAST = ['--upstream-timeout', '600'];
 const SILENCE = ['--upstream-timeout', '1'];
@@ -39,7 +40,7 @@ async function get(front: HttpFront, path: string, init?: RequestInit): Promise<
 
 const IS_HTTP_SERVER = /is it an HTTP server\?/;
 
-describe('gateway: an upstream that does not speak the protocol its scheme names', { timeout: 60_000 }, () => {
+describe('gateway: an upstream that does not speak the protocol its scheme names', { skip: needPeer(nginxMissing() || pythonMissing()), timeout: 60_000 }, () => {
   const tmp = makeTmpDir('wrong-upstream');
   const sock = (name: string): string => join(tmp.path, `${name}.sock`);
   const servers: Server[] = [];
@@ -70,7 +71,7 @@ describe('gateway: an upstream that does not speak the protocol its scheme names
     // Python's http.server reads up to a newline before it parses anything: in a uwsgi packet that
     // is a length byte of 10, if any (a 10-byte header value), else it waits like the silent peer.
     const pythonPort = await freePort();
-    python = startProcess('python3', ['-u', '-m', 'http.server', '--bind', '127.0.0.1', String(pythonPort)], { cwd: tmp.path });
+    python = startProcess('/usr/bin/python3', ['-u', '-m', 'http.server', '--bind', '127.0.0.1', String(pythonPort)], { cwd: tmp.path });
     await python.waitFor(/Serving HTTP/);
     const plan: Array<[string, string, string[]]> = [
       ['node-http uwsgi', `uwsgi://unix:${sock('node-http')}`, FAST],

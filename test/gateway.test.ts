@@ -4,13 +4,14 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startProcess, type Started } from './support/child-process.js';
-import { fixturesDir, vectorsDir } from './support/paths.js';
+import { startProcess, type Started } from '../support/child-process.js';
+import { fixturesDir, vectorsDir } from '../support/paths.js';
 import { outputLine, startGateway, type HttpFront } from './support/portico-gateway.js';
-import { startWorker } from './support/portico-worker.js';
+import { startWorker } from '../support/portico-worker.js';
 import { rawRequest } from './support/raw-http.js';
 import { appCases, serveForSuite } from './support/serve-app-cases.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
+import { needPeer, uwsgiMissing } from './support/peers.js';
 
 const KINDS = [
   { kind: 'fetch', app: 'fetch-app.mjs' },
@@ -106,7 +107,7 @@ describe('gateway trust: X-Forwarded-For as an app sees it in REMOTE_ADDR', { ti
   });
 });
 
-describe('portico gateway in front of real uWSGI (python3 plugin)', { timeout: 60_000 }, () => {
+describe('portico gateway in front of real uWSGI (python3 plugin)', { skip: needPeer(uwsgiMissing()), timeout: 60_000 }, () => {
   let tmp: ReturnType<typeof makeTmpDir> | undefined;
   let uwsgi: Started | undefined;
   let gateway: HttpFront | undefined;

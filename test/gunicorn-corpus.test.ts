@@ -7,12 +7,13 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startProcess, type Started } from './support/child-process.js';
+import { startProcess, type Started } from '../support/child-process.js';
 import { ADDED_HOST, invalidWithHost, lacksHost, loadCorpus, withHost, expectedVars, seenVars, type CorpusCase, type Echo, type ExpectedRequest } from './support/gunicorn-cases.js';
-import { fixturesDir, porticoBin } from './support/paths.js';
+import { fixturesDir, porticoBin } from '../support/paths.js';
 import { startGateway, type HttpFront } from './support/portico-gateway.js';
 import { sendRaw } from './support/raw-exchange.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
+import { needPeer, pythonMissing } from './support/peers.js';
 
 /** Cases not run, and why. */
 const SKIPPED: Array<[RegExp, string]> = [
@@ -116,7 +117,7 @@ type Split = 'whole' | 'bytes';
 
 const skipReason = (c: CorpusCase): string | undefined => SKIPPED.find(([re]) => re.test(c.name))?.[1];
 
-describe('gunicorn request corpus through portico gateway', { timeout: 120_000 }, () => {
+describe('gunicorn request corpus through portico gateway', { skip: needPeer(pythonMissing()), timeout: 120_000 }, () => {
   const corpus = loadCorpus();
   const run = corpus.filter((c) => !skipReason(c));
   let worker: Started | undefined;

@@ -9,11 +9,14 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, 
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
-import { startProcess, type Started } from './support/child-process.js';
+import { startProcess, type Started } from '../support/child-process.js';
 import { fileContent, fileText } from './support/file-text.js';
-import { freePort } from './support/free-port.js';
-import { fixturesDir, porticoBin } from './support/paths.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { freePort } from '../support/free-port.js';
+import { fixturesDir, porticoBin } from '../support/paths.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
+import { needPeer, uwsgiMissing } from './support/peers.js';
+
+const noUwsgi = needPeer(uwsgiMissing());
 
 type Place = 'main' | 'req' | 'stdio';
 type Kind = 'start' | 'request' | 'error' | 'stdout' | 'stderr';
@@ -97,7 +100,7 @@ describe('req-logger and logger: separate request and main logs, as uWSGI has th
     { name: '--logger file:B alone', args: (_d, f) => ['--logger', `file:${f.main}`], expect: { start: ['main'], request: ['main'], error: ['main'], stdout: ['main'], stderr: ['main'] } },
   ];
   for (const [i, c] of configs.entries()) {
-    it(`${c.name}: each line lands where uWSGI puts it`, async () => {
+    it(`${c.name}: each line lands where uWSGI puts it`, { skip: noUwsgi }, async () => {
       const servers = (['uwsgi', 'portico'] as const).map((which) => {
         const dir = join(tmp.path, `c${i}-${which}`);
         return { which, server: startServer(which, dir, (f) => c.args(dir, f)) };

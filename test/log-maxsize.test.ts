@@ -7,9 +7,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, watch } from 'node:fs
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
-import { startProcess } from './support/child-process.js';
-import { fixturesDir, porticoBin } from './support/paths.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { startProcess } from '../support/child-process.js';
+import { fixturesDir, porticoBin } from '../support/paths.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 describe('--log-maxsize', { timeout: 60_000 }, () => {
   const tmp = makeTmpDir('log-maxsize');

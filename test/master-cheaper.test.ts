@@ -3,13 +3,13 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
 import { CheaperPolicy, type CheaperSettings, type WorkerLoad } from '../worker/master/cheaper.js';
-import { outputLine, type Started } from './support/child-process.js';
+import { outputLine, type Started } from '../support/child-process.js';
 import { readStats, startLoad } from './support/master-load.js';
-import { freePort } from './support/free-port.js';
-import { fixturesDir } from './support/paths.js';
+import { freePort } from '../support/free-port.js';
+import { fixturesDir } from '../support/paths.js';
 import { startServe, type HttpFront } from './support/portico-gateway.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const APP = join(fixturesDir, 'master-app.mjs');
 const tmp = makeTmpDir('cheaper');

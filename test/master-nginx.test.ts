@@ -1,16 +1,17 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { outputLine } from './support/child-process.js';
-import { startNginx } from './support/nginx.js';
-import { fixturesDir } from './support/paths.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { outputLine } from '../support/child-process.js';
+import { startNginx } from '../support/nginx.js';
+import { fixturesDir } from '../support/paths.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
+import { needPeer, nginxMissing } from './support/peers.js';
 
 const tmp = makeTmpDir('master-nginx');
 after(() => tmp.cleanup());
 
-describe('master behind real nginx', () => {
+describe('master behind real nginx', { skip: needPeer(nginxMissing()) }, () => {
   it("uwsgi_pass to the one socket path reaches all of the master's workers", async () => {
     const socket = join(tmp.path, 'app.sock');
     const worker = await startWorker(join(fixturesDir, 'master-app.mjs'), socket, ['--processes', '2', '--chmod-socket', '666', '--disable-logging']);

@@ -3,11 +3,12 @@ import { copyFileSync, existsSync, readFileSync, renameSync, statSync, utimesSyn
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
-import { outputLine, startProcess, type Started } from './support/child-process.js';
+import { outputLine, startProcess, type Started } from '../support/child-process.js';
 import { readStats } from './support/master-load.js';
-import { fixturesDir, porticoBin } from './support/paths.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { fixturesDir, porticoBin } from '../support/paths.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
+import { needPeer, rootMissing } from './support/peers.js';
 
 const tmp = makeTmpDir('master-reload');
 const started: Started[] = [];
@@ -94,7 +95,7 @@ describe('master: reloads, scaling, logs, privileges', () => {
     }
   });
 
-  it('--uid/--gid as root: sockets bound first and handed over, then every process runs as that user', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, async () => {
+  it('--uid/--gid as root: sockets bound first and handed over, then every process runs as that user', { skip: needPeer(rootMissing('--uid/--gid')) }, async () => {
     const m = await master('uid', ['--processes', '1', '--uid', 'nobody', '--gid', 'nogroup', '--chmod-socket', '666']);
     const nobody = statSync(m.stats).uid;
     assert.notEqual(nobody, 0);

@@ -3,7 +3,7 @@ import { after, describe, it } from 'node:test';
 import { defaults } from '../common/defaults.js';
 import { Logger } from '../common/logger.js';
 import { Master } from '../worker/master/master.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const tmp = makeTmpDir('master-unit');
 after(() => tmp.cleanup());

@@ -2,12 +2,12 @@ import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
-import type { Started } from './support/child-process.js';
-import { freePort } from './support/free-port.js';
-import { fixturesDir } from './support/paths.js';
+import type { Started } from '../support/child-process.js';
+import { freePort } from '../support/free-port.js';
+import { fixturesDir } from '../support/paths.js';
 import { outputLine, startServe, type HttpFront } from './support/portico-gateway.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 /** `name{labels}` → value, from Prometheus text. */
 function parseMetrics(text: string): Map<string, number> {

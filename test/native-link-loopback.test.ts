@@ -5,7 +5,7 @@ import { isPorticoError } from '../common/errors.js';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
 import { pattern, rng } from './support/native-frames.js';
 import { TestGatewayLink, startTestWorker, type TestWorker } from './support/native-loopback.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const GENERATED = pattern(1024 * 1024 + 4099, 3);
 

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { setImmediate as tick } from 'node:timers/promises';
-import { ErrorCodes, isPorticoError, type PorticoError } from '../common/errors.js';
+import { type ErrorCodes, isPorticoError, type PorticoError } from '../common/errors.js';
 import { encodePacketHead } from '../protocol/packet-encoder.js';
 import { UwsgiVars } from '../protocol/uwsgi-vars.js';
 import {

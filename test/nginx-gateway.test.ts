@@ -1,12 +1,13 @@
 import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { GATEWAY_SITE, startNginx, type Nginx } from './support/nginx.js';
-import { fixturesDir } from './support/paths.js';
+import { GATEWAY_SITE, startNginx, type Nginx } from '../support/nginx.js';
+import { fixturesDir } from '../support/paths.js';
 import { startServe, type HttpFront } from './support/portico-gateway.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
+import { needPeer, nginxMissing } from './support/peers.js';
 
-describe('nginx proxy_pass → portico gateway → workers (deploy/nginx/portico-gateway-locations.conf)', () => {
+describe('nginx proxy_pass → portico gateway → workers (deploy/nginx/portico-gateway-locations.conf)', { skip: needPeer(nginxMissing()) }, () => {
   const tmp = makeTmpDir('nginx-gw');
   let serve: HttpFront;
   let nginx: Nginx;

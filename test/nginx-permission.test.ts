@@ -1,16 +1,15 @@
 import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { startNginx } from './support/nginx.js';
-import { fixturesDir } from './support/paths.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { startNginx } from '../support/nginx.js';
+import { fixturesDir } from '../support/paths.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
+import { needPeer, nginxMissing, rootMissing } from './support/peers.js';
 
 // The most common failure of this stack (seed 000/002): nginx runs as another user and cannot open
 // the socket. nginx's workers run as nobody only when nginx starts as root, as CI does.
-const notRoot = process.getuid?.() !== 0 && 'nginx drops to another user only when started as root';
-
-describe('nginx cannot open a socket without --chmod-socket', { skip: notRoot }, () => {
+describe('nginx cannot open a socket without --chmod-socket', { skip: needPeer(nginxMissing() || rootMissing('nginx drops to another user only when started as root')) }, () => {
   const tmp = makeTmpDir('perm');
   after(() => tmp.cleanup());
 

@@ -7,11 +7,14 @@ import { randomBytes } from 'node:crypto';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { outputLine, type Started } from './support/child-process.js';
-import { startNginx, type Nginx } from './support/nginx.js';
-import { fixturesDir } from './support/paths.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { outputLine, type Started } from '../support/child-process.js';
+import { startNginx, type Nginx } from '../support/nginx.js';
+import { fixturesDir } from '../support/paths.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
+import { needPeer, nginxMissing } from './support/peers.js';
+
+const noNginx = needPeer(nginxMissing());
 
 const KINDS = [
   { kind: 'fetch', app: 'fetch-app.mjs' },
@@ -56,7 +59,7 @@ function rawRequest(url: string, method: string): Promise<RawResponse> {
 }
 
 for (const { kind, app } of KINDS) {
-  describe(`nginx → portico worker, ${kind} app`, { timeout: 120_000 }, () => {
+  describe(`nginx → portico worker, ${kind} app`, { skip: noNginx, timeout: 120_000 }, () => {
     let tmp: ReturnType<typeof makeTmpDir> | undefined;
     let worker: Started | undefined;
     let nginx: Nginx | undefined;

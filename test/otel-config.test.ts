@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { otelSettings } from '../common/otel-config.js';
 import { isPorticoError } from '../common/errors.js';
-import { freePort } from './support/free-port.js';
-import { fixturesDir, porticoBin } from './support/paths.js';
+import { freePort } from '../support/free-port.js';
+import { fixturesDir, porticoBin } from '../support/paths.js';
 import { outputLine, startServe, type HttpFront } from './support/portico-gateway.js';
 
 describe('otelSettings', () => {

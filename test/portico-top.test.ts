@@ -6,11 +6,11 @@ import { promisify } from 'node:util';
 import { renderTop } from '../cli/top-render.js';
 import { uwsgiRequest, type UwsgiResponse } from '../protocol/uwsgi-client.js';
 import type { MasterStatsJson, WorkerStatsJson } from '../worker/master/master-stats.js';
-import { outputLine, type Started } from './support/child-process.js';
-import { freePort } from './support/free-port.js';
-import { fixturesDir, porticoBin } from './support/paths.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { outputLine, type Started } from '../support/child-process.js';
+import { freePort } from '../support/free-port.js';
+import { fixturesDir, porticoBin } from '../support/paths.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const run = promisify(execFile);
 

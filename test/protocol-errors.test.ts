@@ -6,7 +6,7 @@ import { encodePacket, encodePacketHead } from '../protocol/packet-encoder.js';
 import { httpServerRefusal, mayBeResponseStart, parseResponseHead, showBytes } from '../protocol/response-head-parser.js';
 import { formatSocketAddress, parseSocketAddress } from '../protocol/socket-address.js';
 import { decodeChunks } from './support/decode-all.js';
-import { requestVectors } from './support/vectors.js';
+import { requestVectors } from '../support/vectors.js';
 
 describe('packet decoder limits and errors', () => {
   it('refuses a vars block larger than --buffer-size and says which option to raise', () => {

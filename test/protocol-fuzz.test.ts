@@ -2,8 +2,8 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { isPorticoError } from '../common/errors.js';
 import { PacketDecoder } from '../protocol/packet-decoder.js';
-import { rng } from './support/rng.js';
-import { requestVectors } from './support/vectors.js';
+import { rng } from '../support/rng.js';
+import { requestVectors } from '../support/vectors.js';
 
 
 function mutate(packet: Buffer, rand: () => number): Buffer {

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { encodePacket } from '../protocol/packet-encoder.js';
 import { parseResponseHead } from '../protocol/response-head-parser.js';
 import { decodeChunks } from './support/decode-all.js';
-import { requestVectors, responseVectors } from './support/vectors.js';
+import { requestVectors, responseVectors } from '../support/vectors.js';
 
 const vectors = requestVectors();
 const ROUTER_CHUNKED_BODY = Buffer.from('6;name=x\r\nhello \r\n5\r\nworld\r\n0\r\nX-Sum: 1\r\n\r\n');

@@ -6,9 +6,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
-import { startProcess } from './support/child-process.js';
-import { porticoBin } from './support/paths.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { startProcess } from '../support/child-process.js';
+import { porticoBin } from '../support/paths.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const times = (re: string, n: number): RegExp => new RegExp(`(?:${re}[\\s\\S]*){${n}}`);
 

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { UwsgiVars } from '../protocol/uwsgi-vars.js';
 import { buildRequestVars } from '../protocol/request-vars.js';
 import { headersFromVars, urlFromVars } from '../worker/adapters/request-headers.js';
-import { requestVectors } from './support/vectors.js';
+import { requestVectors } from '../support/vectors.js';
 
 const pairsToObject = (flat: string[]): Record<string, string> => {
   const o: Record<string, string> = {};

@@ -6,13 +6,14 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isValidHost } from '../protocol/host.js';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
-import type { Started } from './support/child-process.js';
-import { startNginx, type Nginx } from './support/nginx.js';
-import { fixturesDir } from './support/paths.js';
+import type { Started } from '../support/child-process.js';
+import { startNginx, type Nginx } from '../support/nginx.js';
+import { fixturesDir } from '../support/paths.js';
 import { outputLine, startServe, type HttpFront } from './support/portico-gateway.js';
-import { startWorker } from './support/portico-worker.js';
+import { startWorker } from '../support/portico-worker.js';
 import { sendRaw } from './support/raw-exchange.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
+import { needPeer, nginxMissing } from './support/peers.js';
 
 const VALID = ['example.com', 'example.com:8080', 'a', '127.0.0.1', '127.0.0.1:80', '[::1]', '[::1]:8443', 'my_service', 'a-b.c~d', 'host:'];
 const INVALID = ['a\\admin?', 'a/admin?', 'a/admin', 'a?x', 'a#x', 'a@b', 'user:pw@host', 'a b', 'a\tb', '1.2.3.256', 'a:99999', 'a:x', '[zz]', 'caf\u00e9.com', 'a%2Fb', '\\\\', '[::1'];
@@ -87,7 +88,7 @@ describe('portico serve: Host and the request target', { timeout: 60_000 }, () =
   });
 });
 
-describe('nginx → portico worker: a Host nginx lets through is refused by the worker', { timeout: 60_000 }, () => {
+describe('nginx → portico worker: a Host nginx lets through is refused by the worker', { skip: needPeer(nginxMissing()), timeout: 60_000 }, () => {
   let tmp: ReturnType<typeof makeTmpDir> | undefined;
   let worker: Started | undefined;
   let nginx: Nginx | undefined;

@@ -6,15 +6,16 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
-import { startProcess, type Started } from './support/child-process.js';
-import { fixturesDir, porticoBin } from './support/paths.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { startProcess, type Started } from '../support/child-process.js';
+import { fixturesDir, porticoBin } from '../support/paths.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
+import { needPeer, uwsgiMissing } from './support/peers.js';
 
 /** uWSGI's line, every field captured: pid, req, addr, vars, bytes, date, method, uri, body, ms, proto, status, headers, bytes, switches, core. */
 const LINE = /^\[pid: (\d+)\|app: 0\|req: (\d+)\/(\d+)\] (\S*) \(\) \{(\d+) vars in (\d+) bytes\} \[((?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 123]\d \d\d:\d\d:\d\d \d{4})\] (\S+) (\S+) => generated (\d+) bytes in (\d+) msecs \((HTTP\/1\.[01]) (\d{3})\) (\d+) headers in (\d+) bytes \((\d+) switches on core (\d+)\)$/m;
 
-describe('the request log line, against real uWSGI', { timeout: 60_000 }, () => {
+describe('the request log line, against real uWSGI', { skip: needPeer(uwsgiMissing()), timeout: 60_000 }, () => {
   const tmp = makeTmpDir('request-log');
   let uwsgi: Started | undefined;
   let worker: Started | undefined;

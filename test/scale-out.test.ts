@@ -4,12 +4,13 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { outputLine, type Started } from './support/child-process.js';
+import { outputLine, type Started } from '../support/child-process.js';
 import type { LoadSummary } from './support/load-client.js';
 import { makeLan, type Lan, type NetHost } from './support/netns.js';
-import { runNginx, type Nginx } from './support/nginx.js';
-import { porticoBin, repoRoot } from './support/paths.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { runNginx, type Nginx } from '../support/nginx.js';
+import { porticoBin, repoRoot } from '../support/paths.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
+import { ipMissing, needPeer, nginxMissing, rootMissing } from './support/peers.js';
 
 /*
  * Past one machine (issue 5 §3, docs/scaling.md): "hosts" as network namespaces on one LAN,
@@ -118,7 +119,7 @@ function startLoad(h: NetHost, url: string, count: number, every: number): Load 
   };
 }
 
-describe('scale-out: nginx over two portico hosts, and the Kubernetes pod, in network namespaces', { timeout: 50_000 }, () => {
+describe('scale-out: nginx over two portico hosts, and the Kubernetes pod, in network namespaces', { skip: needPeer(rootMissing('ip netns') || ipMissing() || nginxMissing()), timeout: 50_000 }, () => {
   let url = '';
   before(async () => {
     writeFileSync(app, APP_SOURCE);

@@ -6,14 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { outputLine, startProcess } from './support/child-process.js';
-import { fixturesDir, porticoBin } from './support/paths.js';
+import { outputLine, startProcess } from '../support/child-process.js';
+import { fixturesDir, porticoBin } from '../support/paths.js';
 import { startServe } from './support/portico-gateway.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
+import { needPeer, rootMissing } from './support/peers.js';
 
 const run = promisify(execFile);
-const notRoot = process.getuid?.() !== 0 ? 'needs root' : false;
+const notRoot = needPeer(rootMissing('--uid/--gid and their warnings'));
 
 /** A process's ids as the kernel has them: real uid, gid and supplementary groups. */
 function ids(pid: number): { uid: number; gid: number; groups: number[] } {
@@ -57,7 +58,7 @@ describe('files and privileges', () => {
     assert.equal(await w.stop('SIGTERM'), 0);
   });
 
-  it('started as root without --uid: a warning that says what to do', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, async () => {
+  it('started as root without --uid: a warning that says what to do', { skip: notRoot }, async () => {
     const w = await startWorker(APP, join(tmp.path, 'root.sock'), ['--processes', '1']);
     await outputLine(w, /WARNING: you are running portico as root !!! \(use the --uid flag\)/);
     assert.equal(await w.stop('SIGTERM'), 0);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fixturesDir } from './support/paths.js';
+import { fixturesDir } from '../support/paths.js';
 import { outputLine, startServe, type HttpFront } from './support/portico-gateway.js';
 
 // Harakiri collateral under `portico serve` (hardening item 7): a worker whose event loop is

@@ -8,16 +8,17 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
-import { startProcess } from './support/child-process.js';
-import { startNginx } from './support/nginx.js';
-import { fixturesDir, porticoBin } from './support/paths.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { startProcess } from '../support/child-process.js';
+import { startNginx } from '../support/nginx.js';
+import { fixturesDir, porticoBin } from '../support/paths.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
+import { needPeer, nginxMissing } from './support/peers.js';
 
 describe('the socket listens before the workers are up', { timeout: 60_000 }, () => {
   const tmp = makeTmpDir('early-listen');
   after(() => tmp.cleanup());
 
-  it('a request sent while the app still loads is answered once it is up (directly and through nginx)', async () => {
+  it('a request sent while the app still loads is answered once it is up (directly and through nginx)', { skip: needPeer(nginxMissing()) }, async () => {
     const sock = join(tmp.path, 'app.sock');
     // nginx first, as on a server that boots both: its first requests may come before portico is up.
     const nginx = await startNginx(tmp.path, sock);

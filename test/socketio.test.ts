@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { io as connect, type Socket } from 'socket.io-client';
-import { fixturesDir } from './support/paths.js';
+import { fixturesDir } from '../support/paths.js';
 import { startServe, type HttpFront } from './support/portico-gateway.js';
 
 interface Where {

@@ -10,10 +10,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
-import { outputLine, startProcess, type Started } from './support/child-process.js';
-import { fixturesDir, repoRoot } from './support/paths.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { outputLine, startProcess, type Started } from '../support/child-process.js';
+import { fixturesDir, repoRoot } from '../support/paths.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
+import { needPeer, pythonMissing, uwsgiMissing } from './support/peers.js';
 
 const run = promisify(execFile);
 const UWSGITOP = join(repoRoot, 'test', 'vendor', 'uwsgitop', 'uwsgitop');
@@ -54,7 +55,7 @@ function missingKeys(theirs: Json, ours: Json, at = '$'): string[] {
   return Object.keys(theirs).flatMap((k) => (k in o ? missingKeys(theirs[k]!, o[k]!, `${at}.${k}`) : [`${at}.${k}: missing`]));
 }
 
-describe('uwsgitop and the stats JSON, against real uWSGI', { timeout: 90_000 }, () => {
+describe('uwsgitop and the stats JSON, against real uWSGI', { skip: needPeer(uwsgiMissing() || pythonMissing()), timeout: 90_000 }, () => {
   const tmp = makeTmpDir('uwsgitop');
   let uwsgi: Started | undefined;
   let portico: Started | undefined;

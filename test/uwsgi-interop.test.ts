@@ -9,12 +9,15 @@ import { after, before, describe, test } from 'node:test';
 import { isPorticoError } from '../protocol/index.js';
 import { encodePacket } from '../protocol/packet-encoder.js';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
-import { outputLine, startProcess, type Started } from './support/child-process.js';
-import { freePort } from './support/free-port.js';
-import { startNginx, type Nginx } from './support/nginx.js';
-import { fixturesDir, porticoBin, vectorsDir } from './support/paths.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { outputLine, startProcess, type Started } from '../support/child-process.js';
+import { freePort } from '../support/free-port.js';
+import { startNginx, type Nginx } from '../support/nginx.js';
+import { fixturesDir, porticoBin, vectorsDir } from '../support/paths.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
+import { needPeer, nginxMissing, uwsgiMissing } from './support/peers.js';
+
+const noRouter = needPeer(uwsgiMissing('http'));
 
 const UWSGI = '/usr/bin/uwsgi';
 const WSGI_APP = join(vectorsDir, 'uwsgi-responses-app.py');
@@ -90,7 +93,7 @@ async function seenByFetch(res: Response): Promise<Seen> {
   };
 }
 
-describe('uWSGI HTTP router (--http-to) in front of a portico worker', () => {
+describe('uWSGI HTTP router (--http-to) in front of a portico worker', { skip: noRouter }, () => {
   let tmp: ReturnType<typeof makeTmpDir>;
   let worker: Started | undefined;
   let router: Started | undefined;
@@ -234,7 +237,7 @@ const RAW_BODY_KINDS = [
   { kind: 'wsgi', app: 'wsgi-app.mjs' },
 ] as const;
 
-describe('uWSGI HTTP router --http-raw-body: chunked request bodies (no CONTENT_LENGTH) reach the app de-chunked', () => {
+describe('uWSGI HTTP router --http-raw-body: chunked request bodies (no CONTENT_LENGTH) reach the app de-chunked', { skip: noRouter }, () => {
   let tmp: ReturnType<typeof makeTmpDir>;
   const running: Started[] = [];
   const fronts = new Map<string, { base: string; socket: string; worker: Started }>();
@@ -294,7 +297,7 @@ describe('uWSGI HTTP router --http-raw-body: chunked request bodies (no CONTENT_
   });
 });
 
-describe('uWSGI HTTP router without --http-raw-body: a chunked POST is refused, never answered 200 with an empty body', () => {
+describe('uWSGI HTTP router without --http-raw-body: a chunked POST is refused, never answered 200 with an empty body', { skip: noRouter }, () => {
   let tmp: ReturnType<typeof makeTmpDir>;
   let worker: Started | undefined;
   let router: Started | undefined;
@@ -325,7 +328,7 @@ describe('uWSGI HTTP router without --http-raw-body: a chunked POST is refused, 
   });
 });
 
-describe('portico request against real uWSGI (python3 plugin), compared with nginx in front of it', () => {
+describe('portico request against real uWSGI (python3 plugin), compared with nginx in front of it', { skip: needPeer(uwsgiMissing() || nginxMissing()) }, () => {
   let tmp: ReturnType<typeof makeTmpDir>;
   let uwsgi: Started | undefined;
   let nginx: Nginx | undefined;

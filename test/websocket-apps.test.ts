@@ -12,12 +12,12 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { outputLine, type Started } from './support/child-process.js';
-import { startNginx } from './support/nginx.js';
-import { fixturesDir } from './support/paths.js';
+import { outputLine, type Started } from '../support/child-process.js';
+import { startNginx } from '../support/nginx.js';
+import { fixturesDir } from '../support/paths.js';
 import { startGateway, startServe } from './support/portico-gateway.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 interface Front {
   url: string;

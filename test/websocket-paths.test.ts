@@ -14,12 +14,12 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { outputLine, type Started } from './support/child-process.js';
-import { GATEWAY_SITE, startNginx, type Nginx } from './support/nginx.js';
-import { fixturesDir } from './support/paths.js';
+import { outputLine, type Started } from '../support/child-process.js';
+import { GATEWAY_SITE, startNginx, type Nginx } from '../support/nginx.js';
+import { fixturesDir } from '../support/paths.js';
 import { startGateway, startServe, type HttpFront } from './support/portico-gateway.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const APP = join(fixturesDir, 'ws-server-app.mjs');
 const MiB = 1024 * 1024;

@@ -17,13 +17,14 @@ import { promisify } from 'node:util';
 import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { outputLine, startProcess, type Started } from './support/child-process.js';
-import { GATEWAY_SITE, startNginx, type Nginx } from './support/nginx.js';
-import { fixturesDir, repoRoot } from './support/paths.js';
+import { outputLine, startProcess, type Started } from '../support/child-process.js';
+import { startNginx, type Nginx } from '../support/nginx.js';
+import { fixturesDir, repoRoot } from '../support/paths.js';
 import { startGateway, startServe, type HttpFront } from './support/portico-gateway.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 import { fetchStats } from '../worker/master/stats-client.js';
+import { needPeer, nginxMissing, pythonMissing, uwsgiMissing } from './support/peers.js';
 
 /** Opens a ws client and collects what it receives, in order. */
 async function open(url: string): Promise<{ ws: WebSocket; next: () => Promise<WebSocket.RawData> }> {
@@ -68,7 +69,7 @@ async function echoThenServerClose(ws: WebSocket, next: () => Promise<WebSocket.
   assert.equal(reason.toString(), 'bye');
 }
 
-describe('WebSockets', { timeout: 60_000 }, () => {
+describe('WebSockets', { skip: needPeer(nginxMissing()), timeout: 60_000 }, () => {
   const tmp = makeTmpDir('websocket');
   let wsWorker: Started | undefined;
   let fetchWorker: Started | undefined;
@@ -257,7 +258,7 @@ describe('WebSockets', { timeout: 60_000 }, () => {
     }
   });
 
-  test('portico gateway to uwsgi:// upstreams: a portico worker and real uWSGI\'s own websockets, echoed through the gateway', async () => {
+  test('portico gateway to uwsgi:// upstreams: a portico worker and real uWSGI\'s own websockets, echoed through the gateway', { skip: needPeer(uwsgiMissing()) }, async () => {
     const dir = join(tmp.path, 'uwsgi-link');
     mkdirSync(dir);
     const workerSock = join(dir, 'worker.sock');
@@ -289,7 +290,7 @@ describe('WebSockets', { timeout: 60_000 }, () => {
     }
   });
 
-  test("Python's websocket-client (Debian's python3-websocket) through portico serve and through nginx uwsgi_pass", async () => {
+  test("Python's websocket-client (Debian's python3-websocket) through portico serve and through nginx uwsgi_pass", { skip: needPeer(pythonMissing({ name: 'websocket', pkg: 'python3-websocket' })) }, async () => {
     for (const [front, path] of [[serve!, '/py-serve'], [nginx!, '/py-nginx']] as const) {
       const { stdout } = await run('/usr/bin/python3', [join(repoRoot, 'test', 'support', 'ws-client.py'), `${front.url.replace(/^http/, 'ws')}${path}`]);
       assert.deepEqual(JSON.parse(stdout), { greeting: `hello ${path}`, text: 'from python', binary_ok: true });

@@ -6,10 +6,10 @@ import { after, before, describe, it } from 'node:test';
 import { once } from 'node:events';
 import { encodePacket } from '../protocol/packet-encoder.js';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
-import type { Started } from './support/child-process.js';
-import { fixturesDir } from './support/paths.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import type { Started } from '../support/child-process.js';
+import { fixturesDir } from '../support/paths.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const app = join(fixturesDir, 'behaviour-app.mjs');
 
@@ -161,7 +161,7 @@ describe('worker: sockets', () => {
   });
 
   it('a TCP socket serves addresses in --allow-from and refuses others', async () => {
-    const { freePort } = await import('./support/free-port.js');
+    const { freePort } = await import('../support/free-port.js');
     const port = await freePort();
     const open = await startWorker(app, `127.0.0.1:${port}`);
     assert.equal((await uwsgiRequest({ socket: `127.0.0.1:${port}` })).status, 200);

@@ -9,11 +9,11 @@ import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { listenAddressOption } from '../cli/option-checks.js';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
-import { freePort } from './support/free-port.js';
-import { fixturesDir, porticoBin } from './support/paths.js';
-import { startProcess, type Started } from './support/child-process.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { freePort } from '../support/free-port.js';
+import { fixturesDir, porticoBin } from '../support/paths.js';
+import { startProcess, type Started } from '../support/child-process.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const run = promisify(execFile);
 

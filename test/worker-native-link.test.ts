@@ -3,12 +3,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
-import type { Started } from './support/child-process.js';
+import type { Started } from '../support/child-process.js';
 import { pattern, rng } from './support/native-frames.js';
 import { TestGatewayLink, type TestResponse } from './support/native-loopback.js';
-import { fixturesDir } from './support/paths.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { fixturesDir } from '../support/paths.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 const GET = { method: 'GET', headers: [['Host', 'native.test']] as Array<[string, string]> };
 const TEN_MIB = 10 * 1024 * 1024;

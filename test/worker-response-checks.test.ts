@@ -10,12 +10,12 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { encodePacketHead } from '../protocol/packet-encoder.js';
 import { buildRequestVars } from '../protocol/request-vars.js';
-import { outputLine, type Started } from './support/child-process.js';
-import { fixturesDir } from './support/paths.js';
+import { outputLine, type Started } from '../support/child-process.js';
+import { fixturesDir } from '../support/paths.js';
 import { startServe, type HttpFront } from './support/portico-gateway.js';
-import { startWorker } from './support/portico-worker.js';
+import { startWorker } from '../support/portico-worker.js';
 import { sendRaw } from './support/raw-exchange.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 /** `absent`: a header the response must not have. */
 type Expect = { status: number; body?: string; code?: string; absent?: string };

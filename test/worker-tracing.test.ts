@@ -5,12 +5,12 @@ import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Started } from './support/child-process.js';
-import { startNginx, type Nginx } from './support/nginx.js';
-import { startCollector, type Collector } from './support/otlp-collector.js';
-import { fixturesDir } from './support/paths.js';
-import { startWorker } from './support/portico-worker.js';
-import { makeTmpDir } from './support/tmp-dir.js';
+import type { Started } from '../support/child-process.js';
+import { startNginx, type Nginx } from '../support/nginx.js';
+import { startCollector, type Collector } from '../support/otlp-collector.js';
+import { fixturesDir } from '../support/paths.js';
+import { startWorker } from '../support/portico-worker.js';
+import { makeTmpDir } from '../support/tmp-dir.js';
 
 describe('nginx -> portico worker --otel', { timeout: 60_000 }, () => {
   let tmp: ReturnType<typeof makeTmpDir> | undefined;

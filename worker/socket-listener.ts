@@ -2,7 +2,7 @@ import { chmodSync, existsSync, lstatSync, readFileSync, unlinkSync } from 'node
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { PorticoError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import { formatSocketAddress, listenError, parseSocketAddress, type SocketAddress } from '../protocol/socket-address.js';
+import { listenError, parseSocketAddress, type SocketAddress } from '../protocol/socket-address.js';
 
 /** sizeof(sockaddr_un.sun_path) on Linux is 108 with the final NUL; bind() cuts a longer path short. */
 export const UNIX_PATH_MAX = 107;
@@ -29,7 +29,7 @@ export interface ListenOptions {
  * umask that already gives it its final mode, so there is no window with looser permissions.
  */
 export async function listenSocket(opts: ListenOptions): Promise<Server> {
-  const { address, log } = opts;
+  const { address } = opts;
   const server = createServer({ allowHalfOpen: true, noDelay: true }, peerFilter(opts));
   if (opts.fd !== undefined) {
     const fd = opts.fd;

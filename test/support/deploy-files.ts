@@ -1,11 +1,11 @@
 // The deploy/ files are written for a real server or container (/run/portico, /etc/portico/nginx,
 // port 80). The tests use them as shipped and only move those paths into a temp directory, the
-// way test/support/nginx.ts includes the shipped locations files.
+// way support/nginx.ts includes the shipped locations files.
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { NGINX, nginxMainConf } from './nginx.js';
-import { repoRoot } from './paths.js';
+import { NGINX, nginxMainConf } from '../../support/nginx.js';
+import { repoRoot } from '../../support/paths.js';
 
 export const deployDir = join(repoRoot, 'deploy');
 

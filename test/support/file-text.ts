@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, watch } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Started } from './child-process.js';
+import type { Started } from '../../support/child-process.js';
 
 /** A file's text, '' while it does not exist. */
 export function fileContent(file: string): string {

@@ -3,13 +3,17 @@
 // portico worker. One app file, each path started once, every test of a file sent through them.
 import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { basename, join } from 'node:path';
-import { startProcess } from './child-process.js';
-import { freePort } from './free-port.js';
-import { GATEWAY_SITE, startNginx } from './nginx.js';
+import { startProcess } from '../../support/child-process.js';
+import { freePort } from '../../support/free-port.js';
+import { GATEWAY_SITE, startNginx } from '../../support/nginx.js';
 import { startServe } from './portico-gateway.js';
-import { startWorker } from './portico-worker.js';
+import { startWorker } from '../../support/portico-worker.js';
+import { nginxMissing, uwsgiMissing } from './peers.js';
 
 export type PathName = 'nginx' | 'serve' | 'proxy' | 'router';
+
+/** The peers the paths run on: nginx, and uWSGI's HTTP router. */
+export const fourPathsMissing = (): string | false => nginxMissing() || uwsgiMissing('http');
 
 /** Each path with the words a test name gives it. */
 export const PATHS: ReadonlyArray<readonly [PathName, string]> = [

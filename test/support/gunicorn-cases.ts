@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { fixturesDir, repoRoot } from './paths.js';
+import { fixturesDir, repoRoot } from '../../support/paths.js';
 
 export const CORPUS_DIR = join(fixturesDir, 'corpora', 'gunicorn-requests');
 
@@ -28,7 +28,7 @@ export interface CorpusCase {
 /** The corpus, read by test/support/gunicorn-corpus.py (the .py expectations are Python). */
 export function loadCorpus(): CorpusCase[] {
   const script = join(repoRoot, 'test', 'support', 'gunicorn-corpus.py');
-  const out = execFileSync('python3', [script, CORPUS_DIR], { maxBuffer: 64 * 1024 * 1024 });
+  const out = execFileSync('/usr/bin/python3', [script, CORPUS_DIR], { maxBuffer: 64 * 1024 * 1024 });
   const cases = JSON.parse(out.toString('utf8')) as Array<Omit<CorpusCase, 'raw'> & { raw: string }>;
   return cases.map((c) => ({ ...c, raw: Buffer.from(c.raw, 'base64') }));
 }

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { MasterStatsJson } from '../../worker/master/master-stats.js';
 import { fetchStats } from '../../worker/master/stats-client.js';
-import { startProcess, outputLine, type Started } from './child-process.js';
+import { startProcess, outputLine, type Started } from '../../support/child-process.js';
 import type { LoadSummary } from './load-client.js';
 
 const CLIENT = join(import.meta.dirname, 'load-client.js');

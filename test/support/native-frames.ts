@@ -1,4 +1,3 @@
-import { strict as assert } from 'node:assert';
 import type { PorticoError } from '../../common/errors.js';
 import { UwsgiVars } from '../../protocol/uwsgi-vars.js';
 import {
@@ -13,7 +12,7 @@ export function pattern(n: number, seed = 0): Buffer {
   return b;
 }
 
-export { rng } from './rng.js';
+export { rng } from '../../support/rng.js';
 
 /** Collects writes as they are, to check what was coalesced and what was passed on uncopied. */
 export function sink(): { parts: Uint8Array[]; write(c: Uint8Array): boolean; bytes(): Buffer } {

@@ -1,7 +1,7 @@
 import { execFile, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { startProcess, type Started } from './child-process.js';
+import { startProcess, type Started } from '../../support/child-process.js';
 
 /**
  * Network namespaces as stand-in machines for multi-host tests (root only): each "host" is a

@@ -1,6 +1,6 @@
-import { freePort } from './free-port.js';
-import { porticoBin } from './paths.js';
-import { startProcess, type Started } from './child-process.js';
+import { freePort } from '../../support/free-port.js';
+import { porticoBin } from '../../support/paths.js';
+import { startProcess, type Started } from '../../support/child-process.js';
 
 export interface HttpFront {
   proc: Started;
@@ -41,4 +41,4 @@ export function startGateway(upstreams: string[], extra: string[] = [], env?: No
   return startFront(['gateway', ...upstreams.flatMap((u) => ['--upstream', u])], extra, env);
 }
 
-export { outputLine } from './child-process.js';
+export { outputLine } from '../../support/child-process.js';

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { outputLine } from './child-process.js';
+import { outputLine } from '../../support/child-process.js';
 import { startServe, type HttpFront } from './portico-gateway.js';
 import { rawRequest } from './raw-http.js';
 
