@@ -84,7 +84,7 @@ master_process on;
 ${process.getuid?.() === 0 ? 'user nobody nogroup;' : ''}
 pid ${join(home, 'nginx.pid')};
 error_log stderr notice;
-events { worker_connections 256; }
+events { worker_connections 4096; }
 http {
   access_log off;
   client_body_temp_path ${join(home, 'client_body')};

@@ -1,6 +1,6 @@
 // WebSockets on every path a deployment uses (issue 14), the same checks on each: messages of 1
 // byte to 16 MiB (each of ws's three length encodings, text and binary), ping/pong, close codes
-// both ways; a client that stops reading while the app sends 64 MiB holds back the app, never
+// both ways; 1,000 connections at once; a client that stops reading while the app sends 64 MiB holds back the app, never
 // the hops' memory; a chain reload with 100 connections open drops none of them, new ones go to
 // the new worker, and the old one leaves once its connections close. The paths:
 //   portico serve                      the gateway hands the connection to the worker (IPC)
@@ -143,6 +143,23 @@ for (const [name, start] of Object.entries(paths)) {
       while (got < 64 * MiB) got += (await slow.next()).length;
       assert.equal(got, 64 * MiB);
       slow.ws.close();
+    });
+
+    test('1,000 connections at once: every one is greeted and echoes', async () => {
+      const clients: Client[] = [];
+      try {
+        // In batches of 100: a thousand handshakes at once only measure the machine's load.
+        for (let i = 0; i < 1000; i += 100) clients.push(...(await Promise.all(Array.from({ length: 100 }, () => open(`${wsUrl}/many`)))));
+        await Promise.all(clients.map(async (c, i) => {
+          await c.next();
+          c.ws.send(`n${i}`);
+          assert.equal((await c.next()).toString(), `n${i}`);
+        }));
+      } finally {
+        const closes = clients.map((c) => once(c.ws, 'close'));
+        for (const c of clients) c.ws.close(1000);
+        await Promise.all(closes);
+      }
     });
 
     test('a chain reload with 100 connections open drops none; new connections go to the new worker; the old one leaves once they close', async () => {
