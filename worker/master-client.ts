@@ -1,5 +1,3 @@
-import { Worker } from 'node:worker_threads';
-import { trackModuleGraph } from './module-graph.js';
 import { Scoreboard } from './scoreboard.js';
 import type { WatchdogConfig } from './watchdog.js';
 import type { WorkerServer } from './worker-server.js';
@@ -23,6 +21,11 @@ export interface ManagedWorkerConfig {
   blockedMs: number;
   maxRequests: number;
   rssLimitBytes: number;
+  /**
+   * Whether anyone needs the watchdog thread: a guard above, or the master's --stats, --metrics
+   * or --cheaper asking it. Without one, no thread (its own V8 heap costs about 10 MB).
+   */
+  watchdog: boolean;
   /** --reload: report the app's module graph to the master (portico:module). */
   reportModules?: boolean;
 }
@@ -35,6 +38,9 @@ export type WorkerMessage =
 
 export const MANAGED_ENV = 'PORTICO_WORKER';
 
+/** The IPC message a worker gets with a connection the master accepted for it (master/cheap-listener.ts). */
+export const HANDOVER = 'portico:connection';
+
 /** This process's config when a master started it, else null. */
 export function managedConfig(env: NodeJS.ProcessEnv = process.env): ManagedWorkerConfig | null {
   const raw = env[MANAGED_ENV];
@@ -46,7 +52,7 @@ export function managedConfig(env: NodeJS.ProcessEnv = process.env): ManagedWork
  * accepts, "ready"; --max-requests reached, "retire" (the master starts a replacement first and
  * only then stops this one, so nothing is refused meanwhile).
  */
-export function createScoreboard(config: ManagedWorkerConfig): Scoreboard {
+export async function createScoreboard(config: ManagedWorkerConfig): Promise<Scoreboard> {
   const board = new Scoreboard(config.maxRequests, () => {
     send({ type: 'portico:retire', id: config.id, reason: 'max-requests' });
   });
@@ -62,6 +68,8 @@ export function createScoreboard(config: ManagedWorkerConfig): Scoreboard {
     // timer's jitter, and it costs the loop four timer callbacks a second at the default 1 s.
     setInterval(() => board.beat(), config.blockedMs / 4).unref();
   }
+  if (!config.watchdog) return board;
+  const { Worker } = await import('node:worker_threads');
   const thread = new Worker(new URL('./watchdog.js', import.meta.url), { workerData: watchdogConfig });
   // The process ends when the worker server does; the watchdog never keeps it alive.
   thread.unref();
@@ -72,7 +80,7 @@ export function createScoreboard(config: ManagedWorkerConfig): Scoreboard {
  * --reload: tell the master each file of the app's module graph, so that it watches them. Before
  * the app is imported; the returned function reports what require() loaded, once it has.
  */
-export function reportModuleGraph(config: ManagedWorkerConfig): () => void {
+export async function reportModuleGraph(config: ManagedWorkerConfig): Promise<() => void> {
   if (!config.reportModules) return () => {};
   const sent = new Set<string>();
   const report = (file: string): void => {
@@ -80,7 +88,7 @@ export function reportModuleGraph(config: ManagedWorkerConfig): () => void {
     sent.add(file);
     send({ type: 'portico:module', id: config.id, file });
   };
-  return trackModuleGraph(report);
+  return (await import('./module-graph.js')).trackModuleGraph(report);
 }
 
 export function announceReady(config: ManagedWorkerConfig, worker: WorkerServer): void {

@@ -3,7 +3,7 @@ import { statusHasNoBody } from '../../protocol/http-response.js';
 import type { Exchange } from '../exchange.js';
 import type { RequestHandler } from '../worker-context.js';
 import { createRequest } from './light-request.js';
-import { kCached, NativeResponse, realResponse, type CachedResponse } from './light-response.js';
+import { kCached, nativeResponse, realResponse, type CachedResponse } from './light-response.js';
 
 export type FetchFunction = (request: Request) => Response | Promise<Response>;
 
@@ -23,7 +23,7 @@ function sendResponse(ex: Exchange, res: unknown): void | Promise<void> {
   if (cached) return sendCached(ex, cached);
   // Not the global `Response`: that is LightResponse once installed, and the static
   // Response.json/redirect/error (inherited from Node's class) still build native Responses.
-  if (!(res instanceof NativeResponse)) {
+  if (!(res instanceof nativeResponse())) {
     throw new PorticoError('PORTICO_ERR_APP_EXCEPTION', `the app's fetch returned ${describe(res)}, not a Response`);
   }
   return sendNative(ex, realResponse(res));

@@ -77,6 +77,8 @@ export interface SlotCounters {
  * SIGTERM. A worker that is replaced on purpose is stopped only after its replacement accepts.
  */
 export class Master {
+  /** Set before start() when --stats or --metrics ask the workers' watchdogs (control-channel.ts). */
+  watchdogQueries = false;
   /** --reload: told each file of the app's module graph the workers import (reload-watcher.ts). */
   moduleListener: ((file: string) => void) | null = null;
   readonly options: MasterOptions;
@@ -147,6 +149,7 @@ export class Master {
       blockedMs: o.onBlocked ? blockedThresholdMs(o.harakiriSeconds) : 0,
       maxRequests: o.maxRequests > 0 ? o.maxRequests + jitter : 0,
       rssLimitBytes: o.reloadOnRssMb * 1024 * 1024,
+      watchdog: o.harakiriSeconds > 0 || o.onBlocked !== undefined || o.reloadOnRssMb > 0 || !!o.cheaper || this.watchdogQueries,
       reportModules: this.moduleListener !== null,
     };
     const argv = socketPath ? [...o.workerArgv, '--socket', socketPath] : o.workerArgv;
