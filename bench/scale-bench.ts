@@ -94,32 +94,51 @@ async function statsRequests(stats: string): Promise<number[]> {
   return s.workers.map((w) => w.requests);
 }
 
-async function spreadRounds(dir: string, rounds: number, wrk: WrkOptions, killWrk: (k: () => void) => void): Promise<void> {
-  console.log(`\n## spread: nginx -> one shared socket -> portico worker --processes 4; wrk -c${wrk.connections} -d${wrk.durationSec}s through nginx`);
-  const sock = join(dir, 'spread.sock');
-  const stats = join(dir, 'spread-stats.sock');
+/** One `portico worker --processes 4` on a shared socket behind its own nginx, with --accept-busy `busy`. */
+async function startSpread(dir: string, busy: number): Promise<{ url: string; stats: string; stop: () => Promise<void> }> {
+  const sock = join(dir, `spread-${busy}.sock`);
+  const stats = join(dir, `spread-${busy}-stats.sock`);
   const nginx = await startNginx(dir, sock);
   trackFn('nginx', () => nginx.stop(), () => nginx.proc.child.kill('SIGKILL'));
-  const p = started('portico worker x4', startProcess(process.execPath, [porticoBin, 'worker', HELLO, '--socket', sock, '--processes', '4', '--chmod-socket', '666', '--stats', stats, '--disable-logging']));
+  const p = started('portico worker x4', startProcess(process.execPath, [porticoBin, 'worker', HELLO, '--socket', sock, '--processes', '4', '--chmod-socket', '666',
+    '--stats', stats, '--disable-logging', '--accept-busy', String(busy)]));
   await p.waitFor(/accepting on /);
-  await runWrk(`${nginx.url}/`, { ...wrk, durationSec: 2 }, killWrk);
-  const ratios: number[] = [];
-  const p99s: number[] = [];
-  const rps: number[] = [];
+  return { url: `${nginx.url}/`, stats, stop: async () => {
+    await p.stop();
+    await nginx.stop();
+  } };
+}
+
+async function spreadRounds(dir: string, rounds: number, wrk: WrkOptions, killWrk: (k: () => void) => void): Promise<void> {
+  const busy = envInt('BENCH_ACCEPT_BUSY', 1, 1);
+  console.log(`\n## spread: nginx -> one shared socket -> portico worker --processes 4, --accept-busy 0 (off) against ${busy}; wrk -c${wrk.connections} -d${wrk.durationSec}s through nginx`);
+  const targets = [{ id: 'off', busy: 0 }, { id: `busy ${busy}`, busy }];
+  const running = await Promise.all(targets.map((t) => startSpread(dir, t.busy)));
+  for (const r of running) await runWrk(r.url, { ...wrk, durationSec: 2 }, killWrk);
+  const results = targets.map(() => ({ ratios: [] as number[], p99s: [] as number[], rps: [] as number[] }));
   for (let round = 1; round <= rounds; round++) {
-    const before = await statsRequests(stats);
-    const w = await runWrk(`${nginx.url}/`, wrk, killWrk);
-    const after = await statsRequests(stats);
-    const served = after.map((n, i) => n - (before[i] ?? 0));
-    const ratio = Math.max(...served) / Math.max(1, Math.min(...served));
-    ratios.push(ratio);
-    p99s.push(w.latencyP99Ms);
-    rps.push(w.requestsPerSec);
-    console.log(`round ${round}: per worker ${served.join(' / ')} requests, max/min ${ratio.toFixed(2)}; ${Math.round(w.requestsPerSec)} req/s, p99 ${w.latencyP99Ms.toFixed(2)} ms${w.non2xx || w.socketErrors ? ` (${w.non2xx} non-2xx, ${w.socketErrors} socket errors)` : ''}`);
+    const order = round % 2 === 1 ? [0, 1] : [1, 0];
+    for (const i of order) {
+      const r = running[i]!;
+      const before = await statsRequests(r.stats);
+      const w = await runWrk(r.url, wrk, killWrk);
+      const after = await statsRequests(r.stats);
+      const served = after.map((n, k) => n - (before[k] ?? 0));
+      const ratio = Math.max(...served) / Math.max(1, Math.min(...served));
+      results[i]!.ratios.push(ratio);
+      results[i]!.p99s.push(w.latencyP99Ms);
+      results[i]!.rps.push(w.requestsPerSec);
+      console.log(`round ${round} ${targets[i]!.id.padEnd(7)}: per worker ${served.join(' / ')} requests, max/min ${ratio.toFixed(2)}; ${Math.round(w.requestsPerSec)} req/s, p99 ${w.latencyP99Ms.toFixed(2)} ms${w.non2xx || w.socketErrors ? ` (${w.non2xx} non-2xx, ${w.socketErrors} socket errors)` : ''}`);
+    }
   }
-  console.log(`medians: max/min ${median(ratios).toFixed(2)} (goal <= 1.3${median(ratios) <= 1.3 ? ', met' : ', NOT met'}), ${Math.round(median(rps))} req/s, p99 ${median(p99s).toFixed(2)} ms`);
-  await p.stop();
-  await nginx.stop();
+  targets.forEach((t, i) => {
+    const r = results[i]!;
+    const ratio = median(r.ratios);
+    console.log(`medians ${t.id.padEnd(7)}: max/min ${ratio.toFixed(2)} (goal <= 1.3${ratio <= 1.3 ? ', met' : ', NOT met'}), ${Math.round(median(r.rps))} req/s, p99 ${median(r.p99s).toFixed(2)} ms`);
+  });
+  const [off, on] = results;
+  console.log(`--accept-busy ${busy} against off: req/s x${(median(on!.rps) / median(off!.rps)).toFixed(2)}, p99 x${(median(on!.p99s) / median(off!.p99s)).toFixed(2)}`);
+  for (const r of running) await r.stop();
 }
 
 async function idleRounds(rounds: number, wrk: WrkOptions, killWrk: (k: () => void) => void): Promise<void> {

@@ -67,7 +67,14 @@ export function workerOptionsFrom(app: string, socket: string, values: OptionVal
     logto: logs.main,
     requestLogto: logs.requests,
     lightResponse: !values['native-response'],
+    acceptBusy: acceptBusyOption(values['accept-busy']),
   };
+}
+
+function acceptBusyOption(value: unknown): number | undefined {
+  const n = intOption('accept-busy', value);
+  if (n !== undefined && (n < 0 || n > 1_000_000)) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--accept-busy must be 0 to 1000000, got ${n}`);
+  return n;
 }
 
 /** Checked here, not only in the worker: under the master a bad value would kill every worker it starts. */

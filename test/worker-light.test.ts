@@ -2,7 +2,7 @@
 // common/logger.ts, worker/adapters/web-classes.ts): a hello-world worker behind nginx has no
 // watchdog thread, no pino, no avsc, no prom-client, no undici; the options that need them bring them.
 import { strict as assert } from 'node:assert';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
@@ -63,5 +63,34 @@ describe('light processes', { timeout: 60_000 }, () => {
     assert.ok(worker.undici, 'Response.json needs Node\'s Response');
     assert.ok(hasThreads(worker), 'the watchdog thread answers --stats');
     assert.ok(!worker.packages.includes('avsc'), 'no native link was asked for');
+  });
+});
+
+describe('--accept-busy on the shared socket', { timeout: 60_000 }, () => {
+  const tmp = makeTmpDir('accept-busy');
+  after(() => tmp.cleanup());
+
+  it('a worker with a request not yet answered leaves the next connection to another worker; both answer', async () => {
+    const sock = join(tmp.path, 'app.sock');
+    const release = join(tmp.path, 'release');
+    const master = startProcess(process.execPath, [porticoBin, 'worker', join(fixturesDir, 'hold-app.mjs'), '--socket', sock, '--processes', '2', '--accept-busy', '1'], {
+      env: { ...process.env, HOLD_RELEASE: release },
+    });
+    try {
+      await master.waitFor(/2 worker\(s\) of .* accepting on /);
+      const first = uwsgiRequest({ socket: sock, path: '/1' });
+      const [, pid1] = await master.waitFor(/holding (\d+)/);
+      // The worker holding the first request stopped accepting: only the other one can take this.
+      const second = uwsgiRequest({ socket: sock, path: '/2' });
+      const [, pid2] = await master.waitFor(new RegExp(`holding (?!${pid1!})(\\d+)`));
+      writeFileSync(release, '');
+      const answers = await Promise.all([first, second]);
+      assert.deepEqual(answers.map((a) => a.body.toString()), [pid1, pid2]);
+      // Both accept again once they have answered.
+      const more = await Promise.all(Array.from({ length: 8 }, (_, i) => uwsgiRequest({ socket: sock, path: `/more${i}` })));
+      for (const r of more) assert.equal(r.status, 200);
+    } finally {
+      assert.equal(await master.stop(), 0);
+    }
   });
 });
