@@ -1,13 +1,12 @@
 import { createRequire } from 'node:module';
 import type pino from 'pino';
-import type { SonicBoom } from 'sonic-boom';
 import { compileLogFormat } from './log-format.js';
 
 // pino itself (about 7 MB of a process's memory) is loaded only for --log-format json; every
 // other format writes through sonic-boom, pino's own destination, resolved through pino's
 // dependencies so that it is the very copy pino would use.
 const require = createRequire(import.meta.url);
-const SonicBoomClass = createRequire(require.resolve('pino'))('sonic-boom') as typeof SonicBoom;
+const SonicBoom = createRequire(require.resolve('pino'))('sonic-boom') as new (options: DestinationOptions) => Destination;
 
 /** `text` (uWSGI's line), `json` (pino), or a uWSGI logformat template with %(name) variables. */
 export type LogFormat = string;
@@ -41,7 +40,19 @@ export interface RequestRecord {
 /** How long a request line may wait in the buffer before it is written anyway. */
 const REQUEST_FLUSH_MS = 100;
 
-type Destination = SonicBoom;
+/** What portico uses of a sonic-boom destination (sonic-boom is pino's dependency, not ours). */
+interface Destination extends NodeJS.EventEmitter {
+  write(data: string): boolean;
+  flushSync(): void;
+  reopen(file?: string | number): void;
+}
+
+interface DestinationOptions {
+  dest: string | number;
+  sync: boolean;
+  minLength: number;
+  mkdir: boolean;
+}
 
 /** Every destination still open: what they hold is written at the process's exit (as pino does). */
 const open = new Set<Destination>();
@@ -61,7 +72,7 @@ function noop(): void {}
 
 /** A buffered async file (or stderr) destination. */
 function destination(file: string | undefined): Destination {
-  const dest = new SonicBoomClass({ dest: file ?? 2, sync: false, minLength: 4096, mkdir: true });
+  const dest = new SonicBoom({ dest: file ?? 2, sync: false, minLength: 4096, mkdir: true });
   open.add(dest);
   dest.on('close', () => open.delete(dest));
   // A log that can no longer be written (stderr piped into a reader that exited: EPIPE) must
