@@ -144,24 +144,25 @@ async function spreadRounds(dir: string, rounds: number, wrk: WrkOptions, killWr
 async function idleRounds(rounds: number, wrk: WrkOptions, killWrk: (k: () => void) => void): Promise<void> {
   const n = envInt('BENCH_IDLE', 10_000, 1);
   console.log(`\n## idle: ${n} idle keep-alive connections on portico serve (--workers 1, --max-connections ${n * 2}); wrk -c${wrk.connections} -d${wrk.durationSec}s alongside`);
-  const port = await freePort();
-  // The gateway holds n connections and the client n more: each needs file descriptors past the
-  // usual soft limit of 1024 (as many as the hard limit allows).
-  const serve = started('portico serve', startProcess('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$0" "$@"', process.execPath, porticoBin, 'serve', HELLO,
-    '--workers', '1', '--http', `127.0.0.1:${port}`, '--max-connections', String(n * 2), '--keepalive-timeout', '600', '--disable-logging']));
-  await serve.waitFor(/accepting|http on|ready/i);
-  const url = `http://127.0.0.1:${port}/`;
-  await runWrk(url, { ...wrk, durationSec: 2 }, killWrk);
   const perConn: number[] = [];
   const ratios: number[] = [];
   for (let round = 1; round <= rounds; round++) {
+    // A fresh gateway each round: its RSS before the idle connections is not what earlier rounds left.
+    const port = await freePort();
+    // The gateway holds n connections and the client n more: each needs file descriptors past the
+    // usual soft limit of 1024 (as many as the hard limit allows).
+    const serve = started('portico serve', startProcess('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$0" "$@"', process.execPath, porticoBin, 'serve', HELLO,
+      '--workers', '1', '--http', `127.0.0.1:${port}`, '--max-connections', String(n * 2), '--keepalive-timeout', '600', '--disable-logging']));
+    await serve.waitFor(/accepting|http on|ready/i);
+    const url = `http://127.0.0.1:${port}/`;
+    await runWrk(url, { ...wrk, durationSec: 2 }, killWrk);
     // Alternating: odd rounds measure without the idle connections first, even rounds with them.
-    const withoutFirst = round % 2 === 1;
-    const bare = withoutFirst ? await runWrk(url, wrk, killWrk) : null;
+    const bare = round % 2 === 1 ? await runWrk(url, wrk, killWrk) : null;
+    await sleep(1000);
     const before = rssKiB(serve.child.pid!);
     const client = started('idle connections', startProcess('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$0" "$@"', process.execPath, IDLE, String(port), String(n)]));
     await client.waitFor(/\{"open":\d+\}/);
-    await sleep(500);
+    await sleep(1000);
     const after = rssKiB(serve.child.pid!);
     const withIdle = await runWrk(url, wrk, killWrk);
     client.child.kill('SIGTERM');
@@ -170,6 +171,7 @@ async function idleRounds(rounds: number, wrk: WrkOptions, killWrk: (k: () => vo
     // The gateway closes 10,000 sockets: let it finish before a run without them.
     await sleep(2000);
     const without = bare ?? await runWrk(url, wrk, killWrk);
+    await serve.stop();
     const kib = (after - before) / n;
     perConn.push(kib);
     const ratio = withIdle.latencyP99Ms / without.latencyP99Ms;
@@ -179,7 +181,6 @@ async function idleRounds(rounds: number, wrk: WrkOptions, killWrk: (k: () => vo
   }
   console.log(`medians: ${median(perConn).toFixed(2)} KiB per idle connection (goal <= 10${median(perConn) <= 10 ? ', met' : ', NOT met'}), ` +
     `p99 with/without x${median(ratios).toFixed(2)} (goal <= 1.2${median(ratios) <= 1.2 ? ', met' : ', NOT met'})`);
-  await serve.stop();
 }
 
 export async function scaleBench(): Promise<void> {
