@@ -10,7 +10,8 @@
  * BENCH_SUITE=gateway runs bench/gateway-bench.ts instead (portico's HTTP gateway against fastify,
  * fastify + reply-from, nginx -> uWSGI, and nginx for static files), then bench/stream-bench.ts
  * (1 GiB up and down through `portico serve`, the gateway's and the worker's memory measured);
- * BENCH_SUITE=stream runs the streaming suite alone.
+ * BENCH_SUITE=stream runs the streaming suite alone; BENCH_SUITE=scale bench/scale-bench.ts (issue 19:
+ * process memory and start time, the spread over workers on a shared socket, idle connections).
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -23,6 +24,7 @@ import { installExitHandlers, interruptedBy, runBench, track, trackFn } from './
 import { reloadBench } from './reload-bench.js';
 import { streamBench } from './stream-bench.js';
 import { websocketBench } from './websocket-bench.js';
+import { scaleBench } from './scale-bench.js';
 import { alternatingRounds } from './rounds.js';
 import { ratioTable, summarize, summaryTable, type RoundResult } from './report.js';
 import { treeCpuSeconds } from './proc-cpu.js';
@@ -143,13 +145,18 @@ if (suite === 'gateway') {
     installExitHandlers();
     await websocketBench();
   });
+} else if (suite === 'scale') {
+  await runBench(async () => {
+    installExitHandlers();
+    await scaleBench();
+  });
 } else if (suite === 'reload') {
   await runBench(async () => {
     installExitHandlers();
     await reloadBench();
   });
 } else if (suite !== 'uwsgi' && suite !== 'default') {
-  console.error(`BENCH_SUITE must be uwsgi, reload, gateway (then stream), stream or websocket (unset: all of them), not ${JSON.stringify(suite)}`);
+  console.error(`BENCH_SUITE must be uwsgi, reload, gateway (then stream), stream, websocket or scale (unset: all of them), not ${JSON.stringify(suite)}`);
   process.exit(2);
 }
 
@@ -159,5 +166,6 @@ await runBench(async () => {
   await reloadBench();
   const code = await gatewaySuites();
   await websocketBench();
+  await scaleBench();
   return code;
 });

@@ -5,7 +5,7 @@ import { loadCommandConfig } from '../common/config-resolve.js';
 import { CONFIG_FOOTER, formatHelp, serveOptions, toArgv, workerOptionsBase } from '../common/option-schema.js';
 import { gatewayMetricsJSON } from '../common/request-metrics.js';
 import { GatewayServer } from '../gateway/gateway-server.js';
-import { checkAppFile, KIND_RULES } from '../worker/app-loader.js';
+import { checkAppFile, KIND_RULES } from '../worker/app-file.js';
 import { Master } from '../worker/master/master.js';
 import { runMaster } from '../worker/master/master-runtime.js';
 import { removePidfile, writePidfile } from '../worker/master/pidfile.js';

@@ -1,23 +1,14 @@
 import { otelSettings } from '../common/otel-config.js';
-import { Socket } from 'node:net';
-import { defaults } from '../common/defaults.js';
 import { PorticoError } from '../common/errors.js';
-import { Logger } from '../common/logger.js';
 import { loadCommandConfig } from '../common/config-resolve.js';
-import { CONFIG_FOOTER, formatHelp, toArgv, workerOptions, workerOptionsBase, type OptionValues } from '../common/option-schema.js';
-import { formatSocketAddress, parseSocketAddress } from '../protocol/socket-address.js';
-import { checkAppFile, KIND_RULES, type AppKind } from '../worker/app-loader.js';
-import { announceReady, createScoreboard, managedConfig, reportModuleGraph, takeUpgrades, type ManagedWorkerConfig } from '../worker/master-client.js';
-import { CheapListener, HANDOVER } from '../worker/master/cheap-listener.js';
-import { Master } from '../worker/master/master.js';
-import { runMaster } from '../worker/master/master-runtime.js';
-import { removePidfile, writePidfile } from '../worker/master/pidfile.js';
-import { bindSharedSocket, inheritedSocket, listenFds } from '../worker/master/shared-socket.js';
-import { backlogWarning, othersCanConnect } from '../worker/socket-listener.js';
-import { WorkerServer, type WorkerOptions } from '../worker/worker-server.js';
-import { holdStopSignals, intOption, logFormatOption, waitForStopSignals } from './cli-values.js';
-import { dropPrivileges, MAIN, masterGuards, privilegeOptions, runtimeOptions, secondsOption } from './master-values.js';
-import { giveLogFiles, logFilesOption } from './log-options.js';
+import { CONFIG_FOOTER, formatHelp, workerOptions, type OptionValues } from '../common/option-schema.js';
+import { checkAppFile, KIND_RULES, type AppKind } from '../worker/app-file.js';
+import { managedConfig } from '../worker/master-client.js';
+import { listenFds } from '../worker/master/shared-socket.js';
+import type { WorkerOptions } from '../worker/worker-server.js';
+import { holdStopSignals, intOption, logFormatOption } from './cli-values.js';
+import { secondsOption } from './master-values.js';
+import { logFilesOption } from './log-options.js';
 import { listenAddressOption } from './option-checks.js';
 
 const USAGE = `Usage: portico worker APP --socket PATH|HOST:PORT [options]
@@ -43,123 +34,15 @@ export async function workerCommand(argv: string[]): Promise<number> {
   // master has signal handling of its own.
   if (managed || !values.master) holdStopSignals();
   // The master checked everything before it forked this process.
-  if (managed) return runManagedWorker(app, values.socket!, values, managed);
+  if (managed) return (await import('./worker-run.js')).runManagedWorker(app, values.socket!, values, managed);
   // Before anything is bound: a bad value is one line and a non-zero exit, nothing left behind.
   if (values.socket !== undefined) listenAddressOption('socket', values.socket, { unix: true });
-  const logs = logFilesOption(values);
+  logFilesOption(values);
   checkAppFile(app);
-  if (values.master) return runWorkerMaster(app, values.socket, values);
-  const privileges = privilegeOptions(values);
-  const opts = workerOptionsFrom(app, values.socket ?? '', values);
-  const inherited = activated ? inheritedSocket(values.socket ? parseSocketAddress(values.socket) : undefined) : null;
-  let worker: WorkerServer;
-  if (inherited) {
-    worker = new WorkerServer({ ...opts, socket: formatSocketAddress(inherited.address), listenFd: inherited.fd, vacuum: false });
-    giveLogFiles(logs, privileges);
-    dropPrivileges(privileges, [], worker.log);
-  } else if (process.getuid?.() === 0 && (privileges.user || privileges.gid !== undefined)) {
-    // --uid without the master: bound as root (/run, a port below 1024), privileges dropped, and
-    // only then the app imported and the socket listened on, as the master does for its workers.
-    const bound = await bindSharedSocket(parseSocketAddress(values.socket!), opts.chmodSocket, opts.listen ?? defaults.listen);
-    const log = new Logger({ format: opts.logFormat, file: opts.logto, requestFile: opts.requestLogto });
-    try {
-      giveLogFiles(logs, privileges);
-      dropPrivileges(privileges, bound.address.kind === 'unix' ? [bound.address.path] : [], log);
-    } catch (err) {
-      bound.close(true);
-      throw err;
-    }
-    worker = new WorkerServer({ ...opts, listenFd: bound.fd, logger: log });
-  } else {
-    worker = new WorkerServer(opts);
-    giveLogFiles(logs, privileges);
-    dropPrivileges(privileges, [], worker.log);
-  }
-  await worker.start();
-  process.on('SIGUSR1', () => worker.log.reopen());
-  await waitForStopSignals(worker.log, (graceful) => worker.stop(graceful), () => worker.inFlight);
-  return 0;
-}
-
-/** A worker process the master started: the shared socket (or its own), a scoreboard, a watchdog. */
-async function runManagedWorker(app: string, socket: string, values: OptionValues, managed: ManagedWorkerConfig): Promise<number> {
-  const shared = managed.listenFd !== null;
-  const worker = new WorkerServer({
-    ...workerOptionsFrom(app, socket, values),
-    listenFd: managed.listenFd ?? undefined,
-    // The shared socket's file belongs to the master, which outlives this process.
-    vacuum: shared ? false : (values.vacuum as boolean | undefined),
-    scoreboard: createScoreboard(managed),
-  });
-  const reportRequired = reportModuleGraph(managed);
-  await worker.start();
-  reportRequired();
-  // --cheap: connections the master accepted before (or besides) us.
-  process.on('message', (m: { type?: string }, handle: unknown) => {
-    if (m?.type === HANDOVER && handle instanceof Socket) worker.adopt(handle);
-  });
-  takeUpgrades(managed, worker);
-  announceReady(managed, worker);
-  process.on('SIGUSR1', () => worker.log.reopen());
-  await waitForStopSignals(worker.log, (graceful) => worker.stop(graceful), () => worker.inFlight);
-  return 0;
-}
-
-/** `portico worker` with the master (the default): one socket, --processes workers on it. */
-async function runWorkerMaster(app: string, socket: string | undefined, values: OptionValues): Promise<number> {
-  const opts = workerOptionsFrom(app, socket ?? '', values);
-  const logs = logFilesOption(values);
-  const log = new Logger({ format: opts.logFormat, file: logs.main, requestFile: logs.requests });
-  // Under socket activation systemd bound the socket (owner, mode, path are the .socket unit's).
-  const activated = listenFds() > 0;
-  // Every option is checked (a bad --cron spec, --cheaper above --processes) before the socket is bound.
-  const guards = masterGuards(values);
-  const runtime = runtimeOptions(values);
-  const privileges = privilegeOptions(values);
-  const shared = activated ? inheritedSocket(socket ? parseSocketAddress(socket) : undefined) : await bindSharedSocket(parseSocketAddress(socket!), opts.chmodSocket, opts.listen ?? defaults.listen);
-  const label = formatSocketAddress(shared.address);
-  const vacuum = opts.vacuum !== false;
-  if (activated) log.info(`socket activation: using ${label} from fd ${shared.fd}${socket && socket !== label ? ` (--socket ${socket} ignored)` : ''}`);
-  try {
-    // uWSGI's pidfile: written while still root, so /run/portico.pid works with --uid.
-    if (runtime.pidfile) writePidfile(runtime.pidfile);
-    giveLogFiles(logs, privileges);
-    dropPrivileges(privileges, shared.address.kind === 'unix' && !activated ? [shared.address.path] : [], log);
-  } catch (err) {
-    shared.close(vacuum);
-    if (runtime.pidfile) removePidfile(runtime.pidfile, log);
-    throw err;
-  }
-  let cheap: CheapListener | null = null;
-  const master = new Master({
-    ...guards,
-    main: MAIN,
-    workerArgv: ['worker', app, '--socket', label, ...toArgv(values, workerOptionsBase)],
-    shared,
-    runDir: null,
-    log,
-    workerOutputToLog: logs.main !== undefined,
-    onReady: (w) => cheap?.workerReady(w),
-    waiting: () => cheap?.waiting ?? 0,
-  });
-  if (values.cheap) {
-    cheap = new CheapListener(master);
-    await cheap.listen(shared.fd, opts.listen ?? defaults.listen);
-  }
-  const backlog = backlogWarning(opts.listen ?? defaults.listen);
-  if (backlog) log.warn(backlog);
-  log.info(`portico master ${process.pid}: starting ${master.processes} worker(s) on ${label}`);
-  if (!activated && shared.address.kind === 'unix' && !othersCanConnect(opts.chmodSocket)) {
-    log.info(`note: nginx connects as its own user (www-data on Debian); if it logs "connect() to unix:${label} failed ` +
-      '(13: Permission denied)", start portico with --chmod-socket 666 (or 660 and a group nginx is in)');
-  }
-  await runMaster(master, {
-    ...runtime,
-    sockets: () => [{ name: label, proto: 'uwsgi', backlog: opts.listen ?? defaults.listen }],
-    afterStop: () => shared.close(vacuum),
-    readyLine: `portico master ${process.pid}: ${master.options.initialWorkers ?? master.processes} worker(s) of ${app} accepting on ${label}`,
-  });
-  return 0;
+  // The master's modules are loaded only here: every worker process it forks runs this file too.
+  if (values.master) return (await import('./worker-master.js')).runWorkerMaster(app, values.socket, values);
+  // The worker's modules are loaded only in a worker process, never in the master.
+  return (await import('./worker-run.js')).runAloneWorker(app, values.socket, values, activated);
 }
 
 export function workerOptionsFrom(app: string, socket: string, values: OptionValues): WorkerOptions {
@@ -186,7 +69,14 @@ export function workerOptionsFrom(app: string, socket: string, values: OptionVal
     requestLogto: logs.requests,
     lightResponse: !values['native-response'],
     otel: otelSettings(values.otel as boolean | undefined),
+    acceptBusy: acceptBusyOption(values['accept-busy']),
   };
+}
+
+function acceptBusyOption(value: unknown): number | undefined {
+  const n = intOption('accept-busy', value);
+  if (n !== undefined && (n < 0 || n > 1_000_000)) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--accept-busy must be 0 to 1000000, got ${n}`);
+  return n;
 }
 
 /** Checked here, not only in the worker: under the master a bad value would kill every worker it starts. */

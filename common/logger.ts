@@ -1,5 +1,12 @@
-import pino from 'pino';
+import { createRequire } from 'node:module';
+import type pino from 'pino';
 import { compileLogFormat } from './log-format.js';
+
+// pino itself (about 7 MB of a process's memory) is loaded only for --log-format json; every
+// other format writes through sonic-boom, pino's own destination, resolved through pino's
+// dependencies so that it is the very copy pino would use.
+const require = createRequire(import.meta.url);
+const SonicBoom = createRequire(require.resolve('pino'))('sonic-boom') as new (options: DestinationOptions) => Destination;
 
 /** `text` (uWSGI's line), `json` (pino), or a uWSGI logformat template with %(name) variables. */
 export type LogFormat = string;
@@ -33,23 +40,53 @@ export interface RequestRecord {
 /** How long a request line may wait in the buffer before it is written anyway. */
 const REQUEST_FLUSH_MS = 100;
 
-type Destination = pino.DestinationStream & { flushSync(): void; reopen(file?: string): void };
+/** What portico uses of a sonic-boom destination (sonic-boom is pino's dependency, not ours). */
+interface Destination extends NodeJS.EventEmitter {
+  write(data: string): boolean;
+  flushSync(): void;
+  reopen(file?: string | number): void;
+}
+
+interface DestinationOptions {
+  dest: string | number;
+  sync: boolean;
+  minLength: number;
+  mkdir: boolean;
+}
+
+/** Every destination still open: what they hold is written at the process's exit (as pino does). */
+const open = new Set<Destination>();
+process.on('exit', () => {
+  for (const d of open) flushQuietly(d);
+});
+
+function flushQuietly(d: Destination): void {
+  try {
+    d.flushSync();
+  } catch {
+    // nothing buffered, or the destination is gone: nothing more can be done
+  }
+}
+
+function noop(): void {}
 
 /** A buffered async file (or stderr) destination. */
 function destination(file: string | undefined): Destination {
-  const dest = pino.destination({ dest: file ?? 2, sync: false, minLength: 4096, mkdir: true }) as never as Destination;
+  const dest = new SonicBoom({ dest: file ?? 2, sync: false, minLength: 4096, mkdir: true });
+  open.add(dest);
+  dest.on('close', () => open.delete(dest));
   // A log that can no longer be written (stderr piped into a reader that exited: EPIPE) must
-  // never take the server down, nor keep a signal handler from stopping it.
-  (dest as unknown as NodeJS.EventEmitter).on('error', () => {});
+  // never take the server down, nor keep a signal handler from stopping it; after EPIPE nothing
+  // more is written (pino's destination does the same).
+  dest.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') return;
+    dest.write = () => true;
+    dest.flushSync = noop;
+    open.delete(dest);
+  });
   // A line logged before the file is open cannot be flushed then (the gateway's "http on" line,
   // logged at once): it goes out as soon as the file is open, not with the next 4 KiB.
-  (dest as unknown as NodeJS.EventEmitter).once('ready', () => {
-    try {
-      dest.flushSync();
-    } catch {
-      // already gone: nothing to flush into
-    }
-  });
+  dest.once('ready', () => flushQuietly(dest));
   return dest;
 }
 
@@ -74,8 +111,9 @@ export class Logger {
   constructor(options: { format?: LogFormat; file?: string; requestFile?: string; disableRequests?: boolean } = {}) {
     this.dest = destination(options.file);
     this.requestDest = options.requestFile !== undefined ? destination(options.requestFile) : this.dest;
-    const jsonTo = (d: Destination): pino.Logger => pino({ base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, d);
-    this.json = options.format === 'json' ? jsonTo(this.dest) : null;
+    const createPino = options.format === 'json' ? (require('pino') as typeof pino) : null;
+    const jsonTo = (d: Destination): pino.Logger | null => createPino ? createPino({ base: { pid: process.pid }, timestamp: createPino.stdTimeFunctions.isoTime }, d) : null;
+    this.json = jsonTo(this.dest);
     this.requestJson = this.json && this.requestDest !== this.dest ? jsonTo(this.requestDest) : this.json;
     this.requestsEnabled = !options.disableRequests;
     this.template = options.format !== undefined && options.format !== 'text' && options.format !== 'json' ? compileLogFormat(options.format) : null;
@@ -154,10 +192,10 @@ export class Logger {
   reopen(message?: string): void {
     if (this.requestDest !== this.dest) {
       this.requestDest.reopen();
-      (this.requestDest as unknown as NodeJS.EventEmitter).once('ready', () => this.flush());
+      this.requestDest.once('ready', () => this.flush());
     }
     this.dest.reopen();
-    (this.dest as unknown as NodeJS.EventEmitter).once('ready', () => {
+    this.dest.once('ready', () => {
       if (message) this.info(message);
       else this.flush();
     });
@@ -179,13 +217,8 @@ export class Logger {
   }
 
   flush(): void {
-    for (const d of this.requestDest === this.dest ? [this.dest] : [this.dest, this.requestDest]) {
-      try {
-        d.flushSync();
-      } catch {
-        // nothing buffered, or the destination is gone: nothing more can be done at exit
-      }
-    }
+    flushQuietly(this.dest);
+    if (this.requestDest !== this.dest) flushQuietly(this.requestDest);
   }
 
   /** ctime(3)-style date as uWSGI prints it, computed once per second. */

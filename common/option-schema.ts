@@ -49,6 +49,7 @@ export const SCHEMA = {
   kind: { type: 'string', arg: 'fetch|wsgi|node', commands: WS, toWorkers: true, help: 'force the kind of app instead of detecting it' },
   'buffer-size': { type: 'string', short: 'b', arg: 'BYTES', default: String(defaults.bufferSize), commands: WS, toWorkers: true, help: 'largest uwsgi vars block accepted (at most 65535)' },
   listen: { type: 'string', short: 'l', arg: 'N', default: String(defaults.listen), commands: ALL, toWorkers: true, help: "socket listen backlog; the gateway's: requests that may wait for a free upstream, past it 503 + Retry-After" },
+  'accept-busy': { type: 'string', arg: 'N', default: '0', commands: W, toWorkers: true, help: 'on the shared socket of --processes workers: a worker with N connections not yet answered stops accepting until it has fewer, so an idler one takes the next (an accept rule like uWSGI\'s --thunder-lock; 0: off)' },
   'chmod-socket': { type: 'string', arg: 'MODE', commands: WS, toWorkers: true, help: 'mode of the unix socket file, e.g. 666 or 660, at most 777 (nginx must be able to connect)' },
   'allow-from': { type: 'string', multiple: true, arg: 'ADDR', commands: WS, toWorkers: true, help: `peer address a TCP socket accepts (repeatable; default ${defaults.allowFrom.join(', ')})` },
   vacuum: { type: 'boolean', default: true, commands: WS, toWorkers: true, help: 'remove the socket file on exit (--no-vacuum to keep it)' },

@@ -3,7 +3,7 @@
 // native ones alike (Next.js checks a route handler's `Response.json(...)` so, and refused it).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isLightResponse, LightResponse, NativeResponse, realResponse } from '../worker/adapters/light-response.js';
+import { isLightResponse, LightResponse, nativeResponse, realResponse } from '../worker/adapters/light-response.js';
 
 describe('LightResponse as the global Response', () => {
   it('instanceof holds for native Responses: Response.json/redirect/error, new Response(stream), and its own', () => {
@@ -11,7 +11,7 @@ describe('LightResponse as the global Response', () => {
     assert.ok(Global.json({ a: 1 }) instanceof Global);
     assert.ok(Global.redirect('http://127.0.0.1/x', 302) instanceof Global);
     assert.ok(Global.error() instanceof Global);
-    assert.ok(new NativeResponse('native') instanceof Global);
+    assert.ok(new (nativeResponse())('native') instanceof Global);
     assert.ok(new Global('light') instanceof Global);
     assert.ok(new Global(new ReadableStream()) instanceof Global);
     for (const other of [{}, null, undefined, 'text', new Request('http://127.0.0.1/')]) assert.equal(other instanceof Global, false);
@@ -28,7 +28,7 @@ describe('LightResponse as the global Response', () => {
 
   it('realResponse tells its own from native ones', async () => {
     const light = new LightResponse('light') as unknown as Response;
-    const native = NativeResponse.json({ n: 1 });
+    const native = nativeResponse().json({ n: 1 });
     assert.ok(isLightResponse(light));
     assert.equal(isLightResponse(native), false);
     assert.equal(realResponse(native), native);

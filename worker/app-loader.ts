@@ -1,16 +1,16 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { Server } from 'node:http';
-import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PorticoError } from '../common/errors.js';
 import { fetchHandler, type FetchFunction } from './adapters/fetch-app.js';
 import { installLightResponse } from './adapters/light-response.js';
-import { nodeHandler, type NodeListener } from './adapters/node-app.js';
-import { wsgiHandler, type WsgiApplication } from './adapters/wsgi-app.js';
+import type { NodeListener } from './adapters/node-app.js';
+import type { WsgiApplication } from './adapters/wsgi-app.js';
+import { checkAppFile, loadError, type AppKind } from './app-file.js';
 import type { RequestHandler } from './worker-context.js';
 
-export type AppKind = 'fetch' | 'wsgi' | 'node';
+export { checkAppFile, KIND_RULES, parseAppSpec, type AppKind } from './app-file.js';
+
 
 export interface LoadedApp {
   kind: AppKind;
@@ -21,36 +21,10 @@ export interface LoadedApp {
   close: (() => unknown) | null;
 }
 
-export const KIND_RULES = `How portico tells the kind of an app (force one with --kind):
-  - an export named "application" (or MODULE:application) is a WSGI app: application(environ, startResponse)
-  - an http.Server instance is a node app, and so is a fastify instance (its server, once ready)
-    and a Koa app (its callback())
-  - an object with a fetch(request) method is a fetch app (export default { fetch })
-  - a function of one parameter is a fetch app: (request) => Response
-  - a function of two or three parameters is a node app: (req, res) or (req, res, next)`;
-
-/** Splits `path/to/app.mjs:exportName`; a Windows drive letter is not an export name. */
-export function parseAppSpec(spec: string): { file: string; exportName: string | undefined } {
-  const colon = spec.lastIndexOf(':');
-  if (colon > 1 && !spec.slice(colon + 1).includes('/')) {
-    return { file: spec.slice(0, colon), exportName: spec.slice(colon + 1) };
-  }
-  return { file: spec, exportName: undefined };
-}
-
 /**
  * Imports the app module and turns its export into a request handler. Any failure is a
  * PORTICO_ERR_APP_LOAD naming the file and the rule it failed, so the CLI can exit non-zero with it.
  */
-/** What can be known of APP without importing it (the master checks it before binding anything). */
-export function checkAppFile(spec: string): { file: string; exportName: string | undefined; path: string } {
-  const { file, exportName } = parseAppSpec(spec);
-  const path = resolve(file);
-  if (!/\.(m|c)?js$/.test(path)) throw loadError(file, 'APP must be a .js, .mjs or .cjs file');
-  if (!existsSync(path)) throw loadError(file, 'no such file');
-  return { file, exportName, path };
-}
-
 export async function loadApp(spec: string, options: { kind?: AppKind; lightResponse?: boolean } = {}): Promise<LoadedApp> {
   const { file, exportName, path } = checkAppFile(spec);
   // Before the import, so the app's `new Response(...)` is the light one from its first request.
@@ -68,7 +42,7 @@ export async function loadApp(spec: string, options: { kind?: AppKind; lightResp
   const name = picked.name;
   const value = await frameworkListener(picked.value, file);
   const kind = options.kind ?? detectKind(name, value, file);
-  return { kind, file: path, exportName: name, handler: makeHandler(kind, value, file, name), close: closeHook(mod, picked.value) };
+  return { kind, file: path, exportName: name, handler: await makeHandler(kind, value, file, name), close: closeHook(mod, picked.value) };
 }
 
 function pickExport(mod: Record<string, unknown>, exportName: string | undefined, file: string): { name: string; value: unknown } {
@@ -135,21 +109,18 @@ function detectKind(name: string, value: unknown, file: string): AppKind {
   throw loadError(file, `export "${name}" is ${value === null ? 'null' : typeof value}, which matches no kind`);
 }
 
-function makeHandler(kind: AppKind, value: unknown, file: string, name: string): RequestHandler {
+/** The wsgi and node adapters are imported only for an app of their kind. */
+async function makeHandler(kind: AppKind, value: unknown, file: string, name: string): Promise<RequestHandler> {
   if (kind === 'fetch') {
     if (typeof value === 'function') return fetchHandler(value as FetchFunction);
     const obj = value as { fetch?: unknown };
     if (obj && typeof obj.fetch === 'function') return fetchHandler((obj.fetch as FetchFunction).bind(obj));
   } else if (kind === 'wsgi') {
-    if (typeof value === 'function') return wsgiHandler(value as WsgiApplication);
+    if (typeof value === 'function') return (await import('./adapters/wsgi-app.js')).wsgiHandler(value as WsgiApplication);
   } else if (value instanceof Server || typeof value === 'function') {
-    return nodeHandler(value as NodeListener | Server);
+    return (await import('./adapters/node-app.js')).nodeHandler(value as NodeListener | Server);
   }
   throw loadError(file, `export "${name}" cannot run as a ${kind} app`);
-}
-
-function loadError(file: string, rule: string): PorticoError {
-  return new PorticoError('PORTICO_ERR_APP_LOAD', `${file}: ${rule}\n${KIND_RULES}`);
 }
 
 /**

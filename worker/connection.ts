@@ -3,10 +3,35 @@ import { PacketDecoder, type PacketHead } from '../protocol/packet-decoder.js';
 import { PorticoError } from '../common/errors.js';
 import { Exchange } from './exchange.js';
 import { NATIVE_MODIFIER1 } from '../protocol/native/constants.js';
-import { serveNativeLink } from './native-connection.js';
+import type { serveNativeLink as ServeNativeLink } from './native-connection.js';
 import { logRequest } from './request-log.js';
 import { runExchange } from './run-exchange.js';
 import type { WorkerContext } from './worker-context.js';
+
+/**
+ * The native link (and avsc, its head codec: about 10 MB of a process's memory) is loaded at the
+ * first HELLO: a worker behind nginx never needs it. Under serve the worker loads it at start.
+ */
+let nativeLink: typeof ServeNativeLink | null = null;
+
+export async function loadNativeLink(): Promise<typeof ServeNativeLink> {
+  return (nativeLink ??= (await import('./native-connection.js')).serveNativeLink);
+}
+
+/** Hands a socket whose first packet was a HELLO to the native link, loading it first if need be. */
+function startNativeLink(socket: Socket, ctx: WorkerContext, head: PacketHead): void {
+  if (nativeLink) return nativeLink(socket, ctx, head);
+  // Nothing may be read (and lost) until the link listens.
+  socket.pause();
+  loadNativeLink().then((serve) => {
+    if (socket.destroyed) return;
+    serve(socket, ctx, head);
+    socket.resume();
+  }, (err: unknown) => {
+    ctx.log.error('PORTICO_ERR_NATIVE_HANDSHAKE', `cannot load the native link: ${err instanceof Error ? err.message : String(err)}`);
+    socket.destroy();
+  });
+}
 
 /** modifier1 0 is nginx's request; 77 is the native link's HELLO (docs/protocol.md). */
 const MODIFIERS: ReadonlySet<number> = new Set([0, NATIVE_MODIFIER1]);
@@ -85,7 +110,7 @@ export function serveConnection(socket: Socket, ctx: WorkerContext, handed?: Han
         socket.off('end', onEnd);
         socket.off('close', onClose);
         ctx.onSettled?.(socket);
-        serveNativeLink(socket, ctx, head);
+        startNativeLink(socket, ctx, head);
         return;
       }
       ctx.inFlight++;

@@ -1,6 +1,4 @@
 import { Socket } from 'node:net';
-import { Worker } from 'node:worker_threads';
-import { trackModuleGraph } from './module-graph.js';
 import { watchHealth } from './health.js';
 import { BEATS_PER_THRESHOLD, Scoreboard } from './scoreboard.js';
 import type { WatchdogConfig } from './watchdog.js';
@@ -28,6 +26,11 @@ export interface ManagedWorkerConfig {
   slowMs?: number;
   maxRequests: number;
   rssLimitBytes: number;
+  /**
+   * Whether anyone needs the watchdog thread: a guard above, or the master's --stats, --metrics
+   * or --cheaper asking it. Without one, no thread (its own V8 heap costs about 10 MB).
+   */
+  watchdog: boolean;
   /** --reload: report the app's module graph to the master (portico:module). */
   reportModules?: boolean;
 }
@@ -54,6 +57,9 @@ export const UPGRADE_HANDOVER = 'portico:upgrade';
 
 export const MANAGED_ENV = 'PORTICO_WORKER';
 
+/** The IPC message a worker gets with a connection the master accepted for it (master/cheap-listener.ts). */
+export const HANDOVER = 'portico:connection';
+
 /** This process's config when a master started it, else null. */
 export function managedConfig(env: NodeJS.ProcessEnv = process.env): ManagedWorkerConfig | null {
   const raw = env[MANAGED_ENV];
@@ -65,7 +71,7 @@ export function managedConfig(env: NodeJS.ProcessEnv = process.env): ManagedWork
  * accepts, "ready"; --max-requests reached, "retire" (the master starts a replacement first and
  * only then stops this one, so nothing is refused meanwhile).
  */
-export function createScoreboard(config: ManagedWorkerConfig): Scoreboard {
+export async function createScoreboard(config: ManagedWorkerConfig): Promise<Scoreboard> {
   const slowMs = config.slowMs ?? 0;
   const board = new Scoreboard(config.maxRequests, () => {
     send({ type: 'portico:retire', id: config.id, reason: 'max-requests' });
@@ -79,11 +85,14 @@ export function createScoreboard(config: ManagedWorkerConfig): Scoreboard {
     slowMs,
     rssLimitBytes: config.rssLimitBytes,
   };
-  watchHealth(board);
   if (config.blockedMs > 0) {
     // Four timer callbacks a second at the default 1 s threshold.
     setInterval(() => board.beat(), config.blockedMs / BEATS_PER_THRESHOLD).unref();
   }
+  if (!config.watchdog) return board;
+  // Health is read only through the watchdog (--stats, portico top, /metrics).
+  watchHealth(board);
+  const { Worker } = await import('node:worker_threads');
   const thread = new Worker(new URL('./watchdog.js', import.meta.url), { workerData: watchdogConfig });
   // The process ends when the worker server does; the watchdog never keeps it alive.
   thread.unref();
@@ -94,7 +103,7 @@ export function createScoreboard(config: ManagedWorkerConfig): Scoreboard {
  * --reload: tell the master each file of the app's module graph, so that it watches them. Before
  * the app is imported; the returned function reports what require() loaded, once it has.
  */
-export function reportModuleGraph(config: ManagedWorkerConfig): () => void {
+export async function reportModuleGraph(config: ManagedWorkerConfig): Promise<() => void> {
   if (!config.reportModules) return () => {};
   const sent = new Set<string>();
   const report = (file: string): void => {
@@ -102,7 +111,7 @@ export function reportModuleGraph(config: ManagedWorkerConfig): () => void {
     sent.add(file);
     send({ type: 'portico:module', id: config.id, file });
   };
-  return trackModuleGraph(report);
+  return (await import('./module-graph.js')).trackModuleGraph(report);
 }
 
 export function announceReady(config: ManagedWorkerConfig, worker: WorkerServer): void {

@@ -34,7 +34,23 @@ export interface WorkerOptions {
   logger?: Logger;
   /** Under the master: the inherited listening socket (instead of binding `socket`). */
   listenFd?: number;
+  /**
+   * --accept-busy: on an inherited shared socket, stop accepting while this many uwsgi connections
+   * are not answered yet (0 or unset: never).
+   */
+  acceptBusy?: number;
   scoreboard?: Scoreboard;
+}
+
+interface ListenHandle {
+  readStart(): number;
+  readStop(): number;
+}
+
+/** Whether the listener's handle can pause accepting (see WorkerServer.accepting); arms it if so. */
+function pausableListener(server: Server): boolean {
+  const handle = (server as unknown as { _handle?: Partial<ListenHandle> | null })._handle;
+  return typeof handle?.readStart === 'function' && typeof handle.readStop === 'function' && handle.readStart() === 0;
 }
 
 /** One worker process: the app loaded once, one listening socket, many connections at a time. */
@@ -58,6 +74,8 @@ export class WorkerServer {
   private endGraceWait: (() => void) | null = null;
   app: LoadedApp | null = null;
   private tracing: WorkerTracing | null = null;
+  /** --accept-busy in effect (0: off). */
+  private acceptBusy = 0;
 
   constructor(options: WorkerOptions) {
     this.options = options;
@@ -89,8 +107,9 @@ export class WorkerServer {
       inFlight: 0,
       onIdle: null,
       onSettled: (socket) => {
-        this.unserved.delete(socket);
+        if (!this.unserved.delete(socket)) return;
         if (this.stopping) this.checkQuiet();
+        else if (this.unserved.size === this.acceptBusy - 1) this.accepting(true);
       },
       streamLinks: new Set(),
       upgraded: new Set(),
@@ -102,7 +121,10 @@ export class WorkerServer {
     const unserved = this.unserved;
     const forget = (socket: Socket): void => {
       sockets.delete(socket);
-      if (unserved.delete(socket) && this.stopping) this.checkQuiet();
+      if (unserved.delete(socket)) {
+        if (this.stopping) this.checkQuiet();
+        else if (unserved.size === this.acceptBusy - 1) this.accepting(true);
+      }
     };
     const peers = {
       address: this.address,
@@ -111,12 +133,14 @@ export class WorkerServer {
       onConnection: (socket: Socket) => {
         this.sockets.add(socket);
         this.unserved.add(socket);
+        if (this.unserved.size === this.acceptBusy) this.accepting(false);
         socket.on('close', () => forget(socket));
         serveConnection(socket, ctx);
       },
     };
     this.adopted = peerFilter(peers);
     this.server = await listenSocket({ ...peers, backlog: o.listen ?? defaults.listen, chmod: o.chmodSocket, fd: o.listenFd });
+    if (o.acceptBusy && o.listenFd !== undefined) this.acceptBusy = pausableListener(this.server) ? o.acceptBusy : 0;
     const where = formatSocketAddress(this.address);
     this.log.info(`portico worker ${process.pid}: ${this.app.kind} app ${this.app.file}:${this.app.exportName} on ${where}`, {
       kind: this.app.kind,
@@ -127,6 +151,18 @@ export class WorkerServer {
       this.log.info(`note: nginx connects as its own user (www-data on Debian); if it logs "connect() to unix:${where} failed ` +
         '(13: Permission denied)", start portico with --chmod-socket 666 (or 660 and a group nginx is in)');
     }
+  }
+
+  /**
+   * --accept-busy: libuv has no call to stop accepting on a listening socket but closing it, which
+   * would close the shared socket's descriptor for good. An inherited one, though, is opened
+   * readable, so its read-start and read-stop arm and disarm the very poll that accepts: the other
+   * workers take what comes meanwhile (and a connection accepted in the same wake-up is served).
+   */
+  private accepting(on: boolean): void {
+    const handle = (this.server as unknown as { _handle?: ListenHandle | null } | null)?._handle;
+    if (on) handle?.readStart();
+    else handle?.readStop();
   }
 
   get inFlight(): number {

@@ -4,8 +4,7 @@ import type { Exchange } from '../exchange.js';
 import type { RequestHandler } from '../worker-context.js';
 import { UpgradeOffer } from './fetch-websocket.js';
 import { createRequest } from './light-request.js';
-import { takeUpgrade } from './node-app.js';
-import { kCached, NativeResponse, realResponse, type CachedResponse } from './light-response.js';
+import { kCached, nativeResponse, realResponse, type CachedResponse } from './light-response.js';
 
 export type FetchFunction = (request: Request) => Response | Promise<Response>;
 
@@ -31,6 +30,8 @@ async function serveUpgrade(ex: Exchange, fetch: FetchFunction): Promise<void> {
   const offer = new UpgradeOffer(request);
   const res = await fetch(request);
   if (ex.aborted) return;
+  // node-app builds the IncomingMessage ws's handleUpgrade takes: loaded with the first handshake.
+  const { takeUpgrade } = await import('./node-app.js');
   if (await offer.settle(res, { take: () => takeUpgrade(ex) })) return;
   const status = (res as { status?: unknown } | null | undefined)?.status;
   if (!offer.offered && typeof status === 'number' && status >= 200 && status < 300) {
@@ -46,7 +47,7 @@ function sendResponse(ex: Exchange, res: unknown): void | Promise<void> {
   if (cached) return sendCached(ex, cached);
   // Not the global `Response`: that is LightResponse once installed, and the static
   // Response.json/redirect/error (inherited from Node's class) still build native Responses.
-  if (!(res instanceof NativeResponse)) {
+  if (!(res instanceof nativeResponse())) {
     throw new PorticoError('PORTICO_ERR_APP_EXCEPTION', `the app's fetch returned ${describe(res)}, not a Response`);
   }
   return sendNative(ex, realResponse(res));

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import type { Exchange } from '../exchange.js';
 import { headersFromVars, urlFromVars } from './request-headers.js';
+import { nativeClasses, whenNativeClasses } from './web-classes.js';
 
 /**
  * A Request whose method, url, headers and signal come straight from the uwsgi vars, and whose
@@ -22,14 +23,12 @@ interface LightRequest {
   [kUsed]?: boolean;
 }
 
-const NativeRequest = globalThis.Request;
-
 function real(r: LightRequest): Request {
   if (r[kReal]) return r[kReal];
   const ex = r[kEx];
   const method = ex.method;
   const hasBody = method !== 'GET' && method !== 'HEAD';
-  const req = new NativeRequest(url(r), {
+  const req = new (nativeClasses().Request)(url(r), {
     method,
     headers: headers(r),
     body: hasBody ? (Readable.toWeb(ex.body()) as ReadableStream<Uint8Array>) : undefined,
@@ -95,7 +94,8 @@ for (const key of ['blob', 'clone', 'formData']) {
     },
   });
 }
-Object.setPrototypeOf(proto, NativeRequest.prototype);
+// `instanceof Request` holds once Node's Request is loaded, which reading that global does.
+whenNativeClasses(({ Request: NativeRequest }) => Object.setPrototypeOf(proto, NativeRequest.prototype));
 
 export function createRequest(ex: Exchange): Request {
   const r = Object.create(proto) as LightRequest;

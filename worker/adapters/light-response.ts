@@ -5,7 +5,12 @@
  * builds the real Response on demand, and `instanceof Response` holds. The idea is the one
  * @hono/node-server uses; installed as globalThis.Response before the app is imported.
  */
-export const NativeResponse: typeof Response = globalThis.Response;
+import { nativeClasses, whenNativeClasses } from './web-classes.js';
+
+/** Node's Response (loaded on first use: web-classes.ts). */
+export function nativeResponse(): typeof Response {
+  return nativeClasses().Response;
+}
 
 export const kCached = Symbol('portico.cachedResponse');
 const kReal = Symbol('portico.realResponse');
@@ -36,7 +41,20 @@ export class LightResponse {
    * without this. A subclass (NextResponse extends Response) keeps the ordinary test.
    */
   static [Symbol.hasInstance](this: object, value: unknown): boolean {
-    return this === LightResponse ? value instanceof NativeResponse : ordinaryHasInstance.call(this, value);
+    return this === LightResponse ? value instanceof nativeResponse() : ordinaryHasInstance.call(this, value);
+  }
+
+  // Node's statics (build native Responses); inherited once Node's class is linked, here before.
+  static json(data: unknown, init?: ResponseInit): Response {
+    return nativeResponse().json(data, init);
+  }
+
+  static redirect(url: string | URL, status?: number): Response {
+    return nativeResponse().redirect(url, status);
+  }
+
+  static error(): Response {
+    return nativeResponse().error();
   }
 
   constructor(body?: BodyInit | null, init?: ResponseInit) {
@@ -47,7 +65,7 @@ export class LightResponse {
         return;
       }
     }
-    this[kReal] = new NativeResponse(body, init);
+    this[kReal] = new (nativeResponse())(body, init);
   }
 }
 
@@ -56,7 +74,7 @@ function real(r: LightResponse): Response {
   let res = r[kReal];
   if (!res) {
     const c = r[kCached]!;
-    res = new NativeResponse(c.body as BodyInit | null, { status: c.status, statusText: c.statusText, headers: c.headers });
+    res = new (nativeResponse())(c.body as BodyInit | null, { status: c.status, statusText: c.statusText, headers: c.headers });
     r[kReal] = res;
     r[kCached] = undefined;
   }
@@ -84,8 +102,10 @@ for (const key of ['arrayBuffer', 'blob', 'bytes', 'clone', 'formData', 'json', 
     },
   });
 }
-Object.setPrototypeOf(LightResponse, NativeResponse);
-Object.setPrototypeOf(LightResponse.prototype, NativeResponse.prototype);
+whenNativeClasses(({ Response: NativeResponse }) => {
+  Object.setPrototypeOf(LightResponse, NativeResponse);
+  Object.setPrototypeOf(LightResponse.prototype, NativeResponse.prototype);
+});
 
 /** A LightResponse itself (`instanceof LightResponse` holds for native Responses as well). */
 export function isLightResponse(value: unknown): value is LightResponse {

@@ -1,9 +1,7 @@
 import { Server, type Socket } from 'node:net';
 import type { Master } from './master.js';
+import { HANDOVER } from '../master-client.js';
 import type { WorkerProcess } from './worker-process.js';
-
-/** The IPC message a worker gets with a connection the master accepted for it. */
-export const HANDOVER = 'portico:connection';
 
 /**
  * `portico worker --cheap`: the shared socket must accept before any worker exists, so the master

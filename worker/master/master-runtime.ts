@@ -108,6 +108,7 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
   // the pidfiles: a failed start leaves nothing behind.
   try {
     if (opts.pidfile2) writePidfile(opts.pidfile2);
+    master.watchdogQueries = !!(opts.stats || opts.metrics);
     if (opts.stats) {
       stats = new StatsServer(opts.stats, master, opts.sockets, log, () => cron?.scheduler.status() ?? null, opts.statsHideQuery === true);
       await stats.listen();

@@ -84,6 +84,8 @@ export interface SlotCounters {
  * SIGTERM. A worker that is replaced on purpose is stopped only after its replacement accepts.
  */
 export class Master {
+  /** Set before start() when --stats or --metrics ask the workers' watchdogs (control-channel.ts). */
+  watchdogQueries = false;
   /** --reload: told each file of the app's module graph the workers import (reload-watcher.ts). */
   moduleListener: ((file: string) => void) | null = null;
   readonly options: MasterOptions;
@@ -156,6 +158,7 @@ export class Master {
       slowMs: (o.logSlowSeconds ?? 0) * 1000,
       maxRequests: o.maxRequests > 0 ? o.maxRequests + jitter : 0,
       rssLimitBytes: o.reloadOnRssMb * 1024 * 1024,
+      watchdog: o.harakiriSeconds > 0 || (o.logSlowSeconds ?? 0) > 0 || o.onBlocked !== undefined || o.reloadOnRssMb > 0 || !!o.cheaper || this.watchdogQueries,
       reportModules: this.moduleListener !== null,
     };
     const argv = socketPath ? [...o.workerArgv, '--socket', socketPath] : o.workerArgv;
@@ -299,11 +302,13 @@ export class Master {
    */
   async dumpStacks(): Promise<void> {
     const procs = [...this.workers.values(), ...this.leaving].filter((w) => w.alive).sort((a, b) => a.id - b.id);
-    const answers = await Promise.all(procs.map((w) => w.control.stack(SAMPLE_DEADLINE_MS + defaults.statsTimeoutMs)));
+    const answers = await Promise.all(procs.map((w) => (w.watchdog ? w.control.stack(SAMPLE_DEADLINE_MS + defaults.statsTimeoutMs) : null)));
     const now = Date.now();
     procs.forEach((w, i) => {
       const a = answers[i];
       const head = `STACK OF WORKER ${w.id} (pid: ${w.pid})`;
+      // Light processes: the watchdog thread (which samples the stack) runs only when something needs it.
+      if (!w.watchdog) return this.log.warn(`${head}: no watchdog thread runs in it to take the stack; it starts with --harakiri, --log-slow, --reload-on-rss, --stats, --metrics or --cheaper (and always under portico serve)`);
       if (!a) return this.log.warn(`${head}: its watchdog did not answer`);
       const requests = a.running.length === 0 ? 'no request in flight'
         : a.running.map((r) => `${r.method} ${r.uri} running ${seconds(now - r.startedAt)} s`).join('; ');

@@ -33,6 +33,8 @@ export class WorkerProcess {
   readonly socketPath: string | null;
   readonly spawnedAt = Date.now();
   readonly control: ControlChannel;
+  /** It runs a watchdog thread (ManagedWorkerConfig.watchdog): what stats, stacks and guards ask. */
+  readonly watchdog: boolean;
   readonly ready: Promise<void>;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   isReady = false;
@@ -54,6 +56,7 @@ export class WorkerProcess {
     this.child = fork(opts.main, opts.argv, { stdio, env: { ...process.env, [MANAGED_ENV]: JSON.stringify(config) } });
     const onOutput = opts.onOutput;
     if (onOutput) for (const stream of [this.child.stdout, this.child.stderr]) eachLine(stream, (line) => onOutput(this, line));
+    this.watchdog = opts.config.watchdog;
     this.control = new ControlChannel(this.child.stdio[CONTROL_FD] as Duplex, (e) => opts.onEvent(this, e));
     this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
     this.ready = new Promise((resolve, reject) => {

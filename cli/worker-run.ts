@@ -1,0 +1,78 @@
+import { Socket } from 'node:net';
+import { defaults } from '../common/defaults.js';
+import { Logger } from '../common/logger.js';
+import type { OptionValues } from '../common/option-schema.js';
+import { formatSocketAddress, parseSocketAddress } from '../protocol/socket-address.js';
+import { loadNativeLink } from '../worker/connection.js';
+import { announceReady, createScoreboard, HANDOVER, reportModuleGraph, takeUpgrades, type ManagedWorkerConfig } from '../worker/master-client.js';
+import { bindSharedSocket, inheritedSocket } from '../worker/master/shared-socket.js';
+import { WorkerServer } from '../worker/worker-server.js';
+import { waitForStopSignals } from './cli-values.js';
+import { giveLogFiles, logFilesOption } from './log-options.js';
+import { dropPrivileges, privilegeOptions } from './master-values.js';
+import { workerOptionsFrom } from './worker-command.js';
+
+// The worker process's side of `portico worker` (cli/worker-command.ts), apart so that the master
+// never loads the worker server, the app loader and the adapters.
+
+/** `portico worker --no-master`: one plain worker (its own socket, or systemd's). */
+export async function runAloneWorker(app: string, socket: string | undefined, values: OptionValues, activated: boolean): Promise<number> {
+  const logs = logFilesOption(values);
+  const privileges = privilegeOptions(values);
+  const opts = workerOptionsFrom(app, socket ?? '', values);
+  const inherited = activated ? inheritedSocket(socket ? parseSocketAddress(socket) : undefined) : null;
+  let worker: WorkerServer;
+  if (inherited) {
+    worker = new WorkerServer({ ...opts, socket: formatSocketAddress(inherited.address), listenFd: inherited.fd, vacuum: false });
+    giveLogFiles(logs, privileges);
+    dropPrivileges(privileges, [], worker.log);
+  } else if (process.getuid?.() === 0 && (privileges.user || privileges.gid !== undefined)) {
+    // --uid without the master: bound as root (/run, a port below 1024), privileges dropped, and
+    // only then the app imported and the socket listened on, as the master does for its workers.
+    const bound = await bindSharedSocket(parseSocketAddress(socket!), opts.chmodSocket, opts.listen ?? defaults.listen);
+    const log = new Logger({ format: opts.logFormat, file: opts.logto, requestFile: opts.requestLogto });
+    try {
+      giveLogFiles(logs, privileges);
+      dropPrivileges(privileges, bound.address.kind === 'unix' ? [bound.address.path] : [], log);
+    } catch (err) {
+      bound.close(true);
+      throw err;
+    }
+    worker = new WorkerServer({ ...opts, listenFd: bound.fd, logger: log });
+  } else {
+    worker = new WorkerServer(opts);
+    giveLogFiles(logs, privileges);
+    dropPrivileges(privileges, [], worker.log);
+  }
+  await worker.start();
+  process.on('SIGUSR1', () => worker.log.reopen());
+  await waitForStopSignals(worker.log, (graceful) => worker.stop(graceful), () => worker.inFlight);
+  return 0;
+}
+
+/** A worker process the master started: the shared socket (or its own), a scoreboard, a watchdog. */
+export async function runManagedWorker(app: string, socket: string, values: OptionValues, managed: ManagedWorkerConfig): Promise<number> {
+  const shared = managed.listenFd !== null;
+  const worker = new WorkerServer({
+    ...workerOptionsFrom(app, socket, values),
+    listenFd: managed.listenFd ?? undefined,
+    // The shared socket's file belongs to the master, which outlives this process.
+    vacuum: shared ? false : (values.vacuum as boolean | undefined),
+    scoreboard: await createScoreboard(managed),
+  });
+  const reportRequired = await reportModuleGraph(managed);
+  // Under serve (a socket of its own) the gateway's HELLO is the first thing to come.
+  if (!shared) await loadNativeLink();
+  await worker.start();
+  reportRequired();
+  // --cheap: connections the master accepted before (or besides) us.
+  process.on('message', (m: { type?: string }, handle: unknown) => {
+    if (m?.type === HANDOVER && handle instanceof Socket) worker.adopt(handle);
+  });
+  takeUpgrades(managed, worker);
+  announceReady(managed, worker);
+  process.on('SIGUSR1', () => worker.log.reopen());
+  await waitForStopSignals(worker.log, (graceful) => worker.stop(graceful), () => worker.inFlight);
+  return 0;
+}
+
