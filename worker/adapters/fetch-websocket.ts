@@ -61,7 +61,7 @@ export class UpgradeOffer {
       if (this.chosen !== null) throw new PorticoError('PORTICO_ERR_UPGRADE_UNSUPPORTED', 'upgradeWebSocket(request) was already called for this request');
       const socket = new PorticoWebSocket(request.url, options.protocol ?? '');
       // undici's Response takes no 101: the worker knows this one by identity and writes the 101 itself.
-      const response = new SwitchingProtocols();
+      const response = switchingProtocols();
       this.chosen = { socket, response, options };
       return { socket, response };
     };
@@ -94,18 +94,26 @@ export class UpgradeOffer {
   }
 }
 
-class SwitchingProtocols extends Response {
-  constructor() {
-    super(null, { status: 200 });
-  }
+/**
+ * The response upgradeWebSocket returns: it says 101 Switching Protocols. Made on first use, since
+ * `Response` (undici) is loaded only when something asks for it (worker/adapters/web-classes.ts).
+ */
+let SwitchingProtocols: (new () => Response) | null = null;
+function switchingProtocols(): Response {
+  SwitchingProtocols ??= class extends Response {
+    constructor() {
+      super(null, { status: 200 });
+    }
 
-  override get status(): number {
-    return 101;
-  }
+    override get status(): number {
+      return 101;
+    }
 
-  override get statusText(): string {
-    return 'Switching Protocols';
-  }
+    override get statusText(): string {
+      return 'Switching Protocols';
+    }
+  };
+  return new SwitchingProtocols();
 }
 
 /** The subprotocol each handshake's app chose (none: no Sec-WebSocket-Protocol in the 101). */
