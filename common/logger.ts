@@ -3,10 +3,11 @@ import type pino from 'pino';
 import { compileLogFormat } from './log-format.js';
 
 // pino itself (about 7 MB of a process's memory) is loaded only for --log-format json; every
-// other format writes through sonic-boom, pino's own destination, resolved through pino's
-// dependencies so that it is the very copy pino would use.
+// format writes through sonic-boom, pino's destination. Our own copy, 5.x: 4.x (pino's) loops for
+// ever in flushSync on a write error it does not retry (EPIPE: stderr piped into a reader that
+// exited), which froze a master's SIGTERM handler.
 const require = createRequire(import.meta.url);
-const SonicBoom = createRequire(require.resolve('pino'))('sonic-boom') as new (options: DestinationOptions) => Destination;
+const SonicBoom = require('sonic-boom') as new (options: DestinationOptions) => Destination;
 
 /** `text` (uWSGI's line), `json` (pino), or a uWSGI logformat template with %(name) variables. */
 export type LogFormat = string;
@@ -40,7 +41,7 @@ export interface RequestRecord {
 /** How long a request line may wait in the buffer before it is written anyway. */
 const REQUEST_FLUSH_MS = 100;
 
-/** What portico uses of a sonic-boom destination (sonic-boom is pino's dependency, not ours). */
+/** What portico uses of a sonic-boom destination. */
 interface Destination extends NodeJS.EventEmitter {
   write(data: string): boolean;
   flushSync(): void;
@@ -63,9 +64,18 @@ process.on('exit', () => {
 function flushQuietly(d: Destination): void {
   try {
     d.flushSync();
-  } catch {
-    // nothing buffered, or the destination is gone: nothing more can be done
+  } catch (err) {
+    // Nothing buffered, or the destination is gone: nothing more can be done, and after EPIPE
+    // nothing more is tried.
+    if ((err as NodeJS.ErrnoException).code === 'EPIPE') silence(d);
   }
+}
+
+/** A destination that can no longer be written: what comes is dropped. */
+function silence(d: Destination): void {
+  d.write = () => true;
+  d.flushSync = noop;
+  open.delete(d);
 }
 
 function noop(): void {}
@@ -79,10 +89,7 @@ function destination(file: string | undefined): Destination {
   // never take the server down, nor keep a signal handler from stopping it; after EPIPE nothing
   // more is written (pino's destination does the same).
   dest.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EPIPE') return;
-    dest.write = () => true;
-    dest.flushSync = noop;
-    open.delete(dest);
+    if (err.code === 'EPIPE') silence(dest);
   });
   // A line logged before the file is open cannot be flushed then (the gateway's "http on" line,
   // logged at once): it goes out as soon as the file is open, not with the next 4 KiB.
