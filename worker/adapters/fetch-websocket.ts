@@ -1,7 +1,35 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { WebSocket as WsWebSocket, WebSocketServer } from 'ws';
 import { PorticoError } from '../../common/errors.js';
+
+/**
+ * What this module uses of ws (a dependency; its types, @types/ws, are a devDependency the image's
+ * builder does not install, hence these few lines instead).
+ */
+interface WsWebSocket {
+  readonly readyState: number;
+  readonly protocol: string;
+  readonly extensions: string;
+  readonly bufferedAmount: number;
+  binaryType: string;
+  send(data: string | ArrayBufferLike | ArrayBufferView | Blob): void;
+  close(code?: number, reason?: string): void;
+  on(event: 'message', listener: (data: Buffer, isBinary: boolean) => void): this;
+  on(event: 'close', listener: (code: number, reason: Buffer) => void): this;
+  on(event: 'error' | 'ping' | 'pong', listener: () => void): this;
+  once(event: 'close', listener: () => void): this;
+}
+interface WebSocketServer {
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, callback: (ws: WsWebSocket) => void): void;
+}
+interface WsModule {
+  WebSocketServer: new (options: {
+    noServer: true;
+    clientTracking: boolean;
+    handleProtocols: (offered: Set<string>, req: IncomingMessage) => string | false;
+    maxPayload?: number;
+  }) => WebSocketServer;
+}
 
 /**
  * WebSockets for fetch-kind apps, in the shape Deno's `Deno.upgradeWebSocket(request)` has:
@@ -125,7 +153,7 @@ function server(maxPayload: number | undefined): Promise<WebSocketServer> {
   const key = maxPayload ?? 0;
   let s = servers.get(key);
   if (s === undefined) {
-    s = import('ws').then(({ WebSocketServer }) => new WebSocketServer({
+    s = (import('ws' as string) as Promise<WsModule>).then(({ WebSocketServer }) => new WebSocketServer({
       noServer: true,
       // No clients set: the worker tracks its upgraded connections itself (WorkerContext.upgraded).
       clientTracking: false,
