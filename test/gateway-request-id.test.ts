@@ -9,6 +9,7 @@ import type { Started } from '../support/child-process.js';
 import { fixturesDir } from '../support/paths.js';
 import { outputLine, startGateway, startServe, type HttpFront } from './support/portico-gateway.js';
 import { startWorker } from '../support/portico-worker.js';
+import { GATEWAY_SITE, startNginx } from '../support/nginx.js';
 import { sendRaw } from './support/raw-exchange.js';
 import { makeTmpDir } from '../support/tmp-dir.js';
 
@@ -87,5 +88,29 @@ describe('X-Request-Id under portico serve', { timeout: 60_000 }, () => {
     const big = await sendRaw(front!.port, Buffer.from('POST /big HTTP/1.1\r\nHost: x\r\nX-Request-Id: edge-8\r\nContent-Length: 99999999999\r\n\r\n'), { split: 'whole', expect: 1 });
     assert.equal(big.responses[0]?.status, 413);
     await outputLine(front!.proc, /"POST \/big HTTP\/1\.1" 413 \S+ "-" "-" "edge-8"$/m);
+  });
+});
+
+describe('X-Request-Id behind nginx with the shipped locations: nginx\'s $request_id, in place of the client\'s', { timeout: 60_000 }, () => {
+  it('nginx uwsgi_pass -> portico worker, and nginx proxy_pass -> portico serve (the gateway keeps it)', async () => {
+    const tmp = makeTmpDir('request-id-nginx');
+    const sock = join(tmp.path, 'w.sock');
+    const worker = await startWorker(join(appsDir, 'fetch.mjs'), sock, ['--chmod-socket', '666']);
+    const serve = await startServe(join(appsDir, 'fetch.mjs'));
+    const [toWorker, toServe] = await Promise.all([
+      startNginx(join(tmp.path, 'uwsgi'), sock),
+      startNginx(join(tmp.path, 'proxy'), `127.0.0.1:${serve.port}`, '', GATEWAY_SITE),
+    ]);
+    try {
+      for (const front of [toWorker, toServe]) {
+        const res = await fetch(`${front.url}/via-nginx`, { headers: { 'x-request-id': 'forged-by-client' } });
+        const id = ((await res.json()) as { requestId: string }).requestId;
+        assert.match(id, /^[0-9a-f]{32}$/, front.url);
+      }
+    } finally {
+      await Promise.all([toWorker.stop(), toServe.stop()]);
+      await Promise.all([worker.stop(), serve.stop()]);
+      tmp.cleanup();
+    }
   });
 });
