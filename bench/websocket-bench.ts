@@ -4,7 +4,7 @@
  * worker) against the direct server, and nginx uwsgi_pass -> portico worker against nginx
  * proxy_pass -> the direct server. 64-byte messages, one in flight per connection, over
  * BENCH_WS_CONNECTIONS (100) connections for BENCH_DURATION (5) s, BENCH_ROUNDS (3) rounds; then
- * the memory an idle upgraded connection costs the gateway and the worker (BENCH_WS_IDLE, 2000,
+ * the memory an idle upgraded connection costs the gateway and the worker (BENCH_WS_IDLE, 10000,
  * connections held open through portico serve, RSS before and after).
  */
 import { readFileSync } from 'node:fs';
@@ -47,7 +47,7 @@ export async function websocketBench(): Promise<void> {
   const seconds = envInt('BENCH_DURATION', 5, 1);
   const rounds = envInt('BENCH_ROUNDS', 3, 1);
   const conns = envInt('BENCH_WS_CONNECTIONS', 100, 1);
-  const idle = envInt('BENCH_WS_IDLE', 2000, 1);
+  const idle = envInt('BENCH_WS_IDLE', 10_000, 1);
   const tmp = makeTmpDir('bench-ws');
   trackFn('temp dir', async () => tmp.cleanup(), () => tmp.cleanup());
   console.log('\n# websocket: 64-byte echo, one message in flight per connection (bench/ws-load.ts), same machine');
@@ -57,7 +57,10 @@ export async function websocketBench(): Promise<void> {
   const direct = started('ws direct', startProcess(process.execPath, [APP], { env: { ...process.env, WS_ECHO_PORT: String(directPort) } }));
   await direct.waitFor(/ws echo listening/);
   const servePort = await freePort();
-  const serve = started('portico serve', startProcess(process.execPath, [porticoBin, 'serve', APP, '--workers', '1', '--http', `127.0.0.1:${servePort}`, '--disable-logging']));
+  // Room for the idle connections below: the gateway's --max-connections (10,000 by default)
+  // and the descriptors of every process holding them (the shell raises the soft limit to the hard).
+  const serve = started('portico serve', startProcess('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$0" "$@"', process.execPath, porticoBin, 'serve', APP, '--workers', '1',
+    '--http', `127.0.0.1:${servePort}`, '--disable-logging', '--max-connections', String(idle + 1000)]));
   await serve.waitFor(/worker\(s\) of .* behind/);
   const sock = join(tmp.path, 'worker.sock');
   const worker = started('portico worker', startProcess(process.execPath, [porticoBin, 'worker', APP, '--socket', sock, '--processes', '1', '--chmod-socket', '666', '--disable-logging']));
@@ -93,7 +96,7 @@ export async function websocketBench(): Promise<void> {
   const workerPid = Number(/portico worker (\d+): node app/.exec(serve.output())?.[1]);
   const gatewayPid = serve.child.pid!;
   const before = { gateway: rssKiB(gatewayPid), worker: rssKiB(workerPid) };
-  const holder = startProcess(process.execPath, [LOAD, `ws://127.0.0.1:${servePort}/`, String(idle), 'idle'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const holder = startProcess('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$0" "$@"', process.execPath, LOAD, `ws://127.0.0.1:${servePort}/`, String(idle), 'idle'], { stdio: ['pipe', 'pipe', 'pipe'] });
   track('idle holder', holder.child, () => holder.stop());
   await holder.waitFor(/^open$/m);
   const after = { gateway: rssKiB(gatewayPid), worker: rssKiB(workerPid) };
