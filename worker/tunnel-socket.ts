@@ -7,7 +7,7 @@ import type { Exchange } from './exchange.js';
 import type { StreamSocket } from './stream-socket.js';
 
 /**
- * The socket an app gets for an upgrade on a version 2 native-link stream (Node's
+ * The socket an app gets for an upgrade on a native-link stream (Node's
  * `'upgrade' (req, socket, head)`): what the app writes is HTTP, its answer's head (the 101, or a
  * refusal) and then the new protocol's bytes, so the head is parsed into RESPONSE_HEAD and every
  * byte after it goes out as RESPONSE_BODY within the stream's window; the client's bytes come in

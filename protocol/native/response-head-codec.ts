@@ -1,6 +1,6 @@
 import type { Type as AvroType } from 'avsc';
 import { PorticoError } from '../../common/errors.js';
-import { FRAME_HEADER_SIZE, FrameType, MAX_FRAME_SIZE, STREAM_FRAME_HEADER_SIZE } from './constants.js';
+import { FrameType, MAX_FRAME_SIZE, STREAM_FRAME_HEADER_SIZE } from './constants.js';
 import type { StreamFrameWriter } from './stream-writer.js';
 import {
   CURRENT_HEAD_VERSION, headSchema, parseWriterSchema, readableHeadSchemas,
@@ -31,34 +31,7 @@ export interface WriterSchemaInfo {
 }
 
 /**
- * Heads are encoded here first, because their size is unknown until encoded; then copied once
- * behind a frame header into a buffer of the exact size (from Buffer's pool: heads are small).
- * Reused for every head; grows when a head does not fit.
- */
-let scratch = Buffer.allocUnsafe(16 * 1024);
-
-/** A RESPONSE_HEAD frame (header and Avro record in one buffer), in the schema of `version`. */
-export function encodeResponseHeadFrame(head: NativeResponseHead, version: number = CURRENT_HEAD_VERSION): Buffer {
-  const schema = writerSchema(version);
-  if (!Number.isInteger(head.status) || head.headers.length % 2 !== 0) {
-    throw new PorticoError('PORTICO_ERR_INVALID_HEADER', `status ${head.status} with ${head.headers.length} header strings (name, value pairs)`);
-  }
-  let end = schema.type.encode(head, scratch, 0);
-  while (end < 0) {
-    // avsc reports how many bytes were missing as a negative number.
-    scratch = Buffer.allocUnsafe(Math.max(scratch.length * 2, scratch.length - end));
-    end = schema.type.encode(head, scratch, 0);
-  }
-  if (end > MAX_FRAME_SIZE) throw new PorticoError('PORTICO_ERR_NATIVE_FRAME_TOO_BIG', `response head of ${end} bytes`);
-  const out = Buffer.allocUnsafe(FRAME_HEADER_SIZE + end);
-  out[0] = FrameType.ResponseHead;
-  out.writeUInt32LE(end, 1);
-  scratch.copy(out, FRAME_HEADER_SIZE, 0, end);
-  return out;
-}
-
-/**
- * Version 2: a RESPONSE_HEAD on `stream`, the Avro record encoded straight into the link's batch.
+ * A RESPONSE_HEAD on `stream`, the Avro record encoded straight into the link's batch.
  * Returns the frame's size (for the request log).
  */
 export function queueStreamResponseHead(writer: StreamFrameWriter, stream: number, head: NativeResponseHead, version: number = CURRENT_HEAD_VERSION): number {
