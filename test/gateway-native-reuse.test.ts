@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { isPorticoError, type PorticoError } from '../common/errors.js';
 import { NativeLinkPool } from '../gateway/native-link-pool.js';
 import { parseUpstream } from '../gateway/upstream-pool.js';
-import { FrameDecoder, FrameType, StreamFrameWriter, acceptHello, decodeHello, headSchema, queueStreamResponseHead } from '../protocol/native/index.js';
+import { FrameDecoder, FrameType, HEAD_SCHEMAS, StreamFrameWriter, acceptHello, decodeHello, queueStreamResponseHead } from '../protocol/native/index.js';
 import type { Started } from '../support/child-process.js';
 import { fixturesDir } from '../support/paths.js';
 import { outputLine, startGateway, type HttpFront } from './support/portico-gateway.js';
@@ -61,7 +61,7 @@ async function startFlakyPeer(path: string): Promise<FlakyPeer> {
           if (trick) armed = null;
           if (trick === 'close-at-head') socket.destroy();
           if (trick === 'head-then-close') {
-            queueStreamResponseHead(w, id, { status: 200, reason: 'OK', headers: [], workerPid: process.pid });
+            queueStreamResponseHead(w, id, { status: 200, reason: 'OK', headers: [] });
             w.flush();
             socket.end();
           }
@@ -69,7 +69,7 @@ async function startFlakyPeer(path: string): Promise<FlakyPeer> {
           bodyBytes += payload.length;
           if (trick === 'close-at-body') socket.destroy();
         } else if (type === FrameType.RequestEnd) {
-          queueStreamResponseHead(w, id, { status: 200, reason: 'OK', headers: ['content-type', 'text/plain'], workerPid: process.pid });
+          queueStreamResponseHead(w, id, { status: 200, reason: 'OK', headers: ['content-type', 'text/plain'] });
           w.body(FrameType.ResponseBody, id, `ok ${bodyBytes}`);
           w.frame(FrameType.ResponseEnd, id);
         }
@@ -294,7 +294,7 @@ describe('a portico:// upstream that refuses the handshake is skipped for a back
       return Buffer.concat([header, payload]);
     };
     const refusal = Buffer.concat([Buffer.from([1, 28]), Buffer.from('PORTICO_ERR_NATIVE_HANDSHAKE'), Buffer.from('link version 2; this worker speaks 1')]);
-    const v1ack = Buffer.concat([Buffer.from([0, 2, 0]), Buffer.from(headSchema(2)!.fingerprint, 'hex'), Buffer.from(headSchema(2)!.canonicalJson)]);
+    const v1ack = Buffer.concat([Buffer.from([0, 1, 0]), Buffer.from(HEAD_SCHEMAS.current.fingerprint, 'hex'), Buffer.from(HEAD_SCHEMAS.current.canonicalJson)]);
     for (const [name, payload, detail] of [['refusing', refusal, /worker refused the link \(PORTICO_ERR_NATIVE_HANDSHAKE\): link version 2; this worker speaks 1/], ['accepting', v1ack, /accepted at link version 1/]] as const) {
       const sock = join(tmp!.path, `v1-${name}.sock`);
       const peer = await startCanned(sock, frame(payload));

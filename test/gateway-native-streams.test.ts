@@ -170,7 +170,7 @@ async function startGoAwayPeer(path: string): Promise<{ connections: number; hea
       const body = Buffer.from(`ok ${methods.get(id)} on ${connection}`);
       // A header no HTTP response may carry: what a broken or hostile worker could send.
       const extra = paths.get(id) === '/bad-head' ? ['x-bad', 'a\r\nb'] : [];
-      queueStreamResponseHead(writer, id, { status: 200, reason: 'OK', headers: ['content-length', String(body.length), ...extra], workerPid: process.pid });
+      queueStreamResponseHead(writer, id, { status: 200, reason: 'OK', headers: ['content-length', String(body.length), ...extra] });
       writer.body(FrameType.ResponseBody, id, body);
       writer.frame(FrameType.ResponseEnd, id);
     };

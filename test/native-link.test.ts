@@ -8,10 +8,11 @@ import { UwsgiVars } from '../protocol/uwsgi-vars.js';
 import {
   COALESCE_LIMIT, FrameDecoder, FrameType, LINK_VERSION, MAX_FRAME_SIZE, NATIVE_MODIFIER1, NATIVE_MODIFIER2,
   STREAM_FRAME_HEADER_SIZE, StreamFrameWriter, acceptHello, completeHandshake, decodeHello, decodeRequestHead,
-  decodeResponseHead, encodeHello, encodeHelloRefusal, headReaderFor, headSchema, isBodyFrame, parseHelloAck, parseHelloVars,
+  decodeResponseHead, encodeHello, encodeHelloRefusal, HEAD_SCHEMAS, headReaderFor, isBodyFrame, parseHelloAck, parseHelloVars,
   queueStreamRequest, queueStreamResponseHead, type FrameSide, type Hello, type NativeResponseHead,
 } from '../protocol/native/index.js';
 import { forSchema } from '../protocol/native/bounded-avro.js';
+import { FROZEN_V1_FINGERPRINT, FROZEN_V1_JSON, NEXT_BUILD, type NextHead } from './support/head-schemas.js';
 import { HEAD, avroHead, pattern, requestStream, responseStream, rng } from './support/native-frames.js';
 
 const H = STREAM_FRAME_HEADER_SIZE;
@@ -135,7 +136,8 @@ function helloWith(flat: string[]): Buffer {
   return encodePacketHead({ modifier1: NATIVE_MODIFIER1, modifier2: NATIVE_MODIFIER2, vars: new UwsgiVars(flat) });
 }
 
-const SCHEMAS = `2:${headSchema(2)!.fingerprint},1:${headSchema(1)!.fingerprint}`;
+const CURRENT = HEAD_SCHEMAS.current;
+const SCHEMAS = `1:${CURRENT.fingerprint}`;
 
 describe('native link: negotiation', () => {
   const hello = (): Hello => helloOf(encodeHello());
@@ -143,7 +145,7 @@ describe('native link: negotiation', () => {
   it('the HELLO says PORTICO_LINK 2 and the schemas the gateway reads, as a plain uwsgi packet', () => {
     assert.equal(LINK_VERSION, 2);
     assert.deepEqual(encodeHello(), helloWith(['PORTICO_LINK', '2', 'PORTICO_HEAD_SCHEMAS', SCHEMAS]));
-    assert.deepEqual(hello(), { linkVersion: 2, readable: [{ version: 2, fingerprint: headSchema(2)!.fingerprint }, { version: 1, fingerprint: headSchema(1)!.fingerprint }] });
+    assert.deepEqual(hello(), { linkVersion: 2, readable: [{ version: 1, fingerprint: CURRENT.fingerprint }] });
   });
 
   it('the ACK: u8 2, u16le link version, u16le schema version, the fingerprint, the schema JSON', () => {
@@ -153,10 +155,10 @@ describe('native link: negotiation', () => {
     const payload = ack.subarray(5);
     assert.equal(payload[0], 2);
     assert.equal(payload.readUInt16LE(1), LINK_VERSION);
-    assert.equal(payload.readUInt16LE(3), headSchema(2)!.version);
-    assert.equal(payload.toString('hex', 5, 21), headSchema(2)!.fingerprint);
-    assert.equal(payload.toString('utf8', 21), headSchema(2)!.canonicalJson);
-    assert.deepEqual(parseHelloAck(payload), { version: 2, fingerprint: headSchema(2)!.fingerprint, schemaJson: headSchema(2)!.canonicalJson });
+    assert.equal(payload.readUInt16LE(3), CURRENT.version);
+    assert.equal(payload.toString('hex', 5, 21), CURRENT.fingerprint);
+    assert.equal(payload.toString('utf8', 21), CURRENT.canonicalJson);
+    assert.deepEqual(parseHelloAck(payload), { version: 1, fingerprint: CURRENT.fingerprint, schemaJson: CURRENT.canonicalJson });
     assert.equal(completeHandshake(payload), completeHandshake(payload), 'the reader is cached, not built per link');
   });
 
@@ -179,7 +181,7 @@ describe('native link: negotiation', () => {
 
   it('a gateway refuses the ACK of a link version 1 worker, and a truncated or unknown one', () => {
     // Version 1's accepting ACK: u8 0, then the schema version, fingerprint and JSON, no link version.
-    const v1ack = Buffer.concat([Buffer.from([0, 2, 0]), Buffer.from(headSchema(2)!.fingerprint, 'hex'), Buffer.from(headSchema(2)!.canonicalJson)]);
+    const v1ack = Buffer.concat([Buffer.from([0, 1, 0]), Buffer.from(CURRENT.fingerprint, 'hex'), Buffer.from(CURRENT.canonicalJson)]);
     assert.throws(() => parseHelloAck(v1ack), (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_NATIVE_HANDSHAKE' && /link version 1/.test(err.message));
     const payload = acceptHello(hello()).subarray(5);
     for (let n = 1; n < 1 + 2 + 2 + 16; n++) {
@@ -319,7 +321,7 @@ describe('native link: frame decoder', () => {
       for (const p of pieces) d.push(p);
       return { frames, errors, schema };
     };
-    assertSplitInvariant(bytes, run, { frames: responseFrames, errors: [], schema: 2 });
+    assertSplitInvariant(bytes, run, { frames: responseFrames, errors: [], schema: 1 });
     // Any frame before HELLO_ACK, and a second HELLO_ACK, is out of place.
     assert.deepEqual(run([frameBytes(FrameType.ResponseHead, 1, headPayload)]).errors, ['PORTICO_ERR_NATIVE_BAD_FRAME']);
     assert.deepEqual(run([Buffer.concat([ack, frameBytes(FrameType.HelloAck, 0, ack.subarray(5))])]).errors, ['PORTICO_ERR_NATIVE_BAD_FRAME']);
@@ -562,17 +564,17 @@ describe('native link: request and response heads', () => {
     assert.equal(size, H + frames[0]![2].length, 'returns the frame size');
     assert.deepEqual(frames[0]![2], avroHead(HEAD));
     assert.deepEqual({ ...decodeResponseHead(frames[0]![2], reader) }, HEAD);
-    // Written in schema v1, read by a v2 gateway through the resolver.
-    const old = walk(await queued((w) => queueStreamResponseHead(w, 1, HEAD, 1)));
-    assert.deepEqual(old[0]![2], avroHead(HEAD, 1));
-    assert.deepEqual({ ...decodeResponseHead(old[0]![2], headReaderFor(headSchema(1)!)) }, { ...HEAD, workerPid: 0 });
+    // Written by a build one version ahead, in its schema.
+    const next: NextHead = { ...HEAD, server: 'next' };
+    const ahead = walk(await queued((w) => queueStreamResponseHead(w, 1, next, NEXT_BUILD.current)));
+    assert.deepEqual(ahead[0]![2], avroHead(next, NEXT_BUILD.current));
     expectCode(() => queueStreamResponseHead(new StreamFrameWriter(fakeSink()), 1, { ...HEAD, headers: ['x'] }), 'PORTICO_ERR_INVALID_HEADER');
   });
 
   it('a head bigger than a slab (many headers) goes into a new slab, in order with the frames around it', async () => {
     const headers: string[] = [];
     for (let i = 0; i < 1500; i++) headers.push(`x-header-${i}`, `value ${i} ${'v'.repeat(i % 13)}`);
-    const big: NativeResponseHead = { status: 200, reason: 'OK', headers, workerPid: 99 };
+    const big: NativeResponseHead = { status: 200, reason: 'OK', headers };
     const expectedPayload = avroHead(big);
     assert.ok(expectedPayload.length > 16 * 1024, `a head of ${expectedPayload.length} bytes`);
     const reader = completeHandshake(acceptHello(helloOf(encodeHello())).subarray(5));
@@ -602,65 +604,74 @@ describe('native link: request and response heads', () => {
 });
 
 describe('native link handshake and response heads', () => {
+  type Build = typeof HEAD_SCHEMAS;
   /** Runs the whole handshake as the two sides would: HELLO through the uwsgi decoder, HELLO_ACK through frames. */
-  function handshake(readerVersion: number, writerVersion: number): ReturnType<typeof completeHandshake> {
+  function handshake(gateway: Build, worker: Build): ReturnType<typeof completeHandshake> {
     let head: PacketHead | undefined;
     new PacketDecoder({ onHead: (h) => void (head = h), onBody() {}, onEnd() {}, onError: assert.fail },
-      { modifiers: new Set([0, NATIVE_MODIFIER1]) }).push(encodeHello(readerVersion));
+      { modifiers: new Set([0, NATIVE_MODIFIER1]) }).push(encodeHello(gateway));
     assert.equal(head!.modifier1, NATIVE_MODIFIER1);
     let ack: Buffer;
     try {
-      ack = acceptHello(parseHelloVars(head!.vars), writerVersion);
+      ack = acceptHello(parseHelloVars(head!.vars), worker);
     } catch (err) {
       ack = encodeHelloRefusal(err as PorticoError);
     }
     const { frames, errors } = decodeFrames([ack], { side: 'gateway', acked: false });
     assert.deepEqual(errors, []);
-    return completeHandshake(frames[0]![2], readerVersion);
+    return completeHandshake(frames[0]![2], gateway);
   }
 
-  it('a v2 gateway reads a v1 worker through the resolver, with the v2 default', () => {
-    const reader = handshake(2, 1);
-    assert.equal(reader.writerVersion, 1);
-    assert.ok(reader.resolver, 'a resolver for the older writer');
-    const decoded = decodeResponseHead(avroHead(HEAD, 1), reader);
-    assert.deepEqual({ ...decoded }, { ...HEAD, workerPid: 0 });
-    assert.equal(handshake(2, 1), reader, 'cached by fingerprint: built once, not per connection');
+  it('the shipped schema is the frozen v1, byte for byte: a shipped schema is never edited', () => {
+    assert.equal(CURRENT.version, 1);
+    assert.equal(CURRENT.canonicalJson, FROZEN_V1_JSON);
+    assert.equal(CURRENT.fingerprint, FROZEN_V1_FINGERPRINT);
+    assert.deepEqual(NEXT_BUILD.readable.map((s) => [s.version, s.fingerprint]), [[2, NEXT_BUILD.current.fingerprint], [1, FROZEN_V1_FINGERPRINT]]);
   });
 
-  it('v2 to v2 reads directly, every field kept', () => {
-    const reader = handshake(2, 2);
+  it('a gateway one version ahead reads this build\'s heads through the resolver, with the new field\'s default', () => {
+    const reader = handshake(NEXT_BUILD, HEAD_SCHEMAS);
+    assert.deepEqual([reader.readerVersion, reader.writerVersion], [2, 1]);
+    assert.ok(reader.resolver, 'a resolver for the older writer');
+    assert.deepEqual({ ...decodeResponseHead(avroHead(HEAD), reader) }, { ...HEAD, server: '' });
+    assert.equal(handshake(NEXT_BUILD, HEAD_SCHEMAS), reader, 'cached by fingerprint: built once, not per connection');
+  });
+
+  it('the same version reads directly, every field kept', () => {
+    const reader = handshake(HEAD_SCHEMAS, HEAD_SCHEMAS);
     assert.equal(reader.resolver, undefined);
     assert.deepEqual({ ...decodeResponseHead(avroHead(HEAD), reader) }, HEAD);
+    const next: NextHead = { ...HEAD, server: 'next' };
+    assert.deepEqual({ ...decodeResponseHead(avroHead(next, NEXT_BUILD.current), handshake(NEXT_BUILD, NEXT_BUILD)) }, next);
   });
 
   it('refuses a worker newer than the gateway reads, an unknown schema, and a schema not matching its fingerprint', () => {
-    expectCode(() => handshake(1, 2), 'PORTICO_ERR_NATIVE_SCHEMA');
+    expectCode(() => handshake(HEAD_SCHEMAS, NEXT_BUILD), 'PORTICO_ERR_NATIVE_SCHEMA');
     const incompatible = forSchema({ type: 'record', name: 'ResponseHead', namespace: 'portico.native', fields: [{ name: 'status', type: 'string' }] });
     const ackFor = (fingerprint: string, json: string): Buffer => {
       const p = Buffer.alloc(5 + 16 + Buffer.byteLength(json));
       p[0] = 2;
       p.writeUInt16LE(LINK_VERSION, 1);
-      p.writeUInt16LE(2, 3);
+      p.writeUInt16LE(1, 3);
       p.write(fingerprint, 5, 16, 'hex');
       p.write(json, 21);
       return p;
     };
     const json = JSON.stringify(incompatible.schema());
     expectCode(() => completeHandshake(ackFor(incompatible.fingerprint().toString('hex'), json)), 'PORTICO_ERR_NATIVE_SCHEMA');
-    expectCode(() => completeHandshake(ackFor(headSchema(2)!.fingerprint, json)), 'PORTICO_ERR_NATIVE_SCHEMA');
-    expectCode(() => headReaderFor({ version: 2, fingerprint: headSchema(2)!.fingerprint, schemaJson: '{' }), 'PORTICO_ERR_NATIVE_HANDSHAKE');
+    expectCode(() => completeHandshake(ackFor(CURRENT.fingerprint, json)), 'PORTICO_ERR_NATIVE_SCHEMA');
+    expectCode(() => headReaderFor({ version: 1, fingerprint: CURRENT.fingerprint, schemaJson: '{' }), 'PORTICO_ERR_NATIVE_HANDSHAKE');
     // The right schema written another way (defaults exported, keys reordered) still matches its fingerprint.
-    const v2 = headSchema(2)!;
+    const v2 = NEXT_BUILD.current;
     const spelled = JSON.stringify(v2.type.schema({ exportAttrs: true }));
     assert.notEqual(spelled, v2.canonicalJson);
-    assert.equal(headReaderFor({ version: 2, fingerprint: v2.fingerprint, schemaJson: spelled }).writerVersion, 2);
+    assert.equal(headReaderFor({ version: 2, fingerprint: v2.fingerprint, schemaJson: spelled }, NEXT_BUILD).writerVersion, 2);
   });
 
   it('refuses a malformed HELLO or HELLO_ACK, and a HELLO of another link version', () => {
     expectCode(() => parseHelloVars(new UwsgiVars(['PORTICO_LINK', '1'])), 'PORTICO_ERR_NATIVE_HANDSHAKE');
     expectCode(() => parseHelloVars(new UwsgiVars(['PORTICO_LINK', '1', 'PORTICO_HEAD_SCHEMAS', '2:zz'])), 'PORTICO_ERR_NATIVE_HANDSHAKE');
-    const hello = parseHelloVars(new UwsgiVars(['PORTICO_LINK', '1', 'PORTICO_HEAD_SCHEMAS', `2:${headSchema(2)!.fingerprint}`]));
+    const hello = parseHelloVars(new UwsgiVars(['PORTICO_LINK', '1', 'PORTICO_HEAD_SCHEMAS', SCHEMAS]));
     expectCode(() => acceptHello(hello), 'PORTICO_ERR_NATIVE_HANDSHAKE');
     expectCode(() => decodeHello(Buffer.from([0, 0, 0, 0])), 'PORTICO_ERR_NATIVE_HANDSHAKE');
     assert.equal(decodeHello(encodeHello().subarray(0, 10)), null);
@@ -675,8 +686,8 @@ describe('native link handshake and response heads', () => {
   });
 
   it('a malformed head is PORTICO_ERR_BAD_RESPONSE, and a huge array count fails at once', () => {
-    const reader = handshake(2, 1);
-    const frame = avroHead(HEAD, 1);
+    const reader = handshake(NEXT_BUILD, HEAD_SCHEMAS);
+    const frame = avroHead(HEAD);
     expectCode(() => decodeResponseHead(frame.subarray(0, frame.length - 1), reader), 'PORTICO_ERR_BAD_RESPONSE');
     expectCode(() => decodeResponseHead(Buffer.concat([frame, Buffer.from([0])]), reader), 'PORTICO_ERR_BAD_RESPONSE');
     const started = Date.now();
@@ -719,9 +730,8 @@ describe('native link fuzz', () => {
   });
 
   it('random payloads into the head, HELLO and HELLO_ACK decoders raise only PORTICO_ERR_* errors', () => {
-    const v2 = headSchema(2)!;
-    const v1 = headSchema(1)!;
-    const readers = [headReaderFor(v2), headReaderFor(v1)];
+    // This build reading its own heads, and a build one version ahead reading them through the resolver.
+    const readers = [headReaderFor(CURRENT), headReaderFor(CURRENT, NEXT_BUILD)];
     const head = avroHead(HEAD);
     const decoders: Array<(p: Buffer) => unknown> = [
       (p) => decodeResponseHead(p, readers[0]!), (p) => decodeResponseHead(p, readers[1]!), (p) => decodeRequestHead(p),

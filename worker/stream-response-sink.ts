@@ -23,7 +23,7 @@ export const streamResponseSink: ResponseSink = {
   writeHead(ex, status, statusText, headers, body) {
     const reason = validateHeaders(status, statusText, headers);
     const stream = streamOf(ex);
-    const size = queueStreamResponseHead(stream.writer, stream.id, { status, reason, headers: headers as string[], workerPid: process.pid });
+    const size = queueStreamResponseHead(stream.writer, stream.id, { status, reason, headers: headers as string[] });
     ex.status = status;
     ex.headSent = true;
     ex.headersCount = headers.length >> 1;

@@ -66,7 +66,7 @@ export class TunnelSocket extends Duplex {
       // Framing is the gateway's: it says Upgrade and Connection itself for a 101, and closes after anything else.
       for (const [name, value] of parsed.headers) if (!isHopByHop(name)) headers.push(name, value);
       const ex = this.ex;
-      ex.headersBytes = queueStreamResponseHead(this.stream.writer, this.stream.id, { status: parsed.status, reason: parsed.statusText, headers, workerPid: process.pid });
+      ex.headersBytes = queueStreamResponseHead(this.stream.writer, this.stream.id, { status: parsed.status, reason: parsed.statusText, headers });
       ex.status = parsed.status;
       ex.headSent = true;
       ex.headersCount = headers.length >> 1;

@@ -3,7 +3,7 @@ import { encodePacketHead } from '../packet-encoder.js';
 import { UwsgiVars } from '../uwsgi-vars.js';
 import { decodeVars } from '../vars-decoder.js';
 import { FRAME_HEADER_SIZE, FrameType, LINK_VERSION, NATIVE_MODIFIER1, NATIVE_MODIFIER2 } from './constants.js';
-import { CURRENT_HEAD_VERSION, headSchema, readableHeadSchemas } from './head-schemas.js';
+import { HEAD_SCHEMAS, type HeadSchemas } from './head-schemas.js';
 import { headReaderFor, type HeadReader } from './response-head-codec.js';
 
 /** Vars of the HELLO packet. */
@@ -37,9 +37,9 @@ export interface HelloAck {
  * reads it with the same decoder as nginx's requests. Send nothing more until HELLO_ACK: a worker
  * reading it with the uwsgi decoder ignores bytes after the packet.
  */
-export function encodeHello(readerVersion: number = CURRENT_HEAD_VERSION): Buffer {
-  const schemas = readableHeadSchemas(readerVersion).map((s) => `${s.version}:${s.fingerprint}`).join(',');
-  const vars = new UwsgiVars([VAR_LINK, String(LINK_VERSION), VAR_SCHEMAS, schemas]);
+export function encodeHello(schemas: HeadSchemas = HEAD_SCHEMAS): Buffer {
+  const readable = schemas.readable.map((s) => `${s.version}:${s.fingerprint}`).join(',');
+  const vars = new UwsgiVars([VAR_LINK, String(LINK_VERSION), VAR_SCHEMAS, readable]);
   return encodePacketHead({ modifier1: NATIVE_MODIFIER1, modifier2: NATIVE_MODIFIER2, vars });
 }
 
@@ -78,12 +78,11 @@ export function decodeHello(buf: Buffer): { hello: Hello; size: number } | null 
  * link version 1 among them), and PORTICO_ERR_NATIVE_SCHEMA when the gateway cannot read its
  * schema; send encodeHelloRefusal(err) then, so the gateway logs why.
  */
-export function acceptHello(hello: Hello, writerVersion: number = CURRENT_HEAD_VERSION): Buffer {
+export function acceptHello(hello: Hello, schemas: HeadSchemas = HEAD_SCHEMAS): Buffer {
   if (hello.linkVersion !== LINK_VERSION) {
     throw bad(`the gateway speaks link version ${hello.linkVersion}; this worker speaks ${LINK_VERSION} only: run the gateway and the workers from the same portico release`);
   }
-  const mine = headSchema(writerVersion);
-  if (!mine) throw new PorticoError('PORTICO_ERR_NATIVE_SCHEMA', `no response-head schema v${writerVersion}`);
+  const mine = schemas.current;
   if (!hello.readable.some((s) => s.version === mine.version && s.fingerprint === mine.fingerprint)) {
     throw new PorticoError('PORTICO_ERR_NATIVE_SCHEMA',
       `the gateway reads ${hello.readable.map((s) => `v${s.version}`).join(', ') || 'nothing'}; this worker writes v${mine.version}: ` +
@@ -146,8 +145,8 @@ export function parseHelloAck(payload: Buffer): HelloAck {
 }
 
 /** Gateway: parses HELLO_ACK and returns the (cached) reader for this worker's heads. */
-export function completeHandshake(payload: Buffer, readerVersion: number = CURRENT_HEAD_VERSION): HeadReader {
-  return headReaderFor(parseHelloAck(payload), readerVersion);
+export function completeHandshake(payload: Buffer, schemas: HeadSchemas = HEAD_SCHEMAS): HeadReader {
+  return headReaderFor(parseHelloAck(payload), schemas);
 }
 
 function bad(detail: string): PorticoError {

@@ -4,7 +4,7 @@ export {
   FrameType, isBodyFrame, frameTypeName,
 } from './constants.js';
 export {
-  CURRENT_HEAD_VERSION, headSchema, readableHeadSchemas, type HeadSchema, type NativeResponseHead,
+  HEAD_SCHEMAS, HeadSchemas, type HeadSchema, type NativeResponseHead,
 } from './head-schemas.js';
 export {
   queueStreamResponseHead, decodeResponseHead, headReaderFor, type HeadReader, type WriterSchemaInfo,

@@ -1,7 +1,7 @@
 import { UwsgiVars } from '../../protocol/uwsgi-vars.js';
 import {
-  CURRENT_HEAD_VERSION, FrameType, StreamFrameWriter, acceptHello, decodeHello, encodeHello, headSchema, queueStreamRequest,
-  queueStreamResponseHead, type NativeResponseHead,
+  FrameType, HEAD_SCHEMAS, StreamFrameWriter, acceptHello, decodeHello, encodeHello, queueStreamRequest, queueStreamResponseHead,
+  type HeadSchema, type NativeResponseHead,
 } from '../../protocol/native/index.js';
 
 /** Byte i of a generated body: a pattern that a dropped, repeated or reordered byte breaks. */
@@ -14,12 +14,12 @@ export function pattern(n: number, seed = 0): Buffer {
 export { rng } from '../../support/rng.js';
 
 export const HEAD: NativeResponseHead = {
-  status: 201, reason: 'Created', headers: ['set-cookie', 'a=1', 'set-cookie', 'b=2', 'x-ü', 'ü'], workerPid: 4242,
+  status: 201, reason: 'Created', headers: ['set-cookie', 'a=1', 'set-cookie', 'b=2', 'x-ü', 'ü'],
 };
 
-/** A RESPONSE_HEAD payload: the Avro record of schema `version`. */
-export function avroHead(head: NativeResponseHead, version = CURRENT_HEAD_VERSION): Buffer {
-  return headSchema(version)!.type.toBuffer(head);
+/** A RESPONSE_HEAD payload: the Avro record of `schema`. */
+export function avroHead(head: NativeResponseHead, schema: HeadSchema = HEAD_SCHEMAS.current): Buffer {
+  return schema.type.toBuffer(head);
 }
 
 /** The bytes StreamFrameWriter writes for what `fill` queues, at once. */
@@ -50,7 +50,7 @@ export function responseStream(): Buffer {
   return Buffer.concat([acceptHello(decodeHello(encodeHello())!.hello), framesOf((w) => {
     queueStreamResponseHead(w, 1, HEAD);
     w.body(FrameType.ResponseBody, 1, 'héllo ');
-    queueStreamResponseHead(w, 3, { status: 500, reason: '', headers: [], workerPid: 1 });
+    queueStreamResponseHead(w, 3, { status: 500, reason: '', headers: [] });
     w.body(FrameType.ResponseBody, 1, pattern(70_000, 2));
     w.u32(FrameType.RequestCredit, 3, 32768);
     w.frame(FrameType.ResponseEnd, 1);

@@ -5,9 +5,9 @@ import { PacketDecoder } from '../../protocol/packet-decoder.js';
 import { buildRequestVars } from '../../protocol/request-vars.js';
 import { pattern } from './native-frames.js';
 import {
-  CURRENT_HEAD_VERSION, FrameDecoder, FrameType, NATIVE_MODIFIER1, REQUEST_WINDOW, RESPONSE_WINDOW, StreamFrameWriter, acceptHello,
+  FrameDecoder, HEAD_SCHEMAS, FrameType, NATIVE_MODIFIER1, REQUEST_WINDOW, RESPONSE_WINDOW, StreamFrameWriter, acceptHello,
   completeHandshake, creditOf, decodeRequestHead, decodeResponseHead, encodeHello, encodeHelloRefusal, parseHelloVars,
-  queueStreamRequest, queueStreamResponseHead, type HeadReader, type NativeResponseHead,
+  queueStreamRequest, queueStreamResponseHead, type HeadReader, type HeadSchemas, type NativeResponseHead,
 } from '../../protocol/native/index.js';
 
 export interface TestWorker {
@@ -33,7 +33,7 @@ interface WorkerStream {
  * back as it arrives; /generate answers 1 MiB and a bit after the request ends; /fail aborts
  * mid-body; /hold answers a head and waits for the gateway's REQUEST_ABORT.
  */
-export async function startTestWorker(path: string, writerVersion = CURRENT_HEAD_VERSION): Promise<TestWorker> {
+export async function startTestWorker(path: string, schemas: HeadSchemas = HEAD_SCHEMAS): Promise<TestWorker> {
   const state = { connections: 0, requests: 0 };
   const server = createServer((socket) => {
     state.connections++;
@@ -42,7 +42,7 @@ export async function startTestWorker(path: string, writerVersion = CURRENT_HEAD
     const w = new StreamFrameWriter(socket);
     const streams = new Map<number, WorkerStream>();
     const head = (id: number, status: number, headers: string[]): void => {
-      queueStreamResponseHead(w, id, { status, reason: 'OK', headers, workerPid: process.pid }, writerVersion);
+      queueStreamResponseHead(w, id, { status, reason: 'OK', headers, server: 'loopback' } as NativeResponseHead, schemas.current);
     };
     const pump = (id: number): void => {
       const s = streams.get(id);
@@ -113,7 +113,7 @@ export async function startTestWorker(path: string, writerVersion = CURRENT_HEAD
           return;
         }
         try {
-          socket.write(acceptHello(parseHelloVars(h.vars), writerVersion));
+          socket.write(acceptHello(parseHelloVars(h.vars), schemas));
           frames = new FrameDecoder({ onFrame, onError: fail }, { side: 'worker' });
         } catch (err) {
           if (!isPorticoError(err)) throw err;
@@ -187,7 +187,7 @@ export class TestGatewayLink {
   private readonly decoder: FrameDecoder;
   private readonly ready: Promise<void>;
 
-  private constructor(path: string, readerVersion: number) {
+  private constructor(path: string, schemas: HeadSchemas) {
     this.socket = connect(path);
     this.writer = new StreamFrameWriter(this.socket);
     let readyResolve!: () => void;
@@ -202,7 +202,7 @@ export class TestGatewayLink {
       onFrame: (type, payload, id) => {
         if (type === FrameType.HelloAck) {
           try {
-            this.reader = completeHandshake(payload, readerVersion);
+            this.reader = completeHandshake(payload, schemas);
             readyResolve();
           } catch (err) {
             failAll(err as Error);
@@ -232,7 +232,7 @@ export class TestGatewayLink {
       },
       onError: failAll,
     }, { side: 'gateway' });
-    this.socket.on('connect', () => this.socket.write(encodeHello(readerVersion)));
+    this.socket.on('connect', () => this.socket.write(encodeHello(schemas)));
     this.socket.on('data', (chunk: Buffer) => this.decoder.push(chunk));
     this.socket.on('end', () => {
       this.decoder.end();
@@ -241,8 +241,8 @@ export class TestGatewayLink {
     this.socket.on('error', failAll);
   }
 
-  static async open(path: string, readerVersion = CURRENT_HEAD_VERSION): Promise<TestGatewayLink> {
-    const link = new TestGatewayLink(path, readerVersion);
+  static async open(path: string, schemas: HeadSchemas = HEAD_SCHEMAS): Promise<TestGatewayLink> {
+    const link = new TestGatewayLink(path, schemas);
     await link.ready;
     return link;
   }
