@@ -1,4 +1,4 @@
-import { encodePacketHead } from '../packet-encoder.js';
+import { varsBlockRoom, writeVarsBlock } from '../packet-encoder.js';
 import { parseContentLength } from '../content-length.js';
 import { decodeVars } from '../vars-decoder.js';
 import type { UwsgiVars } from '../uwsgi-vars.js';
@@ -14,8 +14,6 @@ export interface NativeRequestHead {
    */
   contentLength: number | null;
 }
-
-const U16_MAX = 0xffff;
 
 /** Decodes a REQUEST_HEAD payload. A lying var length is PORTICO_ERR_BAD_VAR_LENGTH, as on the uwsgi socket. */
 export function decodeRequestHead(payload: Buffer): NativeRequestHead {
@@ -37,52 +35,14 @@ export function decodeRequestHead(payload: Buffer): NativeRequestHead {
  */
 export function queueStreamRequest(writer: StreamFrameWriter, stream: number, vars: UwsgiVars, end: boolean): void {
   const flat = vars.flat;
-  let worst = 0;
-  for (let i = 0; i < flat.length; i++) worst += 2 + flat[i]!.length * 3;
-  if (worst > U16_MAX) return queueStreamRequestSlow(writer, stream, vars, end);
+  const room = varsBlockRoom(flat);
   const H = STREAM_FRAME_HEADER_SIZE;
-  const at = writer.reserve(H + worst + H);
-  const slab = writer.slab;
-  let pos = at + H;
-  for (let i = 0; i < flat.length; i++) {
-    const n = writeVarString(slab, flat[i]!, pos + 2);
-    slab[pos] = n & 0xff;
-    slab[pos + 1] = n >>> 8;
-    pos += 2 + n;
-  }
+  const at = writer.reserve(H + room + H);
+  let pos = writeVarsBlock(writer.slab, at + H, flat);
   writer.header(at, FrameType.RequestHead, stream, pos - at - H);
   if (end) {
     writer.header(pos, FrameType.RequestEnd, stream, 0);
     pos += H;
   }
   writer.commit(pos);
-}
-
-/** A head that might pass the uwsgi limits: the measuring encoder checks it (and throws its error). */
-function queueStreamRequestSlow(writer: StreamFrameWriter, stream: number, vars: UwsgiVars, end: boolean): void {
-  const block = encodePacketHead({ vars }).subarray(4);
-  writer.frame(FrameType.RequestHead, stream, block);
-  if (end) writer.frame(FrameType.RequestEnd, stream);
-}
-
-/** Below this length a string is copied in JavaScript: cheaper than a call into C++ for each. */
-const SHORT_STRING = 48;
-
-/**
- * Writes `s` as UTF-8 at `pos` and returns its byte length. Most vars are short ASCII (names,
- * method, ports, most header values): those are copied char by char, and anything else goes to
- * Buffer#write, so the bytes are always Buffer#write's.
- */
-function writeVarString(buf: Buffer, s: string, pos: number): number {
-  const n = s.length;
-  if (n < SHORT_STRING) {
-    let i = 0;
-    for (; i < n; i++) {
-      const c = s.charCodeAt(i);
-      if (c > 0x7f) break;
-      buf[pos + i] = c;
-    }
-    if (i === n) return n;
-  }
-  return buf.write(s, pos, 'utf8');
 }
