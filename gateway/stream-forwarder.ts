@@ -1,5 +1,6 @@
 import { isPorticoError, type ErrorCode, type PorticoError } from '../common/errors.js';
 import { FrameType, REQUEST_WINDOW, RESPONSE_WINDOW, creditOf, queueStreamRequest, type StreamFrameWriter } from '../protocol/native/index.js';
+import { statusHasNoBody } from '../protocol/http-response.js';
 import { discardUnread, endAtLength, errorDetail, failUpstream, writeWorkerHead, type ForwardContext } from './forward-common.js';
 import { requestHasBody, varsForHttpRequest } from './http-request-vars.js';
 import type { LinkListener, NativeLink, NativeLinkPool } from './native-link-pool.js';
@@ -197,7 +198,7 @@ class GatewayStream implements LinkListener {
       this.fail(err.code, err.message);
       return this.cancel('undecodable response head');
     }
-    if (head.status === 204 || head.status === 304) this.skipBody = true;
+    if (statusHasNoBody(head.status)) this.skipBody = true;
     this.length = head.length;
     // A copy: a decoded head's headers may be shared with other responses.
     if (this.setCookie !== null) head = { ...head, headers: head.headers.concat('Set-Cookie', this.setCookie) };
