@@ -1,6 +1,5 @@
 import { isPorticoError, type ErrorCode } from '../common/errors.js';
 import { errorDetail, forwardFailed, sendError, type ForwardContext } from './forward-common.js';
-import { exchangeNative } from './native-forwarder.js';
 import { exchangeStream, startStream, type StreamOutcome } from './stream-forwarder.js';
 import { isEngineIo } from './sticky-sessions.js';
 import type { Upstream } from './upstream-pool.js';
@@ -80,7 +79,7 @@ const NO_UPSTREAM: ReadonlySet<Upstream> = new Set();
 
 /**
  * The common case, without a promise: nobody is queued, and the least busy upstream has a free
- * slot and an open version 2 link. false: nothing was taken; forwardRequest does the rest. A
+ * slot and an open native link. false: nothing was taken; forwardRequest does the rest. A
  * stream the worker did not take (the exchange's 'retry') goes to forwardRequest then.
  */
 export function forwardNow(req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext): boolean {
@@ -150,7 +149,7 @@ async function forwardNative(req: ForwardedRequest, res: ForwardedResponse, ctx:
       pool.release(link);
       return { done: true };
     }
-    const outcome = link.writer ? await exchangeStream(req, res, ctx, up, pool, link, buffered, setCookie) : await exchangeNative(req, res, ctx, up, pool, link, buffered);
+    const outcome = await exchangeStream(req, res, ctx, up, pool, link, buffered, setCookie);
     if (outcome === 'done') return { done: true };
     // Taken out of the pool (killed for --harakiri, or stopping): another upstream, not a new link.
     if (up.removed) {

@@ -37,7 +37,7 @@ export interface GatewayOptions extends HttpLimitOptions {
   bodyLimit?: number;
   /** In-flight requests per upstream; more wait in a queue of at most `listen` (then 503). */
   upstreamConcurrency?: number;
-  /** Version 2 native links per portico:// upstream (defaults.upstreamLinks). */
+  /** Native links per portico:// upstream (defaults.upstreamLinks). */
   upstreamLinks?: number;
   listen?: number;
   logFormat?: LogFormat;

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { STATUS_CODES, validateHeaderName, validateHeaderValue, type OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ForwardedResponse } from './forward-types.js';
+import { statusHasNoBody } from '../protocol/http-response.js';
 
 /** The connection a LeanResponse is written to (a LeanConnection). */
 export interface ResponseOwner {
@@ -53,7 +54,7 @@ export class LeanResponse extends EventEmitter implements ForwardedResponse {
     if (status < 100 || status > 999) throw new RangeError(`invalid status code ${status}`);
     if (!reason) reason = STATUS_CODES[status] ?? 'unknown';
     else if (/[^\t\x20-\x7e\x80-\xff]/.test(reason)) throw new TypeError('invalid character in the status message');
-    if (status === 204 || status === 304 || status < 200) this.hasBody = false;
+    if (statusHasNoBody(status)) this.hasBody = false;
     const state = { head: `HTTP/1.1 ${status} ${reason}\r\n`, date: false, connection: false, contentLength: false, te: false };
     if (Array.isArray(headers)) {
       if (headers.length % 2 !== 0) throw new TypeError('headers must come in name, value pairs');

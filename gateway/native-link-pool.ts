@@ -3,32 +3,25 @@ import { defaults } from '../common/defaults.js';
 import { PorticoError, isPorticoError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { connectOptions } from '../protocol/socket-address.js';
-import { LINK_VERSION } from '../protocol/native/index.js';
 import { NativeLink } from './native-link.js';
 import { upstreamSpec, type Upstream } from './upstream-pool.js';
 
 export { NativeLink, type LinkListener } from './native-link.js';
 
 /**
- * The handshaken connections to one native-link upstream. A worker that speaks version 2 gets a
- * few shared links (`maxShared`; one for a worker with a socket of its own, more when several
- * workers share a socket, since each link lands on one of them) and every request is a stream on
- * the least busy one; a new link is opened only while all are busy and there are fewer than
- * `maxShared`, and a link opened past that serves its request and closes. A version 1 worker gets
- * the idle list: a request takes one (or a new one) and gives it back once both sides sent their
- * terminal frames; anything else drops it.
+ * The handshaken connections to one native-link upstream: a few shared links (`maxShared`; one
+ * for a worker with a socket of its own, more when several workers share a socket, since each
+ * link lands on one of them) and every request is a stream on the least busy one. A new link is
+ * opened only while all are busy and there are fewer than `maxShared`, and a link opened past
+ * that (or for a request sent again on a fresh one) serves its request and closes.
  */
 export class NativeLinkPool {
   readonly upstream: Upstream;
-  private readonly idle: NativeLink[] = [];
-  /** Version 2 links taking streams, least busy first when picked. */
+  /** Links taking streams, least busy first when picked. */
   private readonly shared: NativeLink[] = [];
   private readonly maxShared: number;
   /** The link being opened while none is shared, for other requests to wait on. */
   private opening: Promise<NativeLink> | null = null;
-  /** The framing version of the last handshake (0 before any). */
-  private linkVersion = 0;
-  private readonly maxIdle: number;
   private readonly timeoutMs: number;
   private readonly backoffMs: number;
   /** Date.now() before which no connection is opened: the last handshake was refused. */
@@ -38,16 +31,15 @@ export class NativeLinkPool {
   opened = 0;
   requests = 0;
 
-  constructor(upstream: Upstream, timeoutMs: number, maxShared: number = defaults.upstreamLinks, maxIdle = 64, backoffMs = defaults.nativeHandshakeBackoff * 1000) {
+  constructor(upstream: Upstream, timeoutMs: number, maxShared: number = defaults.upstreamLinks, backoffMs = defaults.nativeHandshakeBackoff * 1000) {
     this.upstream = upstream;
     this.timeoutMs = timeoutMs;
     this.maxShared = maxShared;
-    this.maxIdle = maxIdle;
     this.backoffMs = backoffMs;
   }
 
   /**
-   * A version 2 link to open a stream on without connecting: the least busy shared one, if it is
+   * A link to open a stream on without connecting: the least busy shared one, if it is
    * idle or no more may be opened. null: connect (acquire).
    */
   takeShared(busyToo = false): NativeLink | null {
@@ -64,7 +56,7 @@ export class NativeLinkPool {
   }
 
   /**
-   * An idle link (unless `fresh`), or a new one. Rejects with PORTICO_ERR_UPSTREAM_CONNECT when
+   * A shared link (unless `fresh`), or a new one. Rejects with PORTICO_ERR_UPSTREAM_CONNECT when
    * nothing listens, PORTICO_ERR_NATIVE_HANDSHAKE (or _SCHEMA) when the peer will not speak the
    * native link, and then PORTICO_ERR_UPSTREAM_BACKOFF without connecting until the backoff ends.
    * `log` hears of each backoff once, when it starts.
@@ -74,24 +66,14 @@ export class NativeLinkPool {
       const shared = this.takeShared();
       if (shared) return shared;
       // A link is being opened: use a busy one meanwhile, or wait for it, rather than open one
-      // each (a burst at start, or a peer that refuses, is then one handshake); a version 1
-      // worker's links are not shared.
-      if (this.opening && this.linkVersion !== LINK_VERSION) {
+      // each (a burst at start, or a peer that refuses, is then one handshake).
+      if (this.opening) {
         const busy = this.takeShared(true);
         if (busy) return busy;
         await this.opening;
         const again = this.takeShared(true);
         if (again) return again;
       }
-    }
-    for (let link = fresh ? undefined : this.idle.pop(); link; link = this.idle.pop()) {
-      link.whenGone = null;
-      if (link.usable) {
-        link.uses++;
-        this.requests++;
-        return link;
-      }
-      link.lost(new PorticoError('PORTICO_ERR_UPSTREAM_ABORTED', 'stale idle link'));
     }
     const wait = this.backoffUntil - Date.now();
     if (wait > 0) throw new PorticoError('PORTICO_ERR_UPSTREAM_BACKOFF', `${this.backoffReason}; next try in ${Math.ceil(wait / 1000)} s`);
@@ -104,11 +86,10 @@ export class NativeLinkPool {
       opening.then(done, done);
     }
     const link = await opening;
-    this.linkVersion = link.linkVersion;
     link.uses++;
     this.opened++;
     this.requests++;
-    if (link.writer && this.shared.length < this.maxShared) this.share(link);
+    if (this.shared.length < this.maxShared) this.share(link);
     return link;
   }
 
@@ -158,42 +139,19 @@ export class NativeLinkPool {
     log?.warn(`native link ${this.upstream.label}: ${err.code}: ${err.message}; skipping this upstream for ${this.backoffMs / 1000} s`);
   }
 
-  /** Back to the idle list when it is between requests and there is room; else closed. */
+  /** A stream of `link` is over: a link that is not shared (opened past maxShared, draining, or after close()) ends with its last stream. */
   release(link: NativeLink): void {
-    if (link.writer) {
-      // A version 2 link that is not shared (opened past maxShared, draining, or after close())
-      // ends with its last stream.
-      if (link.streams.size === 0 && !this.shared.includes(link)) {
-        link.writer.flush();
-        link.socket.end();
-      }
-      return;
+    if (link.streams.size === 0 && !this.shared.includes(link)) {
+      link.writer.flush();
+      link.socket.end();
     }
-    link.listener = null;
-    if (!link.usable || this.idle.length >= this.maxIdle) {
-      link.lost(new PorticoError('PORTICO_ERR_UPSTREAM_ABORTED', 'not reusable'));
-      return;
-    }
-    link.whenGone = () => {
-      const i = this.idle.indexOf(link);
-      if (i >= 0) this.idle.splice(i, 1);
-    };
-    link.socket.resume();
-    this.idle.push(link);
   }
 
-  /** Closes the idle links (at stop): the workers see the end between requests, not an error. */
+  /** Stops sharing the links (at stop): idle ones close now, busy ones with their last stream; the workers see the end between requests, not an error. */
   close(): void {
     for (const link of this.shared.splice(0)) {
       link.whenGone = null;
-      if (link.streams.size === 0) {
-        link.writer!.flush();
-        link.socket.end();
-      }
-    }
-    for (const link of this.idle.splice(0)) {
-      link.whenGone = null;
-      link.socket.end();
+      this.release(link);
     }
   }
 }

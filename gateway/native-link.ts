@@ -3,55 +3,50 @@ import { PorticoError, isPorticoError } from '../common/errors.js';
 import { guessNonHttpServer, httpServerRefusal, mayBeResponseStart, parseResponseHead, showBytes, type ResponseHead } from '../protocol/response-head-parser.js';
 import { clientHead, type ClientHead } from './forward-common.js';
 import {
-  FrameDecoder, FrameType, LINK_VERSION, LINK_VERSION_STREAMS, REQUEST_BATCH_FLUSH, StreamFrameWriter, completeLinkHandshake, decodeResponseHead,
-  encodeHello, type HeadReader,
+  FrameDecoder, FrameType, REQUEST_BATCH_FLUSH, StreamFrameWriter, completeHandshake, decodeResponseHead, encodeHello, type HeadReader,
 } from '../protocol/native/index.js';
 
-/** A version 2 stream waiting for its response head. */
+/** A stream waiting for its response head. */
 export interface AwaitingHead {
   headDeadline: number;
   headTimedOut(): void;
 }
 
-/** What the exchange using a connection (version 1) or a stream (version 2) hears from it. */
+/** What the exchange using a stream hears from it. */
 export interface LinkListener {
-  /** A frame of this request: RESPONSE_*, and on version 2 also REQUEST_CREDIT for its body. */
+  /** A frame of this request: RESPONSE_*, and REQUEST_CREDIT for its body. */
   frame(type: FrameType, payload: Buffer): void;
   /** The connection failed or closed: it is gone, whatever the exchange was doing. */
   closed(err: PorticoError): void;
-  /** Version 2: the worker's GOAWAY says it never took this stream; it may go elsewhere. */
+  /** The worker's GOAWAY says it never took this stream; it may go elsewhere. */
   refused?(): void;
 }
 
 /**
- * One handshaken native-link connection to a worker. Its decoder lives as long as the socket, so
- * the frame order is checked across requests. Version 1 carries one request at a time, whose
- * frames go to `listener`; version 2 carries many, each on a stream id (`open()`), and frames go
- * out in per-turn batches through `writer`.
+ * One handshaken native-link connection to a worker. It carries many requests at once, each on a
+ * stream id (`openStream()`); frames go out in per-turn batches through `writer`.
  */
 export class NativeLink {
   readonly socket: Socket;
   readonly decoder: FrameDecoder;
   reader: HeadReader | null = null;
-  linkVersion = LINK_VERSION;
-  listener: LinkListener | null = null;
-  /** Version 2: the open streams, and the batch their frames go out in. */
+  /** The open streams, and the batch their frames go out in. */
   readonly streams = new Map<number, LinkListener>();
-  writer: StreamFrameWriter | null = null;
+  readonly writer: StreamFrameWriter;
   private nextId = 1;
   private readonly awaiting = new Set<AwaitingHead>();
   private sweep: NodeJS.Timeout | null = null;
   private lastHead: { bytes: Buffer; head: ClientHead } | null = null;
-  /** Version 2: the worker sent GOAWAY; no new streams. */
+  /** The worker sent GOAWAY; no new streams. */
   draining = false;
   /** Requests taken on it. From the second on, the worker may have closed it while it sat idle. */
   uses = 0;
   private gone = false;
   private onGone: ((err: PorticoError) => void) | null = null;
   private handshakeDone: () => void = () => {};
-  /** Set by the pool while the link sits idle (or is shared), so a worker closing it takes it off the list. */
+  /** Set by the pool while the link is shared, so a worker closing it takes it off the list. */
   whenGone: (() => void) | null = null;
-  /** Set by the pool for a shared version 2 link: called at GOAWAY. */
+  /** Set by the pool for a shared link: called at GOAWAY. */
   whenDraining: (() => void) | null = null;
   /** The peer sent a byte: a close before any is how a server without the native link answers HELLO. */
   private answered = false;
@@ -61,10 +56,10 @@ export class NativeLink {
   constructor(socket: Socket, spec = 'the upstream') {
     this.socket = socket;
     this.spec = spec;
+    this.writer = new StreamFrameWriter(socket, REQUEST_BATCH_FLUSH);
     this.decoder = new FrameDecoder({
       onFrame: (type, payload, stream) => {
         if (type === FrameType.HelloAck) return this.onAck(payload);
-        if (this.writer === null) return this.listener?.frame(type, payload);
         if (type === FrameType.GoAway) return this.onGoAway(payload);
         this.streams.get(stream)?.frame(type, payload);
       },
@@ -83,7 +78,7 @@ export class NativeLink {
     socket.on('data', first);
     socket.on('end', () => {
       if (!this.answered) return this.lost(this.closedOnHello('it closed the connection'));
-      // Between requests the decoder takes this quietly; the connection is unusable all the same.
+      // Between frames the decoder takes this quietly; the connection is unusable all the same.
       this.decoder.end();
       this.lost(new PorticoError('PORTICO_ERR_UPSTREAM_ABORTED', 'the worker closed the connection'));
     });
@@ -91,21 +86,17 @@ export class NativeLink {
     socket.on('close', () => this.lost(new PorticoError('PORTICO_ERR_UPSTREAM_ABORTED', 'connection closed')));
   }
 
-  get usable(): boolean {
-    return !this.gone && this.reader !== null && this.decoder.idle;
-  }
-
-  /** Version 2 and still taking streams. */
+  /** Handshaken and still taking streams. */
   get open(): boolean {
-    return !this.gone && !this.draining && this.writer !== null;
+    return !this.gone && !this.draining && this.reader !== null;
   }
 
-  /** Taken from the idle list: a close before any answer may be the worker's FIN not seen yet. */
+  /** Used before: a close before any answer may be the worker's FIN not seen yet. */
   get reused(): boolean {
     return this.uses > 1;
   }
 
-  /** Version 2: a new stream id for `listener`, whose frames then go to it. */
+  /** A new stream id for `listener`, whose frames then go to it. */
   openStream(listener: LinkListener): number {
     const id = this.nextId++;
     this.streams.set(id, listener);
@@ -113,7 +104,7 @@ export class NativeLink {
   }
 
   /**
-   * Version 2: a RESPONSE_HEAD payload as the client gets it. A worker answers most requests with
+   * A RESPONSE_HEAD payload as the client gets it. A worker answers most requests with
    * the same head bytes (same app, same headers, same pid), so the last one is kept and an equal
    * payload costs a byte compare instead of an Avro decode and a header filter.
    */
@@ -126,7 +117,7 @@ export class NativeLink {
   }
 
   /**
-   * Version 2: --upstream-timeout for `stream`'s head. One sweep per link (every second, or a
+   * --upstream-timeout for `stream`'s head. One sweep per link (every second, or a
    * quarter of the timeout when shorter) instead of a timer per request: a set and a delete cost a
    * request a fifth of a setTimeout and its clearTimeout, and the 504 comes at most a quarter late.
    */
@@ -153,13 +144,13 @@ export class NativeLink {
     }
   }
 
-  /** Version 2: the stream is over for the gateway; later frames for it are dropped. */
+  /** The stream is over for the gateway; later frames for it are dropped. */
   closeStream(id: number): void {
     this.streams.delete(id);
   }
 
   /** Sends HELLO and resolves once HELLO_ACK accepted it. */
-  handshake(timeoutMs: number, maxLinkVersion: number = LINK_VERSION_STREAMS): Promise<void> {
+  handshake(timeoutMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
       // Silence can be a worker whose event loop is blocked, or a server that waits for the end
       // of a line the HELLO never sends (an HTTP server): only the timeout tells, and says both.
@@ -179,7 +170,7 @@ export class NativeLink {
         this.onGone = null;
         resolve();
       };
-      this.socket.write(encodeHello(undefined, maxLinkVersion));
+      this.socket.write(encodeHello());
     });
   }
 
@@ -214,17 +205,10 @@ export class NativeLink {
 
   private onAck(payload: Buffer): void {
     try {
-      const { reader, linkVersion } = completeLinkHandshake(payload);
-      this.reader = reader;
-      this.linkVersion = linkVersion;
+      this.reader = completeHandshake(payload);
     } catch (err) {
       if (!isPorticoError(err)) throw err;
       return this.lost(err);
-    }
-    if (this.linkVersion === LINK_VERSION_STREAMS) {
-      // Frames after the ACK in this very chunk are read as version 2 already.
-      this.decoder.useStreams();
-      this.writer = new StreamFrameWriter(this.socket, REQUEST_BATCH_FLUSH);
     }
     this.handshakeDone();
   }
@@ -249,13 +233,10 @@ export class NativeLink {
     if (this.sweep) clearInterval(this.sweep);
     this.awaiting.clear();
     this.decoder.stop();
-    this.writer?.flush();
+    this.writer.flush();
     this.socket.destroy();
-    const listener = this.listener;
-    this.listener = null;
     this.onGone?.(err);
     this.onGone = null;
-    listener?.closed(err);
     const streams = [...this.streams.values()];
     this.streams.clear();
     for (const l of streams) l.closed(err);

@@ -1,23 +1,27 @@
 import { isPorticoError, type ErrorCode, type PorticoError } from '../common/errors.js';
 import { FrameType, REQUEST_WINDOW, RESPONSE_WINDOW, creditOf, queueStreamRequest, type StreamFrameWriter } from '../protocol/native/index.js';
+import { statusHasNoBody } from '../protocol/http-response.js';
 import { discardUnread, endAtLength, errorDetail, failUpstream, writeWorkerHead, type ForwardContext } from './forward-common.js';
 import { requestHasBody, varsForHttpRequest } from './http-request-vars.js';
 import type { LinkListener, NativeLink, NativeLinkPool } from './native-link-pool.js';
-import { IDEMPOTENT } from './native-forwarder.js';
 import type { Upstream } from './upstream-pool.js';
 import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
 
 export type StreamOutcome = 'done' | 'retry';
 
+/** RFC 9110 §9.2.2: methods whose repetition has the same effect as running them once. */
+const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
 /**
- * One request as a stream of a version 2 native link (docs/protocol.md): the same frames as
- * version 1 with this request's stream id, queued into the link's batch for this turn. Bodies
- * flow both ways within windows: the request body pauses once REQUEST_WINDOW bytes are not yet
- * credited by the worker, and response bytes are credited back in halves of RESPONSE_WINDOW as
- * the client takes them (not while its socket is backed up), so a slow client holds back only
- * its own stream. Resolves 'retry' when the request may go out again untouched: the worker's
- * GOAWAY says it never took the stream, or (idempotent methods only, as on version 1) the link
- * closed before any answer or body byte.
+ * One request as a stream of a native link (docs/protocol.md), its frames queued into the link's
+ * batch for this turn. Bodies flow both ways within windows: the request body pauses once
+ * REQUEST_WINDOW bytes are not yet credited by the worker, and response bytes are credited back
+ * in halves of RESPONSE_WINDOW as the client takes them (not while its socket is backed up), so a
+ * slow client holds back only its own stream. Resolves 'retry' when the request may go out again
+ * untouched: the worker's GOAWAY says it never took the stream, or (idempotent methods only) the link
+ * closed before any answer or body byte: a reused link the worker closed while it sat idle (a
+ * restart), its FIN crossing our request. Never a POST (the same silence follows a worker that
+ * read the request and died), and never after --harakiri killed the worker (`up.failCode`).
  */
 export function exchangeStream(
   req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext, up: Upstream, pool: NativeLinkPool, link: NativeLink, buffered: Buffer | null,
@@ -77,7 +81,7 @@ class GatewayStream implements LinkListener {
     this.up = up;
     this.pool = pool;
     this.link = link;
-    this.writer = link.writer!;
+    this.writer = link.writer;
     this.resolve = resolve;
     this.skipBody = req.method === 'HEAD';
   }
@@ -194,7 +198,7 @@ class GatewayStream implements LinkListener {
       this.fail(err.code, err.message);
       return this.cancel('undecodable response head');
     }
-    if (head.status === 204 || head.status === 304) this.skipBody = true;
+    if (statusHasNoBody(head.status)) this.skipBody = true;
     this.length = head.length;
     // A copy: a decoded head's headers may be shared with other responses.
     if (this.setCookie !== null) head = { ...head, headers: head.headers.concat('Set-Cookie', this.setCookie) };

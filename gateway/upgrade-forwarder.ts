@@ -17,13 +17,12 @@ import { connectUpstream } from './uwsgi-forwarder.js';
 /**
  * Upgrades (WebSocket handshakes, and any other protocol an app accepts with 101): node:http hands
  * over the client's socket with its `'upgrade'` event, and the request goes to a worker as one
- * version 2 stream of the native link, whose frames then carry the connection both ways within
+ * stream of the native link, whose frames then carry the connection both ways within
  * the stream's windows (docs/protocol.md): the client's bytes as REQUEST_BODY, the app's as
  * RESPONSE_BODY, a half-close as REQUEST_END / RESPONSE_END, a close as an abort. A slow reader
  * on either side holds back only its own stream. The app's answer decides: 101 and the socket
  * becomes the tunnel; anything else is written as the response and the connection closes.
- * A uwsgi upstream gets the upgrade as nginx's uwsgi_pass gives it (uwsgiTunnel, below); a
- * version 1 native link carries none: 501 PORTICO_ERR_UPGRADE_UNSUPPORTED.
+ * A uwsgi upstream gets the upgrade as nginx's uwsgi_pass gives it (uwsgiTunnel, below).
  */
 export function installUpgrades(server: Server, ctx: ForwardContext, limits: HttpLimits, access: AccessLog | null, handOff: UpgradeHandOff | null): void {
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
@@ -89,11 +88,6 @@ async function forwardUpgrade(req: IncomingMessage, socket: Socket, head: Buffer
   } catch (err) {
     ctx.pool.release(up);
     throw err;
-  }
-  if (link.writer === null) {
-    links.release(link);
-    ctx.pool.release(up);
-    return refuse(socket, ctx, req, 'PORTICO_ERR_UPGRADE_UNSUPPORTED', `the worker at ${up.label} speaks native link version 1, which carries no upgrades`);
   }
   if (socket.destroyed) {
     links.release(link);
@@ -192,7 +186,7 @@ class Tunnel {
     this.up = up;
     this.links = links;
     this.link = link;
-    this.writer = link.writer!;
+    this.writer = link.writer;
   }
 
   start(head: Buffer): void {

@@ -1,6 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import type { ErrorCode, PorticoError } from '../common/errors.js';
 import { encodePacketHead } from '../protocol/packet-encoder.js';
+import { statusHasNoBody } from '../protocol/http-response.js';
 import { guessNonHttpServer, httpServerRefusal, mayBeResponseStart, parseResponseHead, showBytes, type ResponseHead } from '../protocol/response-head-parser.js';
 import { connectOptions } from '../protocol/socket-address.js';
 import { varsForHttpRequest } from './http-request-vars.js';
@@ -155,7 +156,7 @@ export function exchangeUwsgi(req: ForwardedRequest, res: ForwardedResponse, ctx
         all.push(name, value);
       }
       const outHeaders = clientHeaders(all);
-      const noBody = req.method === 'HEAD' || parsed.status === 204 || parsed.status === 304;
+      const noBody = req.method === 'HEAD' || statusHasNoBody(parsed.status);
       if (noBody) expected = 0;
       // Node still refuses what the strict parser lets through (a control character in the reason).
       const refused = writeWorkerHead(res, { status: parsed.status, reason: parsed.statusText, headers: outHeaders, length: expected });

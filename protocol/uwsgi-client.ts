@@ -2,6 +2,7 @@ import { connect } from 'node:net';
 import { PorticoError } from '../common/errors.js';
 import { defaults } from '../common/defaults.js';
 import { encodePacketHead } from './packet-encoder.js';
+import { statusHasNoBody } from './http-response.js';
 import { buildRequestVars } from './request-vars.js';
 import { httpServerRefusal, mayBeResponseStart, parseResponseHead, showBytes, type ResponseHead } from './response-head-parser.js';
 import { connectOptions, parseSocketAddress } from './socket-address.js';
@@ -113,7 +114,7 @@ export function uwsgiRequest(options: UwsgiRequestOptions): Promise<UwsgiRespons
 
 function contentLengthOf(head: ResponseHead): number | undefined {
   const h = head.headers.find(([n]) => n.toLowerCase() === 'content-length');
-  if (!h || head.status === 204 || head.status === 304) return undefined;
+  if (!h || statusHasNoBody(head.status)) return undefined;
   if (!/^\d+$/.test(h[1])) throw new PorticoError('PORTICO_ERR_BAD_RESPONSE', `bad Content-Length ${JSON.stringify(h[1])}`);
   return Number(h[1]);
 }

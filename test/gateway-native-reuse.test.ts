@@ -8,12 +8,10 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { PorticoError } from '../common/errors.js';
+import { isPorticoError, type PorticoError } from '../common/errors.js';
 import { NativeLinkPool } from '../gateway/native-link-pool.js';
 import { parseUpstream } from '../gateway/upstream-pool.js';
-import {
-  FrameDecoder, FrameType, acceptHello, decodeHello, encodeResponseHeadFrame, writeBody, writeFrame,
-} from '../protocol/native/index.js';
+import { FrameDecoder, FrameType, HEAD_SCHEMAS, StreamFrameWriter, acceptHello, decodeHello, queueStreamResponseHead } from '../protocol/native/index.js';
 import type { Started } from '../support/child-process.js';
 import { fixturesDir } from '../support/paths.js';
 import { outputLine, startGateway, type HttpFront } from './support/portico-gateway.js';
@@ -52,8 +50,9 @@ async function startFlakyPeer(path: string): Promise<FlakyPeer> {
     let requestsHere = 0;
     let trick: Trick | null = null;
     let bodyBytes = 0;
+    const w = new StreamFrameWriter(socket);
     const frames = new FrameDecoder({
-      onFrame(type, payload) {
+      onFrame(type, payload, id) {
         if (type === FrameType.RequestHead) {
           peer.heads++;
           for (const w of waiters.filter((w) => peer.heads >= w.n)) w.resolve();
@@ -61,14 +60,18 @@ async function startFlakyPeer(path: string): Promise<FlakyPeer> {
           trick = ++requestsHere > 1 ? armed : null;
           if (trick) armed = null;
           if (trick === 'close-at-head') socket.destroy();
-          if (trick === 'head-then-close') socket.end(encodeResponseHeadFrame({ status: 200, reason: 'OK', headers: [], workerPid: process.pid }));
+          if (trick === 'head-then-close') {
+            queueStreamResponseHead(w, id, { status: 200, reason: 'OK', headers: [] });
+            w.flush();
+            socket.end();
+          }
         } else if (type === FrameType.RequestBody) {
           bodyBytes += payload.length;
           if (trick === 'close-at-body') socket.destroy();
         } else if (type === FrameType.RequestEnd) {
-          socket.write(encodeResponseHeadFrame({ status: 200, reason: 'OK', headers: ['content-type', 'text/plain'], workerPid: process.pid }));
-          writeBody(socket, FrameType.ResponseBody, `ok ${bodyBytes}`);
-          writeFrame(socket, FrameType.ResponseEnd);
+          queueStreamResponseHead(w, id, { status: 200, reason: 'OK', headers: ['content-type', 'text/plain'] });
+          w.body(FrameType.ResponseBody, id, `ok ${bodyBytes}`);
+          w.frame(FrameType.ResponseEnd, id);
         }
       },
       onError: () => socket.destroy(),
@@ -94,6 +97,17 @@ async function startFlakyPeer(path: string): Promise<FlakyPeer> {
   server.listen(path);
   await once(server, 'listening');
   return peer;
+}
+
+/** A peer that answers every HELLO with `answer` and closes: a worker of another link version. */
+async function startCanned(path: string, answer: Buffer): Promise<{ close(): Promise<void> }> {
+  const server = createServer((socket) => {
+    socket.on('error', () => {});
+    socket.once('data', () => socket.end(answer));
+  });
+  server.listen(path);
+  await once(server, 'listening');
+  return { close: () => closeServer(server) };
 }
 
 /** A server that is no portico worker: it reads the HELLO and closes, as uWSGI does on modifier1 77. */
@@ -137,7 +151,7 @@ describe('a pooled native connection the worker closed just as a request went ou
     tmp?.cleanup();
   });
 
-  /** One ordinary request, so the gateway holds an idle connection the next request reuses. */
+  /** One ordinary request, so the gateway holds an open link the next request reuses. */
   async function warmUp(): Promise<void> {
     const res = await fetch(`${gateway!.url}/warm-up`);
     assert.equal(await res.text(), 'ok 0');
@@ -255,11 +269,11 @@ describe('a portico:// upstream that refuses the handshake is skipped for a back
     assert.equal(notices.length, 1, gateway!.proc.output());
   });
 
-  test('the pool: a refused handshake backs off until the period ends; a refused connect never does', async () => {
+  test('the pool: a refused handshake (also by a worker of link version 1) backs off until the period ends; a refused connect never does', async () => {
     const warnings: string[] = [];
     const log = { warn: (m: string) => void warnings.push(m) };
     const before = refuser!.connections;
-    const pool = new NativeLinkPool(parseUpstream(`portico://unix:${refuserSock}`), 5_000, 1, 64, 20);
+    const pool = new NativeLinkPool(parseUpstream(`portico://unix:${refuserSock}`), 5_000, 1, 20);
     const code = (p: Promise<unknown>): Promise<string> => p.then(() => 'acquired', (err: PorticoError) => err.code);
     // The refuser hangs up on the HELLO without a byte, as uWSGI does.
     assert.equal(await code(pool.acquire(false, log)), 'PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL');
@@ -272,8 +286,27 @@ describe('a portico:// upstream that refuses the handshake is skipped for a back
     assert.equal(refuser!.connections, before + 2);
     assert.equal(warnings.length, 2);
 
-    const nobody = new NativeLinkPool(parseUpstream(`portico://unix:${join(tmp!.path, 'nobody-here.sock')}`), 5_000, 1, 64, 60_000);
+    // A worker of link version 1: it refuses PORTICO_LINK 2 (its own refusal, in its words), or
+    // (a build that took any HELLO) accepts in version 1's ACK layout, u8 0 and no link version.
+    const frame = (payload: Buffer): Buffer => {
+      const header = Buffer.from([FrameType.HelloAck, 0, 0, 0, 0]);
+      header.writeUInt32LE(payload.length, 1);
+      return Buffer.concat([header, payload]);
+    };
+    const refusal = Buffer.concat([Buffer.from([1, 28]), Buffer.from('PORTICO_ERR_NATIVE_HANDSHAKE'), Buffer.from('link version 2; this worker speaks 1')]);
+    const v1ack = Buffer.concat([Buffer.from([0, 1, 0]), Buffer.from(HEAD_SCHEMAS.current.fingerprint, 'hex'), Buffer.from(HEAD_SCHEMAS.current.canonicalJson)]);
+    for (const [name, payload, detail] of [['refusing', refusal, /worker refused the link \(PORTICO_ERR_NATIVE_HANDSHAKE\): link version 2; this worker speaks 1/], ['accepting', v1ack, /accepted at link version 1/]] as const) {
+      const sock = join(tmp!.path, `v1-${name}.sock`);
+      const peer = await startCanned(sock, frame(payload));
+      const v1pool = new NativeLinkPool(parseUpstream(`portico://unix:${sock}`), 5_000, 1, 60_000);
+      await assert.rejects(v1pool.acquire(false, log), (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_NATIVE_HANDSHAKE' && detail.test(err.message));
+      assert.equal(await code(v1pool.acquire(false, log)), 'PORTICO_ERR_UPSTREAM_BACKOFF', `${name}: backed off`);
+      await peer.close();
+    }
+    assert.equal(warnings.length, 4);
+
+    const nobody = new NativeLinkPool(parseUpstream(`portico://unix:${join(tmp!.path, 'nobody-here.sock')}`), 5_000, 1, 60_000);
     for (let i = 0; i < 3; i++) assert.equal(await code(nobody.acquire(false, log)), 'PORTICO_ERR_UPSTREAM_CONNECT');
-    assert.equal(warnings.length, 2);
+    assert.equal(warnings.length, 4);
   });
 });

@@ -9,7 +9,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
-  FrameDecoder, FrameType, LINK_VERSION_STREAMS, StreamFrameWriter, acceptHello, decodeHello, decodeRequestHead, queueStreamResponseHead,
+  FrameDecoder, FrameType, StreamFrameWriter, acceptHello, decodeHello, decodeRequestHead, queueStreamResponseHead,
 } from '../protocol/native/index.js';
 import type { Started } from '../support/child-process.js';
 import { fixturesDir } from '../support/paths.js';
@@ -63,7 +63,7 @@ function get(url: string, method = 'GET'): Promise<{ status: number; body: strin
   });
 }
 
-describe('native link v2 through the gateway: one link, many streams', { timeout: 60_000 }, () => {
+describe('native link through the gateway: one link, many streams', { timeout: 60_000 }, () => {
   let tmp: ReturnType<typeof makeTmpDir> | undefined;
   let worker: Started | undefined;
   let relay: Awaited<ReturnType<typeof countingRelay>> | undefined;
@@ -102,7 +102,7 @@ describe('native link v2 through the gateway: one link, many streams', { timeout
       assert.equal(status, '200');
       assert.equal(counted, sent, 'the worker counted every byte of the upload');
     }
-    assert.equal(relay!.connections, 1, 'one version 2 link carried them all');
+    assert.equal(relay!.connections, 1, 'one link carried them all');
   });
 
   test('--upstream-links 3: bursts of requests open at most three links, one handshake at a time', async () => {
@@ -153,7 +153,7 @@ describe('native link v2 through the gateway: one link, many streams', { timeout
 });
 
 /**
- * A version 2 worker made of the protocol modules, to say GOAWAY on cue: on its first connection
+ * A worker made of the protocol modules, to say GOAWAY on cue: on its first connection
  * it answers the first stream, then answers the second stream's head with GOAWAY(first) and
  * closes; later connections answer every stream with `ok` and the stream's method.
  */
@@ -170,7 +170,7 @@ async function startGoAwayPeer(path: string): Promise<{ connections: number; hea
       const body = Buffer.from(`ok ${methods.get(id)} on ${connection}`);
       // A header no HTTP response may carry: what a broken or hostile worker could send.
       const extra = paths.get(id) === '/bad-head' ? ['x-bad', 'a\r\nb'] : [];
-      queueStreamResponseHead(writer, id, { status: 200, reason: 'OK', headers: ['content-length', String(body.length), ...extra], workerPid: process.pid });
+      queueStreamResponseHead(writer, id, { status: 200, reason: 'OK', headers: ['content-length', String(body.length), ...extra] });
       writer.body(FrameType.ResponseBody, id, body);
       writer.frame(FrameType.ResponseEnd, id);
     };
@@ -193,13 +193,13 @@ async function startGoAwayPeer(path: string): Promise<{ connections: number; hea
         }
       },
       onError: () => socket.destroy(),
-    }, { side: 'worker', streams: true });
+    }, { side: 'worker' });
     socket.on('data', (chunk: Buffer) => {
       if (!hello) return frames.push(chunk);
       hello = Buffer.concat([hello, chunk]);
       const got = decodeHello(hello);
       if (!got) return;
-      socket.write(acceptHello(got.hello, undefined, LINK_VERSION_STREAMS));
+      socket.write(acceptHello(got.hello));
       const rest = hello.subarray(got.size);
       hello = null;
       if (rest.length > 0) frames.push(rest);
@@ -211,7 +211,7 @@ async function startGoAwayPeer(path: string): Promise<{ connections: number; hea
   return state;
 }
 
-describe('native link v2: a worker that says GOAWAY', { timeout: 60_000 }, () => {
+describe('native link: a worker that says GOAWAY', { timeout: 60_000 }, () => {
   let tmp: ReturnType<typeof makeTmpDir> | undefined;
   let peer: Awaited<ReturnType<typeof startGoAwayPeer>> | undefined;
   let gateway: HttpFront | undefined;

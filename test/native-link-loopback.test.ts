@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isPorticoError } from '../common/errors.js';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
+import { NEXT_BUILD, type NextHead } from './support/head-schemas.js';
 import { pattern, rng } from './support/native-frames.js';
 import { TestGatewayLink, startTestWorker, type TestWorker } from './support/native-loopback.js';
 import { makeTmpDir } from '../support/tmp-dir.js';
@@ -17,24 +18,24 @@ function header(headers: string[] | undefined, name: string): string | undefined
 
 describe('native link over a unix socket', () => {
   const dir = makeTmpDir('native');
-  const v2Path = join(dir.path, 'v2.sock');
-  const v1Path = join(dir.path, 'v1.sock');
-  let v2: TestWorker;
-  let v1: TestWorker;
+  const currentPath = join(dir.path, 'current.sock');
+  const nextPath = join(dir.path, 'next.sock');
+  let current: TestWorker;
+  let next: TestWorker;
 
   before(async () => {
-    v2 = await startTestWorker(v2Path, 2);
-    v1 = await startTestWorker(v1Path, 1);
+    current = await startTestWorker(currentPath);
+    next = await startTestWorker(nextPath, NEXT_BUILD);
   });
   after(async () => {
-    await v2.close();
-    await v1.close();
+    await current.close();
+    await next.close();
     dir.cleanup();
   });
 
   it('serves sequential requests on ONE connection, bodies of unknown length streamed both ways', { timeout: 30_000 }, async () => {
-    const link = await TestGatewayLink.open(v2Path);
-    assert.equal(link.reader!.writerVersion, 2);
+    const link = await TestGatewayLink.open(currentPath);
+    assert.equal(link.reader!.writerVersion, 1);
     const rand = rng(7);
 
     // 1 MiB up in uneven chunks; the worker echoes each piece as it arrives. Half-way the gateway
@@ -52,7 +53,6 @@ describe('native link over a unix socket', () => {
     });
     assert.equal(echo.outcome, 'end');
     assert.equal(echo.head!.status, 200);
-    assert.equal(echo.head!.workerPid, process.pid);
     assert.equal(header(echo.head!.headers, 'x-content-length'), 'null', 'no CONTENT_LENGTH: length unknown to the worker');
     assert.ok(echo.body.equals(upload), 'the echoed body is the uploaded one, byte for byte');
 
@@ -80,29 +80,32 @@ describe('native link over a unix socket', () => {
     });
     assert.equal(again.body.toString(), 'still in step');
     assert.ok(link.idle);
-    assert.equal(v2.connections, 1, 'every request went over the one connection');
-    assert.equal(v2.requests, 5);
+    assert.equal(current.connections, 1, 'every request went over the one connection');
+    assert.equal(current.requests, 5);
     link.close();
   });
 
-  it('a v2 gateway reads a v1 worker over the socket', async () => {
-    const link = await TestGatewayLink.open(v1Path);
-    assert.equal(link.reader!.writerVersion, 1);
+  it('a gateway one version ahead reads this build\'s worker over the socket, and its own version directly', async () => {
+    const link = await TestGatewayLink.open(currentPath, NEXT_BUILD);
+    assert.deepEqual([link.reader!.writerVersion, link.reader!.readerVersion], [1, 2]);
     for (let i = 0; i < 3; i++) {
       const res = await link.request('/generate');
       assert.equal(res.outcome, 'end');
-      assert.equal(res.head!.workerPid, 0, 'v1 has no workerPid: the v2 default');
+      assert.equal((res.head as NextHead).server, '', 'v1 has no server field: the v2 default');
       assert.ok(res.body.equals(GENERATED));
     }
     link.close();
+    const same = await TestGatewayLink.open(nextPath, NEXT_BUILD);
+    assert.equal(((await same.request('/generate')).head as NextHead).server, 'loopback');
+    same.close();
   });
 
-  it('a v2 worker refuses a v1 gateway with a coded error', async () => {
-    await assert.rejects(TestGatewayLink.open(v2Path, 1), (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_NATIVE_SCHEMA');
+  it('a worker one version ahead refuses this build\'s gateway with a coded error: upgrade the gateway first', async () => {
+    await assert.rejects(TestGatewayLink.open(nextPath), (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_NATIVE_SCHEMA' && /upgrade the gateway first/.test(err.message));
   });
 
   it('the same socket still answers plain uwsgi packets (nginx)', async () => {
-    const res = await uwsgiRequest({ socket: v2Path, path: '/' });
+    const res = await uwsgiRequest({ socket: currentPath, path: '/' });
     assert.equal(res.status, 200);
     assert.equal(res.body.toString(), 'plain');
   });

@@ -2,6 +2,10 @@ import { strict as assert } from 'node:assert';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { connect } from 'node:net';
+import { isPorticoError } from '../common/errors.js';
+import { HEAD_SCHEMAS, NATIVE_MODIFIER1, encodeHello, parseHelloAck } from '../protocol/native/index.js';
+import { encodePacketHead } from '../protocol/packet-encoder.js';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
 import type { Started } from '../support/child-process.js';
 import { pattern, rng } from './support/native-frames.js';
@@ -48,7 +52,6 @@ for (const app of ['fetch-app.mjs', 'wsgi-app.mjs', 'node-app.mjs']) {
       const json = await get(link, '/things/1?x=y');
       assert.equal(json.outcome, 'end');
       assert.equal(json.head!.status, 200);
-      assert.equal(json.head!.workerPid, w.worker().child.pid);
       const seen = JSON.parse(json.body.toString()) as { method: string; path: string; query: Record<string, string> };
       assert.deepEqual([seen.method, seen.path, seen.query], ['GET', '/things/1', { x: 'y' }]);
 
@@ -103,6 +106,31 @@ for (const app of ['fetch-app.mjs', 'wsgi-app.mjs', 'node-app.mjs']) {
     });
   });
 }
+
+describe('portico worker, native link: a gateway of link version 1', () => {
+  const w = workerOn('fetch-app.mjs');
+
+  it('is refused with a HELLO_ACK carrying PORTICO_ERR_NATIVE_HANDSHAKE, logged once; the next gateway is served', { timeout: 30_000 }, async () => {
+    // What a version 1 gateway sent: PORTICO_LINK 1, and PORTICO_LINK_MAX 2 when it also offered streams.
+    const hello = encodePacketHead({ modifier1: NATIVE_MODIFIER1, vars: [['PORTICO_LINK', '1'], ['PORTICO_HEAD_SCHEMAS', `1:${HEAD_SCHEMAS.current.fingerprint}`], ['PORTICO_LINK_MAX', '2']] });
+    assert.notDeepEqual(hello, encodeHello());
+    const answer = await new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      const s = connect(w.socket, () => s.write(hello));
+      s.on('data', (c: Buffer) => chunks.push(c));
+      s.on('end', () => resolve(Buffer.concat(chunks)));
+      s.on('error', reject);
+    });
+    assert.equal(answer[0], 16, 'a HELLO_ACK frame, then the close');
+    assert.equal(answer.readUInt32LE(1), answer.length - 5);
+    assert.throws(() => parseHelloAck(answer.subarray(5)), (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_NATIVE_HANDSHAKE' &&
+      /refused the link \(PORTICO_ERR_NATIVE_HANDSHAKE\): .*link version 1; this worker speaks 2 only/.test(err.message));
+    await w.worker().waitFor(/PORTICO_ERR_NATIVE_HANDSHAKE: .*the gateway speaks link version 1; this worker speaks 2 only.*\(peer /);
+    const link = await TestGatewayLink.open(w.socket);
+    assert.equal((await get(link, '/things/2')).head!.status, 200);
+    link.close();
+  });
+});
 
 describe('portico worker, native link: aborts and the node kind', () => {
   const behaviour = workerOn('behaviour-app.mjs');

@@ -1,7 +1,6 @@
 /**
  * What an Exchange and the adapters need of the connection a request came on: a net.Socket for
- * the uwsgi link and version 1 of the native link, a StreamSocket (one stream of a version 2 link)
- * otherwise. pause()/resume() are the request body's backpressure, writableNeedDrain and 'drain'
+ * the uwsgi link, a StreamSocket (one stream of a native link) otherwise. pause()/resume() are the request body's backpressure, writableNeedDrain and 'drain'
  * the response's, and 'close' says the request can no longer be answered.
  */
 export interface ExchangeSocket {

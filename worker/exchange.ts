@@ -63,8 +63,8 @@ export class Exchange {
   private declaredLength = -1;
   /**
    * For an upgrade the app takes: a uwsgi connection (one request, then the close) lets go of its
-   * socket and returns it; a version 2 native-link stream returns a tunnel over its frames
-   * (worker/tunnel-socket.ts). A version 1 link: none.
+   * socket and returns it; a native-link stream returns a tunnel over its frames
+   * (worker/tunnel-socket.ts).
    */
   takeOverHook: ((ex: Exchange) => Duplex) | null = null;
   /** The app has the connection (takeOver): the request ends when the connection closes. */
@@ -83,12 +83,12 @@ export class Exchange {
   }
 
   /**
-   * The net.Socket under a uwsgi request or a version 1 native link, for the sinks and adapters
-   * that write bytes to it. A version 2 stream has none; its sink never asks.
+   * The net.Socket under a uwsgi request, for the sinks and adapters that write bytes to it. A
+   * native-link stream has none; its sink never asks.
    */
   get conn(): Socket {
     if (this.socket instanceof Socket) return this.socket;
-    throw new TypeError('a version 2 native-link stream has no socket of its own');
+    throw new TypeError('a native-link stream has no socket of its own');
   }
 
   get method(): string {

@@ -11,7 +11,7 @@ import { TunnelSocket } from './tunnel-socket.js';
 import type { WorkerContext } from './worker-context.js';
 
 /**
- * Serves a version 2 native link (docs/protocol.md): any number of requests at once, each on its
+ * Serves a native link (docs/protocol.md): any number of requests at once, each on its
  * own stream id, run through the same Exchange and adapters as every other request. The gateway
  * opens streams with REQUEST_HEAD in increasing id order; a frame for a stream that is over (its
  * response ended, or it was aborted) is dropped, as HTTP/2 does. The socket's 'data' handler runs
@@ -34,7 +34,7 @@ export class WorkerStreamLink implements StreamOwner {
     this.decoder = new FrameDecoder({
       onFrame: (type, payload, id) => this.onFrame(type, payload, id),
       onError: (err) => this.fail(err),
-    }, { side: 'worker', streams: true });
+    }, { side: 'worker' });
     socket.on('data', (chunk: Buffer) => this.decoder.push(chunk));
     socket.on('end', () => {
       // The gateway closed its side: between requests that is an idle link going away.
@@ -152,7 +152,7 @@ export class WorkerStreamLink implements StreamOwner {
 
   private fail(err: PorticoError): void {
     this.decoder.stop();
-    this.ctx.log.error(err.code, `${err.message} (native link v2, ${this.streams.size} stream(s) open)`);
+    this.ctx.log.error(err.code, `${err.message} (native link, ${this.streams.size} stream(s) open)`);
     this.abortAll();
     this.socket.destroy();
   }

@@ -5,16 +5,16 @@ import { validateHeaders } from './response-head.js';
 import type { ResponseSink } from './response-sink.js';
 import { StreamSocket } from './stream-socket.js';
 
-/** The stream an exchange of a version 2 link runs on. */
+/** The stream an exchange of a native link runs on. */
 function streamOf(ex: Exchange): StreamSocket {
   const s = ex.socket;
   if (s instanceof StreamSocket) return s;
-  throw new TypeError('the stream sink serves version 2 native-link streams only');
+  throw new TypeError('the stream sink serves native-link streams only');
 }
 
 /**
- * A version 2 native link's response: the same frames as version 1 (RESPONSE_HEAD, RESPONSE_BODY,
- * one terminal frame) on the exchange's stream, queued into the link's batch for this turn, so
+ * A native link's response: RESPONSE_HEAD, RESPONSE_BODY frames, then one terminal frame
+ * (RESPONSE_END or RESPONSE_ABORT) on the exchange's stream, queued into the link's batch for this turn, so
  * a response written at once and its neighbours leave in one write.
  */
 export const streamResponseSink: ResponseSink = {
@@ -23,7 +23,7 @@ export const streamResponseSink: ResponseSink = {
   writeHead(ex, status, statusText, headers, body) {
     const reason = validateHeaders(status, statusText, headers);
     const stream = streamOf(ex);
-    const size = queueStreamResponseHead(stream.writer, stream.id, { status, reason, headers: headers as string[], workerPid: process.pid });
+    const size = queueStreamResponseHead(stream.writer, stream.id, { status, reason, headers: headers as string[] });
     ex.status = status;
     ex.headSent = true;
     ex.headersCount = headers.length >> 1;

@@ -12,7 +12,7 @@ export interface StreamOwner {
 }
 
 /**
- * One request of a version 2 native link, standing in for the socket an Exchange reads and
+ * One request of a native link, standing in for the socket an Exchange reads and
  * writes: response body bytes go out as RESPONSE_BODY frames on the link, within the window the
  * gateway credits (write() returns false past it, 'drain' follows the credit), and request body
  * bytes are credited back to the gateway only while the app is not pausing them.

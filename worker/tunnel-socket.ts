@@ -7,7 +7,7 @@ import type { Exchange } from './exchange.js';
 import type { StreamSocket } from './stream-socket.js';
 
 /**
- * The socket an app gets for an upgrade on a version 2 native-link stream (Node's
+ * The socket an app gets for an upgrade on a native-link stream (Node's
  * `'upgrade' (req, socket, head)`): what the app writes is HTTP, its answer's head (the 101, or a
  * refusal) and then the new protocol's bytes, so the head is parsed into RESPONSE_HEAD and every
  * byte after it goes out as RESPONSE_BODY within the stream's window; the client's bytes come in
@@ -66,7 +66,7 @@ export class TunnelSocket extends Duplex {
       // Framing is the gateway's: it says Upgrade and Connection itself for a 101, and closes after anything else.
       for (const [name, value] of parsed.headers) if (!isHopByHop(name)) headers.push(name, value);
       const ex = this.ex;
-      ex.headersBytes = queueStreamResponseHead(this.stream.writer, this.stream.id, { status: parsed.status, reason: parsed.statusText, headers, workerPid: process.pid });
+      ex.headersBytes = queueStreamResponseHead(this.stream.writer, this.stream.id, { status: parsed.status, reason: parsed.statusText, headers });
       ex.status = parsed.status;
       ex.headSent = true;
       ex.headersCount = headers.length >> 1;

@@ -18,19 +18,13 @@ export const NATIVE_MODIFIER1 = 77;
 export const NATIVE_MODIFIER2 = 0;
 
 /**
- * Framing version every worker and gateway speaks: one request at a time per connection. The
- * HELLO's PORTICO_LINK always says 1, so a worker that knows nothing newer still accepts it.
+ * The framing version: many requests at once on one connection, each frame carrying a stream id,
+ * both sides batching a turn's frames into one write. The HELLO's PORTICO_LINK says it; a worker
+ * refuses any other with PORTICO_ERR_NATIVE_HANDSHAKE (docs/protocol.md).
  */
-export const LINK_VERSION = 1;
+export const LINK_VERSION = 2;
 
-/**
- * Framing version 2, streams: many requests at once on one connection, each frame carrying a
- * stream id, both sides batching a turn's frames into one write. A gateway offers it with
- * PORTICO_LINK_MAX in the HELLO; a worker that knows it says so in HELLO_ACK (docs/protocol.md).
- */
-export const LINK_VERSION_STREAMS = 2;
-
-/** Version 2 frames start with `u8 type, u32le stream id, u32le payload length`. */
+/** Frames after HELLO_ACK start with `u8 type, u32le stream id, u32le payload length`. */
 export const STREAM_FRAME_HEADER_SIZE = 9;
 
 /**
@@ -53,7 +47,7 @@ export const REQUEST_WINDOW = 64 * 1024;
  */
 export const REQUEST_BATCH_FLUSH = 4096;
 
-/** Every frame after the handshake starts with `u8 type, u32le payload length`. */
+/** HELLO_ACK, the one frame without a stream id, starts with `u8 type, u32le payload length`. */
 export const FRAME_HEADER_SIZE = 5;
 
 /**
@@ -63,9 +57,8 @@ export const FRAME_HEADER_SIZE = 5;
 export const MAX_FRAME_SIZE = 1024 * 1024;
 
 /**
- * Payloads up to this size are copied behind their header into one buffer and written once:
- * Buffer.allocUnsafe serves that from its shared pool (sizes under 4 KiB) and one write costs less
- * than two. Larger payloads are written after their own header, never copied.
+ * Payloads up to this size are copied into the turn's batch; larger ones are written after their
+ * own header, never copied.
  */
 export const COALESCE_LIMIT = 4096 - FRAME_HEADER_SIZE;
 
@@ -82,7 +75,7 @@ export const FrameType = {
   RequestEnd: 3,
   /** Optional UTF-8 reason: the client went away. Also sent after RequestEnd to cancel. */
   RequestAbort: 4,
-  /** Version 2: u32le bytes the worker may send on the stream beyond its window so far. */
+  /** u32le bytes the worker may send on the stream beyond its window so far. */
   ResponseCredit: 5,
   /** The worker's answer to HELLO: accepted (schema version, fingerprint, schema) or refused. */
   HelloAck: 16,
@@ -90,14 +83,14 @@ export const FrameType = {
   ResponseHead: 17,
   /** Payload: response body bytes. */
   ResponseBody: 18,
-  /** Empty: the response is complete; the connection is ready for the next request. */
+  /** Empty: the response is complete; the stream is over once the request is too. */
   ResponseEnd: 19,
   /** Optional UTF-8 reason: the worker failed mid-response; the gateway aborts the client. */
   ResponseAbort: 20,
-  /** Version 2: u32le request body bytes the gateway may send on the stream beyond its window so far. */
+  /** u32le request body bytes the gateway may send on the stream beyond its window so far. */
   RequestCredit: 21,
   /**
-   * Version 2, stream 0: u32le, the last stream id the worker took. The worker is stopping: it
+   * Stream 0: u32le, the last stream id the worker took. The worker is stopping: it
    * finishes those and takes no more; streams above it were never seen and may be sent elsewhere.
    */
   GoAway: 22,

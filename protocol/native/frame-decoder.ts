@@ -7,7 +7,7 @@ export interface FrameDecoderHandlers {
    * arrive, each piece a subarray of a pushed chunk, never copied: safe to keep. Other frames
    * arrive whole; their payload is a subarray of the chunk when it came in one, else it was put
    * together in a buffer the decoder reuses: valid only during the call (decode it there).
-   * `stream` is the frame's stream id on a version 2 link, else 0.
+   * `stream` is the frame's stream id (0 for HELLO_ACK).
    */
   onFrame(type: FrameType, payload: Buffer, stream: number): void;
   /** After an error the decoder ignores further bytes: close the connection. */
@@ -15,11 +15,10 @@ export interface FrameDecoderHandlers {
 }
 
 /**
- * Which end owns the decoder. 'worker' reads the gateway's frames (REQUEST_*); 'gateway' reads
- * HELLO_ACK first, then the worker's (RESPONSE_*). Either way the order within a request is
- * checked: HEAD, BODY*, then END or ABORT; an ABORT between requests is a cancel that crossed the
- * peer's END on the wire, and is passed on for the owner to ignore. Without a side, any known
- * frame type is accepted in any order (tests, tools).
+ * Which end owns the decoder. 'worker' reads the gateway's frames (REQUEST_*, RESPONSE_CREDIT);
+ * 'gateway' reads HELLO_ACK (the one frame without a stream id) first, then the worker's
+ * (RESPONSE_*, REQUEST_CREDIT, GOAWAY). The order within a stream is the owner's to check.
+ * Without a side, any known frame type is accepted, all with stream ids (tests, tools).
  */
 export type FrameSide = 'worker' | 'gateway';
 
@@ -27,38 +26,33 @@ export interface FrameDecoderOptions {
   /** Largest payload accepted; a bigger frame is PORTICO_ERR_NATIVE_FRAME_TOO_BIG before any of it is read. */
   maxFrameSize?: number;
   side?: FrameSide;
-  /** Version 2 frames (with a stream id) from the first byte: the worker, after a HELLO offering them. */
-  streams?: boolean;
 }
 
 const enum Phase { Header, Control, Body, Failed }
-/** Streams: version 2, where the order is per stream and the owner checks it. */
-const enum Seq { Unchecked, AwaitAck, Idle, Open, Streams }
+const enum Seq { Unchecked, AwaitAck, Streams }
 
 const KNOWN_TYPES: ReadonlySet<number> = new Set(Object.values(FrameType));
 const EMPTY = Buffer.alloc(0);
 /** A control-frame buffer larger than this is dropped after use, not kept for the connection's life. */
 const RETAIN_SCRATCH = 64 * 1024;
 
-/** The four frame types one side reads within a request. */
-interface Lane { head: number; body: number; end: number; abort: number }
-const REQUEST_LANE: Lane = { head: FrameType.RequestHead, body: FrameType.RequestBody, end: FrameType.RequestEnd, abort: FrameType.RequestAbort };
-const RESPONSE_LANE: Lane = { head: FrameType.ResponseHead, body: FrameType.ResponseBody, end: FrameType.ResponseEnd, abort: FrameType.ResponseAbort };
-/** What each side reads on a version 2 link: its lane, credit for its own sends, and (gateway) GOAWAY. */
+/** What each side reads after the handshake: the peer's frames, credit for its own sends, and (gateway) GOAWAY. */
 const WORKER_READS: ReadonlySet<number> = new Set([1, 2, 3, 4, FrameType.ResponseCredit]);
 const GATEWAY_READS: ReadonlySet<number> = new Set([17, 18, 19, 20, FrameType.RequestCredit, FrameType.GoAway]);
 
 /**
- * Incremental decoder for native-link frames (`u8 type, u32le length, payload`) on a byte stream:
+ * Incremental decoder for native-link frames (`u8 type, u32le stream, u32le length, payload`;
+ * HELLO_ACK has no stream id) on a byte stream:
  * split at any byte boundary, it decodes the same. Nothing is allocated per frame but the
  * subarrays handed out, and a control frame split across chunks (one buffer, reused).
  */
 export class FrameDecoder {
   private phase = Phase.Header;
   private seq: Seq;
-  private readonly lane: Lane | null;
+  /** What this side reads after the handshake; null without a side. */
+  private readonly reads: ReadonlySet<number> | null;
   private readonly header = Buffer.alloc(STREAM_FRAME_HEADER_SIZE);
-  private headerSize = FRAME_HEADER_SIZE;
+  private headerSize = STREAM_FRAME_HEADER_SIZE;
   private headerHave = 0;
   private type = 0;
   private stream = 0;
@@ -72,23 +66,9 @@ export class FrameDecoder {
   constructor(handlers: FrameDecoderHandlers, options: FrameDecoderOptions = {}) {
     this.h = handlers;
     this.maxFrameSize = options.maxFrameSize ?? MAX_FRAME_SIZE;
-    this.lane = options.side === 'worker' ? REQUEST_LANE : options.side === 'gateway' ? RESPONSE_LANE : null;
-    this.seq = options.side === 'gateway' ? Seq.AwaitAck : options.side === 'worker' ? Seq.Idle : Seq.Unchecked;
-    if (options.streams) this.useStreams();
-  }
-
-  /**
-   * From the next frame on, version 2 frames. The gateway calls it from HELLO_ACK's onFrame, so
-   * frames in the same chunk after the ACK are already read as version 2.
-   */
-  useStreams(): void {
-    this.headerSize = STREAM_FRAME_HEADER_SIZE;
-    if (this.lane) this.seq = Seq.Streams;
-  }
-
-  /** No partial frame and no request or response open: the connection can be reused or closed. */
-  get idle(): boolean {
-    return this.phase === Phase.Header && this.headerHave === 0 && this.seq !== Seq.Open;
+    this.reads = options.side === 'worker' ? WORKER_READS : options.side === 'gateway' ? GATEWAY_READS : null;
+    this.seq = options.side === 'gateway' ? Seq.AwaitAck : options.side === 'worker' ? Seq.Streams : Seq.Unchecked;
+    if (this.seq === Seq.AwaitAck) this.headerSize = FRAME_HEADER_SIZE;
   }
 
   get failed(): boolean {
@@ -143,14 +123,12 @@ export class FrameDecoder {
     }
   }
 
-  /** The peer closed its side: fine between requests, an error inside a frame or an exchange. */
+  /** The peer closed its side: fine between frames (open streams are the owner's), an error inside one. */
   end(): void {
     if (this.phase === Phase.Failed) return;
     if (this.phase !== Phase.Header || this.headerHave > 0) {
       const missing = this.phase === Phase.Header ? this.headerSize - this.headerHave : this.left - this.have;
       this.fail('PORTICO_ERR_NATIVE_TRUNCATED', `inside a frame, ${missing} bytes missing`);
-    } else if (this.seq === Seq.Open) {
-      this.fail('PORTICO_ERR_NATIVE_TRUNCATED', `before the ${this.lane === REQUEST_LANE ? 'request' : 'response'} ended`);
     } else if (this.seq === Seq.AwaitAck) {
       this.fail('PORTICO_ERR_NATIVE_HANDSHAKE', 'the peer closed before HELLO_ACK: it does not speak the native link (real uWSGI, or a portico worker without it)');
     }
@@ -180,31 +158,16 @@ export class FrameDecoder {
     return true;
   }
 
-  /** The per-request order: one transition per frame, a few compares. */
+  /** Whether this side reads `type` now. HELLO_ACK switches to stream frames from the next header on. */
   private advance(type: number): boolean {
-    const lane = this.lane!;
-    const seq = this.seq;
-    if (seq === Seq.Streams) {
-      if ((lane === REQUEST_LANE ? WORKER_READS : GATEWAY_READS).has(type)) return true;
-    } else if (seq === Seq.AwaitAck) {
-      if (type === FrameType.HelloAck) {
-        this.seq = Seq.Idle;
-        return true;
-      }
-    } else if (seq === Seq.Idle) {
-      if (type === lane.head) {
-        this.seq = Seq.Open;
-        return true;
-      }
-      if (type === lane.abort) return true;
-    } else if (type === lane.body) {
-      return true;
-    } else if (type === lane.end || type === lane.abort) {
-      this.seq = Seq.Idle;
+    if (this.seq === Seq.Streams) {
+      if (this.reads!.has(type)) return true;
+    } else if (type === FrameType.HelloAck) {
+      this.seq = Seq.Streams;
+      this.headerSize = STREAM_FRAME_HEADER_SIZE;
       return true;
     }
-    const where = seq === Seq.Streams ? 'on a version 2 link' : seq === Seq.AwaitAck ? 'before HELLO_ACK' : seq === Seq.Idle ? 'between requests' : 'inside a request';
-    return this.fail('PORTICO_ERR_NATIVE_BAD_FRAME', `${frameTypeName(type)} ${where}`);
+    return this.fail('PORTICO_ERR_NATIVE_BAD_FRAME', `${frameTypeName(type)} ${this.seq === Seq.AwaitAck ? 'before HELLO_ACK' : `sent to the ${this.reads === WORKER_READS ? 'worker' : 'gateway'}`}`);
   }
 
   /** Reads a control frame's payload from chunk[pos...]; returns the new position. */

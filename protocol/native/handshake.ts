@@ -2,34 +2,31 @@ import { PorticoError } from '../../common/errors.js';
 import { encodePacketHead } from '../packet-encoder.js';
 import { UwsgiVars } from '../uwsgi-vars.js';
 import { decodeVars } from '../vars-decoder.js';
-import { FRAME_HEADER_SIZE, FrameType, LINK_VERSION, LINK_VERSION_STREAMS, NATIVE_MODIFIER1, NATIVE_MODIFIER2 } from './constants.js';
-import { CURRENT_HEAD_VERSION, headSchema, readableHeadSchemas } from './head-schemas.js';
+import { FRAME_HEADER_SIZE, FrameType, LINK_VERSION, NATIVE_MODIFIER1, NATIVE_MODIFIER2 } from './constants.js';
+import { HEAD_SCHEMAS, type HeadSchemas } from './head-schemas.js';
 import { headReaderFor, type HeadReader } from './response-head-codec.js';
 
 /** Vars of the HELLO packet. */
 const VAR_LINK = 'PORTICO_LINK';
 const VAR_SCHEMAS = 'PORTICO_HEAD_SCHEMAS';
-/** The newest framing version the gateway speaks; absent means PORTICO_LINK's alone. */
-const VAR_LINK_MAX = 'PORTICO_LINK_MAX';
 
-const ACK_ACCEPTED = 0;
-/** Accepted at the framing version that follows (u16le); only sent to a HELLO with PORTICO_LINK_MAX. */
-const ACK_ACCEPTED_AT = 2;
+/**
+ * First byte of an accepting HELLO_ACK: accepted at the framing version that follows (u16le).
+ * 0 was link version 1's accepting ACK, which had none: a gateway refuses it (parseHelloAck).
+ */
+const ACK_ACCEPTED = 2;
+const ACK_V1_ACCEPTED = 0;
 const ACK_REFUSED = 1;
 const FINGERPRINT_BYTES = 16;
 
 /** What the gateway announced: the framing version and the head schemas it can read. */
 export interface Hello {
   linkVersion: number;
-  /** The newest framing version offered (PORTICO_LINK_MAX), at least linkVersion. */
-  maxLinkVersion: number;
   readable: Array<{ version: number; fingerprint: string }>;
 }
 
 /** What the worker answered: the schema its response heads are written in. */
 export interface HelloAck {
-  /** The framing version from here on: 1, or 2 (streams) when both sides speak it. */
-  linkVersion: number;
   version: number;
   fingerprint: string;
   schemaJson: string;
@@ -40,12 +37,9 @@ export interface HelloAck {
  * reads it with the same decoder as nginx's requests. Send nothing more until HELLO_ACK: a worker
  * reading it with the uwsgi decoder ignores bytes after the packet.
  */
-export function encodeHello(readerVersion: number = CURRENT_HEAD_VERSION, maxLinkVersion: number = LINK_VERSION): Buffer {
-  const schemas = readableHeadSchemas(readerVersion).map((s) => `${s.version}:${s.fingerprint}`).join(',');
-  // PORTICO_LINK stays 1 so a worker that knows only version 1 accepts it (a rolling upgrade).
-  const flat = [VAR_LINK, String(LINK_VERSION), VAR_SCHEMAS, schemas];
-  if (maxLinkVersion > LINK_VERSION) flat.push(VAR_LINK_MAX, String(maxLinkVersion));
-  const vars = new UwsgiVars(flat);
+export function encodeHello(schemas: HeadSchemas = HEAD_SCHEMAS): Buffer {
+  const readable = schemas.readable.map((s) => `${s.version}:${s.fingerprint}`).join(',');
+  const vars = new UwsgiVars([VAR_LINK, String(LINK_VERSION), VAR_SCHEMAS, readable]);
   return encodePacketHead({ modifier1: NATIVE_MODIFIER1, modifier2: NATIVE_MODIFIER2, vars });
 }
 
@@ -53,18 +47,16 @@ export function encodeHello(readerVersion: number = CURRENT_HEAD_VERSION, maxLin
 export function parseHelloVars(vars: UwsgiVars): Hello {
   const link = vars.get(VAR_LINK);
   const list = vars.get(VAR_SCHEMAS);
-  const max = vars.get(VAR_LINK_MAX);
   if (link === undefined || !/^\d{1,5}$/.test(link) || list === undefined) {
     throw bad(`HELLO without ${VAR_LINK} and ${VAR_SCHEMAS}`);
   }
-  if (max !== undefined && (!/^\d{1,5}$/.test(max) || Number(max) < Number(link))) throw bad(`HELLO with ${VAR_LINK_MAX} ${JSON.stringify(max.slice(0, 20))}`);
   const readable: Hello['readable'] = [];
   for (const item of list.split(',')) {
     const m = /^(\d{1,5}):([0-9a-f]{32})$/.exec(item);
     if (!m) throw bad(`bad schema entry ${JSON.stringify(item.slice(0, 80))} in HELLO`);
     readable.push({ version: Number(m[1]), fingerprint: m[2]! });
   }
-  return { linkVersion: Number(link), maxLinkVersion: max === undefined ? Number(link) : Number(max), readable };
+  return { linkVersion: Number(link), readable };
 }
 
 /**
@@ -81,41 +73,31 @@ export function decodeHello(buf: Buffer): { hello: Hello; size: number } | null 
 }
 
 /**
- * The framing version a worker speaking up to `maxLinkVersion` uses for this HELLO: the newest
- * both offer, 1 for a gateway that offers nothing newer.
+ * Worker: the HELLO_ACK frame for a HELLO, announcing the schema this worker writes heads in.
+ * Throws PORTICO_ERR_NATIVE_HANDSHAKE for a framing version other than LINK_VERSION (a gateway of
+ * link version 1 among them), and PORTICO_ERR_NATIVE_SCHEMA when the gateway cannot read its
+ * schema; send encodeHelloRefusal(err) then, so the gateway logs why.
  */
-export function agreedLinkVersion(hello: Hello, maxLinkVersion: number): number {
-  return Math.min(hello.maxLinkVersion, maxLinkVersion) >= LINK_VERSION_STREAMS ? LINK_VERSION_STREAMS : LINK_VERSION;
-}
-
-/**
- * Worker: the HELLO_ACK frame for a HELLO, announcing the schema this worker writes heads in and,
- * when both speak it, framing version 2 (agreedLinkVersion). Throws PORTICO_ERR_NATIVE_HANDSHAKE
- * for a framing version it does not know, and PORTICO_ERR_NATIVE_SCHEMA when the gateway cannot
- * read its schema; send encodeHelloRefusal(err) then, so the gateway logs why.
- */
-export function acceptHello(hello: Hello, writerVersion: number = CURRENT_HEAD_VERSION, maxLinkVersion: number = LINK_VERSION): Buffer {
-  if (hello.linkVersion !== LINK_VERSION) throw bad(`link version ${hello.linkVersion}; this worker speaks ${LINK_VERSION}`);
-  const link = agreedLinkVersion(hello, maxLinkVersion);
-  const mine = headSchema(writerVersion);
-  if (!mine) throw new PorticoError('PORTICO_ERR_NATIVE_SCHEMA', `no response-head schema v${writerVersion}`);
+export function acceptHello(hello: Hello, schemas: HeadSchemas = HEAD_SCHEMAS): Buffer {
+  if (hello.linkVersion !== LINK_VERSION) {
+    throw bad(`the gateway speaks link version ${hello.linkVersion}; this worker speaks ${LINK_VERSION} only: run the gateway and the workers from the same portico release`);
+  }
+  const mine = schemas.current;
   if (!hello.readable.some((s) => s.version === mine.version && s.fingerprint === mine.fingerprint)) {
     throw new PorticoError('PORTICO_ERR_NATIVE_SCHEMA',
       `the gateway reads ${hello.readable.map((s) => `v${s.version}`).join(', ') || 'nothing'}; this worker writes v${mine.version}: ` +
       'upgrade the gateway first, then the workers');
   }
   const json = Buffer.from(mine.canonicalJson, 'utf8');
-  // Version 1's layout is kept byte for byte; a version 2 ACK puts the framing version first.
-  const extra = link === LINK_VERSION ? 0 : 2;
-  const payloadLength = 1 + extra + 2 + FINGERPRINT_BYTES + json.length;
+  const payloadLength = 1 + 2 + 2 + FINGERPRINT_BYTES + json.length;
   const out = Buffer.allocUnsafe(FRAME_HEADER_SIZE + payloadLength);
   out[0] = FrameType.HelloAck;
   out.writeUInt32LE(payloadLength, 1);
-  out[5] = extra ? ACK_ACCEPTED_AT : ACK_ACCEPTED;
-  if (extra) out.writeUInt16LE(link, 6);
-  out.writeUInt16LE(mine.version, 6 + extra);
-  out.write(mine.fingerprint, 8 + extra, FINGERPRINT_BYTES, 'hex');
-  json.copy(out, 8 + extra + FINGERPRINT_BYTES);
+  out[5] = ACK_ACCEPTED;
+  out.writeUInt16LE(LINK_VERSION, 6);
+  out.writeUInt16LE(mine.version, 8);
+  out.write(mine.fingerprint, 10, FINGERPRINT_BYTES, 'hex');
+  json.copy(out, 10 + FINGERPRINT_BYTES);
   return out;
 }
 
@@ -149,27 +131,22 @@ export function parseHelloAck(payload: Buffer): HelloAck {
     const ours = code === 'PORTICO_ERR_NATIVE_SCHEMA' ? code : 'PORTICO_ERR_NATIVE_HANDSHAKE';
     throw new PorticoError(ours, `the worker refused the link (${code}): ${message}`);
   }
-  const extra = payload[0] === ACK_ACCEPTED_AT ? 2 : 0;
-  if ((payload[0] !== ACK_ACCEPTED && !extra) || payload.length < 3 + extra + FINGERPRINT_BYTES) throw bad('malformed HELLO_ACK');
-  const linkVersion = extra ? payload.readUInt16LE(1) : LINK_VERSION;
-  if (linkVersion !== LINK_VERSION && linkVersion !== LINK_VERSION_STREAMS) throw bad(`HELLO_ACK at link version ${linkVersion}`);
+  if (payload[0] === ACK_V1_ACCEPTED) {
+    throw bad('the worker accepted at link version 1 (one request per connection), which this gateway no longer speaks: run the gateway and the workers from the same portico release');
+  }
+  if (payload[0] !== ACK_ACCEPTED || payload.length < 5 + FINGERPRINT_BYTES) throw bad('malformed HELLO_ACK');
+  const linkVersion = payload.readUInt16LE(1);
+  if (linkVersion !== LINK_VERSION) throw bad(`HELLO_ACK at link version ${linkVersion}; this gateway speaks ${LINK_VERSION} only`);
   return {
-    linkVersion,
-    version: payload.readUInt16LE(1 + extra),
-    fingerprint: payload.toString('hex', 3 + extra, 3 + extra + FINGERPRINT_BYTES),
-    schemaJson: payload.toString('utf8', 3 + extra + FINGERPRINT_BYTES),
+    version: payload.readUInt16LE(3),
+    fingerprint: payload.toString('hex', 5, 5 + FINGERPRINT_BYTES),
+    schemaJson: payload.toString('utf8', 5 + FINGERPRINT_BYTES),
   };
 }
 
 /** Gateway: parses HELLO_ACK and returns the (cached) reader for this worker's heads. */
-export function completeHandshake(payload: Buffer, readerVersion: number = CURRENT_HEAD_VERSION): HeadReader {
-  return headReaderFor(parseHelloAck(payload), readerVersion);
-}
-
-/** Gateway: completeHandshake plus the framing version the worker chose. */
-export function completeLinkHandshake(payload: Buffer, readerVersion: number = CURRENT_HEAD_VERSION): { reader: HeadReader; linkVersion: number } {
-  const ack = parseHelloAck(payload);
-  return { reader: headReaderFor(ack, readerVersion), linkVersion: ack.linkVersion };
+export function completeHandshake(payload: Buffer, schemas: HeadSchemas = HEAD_SCHEMAS): HeadReader {
+  return headReaderFor(parseHelloAck(payload), schemas);
 }
 
 function bad(detail: string): PorticoError {

@@ -1,10 +1,9 @@
-import { encodePacketHead, type PacketHeadInput } from '../packet-encoder.js';
+import { varsBlockRoom, writeVarsBlock } from '../packet-encoder.js';
 import { parseContentLength } from '../content-length.js';
 import { decodeVars } from '../vars-decoder.js';
 import type { UwsgiVars } from '../uwsgi-vars.js';
-import { FRAME_HEADER_SIZE, FrameType, STREAM_FRAME_HEADER_SIZE } from './constants.js';
+import { FrameType, STREAM_FRAME_HEADER_SIZE } from './constants.js';
 import type { StreamFrameWriter } from './stream-writer.js';
-import { writeFrame, type FrameSink } from './frame-encoder.js';
 
 export interface NativeRequestHead {
   vars: UwsgiVars;
@@ -14,58 +13,6 @@ export interface NativeRequestHead {
    * frames against it); null means a body of unknown length, such as a chunked upload.
    */
   contentLength: number | null;
-}
-
-/**
- * Writes a REQUEST_HEAD frame: the vars block exactly as a uwsgi packet carries it (the same
- * encoder, so the same limits and the same vars as nginx's uwsgi_params), without the 4-byte
- * uwsgi header: the frame header states the length instead.
- */
-export function writeRequestHead(sink: FrameSink, vars: PacketHeadInput['vars']): boolean {
-  const packet = encodePacketHead({ vars });
-  return writeFrame(sink, FrameType.RequestHead, packet.subarray(4));
-}
-
-/**
- * A whole body-less request: REQUEST_HEAD then REQUEST_END, in one buffer and so one plain write
- * (no writev). The vars are encoded in a single pass into a scratch buffer big enough for any
- * valid head, then copied once into a buffer of the exact size (a pooled one: heads are small).
- * Same bytes as writeRequestHead plus an empty REQUEST_END frame.
- */
-export function writeBodilessRequest(sink: FrameSink, vars: UwsgiVars): boolean {
-  const flat = vars.flat;
-  let pos = FRAME_HEADER_SIZE;
-  for (let i = 0; i < flat.length; i++) {
-    const s = flat[i]!;
-    // UTF-8 takes at most 3 bytes per UTF-16 unit: a string that might not fit (so also any var
-    // or block over the 65535-byte limits) takes the measuring encoder, which reports the error.
-    if (pos + 2 + s.length * 3 > scratch.length - FRAME_HEADER_SIZE) return writeBodilessSlow(sink, vars);
-    const n = scratch.write(s, pos + 2, 'utf8');
-    scratch[pos] = n & 0xff;
-    scratch[pos + 1] = n >>> 8;
-    pos += 2 + n;
-  }
-  const size = pos - FRAME_HEADER_SIZE;
-  if (size > U16_MAX) return writeBodilessSlow(sink, vars);
-  const out = Buffer.allocUnsafe(pos + FRAME_HEADER_SIZE);
-  scratch.copy(out, 0, 0, pos);
-  out[0] = FrameType.RequestHead;
-  out.writeUInt32LE(size, 1);
-  out.fill(0, pos);
-  out[pos] = FrameType.RequestEnd;
-  return sink.write(out);
-}
-
-const U16_MAX = 0xffff;
-/** Frame header, the largest vars block a uwsgi packet allows (65535 bytes), the END frame. */
-const scratch = Buffer.allocUnsafe(FRAME_HEADER_SIZE + U16_MAX + FRAME_HEADER_SIZE);
-
-function writeBodilessSlow(sink: FrameSink, vars: UwsgiVars): boolean {
-  sink.cork?.();
-  writeRequestHead(sink, vars);
-  const ok = writeFrame(sink, FrameType.RequestEnd);
-  sink.uncork?.();
-  return ok;
 }
 
 /** Decodes a REQUEST_HEAD payload. A lying var length is PORTICO_ERR_BAD_VAR_LENGTH, as on the uwsgi socket. */
@@ -82,57 +29,20 @@ export function decodeRequestHead(payload: Buffer): NativeRequestHead {
 }
 
 /**
- * Version 2: the request's REQUEST_HEAD (and, for a request without a body, its REQUEST_END) on
- * stream `stream`, encoded straight into the link's batch. Same vars block as writeRequestHead.
+ * The request's REQUEST_HEAD (and, for a request without a body, its REQUEST_END) on stream
+ * `stream`, encoded straight into the link's batch: the vars block exactly as a uwsgi packet
+ * carries it (same limits, same vars as nginx's uwsgi_params), without the 4-byte uwsgi header.
  */
 export function queueStreamRequest(writer: StreamFrameWriter, stream: number, vars: UwsgiVars, end: boolean): void {
   const flat = vars.flat;
-  let worst = 0;
-  for (let i = 0; i < flat.length; i++) worst += 2 + flat[i]!.length * 3;
-  if (worst > U16_MAX) return queueStreamRequestSlow(writer, stream, vars, end);
+  const room = varsBlockRoom(flat);
   const H = STREAM_FRAME_HEADER_SIZE;
-  const at = writer.reserve(H + worst + H);
-  const slab = writer.slab;
-  let pos = at + H;
-  for (let i = 0; i < flat.length; i++) {
-    const n = writeVarString(slab, flat[i]!, pos + 2);
-    slab[pos] = n & 0xff;
-    slab[pos + 1] = n >>> 8;
-    pos += 2 + n;
-  }
+  const at = writer.reserve(H + room + H);
+  let pos = writeVarsBlock(writer.slab, at + H, flat);
   writer.header(at, FrameType.RequestHead, stream, pos - at - H);
   if (end) {
     writer.header(pos, FrameType.RequestEnd, stream, 0);
     pos += H;
   }
   writer.commit(pos);
-}
-
-/** A head that might pass the uwsgi limits: the measuring encoder checks it (and throws its error). */
-function queueStreamRequestSlow(writer: StreamFrameWriter, stream: number, vars: UwsgiVars, end: boolean): void {
-  const block = encodePacketHead({ vars }).subarray(4);
-  writer.frame(FrameType.RequestHead, stream, block);
-  if (end) writer.frame(FrameType.RequestEnd, stream);
-}
-
-/** Below this length a string is copied in JavaScript: cheaper than a call into C++ for each. */
-const SHORT_STRING = 48;
-
-/**
- * Writes `s` as UTF-8 at `pos` and returns its byte length. Most vars are short ASCII (names,
- * method, ports, most header values): those are copied char by char, and anything else goes to
- * Buffer#write, so the bytes are always Buffer#write's.
- */
-function writeVarString(buf: Buffer, s: string, pos: number): number {
-  const n = s.length;
-  if (n < SHORT_STRING) {
-    let i = 0;
-    for (; i < n; i++) {
-      const c = s.charCodeAt(i);
-      if (c > 0x7f) break;
-      buf[pos + i] = c;
-    }
-    if (i === n) return n;
-  }
-  return buf.write(s, pos, 'utf8');
 }

@@ -1,17 +1,14 @@
 import type { Type as AvroType } from 'avsc';
 import { PorticoError } from '../../common/errors.js';
-import { FRAME_HEADER_SIZE, FrameType, MAX_FRAME_SIZE, STREAM_FRAME_HEADER_SIZE } from './constants.js';
+import { FrameType, MAX_FRAME_SIZE, STREAM_FRAME_HEADER_SIZE } from './constants.js';
 import type { StreamFrameWriter } from './stream-writer.js';
-import {
-  CURRENT_HEAD_VERSION, headSchema, parseWriterSchema, readableHeadSchemas,
-  type HeadSchema, type NativeResponseHead,
-} from './head-schemas.js';
+import { HEAD_SCHEMAS, parseWriterSchema, type HeadSchema, type HeadSchemas, type NativeResponseHead } from './head-schemas.js';
 
 type AvroResolver = ReturnType<AvroType['createResolver']>;
 
 /**
- * How a reader decodes heads from one writer schema. Built once per (reader version, writer
- * fingerprint) and shared by every connection to workers of that version.
+ * How a reader decodes heads from one writer schema. Built once per (reader, writer) fingerprint
+ * pair and shared by every connection to workers of that version.
  */
 export interface HeadReader {
   readonly readerVersion: number;
@@ -31,38 +28,10 @@ export interface WriterSchemaInfo {
 }
 
 /**
- * Heads are encoded here first, because their size is unknown until encoded; then copied once
- * behind a frame header into a buffer of the exact size (from Buffer's pool: heads are small).
- * Reused for every head; grows when a head does not fit.
- */
-let scratch = Buffer.allocUnsafe(16 * 1024);
-
-/** A RESPONSE_HEAD frame (header and Avro record in one buffer), in the schema of `version`. */
-export function encodeResponseHeadFrame(head: NativeResponseHead, version: number = CURRENT_HEAD_VERSION): Buffer {
-  const schema = writerSchema(version);
-  if (!Number.isInteger(head.status) || head.headers.length % 2 !== 0) {
-    throw new PorticoError('PORTICO_ERR_INVALID_HEADER', `status ${head.status} with ${head.headers.length} header strings (name, value pairs)`);
-  }
-  let end = schema.type.encode(head, scratch, 0);
-  while (end < 0) {
-    // avsc reports how many bytes were missing as a negative number.
-    scratch = Buffer.allocUnsafe(Math.max(scratch.length * 2, scratch.length - end));
-    end = schema.type.encode(head, scratch, 0);
-  }
-  if (end > MAX_FRAME_SIZE) throw new PorticoError('PORTICO_ERR_NATIVE_FRAME_TOO_BIG', `response head of ${end} bytes`);
-  const out = Buffer.allocUnsafe(FRAME_HEADER_SIZE + end);
-  out[0] = FrameType.ResponseHead;
-  out.writeUInt32LE(end, 1);
-  scratch.copy(out, FRAME_HEADER_SIZE, 0, end);
-  return out;
-}
-
-/**
- * Version 2: a RESPONSE_HEAD on `stream`, the Avro record encoded straight into the link's batch.
+ * A RESPONSE_HEAD on `stream`, the Avro record encoded straight into the link's batch.
  * Returns the frame's size (for the request log).
  */
-export function queueStreamResponseHead(writer: StreamFrameWriter, stream: number, head: NativeResponseHead, version: number = CURRENT_HEAD_VERSION): number {
-  const schema = writerSchema(version);
+export function queueStreamResponseHead(writer: StreamFrameWriter, stream: number, head: NativeResponseHead, schema: HeadSchema = HEAD_SCHEMAS.current): number {
   if (!Number.isInteger(head.status) || head.headers.length % 2 !== 0) {
     throw new PorticoError('PORTICO_ERR_INVALID_HEADER', `status ${head.status} with ${head.headers.length} header strings (name, value pairs)`);
   }
@@ -96,21 +65,21 @@ export function decodeResponseHead(payload: Buffer, reader: HeadReader): NativeR
   // The reader schema guarantees the fields and their types; avsc has already checked them.
   const head = decoded.value as NativeResponseHead;
   if (head.headers.length % 2 !== 0) throw new PorticoError('PORTICO_ERR_BAD_RESPONSE', 'odd number of header strings');
-  if (head.workerPid === undefined) head.workerPid = 0;
   return head;
 }
 
 const readers = new Map<string, HeadReader>();
 
 /**
- * The reader for heads a worker writes in `writer`'s schema. A writer schema that is not the
- * reader's own version or the one before it is PORTICO_ERR_NATIVE_SCHEMA, and so is schema JSON
- * that does not match its fingerprint. The resolver is built from this side's copy of that version
- * (the JSON proved it identical), once per (reader version, fingerprint), and shared by every
- * connection: a connection costs a map lookup and a string compare.
+ * The reader for heads a worker writes in `writer`'s schema. A writer schema that is not one the
+ * reader's build reads is PORTICO_ERR_NATIVE_SCHEMA, and so is schema JSON that does not match its
+ * fingerprint. The resolver is built from this side's copy of that version (the JSON proved it
+ * identical), once per (reader, writer) pair, and shared by every connection: a connection costs
+ * a map lookup and a string compare.
  */
-export function headReaderFor(writer: WriterSchemaInfo, readerVersion: number = CURRENT_HEAD_VERSION): HeadReader {
-  const readable = readableHeadSchemas(readerVersion);
+export function headReaderFor(writer: WriterSchemaInfo, schemas: HeadSchemas = HEAD_SCHEMAS): HeadReader {
+  const readable = schemas.readable;
+  const readerSchema = schemas.current;
   const known = readable.find((s) => s.version === writer.version && s.fingerprint === writer.fingerprint);
   if (!known) {
     throw new PorticoError('PORTICO_ERR_NATIVE_SCHEMA',
@@ -118,21 +87,19 @@ export function headReaderFor(writer: WriterSchemaInfo, readerVersion: number = 
       `${readable.map((s) => `v${s.version} (${s.fingerprint})`).join(', ') || 'nothing'}: upgrade the gateway first, then the workers`);
   }
   if (writer.schemaJson !== undefined && writer.schemaJson !== known.canonicalJson) checkSchemaJson(writer.schemaJson, writer.fingerprint);
-  const key = `${readerVersion}:${writer.fingerprint}`;
+  const key = `${readerSchema.fingerprint}:${writer.fingerprint}`;
   const cached = readers.get(key);
   if (cached) return cached;
-  // readable is empty unless the reader's own schema exists.
-  const readerSchema = headSchema(readerVersion)!;
   let resolver: AvroResolver | undefined;
   if (known.fingerprint !== readerSchema.fingerprint) {
     try {
       resolver = readerSchema.type.createResolver(known.type);
     } catch (err) {
-      throw new PorticoError('PORTICO_ERR_NATIVE_SCHEMA', `cannot read v${writer.version} as v${readerVersion}: ${(err as Error).message}`, { cause: err });
+      throw new PorticoError('PORTICO_ERR_NATIVE_SCHEMA', `cannot read v${writer.version} as v${readerSchema.version}: ${(err as Error).message}`, { cause: err });
     }
   }
   const reader: HeadReader = Object.freeze({
-    readerVersion,
+    readerVersion: readerSchema.version,
     writerVersion: writer.version,
     writerFingerprint: writer.fingerprint,
     type: readerSchema.type,
@@ -153,10 +120,4 @@ function checkSchemaJson(json: string, fingerprint: string): void {
   if (parsed.fingerprint !== fingerprint) {
     throw new PorticoError('PORTICO_ERR_NATIVE_SCHEMA', `the worker's schema has fingerprint ${parsed.fingerprint}, not the ${fingerprint} it announced`);
   }
-}
-
-function writerSchema(version: number): HeadSchema {
-  const s = headSchema(version);
-  if (!s) throw new PorticoError('PORTICO_ERR_NATIVE_SCHEMA', `no response-head schema v${version}`);
-  return s;
 }
