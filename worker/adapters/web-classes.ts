@@ -17,11 +17,14 @@ interface Natives {
 }
 
 const lazyGetters = new Map<string, () => unknown>();
+/** Globals that are plain values at load (Node 24 defines Response so): Node's own, kept before anyone replaces them. */
+const loadedValues = new Map<string, unknown>();
 const links: ((natives: Natives) => void)[] = [];
 let natives: Natives | null = null;
 
 for (const key of UNDICI_GLOBALS) {
   const d = Object.getOwnPropertyDescriptor(globalThis, key);
+  if (d !== undefined && !d.get) loadedValues.set(key, d.value);
   if (!d?.get || !d.configurable) continue;
   const nodeGetter = d.get;
   lazyGetters.set(key, nodeGetter);
@@ -40,6 +43,7 @@ for (const key of UNDICI_GLOBALS) {
 
 /** Node's own value of a global: its getter replaces the global with it, so what was set since is put back. */
 function nodeValue(key: string): unknown {
+  if (loadedValues.has(key)) return loadedValues.get(key);
   const getter = lazyGetters.get(key);
   if (!getter) return (globalThis as Record<string, unknown>)[key];
   const current = Object.getOwnPropertyDescriptor(globalThis, key);
