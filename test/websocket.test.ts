@@ -157,6 +157,31 @@ describe('WebSockets', { skip: needPeer(nginxMissing()), timeout: 60_000 }, () =
     await once(c.ws, 'close');
   });
 
+  test('portico serve: a frame sent with the handshake, before the 101, reaches the app after the connection changes hands', async () => {
+    // Not what a browser does (RFC 6455 §4.1 has clients wait), but bytes the gateway read past
+    // the head go to the worker with the descriptor, and the app reads them first.
+    const payload = Buffer.from('early bird');
+    const mask = randomBytes(4);
+    const frame = Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!))]);
+    const socket = connect({ host: '127.0.0.1', port: serve!.port });
+    await once(socket, 'connect');
+    const key = randomBytes(16).toString('base64');
+    socket.write(Buffer.concat([Buffer.from(`GET /early HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\n\r\n`), frame]));
+    let got = Buffer.alloc(0);
+    // The 101's head, the greeting frame, then the echo: unmasked text frames, short payloads.
+    const texts = (): string[] => {
+      const end = got.indexOf('\r\n\r\n');
+      if (end < 0) return [];
+      const out: string[] = [];
+      for (let at = end + 4; at + 2 <= got.length && at + 2 + got[at + 1]! <= got.length; at += 2 + got[at + 1]!) out.push(got.subarray(at + 2, at + 2 + got[at + 1]!).toString());
+      return out;
+    };
+    while (texts().length < 2) got = Buffer.concat([got, ((await once(socket, 'data')) as [Buffer])[0]]);
+    assert.match(got.toString('latin1'), /^HTTP\/1\.1 101 /);
+    assert.deepEqual(texts(), ['hello /early', 'early bird']);
+    socket.destroy();
+  });
+
   test('portico serve: a client that sends the moment the 101 arrives loses nothing while the connection changes hands (300 clients)', async () => {
     // The gateway stops reading the socket before it hands it over (libuv's readStop on the
     // handle: Node has no public call for it, so this pins that it is still there).
