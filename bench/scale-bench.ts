@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
-import { fetchStats } from '../worker/master/stats-client.js';
+import { fetchStats } from '../master/stats-client.js';
 import { startProcess, type Started } from '../support/child-process.js';
 import { freePort } from '../support/free-port.js';
 import { startNginx } from '../support/nginx.js';

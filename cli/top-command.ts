@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { formatHelp, topOptions } from '../common/option-schema.js';
-import type { MasterStatsJson } from '../worker/master/master-stats.js';
-import { fetchStats, fetchStatsRaw, StatsUnavailableError } from '../worker/master/stats-client.js';
+import type { MasterStatsJson } from '../master/master-stats.js';
+import { fetchStats, fetchStatsRaw, StatsUnavailableError } from '../master/stats-client.js';
 import { renderTop } from './top-render.js';
 
 const USAGE = 'Usage: portico top [--stats] PATH|HOST:PORT [--once [--json]]';

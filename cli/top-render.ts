@@ -1,4 +1,4 @@
-import type { MasterStatsJson, WorkerStatsJson } from '../worker/master/master-stats.js';
+import type { MasterStatsJson, WorkerStatsJson } from '../master/master-stats.js';
 
 export interface RenderOptions {
   /** Cut every line to this many columns (the terminal's width); unset: never cut. */

@@ -4,7 +4,7 @@ import { loadCommandConfig } from '../common/config-resolve.js';
 import { CONFIG_FOOTER, formatHelp, workerOptions, type OptionValues } from '../common/option-schema.js';
 import { checkAppFile, KIND_RULES, type AppKind } from '../worker/app-file.js';
 import { managedConfig } from '../worker/master-client.js';
-import { listenFds } from '../worker/master/shared-socket.js';
+import { listenFds } from '../master/shared-socket.js';
 import type { WorkerOptions } from '../worker/worker-server.js';
 import { holdStopSignals, intOption, logFormatOption } from './cli-values.js';
 import { secondsOption } from './master-values.js';

@@ -5,7 +5,7 @@ import type { OptionValues } from '../common/option-schema.js';
 import { formatSocketAddress, parseSocketAddress } from '../protocol/socket-address.js';
 import { loadNativeLink } from '../worker/connection.js';
 import { announceReady, createScoreboard, HANDOVER, reportModuleGraph, takeUpgrades, type ManagedWorkerConfig } from '../worker/master-client.js';
-import { bindSharedSocket, inheritedSocket } from '../worker/master/shared-socket.js';
+import { bindSharedSocket, inheritedSocket } from '../master/shared-socket.js';
 import { WorkerServer } from '../worker/worker-server.js';
 import { waitForStopSignals } from './cli-values.js';
 import { giveLogFiles, logFilesOption } from './log-options.js';

@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
-import { listenFds } from '../worker/master/shared-socket.js';
+import { listenFds } from '../master/shared-socket.js';
 import { outputLine, startProcess, type Started } from '../support/child-process.js';
 import { deployDir, findExecutable } from './support/deploy-files.js';
 import { freePort } from '../support/free-port.js';

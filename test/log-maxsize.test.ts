@@ -1,4 +1,4 @@
-// --log-maxsize (worker/master/master-runtime.ts rotateBySize), as uWSGI's log-maxsize: the
+// --log-maxsize (master/master-runtime.ts rotateBySize), as uWSGI's log-maxsize: the
 // --logto file is renamed FILE.UNIXTIME once it passes the size, every process reopens FILE, and
 // no request line is lost across the two.
 import { strict as assert } from 'node:assert';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { uwsgiRequest } from '../protocol/uwsgi-client.js';
-import { CheaperPolicy, type CheaperSettings, type WorkerLoad } from '../worker/master/cheaper.js';
+import { CheaperPolicy, type CheaperSettings, type WorkerLoad } from '../master/cheaper.js';
 import { outputLine, type Started } from '../support/child-process.js';
 import { readStats, startLoad } from './support/master-load.js';
 import { freePort } from '../support/free-port.js';

@@ -10,7 +10,7 @@ import { fixturesDir, porticoBin } from '../support/paths.js';
 import { startServe, type HttpFront } from './support/portico-gateway.js';
 import { startWorker } from '../support/portico-worker.js';
 import { makeTmpDir } from '../support/tmp-dir.js';
-import { fetchStatsRaw } from '../worker/master/stats-client.js';
+import { fetchStatsRaw } from '../master/stats-client.js';
 import { promisify } from 'node:util';
 
 // docs/diagnostics.md: harakiri logs the stuck request's stack, SIGUSR2 logs every worker's

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { defaults } from '../common/defaults.js';
 import { Logger } from '../common/logger.js';
-import { Master } from '../worker/master/master.js';
+import { Master } from '../master/master.js';
 import { makeTmpDir } from '../support/tmp-dir.js';
 
 const tmp = makeTmpDir('master-unit');

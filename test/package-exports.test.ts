@@ -25,7 +25,7 @@ it('every "exports" entry of package.json loads', async () => {
 /** The runtime sources: what tsconfig.json compiles into dist/ (tests and benchmarks are not). */
 function runtimeSources(): string[] {
   const found = ['index.ts'];
-  for (const dir of ['protocol', 'worker', 'gateway', 'cli', 'common']) {
+  for (const dir of ['protocol', 'worker', 'master', 'gateway', 'cli', 'common']) {
     for (const entry of readdirSync(join(repoRoot, dir), { recursive: true, encoding: 'utf8' })) {
       if (entry.endsWith('.ts') && !entry.endsWith('.d.ts')) found.push(`${dir}/${entry}`);
     }

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { renderTop } from '../cli/top-render.js';
 import { uwsgiRequest, type UwsgiResponse } from '../protocol/uwsgi-client.js';
-import type { MasterStatsJson, WorkerStatsJson } from '../worker/master/master-stats.js';
+import type { MasterStatsJson, WorkerStatsJson } from '../master/master-stats.js';
 import { outputLine, type Started } from '../support/child-process.js';
 import { freePort } from '../support/free-port.js';
 import { fixturesDir, porticoBin } from '../support/paths.js';

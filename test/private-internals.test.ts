@@ -26,7 +26,7 @@ describe('private internals portico relies on', () => {
     assert.ok(Array.isArray(common.methods) && (common.methods as string[]).includes('GET'));
   });
 
-  test('net._createServerHandle (worker/master/shared-socket.ts: the master binds without listening)', () => {
+  test('net._createServerHandle (master/shared-socket.ts: the master binds without listening)', () => {
     assert.equal(typeof (net as unknown as { _createServerHandle?: unknown })._createServerHandle, 'function');
   });
 

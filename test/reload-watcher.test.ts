@@ -1,4 +1,4 @@
-// --reload (worker/master/reload-watcher.ts, worker/module-graph.ts): a change to any file of the
+// --reload (master/reload-watcher.ts, worker/module-graph.ts): a change to any file of the
 // app's own module graph chain-reloads the workers, ES modules and require()d CommonJS alike; a
 // broken edit keeps the old code serving and prints the error; the next good save is served.
 import { strict as assert } from 'node:assert';

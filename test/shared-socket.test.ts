@@ -1,4 +1,4 @@
-// The master's socket listens before any worker is up (worker/master/shared-socket.ts listenEarly),
+// The master's socket listens before any worker is up (master/shared-socket.ts listenEarly),
 // as uWSGI's master listens before it forks: a request sent while the app is still loading waits
 // in the backlog and is answered, through nginx and directly, instead of "connect() failed (111:
 // Connection refused)" and a 502.

@@ -23,7 +23,7 @@ import { fixturesDir, repoRoot } from '../support/paths.js';
 import { startGateway, startServe, type HttpFront } from './support/portico-gateway.js';
 import { startWorker } from '../support/portico-worker.js';
 import { makeTmpDir } from '../support/tmp-dir.js';
-import { fetchStats } from '../worker/master/stats-client.js';
+import { fetchStats } from '../master/stats-client.js';
 import { needPeer, nginxMissing, pythonMissing, uwsgiMissing } from './support/peers.js';
 
 /** Opens a ws client and collects what it receives, in order. */

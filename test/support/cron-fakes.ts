@@ -1,4 +1,4 @@
-import type { CronClock, CronLog } from '../../worker/master/cron-scheduler.js';
+import type { CronClock, CronLog } from '../../master/cron-scheduler.js';
 
 /* Test doubles for the cron scheduler: a clock the test moves, and a log that keeps its lines. */
 

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import type { MasterStatsJson } from '../../worker/master/master-stats.js';
-import { fetchStats } from '../../worker/master/stats-client.js';
+import type { MasterStatsJson } from '../../master/master-stats.js';
+import { fetchStats } from '../../master/stats-client.js';
 import { startProcess, outputLine, type Started } from '../../support/child-process.js';
 import type { LoadSummary } from './load-client.js';
 

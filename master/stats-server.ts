@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:net';
-import type { Logger } from '../../common/logger.js';
-import { parseSocketAddress } from '../../protocol/socket-address.js';
-import { listenOn, vacuumSocket } from '../socket-listener.js';
+import type { Logger } from '../common/logger.js';
+import { parseSocketAddress } from '../protocol/socket-address.js';
+import { listenOn, vacuumSocket } from '../worker/socket-listener.js';
 import type { CronStatus } from './cron-scheduler.js';
 import { collectStats, type MasterStatsJson } from './master-stats.js';
 import type { Master } from './master.js';

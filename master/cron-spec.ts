@@ -1,4 +1,4 @@
-import { PorticoError } from '../../common/errors.js';
+import { PorticoError } from '../common/errors.js';
 
 /*
  * The --cron / --cron-app time spec, in uWSGI's field order: MIN HOUR DAY MONTH WEEKDAY.

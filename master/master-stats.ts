@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { defaults } from '../../common/defaults.js';
-import { PORTICO_VERSION } from '../version.js';
-import type { RuntimeHealth } from '../scoreboard.js';
+import { defaults } from '../common/defaults.js';
+import { PORTICO_VERSION } from '../worker/version.js';
+import type { RuntimeHealth } from '../worker/scoreboard.js';
 import type { CronStatus } from './cron-scheduler.js';
 import type { Master } from './master.js';
 import type { WorkerProcess } from './worker-process.js';

@@ -1,8 +1,8 @@
 import { fork, type ChildProcess, type StdioOptions } from 'node:child_process';
 import type { Duplex } from 'node:stream';
-import { PorticoError } from '../../common/errors.js';
-import { eachLine } from '../../common/stream-lines.js';
-import { MANAGED_ENV, type ManagedWorkerConfig, type WorkerMessage } from '../master-client.js';
+import { PorticoError } from '../common/errors.js';
+import { eachLine } from '../common/stream-lines.js';
+import { MANAGED_ENV, type ManagedWorkerConfig, type WorkerMessage } from '../worker/master-client.js';
 import { ControlChannel, type WatchdogEvent } from './control-channel.js';
 
 /** Why the master stops a worker (also the label of the restarts metric). */

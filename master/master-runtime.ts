@@ -1,6 +1,6 @@
 import { unwatchFile, watchFile } from 'node:fs';
-import { rotateBySize } from '../../common/log-rotation.js';
-import type { PromMetricJSON } from '../../common/request-metrics.js';
+import { rotateBySize } from '../common/log-rotation.js';
+import type { PromMetricJSON } from '../common/request-metrics.js';
 import type { CronClock, CronScheduler } from './cron-scheduler.js';
 import type { CronTask } from './cron-spec.js';
 import type { Master } from './master.js';

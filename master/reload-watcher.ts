@@ -1,5 +1,5 @@
 import { statSync, watch, type FSWatcher } from 'node:fs';
-import type { Logger } from '../../common/logger.js';
+import type { Logger } from '../common/logger.js';
 import type { Master } from './master.js';
 
 /** Edits that come together (an editor's save, a git checkout) make one reload. */

@@ -1,6 +1,6 @@
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { PorticoError } from '../../common/errors.js';
-import type { Logger } from '../../common/logger.js';
+import { PorticoError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
 
 /**
  * The pid a pidfile names when that process is alive, else null (no file, no pid, a dead one: a

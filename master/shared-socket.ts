@@ -4,9 +4,9 @@ import * as net from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import { constants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
-import { PorticoError } from '../../common/errors.js';
-import { formatSocketAddress, listenError, type SocketAddress } from '../../protocol/socket-address.js';
-import { removeStaleSocket, UNIX_PATH_MAX, vacuumSocket } from '../socket-listener.js';
+import { PorticoError } from '../common/errors.js';
+import { formatSocketAddress, listenError, type SocketAddress } from '../protocol/socket-address.js';
+import { removeStaleSocket, UNIX_PATH_MAX, vacuumSocket } from '../worker/socket-listener.js';
 
 /** A bound socket the master holds and its workers inherit. */
 export interface SharedSocket {

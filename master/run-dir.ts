@@ -1,9 +1,9 @@
 import { lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PorticoError } from '../../common/errors.js';
-import type { Logger } from '../../common/logger.js';
-import { UNIX_PATH_MAX } from '../socket-listener.js';
+import { PorticoError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import { UNIX_PATH_MAX } from '../worker/socket-listener.js';
 
 /** `portico-run-PID-XXXXXX`: the master's pid in the name tells a later start whether it is gone. */
 const PREFIX = 'portico-run-';

@@ -1,6 +1,6 @@
 import { Server, type Socket } from 'node:net';
 import type { Master } from './master.js';
-import { HANDOVER } from '../master-client.js';
+import { HANDOVER } from '../worker/master-client.js';
 import type { WorkerProcess } from './worker-process.js';
 
 /**

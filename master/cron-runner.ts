@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { eachLine } from '../../common/stream-lines.js';
+import { eachLine } from '../common/stream-lines.js';
 import type { CronLog } from './cron-scheduler.js';
 import type { CronTask } from './cron-spec.js';
 

@@ -1,4 +1,4 @@
-import type { Logger } from '../../common/logger.js';
+import type { Logger } from '../common/logger.js';
 import type { CronTask } from './cron-spec.js';
 
 /** What the scheduler needs of time: injected so the tests can run a simulated day at once. */

@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import { connectOptions, formatSocketAddress, parseSocketAddress } from '../../protocol/socket-address.js';
+import { connectOptions, formatSocketAddress, parseSocketAddress } from '../protocol/socket-address.js';
 import type { MasterStatsJson, SocketStatsJson, WorkerHealthJson, WorkerStatsJson } from './master-stats.js';
 
 /** A document past this is not a stats server talking (a wrong port streaming something else). */

@@ -1,10 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
-import { defaults } from '../../common/defaults.js';
-import type { Logger } from '../../common/logger.js';
-import { addCounts, gauge, requestMetricsJSON, REQUEST_METRICS_LENGTH, type PromMetricJSON } from '../../common/request-metrics.js';
-import { parseSocketAddress } from '../../protocol/socket-address.js';
-import { listenOn, vacuumSocket } from '../socket-listener.js';
+import { defaults } from '../common/defaults.js';
+import type { Logger } from '../common/logger.js';
+import { addCounts, gauge, requestMetricsJSON, REQUEST_METRICS_LENGTH, type PromMetricJSON } from '../common/request-metrics.js';
+import { parseSocketAddress } from '../protocol/socket-address.js';
+import { listenOn, vacuumSocket } from '../worker/socket-listener.js';
 import type { WorkerMetrics } from './control-channel.js';
 import type { Master } from './master.js';
 import type { ExitReason, WorkerProcess } from './worker-process.js';

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { UPGRADE_HANDOVER, type UpgradeHandoverMessage, type WorkerMessage } from '../master-client.js';
+import { UPGRADE_HANDOVER, type UpgradeHandoverMessage, type WorkerMessage } from '../worker/master-client.js';
 import type { WorkerProcess } from './worker-process.js';
 
 /**
