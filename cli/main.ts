@@ -35,7 +35,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (cmd === '--version' || cmd === '-V') {
-    const { PORTICO_VERSION } = await import('../worker/version.js');
+    const { PORTICO_VERSION } = await import('../common/version.js');
     process.stdout.write(`portico ${PORTICO_VERSION} (Node ${process.version})\n`);
     return 0;
   }

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { MANAGED_ENV } from '../worker/master-client.js';
+import { MANAGED_ENV } from './managed-env.js';
 import { parseBool, readIniFile } from './config-ini.js';
 import { PorticoError } from './errors.js';
 import {

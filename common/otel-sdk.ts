@@ -15,7 +15,7 @@ import {
 } from '@opentelemetry/sdk-trace';
 import type { Logger } from './logger.js';
 import type { OtelSettings } from './otel-config.js';
-import { PORTICO_VERSION } from '../worker/version.js';
+import { PORTICO_VERSION } from './version.js';
 
 export interface Otel {
   readonly tracer: Tracer;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { defaults } from '../common/defaults.js';
-import { PORTICO_VERSION } from '../worker/version.js';
+import { PORTICO_VERSION } from '../common/version.js';
 import type { RuntimeHealth } from '../worker/scoreboard.js';
 import type { CronStatus } from './cron-scheduler.js';
 import type { Master } from './master.js';

@@ -55,7 +55,8 @@ export interface UpgradeHandoverMessage {
 }
 export const UPGRADE_HANDOVER = 'portico:upgrade';
 
-export const MANAGED_ENV = 'PORTICO_WORKER';
+export { MANAGED_ENV } from '../common/managed-env.js';
+import { MANAGED_ENV } from '../common/managed-env.js';
 
 /** The IPC message a worker gets with a connection the master accepted for it (master/cheap-listener.ts). */
 export const HANDOVER = 'portico:connection';

@@ -1,7 +1,7 @@
 import { PorticoError } from '../../common/errors.js';
 import type { Exchange } from '../exchange.js';
 import type { RequestHandler } from '../worker-context.js';
-import { PORTICO_VERSION } from '../version.js';
+import { PORTICO_VERSION } from '../../common/version.js';
 import { schemeFromVars } from './request-headers.js';
 
 export type WsgiChunk = string | Uint8Array;
