@@ -1,7 +1,7 @@
 import { loadCommandConfig } from '../common/config-resolve.js';
 import { CONFIG_FOOTER, formatHelp, gatewayOptions, type OptionValues } from '../common/option-schema.js';
 import { GatewayServer, type GatewayOptions } from '../gateway/gateway-server.js';
-import { parseStaticMount } from '../gateway/static-mounts.js';
+import { parseStaticMount } from '../gateway/static/static-mounts.js';
 import { intOption, logFormatOption, waitForStopSignals } from './cli-values.js';
 import { rotateBySize } from '../common/log-rotation.js';
 import { logFilesOption } from './log-options.js';

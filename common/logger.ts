@@ -184,7 +184,7 @@ export class Logger {
     this.flush();
   }
 
-  /** The gateway's access line (gateway/access-log.ts), buffered as request lines are. */
+  /** The gateway's access line (gateway/front/access-log.ts), buffered as request lines are. */
   access(line: string): void {
     if (!this.requestsEnabled) return;
     this.flushSoon();

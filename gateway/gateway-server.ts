@@ -7,24 +7,24 @@ import { RequestCounters } from '../common/request-metrics.js';
 import { PorticoError, type ErrorCode } from '../common/errors.js';
 import { Logger, type LogFormat } from '../common/logger.js';
 import { formatSocketAddress, listenError, parseSocketAddress, type SocketAddress } from '../protocol/socket-address.js';
-import { StaticCache } from './static-cache.js';
-import { AccessLog, type AccessMode } from './access-log.js';
-import { installStaticCache } from './static-install.js';
-import { installSiblingCheck } from './static-siblings.js';
-import type { StaticMount } from './static-mounts.js';
-import { TrustedProxies } from './trusted-proxies.js';
-import { installForwardFastPath } from './forward-fast-path.js';
-import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
-import { installLeanFront } from './lean-front.js';
-import { installUpgrades, type UpgradeHandOff } from './upgrade-forwarder.js';
-import { StickySessions } from './sticky-sessions.js';
-import { forwardFailed, type ForwardContext } from './forward-common.js';
-import { forwardNow, forwardRequest } from './forward-request.js';
-import { fastifyLimitOptions, installHttpLimits, resolveHttpLimits, type HttpLimitOptions, type HttpLimits } from './http-limits.js';
-import { NativeLinkPool } from './native-link-pool.js';
+import { StaticCache } from './static/static-cache.js';
+import { AccessLog, type AccessMode } from './front/access-log.js';
+import { installStaticCache } from './static/static-install.js';
+import { installSiblingCheck } from './static/static-siblings.js';
+import type { StaticMount } from './static/static-mounts.js';
+import { TrustedProxies } from './front/trusted-proxies.js';
+import { installForwardFastPath } from './forwarding/forward-fast-path.js';
+import type { ForwardedRequest, ForwardedResponse } from './forwarding/forward-types.js';
+import { installLeanFront } from './front/lean-front.js';
+import { installUpgrades, type UpgradeHandOff } from './forwarding/upgrade-forwarder.js';
+import { StickySessions } from './forwarding/sticky-sessions.js';
+import { forwardFailed, type ForwardContext } from './forwarding/forward-common.js';
+import { forwardNow, forwardRequest } from './forwarding/forward-request.js';
+import { fastifyLimitOptions, installHttpLimits, resolveHttpLimits, type HttpLimitOptions, type HttpLimits } from './front/http-limits.js';
+import { NativeLinkPool } from './link/native-link-pool.js';
 import type { OtelSettings } from '../common/otel-config.js';
 import type { GatewayTracing } from './gateway-tracing.js';
-import { parseUpstream, UpstreamPool, type Upstream } from './upstream-pool.js';
+import { parseUpstream, UpstreamPool, type Upstream } from './forwarding/upstream-pool.js';
 
 export interface GatewayOptions extends HttpLimitOptions {
   /** Access lines: 'all' (portico gateway), 'own' (portico serve: what the workers do not log), or none. */
@@ -53,7 +53,7 @@ export interface GatewayOptions extends HttpLimitOptions {
   listenFd?: number;
   /** Count forwarded requests for the master's --metrics (serve). */
   metrics?: boolean;
-  /** serve: upgraded connections go to the worker processes themselves (gateway/upgrade-forwarder.ts). */
+  /** serve: upgraded connections go to the worker processes themselves (gateway/forwarding/upgrade-forwarder.ts). */
   upgradeHandOff?: UpgradeHandOff;
   /** --otel (common/otel-config.ts): spans for each forwarded request. null or absent: none, nothing of OpenTelemetry loaded. */
   otel?: OtelSettings | null;
@@ -76,7 +76,7 @@ export class GatewayServer {
   private readonly options: GatewayOptions;
   private ctx: ForwardContext | null = null;
   private readonly staticCache = new StaticCache();
-  /** Access lines (gateway/access-log.ts): every request under `gateway`, its own under `serve`. */
+  /** Access lines (gateway/front/access-log.ts): every request under `gateway`, its own under `serve`. */
   private readonly access: AccessLog | null;
   private readonly limits: HttpLimits;
   private readonly trusted: TrustedProxies;

@@ -10,7 +10,7 @@ import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span,
 import type { Logger } from '../common/logger.js';
 import type { OtelSettings } from '../common/otel-config.js';
 import { startOtel, type Otel } from '../common/otel-sdk.js';
-import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
+import type { ForwardedRequest, ForwardedResponse } from './forwarding/forward-types.js';
 
 export interface GatewayTracing {
   /** A request to forward arrived: its server span starts, and ends when its response closes. */

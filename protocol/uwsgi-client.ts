@@ -94,7 +94,7 @@ export function uwsgiRequest(options: UwsgiRequestOptions): Promise<UwsgiRespons
       received += chunk.length;
       if (parsed) return;
       const all = chunks.length === 1 ? chunk : Buffer.concat(chunks, received);
-      // The same verdicts as the gateway's (gateway/uwsgi-forwarder.ts): not a uwsgi server there.
+      // The same verdicts as the gateway's (gateway/forwarding/uwsgi-forwarder.ts): not a uwsgi server there.
       if (!mayBeResponseStart(all)) {
         return finish(new PorticoError('PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL', `${options.socket} answered ${showBytes(all)}: no uwsgi response starts so (they start "HTTP/1."): is it a server of another protocol?`));
       }

@@ -1,4 +1,4 @@
-// The gateway's access lines (gateway/access-log.ts), nginx's combined format: under `portico
+// The gateway's access lines (gateway/front/access-log.ts), nginx's combined format: under `portico
 // serve`, what the gateway answers itself (static files, its own errors) and nothing the workers
 // log; under `portico gateway` in front of real uWSGI, every request.
 import { strict as assert } from 'node:assert';

@@ -1,4 +1,4 @@
-// The gateway's limits on what a client sends (gateway/http-limits.ts), through a real `portico
+// The gateway's limits on what a client sends (gateway/front/http-limits.ts), through a real `portico
 // gateway` (and once `portico serve`) with the echo app behind it: each refusal has its status, its
 // PORTICO_ERR_* code in the log, and never reaches the app (the app logs every request it serves,
 // with the client's port, to a file). Also the framing nginx refuses: Transfer-Encoding with

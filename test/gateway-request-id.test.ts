@@ -1,4 +1,4 @@
-// X-Request-Id through the gateway (gateway/http-request-vars.ts requestIdOf, gateway/access-log.ts):
+// X-Request-Id through the gateway (gateway/forwarding/http-request-vars.ts requestIdOf, gateway/front/access-log.ts):
 // a request without one gets a new id, a trusted proxy's (--trusted-proxies, loopback by default)
 // is kept, anyone else's replaced; the app (fetch, node and wsgi kinds alike) sees the id, and the
 // gateway's access line for the request ends with the same id.

@@ -1,4 +1,4 @@
-// The in-memory answers in front of @fastify/static (gateway/static-cache.ts): a repeated request
+// The in-memory answers in front of @fastify/static (gateway/static/static-cache.ts): a repeated request
 // is answered from memory with the same headers, but a file changed, removed or swapped for a
 // link out of the root between two requests is never answered from the old entry.
 import assert from 'node:assert/strict';
@@ -7,7 +7,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { StaticCache } from '../gateway/static-cache.js';
+import { StaticCache } from '../gateway/static/static-cache.js';
 import { fixturesDir } from '../support/paths.js';
 import { startServe, type HttpFront } from './support/portico-gateway.js';
 import { rawRequest } from './support/raw-http.js';

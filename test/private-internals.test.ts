@@ -17,7 +17,7 @@ async function listening(server: Server | net.Server): Promise<number> {
 }
 
 describe('private internals portico relies on', () => {
-  test("_http_common's HTTPParser and methods (gateway/http-parser.ts: the lean front's llhttp)", () => {
+  test("_http_common's HTTPParser and methods (gateway/front/http-parser.ts: the lean front's llhttp)", () => {
     const common = createRequire(import.meta.url)('_http_common') as { HTTPParser?: unknown; methods?: unknown };
     assert.equal(typeof common.HTTPParser, 'function');
     const parser = common.HTTPParser as { REQUEST?: unknown; kOnHeadersComplete?: unknown; kOnExecute?: unknown };

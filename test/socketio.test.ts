@@ -1,6 +1,6 @@
 // socket.io behind portico serve with 4 workers: a session's long-polling requests and its
 // WebSocket upgrade all reach the worker that holds it, pinned by the gateway's sticky cookie
-// (gateway/sticky-sessions.ts), with socket.io-client as Node users run it (withCredentials: true,
+// (gateway/forwarding/sticky-sessions.ts), with socket.io-client as Node users run it (withCredentials: true,
 // which keeps cookies, as browsers do). Real socket.io server and client.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';

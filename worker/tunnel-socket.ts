@@ -13,7 +13,7 @@ import type { StreamSocket } from './stream-socket.js';
  * byte after it goes out as RESPONSE_BODY within the stream's window; the client's bytes come in
  * as the request body (credited as the app reads them). end() is RESPONSE_END; a destroy before
  * it, RESPONSE_ABORT. The gateway on the other side writes the head to the client and tunnels the
- * rest (gateway/upgrade-forwarder.ts). The few net.Socket methods WebSocket servers call are here.
+ * rest (gateway/forwarding/upgrade-forwarder.ts). The few net.Socket methods WebSocket servers call are here.
  */
 export class TunnelSocket extends Duplex {
   readonly remoteAddress: string | undefined;

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
-import { ChunkedDecoder } from '../protocol/chunked-decoder.js';
-import { PorticoError } from '../common/errors.js';
+import { ChunkedDecoder } from '../../protocol/chunked-decoder.js';
+import { PorticoError } from '../../common/errors.js';
 import { Waiting, type ConnectionGuard, type GuardedConnection } from './connection-guard.js';
 import { HTTPParser, PARSER_METHODS, STOP_AFTER_HEAD, type HeadersCompleteCallback, type HttpParser } from './http-parser.js';
 import type { LeanBodyRequest, LeanIncoming } from './lean-request.js';
@@ -38,7 +38,7 @@ export interface LeanHost {
   /** Gives the connection to node:http, with the bytes it has not parsed yet (from a whole head on). */
   handToNode(socket: Socket, unparsed: Buffer | null): void;
   forget(conn: LeanConnection): void;
-  /** A response of the lean path is complete: its access line (gateway/access-log.ts). */
+  /** A response of the lean path is complete: its access line (gateway/front/access-log.ts). */
   noteAccess(req: LeanIncoming, res: LeanResponse): void;
 }
 

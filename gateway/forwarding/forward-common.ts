@@ -1,14 +1,14 @@
 import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
-import { ErrorCodes, PorticoError, isPorticoError, type ErrorCode } from '../common/errors.js';
-import type { Logger } from '../common/logger.js';
-import { declaredContentLength, isFinalStatus, isHopByHop } from '../protocol/http-response.js';
-import { answeredByWorker } from './access-log.js';
-import type { NativeLinkPool } from './native-link-pool.js';
-import type { TrustedProxies } from './trusted-proxies.js';
+import { ErrorCodes, PorticoError, isPorticoError, type ErrorCode } from '../../common/errors.js';
+import type { Logger } from '../../common/logger.js';
+import { declaredContentLength, isFinalStatus, isHopByHop } from '../../protocol/http-response.js';
+import { answeredByWorker } from '../front/access-log.js';
+import type { NativeLinkPool } from '../link/native-link-pool.js';
+import type { TrustedProxies } from '../front/trusted-proxies.js';
 import type { Upstream, UpstreamPool } from './upstream-pool.js';
 import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
 import type { StickySessions } from './sticky-sessions.js';
-import type { GatewayTracing } from './gateway-tracing.js';
+import type { GatewayTracing } from '../gateway-tracing.js';
 
 /** What every forwarder needs, built once by the gateway server. */
 export interface ForwardContext {
@@ -23,7 +23,7 @@ export interface ForwardContext {
   bodyLimit: number;
   /** A request found no upstream at all and waits (serve: the master starts workers). */
   onNoUpstream?: () => void;
-  /** socket.io sessions pinned to their worker (gateway/sticky-sessions.ts). */
+  /** socket.io sessions pinned to their worker (gateway/forwarding/sticky-sessions.ts). */
   sticky?: StickySessions;
 }
 

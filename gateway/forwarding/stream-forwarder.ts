@@ -1,9 +1,9 @@
-import { isPorticoError, type ErrorCode, type PorticoError } from '../common/errors.js';
-import { FrameType, REQUEST_WINDOW, RESPONSE_WINDOW, creditOf, queueStreamRequest, type StreamFrameWriter } from '../protocol/native/index.js';
-import { statusHasNoBody } from '../protocol/http-response.js';
+import { isPorticoError, type ErrorCode, type PorticoError } from '../../common/errors.js';
+import { FrameType, REQUEST_WINDOW, RESPONSE_WINDOW, creditOf, queueStreamRequest, type StreamFrameWriter } from '../../protocol/native/index.js';
+import { statusHasNoBody } from '../../protocol/http-response.js';
 import { discardUnread, endAtLength, errorDetail, failUpstream, writeWorkerHead, type ForwardContext } from './forward-common.js';
 import { requestHasBody, varsForHttpRequest } from './http-request-vars.js';
-import type { LinkListener, NativeLink, NativeLinkPool } from './native-link-pool.js';
+import type { LinkListener, NativeLink, NativeLinkPool } from '../link/native-link-pool.js';
 import type { Upstream } from './upstream-pool.js';
 import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
 

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
-import type { Logger } from '../common/logger.js';
-import type { ForwardedRequest } from './forward-types.js';
-import { requestIdOf } from './http-request-vars.js';
+import type { Logger } from '../../common/logger.js';
+import type { ForwardedRequest } from '../forwarding/forward-types.js';
+import { requestIdOf } from '../forwarding/http-request-vars.js';
 import type { TrustedProxies } from './trusted-proxies.js';
 
 /**

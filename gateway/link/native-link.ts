@@ -1,10 +1,10 @@
 import type { Socket } from 'node:net';
-import { PorticoError, isPorticoError } from '../common/errors.js';
-import { guessNonHttpServer, httpServerRefusal, mayBeResponseStart, parseResponseHead, showBytes, type ResponseHead } from '../protocol/response-head-parser.js';
-import { clientHead, type ClientHead } from './forward-common.js';
+import { PorticoError, isPorticoError } from '../../common/errors.js';
+import { guessNonHttpServer, httpServerRefusal, mayBeResponseStart, parseResponseHead, showBytes, type ResponseHead } from '../../protocol/response-head-parser.js';
+import { clientHead, type ClientHead } from '../forwarding/forward-common.js';
 import {
   FrameDecoder, FrameType, REQUEST_BATCH_FLUSH, StreamFrameWriter, completeHandshake, decodeResponseHead, encodeHello, type HeadReader,
-} from '../protocol/native/index.js';
+} from '../../protocol/native/index.js';
 
 /** A stream waiting for its response head. */
 export interface AwaitingHead {

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { Logger } from '../common/logger.js';
+import type { Logger } from '../../common/logger.js';
 import type { HttpLimits } from './http-limits.js';
 
 /** Where a lean connection stands for the guard: a request in progress, or waiting for one. */

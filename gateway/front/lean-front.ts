@@ -1,15 +1,15 @@
 import { maxHeaderSize as defaultMaxHeaderSize, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import type { PorticoError } from '../common/errors.js';
-import type { Logger } from '../common/logger.js';
+import type { PorticoError } from '../../common/errors.js';
+import type { Logger } from '../../common/logger.js';
 import type { AccessLog } from './access-log.js';
 import { ConnectionGuard } from './connection-guard.js';
 import { checkHead, clientErrorAnswer, headTimedOut, toOriginForm, type HttpLimits } from './http-limits.js';
 import { LeanConnection, type LeanHost, type ParsedHead } from './lean-connection.js';
 import { LeanBodyRequest, LeanRequest, type LeanIncoming } from './lean-request.js';
 import type { LeanResponse } from './lean-response.js';
-import type { StaticCache } from './static-cache.js';
+import type { StaticCache } from '../static/static-cache.js';
 
 /** node:http's continueExpression. */
 const CONTINUE_EXPECTATION = /(?:^|\W)100-continue(?:$|\W)/i;

@@ -18,7 +18,7 @@ export interface ForwardedRequest {
   /** Every body byte was read (always, for a request without a body). */
   readonly readableEnded: boolean;
   readonly complete: boolean;
-  /** Its X-Request-Id once the gateway settled it (gateway/http-request-vars.ts requestIdOf). */
+  /** Its X-Request-Id once the gateway settled it (gateway/forwarding/http-request-vars.ts requestIdOf). */
   requestId?: string;
   on(event: 'data', listener: (chunk: Buffer) => void): this;
   on(event: 'end' | 'close', listener: () => void): this;

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
-import { buildRequestVars } from '../protocol/request-vars.js';
-import type { UwsgiVars } from '../protocol/uwsgi-vars.js';
-import type { TrustedProxies } from './trusted-proxies.js';
+import { buildRequestVars } from '../../protocol/request-vars.js';
+import type { UwsgiVars } from '../../protocol/uwsgi-vars.js';
+import type { TrustedProxies } from '../front/trusted-proxies.js';
 import type { ForwardedRequest } from './forward-types.js';
-import type { GatewayTracing } from './gateway-tracing.js';
+import type { GatewayTracing } from '../gateway-tracing.js';
 
 /** What the vars depend on besides the request: ForwardContext has both. */
 export interface VarsContext {

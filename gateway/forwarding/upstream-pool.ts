@@ -1,5 +1,5 @@
-import { PorticoError, type ErrorCode } from '../common/errors.js';
-import { formatSocketAddress, parseSocketAddress, type SocketAddress } from '../protocol/socket-address.js';
+import { PorticoError, type ErrorCode } from '../../common/errors.js';
+import { formatSocketAddress, parseSocketAddress, type SocketAddress } from '../../protocol/socket-address.js';
 import { WaitQueue } from './wait-queue.js';
 
 /** How the gateway talks to an upstream: uwsgi packets, or portico's keep-alive native link. */

@@ -1,10 +1,10 @@
 import { connect, type Socket } from 'node:net';
-import { defaults } from '../common/defaults.js';
-import { PorticoError, isPorticoError } from '../common/errors.js';
-import type { Logger } from '../common/logger.js';
-import { connectOptions } from '../protocol/socket-address.js';
+import { defaults } from '../../common/defaults.js';
+import { PorticoError, isPorticoError } from '../../common/errors.js';
+import type { Logger } from '../../common/logger.js';
+import { connectOptions } from '../../protocol/socket-address.js';
 import { NativeLink } from './native-link.js';
-import { upstreamSpec, type Upstream } from './upstream-pool.js';
+import { upstreamSpec, type Upstream } from '../forwarding/upstream-pool.js';
 
 export { NativeLink, type LinkListener } from './native-link.js';
 

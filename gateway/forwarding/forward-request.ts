@@ -1,4 +1,4 @@
-import { isPorticoError, type ErrorCode } from '../common/errors.js';
+import { isPorticoError, type ErrorCode } from '../../common/errors.js';
 import { errorDetail, forwardFailed, sendError, type ForwardContext } from './forward-common.js';
 import { exchangeStream, startStream, type StreamOutcome } from './stream-forwarder.js';
 import { isEngineIo } from './sticky-sessions.js';

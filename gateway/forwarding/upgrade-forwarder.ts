@@ -1,16 +1,16 @@
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
-import { PorticoError, isPorticoError, type ErrorCode } from '../common/errors.js';
-import { isFinalStatus, splitsHead } from '../protocol/http-response.js';
-import { isWebSocketUpgrade } from '../protocol/upgrade.js';
-import { encodePacketHead } from '../protocol/packet-encoder.js';
-import { parseResponseHead } from '../protocol/response-head-parser.js';
-import { FrameType, REQUEST_WINDOW, RESPONSE_WINDOW, creditOf, queueStreamRequest, type StreamFrameWriter } from '../protocol/native/index.js';
-import { answeredByWorker, type AccessLog } from './access-log.js';
+import { PorticoError, isPorticoError, type ErrorCode } from '../../common/errors.js';
+import { isFinalStatus, splitsHead } from '../../protocol/http-response.js';
+import { isWebSocketUpgrade } from '../../protocol/upgrade.js';
+import { encodePacketHead } from '../../protocol/packet-encoder.js';
+import { parseResponseHead } from '../../protocol/response-head-parser.js';
+import { FrameType, REQUEST_WINDOW, RESPONSE_WINDOW, creditOf, queueStreamRequest, type StreamFrameWriter } from '../../protocol/native/index.js';
+import { answeredByWorker, type AccessLog } from '../front/access-log.js';
 import { REASON, clientHeaders, errorDetail, type ForwardContext } from './forward-common.js';
-import { checkHead, clientErrorAnswer, toOriginForm, type HttpLimits } from './http-limits.js';
+import { checkHead, clientErrorAnswer, toOriginForm, type HttpLimits } from '../front/http-limits.js';
 import { varsForHttpRequest } from './http-request-vars.js';
-import type { NativeLink, NativeLinkPool } from './native-link-pool.js';
+import type { NativeLink, NativeLinkPool } from '../link/native-link-pool.js';
 import { upstreamSpec, type Upstream } from './upstream-pool.js';
 import { connectUpstream } from './uwsgi-forwarder.js';
 
@@ -68,7 +68,7 @@ async function forwardUpgrade(req: IncomingMessage, socket: Socket, head: Buffer
   if (refusal) return refuse(socket, ctx, req, refusal[0], refusal[1]);
   const gone = new AbortController();
   socket.once('close', () => gone.abort());
-  // A socket.io session's upgrade goes to the worker that holds it (gateway/sticky-sessions.ts).
+  // A socket.io session's upgrade goes to the worker that holds it (gateway/forwarding/sticky-sessions.ts).
   const pinned = ctx.sticky?.route(req.url, req.rawHeaders, ctx.pool.upstreams)?.pinned;
   const others = new Set(pinned === undefined ? [] : ctx.pool.upstreams.filter((u) => u !== pinned));
   let admission = ctx.pool.admit(others);

@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { PorticoError } from '../common/errors.js';
+import { PorticoError } from '../../common/errors.js';
 
 export interface StaticMount {
   /** URL prefix, always with a trailing slash: `/static/`. */

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import type { ForwardedRequest } from './forward-types.js';
+import type { ForwardedRequest } from '../forwarding/forward-types.js';
 
 /**
  * A request without a body that the lean front parsed: its head only (a LeanBodyRequest, below,

@@ -1,13 +1,13 @@
 import { STATUS_CODES, IncomingMessage, type ServerOptions, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { defaults } from '../common/defaults.js';
-import { ErrorCodes, PorticoError, type ErrorCode } from '../common/errors.js';
-import type { Logger } from '../common/logger.js';
-import { isValidHost } from '../protocol/host.js';
+import { defaults } from '../../common/defaults.js';
+import { ErrorCodes, PorticoError, type ErrorCode } from '../../common/errors.js';
+import type { Logger } from '../../common/logger.js';
+import { isValidHost } from '../../protocol/host.js';
 import type { AccessLog } from './access-log.js';
 import { refusalLog } from './connection-guard.js';
-import type { ForwardedRequest } from './forward-types.js';
+import type { ForwardedRequest } from '../forwarding/forward-types.js';
 
 /** The gateway's limits on what a client may send, with gunicorn's names (`--limit-request-*`). */
 export interface HttpLimitOptions {

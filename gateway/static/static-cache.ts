@@ -2,7 +2,7 @@ import { type Stats, statSync } from 'node:fs';
 import { open, realpath, stat } from 'node:fs/promises';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { sep } from 'node:path';
-import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
+import type { ForwardedRequest, ForwardedResponse } from '../forwarding/forward-types.js';
 
 /**
  * In-memory answers for the --static mounts' plain 200 responses.
@@ -117,7 +117,7 @@ export class StaticCache {
     }
     // Past its time the entry is checked again in the background and answers meanwhile: its bytes
     // are still the file's (the stat says so), and a miss would send the client's connection to
-    // node:http for good (gateway/lean-front.ts).
+    // node:http for good (gateway/front/lean-front.ts).
     if (Date.now() >= entry.expires) this.revalidate(key, entry);
     res.writeHead(200, entry.headers);
     res.end(req.method === 'HEAD' ? undefined : entry.body);
