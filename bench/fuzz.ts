@@ -1,5 +1,5 @@
 /**
- * `npm run fuzz`: the long run of test/worker-fuzz.test.ts's cases against a live `portico worker`
+ * `npm run fuzz`: the long run of test/integration/worker/fuzz.test.ts's cases against a live `portico worker`
  * (fetch fixture app) on a unix socket: random, truncated, oversized and mutated packets from
  * test/fixtures/vectors/ and HTTP sent by mistake, a valid request after every batch.
  * Environment: FUZZ_CASES (20000), FUZZ_SEED (random; printed, so a failure replays),

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { uwsgiRequest } from '../protocol/uwsgi-client.js';
+import { uwsgiRequest } from '../protocol/uwsgi/uwsgi-client.js';
 import { fetchStats } from '../master/stats-client.js';
 import { startProcess, type Started } from '../support/child-process.js';
 import { freePort } from '../support/free-port.js';

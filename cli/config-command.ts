@@ -1,5 +1,5 @@
-import { commandFor, resolveConfig, type Source } from '../common/config-resolve.js';
-import { CONFIG_FOOTER, SCHEMA, formatHelp, optionsFor, type OptionSpec } from '../common/option-schema.js';
+import { commandFor, resolveConfig, type Source } from '../config/config-resolve.js';
+import { CONFIG_FOOTER, SCHEMA, formatHelp, optionsFor, type OptionSpec } from '../config/option-schema.js';
 
 const USAGE = `Usage: portico config [--ini FILE] [options]
 

@@ -1,5 +1,5 @@
-import { loadCommandConfig } from '../common/config-resolve.js';
-import { CONFIG_FOOTER, formatHelp, gatewayOptions, type OptionValues } from '../common/option-schema.js';
+import { loadCommandConfig } from '../config/config-resolve.js';
+import { CONFIG_FOOTER, formatHelp, gatewayOptions, type OptionValues } from '../config/option-schema.js';
 import { GatewayServer, type GatewayOptions } from '../gateway/gateway-server.js';
 import { parseStaticMount } from '../gateway/static/static-mounts.js';
 import { intOption, logFormatOption, waitForStopSignals } from './cli-values.js';

@@ -1,6 +1,6 @@
 import { closeSync, constants, fchownSync, fstatSync, openSync } from 'node:fs';
 import { PorticoError } from '../common/errors.js';
-import type { OptionValues } from '../common/option-schema.js';
+import type { OptionValues } from '../config/option-schema.js';
 import { fileOption, type Privileges } from './option-checks.js';
 
 /**

@@ -45,7 +45,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (cmd.startsWith('-')) {
     // `portico --ini FILE [options]`: the configuration, not a command name, says what runs.
-    const { commandFor } = await import('../common/config-resolve.js');
+    const { commandFor } = await import('../config/config-resolve.js');
     const { command, note } = commandFor(argv);
     if (note) process.stderr.write(`portico: warning: ${note}\n`);
     return (await COMMANDS[command]!())(argv);

@@ -1,9 +1,9 @@
 import { chownSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { defaults } from '../common/defaults.js';
+import { defaults } from '../config/defaults.js';
 import { PorticoError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import type { OptionValues } from '../common/option-schema.js';
+import type { OptionValues } from '../config/option-schema.js';
 import type { MasterOptions } from '../master/master.js';
 import type { RuntimeOptions } from '../master/master-runtime.js';
 import { parseCronOptions } from '../master/cron-spec.js';

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { PorticoError } from '../common/errors.js';
-import { formatHelp, requestOptions } from '../common/option-schema.js';
-import { uwsgiRequest } from '../protocol/uwsgi-client.js';
+import { formatHelp, requestOptions } from '../config/option-schema.js';
+import { uwsgiRequest } from '../protocol/uwsgi/uwsgi-client.js';
 
 const USAGE = "Usage: portico request --socket PATH|HOST:PORT [-X METHOD] [-H 'Name: value']... [-d DATA|@file] [-i] /path?query";
 

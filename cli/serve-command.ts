@@ -1,8 +1,8 @@
 import { rmSync } from 'node:fs';
 import { PorticoError } from '../common/errors.js';
 import { Logger } from '../common/logger.js';
-import { loadCommandConfig } from '../common/config-resolve.js';
-import { CONFIG_FOOTER, formatHelp, serveOptions, toArgv, workerOptionsBase } from '../common/option-schema.js';
+import { loadCommandConfig } from '../config/config-resolve.js';
+import { CONFIG_FOOTER, formatHelp, serveOptions, toArgv, workerOptionsBase } from '../config/option-schema.js';
 import { gatewayMetricsJSON } from '../common/request-metrics.js';
 import { GatewayServer } from '../gateway/gateway-server.js';
 import { checkAppFile, KIND_RULES } from '../worker/app-file.js';

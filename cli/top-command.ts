@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { formatHelp, topOptions } from '../common/option-schema.js';
+import { formatHelp, topOptions } from '../config/option-schema.js';
 import type { MasterStatsJson } from '../master/master-stats.js';
 import { fetchStats, fetchStatsRaw, StatsUnavailableError } from '../master/stats-client.js';
 import { renderTop } from './top-render.js';

@@ -1,7 +1,7 @@
 import { otelSettings } from '../common/otel-config.js';
 import { PorticoError } from '../common/errors.js';
-import { loadCommandConfig } from '../common/config-resolve.js';
-import { CONFIG_FOOTER, formatHelp, workerOptions, type OptionValues } from '../common/option-schema.js';
+import { loadCommandConfig } from '../config/config-resolve.js';
+import { CONFIG_FOOTER, formatHelp, workerOptions, type OptionValues } from '../config/option-schema.js';
 import { checkAppFile, KIND_RULES, type AppKind } from '../worker/app-file.js';
 import { managedConfig } from '../worker/master-client.js';
 import { listenFds } from '../master/shared-socket.js';

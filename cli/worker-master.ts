@@ -1,6 +1,6 @@
-import { defaults } from '../common/defaults.js';
+import { defaults } from '../config/defaults.js';
 import { Logger } from '../common/logger.js';
-import { toArgv, workerOptionsBase, type OptionValues } from '../common/option-schema.js';
+import { toArgv, workerOptionsBase, type OptionValues } from '../config/option-schema.js';
 import { formatSocketAddress, parseSocketAddress } from '../protocol/socket-address.js';
 import { CheapListener } from '../master/cheap-listener.js';
 import { Master } from '../master/master.js';

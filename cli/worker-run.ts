@@ -1,9 +1,9 @@
 import { Socket } from 'node:net';
-import { defaults } from '../common/defaults.js';
+import { defaults } from '../config/defaults.js';
 import { Logger } from '../common/logger.js';
-import type { OptionValues } from '../common/option-schema.js';
+import type { OptionValues } from '../config/option-schema.js';
 import { formatSocketAddress, parseSocketAddress } from '../protocol/socket-address.js';
-import { loadNativeLink } from '../worker/connection.js';
+import { loadNativeLink } from '../worker/uwsgi/uwsgi-connection.js';
 import { announceReady, createScoreboard, HANDOVER, reportModuleGraph, takeUpgrades, type ManagedWorkerConfig } from '../worker/master-client.js';
 import { bindSharedSocket, inheritedSocket } from '../master/shared-socket.js';
 import { WorkerServer } from '../worker/worker-server.js';

@@ -163,7 +163,7 @@ export class Logger {
       this.requestDest.write(this.template(r) + '\n');
       return;
     }
-    // uWSGI's line, field for field (test/request-log.test.ts holds it against real uWSGI's):
+    // uWSGI's line, field for field (test/integration/worker/request-log.test.ts holds it against real uWSGI's):
     // [pid: 1234|app: 0|req: 1/1] 127.0.0.1 () {32 vars in 337 bytes} [Sat Nov  7 22:30:00 2026] GET / => generated 11 bytes in 0 msecs (HTTP/1.1 200) 1 headers in 44 bytes (2 switches on core 0)
     this.requestDest.write(
       `[pid: ${r.pid}|app: 0|req: ${r.workerRequests}/${r.totalRequests}] ${r.remoteAddr} (${r.remoteUser}) ` +

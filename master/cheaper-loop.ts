@@ -1,4 +1,4 @@
-import { defaults } from '../common/defaults.js';
+import { defaults } from '../config/defaults.js';
 import { CheaperPolicy, type CheaperSettings, type WorkerLoad } from './cheaper.js';
 import type { Master } from './master.js';
 

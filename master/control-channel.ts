@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
-import type { RuntimeHealth, ScoreboardSnapshot, TrackedRequest } from '../worker/scoreboard.js';
-import type { StackSample } from '../worker/stack-sampler.js';
+import type { RuntimeHealth, ScoreboardSnapshot, TrackedRequest } from '../worker/watchdog/scoreboard.js';
+import type { StackSample } from '../worker/watchdog/stack-sampler.js';
 
 /** What a worker's watchdog thread reports without being asked. */
 export type WatchdogEvent =

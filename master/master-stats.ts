@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { defaults } from '../common/defaults.js';
+import { defaults } from '../config/defaults.js';
 import { PORTICO_VERSION } from '../common/version.js';
-import type { RuntimeHealth } from '../worker/scoreboard.js';
+import type { RuntimeHealth } from '../worker/watchdog/scoreboard.js';
 import type { CronStatus } from './cron-scheduler.js';
 import type { Master } from './master.js';
 import type { WorkerProcess } from './worker-process.js';

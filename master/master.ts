@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { defaults } from '../common/defaults.js';
+import { defaults } from '../config/defaults.js';
 import type { Logger } from '../common/logger.js';
 import type { ManagedWorkerConfig, WorkerMessage } from '../worker/master-client.js';
 import type { WatchdogEvent } from './control-channel.js';
@@ -7,7 +7,7 @@ import type { CheaperSettings } from './cheaper.js';
 import { ChainReload } from './chain-reload.js';
 import { CheaperLoop } from './cheaper-loop.js';
 import { RespawnBackoff } from './respawn-backoff.js';
-import { formatSample, SAMPLE_DEADLINE_MS } from '../worker/stack-sampler.js';
+import { formatSample, SAMPLE_DEADLINE_MS } from '../worker/watchdog/stack-sampler.js';
 import type { SharedSocket } from './shared-socket.js';
 import { WorkerProcess, type ExitReason, type RetireReason } from './worker-process.js';
 

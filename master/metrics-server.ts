@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
-import { defaults } from '../common/defaults.js';
+import { defaults } from '../config/defaults.js';
 import type { Logger } from '../common/logger.js';
 import { addCounts, gauge, requestMetricsJSON, REQUEST_METRICS_LENGTH, type PromMetricJSON } from '../common/request-metrics.js';
 import { parseSocketAddress } from '../protocol/socket-address.js';

@@ -1,10 +1,10 @@
-export { UwsgiVars } from './uwsgi-vars.js';
-export { encodePacket, encodePacketHead, type PacketHeadInput } from './packet-encoder.js';
-export { PacketDecoder, type PacketHead, type PacketDecoderHandlers, type PacketDecoderOptions } from './packet-decoder.js';
-export { decodeVars } from './vars-decoder.js';
-export { parseContentLength } from './content-length.js';
-export { buildRequestVars, decodePath, type HttpRequestInfo } from './request-vars.js';
-export { parseResponseHead, type ResponseHead } from './response-head-parser.js';
+export { UwsgiVars } from './uwsgi/uwsgi-vars.js';
+export { encodePacket, encodePacketHead, type PacketHeadInput } from './uwsgi/packet-encoder.js';
+export { PacketDecoder, type PacketHead, type PacketDecoderHandlers, type PacketDecoderOptions } from './uwsgi/packet-decoder.js';
+export { decodeVars } from './uwsgi/vars-decoder.js';
+export { parseContentLength } from './uwsgi/content-length.js';
+export { buildRequestVars, decodePath, type HttpRequestInfo } from './uwsgi/request-vars.js';
+export { parseResponseHead, type ResponseHead } from './uwsgi/response-head-parser.js';
 export { parseSocketAddress, formatSocketAddress, type SocketAddress } from './socket-address.js';
-export { uwsgiRequest, type UwsgiRequestOptions, type UwsgiResponse } from './uwsgi-client.js';
+export { uwsgiRequest, type UwsgiRequestOptions, type UwsgiResponse } from './uwsgi/uwsgi-client.js';
 export { PorticoError, ErrorCodes, isPorticoError, type ErrorCode } from '../common/errors.js';

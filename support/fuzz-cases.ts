@@ -1,7 +1,7 @@
 // Fuzz cases for a live worker's uwsgi socket, derived from the packets captured from real nginx
-// and uWSGI (test/fixtures/vectors/). Shared by test/worker-fuzz.test.ts (short) and bench/fuzz.ts
+// and uWSGI (test/fixtures/vectors/). Shared by test/integration/worker/fuzz.test.ts (short) and bench/fuzz.ts
 // (`npm run fuzz`, long), so both exercise the same mix and a failing case replays from its seed.
-import { encodePacket } from '../protocol/packet-encoder.js';
+import { encodePacket } from '../protocol/uwsgi/packet-encoder.js';
 import { rng } from './rng.js';
 import type { RequestVector } from './vectors.js';
 

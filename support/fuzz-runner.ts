@@ -1,12 +1,12 @@
 // Drives fuzz cases (support/fuzz-cases.ts) into a live worker's socket and judges each
 // connection: the worker must answer or close it, and keep serving valid requests in between.
 import { readFileSync } from 'node:fs';
-import { workerOptions } from '../common/option-schema.js';
+import { workerOptions } from '../config/option-schema.js';
 import { connect } from 'node:net';
-import { NATIVE_MODIFIER1 } from '../protocol/native/constants.js';
-import { PacketDecoder } from '../protocol/packet-decoder.js';
-import { parseResponseHead } from '../protocol/response-head-parser.js';
-import { uwsgiRequest } from '../protocol/uwsgi-client.js';
+import { NATIVE_MODIFIER1 } from '../protocol/link/constants.js';
+import { PacketDecoder } from '../protocol/uwsgi/packet-decoder.js';
+import { parseResponseHead } from '../protocol/uwsgi/response-head-parser.js';
+import { uwsgiRequest } from '../protocol/uwsgi/uwsgi-client.js';
 import { FUZZ_KINDS, fuzzCase, int, type FuzzCase, type FuzzKind } from './fuzz-cases.js';
 import { rng } from './rng.js';
 import type { RequestVector } from './vectors.js';

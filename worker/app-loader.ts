@@ -3,7 +3,7 @@ import { Server } from 'node:http';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PorticoError } from '../common/errors.js';
 import { fetchHandler, type FetchFunction } from './adapters/fetch-app.js';
-import { installLightResponse } from './adapters/light-response.js';
+import { installLightResponse } from './adapters/fetch-response.js';
 import type { NodeListener } from './adapters/node-app.js';
 import type { WsgiApplication } from './adapters/wsgi-app.js';
 import { checkAppFile, loadError, type AppKind } from './app-file.js';

@@ -1,7 +1,7 @@
 import { Socket } from 'node:net';
-import { watchHealth } from './health.js';
-import { BEATS_PER_THRESHOLD, Scoreboard } from './scoreboard.js';
-import type { WatchdogConfig } from './watchdog.js';
+import { watchHealth } from './watchdog/health.js';
+import { BEATS_PER_THRESHOLD, Scoreboard } from './watchdog/scoreboard.js';
+import type { WatchdogConfig } from './watchdog/watchdog.js';
 import type { WorkerServer } from './worker-server.js';
 
 /**
@@ -94,7 +94,7 @@ export async function createScoreboard(config: ManagedWorkerConfig): Promise<Sco
   // Health is read only through the watchdog (--stats, portico top, /metrics).
   watchHealth(board);
   const { Worker } = await import('node:worker_threads');
-  const thread = new Worker(new URL('./watchdog.js', import.meta.url), { workerData: watchdogConfig });
+  const thread = new Worker(new URL('./watchdog/watchdog.js', import.meta.url), { workerData: watchdogConfig });
   // The process ends when the worker server does; the watchdog never keeps it alive.
   thread.unref();
   return board;
@@ -112,7 +112,7 @@ export async function reportModuleGraph(config: ManagedWorkerConfig): Promise<()
     sent.add(file);
     send({ type: 'portico:module', id: config.id, file });
   };
-  return (await import('./module-graph.js')).trackModuleGraph(report);
+  return (await import('./reload/module-graph.js')).trackModuleGraph(report);
 }
 
 export function announceReady(config: ManagedWorkerConfig, worker: WorkerServer): void {

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Logger } from '../common/logger.js';
-import type { Exchange } from './exchange.js';
-import type { Scoreboard } from './scoreboard.js';
+import type { Exchange } from './exchange/exchange.js';
+import type { Scoreboard } from './watchdog/scoreboard.js';
 
 /**
  * What an app adapter does with one request. Errors it throws or rejects with become 500s.

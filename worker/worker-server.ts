@@ -1,12 +1,12 @@
 import type { Server, Socket } from 'node:net';
-import { defaults } from '../common/defaults.js';
+import { defaults } from '../config/defaults.js';
 import { PorticoError } from '../common/errors.js';
 import { Logger, type LogFormat } from '../common/logger.js';
 import { formatSocketAddress, parseSocketAddress, type SocketAddress } from '../protocol/socket-address.js';
 import { loadApp, type AppKind, type LoadedApp } from './app-loader.js';
-import { serveConnection, type HandedUpgrade } from './connection.js';
+import { serveConnection, type HandedUpgrade } from './uwsgi/uwsgi-connection.js';
 import { listenSocket, othersCanConnect, peerFilter, vacuumSocket } from './socket-listener.js';
-import type { Scoreboard } from './scoreboard.js';
+import type { Scoreboard } from './watchdog/scoreboard.js';
 import type { WorkerContext } from './worker-context.js';
 import type { OtelSettings } from '../common/otel-config.js';
 import type { WorkerTracing } from './worker-tracing.js';

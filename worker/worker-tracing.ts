@@ -9,8 +9,8 @@ import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type TextMapGet
 import type { Logger } from '../common/logger.js';
 import type { OtelSettings } from '../common/otel-config.js';
 import { startOtel, type Otel } from '../common/otel-sdk.js';
-import type { UwsgiVars } from '../protocol/uwsgi-vars.js';
-import type { Exchange } from './exchange.js';
+import type { UwsgiVars } from '../protocol/uwsgi/uwsgi-vars.js';
+import type { Exchange } from './exchange/exchange.js';
 import type { RequestHandler } from './worker-context.js';
 
 export interface WorkerTracing {

@@ -1,9 +1,9 @@
 import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
 import { ErrorCodes, PorticoError, isPorticoError, type ErrorCode } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
-import { declaredContentLength, isFinalStatus, isHopByHop } from '../../protocol/http-response.js';
+import { declaredContentLength, isFinalStatus, isHopByHop } from '../../protocol/http/http-response.js';
 import { answeredByWorker } from '../front/access-log.js';
-import type { NativeLinkPool } from '../link/native-link-pool.js';
+import type { NativeLinkPool } from '../link/link-pool.js';
 import type { TrustedProxies } from '../front/trusted-proxies.js';
 import type { Upstream, UpstreamPool } from './upstream-pool.js';
 import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';

@@ -1,6 +1,6 @@
 import { isPorticoError, type ErrorCode } from '../../common/errors.js';
 import { errorDetail, forwardFailed, sendError, type ForwardContext } from './forward-common.js';
-import { exchangeStream, startStream, type StreamOutcome } from './stream-forwarder.js';
+import { exchangeStream, startStream, type StreamOutcome } from './link-forwarder.js';
 import { isEngineIo } from './sticky-sessions.js';
 import type { Upstream } from './upstream-pool.js';
 import { connectUpstream, exchangeUwsgi, prepareUwsgi, type UwsgiRequest } from './uwsgi-forwarder.js';

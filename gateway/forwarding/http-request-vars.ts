@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
-import { buildRequestVars } from '../../protocol/request-vars.js';
-import type { UwsgiVars } from '../../protocol/uwsgi-vars.js';
+import { buildRequestVars } from '../../protocol/uwsgi/request-vars.js';
+import type { UwsgiVars } from '../../protocol/uwsgi/uwsgi-vars.js';
 import type { TrustedProxies } from '../front/trusted-proxies.js';
 import type { ForwardedRequest } from './forward-types.js';
 import type { GatewayTracing } from '../gateway-tracing.js';

@@ -1,16 +1,16 @@
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { PorticoError, isPorticoError, type ErrorCode } from '../../common/errors.js';
-import { isFinalStatus, splitsHead } from '../../protocol/http-response.js';
-import { isWebSocketUpgrade } from '../../protocol/upgrade.js';
-import { encodePacketHead } from '../../protocol/packet-encoder.js';
-import { parseResponseHead } from '../../protocol/response-head-parser.js';
-import { FrameType, REQUEST_WINDOW, RESPONSE_WINDOW, creditOf, queueStreamRequest, type StreamFrameWriter } from '../../protocol/native/index.js';
+import { isFinalStatus, splitsHead } from '../../protocol/http/http-response.js';
+import { isWebSocketUpgrade } from '../../protocol/http/upgrade.js';
+import { encodePacketHead } from '../../protocol/uwsgi/packet-encoder.js';
+import { parseResponseHead } from '../../protocol/uwsgi/response-head-parser.js';
+import { FrameType, REQUEST_WINDOW, RESPONSE_WINDOW, creditOf, queueStreamRequest, type StreamFrameWriter } from '../../protocol/link/index.js';
 import { answeredByWorker, type AccessLog } from '../front/access-log.js';
 import { REASON, clientHeaders, errorDetail, type ForwardContext } from './forward-common.js';
 import { checkHead, clientErrorAnswer, toOriginForm, type HttpLimits } from '../front/http-limits.js';
 import { varsForHttpRequest } from './http-request-vars.js';
-import type { NativeLink, NativeLinkPool } from '../link/native-link-pool.js';
+import type { NativeLink, NativeLinkPool } from '../link/link-pool.js';
 import { upstreamSpec, type Upstream } from './upstream-pool.js';
 import { connectUpstream } from './uwsgi-forwarder.js';
 
@@ -118,7 +118,7 @@ function handOver(req: IncomingMessage, socket: Socket, head: Buffer, ctx: Upgra
  * only once the worker acknowledges it, and until then whatever this process reads from it (the
  * client's first frames, sent as soon as the worker's 101 arrives) would be dropped. pause() does
  * not stop the reads (it only stops 'data' events), and Node has no public call that does: this is
- * libuv's readStop on the socket's handle, pinned on both Nodes by test/websocket.test.ts. false
+ * libuv's readStop on the socket's handle, pinned on both Nodes by test/integration/websocket/websocket.test.ts. false
  * (the upgrade then takes the native link) where the handle has no readStop.
  */
 function stopReading(socket: Socket): boolean {

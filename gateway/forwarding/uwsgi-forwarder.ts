@@ -1,8 +1,8 @@
 import { connect, type Socket } from 'node:net';
 import type { ErrorCode, PorticoError } from '../../common/errors.js';
-import { encodePacketHead } from '../../protocol/packet-encoder.js';
-import { statusHasNoBody } from '../../protocol/http-response.js';
-import { guessNonHttpServer, httpServerRefusal, mayBeResponseStart, parseResponseHead, showBytes, type ResponseHead } from '../../protocol/response-head-parser.js';
+import { encodePacketHead } from '../../protocol/uwsgi/packet-encoder.js';
+import { statusHasNoBody } from '../../protocol/http/http-response.js';
+import { guessNonHttpServer, httpServerRefusal, mayBeResponseStart, parseResponseHead, showBytes, type ResponseHead } from '../../protocol/uwsgi/response-head-parser.js';
 import { connectOptions } from '../../protocol/socket-address.js';
 import { varsForHttpRequest } from './http-request-vars.js';
 import { clientHeaders, discardUnread, endAtLength, failUpstream, readBounded, sendError, writeWorkerHead, type ForwardContext } from './forward-common.js';

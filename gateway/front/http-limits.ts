@@ -1,10 +1,10 @@
 import { STATUS_CODES, IncomingMessage, type ServerOptions, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { defaults } from '../../common/defaults.js';
+import { defaults } from '../../config/defaults.js';
 import { ErrorCodes, PorticoError, type ErrorCode } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
-import { isValidHost } from '../../protocol/host.js';
+import { isValidHost } from '../../protocol/http/host.js';
 import type { AccessLog } from './access-log.js';
 import { refusalLog } from './connection-guard.js';
 import type { ForwardedRequest } from '../forwarding/forward-types.js';

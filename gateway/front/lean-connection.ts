@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { ChunkedDecoder } from '../../protocol/chunked-decoder.js';
+import { ChunkedDecoder } from '../../protocol/http/chunked-decoder.js';
 import { PorticoError } from '../../common/errors.js';
 import { Waiting, type ConnectionGuard, type GuardedConnection } from './connection-guard.js';
 import { HTTPParser, PARSER_METHODS, STOP_AFTER_HEAD, type HeadersCompleteCallback, type HttpParser } from './http-parser.js';
@@ -56,7 +56,7 @@ const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 /**
  * One client connection on the lean front: Node's parser, one request at a time. Each head is
  * parsed, in as many reads as it comes in, and the parser stops right after it; a body is read
- * here (a Content-Length one counted, a chunked one decoded strictly by protocol/chunked-decoder.ts,
+ * here (a Content-Length one counted, a chunked one decoded strictly by protocol/http/chunked-decoder.ts,
  * which refuses what llhttp would let through, such as a chunk size of 2^64 - 1). A head the front
  * does not take, or a parse error, hands the connection over to node:http with the bytes from that
  * head on, so node:http answers it exactly as it would have (its errors, static files, routes)

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { STATUS_CODES, validateHeaderName, validateHeaderValue, type OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ForwardedResponse } from '../forwarding/forward-types.js';
-import { statusHasNoBody } from '../../protocol/http-response.js';
+import { statusHasNoBody } from '../../protocol/http/http-response.js';
 
 /** The connection a LeanResponse is written to (a LeanConnection). */
 export interface ResponseOwner {

@@ -1,4 +1,4 @@
-import { PacketDecoder, type PacketHead } from '../../protocol/packet-decoder.js';
+import { PacketDecoder, type PacketHead } from '../../protocol/uwsgi/packet-decoder.js';
 import type { PorticoError } from '../../common/errors.js';
 
 export interface Decoded {

@@ -1,5 +1,5 @@
 # Reads gunicorn's request corpus (tests/requests/{valid,invalid}) and prints it as JSON for
-# test/gunicorn-corpus.test.ts. The .py expectations are Python, so Python reads them: each is run
+# test/integration/gateway/gunicorn-corpus.test.ts. The .py expectations are Python, so Python reads them: each is run
 # with stand-ins for what it imports (uri(), Config, gunicorn.http.errors) instead of a parser of
 # our own that would drift from what the files really say.
 import base64

@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AvroSchema } from '../../protocol/native/bounded-avro.js';
-import { HeadSchemas, type NativeResponseHead } from '../../protocol/native/index.js';
+import type { AvroSchema } from '../../protocol/link/bounded-avro.js';
+import { HeadSchemas, type NativeResponseHead } from '../../protocol/link/index.js';
 import { fixturesDir } from '../../support/paths.js';
 
 /**
  * Response-head schema v1 as shipped, frozen: its Parsing Canonical Form, copied here when it
- * shipped. The shipped one must never change (test/native-link.test.ts compares them); a build
+ * shipped. The shipped one must never change (test/unit/protocol/link/link-codec.test.ts compares them); a build
  * of the next version keeps reading it.
  */
 export const FROZEN_V1_JSON = readFileSync(join(fixturesDir, 'native-head-schema-v1.json'), 'utf8').trim();

@@ -1,5 +1,5 @@
 # A WebSocket client from Python's ecosystem (websocket-client, Debian's python3-websocket), for
-# test/websocket.test.ts: `ws-client.py URL` reads the greeting, echoes a text and a binary
+# test/integration/websocket/websocket.test.ts: `ws-client.py URL` reads the greeting, echoes a text and a binary
 # message, closes with 1000 and prints what it saw as one JSON line.
 import hashlib
 import json

@@ -1,10 +1,10 @@
 import { PorticoError } from '../../common/errors.js';
-import { statusHasNoBody } from '../../protocol/http-response.js';
-import type { Exchange } from '../exchange.js';
+import { statusHasNoBody } from '../../protocol/http/http-response.js';
+import type { Exchange } from '../exchange/exchange.js';
 import type { RequestHandler } from '../worker-context.js';
 import { UpgradeOffer } from './fetch-websocket.js';
-import { createRequest } from './light-request.js';
-import { kCached, nativeResponse, realResponse, type CachedResponse } from './light-response.js';
+import { createRequest } from './fetch-request.js';
+import { kCached, nativeResponse, realResponse, type CachedResponse } from './fetch-response.js';
 
 export type FetchFunction = (request: Request) => Response | Promise<Response>;
 

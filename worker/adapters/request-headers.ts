@@ -1,4 +1,4 @@
-import type { UwsgiVars } from '../../protocol/uwsgi-vars.js';
+import type { UwsgiVars } from '../../protocol/uwsgi/uwsgi-vars.js';
 
 /**
  * HTTP request headers recovered from the CGI vars. nginx sends a repeated header as repeated

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { PorticoError } from '../../common/errors.js';
-import { parseResponseHead } from '../../protocol/response-head-parser.js';
-import type { Exchange } from '../exchange.js';
+import { parseResponseHead } from '../../protocol/uwsgi/response-head-parser.js';
+import type { Exchange } from '../exchange/exchange.js';
 import { schemeFromVars } from './request-headers.js';
 
 

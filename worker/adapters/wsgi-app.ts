@@ -1,5 +1,5 @@
 import { PorticoError } from '../../common/errors.js';
-import type { Exchange } from '../exchange.js';
+import type { Exchange } from '../exchange/exchange.js';
 import type { RequestHandler } from '../worker-context.js';
 import { PORTICO_VERSION } from '../../common/version.js';
 import { schemeFromVars } from './request-headers.js';

@@ -1,0 +1,259 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { MANAGED_ENV } from '../common/managed-env.js';
+import { parseBool, readIniFile } from './config-ini.js';
+import { PorticoError } from '../common/errors.js';
+import {
+  SCHEMA, UWSGI_IGNORED, aliasNames, envName, optionsFor,
+  type OptionSpec, type OptionValues, type ServerCommand, type ValuesFor,
+} from './option-schema.js';
+
+/** Where a value came from, for `portico config`. */
+export type Source =
+  | { kind: 'default' }
+  | { kind: 'ini'; file: string; lines: number[] }
+  | { kind: 'env'; name: string }
+  | { kind: 'cli' };
+
+export interface ResolvedConfig<V = OptionValues> {
+  values: V;
+  positionals: string[];
+  sources: Record<string, Source>;
+  /** Ini keys that were accepted but mean nothing here, one line each. */
+  warnings: string[];
+}
+
+type Value = string | boolean | string[];
+type Scope = ServerCommand | 'any';
+
+const ALL = SCHEMA as Record<string, OptionSpec>;
+const ANY = Object.fromEntries(Object.entries(ALL).filter(([, s]) => s.commands !== undefined));
+
+/** Name or alias → the option's name, over every server option. */
+const CANONICAL = new Map<string, string>();
+for (const [name, spec] of Object.entries(ALL)) for (const n of [name, ...aliasNames(spec)]) CANONICAL.set(n, name);
+
+function invalid(message: string): PorticoError {
+  return new PorticoError('PORTICO_ERR_INVALID_OPTION', message);
+}
+
+/**
+ * defaults < ini file (--ini) < PORTICO_* environment < command line, for one command ('any': the
+ * options of every server command, to find out which one an ini file describes). Repeatable
+ * options are replaced by a later layer, not added to, as gunicorn and uWSGI do.
+ */
+export function resolveConfig(scope: Scope, argv: string[], env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
+  const specs = scope === 'any' ? ANY : optionsFor(scope);
+  const cli = parseCommandLine(scope, specs, argv);
+  const layers: Array<[Map<string, Value>, (name: string) => Source]> = [[cli.values, () => ({ kind: 'cli' })]];
+  const warnings: string[] = [];
+  // --help must work even when the ini file or the environment is wrong.
+  if (!cli.values.has('help')) {
+    const envLayer = readEnv(specs, env);
+    layers.push([envLayer.values, (n) => ({ kind: 'env', name: envLayer.names.get(n)! })]);
+    const iniFile = cli.values.get('ini') as string | undefined;
+    if (iniFile !== undefined) {
+      const ini = readIni(scope, specs, iniFile, env, warnings);
+      layers.push([ini.values, (n) => ({ kind: 'ini', file: iniFile, lines: ini.lines.get(n)! })]);
+    }
+  }
+  const values: OptionValues = {};
+  const sources: Record<string, Source> = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    const layer = layers.find(([vals]) => vals.has(name));
+    if (layer) {
+      values[name] = layer[0].get(name);
+      sources[name] = layer[1](name);
+    } else if (spec.default !== undefined) {
+      values[name] = spec.default;
+      sources[name] = { kind: 'default' };
+    }
+  }
+  return { values, positionals: cli.positionals, sources, warnings };
+}
+
+function parseCommandLine(scope: Scope, specs: Record<string, OptionSpec>, argv: string[]): { values: Map<string, Value>; positionals: string[] } {
+  // parseArgs sees every alias as an option of its own; the tokens fold them into the option's
+  // name in command-line order, so `-p 3 -w 5` is 5, as a repeated flag would be.
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
+  const canonical = new Map<string, string>();
+  for (const [name, spec] of Object.entries(specs)) {
+    options[name] = parseArgsOption(spec, spec.short);
+    canonical.set(name, name);
+    for (const a of spec.aliases ?? []) {
+      const [alias, short] = typeof a === 'string' ? [a, undefined] : [a.name, a.short];
+      options[alias] = parseArgsOption(spec, short);
+      canonical.set(alias, name);
+    }
+  }
+  let parsed: ReturnType<typeof parseTokens>;
+  try {
+    parsed = parseTokens(attachDashValues(argv, options), options, scope !== 'gateway');
+  } catch (err) {
+    // parseArgs's own refusals (an unknown flag, --processes without its value): one coded line,
+    // and for a misspelt flag the nearest real one, as the ini path says it.
+    if ((err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      const flag = /'(-{1,2}[^']+)'/.exec((err as Error).message)?.[1] ?? '';
+      const name = flag.replace(/^-+/, '').replace(/=.*$/, '');
+      const command = scope === 'any' ? 'portico' : `portico ${scope}`;
+      throw invalid(`unknown option ${flag} for ${command} (did you mean --${nearest(name, Object.keys(options))}?); ${command} --help lists them`);
+    }
+    if ((err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS_')) throw invalid((err as Error).message);
+    throw err;
+  }
+  const { tokens, positionals } = parsed;
+  const values = new Map<string, Value>();
+  for (const t of tokens) {
+    if (t.kind !== 'option') continue;
+    const name = canonical.get(t.name)!;
+    const spec = specs[name]!;
+    if (spec.type === 'boolean') values.set(name, !t.rawName.startsWith('--no-'));
+    else if (spec.multiple) values.set(name, [...((values.get(name) as string[] | undefined) ?? []), t.value!]);
+    else values.set(name, t.value!);
+  }
+  const positional = Object.entries(specs).find(([, s]) => s.positional)?.[0];
+  if (positional !== undefined && positionals[0] !== undefined) values.set(positional, positionals[0]);
+  return { values, positionals };
+}
+
+function parseTokens(args: string[], options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>, allowPositionals: boolean) {
+  return parseArgs({ args, options, allowPositionals, allowNegative: true, tokens: true });
+}
+
+/**
+ * `--cron '-1 -1 -1 -1 -1 cmd'`: uWSGI's own spelling starts with a dash, which parseArgs takes
+ * for an option and refuses as ambiguous. The value of a string option is always the next
+ * argument, so it is attached (`--cron=-1 ...`) before parsing.
+ */
+function attachDashValues(argv: string[], options: Record<string, { type: 'string' | 'boolean' }>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    if (a === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    if (a.startsWith('--') && !a.includes('=') && options[a.slice(2)]?.type === 'string' && next?.startsWith('-')) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
+/** parseArgs rejects a `short` or `multiple` key whose value is undefined. */
+function parseArgsOption(spec: OptionSpec, short: string | undefined): { type: 'string' | 'boolean'; short?: string; multiple?: boolean } {
+  return { type: spec.type, ...(short ? { short } : {}), ...(spec.multiple ? { multiple: true } : {}) };
+}
+
+function convert(spec: OptionSpec, raw: string, where: string): string | boolean {
+  if (spec.type === 'string') return raw;
+  const b = parseBool(raw);
+  if (b === undefined) throw invalid(`${where} must be true/false, 1/0, yes/no or on/off, got ${JSON.stringify(raw)}`);
+  return b;
+}
+
+/** PORTICO_NAME (or PORTICO_ALIAS) for each option; a repeatable option takes a comma-separated list. */
+function readEnv(specs: Record<string, OptionSpec>, env: NodeJS.ProcessEnv): { values: Map<string, Value>; names: Map<string, string> } {
+  const values = new Map<string, Value>();
+  const names = new Map<string, string>();
+  for (const [name, spec] of Object.entries(specs)) {
+    if (spec.cliOnly) continue;
+    const variable = [name, ...aliasNames(spec)].map(envName).find((v) => env[v] !== undefined);
+    if (variable === undefined) continue;
+    const raw = env[variable]!;
+    values.set(name, spec.multiple ? raw.split(spec.envSeparator ?? ',').map((s) => s.trim()).filter(Boolean) : convert(spec, raw, variable));
+    names.set(name, variable);
+  }
+  return { values, names };
+}
+
+function readIni(scope: Scope, specs: Record<string, OptionSpec>, file: string, env: NodeJS.ProcessEnv, warnings: string[]): { values: Map<string, Value>; lines: Map<string, number[]> } {
+  const values = new Map<string, Value>();
+  const lines = new Map<string, number[]>();
+  for (const { key, value, line } of readIniFile(file, env)) {
+    const at = `${file}:${line}`;
+    const name = CANONICAL.get(key);
+    if (name === undefined) {
+      if (key in UWSGI_IGNORED) {
+        warnings.push(`${at}: ${key} ignored: ${UWSGI_IGNORED[key]}`);
+        continue;
+      }
+      throw invalid(`${at}: unknown option "${key}" (did you mean "${nearest(key, [...CANONICAL.keys(), ...Object.keys(UWSGI_IGNORED)])}"?)`);
+    }
+    const spec = ALL[name]!;
+    if (spec.cliOnly) throw invalid(`${at}: ${key} is a command-line option, not an ini key`);
+    if (!(name in specs)) {
+      warnings.push(`${at}: ${key} ignored: not an option of portico ${scope} (only of ${spec.commands!.join(', ')})`);
+      continue;
+    }
+    if (spec.multiple) values.set(name, [...((values.get(name) as string[] | undefined) ?? []), value]);
+    else {
+      if (values.has(name)) warnings.push(`${at}: ${key} given again (line ${lines.get(name)!.join(', ')}): the last one counts`);
+      values.set(name, convert(spec, value, `${at}: ${key}`));
+    }
+    lines.set(name, [...(lines.get(name) ?? []), line]);
+  }
+  return { values, lines };
+}
+
+/** The known name closest to `word` (Levenshtein distance), for "did you mean". */
+export function nearest(word: string, candidates: string[]): string {
+  let best = candidates[0]!;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = levenshtein(word, c);
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  return best;
+}
+
+export function levenshtein(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/**
+ * What `portico --ini FILE` runs: http → serve (the gateway and its workers), socket alone →
+ * worker (a master and workers for nginx's uwsgi_pass).
+ */
+export function commandFor(argv: string[], env: NodeJS.ProcessEnv = process.env): { command: ServerCommand; note?: string } {
+  const { values } = resolveConfig('any', argv, env);
+  if (values.http !== undefined) {
+    return values.socket === undefined ? { command: 'serve' } : {
+      command: 'serve',
+      note: "http and socket both set: running portico serve, whose workers listen on private sockets; socket is not used (portico worker serves a socket for nginx's uwsgi_pass)",
+    };
+  }
+  if (values.socket !== undefined) return { command: 'worker' };
+  throw invalid('nothing to run: set http (gateway and workers) or socket (workers for nginx uwsgi_pass) in the ini file, the environment or on the command line');
+}
+
+/**
+ * A server command's options from every layer: warnings go to stderr, --chdir is applied (before
+ * the app loads and sockets bind, as uWSGI's chdir). A worker the master forked takes its options
+ * from the argv the master gave it only: the master resolved them already, and reading PORTICO_*
+ * again could undo a command-line override whose value is the default (toArgv leaves those out).
+ */
+export function loadCommandConfig<C extends ServerCommand>(cmd: C, argv: string[]): ResolvedConfig<ValuesFor<C>> {
+  const managed = process.env[MANAGED_ENV] !== undefined;
+  const resolved = resolveConfig(cmd, argv, managed ? {} : process.env);
+  for (const w of resolved.warnings) process.stderr.write(`portico: warning: ${w}\n`);
+  const dir = resolved.values.chdir;
+  if (typeof dir === 'string' && !managed) {
+    try {
+      process.chdir(resolve(dir));
+    } catch (err) {
+      throw invalid(`--chdir ${dir}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such directory' : (err as Error).message}`);
+    }
+  }
+  return resolved as ResolvedConfig<ValuesFor<C>>;
+}

@@ -1,0 +1,328 @@
+import { isPorticoError, type ErrorCode, type PorticoError } from '../../common/errors.js';
+import { FrameType, REQUEST_WINDOW, RESPONSE_WINDOW, creditOf, queueStreamRequest, type StreamFrameWriter } from '../../protocol/link/index.js';
+import { statusHasNoBody } from '../../protocol/http/http-response.js';
+import { discardUnread, endAtLength, errorDetail, failUpstream, writeWorkerHead, type ForwardContext } from './forward-common.js';
+import { requestHasBody, varsForHttpRequest } from './http-request-vars.js';
+import type { LinkListener, NativeLink, NativeLinkPool } from '../link/link-pool.js';
+import type { Upstream } from './upstream-pool.js';
+import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
+
+export type StreamOutcome = 'done' | 'retry';
+
+/** RFC 9110 §9.2.2: methods whose repetition has the same effect as running them once. */
+const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+/**
+ * One request as a stream of a native link (docs/protocol.md), its frames queued into the link's
+ * batch for this turn. Bodies flow both ways within windows: the request body pauses once
+ * REQUEST_WINDOW bytes are not yet credited by the worker, and response bytes are credited back
+ * in halves of RESPONSE_WINDOW as the client takes them (not while its socket is backed up), so a
+ * slow client holds back only its own stream. Resolves 'retry' when the request may go out again
+ * untouched: the worker's GOAWAY says it never took the stream, or (idempotent methods only) the link
+ * closed before any answer or body byte: a reused link the worker closed while it sat idle (a
+ * restart), its FIN crossing our request. Never a POST (the same silence follows a worker that
+ * read the request and died), and never after --harakiri killed the worker (`up.failCode`).
+ */
+export function exchangeStream(
+  req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext, up: Upstream, pool: NativeLinkPool, link: NativeLink, buffered: Buffer | null,
+  setCookie: string | null = null,
+): Promise<StreamOutcome> {
+  return new Promise((resolve) => new GatewayStream(req, res, ctx, up, pool, link, resolve, setCookie).start(buffered));
+}
+
+/** exchangeStream with a callback: the gateway's hot path allocates no promise. */
+export function startStream(
+  req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext, up: Upstream, pool: NativeLinkPool, link: NativeLink, done: (o: StreamOutcome) => void,
+): void {
+  new GatewayStream(req, res, ctx, up, pool, link, done).start(null);
+}
+
+class GatewayStream implements LinkListener {
+  private readonly req: ForwardedRequest;
+  private readonly res: ForwardedResponse;
+  private readonly ctx: ForwardContext;
+  private readonly up: Upstream;
+  private readonly pool: NativeLinkPool;
+  private readonly link: NativeLink;
+  private readonly writer: StreamFrameWriter;
+  private readonly resolve: (outcome: StreamOutcome) => void;
+  private id = 0;
+  /** Our REQUEST_END (or ABORT) is not queued yet. */
+  private requestOpen = true;
+  /** The worker's RESPONSE_END or RESPONSE_ABORT has not come yet, and the stream is ours. */
+  private responseOpen = true;
+  /** The client has its answer, its error, or has gone. */
+  private clientDone = false;
+  /** HEAD, 204 and 304 answers carry no body to the client, whatever the app wrote. */
+  private skipBody: boolean;
+  /** A byte of the client's body went out, or a byte of the answer came: no retry any more. */
+  private committed = false;
+  /** Request body bytes the worker still takes before it credits more. */
+  private window = REQUEST_WINDOW;
+  /** Response body bytes taken and not credited back yet. */
+  private uncredited = 0;
+  private waitingForClient = false;
+  /** The head's Content-Length (-1: none) and the body bytes passed on against it. */
+  private length = -1;
+  private received = 0;
+  /** When --upstream-timeout runs out for the head (the link's sweep reads it). */
+  headDeadline = 0;
+  /** A Set-Cookie the gateway adds to the answer (a socket.io session's sticky cookie), or null. */
+  private readonly setCookie: string | null;
+
+  constructor(
+    req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext, up: Upstream, pool: NativeLinkPool, link: NativeLink, resolve: (o: StreamOutcome) => void,
+    setCookie: string | null = null,
+  ) {
+    this.setCookie = setCookie;
+    this.req = req;
+    this.res = res;
+    this.ctx = ctx;
+    this.up = up;
+    this.pool = pool;
+    this.link = link;
+    this.writer = link.writer;
+    this.resolve = resolve;
+    this.skipBody = req.method === 'HEAD';
+  }
+
+  start(buffered: Buffer | null): void {
+    const { req, res } = this;
+    const id = (this.id = this.link.openStream(this));
+    // CONTENT_LENGTH is the client's header, as on the uwsgi link; without one (a chunked body) it
+    // stays empty, the length is unknown and REQUEST_END ends the body: nothing is buffered.
+    const vars = varsForHttpRequest(req, this.ctx, buffered ? buffered.length : undefined);
+    const noBody = !requestHasBody(req);
+    try {
+      this.queueHead(vars, noBody, buffered);
+    } catch (err) {
+      // Headers within the HTTP limits can still make a vars block past the uwsgi format's 64 KiB
+      // (PORTICO_ERR_VARS_TOO_BIG): nothing was queued, so the client gets its status.
+      if (!isPorticoError(err)) throw err;
+      this.link.closeStream(id);
+      this.responseOpen = false;
+      this.requestOpen = false;
+      failUpstream(res, this.ctx, req, this.up, err.code, errorDetail(err));
+      this.clientDone = true;
+      this.resolve('done');
+      this.pool.release(this.link);
+      return;
+    }
+    res.on('close', this.onResClose);
+    this.link.awaitHead(this, this.ctx.upstreamTimeoutMs);
+  }
+
+  private queueHead(vars: ReturnType<typeof varsForHttpRequest>, noBody: boolean, buffered: Buffer | null): void {
+    const { req, writer, id } = this;
+    if (!buffered && (noBody || req.readableEnded)) {
+      this.requestOpen = false;
+      // A body-less request is not resumed: node:http discards what nobody read when the
+      // response finishes, and resuming costs a request a round of stream machinery.
+      queueStreamRequest(writer, id, vars, true);
+    } else if (buffered) {
+      this.requestOpen = false;
+      queueStreamRequest(writer, id, vars, false);
+      writer.body(FrameType.RequestBody, id, buffered);
+      writer.frame(FrameType.RequestEnd, id);
+      if (noBody) req.resume();
+    } else {
+      queueStreamRequest(writer, id, vars, false);
+      req.on('data', this.onData);
+      req.on('end', this.onEnd);
+      // After a retry `req` is paused, and a new 'data' listener does not undo an explicit pause.
+      req.resume();
+    }
+  }
+
+  frame(type: FrameType, payload: Buffer): void {
+    switch (type) {
+      case FrameType.ResponseHead:
+        this.committed = true;
+        return this.head(payload);
+      case FrameType.ResponseBody:
+        return this.body(payload);
+      case FrameType.ResponseEnd:
+        if (!this.clientDone) {
+          this.res.end();
+          this.settle();
+        }
+        return this.responseOver();
+      case FrameType.ResponseAbort:
+        this.committed = true;
+        this.fail('PORTICO_ERR_UPSTREAM_ABORTED', `the worker aborted the response (${payload.toString('utf8') || 'no reason'})`);
+        return this.responseOver();
+      case FrameType.RequestCredit:
+        this.window += creditOf(payload);
+        if (this.window > 0 && this.requestOpen && this.req.isPaused()) this.req.resume();
+        return;
+      default:
+        return;
+    }
+  }
+
+  closed(err: PorticoError): void {
+    if (!this.responseOpen) return;
+    this.responseOpen = false;
+    if (IDEMPOTENT.has(this.req.method ?? '') && this.mayResend()) return this.retry();
+    this.stopRequestBody();
+    this.fail('PORTICO_ERR_UPSTREAM_ABORTED', err.message);
+  }
+
+  /**
+   * An idempotent stream that got no frame yet may go out again (retry() still refuses one whose
+   * body had begun): on a link the worker may have closed while it sat idle, or, once the master
+   * killed the worker for --harakiri, if it was sent after the stuck request began. One sent
+   * before may be that request (the gateway sends before the worker begins), so it gets the 504.
+   */
+  private mayResend(): boolean {
+    const since = this.up.stuckSince;
+    if (since === undefined) return this.link.reused && !this.up.failCode;
+    // awaitHead set the deadline when the stream was queued: that is its send time, plus the timeout.
+    return this.headDeadline - this.ctx.upstreamTimeoutMs > since;
+  }
+
+  refused(): void {
+    // GOAWAY: the worker never saw this stream, whatever its method.
+    this.responseOpen = false;
+    this.retry();
+  }
+
+  private head(payload: Buffer): void {
+    if (this.clientDone) return;
+    this.link.headDone(this);
+    let head;
+    try {
+      head = this.link.decodeHead(payload);
+    } catch (err) {
+      if (!isPorticoError(err)) throw err;
+      this.fail(err.code, err.message);
+      return this.cancel('undecodable response head');
+    }
+    if (statusHasNoBody(head.status)) this.skipBody = true;
+    this.length = head.length;
+    // A copy: a decoded head's headers may be shared with other responses.
+    if (this.setCookie !== null) head = { ...head, headers: head.headers.concat('Set-Cookie', this.setCookie) };
+    const refused = writeWorkerHead(this.res, head);
+    if (refused !== null) {
+      this.fail('PORTICO_ERR_BAD_RESPONSE', refused);
+      this.cancel('response head refused');
+    }
+  }
+
+  private body(payload: Buffer): void {
+    this.committed = true;
+    if (this.length >= 0 && !this.skipBody && !this.clientDone) {
+      const room = this.length - this.received;
+      if (payload.length > room) {
+        endAtLength(this.res, this.ctx, this.req, this.up, payload.subarray(0, room), this.length);
+        this.settle();
+        return this.cancel('response body past its Content-Length');
+      }
+      this.received += payload.length;
+    }
+    this.uncredited += payload.length;
+    // Body payloads are subarrays of the socket's chunks, never reused: safe to queue.
+    if (!this.clientDone && !this.skipBody && !this.res.write(payload)) {
+      if (!this.waitingForClient) {
+        this.waitingForClient = true;
+        this.res.once('drain', this.onResDrain);
+      }
+      return;
+    }
+    if (!this.waitingForClient && this.uncredited >= RESPONSE_WINDOW / 2) this.credit();
+  }
+
+  private credit(): void {
+    if (!this.responseOpen || this.uncredited === 0) return;
+    this.writer.u32(FrameType.ResponseCredit, this.id, this.uncredited);
+    this.uncredited = 0;
+  }
+
+  private readonly onResDrain = (): void => {
+    this.waitingForClient = false;
+    this.credit();
+  };
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.committed = true;
+    this.writer.body(FrameType.RequestBody, this.id, chunk);
+    this.window -= chunk.length;
+    if (this.window <= 0) this.req.pause();
+  };
+
+  private readonly onEnd = (): void => {
+    if (!this.requestOpen) return;
+    this.stopRequestBody();
+    this.writer.frame(FrameType.RequestEnd, this.id);
+  };
+
+  /** Called by the link's sweep once headDeadline has passed without a head. */
+  headTimedOut(): void {
+    this.fail('PORTICO_ERR_UPSTREAM_TIMEOUT', `no response head within ${this.ctx.upstreamTimeoutMs / 1000} s`);
+    // REQUEST_ABORT is what tells the worker to abort the app's request.
+    this.cancel('gave up waiting for the head');
+  }
+
+  private readonly onResClose = (): void => {
+    if (this.res.writableFinished || !this.responseOpen || this.clientDone) return;
+    // The client went away: the worker hears REQUEST_ABORT and the app its abort signal.
+    this.settle();
+    this.cancel('client went away');
+  };
+
+  /** Ends the stream from our side: REQUEST_ABORT, and later frames for it are dropped. */
+  private cancel(reason: string): void {
+    if (!this.responseOpen) return;
+    this.writer.frame(FrameType.RequestAbort, this.id, Buffer.from(reason));
+    this.responseOver();
+  }
+
+  private responseOver(): void {
+    this.responseOpen = false;
+    this.link.closeStream(this.id);
+    this.stopRequestBody();
+    this.pool.release(this.link);
+  }
+
+  private stopRequestBody(): void {
+    if (!this.requestOpen) return;
+    this.requestOpen = false;
+    this.req.off('data', this.onData);
+    this.req.off('end', this.onEnd);
+    discardUnread(this.req);
+  }
+
+  private settle(): void {
+    if (this.clientDone) return;
+    this.clientDone = true;
+    this.link.headDone(this);
+    this.res.off('close', this.onResClose);
+    this.resolve('done');
+  }
+
+  private fail(code: ErrorCode, detail: string): void {
+    if (this.clientDone) return;
+    failUpstream(this.res, this.ctx, this.req, this.up, code, detail);
+    this.settle();
+  }
+
+  /** Nothing of the request reached an app and the client has no answer yet: it may go again. */
+  private retry(): void {
+    if (this.clientDone) return;
+    if (this.committed) {
+      this.stopRequestBody();
+      return this.fail('PORTICO_ERR_UPSTREAM_ABORTED', 'the worker went away before it answered');
+    }
+    this.clientDone = true;
+    this.link.headDone(this);
+    this.res.off('close', this.onResClose);
+    if (this.requestOpen) {
+      this.requestOpen = false;
+      this.req.off('data', this.onData);
+      this.req.off('end', this.onEnd);
+      // Flowing with no 'data' listener would drop the body the next attempt must send.
+      this.req.pause();
+    }
+    this.resolve('retry');
+  }
+}

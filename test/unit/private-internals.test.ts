@@ -1,0 +1,78 @@
+// The private Node and avsc internals portico still uses (docs/architecture.md, "Private
+// internals"): each is pinned here in the shape the code relies on, so that a Node (the suite runs
+// on 20 and 24) or an avsc where it changed fails this file by name, not a distant test by symptom.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createRequire } from 'node:module';
+import { IncomingMessage, createServer, type Server, type ServerResponse } from 'node:http';
+import * as net from 'node:net';
+import { describe, test } from 'node:test';
+import avsc from 'avsc';
+
+
+async function listening(server: Server | net.Server): Promise<number> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return (server.address() as net.AddressInfo).port;
+}
+
+describe('private internals portico relies on', () => {
+  test("_http_common's HTTPParser and methods (gateway/front/http-parser.ts: the lean front's llhttp)", () => {
+    const common = createRequire(import.meta.url)('_http_common') as { HTTPParser?: unknown; methods?: unknown };
+    assert.equal(typeof common.HTTPParser, 'function');
+    const parser = common.HTTPParser as { REQUEST?: unknown; kOnHeadersComplete?: unknown; kOnExecute?: unknown };
+    assert.equal(typeof parser.REQUEST, 'number');
+    assert.equal(typeof parser.kOnHeadersComplete, 'number');
+    assert.ok(Array.isArray(common.methods) && (common.methods as string[]).includes('GET'));
+  });
+
+  test('net._createServerHandle (master/shared-socket.ts: the master binds without listening)', () => {
+    assert.equal(typeof (net as unknown as { _createServerHandle?: unknown })._createServerHandle, 'function');
+  });
+
+  test("a server socket's _httpMessage, a response's _header, IncomingMessage's _addHeaderLines", async () => {
+    assert.equal(typeof (IncomingMessage.prototype as unknown as { _addHeaderLines?: unknown })._addHeaderLines, 'function');
+    const seen: { pending: unknown; res: ServerResponse | null; header: unknown } = { pending: null, res: null, header: null };
+    const server = createServer((req, res) => {
+      seen.pending = (req.socket as net.Socket & { _httpMessage?: unknown })._httpMessage;
+      seen.res = res;
+      res.writeHead(200, { 'content-length': '2' });
+      seen.header = (res as unknown as { _header?: unknown })._header;
+      res.end('ok');
+    });
+    const port = await listening(server);
+    try {
+      assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), 'ok');
+      assert.equal(seen.pending, seen.res);
+      assert.match(String(seen.header), /^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\n$/);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  test("a connected socket's and a listening server's handle have readStop/readStart (upgrade hand-off, --accept-busy)", async () => {
+    const server = net.createServer((s) => s.destroy());
+    const port = await listening(server);
+    try {
+      const listenHandle = (server as unknown as { _handle?: { readStop?: unknown; readStart?: unknown } })._handle;
+      assert.equal(typeof listenHandle?.readStop, 'function');
+      assert.equal(typeof listenHandle?.readStart, 'function');
+      const client = net.connect(port, '127.0.0.1');
+      await once(client, 'connect');
+      const handle = (client as unknown as { _handle?: { readStop?: unknown } })._handle;
+      assert.equal(typeof handle?.readStop, 'function');
+      assert.equal(typeof client.destroySoon, 'function');
+      client.destroy();
+    } finally {
+      server.close();
+    }
+  });
+
+  test("avsc's ArrayType decodes through _read(tap) (protocol/link/bounded-avro.ts bounds the count)", () => {
+    const type = avsc.Type.forSchema({ type: 'array', items: 'string' });
+    assert.ok(type instanceof avsc.types.ArrayType);
+    assert.equal(typeof (avsc.types.ArrayType.prototype as unknown as { _read?: unknown })._read, 'function');
+    assert.deepEqual(type.fromBuffer(type.toBuffer(['a', 'b'])), ['a', 'b']);
+  });
+});

@@ -1,0 +1,104 @@
+import { Readable } from 'node:stream';
+import type { Exchange } from '../exchange/exchange.js';
+import { headersFromVars, urlFromVars } from './request-headers.js';
+import { nativeClasses, whenNativeClasses } from './web-classes.js';
+
+/**
+ * A Request whose method, url, headers and signal come straight from the uwsgi vars, and whose
+ * text()/json()/arrayBuffer() read the body stream directly. A real Request (and its body stream)
+ * is built only if the app reaches for anything else, since building one costs microseconds a
+ * hello-world request does not have. `instanceof Request` holds.
+ */
+const kEx = Symbol('exchange');
+const kReal = Symbol('realRequest');
+const kHeaders = Symbol('headers');
+const kUrl = Symbol('url');
+const kUsed = Symbol('bodyUsed');
+
+interface LightRequest {
+  [kEx]: Exchange;
+  [kReal]?: Request;
+  [kHeaders]?: Headers;
+  [kUrl]?: string;
+  [kUsed]?: boolean;
+}
+
+function real(r: LightRequest): Request {
+  if (r[kReal]) return r[kReal];
+  const ex = r[kEx];
+  const method = ex.method;
+  const hasBody = method !== 'GET' && method !== 'HEAD';
+  const req = new (nativeClasses().Request)(url(r), {
+    method,
+    headers: headers(r),
+    body: hasBody ? (Readable.toWeb(ex.body()) as ReadableStream<Uint8Array>) : undefined,
+    signal: ex.signal,
+    duplex: 'half',
+  } as RequestInit);
+  r[kReal] = req;
+  return req;
+}
+
+function url(r: LightRequest): string {
+  return (r[kUrl] ??= urlFromVars(r[kEx].vars));
+}
+
+function headers(r: LightRequest): Headers {
+  if (r[kHeaders]) return r[kHeaders];
+  const flat = headersFromVars(r[kEx].vars);
+  const h = new Headers();
+  for (let i = 0; i < flat.length; i += 2) h.append(flat[i]!, flat[i + 1]!);
+  r[kHeaders] = h;
+  return h;
+}
+
+async function readBody(r: LightRequest): Promise<Buffer> {
+  if (r[kReal]) return Buffer.from(await r[kReal].arrayBuffer());
+  if (r[kUsed]) throw new TypeError('Body is unusable: Body has already been read');
+  r[kUsed] = true;
+  const ex = r[kEx];
+  if (ex.head.contentLength === 0) return Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  for await (const c of ex.body()) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+const proto: Record<string | symbol, unknown> = {};
+Object.defineProperties(proto, {
+  method: { get(this: LightRequest) { return this[kReal]?.method ?? this[kEx].method; } },
+  url: { get(this: LightRequest) { return url(this); } },
+  headers: { get(this: LightRequest) { return this[kReal]?.headers ?? headers(this); } },
+  signal: { get(this: LightRequest) { return this[kEx].signal; } },
+  bodyUsed: { get(this: LightRequest) { return this[kReal]?.bodyUsed ?? this[kUsed] === true; } },
+  text: { value(this: LightRequest) { return readBody(this).then((b) => b.toString('utf8')); } },
+  json: { value(this: LightRequest) { return readBody(this).then((b) => JSON.parse(b.toString('utf8')) as unknown); } },
+  arrayBuffer: {
+    value(this: LightRequest) {
+      return readBody(this).then((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+    },
+  },
+  bytes: { value(this: LightRequest) { return readBody(this).then((b) => new Uint8Array(b)); } },
+});
+for (const key of ['body', 'cache', 'credentials', 'destination', 'duplex', 'integrity', 'keepalive', 'mode', 'redirect', 'referrer', 'referrerPolicy']) {
+  Object.defineProperty(proto, key, {
+    get(this: LightRequest) {
+      return (real(this) as unknown as Record<string, unknown>)[key];
+    },
+  });
+}
+for (const key of ['blob', 'clone', 'formData']) {
+  Object.defineProperty(proto, key, {
+    value(this: LightRequest) {
+      const req = real(this) as unknown as Record<string, () => unknown>;
+      return req[key]!.call(req);
+    },
+  });
+}
+// `instanceof Request` holds once Node's Request is loaded, which reading that global does.
+whenNativeClasses(({ Request: NativeRequest }) => Object.setPrototypeOf(proto, NativeRequest.prototype));
+
+export function createRequest(ex: Exchange): Request {
+  const r = Object.create(proto) as LightRequest;
+  r[kEx] = ex;
+  return r as unknown as Request;
+}
