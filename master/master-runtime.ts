@@ -24,12 +24,14 @@ export interface RuntimeOptions {
   stats?: string;
   /** --metrics HOST:PORT: /metrics, /healthz, /readyz. */
   metrics?: string;
-  /** More metrics for the scrape (serve: the gateway's). */
-  metricsSource?: () => PromMetricJSON[];
+  /** More metrics for the scrape, one list per process (serve: the gateway's, or each gateway process's). */
+  metricsSource?: () => Promise<PromMetricJSON[][]>;
   /** What the stats document lists as the master's sockets. */
   sockets: () => Array<{ name: string; proto: string; backlog: number }>;
   /** Runs first on a stop (serve: the gateway stops accepting and finishes its requests). */
   beforeStop?: (graceful: boolean) => Promise<void>;
+  /** The log files were reopened (serve: the gateway processes reopen theirs). */
+  onReopenLogs?: () => void;
   /** Runs last (remove the sockets), also when the workers failed to start. */
   afterStop?: () => void;
   /** Logged once every worker accepts and every signal is handled: the "ready" line. */
@@ -63,6 +65,7 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
   const reopenLogs = (message: string): void => {
     log.reopen(message);
     for (const w of master.workers.values()) w.signal('SIGUSR1');
+    opts.onReopenLogs?.();
   };
   // SIGTERM and SIGINT from before the workers start: one arriving meanwhile (a supervisor, a
   // client of a worker that is up while another starts) would kill the master by the signal and
