@@ -4,6 +4,7 @@
  * (fd 3) and forwarding to the workers the master names over IPC.
  */
 import type { Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isPorticoError } from '../common/errors.js';
 import { Logger } from '../common/logger.js';
 import { gatewayMetricsJSON } from '../common/request-metrics.js';
@@ -21,10 +22,21 @@ export interface GatewayChildConfig extends Omit<GatewayOptions, 'logger' | 'upg
 /** How often the queue depth is reported (when it changed) for --cheaper. */
 const DEPTH_REPORT_MS = 250;
 
-function send(m: FromGateway, handle?: Socket, done?: (err: Error | null) => void): void {
-  if (!process.connected) return done?.(new Error('the master is gone'));
-  if (handle) process.send!(m, handle, { keepOpen: true }, done);
-  else process.send!(m);
+function send(m: FromGateway): void {
+  if (process.connected) process.send!(m);
+}
+
+/**
+ * The connection's handle goes, not the Socket: Node tracks a Socket sent from a server's
+ * connections as still open in the receiving process, whose copy (passed on to the worker) never
+ * closes there, so this server's close would wait for it until the kill. This process keeps its
+ * descriptor until the worker has one (keepOpen), then closes it.
+ */
+function sendHandle(m: FromGateway, socket: Socket, done: (err: Error | null) => void): void {
+  const handle = (socket as Socket & { _handle?: object | null })._handle;
+  if (!process.connected || !handle) return done(new Error(process.connected ? 'the connection closed' : 'the master is gone'));
+  // Node sends a raw TCP or pipe handle as such ('net.Native'); its types name only Socket and Server.
+  process.send!(m, handle as unknown as Socket, { keepOpen: true }, done);
 }
 
 /**
@@ -44,7 +56,7 @@ class HandOffViaMaster implements UpgradeHandOff {
   send(label: string, socket: Socket, packet: Buffer, rest: Buffer, done: (err: Error | null) => void): void {
     const id = ++this.seq;
     this.pending.set(id, done);
-    send({ type: 'gw:upgrade', id, label, packet: packet.toString('base64'), rest: rest.toString('base64') }, socket, (err) => {
+    sendHandle({ type: 'gw:upgrade', id, label, packet: packet.toString('base64'), rest: rest.toString('base64') }, socket, (err) => {
       if (err) this.settle(id, err.message);
     });
   }
@@ -86,6 +98,11 @@ async function main(): Promise<void> {
         return;
       case 'gw:upgrade-done':
         return handOff.settle(m.id, m.error);
+      case 'gw:drain':
+        // Replaced: new connections go to the successor; the open ones end after their next
+        // response or, idle that long, at the deadline.
+        if (gateway) void Promise.race([gateway.drain(), sleep(m.ms)]).then(stop);
+        return;
       case 'gw:metrics':
         return send({ type: 'gw:metrics', id: m.id, list: gateway ? gatewayMetricsJSON(gateway) : [] });
       default:

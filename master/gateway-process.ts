@@ -1,5 +1,6 @@
 import { fork, type ChildProcess, type StdioOptions } from 'node:child_process';
-import type { Socket } from 'node:net';
+import { Socket, type SocketConstructorOpts } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PorticoError, type ErrorCode } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { PromMetricJSON } from '../common/request-metrics.js';
@@ -23,6 +24,8 @@ export type ToGateway =
   /** Its share of the upgraded connections the workers hold, counted towards its --max-connections. */
   | { type: 'gw:upgrades-open'; open: number }
   | { type: 'gw:metrics'; id: number }
+  /** It is being replaced: stop accepting, end each connection after its next response, exit within `ms`. */
+  | { type: 'gw:drain'; ms: number }
   | { type: 'gw:upgrade-done'; id: number; error: string | null };
 
 /** A gateway process's messages to the master. */
@@ -55,6 +58,13 @@ export interface GatewayFleetOptions {
   gracefulTimeoutSeconds: number;
   minLifetimeSeconds: number;
 }
+
+/**
+ * How long a replaced gateway process keeps its idle keep-alive connections for their next request
+ * (answered with Connection: close) before closing them: a client's next request on a connection
+ * closed under it would fail.
+ */
+const DRAIN_MS = 2000;
 
 /** How long the master waits for a gateway process's metrics at a scrape. */
 const METRICS_TIMEOUT_MS = 1000;
@@ -174,15 +184,18 @@ export class GatewayFleet {
         this.pendingMetrics.get(m.id)?.(m.list);
         return;
       case 'gw:upgrade':
-        return this.passUpgrade(g, m, handle as Socket | undefined);
+        return this.passUpgrade(g, m, handle as object | undefined);
     }
   }
 
   /** The gateway process keeps its copy of the descriptor until the worker has it (then it closes it). */
-  private passUpgrade(g: GatewayProcess, m: Extract<FromGateway, { type: 'gw:upgrade' }>, socket: Socket | undefined): void {
+  private passUpgrade(g: GatewayProcess, m: Extract<FromGateway, { type: 'gw:upgrade' }>, handle: object | undefined): void {
     const done = (error: string | null): void => g.send({ type: 'gw:upgrade-done', id: m.id, error });
-    if (socket === undefined) return done('no connection came with it');
-    // Node starts reading a socket it receives; this copy must read nothing (the worker reads it).
+    if (handle === undefined) return done('no connection came with it');
+    // The worker takes a Socket. A Socket made on a handle starts reading it; this copy must read
+    // nothing (the worker reads it), and stops before the event loop could (the private readStop
+    // the gateway uses the same way, gateway/forwarding/upgrade-forwarder.ts).
+    const socket = new Socket({ handle, readable: true, writable: true } as SocketConstructorOpts);
     (socket as Socket & { _handle?: { readStop?: () => number } | null })._handle?.readStop?.();
     socket.on('error', () => {});
     this.o.upgrades.send(m.label, socket, Buffer.from(m.packet, 'base64'), Buffer.from(m.rest, 'base64'), (err) => {
@@ -295,6 +308,9 @@ export class GatewayFleet {
         return;
       }
       this.o.log.info(`gateway ${id} replaced (new pid: ${fresh.pid}, old pid ${old.pid} finishing its requests)`);
+      old.send({ type: 'gw:drain', ms: DRAIN_MS });
+      // Then the usual stop, should it still run: what is in flight gets --graceful-timeout.
+      await Promise.race([old.exited, sleep(DRAIN_MS)]);
       await old.stop(this.o.gracefulTimeoutSeconds * 1000 + 1000);
     }
   }
