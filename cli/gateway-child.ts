@@ -133,6 +133,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`portico gateway process: ${isPorticoError(err) ? err.message : String(err)}\n`);
+  process.stderr.write(`portico gateway process: ${isPorticoError(err) ? `${err.code}: ${err.message}` : String(err)}\n`);
   process.exit(1);
 });

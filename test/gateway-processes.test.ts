@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { fetchStats } from '../master/stats-client.js';
-import { outputLine } from '../support/child-process.js';
+import { outputLine, startProcess } from '../support/child-process.js';
 import { freePort } from '../support/free-port.js';
-import { fixturesDir } from '../support/paths.js';
+import { fixturesDir, porticoBin } from '../support/paths.js';
 import { makeTmpDir } from '../support/tmp-dir.js';
 import { startLoad } from './support/master-load.js';
 import { startServe, type HttpFront } from './support/portico-gateway.js';
@@ -227,6 +227,13 @@ describe('portico serve --gateway-processes 2', () => {
     assert.deepEqual((await Promise.all(inFlight)).map((r) => r.status), [200, 200]);
     assert.equal(await f.proc.stop('SIGTERM'), 0);
     for (const pid of gatewayPids(f)) assert.ok(!alive(pid));
+  });
+
+  test('--gateway-processes outside 0 to 64 is refused with one line before anything binds', async () => {
+    const p = startProcess(process.execPath, [porticoBin, 'serve', MASTER_APP, '--http', '127.0.0.1:0', '--gateway-processes', '65']);
+    await p.waitFor(/PORTICO_ERR_INVALID_OPTION: invalid option: --gateway-processes must be 0 to 64, got 65\n/);
+    assert.equal(p.child.exitCode ?? (await once(p.child, 'exit'))[0], 1);
+    assert.doesNotMatch(p.output(), /\n\s+at /);
   });
 
   test('--cheap: the first request through a gateway process starts the workers', async () => {
