@@ -16,6 +16,7 @@ import { bindSharedSocket, takeActivatedFd, type SharedSocket } from '../master/
 import { parseSocketAddress } from '../protocol/socket-address.js';
 import type { ErrorCode } from '../common/errors.js';
 import type { PromMetricJSON } from '../common/request-metrics.js';
+import type { GatewayStatsJson } from '../master/master-stats.js';
 import { intOption, logFormatOption } from './cli-values.js';
 import type { WorkerProcess } from '../master/worker-process.js';
 import { gatewayOptionsFrom } from './gateway-command.js';
@@ -117,6 +118,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     // The gateway's HTTP socket listens with Node's default backlog (its --listen is the queue of requests).
     sockets: () => [{ name: front.url, proto: 'http', backlog: 511 }],
     metricsSource: front.metrics,
+    gateways: front.stats,
     onReopenLogs: front.reopenLogs,
     // The gateway first: it stops accepting and waits for its in-flight requests, which the
     // workers are still there to finish.
@@ -147,6 +149,8 @@ interface Front {
   remove(spec: string, failCode?: ErrorCode, stuckSince?: number): void;
   setStalled(spec: string, stalled: boolean): void;
   metrics(): Promise<PromMetricJSON[][]>;
+  /** The stats document's gateway processes (none in the master's process). */
+  stats?: () => GatewayStatsJson[];
   /** After a chain reload of the workers (gateway processes are replaced too). */
   reload?: () => Promise<void>;
   reopenLogs?: () => void;
@@ -218,6 +222,7 @@ async function processFront(o: {
     remove: (spec, failCode, stuckSince) => running().remove(spec, failCode, stuckSince),
     setStalled: (spec, stalled) => running().setStalled(spec, stalled),
     metrics: () => running().metrics(),
+    stats: () => fleet?.stats() ?? [],
     reload: () => running().reload(),
     reopenLogs: () => running().signal('SIGUSR1'),
     stop: async (graceful) => {

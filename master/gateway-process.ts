@@ -6,6 +6,7 @@ import type { Logger } from '../common/logger.js';
 import type { PromMetricJSON } from '../common/request-metrics.js';
 import { eachLine } from '../common/stream-lines.js';
 import { RespawnBackoff } from './respawn-backoff.js';
+import type { GatewayStatsJson } from './master-stats.js';
 import type { UpgradeHandover } from './upgrade-handover.js';
 
 /** The environment variable carrying a gateway process's configuration (JSON) from the master. */
@@ -135,8 +136,10 @@ export class GatewayProcess {
  */
 export class GatewayFleet {
   readonly gateways = new Map<number, GatewayProcess>();
-  /** Restarts after a crash, for the logs and the stats. */
-  respawns = 0;
+  /** Every gateway process alive, the ones a chain reload is replacing included. */
+  private readonly all = new Set<GatewayProcess>();
+  /** Restarts after a crash, by gateway id (the stats document). */
+  private readonly respawns = new Map<number, number>();
   url = '';
   private readonly o: GatewayFleetOptions;
   /** Every upstream the gateways forward to, and whether its worker is blocked. */
@@ -165,6 +168,8 @@ export class GatewayFleet {
   private spawn(id: number): GatewayProcess {
     const g = new GatewayProcess(id, this.o, (proc, m, handle) => this.onMessage(proc, m, handle));
     this.gateways.set(id, g);
+    this.all.add(g);
+    void g.exited.then(() => this.all.delete(g));
     void g.exited.then(({ code, signal }) => this.onExit(g, code, signal));
     return g;
   }
@@ -223,7 +228,7 @@ export class GatewayFleet {
     const timer = setTimeout(() => {
       this.respawnTimers.delete(timer);
       if (this.stopping || this.gateways.has(g.id)) return;
-      this.respawns++;
+      this.respawns.set(g.id, (this.respawns.get(g.id) ?? 0) + 1);
       const fresh = this.spawn(g.id);
       fresh.ready.then(() => this.o.log.info(`Respawned gateway ${g.id} (new pid: ${fresh.pid})`), () => {});
     }, delayMs);
@@ -249,6 +254,17 @@ export class GatewayFleet {
 
   private broadcast(m: ToGateway): void {
     for (const g of this.gateways.values()) g.send(m);
+  }
+
+  /** The stats document's `gateways`: the current process of each id, and those being replaced. */
+  stats(): GatewayStatsJson[] {
+    return [...this.all].sort((a, b) => a.id - b.id || a.spawnedAt - b.spawnedAt).map((g) => ({
+      id: g.id,
+      pid: g.pid,
+      status: g.retiring ? 'stopping' : g.isReady ? 'serving' : 'starting',
+      queue: g.depth,
+      respawns: this.respawns.get(g.id) ?? 0,
+    }));
   }
 
   /** SIGUSR1: they reopen their log files. */

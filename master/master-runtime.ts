@@ -4,6 +4,7 @@ import type { PromMetricJSON } from '../common/request-metrics.js';
 import type { CronClock, CronScheduler } from './cron-scheduler.js';
 import type { CronTask } from './cron-spec.js';
 import type { Master } from './master.js';
+import type { GatewayStatsJson } from './master-stats.js';
 import type { MetricsServer } from './metrics-server.js';
 import { removePidfile, writePidfile } from './pidfile.js';
 import { ReloadWatcher } from './reload-watcher.js';
@@ -26,6 +27,8 @@ export interface RuntimeOptions {
   metrics?: string;
   /** More metrics for the scrape, one list per process (serve: the gateway's, or each gateway process's). */
   metricsSource?: () => Promise<PromMetricJSON[][]>;
+  /** The stats document's gateway processes (serve --gateway-processes). */
+  gateways?: () => GatewayStatsJson[];
   /** What the stats document lists as the master's sockets. */
   sockets: () => Array<{ name: string; proto: string; backlog: number }>;
   /** Runs first on a stop (serve: the gateway stops accepting and finishes its requests). */
@@ -113,7 +116,7 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
     if (opts.pidfile2) writePidfile(opts.pidfile2);
     master.watchdogQueries = !!(opts.stats || opts.metrics);
     if (opts.stats) {
-      stats = new StatsServer(opts.stats, master, opts.sockets, log, () => cron?.scheduler.status() ?? null, opts.statsHideQuery === true);
+      stats = new StatsServer(opts.stats, master, opts.sockets, log, () => cron?.scheduler.status() ?? null, opts.statsHideQuery === true, opts.gateways);
       await stats.listen();
       log.info(`stats server on ${opts.stats}`);
     }

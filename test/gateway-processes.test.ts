@@ -166,7 +166,7 @@ describe('portico serve --gateway-processes 2', () => {
     assert.equal(await f.proc.stop('SIGTERM'), 0);
   });
 
-  test('--stats and --metrics report the workers and the gateway processes\' requests summed', async () => {
+  test('--stats lists the workers and the gateway processes, --metrics sums their requests', async () => {
     const stats = join(tmp.path, 'stats.sock');
     const metricsPort = await freePort();
     const f = await serve(MASTER_APP, ['--workers', '2', '--stats', stats, '--metrics', `127.0.0.1:${metricsPort}`]);
@@ -178,6 +178,7 @@ describe('portico serve --gateway-processes 2', () => {
     assert.equal(doc.workers.length, 2);
     assert.equal(doc.workers.reduce((n, w) => n + w.requests, 0), 6);
     assert.equal(doc.sockets[0]?.name, f.url);
+    assert.deepEqual(doc.gateways?.map((g) => [g.pid, g.status, g.respawns]).sort(), [a, b].map((pid) => [pid, 'serving', 0]).sort());
     const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     assert.match(text, /^portico_gateway_requests_total\{status_class="2xx"\} 6$/m);
     assert.equal(await f.proc.stop('SIGTERM'), 0);
