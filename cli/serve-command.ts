@@ -89,7 +89,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     waiting: () => front.queueDepth,
     onReady: (w) => {
       upgrades.add(upstream(w), w);
-      front.add(upstream(w));
+      front.add(upstream(w), w.id);
     },
     onLeaving: (w, reason) => {
       upgrades.remove(upstream(w));
@@ -145,7 +145,7 @@ interface Front {
   bind(): Promise<void>;
   /** Accepts on it (after). */
   start(): Promise<void>;
-  add(spec: string): void;
+  add(spec: string, slot: number): void;
   remove(spec: string, failCode?: ErrorCode, stuckSince?: number): void;
   setStalled(spec: string, stalled: boolean): void;
   metrics(): Promise<PromMetricJSON[][]>;
@@ -215,10 +215,12 @@ async function processFront(o: {
         listenFd: socket?.fd ?? o.httpFd!,
         gracefulTimeoutSeconds: o.guards.gracefulTimeoutSeconds,
         minLifetimeSeconds: o.guards.minWorkerLifetimeSeconds,
+        // Not an option: bench/gateway-processes-bench.ts compares the two layouts with it.
+        partition: process.env.PORTICO_BENCH_GATEWAY_PARTITION === '1',
       });
       await fleet.start();
     },
-    add: (spec) => running().add(spec),
+    add: (spec, slot) => running().add(spec, slot),
     remove: (spec, failCode, stuckSince) => running().remove(spec, failCode, stuckSince),
     setStalled: (spec, stalled) => running().setStalled(spec, stalled),
     metrics: () => running().metrics(),

@@ -58,6 +58,8 @@ export interface GatewayFleetOptions {
   demand: () => void;
   gracefulTimeoutSeconds: number;
   minLifetimeSeconds: number;
+  /** Each gateway forwards to its share of the workers only, not to all (measured against the mesh by the bench; off). */
+  partition?: boolean;
 }
 
 /**
@@ -143,7 +145,7 @@ export class GatewayFleet {
   url = '';
   private readonly o: GatewayFleetOptions;
   /** Every upstream the gateways forward to, and whether its worker is blocked. */
-  private readonly upstreams = new Map<string, boolean>();
+  private readonly upstreams = new Map<string, { stalled: boolean; slot: number }>();
   private readonly backoff: RespawnBackoff;
   private readonly respawnTimers = new Set<NodeJS.Timeout>();
   private readonly pendingMetrics = new Map<number, (list: PromMetricJSON[]) => void>();
@@ -177,7 +179,7 @@ export class GatewayFleet {
   private onMessage(g: GatewayProcess, m: FromGateway, handle: unknown): void {
     switch (m?.type) {
       case 'gw:hello':
-        g.send({ type: 'gw:upstreams', list: [...this.upstreams].map(([spec, stalled]) => ({ spec, stalled })) });
+        g.send({ type: 'gw:upstreams', list: [...this.upstreams].filter(([, u]) => this.links(g.id, u.slot)).map(([spec, u]) => ({ spec, stalled: u.stalled })) });
         g.send({ type: 'gw:upgrades-open', open: Math.max(0, this.sharedOpen) });
         return;
       case 'gw:demand':
@@ -235,10 +237,18 @@ export class GatewayFleet {
     this.respawnTimers.add(timer);
   }
 
-  /** A worker takes requests: every gateway links to it. */
-  add(spec: string): void {
-    this.upstreams.set(spec, false);
-    this.broadcast({ type: 'gw:add', spec });
+  /**
+   * Whether gateway `id` forwards to the worker in `slot`: all of them, or with `partition` (a
+   * benchmark's comparison, bench/gateway-processes-bench.ts) one gateway's share.
+   */
+  private links(id: number, slot: number): boolean {
+    return !this.o.partition || (slot - 1) % this.o.count === id - 1;
+  }
+
+  /** A worker (its id as `slot`) takes requests: every gateway links to it. */
+  add(spec: string, slot: number): void {
+    this.upstreams.set(spec, { stalled: false, slot });
+    for (const g of this.gateways.values()) if (this.links(g.id, slot)) g.send({ type: 'gw:add', spec });
   }
 
   remove(spec: string, failCode?: ErrorCode, stuckSince?: number): void {
@@ -247,8 +257,9 @@ export class GatewayFleet {
   }
 
   setStalled(spec: string, stalled: boolean): void {
-    if (!this.upstreams.has(spec)) return;
-    this.upstreams.set(spec, stalled);
+    const u = this.upstreams.get(spec);
+    if (!u) return;
+    u.stalled = stalled;
     this.broadcast({ type: 'gw:stalled', spec, stalled });
   }
 
