@@ -237,8 +237,11 @@ describe('portico serve --gateway-processes 2', () => {
     assert.doesNotMatch(p.output(), /\n\s+at /);
   });
 
-  test('--cheap: the first request through a gateway process starts the workers', async () => {
-    const f = await serve(MASTER_APP, ['--workers', '2', '--cheap']);
+  test('--cheap (and PORTICO_GATEWAY_PROCESSES=2): the first request through a gateway process starts the workers', async () => {
+    const f = await startServe(MASTER_APP, ['--workers', '2', '--cheap'], { ...process.env, PORTICO_GATEWAY_PROCESSES: '2' });
+    fronts.push(f);
+    assert.equal(gatewayPids(f).length, 2);
+    assert.match(f.proc.output(), /0 worker\(s\) of .* \(2 gateway processes\)/);
     const answer = await get(f.url);
     assert.equal(answer.status, 200);
     assert.match(answer.body, /^v1 \d+$/);
