@@ -14,7 +14,6 @@ import { GATEWAY_LISTEN_FD, GATEWAY_PROCESS_ENV, type FromGateway, type ToGatewa
 
 /** What the master puts in GATEWAY_PROCESS_ENV. */
 export interface GatewayChildConfig extends Omit<GatewayOptions, 'logger' | 'upgradeHandOff' | 'onNoUpstream' | 'listenFd'> {
-  id: number;
   logFile?: string;
   requestLogFile?: string;
 }

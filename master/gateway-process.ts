@@ -10,7 +10,7 @@ import type { GatewayStatsJson } from './master-stats.js';
 import type { UpgradeHandover } from './upgrade-handover.js';
 
 /** The environment variable carrying a gateway process's configuration (JSON) from the master. */
-export const GATEWAY_PROCESS_ENV = 'PORTICO_GATEWAY_PROCESS';
+export const GATEWAY_PROCESS_ENV = 'PORTICO_GATEWAY_CHILD';
 
 /** The shared HTTP listening socket, fd 3 in every gateway process. */
 export const GATEWAY_LISTEN_FD = 3;
@@ -88,7 +88,7 @@ export class GatewayProcess {
     this.id = id;
     const out = opts.outputToLog ? 'pipe' : 'inherit';
     const stdio: StdioOptions = ['ignore', out, out, opts.listenFd, 'ipc'];
-    this.child = fork(opts.entry, [], { stdio, env: { ...process.env, [GATEWAY_PROCESS_ENV]: JSON.stringify({ ...opts.config, id }) } });
+    this.child = fork(opts.entry, [], { stdio, env: { ...process.env, [GATEWAY_PROCESS_ENV]: JSON.stringify(opts.config) } });
     if (opts.outputToLog) for (const stream of [this.child.stdout, this.child.stderr]) eachLine(stream, (line) => opts.log.output(line));
     this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
     this.ready = new Promise((resolve, reject) => {
