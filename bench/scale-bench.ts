@@ -24,6 +24,7 @@ import { porticoBin, repoRoot } from '../support/paths.js';
 import { makeTmpDir } from '../support/tmp-dir.js';
 import { track, trackFn } from './cleanup.js';
 import { envInt } from './env-int.js';
+import { gatewayProcessesRounds } from './gateway-processes-bench.js';
 import { runWrk, type WrkOptions } from './wrk-result.js';
 
 const HELLO = join(repoRoot, 'examples', 'hello.mjs');
@@ -194,7 +195,11 @@ export async function scaleBench(): Promise<void> {
     kill = k;
   };
   console.log(`\n# scale (issue 19): BENCH_SUITE=scale npm run bench, ${rounds} rounds`);
-  await lightRounds(tmp.path, rounds);
-  await spreadRounds(tmp.path, rounds, wrk, killWrk);
-  await idleRounds(rounds, wrk, killWrk);
+  // BENCH_SCALE_PART=gateways runs that part alone.
+  if (process.env.BENCH_SCALE_PART !== 'gateways') {
+    await lightRounds(tmp.path, rounds);
+    await spreadRounds(tmp.path, rounds, wrk, killWrk);
+    await idleRounds(rounds, wrk, killWrk);
+  }
+  await gatewayProcessesRounds(rounds, wrk, killWrk);
 }

@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs';
 import { PorticoError } from '../common/errors.js';
 import { Logger } from '../common/logger.js';
+import { fileURLToPath } from 'node:url';
 import { loadCommandConfig } from '../config/config-resolve.js';
 import { CONFIG_FOOTER, formatHelp, serveOptions, toArgv, workerOptionsBase } from '../config/option-schema.js';
 import { gatewayMetricsJSON } from '../common/request-metrics.js';
@@ -10,10 +11,14 @@ import { Master } from '../master/master.js';
 import { runMaster } from '../master/master-runtime.js';
 import { removePidfile, writePidfile } from '../master/pidfile.js';
 import { makeRunDir } from '../master/run-dir.js';
-import { takeActivatedFd } from '../master/shared-socket.js';
 import { UpgradeHandover } from '../master/upgrade-handover.js';
+import { bindSharedSocket, takeActivatedFd, type SharedSocket } from '../master/shared-socket.js';
+import { parseSocketAddress } from '../protocol/socket-address.js';
+import type { ErrorCode } from '../common/errors.js';
+import type { PromMetricJSON } from '../common/request-metrics.js';
+import type { GatewayStatsJson } from '../master/master-stats.js';
+import { intOption, logFormatOption } from './cli-values.js';
 import type { WorkerProcess } from '../master/worker-process.js';
-import { logFormatOption } from './cli-values.js';
 import { gatewayOptionsFrom } from './gateway-command.js';
 import { dropPrivileges, MAIN, masterGuards, privilegeOptions, runtimeOptions } from './master-values.js';
 import { giveLogFiles, logFilesOption } from './log-options.js';
@@ -50,20 +55,27 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const runtime = runtimeOptions(values);
   const privileges = privilegeOptions(values);
   const gatewayOptions = gatewayOptionsFrom(http, [], values);
+  const gatewayProcesses = intOption('gateway-processes', values['gateway-processes']) ?? 0;
+  if (gatewayProcesses < 0 || gatewayProcesses > MAX_GATEWAY_PROCESSES) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--gateway-processes must be 0 to ${MAX_GATEWAY_PROCESSES}, got ${gatewayProcesses}`);
   const log = new Logger({ format: logFormatOption(values['log-format']), file: logs.main, requestFile: logs.requests });
   const runDir = makeRunDir(log);
   // Upgraded connections go to the workers themselves: the gateway is out of their data path.
   const upgrades = new UpgradeHandover();
   const removeRunDir = (): void => rmSync(runDir, { recursive: true, force: true });
-  // The gateway binds first (a port below 1024 needs root), then privileges drop, then the
-  // workers start; requests that arrive meanwhile wait in the --listen queue for the first one.
-  const gateway = new GatewayServer({ ...gatewayOptions, listenFd: httpFd ?? undefined, logger: log, dynamicUpstreams: true,
+  const serverOptions = {
+    ...gatewayOptions,
+    dynamicUpstreams: true,
     // Each worker has a socket of its own: one version 2 link to it carries all its requests.
     upstreamLinks: 1,
-    onNoUpstream: () => master.demand(), metrics: values.metrics !== undefined,
+    metrics: values.metrics !== undefined,
     // The workers log what they answer; the gateway what it answers itself.
-    accessLog: values['disable-logging'] === true ? false : 'own',
-    upgradeHandOff: upgrades });
+    accessLog: values['disable-logging'] === true ? (false as const) : ('own' as const),
+  };
+  // The gateway binds first (a port below 1024 needs root), then privileges drop, then the
+  // workers start; requests that arrive meanwhile wait in the --listen queue for the first one.
+  const front: Front = gatewayProcesses >= 2
+    ? await processFront({ count: gatewayProcesses, config: { ...serverOptions, logFile: logs.main, requestLogFile: logs.requests }, http, httpFd, log, upgrades, guards, outputToLog: logs.main !== undefined, demand: (): void => master.demand() })
+    : inMasterFront(new GatewayServer({ ...serverOptions, listenFd: httpFd ?? undefined, logger: log, onNoUpstream: (): void => master.demand(), upgradeHandOff: upgrades }));
   const scheme = link === 'native' ? 'portico' : 'uwsgi';
   const upstream = (w: WorkerProcess): string => `${scheme}://unix:${w.socketPath}`;
   const master = new Master({
@@ -74,39 +86,150 @@ export async function serveCommand(argv: string[]): Promise<number> {
     runDir,
     log,
     workerOutputToLog: logs.main !== undefined,
-    waiting: () => gateway.queueDepth,
+    waiting: () => front.queueDepth,
     onReady: (w) => {
       upgrades.add(upstream(w), w);
-      gateway.addUpstream(upstream(w));
+      front.add(upstream(w), w.id);
     },
     onLeaving: (w, reason) => {
       upgrades.remove(upstream(w));
-      gateway.removeUpstream(upstream(w), reason === 'harakiri' ? 'PORTICO_ERR_HARAKIRI' : undefined, w.stuckSince ?? undefined);
+      front.remove(upstream(w), reason === 'harakiri' ? 'PORTICO_ERR_HARAKIRI' : undefined, w.stuckSince ?? undefined);
     },
-    onBlocked: (w, blocked) => gateway.setUpstreamStalled(upstream(w), blocked),
+    onBlocked: (w, blocked) => front.setStalled(upstream(w), blocked),
+    afterChainReload: front.reload,
   });
   try {
-    await gateway.start();
+    await front.bind();
     // uWSGI's pidfile: written while still root, so /run/portico.pid works with --uid.
     if (runtime.pidfile) writePidfile(runtime.pidfile);
     giveLogFiles(logs, privileges);
     dropPrivileges(privileges, [runDir], log);
+    // Gateway processes run as the user the workers run as.
+    await front.start();
   } catch (err) {
-    await gateway.stop();
+    await front.stop(false);
     removeRunDir();
     if (runtime.pidfile) removePidfile(runtime.pidfile, log);
     throw err;
   }
   await runMaster(master, {
-    readyLine: `portico master ${process.pid}: ${master.options.initialWorkers ?? master.processes} worker(s) of ${app} behind ${gateway.url}`,
+    readyLine: `portico master ${process.pid}: ${master.options.initialWorkers ?? master.processes} worker(s) of ${app} behind ${front.url}${gatewayProcesses >= 2 ? ` (${gatewayProcesses} gateway processes)` : ''}`,
     ...runtime,
     // The gateway's HTTP socket listens with Node's default backlog (its --listen is the queue of requests).
-    sockets: () => [{ name: gateway.url, proto: 'http', backlog: 511 }],
-    metricsSource: () => gatewayMetricsJSON(gateway),
+    sockets: () => [{ name: front.url, proto: 'http', backlog: 511 }],
+    metricsSource: front.metrics,
+    gateways: front.stats,
+    onReopenLogs: front.reopenLogs,
     // The gateway first: it stops accepting and waits for its in-flight requests, which the
     // workers are still there to finish.
-    beforeStop: () => gateway.stop(),
-    afterStop: removeRunDir,
+    beforeStop: (graceful) => front.stop(graceful),
+    afterStop: () => {
+      front.close();
+      removeRunDir();
+    },
   });
   return 0;
+}
+
+/** The module a gateway process runs. */
+const GATEWAY_CHILD = fileURLToPath(new URL('./gateway-child.js', import.meta.url));
+
+/** --gateway-processes at most. */
+const MAX_GATEWAY_PROCESSES = 64;
+
+/** What the master drives of the gateway, in its own process or in gateway processes. */
+interface Front {
+  readonly url: string;
+  readonly queueDepth: number;
+  /** Takes the HTTP socket (before privileges drop). */
+  bind(): Promise<void>;
+  /** Accepts on it (after). */
+  start(): Promise<void>;
+  add(spec: string, slot: number): void;
+  remove(spec: string, failCode?: ErrorCode, stuckSince?: number): void;
+  setStalled(spec: string, stalled: boolean): void;
+  metrics(): Promise<PromMetricJSON[][]>;
+  /** The stats document's gateway processes (none in the master's process). */
+  stats?: () => GatewayStatsJson[];
+  /** After a chain reload of the workers (gateway processes are replaced too). */
+  reload?: () => Promise<void>;
+  reopenLogs?: () => void;
+  stop(graceful: boolean): Promise<void>;
+  close(): void;
+}
+
+/** Today's `portico serve`: the gateway in the master's process, binding and listening at once. */
+function inMasterFront(gateway: GatewayServer): Front {
+  return {
+    get url() {
+      return gateway.url;
+    },
+    get queueDepth() {
+      return gateway.queueDepth;
+    },
+    bind: () => gateway.start(),
+    start: async () => {},
+    add: (spec) => gateway.addUpstream(spec),
+    remove: (spec, failCode, stuckSince) => gateway.removeUpstream(spec, failCode, stuckSince),
+    setStalled: (spec, stalled) => gateway.setUpstreamStalled(spec, stalled),
+    metrics: async () => [gatewayMetricsJSON(gateway)],
+    stop: () => gateway.stop(),
+    close: () => {},
+  };
+}
+
+/**
+ * --gateway-processes N: the master binds the HTTP socket and has it listen (it never accepts on
+ * it), and N gateway processes accept from that one queue (master/gateway-process.ts).
+ */
+async function processFront(o: {
+  count: number;
+  config: object;
+  http: string;
+  httpFd: number | null;
+  log: Logger;
+  upgrades: UpgradeHandover;
+  guards: { gracefulTimeoutSeconds: number; minWorkerLifetimeSeconds: number };
+  outputToLog: boolean;
+  demand: () => void;
+}): Promise<Front> {
+  const { GatewayFleet } = await import('../master/gateway-process.js');
+  let socket: SharedSocket | null = null;
+  let fleet: InstanceType<typeof GatewayFleet> | null = null;
+  const running = (): InstanceType<typeof GatewayFleet> => fleet!;
+  return {
+    get url() {
+      return fleet?.url ?? '';
+    },
+    get queueDepth() {
+      return fleet?.queueDepth ?? 0;
+    },
+    bind: async () => {
+      // Node's default backlog, as the in-process gateway listens with.
+      socket = o.httpFd === null ? await bindSharedSocket(parseSocketAddress(o.http), undefined, 511) : null;
+    },
+    start: async () => {
+      fleet = new GatewayFleet({
+        ...o,
+        entry: GATEWAY_CHILD,
+        listenFd: socket?.fd ?? o.httpFd!,
+        gracefulTimeoutSeconds: o.guards.gracefulTimeoutSeconds,
+        minLifetimeSeconds: o.guards.minWorkerLifetimeSeconds,
+        // Not an option: bench/gateway-processes-bench.ts compares the two layouts with it.
+        partition: process.env.PORTICO_BENCH_GATEWAY_PARTITION === '1',
+      });
+      await fleet.start();
+    },
+    add: (spec, slot) => running().add(spec, slot),
+    remove: (spec, failCode, stuckSince) => running().remove(spec, failCode, stuckSince),
+    setStalled: (spec, stalled) => running().setStalled(spec, stalled),
+    metrics: () => running().metrics(),
+    stats: () => fleet?.stats() ?? [],
+    reload: () => running().reload(),
+    reopenLogs: () => running().signal('SIGUSR1'),
+    stop: async (graceful) => {
+      await fleet?.stop(graceful);
+    },
+    close: () => socket?.close(true),
+  };
 }

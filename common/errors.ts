@@ -52,6 +52,7 @@ export const ErrorCodes = {
   PORTICO_ERR_HARAKIRI: { status: 504, message: 'a request ran past --harakiri: its worker was killed and replaced' },
   PORTICO_ERR_WORKER_DIED: { status: 502, message: 'a worker process died; the master starts a new one' },
   PORTICO_ERR_WORKER_CRASH_LOOP: { status: 503, message: 'a worker keeps dying soon after it starts; the master backs off between starts' },
+  PORTICO_ERR_GATEWAY_DIED: { status: 502, message: 'a gateway process (--gateway-processes) died; the master starts a new one while the others keep serving' },
   PORTICO_ERR_RELOAD_FAILED: { status: 500, message: 'a chain reload stopped because a new worker failed to start; the old workers keep serving' },
   PORTICO_ERR_CRON_FAILED: { status: 500, message: 'a --cron or --cron-app task failed (non-zero exit, a throw, or its process died); the master and the workers go on' },
 } as const satisfies Record<string, { status: number; message: string }>;

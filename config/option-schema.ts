@@ -107,6 +107,7 @@ export const SCHEMA = {
   'request-timeout': { type: 'string', arg: 'SECONDS', default: String(defaults.requestTimeout), commands: SG, help: 'time for a whole request, body included, to arrive (408 or close past it)' },
   'keepalive-timeout': { type: 'string', arg: 'SECONDS', default: String(defaults.gatewayKeepAliveTimeoutMs / 1000), aliases: ['keep-alive'], commands: SG, help: "a keep-alive connection idle this long between requests is closed (nginx's keepalive_timeout)" },
   'max-connections': { type: 'string', arg: 'N', default: String(defaults.maxConnections), commands: SG, help: 'open client connections at most; past it the one idle longest is closed to make room, or the new one when all are busy' },
+  'gateway-processes': { type: 'string', arg: 'N', default: '0', commands: ['serve'], help: 'run the gateway in N processes of its own (2 to 64) that accept from one shared HTTP socket and each link to every worker, supervised by the master like the workers; 0 or 1: the gateway runs in the master process (docs/scaling.md)' },
   link: { type: 'string', arg: 'native|uwsgi', default: defaults.serveLink, commands: ['serve'], help: 'how the gateway talks to the workers: uwsgi packets, one connection per request, or the keep-alive native link' },
   // The command line itself.
   ini: { type: 'string', arg: 'FILE', cliOnly: true, commands: ALL, help: 'read options from the [portico] or [uwsgi] section of FILE (command line and PORTICO_* override it)' },

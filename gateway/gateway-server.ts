@@ -81,6 +81,7 @@ export class GatewayServer {
   private readonly limits: HttpLimits;
   private readonly trusted: TrustedProxies;
   private tracing: GatewayTracing | null = null;
+  private front: { drain(): void } | null = null;
   /** Forwarded requests by status class and latency, when --metrics asks (plain numbers, cheap). */
   readonly requestMetrics: RequestCounters | null;
 
@@ -172,7 +173,7 @@ export class GatewayServer {
     installHttpLimits(app, this.limits, this.log, this.access);
     const handOff = o.upgradeHandOff ?? null;
     installUpgrades(app.server, ctx, this.limits, this.access, handOff);
-    installLeanFront(app, {
+    this.front = installLeanFront(app, {
       limits: this.limits,
       log: this.log,
       staticPrefixes: statics.map((m) => m.prefix),
@@ -245,6 +246,16 @@ export class GatewayServer {
     const a = this.app.server.address();
     if (a && typeof a === 'object') return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
     return `unix:${formatSocketAddress(this.listenAddress)}`;
+  }
+
+  /**
+   * A gateway process being replaced (--gateway-processes): stops accepting (the others on the
+   * shared socket take new connections) and ends each connection after its next response.
+   * Resolves once every connection is closed; stop() then finishes the rest.
+   */
+  drain(): Promise<void> {
+    this.front?.drain();
+    return new Promise((resolve) => this.app.server.close(() => resolve()));
   }
 
   /** Stops accepting and waits for in-flight requests (fastify's close does both). */

@@ -34,6 +34,7 @@ export class ChainReload {
     const m = this.master;
     do {
       this.again = false;
+      let failed = false;
       m.log.info(`chain reload: replacing ${m.workers.size} worker(s) one at a time`);
       for (const id of [...m.workers.keys()].sort((a, b) => a - b)) {
         const old = m.workers.get(id);
@@ -43,9 +44,11 @@ export class ChainReload {
           old.reloading = false;
           m.log.error('PORTICO_ERR_RELOAD_FAILED', 'chain reload stopped: a new worker failed to start; the old workers keep serving');
           this.again = false;
+          failed = true;
           break;
         }
       }
+      if (!m.stopping && !failed) await m.options.afterChainReload?.();
     } while (this.again && !m.stopping);
     m.log.info(`chain reload done: ${m.workers.size} worker(s) serving`);
   }

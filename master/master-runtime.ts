@@ -4,6 +4,7 @@ import type { PromMetricJSON } from '../common/request-metrics.js';
 import type { CronClock, CronScheduler } from './cron-scheduler.js';
 import type { CronTask } from './cron-spec.js';
 import type { Master } from './master.js';
+import type { GatewayStatsJson } from './master-stats.js';
 import type { MetricsServer } from './metrics-server.js';
 import { removePidfile, writePidfile } from './pidfile.js';
 import { ReloadWatcher } from './reload-watcher.js';
@@ -24,12 +25,16 @@ export interface RuntimeOptions {
   stats?: string;
   /** --metrics HOST:PORT: /metrics, /healthz, /readyz. */
   metrics?: string;
-  /** More metrics for the scrape (serve: the gateway's). */
-  metricsSource?: () => PromMetricJSON[];
+  /** More metrics for the scrape, one list per process (serve: the gateway's, or each gateway process's). */
+  metricsSource?: () => Promise<PromMetricJSON[][]>;
+  /** The stats document's gateway processes (serve --gateway-processes). */
+  gateways?: () => GatewayStatsJson[];
   /** What the stats document lists as the master's sockets. */
   sockets: () => Array<{ name: string; proto: string; backlog: number }>;
   /** Runs first on a stop (serve: the gateway stops accepting and finishes its requests). */
   beforeStop?: (graceful: boolean) => Promise<void>;
+  /** The log files were reopened (serve: the gateway processes reopen theirs). */
+  onReopenLogs?: () => void;
   /** Runs last (remove the sockets), also when the workers failed to start. */
   afterStop?: () => void;
   /** Logged once every worker accepts and every signal is handled: the "ready" line. */
@@ -63,6 +68,7 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
   const reopenLogs = (message: string): void => {
     log.reopen(message);
     for (const w of master.workers.values()) w.signal('SIGUSR1');
+    opts.onReopenLogs?.();
   };
   // SIGTERM and SIGINT from before the workers start: one arriving meanwhile (a supervisor, a
   // client of a worker that is up while another starts) would kill the master by the signal and
@@ -110,7 +116,7 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
     if (opts.pidfile2) writePidfile(opts.pidfile2);
     master.watchdogQueries = !!(opts.stats || opts.metrics);
     if (opts.stats) {
-      stats = new StatsServer(opts.stats, master, opts.sockets, log, () => cron?.scheduler.status() ?? null, opts.statsHideQuery === true);
+      stats = new StatsServer(opts.stats, master, opts.sockets, log, () => cron?.scheduler.status() ?? null, opts.statsHideQuery === true, opts.gateways);
       await stats.listen();
       log.info(`stats server on ${opts.stats}`);
     }

@@ -104,6 +104,17 @@ export interface SocketStatsJson {
   can_offload: 0 | 1;
 }
 
+/** A gateway process of `portico serve --gateway-processes N`. */
+export interface GatewayStatsJson {
+  id: number;
+  pid: number;
+  status: 'starting' | 'serving' | 'stopping';
+  /** Requests waiting in its --listen queue for a worker, as it last reported. */
+  queue: number;
+  /** Times this gateway id was started again after its process died. */
+  respawns: number;
+}
+
 export interface MasterStatsJson {
   version: string;
   /** uWSGI's: connections waiting in the listen queue (the sockets' queues summed), and its errors. */
@@ -122,13 +133,15 @@ export interface MasterStatsJson {
   workers: WorkerStatsJson[];
   /** Present when the master runs cron tasks. */
   cron?: CronStatsJson[];
+  /** Present under --gateway-processes N (2 or more). */
+  gateways?: GatewayStatsJson[];
 }
 
 /**
  * The stats document: the master's own view (pids, respawns, harakiri) plus what each worker's
  * watchdog thread reads from its scoreboard, so a worker stuck in a request still shows it.
  */
-export async function collectStats(master: Master, sockets: Array<{ name: string; proto: string; backlog: number }>, cron: CronStatus[] | null = null, hideQuery = false): Promise<MasterStatsJson> {
+export async function collectStats(master: Master, sockets: Array<{ name: string; proto: string; backlog: number }>, cron: CronStatus[] | null = null, hideQuery = false, gateways: GatewayStatsJson[] | null = null): Promise<MasterStatsJson> {
   const procs = [...master.workers.values(), ...master.leaving].sort((a, b) => a.id - b.id || a.spawnedAt - b.spawnedAt);
   const workers = await Promise.all(procs.map((w) => workerStats(master, w, hideQuery)));
   // Slots up to --processes with no process: uWSGI's "cheap" workers (--cheap, --cheaper).
@@ -151,6 +164,7 @@ export async function collectStats(master: Master, sockets: Array<{ name: string
     sockets: socketStats,
     workers,
     ...(cron ? { cron: cron.map((c) => ({ ...c, next: c.next.toISOString() })) } : {}),
+    ...(gateways ? { gateways } : {}),
   };
 }
 

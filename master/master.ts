@@ -54,6 +54,8 @@ export interface MasterOptions {
    * the master's own stdout and stderr.
    */
   workerOutputToLog?: boolean;
+  /** A chain reload replaced every worker: what else it replaces (serve: the gateway processes). */
+  afterChainReload?: () => Promise<void>;
 }
 
 /**

@@ -27,7 +27,7 @@ function accepting(w: WorkerProcess): boolean {
 export class MetricsServer {
   private readonly spec: string;
   private readonly master: Master;
-  private readonly source: (() => PromMetricJSON[]) | undefined;
+  private readonly source: (() => Promise<PromMetricJSON[][]>) | undefined;
   private readonly server: Server;
   private readonly registry = new Registry();
   /**
@@ -40,7 +40,7 @@ export class MetricsServer {
   private readonly watched = new WeakSet<WorkerProcess>();
   private readonly gone = new WeakSet<WorkerProcess>();
 
-  constructor(spec: string, master: Master, source: (() => PromMetricJSON[]) | undefined, log: Logger) {
+  constructor(spec: string, master: Master, source: (() => Promise<PromMetricJSON[][]>) | undefined, log: Logger) {
     this.spec = spec;
     this.master = master;
     this.source = source;
@@ -131,7 +131,7 @@ export class MetricsServer {
     });
     lists.push(requestMetricsJSON('portico', this.retired, 0, 'the workers'));
     lists.push([gauge('portico_workers_unanswered', `Workers left out of this scrape: no answer within ${defaults.statsTimeoutMs} ms`, unanswered)]);
-    if (this.source) lists.push(this.source());
+    if (this.source) lists.push(...(await this.source()));
     return lists;
   }
 

@@ -159,5 +159,12 @@ function normalize(doc: Record<string, unknown>): MasterStatsJson {
       runs: num(c.runs),
       skipped: num(c.skipped),
     })) } : {}),
+    ...(Array.isArray(doc.gateways) ? { gateways: doc.gateways.filter(isObject).map((g) => ({
+      id: num(g.id),
+      pid: num(g.pid),
+      status: g.status === 'starting' || g.status === 'stopping' ? g.status : 'serving' as const,
+      queue: num(g.queue),
+      respawns: num(g.respawns),
+    })) } : {}),
   };
 }

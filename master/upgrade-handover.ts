@@ -12,6 +12,8 @@ export class UpgradeHandover {
   private readonly byLabel = new Map<string, WorkerProcess>();
   private readonly held = new Map<WorkerProcess, number>();
   open = 0;
+  /** `open` changed (--gateway-processes: each gateway process counts its share). */
+  onChange: (() => void) | null = null;
 
   /** The worker behind the gateway's upstream `label` takes upgrades from now on. */
   add(label: string, w: WorkerProcess): void {
@@ -43,6 +45,7 @@ export class UpgradeHandover {
     // Counted now: the worker's report of its close cannot come before this.
     this.held.set(w, (this.held.get(w) ?? 0) + 1);
     this.open++;
+    this.onChange?.();
     // keepOpen false: once sent, the gateway's copy of the descriptor is closed.
     w.child.send(message, socket, { keepOpen: false }, (err) => {
       if (err) this.release(w, 1);
@@ -55,5 +58,6 @@ export class UpgradeHandover {
     const k = Math.min(n, held);
     this.held.set(w, held - k);
     this.open -= k;
+    if (k > 0) this.onChange?.();
   }
 }

@@ -22,6 +22,8 @@ export interface LeanHost {
   readonly maxHeaderSize: number;
   readonly keepAliveLine: string;
   readonly closing: boolean;
+  /** Serving on, but every response says Connection: close (a gateway process being replaced). */
+  readonly draining: boolean;
   readonly requestTimeoutMs: number;
   /** Times the connection out while it waits for a request, and may close it to make room for another. */
   readonly guard: ConnectionGuard<LeanConnection>;
@@ -126,7 +128,7 @@ export class LeanConnection implements ResponseOwner, GuardedConnection {
   }
 
   mayKeepAlive(): boolean {
-    return !this.ending && !this.host.closing;
+    return !this.ending && !this.host.closing && !this.host.draining;
   }
 
   responseDone(res: LeanResponse, keep: boolean): void {

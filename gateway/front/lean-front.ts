@@ -42,11 +42,11 @@ export interface LeanFrontOptions {
  * closing) hands the connection to node:http with the unparsed bytes, and node:http and fastify
  * answer it as they would have, and keep the connection.
  */
-export function installLeanFront(app: FastifyInstance, options: LeanFrontOptions): void {
+export function installLeanFront(app: FastifyInstance, options: LeanFrontOptions): { drain(): void } | null {
   const server = app.server as Server;
   const listeners = server.listeners('connection') as Array<(socket: Socket) => void>;
   // Exactly node:http's own connection listener is expected; otherwise stay out.
-  if (listeners.length !== 1) return;
+  if (listeners.length !== 1) return null;
   const nodeListener = listeners[0]!;
   const front = new LeanFront(server, nodeListener, options);
   // The front's guard caps connections (closing idle ones to make room): node:http's cap would
@@ -64,11 +64,13 @@ export function installLeanFront(app: FastifyInstance, options: LeanFrontOptions
   });
   // Not at preClose: a client connecting meanwhile must still be timed out.
   server.once('close', () => front.guard.stop());
+  return front;
 }
 
 class LeanFront implements LeanHost {
   readonly maxHeaderSize: number;
   closing = false;
+  draining = false;
   private readonly server: Server;
   private readonly nodeListener: (socket: Socket) => void;
   private readonly options: LeanFrontOptions;
@@ -217,6 +219,14 @@ class LeanFront implements LeanHost {
 
   forget(conn: LeanConnection): void {
     this.guard.remove(conn);
+  }
+
+  /**
+   * Each connection ends after its next response (Connection: close) instead of being closed
+   * while idle, which a client may be reusing that very moment.
+   */
+  drain(): void {
+    this.draining = true;
   }
 
   close(): void {
