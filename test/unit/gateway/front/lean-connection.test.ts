@@ -181,7 +181,7 @@ function bodies(text: string): string[] {
 
 const get = (path: string, extra = ''): string => `GET ${path} HTTP/1.1\r\nHost: x\r\n${extra}\r\n`;
 
-describe('LeanConnection: heads', { timeout: 10_000 }, () => {
+describe('LeanConnection: heads', { timeout: 60_000 }, () => {
   it('a head arriving a byte at a time is parsed once whole, as in one read', async () => {
     const { host, server, client } = await connection();
     const fields = Array.from({ length: 40 }, (_, i) => `X-F${i}: v${i}\r\n`).join('');
@@ -254,7 +254,7 @@ describe('LeanConnection: heads', { timeout: 10_000 }, () => {
   });
 });
 
-describe('LeanConnection: bodies', { timeout: 10_000 }, () => {
+describe('LeanConnection: bodies', { timeout: 60_000 }, () => {
   /** Answers with the body the request carried, once it has all come. */
   function echoBody({ req, res }: Asked): void {
     const parts: Buffer[] = [];
@@ -345,7 +345,7 @@ describe('LeanConnection: bodies', { timeout: 10_000 }, () => {
   });
 });
 
-describe('LeanConnection: keep-alive, close and the client', { timeout: 10_000 }, () => {
+describe('LeanConnection: keep-alive, close and the client', { timeout: 60_000 }, () => {
   it('the client\'s Connection: close: the response says so and the connection closes after it', async () => {
     const { host, client } = await connection();
     client.socket.write(get('/last', 'Connection: close\r\n') + get('/never'));

@@ -165,7 +165,7 @@ const cases: Array<{ name: string; request: string; calls: (res: Writes) => void
   } },
 ];
 
-describe('LeanResponse frames as node:http does', { timeout: 10_000 }, () => {
+describe('LeanResponse frames as node:http does', { timeout: 60_000 }, () => {
   for (const c of cases) {
     it(c.name, async () => {
       const expected = await viaNodeHttp(c.request, c.calls);
@@ -187,7 +187,7 @@ describe('LeanResponse frames as node:http does', { timeout: 10_000 }, () => {
   });
 });
 
-describe('LeanResponse refusals and states', { timeout: 10_000 }, () => {
+describe('LeanResponse refusals and states', { timeout: 60_000 }, () => {
   /** A response on a connected socket, with what it was told and what the peer read. */
   async function connected(isHead = false): Promise<{ res: LeanResponse; owner: Owner; read: () => Promise<string>; done: () => void }> {
     const server = createServer();
