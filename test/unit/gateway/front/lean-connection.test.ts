@@ -5,7 +5,7 @@
 // every byte from its first on, keep-alive and close, and the client's backpressure and departure.
 import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { after, afterEach, describe, it } from 'node:test';
 import { isPorticoError, type PorticoError } from '../../../../common/errors.js';
 import { Logger } from '../../../../common/logger.js';
@@ -13,6 +13,7 @@ import { ConnectionGuard } from '../../../../gateway/front/connection-guard.js';
 import { LeanConnection, type LeanHost, type ParsedHead } from '../../../../gateway/front/lean-connection.js';
 import { LeanBodyRequest, LeanRequest, type LeanIncoming } from '../../../../gateway/front/lean-request.js';
 import type { LeanResponse } from '../../../../gateway/front/lean-response.js';
+import { loopbackPair } from '../../../support/unit-peers.js';
 
 const guards: Array<ConnectionGuard<LeanConnection>> = [];
 after(() => {
@@ -156,16 +157,10 @@ class Client {
 
 /** A lean connection on the server side of a loopback connection, with its client. */
 async function connection(host = new Host()): Promise<{ host: Host; conn: LeanConnection; server: Socket; client: Client }> {
-  const listener: Server = createServer();
-  listener.listen(0, '127.0.0.1');
-  await once(listener, 'listening');
-  const clientSocket = connect((listener.address() as AddressInfo).port, '127.0.0.1');
-  const [server] = (await once(listener, 'connection')) as [Socket];
-  listener.close();
+  const { client: clientSocket, server } = await loopbackPair();
   sockets.push(clientSocket, server);
   const conn = new LeanConnection(server, host);
   host.guard.add(conn);
-  await once(clientSocket, 'connect');
   return { host, conn, server, client: new Client(clientSocket) };
 }
 

@@ -9,6 +9,7 @@ import { createServer as createHttpServer, type OutgoingHttpHeaders } from 'node
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import { LeanResponse, type ResponseOwner } from '../../../../gateway/front/lean-response.js';
+import { loopbackPair } from '../../../support/unit-peers.js';
 
 /** What a case does with a response: the calls the forwarders make. */
 interface Writes {
@@ -190,12 +191,7 @@ describe('LeanResponse frames as node:http does', { timeout: 60_000 }, () => {
 describe('LeanResponse refusals and states', { timeout: 60_000 }, () => {
   /** A response on a connected socket, with what it was told and what the peer read. */
   async function connected(isHead = false): Promise<{ res: LeanResponse; owner: Owner; read: () => Promise<string>; done: () => void }> {
-    const server = createServer();
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
-    const [socket] = (await once(server, 'connection')) as [Socket];
-    server.close();
+    const { client, server: socket } = await loopbackPair();
     open.push(client, socket);
     const owner = new Owner();
     owner.socket = socket;

@@ -7,13 +7,12 @@ import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
 import { describe, it } from 'node:test';
 import { isPorticoError } from '../../../../common/errors.js';
-import { Logger } from '../../../../common/logger.js';
 import { UwsgiVars } from '../../../../protocol/uwsgi/uwsgi-vars.js';
 import { ResponseCapture } from '../../../../worker/adapters/response-capture.js';
 import { Exchange } from '../../../../worker/exchange/exchange.js';
 import type { ExchangeSocket } from '../../../../worker/exchange/exchange-socket.js';
 import type { ResponseSink } from '../../../../worker/exchange/response-sink.js';
-import type { WorkerContext } from '../../../../worker/worker-context.js';
+import { testWorkerContext } from '../../../support/unit-peers.js';
 
 /** The link under the exchange: its backpressure is set by the test. */
 class LinkStream extends EventEmitter implements ExchangeSocket {
@@ -54,19 +53,7 @@ function setup(vars: string[] = []): { capture: ResponseCapture; ex: Exchange; l
     cut() {},
     abort() {},
   };
-  const ctx: WorkerContext = {
-    log: new Logger({ disableRequests: true }),
-    bufferSize: 4096,
-    chunkedInputTimeoutMs: 4000,
-    handler: () => {},
-    requests: 0,
-    inFlight: 0,
-    onIdle: null,
-    onSettled: null,
-    streamLinks: new Set(),
-    upgraded: new Set(),
-    scoreboard: null,
-  };
+  const ctx = testWorkerContext();
   const link = new LinkStream();
   const head = { modifier1: 0, modifier2: 0, datasize: 0, vars: new UwsgiVars(['REQUEST_METHOD', 'GET', 'REQUEST_URI', '/', ...vars]), contentLength: 0 };
   const ex = new Exchange(head, link, ctx, () => {}, sink);
