@@ -144,9 +144,7 @@ class GatewayStream extends StreamFlow implements LinkListener {
     }
   }
 
-  closed(err: PorticoError): void {
-    if (!this.responseOpen) return;
-    this.responseOpen = false;
+  protected linkLost(err: PorticoError): void {
     if (IDEMPOTENT.has(this.req.method ?? '') && this.mayResend()) return this.retry();
     this.stopRequestBody();
     this.fail('PORTICO_ERR_UPSTREAM_ABORTED', err.message);

@@ -1,3 +1,4 @@
+import type { PorticoError } from '../../common/errors.js';
 import { FrameType, REQUEST_WINDOW, RESPONSE_WINDOW, creditOf, type StreamFrameWriter } from '../../protocol/link/index.js';
 
 /** Where the client's bytes come from: its request body, or an upgraded connection's socket. */
@@ -68,6 +69,16 @@ export abstract class StreamFlow {
     }
     if (!this.waitingForClient && this.uncredited >= RESPONSE_WINDOW / 2) this.credit();
   }
+
+  /** The link failed or closed (LinkListener): once, and only while the stream is still ours. */
+  closed(err: PorticoError): void {
+    if (!this.responseOpen) return;
+    this.responseOpen = false;
+    this.linkLost(err);
+  }
+
+  /** What the stream's user does when the link goes before the stream is over. */
+  protected abstract linkLost(err: PorticoError): void;
 
   /** REQUEST_ABORT: the worker aborts the app's request (the caller then lets the stream go). */
   protected queueAbort(reason: string): void {

@@ -212,9 +212,7 @@ class Tunnel extends StreamFlow {
     }
   }
 
-  closed(err: PorticoError): void {
-    if (!this.responseOpen) return;
-    this.responseOpen = false;
+  protected linkLost(err: PorticoError): void {
     this.freeSlot();
     if (this.headWritten) this.socket.destroy();
     else refuse(this.socket, this.ctx, this.req, 'PORTICO_ERR_UPSTREAM_ABORTED', err.message);

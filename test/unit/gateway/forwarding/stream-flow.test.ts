@@ -6,18 +6,24 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PassThrough, Writable } from 'node:stream';
+import { PorticoError } from '../../../../common/errors.js';
 import { StreamFlow, type FlowSink, type FlowSource } from '../../../../gateway/forwarding/stream-flow.js';
 import { FrameType, REQUEST_WINDOW, RESPONSE_WINDOW, STREAM_FRAME_HEADER_SIZE, StreamFrameWriter } from '../../../../protocol/link/index.js';
 
 /** A stream user with the base class's steps made callable, writing its frames into memory. */
 class Flow extends StreamFlow {
   private readonly written: Buffer[];
+  readonly lost: string[] = [];
 
   constructor(id: number) {
     const written: Buffer[] = [];
     super(new StreamFrameWriter({ write: (c) => (written.push(Buffer.from(c)), true), cork() {}, uncork() {}, writableLength: 0, destroyed: false }));
     this.written = written;
     this.id = id;
+  }
+
+  protected linkLost(err: PorticoError): void {
+    this.lost.push(err.code);
   }
 
   send(chunk: Buffer, from: FlowSource): void {
@@ -155,6 +161,19 @@ describe('StreamFlow: the worker\'s bytes credited as the client takes them', ()
     flow.over(true, true);
     flow.pass(Buffer.alloc(RESPONSE_WINDOW), null);
     assert.deepEqual(flow.frames(), []);
+  });
+
+  it('the link closing is the user\'s to handle once, and not at all once the stream is over', () => {
+    const flow = new Flow(1);
+    flow.closed(new PorticoError('PORTICO_ERR_UPSTREAM_ABORTED'));
+    flow.closed(new PorticoError('PORTICO_ERR_UPSTREAM_CONNECT'));
+    assert.deepEqual(flow.lost, ['PORTICO_ERR_UPSTREAM_ABORTED']);
+    flow.pass(Buffer.alloc(RESPONSE_WINDOW), null);
+    assert.deepEqual(flow.frames(), [], 'no credit after it: the stream is over');
+    const over = new Flow(2);
+    over.over(false, true);
+    over.closed(new PorticoError('PORTICO_ERR_UPSTREAM_ABORTED'));
+    assert.deepEqual(over.lost, []);
   });
 
   it('REQUEST_ABORT carries its reason on the stream', () => {
