@@ -74,12 +74,7 @@ function live(spec: string): Promise<number> {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      stdin.off('data', onKey);
-      stdin.pause();
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      process.off('exit', restore);
-      out.off('resize', onResize);
+      listen('off');
       restore();
       if (err === undefined) resolve(0);
       else reject(err);
@@ -91,6 +86,20 @@ function live(spec: string): Promise<number> {
     const onSignal = (): void => finish();
     const onResize = (): void => {
       if (redraw) show(redraw());
+    };
+    /** What live() listens to while it runs: the keys, the signals that stop it, the exit that must restore the terminal, a resize. */
+    const listen = (method: 'on' | 'off'): void => {
+      if (rawInput) {
+        stdin[method]('data', onKey);
+        // restore() leaves raw mode: the exit handler needs it as well.
+        if (method === 'on') stdin.setRawMode(true).resume();
+        else stdin.pause();
+      }
+      process[method]('SIGINT', onSignal);
+      process[method]('SIGTERM', onSignal);
+      // A crash must not leave the terminal in raw mode on the alternate screen.
+      process[method]('exit', restore);
+      out[method]('resize', onResize);
     };
 
     const show = (text: string): void => {
@@ -128,16 +137,7 @@ function live(spec: string): Promise<number> {
       timer = setTimeout(() => void tick().catch(finish), REFRESH_MS);
     };
 
-    if (rawInput) {
-      stdin.setRawMode(true);
-      stdin.on('data', onKey);
-      stdin.resume();
-    }
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    // A crash must not leave the terminal in raw mode on the alternate screen.
-    process.on('exit', restore);
-    out.on('resize', onResize);
+    listen('on');
     if (tty) out.write(ENTER_SCREEN);
     void tick().catch(finish);
   });

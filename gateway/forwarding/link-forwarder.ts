@@ -1,11 +1,12 @@
 import { isPorticoError, type ErrorCode, type PorticoError } from '../../common/errors.js';
-import { FrameType, REQUEST_WINDOW, RESPONSE_WINDOW, creditOf, queueStreamRequest, type StreamFrameWriter } from '../../protocol/link/index.js';
+import { FrameType, queueStreamRequest } from '../../protocol/link/index.js';
 import { statusHasNoBody } from '../../protocol/http/http-response.js';
 import { discardUnread, endAtLength, errorDetail, failUpstream, writeWorkerHead, type ForwardContext } from './forward-common.js';
 import { requestHasBody, varsForHttpRequest } from './http-request-vars.js';
 import type { LinkListener, NativeLink, NativeLinkPool } from '../link/link-pool.js';
 import type { Upstream } from './upstream-pool.js';
 import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
+import { StreamFlow } from './stream-flow.js';
 
 export type StreamOutcome = 'done' | 'retry';
 
@@ -14,9 +15,7 @@ const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRAC
 
 /**
  * One request as a stream of a native link (docs/protocol.md), its frames queued into the link's
- * batch for this turn. Bodies flow both ways within windows: the request body pauses once
- * REQUEST_WINDOW bytes are not yet credited by the worker, and response bytes are credited back
- * in halves of RESPONSE_WINDOW as the client takes them (not while its socket is backed up), so a
+ * batch for this turn. Bodies flow both ways within the stream's windows (stream-flow.ts), so a
  * slow client holds back only its own stream. Resolves 'retry' when the request may go out again
  * untouched: the worker's GOAWAY says it never took the stream, or (idempotent methods only) the link
  * closed before any answer or body byte: a reused link the worker closed while it sat idle (a
@@ -37,36 +36,23 @@ export function startStream(
   new GatewayStream(req, res, ctx, up, pool, link, done).start(null);
 }
 
-class GatewayStream implements LinkListener {
+class GatewayStream extends StreamFlow implements LinkListener {
   private readonly req: ForwardedRequest;
   private readonly res: ForwardedResponse;
   private readonly ctx: ForwardContext;
   private readonly up: Upstream;
   private readonly pool: NativeLinkPool;
   private readonly link: NativeLink;
-  private readonly writer: StreamFrameWriter;
   private readonly resolve: (outcome: StreamOutcome) => void;
-  private id = 0;
-  /** Our REQUEST_END (or ABORT) is not queued yet. */
-  private requestOpen = true;
-  /** The worker's RESPONSE_END or RESPONSE_ABORT has not come yet, and the stream is ours. */
-  private responseOpen = true;
   /** The client has its answer, its error, or has gone. */
   private clientDone = false;
   /** HEAD, 204 and 304 answers carry no body to the client, whatever the app wrote. */
   private skipBody: boolean;
   /** A byte of the client's body went out, or a byte of the answer came: no retry any more. */
   private committed = false;
-  /** Request body bytes the worker still takes before it credits more. */
-  private window = REQUEST_WINDOW;
-  /** Response body bytes taken and not credited back yet. */
-  private uncredited = 0;
-  private waitingForClient = false;
   /** The head's Content-Length (-1: none) and the body bytes passed on against it. */
   private length = -1;
   private received = 0;
-  /** When --upstream-timeout runs out for the head (the link's sweep reads it). */
-  headDeadline = 0;
   /** A Set-Cookie the gateway adds to the answer (a socket.io session's sticky cookie), or null. */
   private readonly setCookie: string | null;
 
@@ -74,6 +60,7 @@ class GatewayStream implements LinkListener {
     req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext, up: Upstream, pool: NativeLinkPool, link: NativeLink, resolve: (o: StreamOutcome) => void,
     setCookie: string | null = null,
   ) {
+    super(link.writer);
     this.setCookie = setCookie;
     this.req = req;
     this.res = res;
@@ -81,7 +68,6 @@ class GatewayStream implements LinkListener {
     this.up = up;
     this.pool = pool;
     this.link = link;
-    this.writer = link.writer;
     this.resolve = resolve;
     this.skipBody = req.method === 'HEAD';
   }
@@ -152,17 +138,13 @@ class GatewayStream implements LinkListener {
         this.fail('PORTICO_ERR_UPSTREAM_ABORTED', `the worker aborted the response (${payload.toString('utf8') || 'no reason'})`);
         return this.responseOver();
       case FrameType.RequestCredit:
-        this.window += creditOf(payload);
-        if (this.window > 0 && this.requestOpen && this.req.isPaused()) this.req.resume();
-        return;
+        return this.requestCredited(payload, this.req);
       default:
         return;
     }
   }
 
-  closed(err: PorticoError): void {
-    if (!this.responseOpen) return;
-    this.responseOpen = false;
+  protected linkLost(err: PorticoError): void {
     if (IDEMPOTENT.has(this.req.method ?? '') && this.mayResend()) return this.retry();
     this.stopRequestBody();
     this.fail('PORTICO_ERR_UPSTREAM_ABORTED', err.message);
@@ -220,34 +202,13 @@ class GatewayStream implements LinkListener {
       }
       this.received += payload.length;
     }
-    this.uncredited += payload.length;
     // Body payloads are subarrays of the socket's chunks, never reused: safe to queue.
-    if (!this.clientDone && !this.skipBody && !this.res.write(payload)) {
-      if (!this.waitingForClient) {
-        this.waitingForClient = true;
-        this.res.once('drain', this.onResDrain);
-      }
-      return;
-    }
-    if (!this.waitingForClient && this.uncredited >= RESPONSE_WINDOW / 2) this.credit();
+    this.passResponseBytes(payload, this.clientDone || this.skipBody ? null : this.res);
   }
-
-  private credit(): void {
-    if (!this.responseOpen || this.uncredited === 0) return;
-    this.writer.u32(FrameType.ResponseCredit, this.id, this.uncredited);
-    this.uncredited = 0;
-  }
-
-  private readonly onResDrain = (): void => {
-    this.waitingForClient = false;
-    this.credit();
-  };
 
   private readonly onData = (chunk: Buffer): void => {
     this.committed = true;
-    this.writer.body(FrameType.RequestBody, this.id, chunk);
-    this.window -= chunk.length;
-    if (this.window <= 0) this.req.pause();
+    this.sendRequestBytes(chunk, this.req);
   };
 
   private readonly onEnd = (): void => {
@@ -273,7 +234,7 @@ class GatewayStream implements LinkListener {
   /** Ends the stream from our side: REQUEST_ABORT, and later frames for it are dropped. */
   private cancel(reason: string): void {
     if (!this.responseOpen) return;
-    this.writer.frame(FrameType.RequestAbort, this.id, Buffer.from(reason));
+    this.queueAbort(reason);
     this.responseOver();
   }
 

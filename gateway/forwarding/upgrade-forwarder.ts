@@ -5,7 +5,7 @@ import { isFinalStatus, splitsHead } from '../../protocol/http/http-response.js'
 import { isWebSocketUpgrade } from '../../protocol/http/upgrade.js';
 import { encodePacketHead } from '../../protocol/uwsgi/packet-encoder.js';
 import { parseResponseHead } from '../../protocol/uwsgi/response-head-parser.js';
-import { FrameType, REQUEST_WINDOW, RESPONSE_WINDOW, creditOf, queueStreamRequest, type StreamFrameWriter } from '../../protocol/link/index.js';
+import { FrameType, queueStreamRequest } from '../../protocol/link/index.js';
 import { answeredByWorker, type AccessLog } from '../front/access-log.js';
 import { REASON, clientHeaders, errorDetail, type ForwardContext } from './forward-common.js';
 import { checkHead, clientErrorAnswer, toOriginForm, type HttpLimits } from '../front/http-limits.js';
@@ -13,6 +13,7 @@ import { varsForHttpRequest } from './http-request-vars.js';
 import type { NativeLink, NativeLinkPool } from '../link/link-pool.js';
 import { upstreamSpec, type Upstream } from './upstream-pool.js';
 import { connectUpstream } from './uwsgi-forwarder.js';
+import { StreamFlow } from './stream-flow.js';
 
 /**
  * Upgrades (WebSocket handshakes, and any other protocol an app accepts with 101): node:http hands
@@ -154,39 +155,28 @@ function refuse(socket: Socket, ctx: UpgradeContext, req: IncomingMessage, code:
   else socket.destroy();
 }
 
-/** One upgraded connection on one stream of a native link. */
-class Tunnel {
+/** One upgraded connection on one stream of a native link, within the stream's windows (stream-flow.ts). */
+class Tunnel extends StreamFlow {
   private readonly req: IncomingMessage;
   private readonly socket: Socket;
   private readonly ctx: UpgradeContext;
   private readonly up: Upstream;
   private readonly links: NativeLinkPool;
   private readonly link: NativeLink;
-  private readonly writer: StreamFrameWriter;
-  private id = 0;
-  /** The client's bytes still go to the worker (no REQUEST_END or ABORT yet). */
-  private requestOpen = true;
-  /** The stream is ours: no RESPONSE_END or ABORT yet, and not cancelled. */
-  private responseOpen = true;
   private headWritten = false;
   /** RESPONSE_END came: the app ended its side; the client's may still be open (a half-close). */
   private responseEnded = false;
   /** Holding one of the upstream's request slots: only until the answer's head (a WebSocket may live for hours). */
   private slotHeld = true;
-  private window = REQUEST_WINDOW;
-  private uncredited = 0;
-  private waitingForClient = false;
-  /** When --upstream-timeout runs out for the head (the link's sweep reads it). */
-  headDeadline = 0;
 
   constructor(req: IncomingMessage, socket: Socket, ctx: UpgradeContext, up: Upstream, links: NativeLinkPool, link: NativeLink) {
+    super(link.writer);
     this.req = req;
     this.socket = socket;
     this.ctx = ctx;
     this.up = up;
     this.links = links;
     this.link = link;
-    this.writer = link.writer;
   }
 
   start(head: Buffer): void {
@@ -196,7 +186,6 @@ class Tunnel {
     if (head.length > 0) this.onData(head);
     this.socket.on('data', this.onData);
     this.socket.on('end', this.onEnd);
-    this.socket.on('drain', this.onDrain);
     this.socket.on('close', this.onClose);
     this.link.awaitHead(this, this.ctx.upstreamTimeoutMs);
   }
@@ -217,17 +206,13 @@ class Tunnel {
         this.socket.destroy();
         return this.over();
       case FrameType.RequestCredit:
-        this.window += creditOf(payload);
-        if (this.window > 0 && this.requestOpen && this.socket.isPaused()) this.socket.resume();
-        return;
+        return this.requestCredited(payload, this.socket);
       default:
         return;
     }
   }
 
-  closed(err: PorticoError): void {
-    if (!this.responseOpen) return;
-    this.responseOpen = false;
+  protected linkLost(err: PorticoError): void {
     this.freeSlot();
     if (this.headWritten) this.socket.destroy();
     else refuse(this.socket, this.ctx, this.req, 'PORTICO_ERR_UPSTREAM_ABORTED', err.message);
@@ -268,31 +253,12 @@ class Tunnel {
 
   private body(payload: Buffer): void {
     if (!this.headWritten) return;
-    this.uncredited += payload.length;
-    if (!this.socket.write(payload)) {
-      this.waitingForClient = true;
-      return;
-    }
-    if (!this.waitingForClient && this.uncredited >= RESPONSE_WINDOW / 2) this.credit();
+    this.passResponseBytes(payload, this.socket);
   }
-
-  private credit(): void {
-    if (!this.responseOpen || this.uncredited === 0) return;
-    this.writer.u32(FrameType.ResponseCredit, this.id, this.uncredited);
-    this.uncredited = 0;
-  }
-
-  private readonly onDrain = (): void => {
-    if (!this.waitingForClient) return;
-    this.waitingForClient = false;
-    this.credit();
-  };
 
   private readonly onData = (chunk: Buffer): void => {
     if (!this.requestOpen) return;
-    this.writer.body(FrameType.RequestBody, this.id, chunk);
-    this.window -= chunk.length;
-    if (this.window <= 0) this.socket.pause();
+    this.sendRequestBytes(chunk, this.socket);
   };
 
   private readonly onEnd = (): void => {
@@ -306,12 +272,12 @@ class Tunnel {
     if (!this.responseOpen) return;
     if (this.responseEnded && !this.requestOpen) return this.over();
     // The client went away: the worker hears REQUEST_ABORT and the app's socket closes.
-    this.writer.frame(FrameType.RequestAbort, this.id, Buffer.from('client went away'));
+    this.queueAbort('client went away');
     this.over();
   };
 
   private fail(code: ErrorCode, detail: string): void {
-    if (this.responseOpen) this.writer.frame(FrameType.RequestAbort, this.id, Buffer.from(detail.slice(0, 256)));
+    if (this.responseOpen) this.queueAbort(detail.slice(0, 256));
     this.over();
     if (this.headWritten) {
       this.ctx.log.error(code, `${this.req.method} ${(this.req.url ?? '').slice(0, 256)} via ${this.up.label}: ${new PorticoError(code, detail).message}`);

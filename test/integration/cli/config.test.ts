@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import { optionsMarkdown, OPTIONS_DOC } from '../../../config/config-doc.js';
-import { parseIni } from '../../../config/config-ini.js';
 import { commandFor, resolveConfig } from '../../../config/config-resolve.js';
 import { isPorticoError } from '../../../common/errors.js';
 import { uwsgiRequest } from '../../../protocol/uwsgi/uwsgi-client.js';
@@ -49,30 +48,6 @@ pidfile = /tmp/mydjango.pid
 logto = /var/log/uwsgi/mydjango/@(exec://date +%%Y-%%m-%%d).log
 log-reopen = true
 `;
-
-describe('ini reader', () => {
-  it('reads [uwsgi] and [portico], keeps repeated keys and line numbers, skips comments and other sections', () => {
-    const entries = parseIni('; top comment\n[other]\nsocket = no\n[uwsgi]\n# comment\nstatic-map = /a=x\r\nstatic-map = /b=y\n[portico]\n  master = false  \nlogformat = a # not a comment\n', 'f.ini', {});
-    assert.deepEqual(entries, [
-      { key: 'static-map', value: '/a=x', line: 6 },
-      { key: 'static-map', value: '/b=y', line: 7 },
-      { key: 'master', value: 'false', line: 9 },
-      { key: 'logformat', value: 'a # not a comment', line: 10 },
-    ]);
-  });
-
-  it("expands uWSGI's %-variables, $(ENV) and @(exec://...)", () => {
-    const [a, b, c] = parseIni('[uwsgi]\na = %d%n.sock\nb = $(HOME_X)/x\nc = @(exec://printf %%s-%%s one two)\n', '/etc/app/site.ini', { HOME_X: '/h' });
-    assert.equal(a!.value, '/etc/app/site.sock');
-    assert.equal(b!.value, '/h/x');
-    assert.equal(c!.value, 'one-two');
-  });
-
-  it('refuses a file without a [portico] or [uwsgi] section, and a line that is not key = value', () => {
-    assert.throws(() => parseIni('[app]\nx = 1\n', 'f.ini', {}), /no \[portico\] or \[uwsgi\] section/);
-    assert.throws(() => parseIni('[uwsgi]\nmaster\n', 'f.ini', {}), /f\.ini:2: expected "key = value"/);
-  });
-});
 
 describe('resolution', () => {
   it('defaults < ini < environment < command line, each value with its source', () => {

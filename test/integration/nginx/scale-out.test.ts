@@ -22,7 +22,7 @@ import { ipMissing, needPeer, nginxMissing, rootMissing } from '../../support/pe
 
 const CONF = join(repoRoot, 'deploy', 'nginx', 'portico-multi-host.conf');
 const POD = join(repoRoot, 'deploy', 'kubernetes', 'portico.yaml');
-const LOAD_CLIENT = join(import.meta.dirname, 'support', 'load-client.js');
+const LOAD_CLIENT = join(import.meta.dirname, '..', '..', 'support', 'load-client.js');
 const PORT = 3031;
 /** The load's requests in flight at most: the most the dead host can have had. */
 const CONCURRENCY = 4;

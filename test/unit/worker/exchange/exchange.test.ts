@@ -4,12 +4,11 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
-import { Logger } from '../../../../common/logger.js';
 import { UwsgiVars } from '../../../../protocol/uwsgi/uwsgi-vars.js';
 import { Exchange } from '../../../../worker/exchange/exchange.js';
 import type { ExchangeSocket } from '../../../../worker/exchange/exchange-socket.js';
 import type { ResponseSink } from '../../../../worker/exchange/response-sink.js';
-import type { WorkerContext } from '../../../../worker/worker-context.js';
+import { testWorkerContext } from '../../../support/unit-peers.js';
 
 /** Records what the exchange asks of its connection; the socket's own flow is not under test. */
 class FlowRecorder extends EventEmitter implements ExchangeSocket {
@@ -42,19 +41,7 @@ const nowhere: ResponseSink = {
 
 function exchange(contentLength: number): { ex: Exchange; socket: FlowRecorder } {
   const socket = new FlowRecorder();
-  const ctx: WorkerContext = {
-    log: new Logger({ disableRequests: true }),
-    bufferSize: 4096,
-    chunkedInputTimeoutMs: 4000,
-    handler: () => {},
-    requests: 0,
-    inFlight: 0,
-    onIdle: null,
-    onSettled: null,
-    streamLinks: new Set(),
-    upgraded: new Set(),
-    scoreboard: null,
-  };
+  const ctx = testWorkerContext();
   const vars = new UwsgiVars(['REQUEST_METHOD', 'POST', 'REQUEST_URI', '/up', 'CONTENT_LENGTH', String(contentLength)]);
   const ex = new Exchange({ modifier1: 0, modifier2: 0, datasize: 0, vars, contentLength }, socket, ctx, () => {}, nowhere);
   return { ex, socket };
