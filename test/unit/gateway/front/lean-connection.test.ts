@@ -46,6 +46,7 @@ class Host extends EventEmitter implements LeanHost {
   readonly maxHeaderSize = 16 * 1024;
   readonly keepAliveLine = 'Keep-Alive: timeout=5\r\n';
   closing = false;
+  draining = false;
   readonly requestTimeoutMs = 60_000;
   readonly bodyLimit: number;
   readonly guard: ConnectionGuard<LeanConnection>;
@@ -347,6 +348,18 @@ describe('LeanConnection: keep-alive, close and the client', { timeout: 60_000 }
     await client.closed();
     assert.deepEqual(bodies(client.text), ['/last']);
     assert.deepEqual(host.heads.map((h) => h.url), ['/last'], 'what follows is never parsed');
+    assert.match(client.text, /\r\nConnection: close\r\n/);
+  });
+
+  it('a draining host (a gateway process being replaced): the next response says Connection: close, and the connection closes after it', async () => {
+    const { host, client } = await connection();
+    client.socket.write(get('/before'));
+    await client.until('/before');
+    assert.doesNotMatch(client.text, /\r\nConnection: close\r\n/);
+    host.draining = true;
+    client.socket.write(get('/last') + get('/never'));
+    await client.closed();
+    assert.deepEqual(bodies(client.text), ['/before', '/last']);
     assert.match(client.text, /\r\nConnection: close\r\n/);
   });
 
