@@ -41,6 +41,7 @@ export function gatewayOptionsFrom(http: string, upstreams: string[], values: Op
     http,
     upstreams,
     statics: ((values.static as string[] | undefined) ?? []).map(parseStaticMount),
+    plugins: values['gateway-plugin'] as string[] | undefined,
     trustedProxies: values['trusted-proxies'] as string[] | undefined,
     upstreamTimeout: intOption('upstream-timeout', values['upstream-timeout']),
     bodyLimit: intOption('body-limit', values['body-limit']),

@@ -18,6 +18,7 @@ export const ErrorCodes = {
   PORTICO_ERR_BODY_LENGTH: { status: 500, message: "the app's response body is not as long as its Content-Length" },
   PORTICO_ERR_APP_EXCEPTION: { status: 500, message: 'the app threw while handling a request' },
   PORTICO_ERR_APP_LOAD: { status: 500, message: 'the app module could not be loaded' },
+  PORTICO_ERR_GATEWAY_PLUGIN: { status: 500, message: 'a --gateway-plugin could not be loaded or registered' },
   PORTICO_ERR_CLIENT_ABORTED: { status: 499, message: 'the client closed the connection before the response was complete' },
   PORTICO_ERR_BAD_RESPONSE: { status: 502, message: 'the upstream sent a malformed response' },
   PORTICO_ERR_UPSTREAM_CONNECT: { status: 502, message: 'could not connect to the upstream socket' },

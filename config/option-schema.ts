@@ -94,6 +94,7 @@ export const SCHEMA = {
   'cheaper-rss-limit-hard': { type: 'string', arg: 'MB', default: '0', commands: WS, help: "stop a worker while the workers' total RSS is over MB (0: no limit)" },
   // The gateway.
   upstream: { type: 'string', multiple: true, arg: 'uwsgi://unix:PATH|portico://unix:PATH|...HOST:PORT', commands: ['gateway'], help: 'a worker socket to forward to (repeatable); portico:// uses the native link' },
+  'gateway-plugin': { type: 'string', multiple: true, arg: 'FILE', commands: SG, help: "a module whose default export is a fastify plugin, registered in front of the forwarding route (repeatable): @fastify/compress, @fastify/cors, @fastify/rate-limit, an auth hook... then apply to forwarded requests, which all go through fastify (docs/gateway.md)" },
   static: { type: 'string', multiple: true, arg: '/prefix=DIR', aliases: ['static-map'], commands: SG, help: "serve DIR's files under /prefix (repeatable; uWSGI's static-map)" },
   'trusted-proxies': { type: 'string', multiple: true, arg: 'CIDR|unix', commands: SG, help: `peers whose X-Forwarded-For/-Proto are believed (repeatable; default ${defaults.trustedProxies.join(', ')})` },
   'upstream-timeout': { type: 'string', arg: 'SECONDS', default: String(defaults.upstreamTimeout), aliases: ['http-timeout'], commands: SG, help: "wait this long for a worker's response head, then 504" },

@@ -9,18 +9,19 @@ import { Logger, type LogFormat } from '../common/logger.js';
 import { formatSocketAddress, listenError, parseSocketAddress, type SocketAddress } from '../protocol/socket-address.js';
 import { StaticCache } from './static/static-cache.js';
 import { AccessLog, type AccessMode } from './front/access-log.js';
-import { installStaticCache } from './static/static-install.js';
+import { staticCacheHooks } from './static/static-install.js';
 import { installSiblingCheck } from './static/static-siblings.js';
 import type { StaticMount } from './static/static-mounts.js';
 import { TrustedProxies } from './front/trusted-proxies.js';
-import { installForwardFastPath } from './forwarding/forward-fast-path.js';
 import type { ForwardedRequest, ForwardedResponse } from './forwarding/forward-types.js';
-import { installLeanFront } from './front/lean-front.js';
-import { installUpgrades, type UpgradeHandOff } from './forwarding/upgrade-forwarder.js';
+import { createHttpFront, type HttpFront } from './front/http-front.js';
+import { upgradeForwarder, type UpgradeHandOff } from './forwarding/upgrade-forwarder.js';
+import { ReplyResponse } from './forwarding/reply-response.js';
+import { registerGatewayPlugins } from './gateway-plugins.js';
 import { StickySessions } from './forwarding/sticky-sessions.js';
 import { forwardFailed, type ForwardContext } from './forwarding/forward-common.js';
 import { forwardNow, forwardRequest } from './forwarding/forward-request.js';
-import { fastifyLimitOptions, installHttpLimits, resolveHttpLimits, type HttpLimitOptions, type HttpLimits } from './front/http-limits.js';
+import { onClientError, resolveHttpLimits, type HttpLimitOptions, type HttpLimits } from './front/http-limits.js';
 import { NativeLinkPool } from './link/link-pool.js';
 import type { OtelSettings } from '../common/otel-config.js';
 import type { GatewayTracing } from './gateway-tracing.js';
@@ -57,6 +58,8 @@ export interface GatewayOptions extends HttpLimitOptions {
   upgradeHandOff?: UpgradeHandOff;
   /** --otel (common/otel-config.ts): spans for each forwarded request. null or absent: none, nothing of OpenTelemetry loaded. */
   otel?: OtelSettings | null;
+  /** --gateway-plugin: files whose default export is a fastify plugin, registered in front of the forwarding route. */
+  plugins?: string[];
 }
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
@@ -65,14 +68,17 @@ const EXTRA_METHODS = ['PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK',
 const FORWARDED_METHODS: ReadonlySet<string> = new Set([...METHODS, ...EXTRA_METHODS]);
 
 /**
- * The HTTP front: fastify serves the --static mounts itself and hands every other request to the
- * worker pool. The forwarding route takes over the raw request and response (reply.hijack), so
- * bodies stream both ways without fastify parsing or buffering them.
+ * The HTTP front: fastify, on a server made by its serverFactory (gateway/front/http-front.ts),
+ * serves the --static mounts with @fastify/static and hands every other request to the worker pool
+ * through one route; the lean front takes the requests it can answer without node:http's objects
+ * (no --gateway-plugin) and gives them to the same forwarder. Bodies stream both ways without
+ * fastify parsing or buffering them.
  */
 export class GatewayServer {
   readonly log: Logger;
   readonly listenAddress: SocketAddress;
-  readonly app: FastifyInstance;
+  private app: FastifyInstance | null = null;
+  private front: HttpFront | null = null;
   private readonly options: GatewayOptions;
   private ctx: ForwardContext | null = null;
   private readonly staticCache = new StaticCache();
@@ -81,7 +87,6 @@ export class GatewayServer {
   private readonly limits: HttpLimits;
   private readonly trusted: TrustedProxies;
   private tracing: GatewayTracing | null = null;
-  private front: { drain(): void } | null = null;
   /** Forwarded requests by status class and latency, when --metrics asks (plain numbers, cheap). */
   readonly requestMetrics: RequestCounters | null;
 
@@ -96,7 +101,6 @@ export class GatewayServer {
     this.requestMetrics = options.metrics ? new RequestCounters() : null;
     this.trusted = new TrustedProxies(options.trustedProxies ?? defaults.trustedProxies);
     this.access = options.accessLog ? new AccessLog(this.log, options.accessLog, this.trusted) : null;
-    this.app = Fastify({ logger: false, return503OnClosing: true, ...fastifyLimitOptions(this.limits, this.log, this.access) });
   }
 
   async start(): Promise<void> {
@@ -118,12 +122,54 @@ export class GatewayServer {
       sticky: new StickySessions(),
     };
     this.ctx = ctx;
-    const app = this.app;
+    const statics = o.statics ?? [];
+    const plugins = o.plugins ?? [];
+    const forward = (req: ForwardedRequest, res: ForwardedResponse): void => {
+      this.requestMetrics?.track(res);
+      if (tracing !== null) tracing.receive(req, res);
+      if (!forwardNow(req, res, ctx)) forwardRequest(req, res, ctx).catch((err: unknown) => forwardFailed(res, ctx, req, err));
+    };
+    const handOff = o.upgradeHandOff ?? null;
+    const { limits, log, access } = this;
+    const app = Fastify({
+      logger: false,
+      return503OnClosing: true,
+      // Node's refusals (its parser, its timeouts) get a code and a log line like the gateway's own.
+      clientErrorHandler: (err, socket) => onClientError(err, socket, log, access),
+      serverFactory: (handler) => {
+        this.front = createHttpFront(handler, {
+          limits,
+          log,
+          access,
+          upgrade: upgradeForwarder(ctx, limits, access, handOff),
+          // The lean front answers without fastify: only while no plugin's hooks have to see every request.
+          lean: plugins.length > 0 ? null : {
+            staticPrefixes: statics.map((m) => m.prefix),
+            staticCache: statics.length > 0 ? this.staticCache : null,
+            elsewhere: handOff === null ? undefined : () => handOff.open,
+            methods: FORWARDED_METHODS,
+            allNative: () => ctx.pool.upstreams.every((u) => u.link === 'native'),
+            forward,
+          },
+        });
+        return this.front.server;
+      },
+    });
+    this.app = app;
+    const lean = this.front!.lean;
+    if (lean !== null) {
+      app.addHook('preClose', (done) => {
+        lean.close();
+        done();
+      });
+    }
     // Bodies belong to the workers: fastify must not parse or consume them.
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', (_req, _payload, done) => done(null));
+    for (const m of EXTRA_METHODS) app.addHttpMethod(m, { hasBody: true });
+    // First, so their hooks run before anything answers (the static files too) and see every request.
+    await registerGatewayPlugins(app, plugins);
     let first = true;
-    const statics = o.statics ?? [];
     const resolved: Array<{ prefix: string; root: string; realRoot: string }> = [];
     for (const mount of statics) {
       const realRoot = await realpath(mount.root);
@@ -150,40 +196,18 @@ export class GatewayServer {
     }
     if (statics.length > 0) {
       installSiblingCheck(app, resolved);
-      installStaticCache(app, this.staticCache);
+      // With a plugin, each static file comes from @fastify/static, through the plugin's hooks.
+      if (plugins.length === 0) staticCacheHooks(app, this.staticCache);
     }
-    for (const m of EXTRA_METHODS) app.addHttpMethod(m, { hasBody: true });
-    const forward = (req: ForwardedRequest, res: ForwardedResponse): Promise<void> | undefined => {
-      this.requestMetrics?.track(res);
-      if (tracing !== null) tracing.receive(req, res);
-      return forwardNow(req, res, ctx) ? undefined : forwardRequest(req, res, ctx);
-    };
     app.route({
-      method: [...METHODS, ...EXTRA_METHODS],
+      // A plugin may have taken one already: @fastify/cors answers preflights with its own `OPTIONS *`.
+      method: [...FORWARDED_METHODS].filter((method) => !app.hasRoute({ method, url: '/*' })),
       url: '/*',
-      handler: (request, reply) => {
+      // With a plugin, the worker's answer goes out through fastify's reply, so the plugin's onSend
+      // hooks see it (compression, headers); without one, the raw response is the forwarder's.
+      handler: plugins.length > 0 ? (request, reply) => forward(request.raw, new ReplyResponse(reply)) : (request, reply) => {
         reply.hijack();
-        return forward(request.raw, reply.raw)?.catch((err: unknown) => forwardFailed(reply.raw, ctx, request.raw, err));
-      },
-    });
-    installForwardFastPath(app, statics.map((m) => m.prefix), FORWARDED_METHODS, (req, res) => {
-      forward(req, res)?.catch((err: unknown) => forwardFailed(res, ctx, req, err));
-    });
-    // Last, so the limits are checked before the static cache and fastify see a request.
-    installHttpLimits(app, this.limits, this.log, this.access);
-    const handOff = o.upgradeHandOff ?? null;
-    installUpgrades(app.server, ctx, this.limits, this.access, handOff);
-    this.front = installLeanFront(app, {
-      limits: this.limits,
-      log: this.log,
-      staticPrefixes: statics.map((m) => m.prefix),
-      staticCache: statics.length > 0 ? this.staticCache : null,
-      access: this.access,
-      elsewhere: handOff === null ? undefined : () => handOff.open,
-      methods: FORWARDED_METHODS,
-      allNative: () => ctx.pool.upstreams.every((u) => u.link === 'native'),
-      forward: (req, res) => {
-        forward(req, res)?.catch((err: unknown) => forwardFailed(res, ctx, req, err));
+        forward(request.raw, reply.raw);
       },
     });
     const addr = this.listenAddress;
@@ -243,7 +267,7 @@ export class GatewayServer {
 
   /** http://host:port of the listener (the real port when 0 was asked for). */
   get url(): string {
-    const a = this.app.server.address();
+    const a = this.front?.server.address();
     if (a && typeof a === 'object') return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
     return `unix:${formatSocketAddress(this.listenAddress)}`;
   }
@@ -254,13 +278,14 @@ export class GatewayServer {
    * Resolves once every connection is closed; stop() then finishes the rest.
    */
   drain(): Promise<void> {
-    this.front?.drain();
-    return new Promise((resolve) => this.app.server.close(() => resolve()));
+    const front = this.front;
+    front?.lean?.drain();
+    return new Promise((resolve) => (front === null ? resolve() : front.server.close(() => resolve())));
   }
 
   /** Stops accepting and waits for in-flight requests (fastify's close does both). */
   async stop(): Promise<void> {
-    await this.app.close();
+    await this.app?.close();
     for (const pool of this.ctx?.native.values() ?? []) {
       pool.close();
       // How well keep-alive worked: far fewer connections than requests.

@@ -32,7 +32,7 @@ export interface ForwardedRequest {
   pipe<T extends NodeJS.WritableStream>(destination: T, options?: { end?: boolean }): T;
 }
 
-/** What the forwarders do with the client's response: node:http's ServerResponse, or a LeanResponse. */
+/** What the forwarders do with the client's response: node:http's ServerResponse, a LeanResponse, or a ReplyResponse (through fastify's reply, for a --gateway-plugin's hooks). */
 export interface ForwardedResponse {
   readonly headersSent: boolean;
   readonly writableFinished: boolean;

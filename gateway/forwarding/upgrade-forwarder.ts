@@ -1,4 +1,4 @@
-import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { PorticoError, isPorticoError, type ErrorCode } from '../../common/errors.js';
 import { isFinalStatus, splitsHead } from '../../protocol/http/http-response.js';
@@ -17,7 +17,7 @@ import { StreamFlow } from './stream-flow.js';
 
 /**
  * Upgrades (WebSocket handshakes, and any other protocol an app accepts with 101): node:http hands
- * over the client's socket with its `'upgrade'` event, and the request goes to a worker as one
+ * over the client's socket with its `'upgrade'` event (gateway/front/http-front.ts), and the request goes to a worker as one
  * stream of the native link, whose frames then carry the connection both ways within
  * the stream's windows (docs/protocol.md): the client's bytes as REQUEST_BODY, the app's as
  * RESPONSE_BODY, a half-close as REQUEST_END / RESPONSE_END, a close as an abort. A slow reader
@@ -25,14 +25,14 @@ import { StreamFlow } from './stream-flow.js';
  * becomes the tunnel; anything else is written as the response and the connection closes.
  * A uwsgi upstream gets the upgrade as nginx's uwsgi_pass gives it (uwsgiTunnel, below).
  */
-export function installUpgrades(server: Server, ctx: ForwardContext, limits: HttpLimits, access: AccessLog | null, handOff: UpgradeHandOff | null): void {
-  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+export function upgradeForwarder(ctx: ForwardContext, limits: HttpLimits, access: AccessLog | null, handOff: UpgradeHandOff | null): (req: IncomingMessage, socket: Socket, head: Buffer) => void {
+  return (req, socket, head) => {
     socket.on('error', noop);
     const up: UpgradeContext = { ...ctx, access, handOff };
     forwardUpgrade(req, socket, head, up, limits).catch((err: unknown) => {
       refuse(socket, up, req, isPorticoError(err) ? err.code : 'PORTICO_ERR_UPSTREAM_ABORTED', isPorticoError(err) ? errorDetail(err) : String(err));
     });
-  });
+  };
 }
 
 /**

@@ -18,8 +18,9 @@ export type AccessMode = 'all' | 'own';
 /** Responses whose head came from a worker (writeWorkerHead): that worker logs them. */
 const fromWorker = new WeakSet<object>();
 
-export function answeredByWorker(res: object): void {
-  fromWorker.add(res);
+export function answeredByWorker(res: object & { raw?: object }): void {
+  // A response written through fastify's reply (gateway/forwarding/reply-response.ts) is noted by its raw one.
+  fromWorker.add(res.raw ?? res);
 }
 
 type LoggedRequest = Pick<ForwardedRequest, 'method' | 'url' | 'httpVersion' | 'rawHeaders' | 'socket' | 'requestId'>;

@@ -1,12 +1,10 @@
 import { STATUS_CODES, IncomingMessage, type ServerOptions, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { FastifyInstance } from 'fastify';
 import { defaults } from '../../config/defaults.js';
 import { ErrorCodes, PorticoError, type ErrorCode } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { isValidHost } from '../../protocol/http/host.js';
 import type { AccessLog } from './access-log.js';
-import { refusalLog } from './connection-guard.js';
 import type { ForwardedRequest } from '../forwarding/forward-types.js';
 
 /** The gateway's limits on what a client may send, with gunicorn's names (`--limit-request-*`). */
@@ -54,32 +52,27 @@ export function resolveHttpLimits(o: HttpLimitOptions): HttpLimits {
 }
 
 /**
- * What Fastify() must be given for the limits, since Node's server takes them at creation.
- * maxHeaderSize: Node counts the request line and every header into one budget and answers 431 past
- * it before anything here runs; it is sized so that only the per-line and per-field limits (with
- * their own codes) decide, as gunicorn's do. The timeouts answer 408 (or close) through the
- * clientErrorHandler, and Node checks them every connectionsCheckingInterval (30 s by default: far
- * too coarse for a timeout of a few seconds).
+ * The options node:http's server takes at creation for the limits. maxHeaderSize: Node counts the
+ * request line and every header into one budget and answers 431 past it before anything here
+ * runs; it is sized so that only the per-line and per-field limits (with their own codes) decide,
+ * as gunicorn's do. The timeouts answer 408 (or close) through onClientError, and Node checks
+ * them every connectionsCheckingInterval (30 s by default: far too coarse for a timeout of a few
+ * seconds).
  */
-export function fastifyLimitOptions(limits: HttpLimits, log: Logger, access: AccessLog | null = null): { http: ServerOptions; requestTimeout: number; keepAliveTimeout: number; clientErrorHandler: (err: Error & { code?: string }, socket: Socket) => void } {
+export function serverLimitOptions(limits: HttpLimits): ServerOptions {
   const headersTimeout = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
   return {
-    http: {
-      maxHeaderSize: limits.requestLine + 2 + (limits.fields + 1) * (limits.fieldSize + 2) + 2,
-      headersTimeout,
-      requestTimeout: limits.requestTimeoutMs,
-      connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(headersTimeout / 4))),
-    },
-    // fastify copies its own requestTimeout onto the server after creating it (0 = none).
+    maxHeaderSize: limits.requestLine + 2 + (limits.fields + 1) * (limits.fieldSize + 2) + 2,
+    headersTimeout,
     requestTimeout: limits.requestTimeoutMs,
     // The idle timeout between requests, node:http's and the lean front's (and their Keep-Alive: timeout=N).
     keepAliveTimeout: limits.keepAliveTimeoutMs,
-    clientErrorHandler: (err, socket) => onClientError(err, socket, log, access),
+    connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(headersTimeout / 4))),
   };
 }
 
 /** Node's refusals (its parser, its timeouts) get a code and a log line like the gateway's own. */
-function onClientError(err: Error & { code?: string; reason?: string }, socket: Socket, log: Logger, access: AccessLog | null): void {
+export function onClientError(err: Error & { code?: string; reason?: string }, socket: Socket, log: Logger, access: AccessLog | null): void {
   // Bytes still arriving on a connection already refused are the same refusal, not a new one.
   if (err.code === 'ECONNRESET' || socket.destroyed || handled.has(socket)) return;
   handled.add(socket);
@@ -164,53 +157,38 @@ function lingerClose(socket: Socket): void {
   socket.once('close', () => clearTimeout(timer));
 }
 
+/** CONNECT is for forward proxies: Node closes the connection without a word if nobody answers it. */
+export function refuseConnect(req: IncomingMessage, socket: Socket, log: Logger): void {
+  log.error('PORTICO_ERR_METHOD_NOT_ALLOWED', `CONNECT ${(req.url ?? '').slice(0, 256)}: ${ErrorCodes.PORTICO_ERR_METHOD_NOT_ALLOWED.message}`);
+  socket.on('error', () => {});
+  if (socket.writable) socket.write(clientErrorAnswer('PORTICO_ERR_METHOD_NOT_ALLOWED'));
+  lingerClose(socket);
+}
+
 /**
- * Puts the limit checks in front of everything that answers requests (fastify, the static cache):
- * a request over a limit is answered here and reaches no route and no worker. Also caps open
- * connections (Node closes the ones past it at accept) and lets the field count see one field past
- * the limit (Node would drop any beyond maxHeadersCount silently, 2000 by default).
+ * The limit checks for a request node:http parsed, before anything answers it (fastify, its hooks,
+ * the static files): false when it was refused here (answered, or a request pipelined behind a
+ * refused one), and nothing else may see it.
  */
-export function installHttpLimits(app: FastifyInstance, limits: HttpLimits, log: Logger, access: AccessLog | null = null): void {
-  const server = app.server;
-  // node:http's own cap, for a server without the lean front: that one lifts it and caps
-  // connections itself, closing idle ones to make room (see ConnectionGuard).
-  server.maxConnections = limits.maxConnections;
-  server.maxHeadersCount = limits.fields + 1;
-  const refusals = refusalLog(log, limits.maxConnections);
-  server.on('drop', (data?: { remoteAddress?: string }) => refusals.note(data?.remoteAddress));
-  // CONNECT is for forward proxies: Node closes the connection without a word if nobody listens.
-  server.on('connect', (req: IncomingMessage, socket: Socket) => {
-    log.error('PORTICO_ERR_METHOD_NOT_ALLOWED', `CONNECT ${(req.url ?? '').slice(0, 256)}: ${ErrorCodes.PORTICO_ERR_METHOD_NOT_ALLOWED.message}`);
-    socket.on('error', () => {});
-    if (socket.writable) socket.write(clientErrorAnswer('PORTICO_ERR_METHOD_NOT_ALLOWED'));
-    lingerClose(socket);
-  });
-  // node:http answers `Expect: 100-continue` itself before 'request' unless someone listens here:
-  // a body the limits already refuse (a Content-Length past --body-limit) must get its 413 alone,
-  // not a 100 Continue inviting the client to send it.
-  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
-    if (checkHead(req, limits) === null) res.writeContinue();
-    server.emit('request', req, res);
-  });
-  const handlers = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
-  server.removeAllListeners('request');
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    // A request pipelined behind a refused one (Node parsed it already) is never served: the
-    // refusal closes the connection, and after a framing refusal these bytes were its body.
-    if (handled.has(req.socket)) return;
-    if (access) res.once('finish', () => access.note(req, res));
-    const refusal = checkHead(req, limits) ?? toOriginForm(req);
-    if (refusal) return refuse(req, res, log, refusal[0], refusal[1]);
-    if (seen.chunked) {
-      // A Content-Length body was checked above; only a chunked one has to be counted as it comes.
-      limitBody(req, res, limits.bodyLimit, log);
-      // The lean front decodes every chunked body it forwards, strictly; one here (static files,
-      // a method not forwarded, an upgrade) is read by llhttp, which takes chunk sizes up to
-      // 2^64 - 1 where nginx stops at 2^63 - 1: nothing after it is read as a request.
-      res.setHeader('Connection', 'close');
-    }
-    for (const h of handlers) h.call(server, req, res);
-  });
+export function admitRequest(req: IncomingMessage, res: ServerResponse, limits: HttpLimits, log: Logger, access: AccessLog | null): boolean {
+  // A request pipelined behind a refused one (Node parsed it already) is never served: the
+  // refusal closes the connection, and after a framing refusal these bytes were its body.
+  if (handled.has(req.socket)) return false;
+  if (access) res.once('finish', () => access.note(req, res));
+  const refusal = checkHead(req, limits) ?? toOriginForm(req);
+  if (refusal) {
+    refuse(req, res, log, refusal[0], refusal[1]);
+    return false;
+  }
+  if (seen.chunked) {
+    // A Content-Length body was checked above; only a chunked one has to be counted as it comes.
+    limitBody(req, res, limits.bodyLimit, log);
+    // The lean front decodes every chunked body it forwards, strictly; one here (static files,
+    // a method not forwarded, an upgrade, a --gateway-plugin) is read by llhttp, which takes chunk
+    // sizes up to 2^64 - 1 where nginx stops at 2^63 - 1: nothing after it is read as a request.
+    res.setHeader('Connection', 'close');
+  }
+  return true;
 }
 
 /**

@@ -1,6 +1,5 @@
-import { maxHeaderSize as defaultMaxHeaderSize, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { maxHeaderSize as defaultMaxHeaderSize, type Server } from 'node:http';
 import type { Socket } from 'node:net';
-import type { FastifyInstance } from 'fastify';
 import type { PorticoError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import type { AccessLog } from './access-log.js';
@@ -42,32 +41,7 @@ export interface LeanFrontOptions {
  * closing) hands the connection to node:http with the unparsed bytes, and node:http and fastify
  * answer it as they would have, and keep the connection.
  */
-export function installLeanFront(app: FastifyInstance, options: LeanFrontOptions): { drain(): void } | null {
-  const server = app.server as Server;
-  const listeners = server.listeners('connection') as Array<(socket: Socket) => void>;
-  // Exactly node:http's own connection listener is expected; otherwise stay out.
-  if (listeners.length !== 1) return null;
-  const nodeListener = listeners[0]!;
-  const front = new LeanFront(server, nodeListener, options);
-  // The front's guard caps connections (closing idle ones to make room): node:http's cap would
-  // refuse a client at accept before the guard could.
-  server.maxConnections = Infinity;
-  server.removeListener('connection', nodeListener);
-  server.on('connection', (socket: Socket) => front.connect(socket));
-  // Which handed-off connections have a request in progress (never closed to make room).
-  server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => front.guard.headComplete(req.socket, res));
-  // An upgraded connection is in progress until it closes: never one to close to make room.
-  server.prependListener('upgrade', (_req: IncomingMessage, socket: Socket) => front.guard.headComplete(socket, socket));
-  app.addHook('preClose', (done) => {
-    front.close();
-    done();
-  });
-  // Not at preClose: a client connecting meanwhile must still be timed out.
-  server.once('close', () => front.guard.stop());
-  return front;
-}
-
-class LeanFront implements LeanHost {
+export class LeanFront implements LeanHost {
   readonly maxHeaderSize: number;
   closing = false;
   draining = false;
