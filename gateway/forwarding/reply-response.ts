@@ -13,7 +13,11 @@ import type { ForwardedResponse } from './forward-types.js';
  */
 export class ReplyResponse extends EventEmitter implements ForwardedResponse {
   statusCode = 200;
+  headersSent = false;
   private readonly reply: FastifyReply;
+  /** The body so far, until the send at the end of this turn; then null. */
+  private pending: Buffer[] | null = null;
+  private ended = false;
   private body: PassThrough | null = null;
 
   constructor(reply: FastifyReply) {
@@ -27,10 +31,6 @@ export class ReplyResponse extends EventEmitter implements ForwardedResponse {
   /** The access log (gateway/front/access-log.ts) sees the raw response. */
   get raw(): object {
     return this.reply.raw;
-  }
-
-  get headersSent(): boolean {
-    return this.body !== null;
   }
 
   get writableFinished(): boolean {
@@ -53,21 +53,29 @@ export class ReplyResponse extends EventEmitter implements ForwardedResponse {
     reply.code(status);
     if (reason) reply.raw.statusMessage = reason;
     reply.headers(collected);
-    const body = new PassThrough();
-    body.on('drain', () => this.emit('drain'));
-    this.body = body;
-    reply.send(body);
+    this.headersSent = true;
+    this.pending = [];
+    // A small answer usually arrives whole in the turn of its head: it is sent as one Buffer, which
+    // costs fastify and the onSend hooks less than a stream. A longer one streams from then on.
+    queueMicrotask(() => this.send());
     return this;
   }
 
   write(chunk: Buffer): boolean {
-    return this.body!.write(chunk);
+    if (this.body !== null) return this.body.write(chunk);
+    this.pending!.push(chunk);
+    return true;
   }
 
   end(chunk?: string | Buffer): this {
-    if (this.body === null) this.writeHead(this.statusCode);
-    if (chunk === undefined) this.body!.end();
-    else this.body!.end(chunk);
+    if (!this.headersSent) this.writeHead(this.statusCode);
+    if (this.body !== null) {
+      if (chunk === undefined) this.body.end();
+      else this.body.end(chunk);
+      return this;
+    }
+    if (chunk !== undefined) this.pending!.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    this.ended = true;
     return this;
   }
 
@@ -75,6 +83,23 @@ export class ReplyResponse extends EventEmitter implements ForwardedResponse {
     this.reply.raw.destroy();
     this.body?.destroy();
     return this;
+  }
+
+  private send(): void {
+    const pending = this.pending!;
+    this.pending = null;
+    if (this.reply.raw.destroyed) return;
+    if (this.ended) {
+      // No payload for an empty body: fastify then keeps a HEAD's Content-Length as the worker sent it.
+      if (pending.length === 0) this.reply.send();
+      else this.reply.send(pending.length === 1 ? pending[0] : Buffer.concat(pending));
+      return;
+    }
+    const body = new PassThrough();
+    body.on('drain', () => this.emit('drain'));
+    for (const chunk of pending) body.write(chunk);
+    this.body = body;
+    this.reply.send(body);
   }
 }
 
