@@ -283,9 +283,14 @@ export class GatewayServer {
     return new Promise((resolve) => (front === null ? resolve() : front.server.close(() => resolve())));
   }
 
-  /** Stops accepting and waits for in-flight requests (fastify's close does both). */
+  /** Stops accepting and waits for in-flight requests (fastify's close, and the server's on an inherited descriptor). */
   async stop(): Promise<void> {
     await this.app?.close();
+    // On an inherited descriptor (listenOnFd) fastify did not start the server, and with a
+    // serverFactory it then does not close it either: the gateway does, and waits for the
+    // connections still answering (node:http's and the lean front's alike).
+    const server = this.front?.server;
+    if (server?.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
     for (const pool of this.ctx?.native.values() ?? []) {
       pool.close();
       // How well keep-alive worked: far fewer connections than requests.
@@ -299,7 +304,7 @@ export class GatewayServer {
 
 /**
  * fastify's listen() takes no file descriptor: the server it made listens on the inherited socket
- * directly once fastify is ready (its close() still closes that server).
+ * directly once fastify is ready (stop() closes it: fastify closes only a factory's server it started).
  */
 async function listenOnFd(app: FastifyInstance, fd: number): Promise<void> {
   await app.ready();
