@@ -69,7 +69,7 @@ export class ConnectionGuard<C extends GuardedConnection> {
   constructor(limits: HttpLimits, log: Logger, onHeadTimeout: (conn: C) => void, elsewhere: () => number = () => 0) {
     this.onHeadTimeout = onHeadTimeout;
     this.elsewhere = elsewhere;
-    // As node:http's own headersTimeout (see fastifyLimitOptions): a head never gets longer than the whole request.
+    // As node:http's own headersTimeout (see serverLimitOptions in http-limits.ts): a head never gets longer than the whole request.
     this.headersTimeoutMs = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
     this.keepAliveTimeoutMs = limits.keepAliveTimeoutMs;
     this.maxConnections = limits.maxConnections;
