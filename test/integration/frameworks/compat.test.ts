@@ -1,5 +1,5 @@
 // Issue 13's compatibility suite, the middleware rows: real packages from npm, each app written as
-// its framework's docs show (test/fixtures/frameworks), on the four paths of support/four-paths.ts.
+// its framework's docs show (test/fixtures/frameworks), on the four paths of test/support/four-paths.ts.
 // Each row checks status, headers, the exact body bytes and the cookies as the client gets them:
 // a compressed body decodes once to the app's text (no hop compresses it again or strips the
 // encoding), a range is the file's exact bytes, a 304 has no body, a 20 MiB upload reaches multer

@@ -2,7 +2,7 @@
 // in test/fixtures/frameworks/next-app (a page, a route handler) with `next build`, offline from
 // the npm package alone (about 7 s on the 2-core machine, Turbopack), in a directory under the
 // repository so `next` resolves from its node_modules; then runs Next's custom-server handler
-// (`export default app.getRequestHandler()`) on the four paths of support/four-paths.ts.
+// (`export default app.getRequestHandler()`) on the four paths of test/support/four-paths.ts.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
