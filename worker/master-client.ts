@@ -1,5 +1,4 @@
 import { Socket } from 'node:net';
-import { watchHealth } from './watchdog/health.js';
 import { BEATS_PER_THRESHOLD, Scoreboard } from './watchdog/scoreboard.js';
 import type { WatchdogConfig } from './watchdog/watchdog.js';
 import type { WorkerServer } from './worker-server.js';
@@ -91,8 +90,9 @@ export async function createScoreboard(config: ManagedWorkerConfig): Promise<Sco
     setInterval(() => board.beat(), config.blockedMs / BEATS_PER_THRESHOLD).unref();
   }
   if (!config.watchdog) return board;
-  // Health is read only through the watchdog (--stats, portico top, /metrics).
-  watchHealth(board);
+  // Health is read only through the watchdog (--stats, portico top, /metrics): node:perf_hooks and
+  // node:v8 (about 0.6 MB of a process's RSS) load only then.
+  (await import('./watchdog/health.js')).watchHealth(board);
   const { Worker } = await import('node:worker_threads');
   const thread = new Worker(new URL('./watchdog/watchdog.js', import.meta.url), { workerData: watchdogConfig });
   // The process ends when the worker server does; the watchdog never keeps it alive.

@@ -70,6 +70,8 @@ export class LeanConnection implements ResponseOwner, GuardedConnection {
   readonly keepAliveLine: string;
   waiting = Waiting.No;
   waitingSince = 0;
+  waitPrev: GuardedConnection | null = null;
+  waitNext: GuardedConnection | null = null;
   private readonly host: LeanHost;
   private readonly parser: HttpParser;
   private current: LeanResponse | null = null;

@@ -4,6 +4,9 @@ import type { Socket } from 'node:net';
 import type { ForwardedResponse } from '../forwarding/forward-types.js';
 import { statusHasNoBody } from '../../protocol/http/http-response.js';
 
+/** A body up to this size is copied behind its head into one buffer (see write). */
+const COMBINE_LIMIT = 4096;
+
 /** The connection a LeanResponse is written to (a LeanConnection). */
 export interface ResponseOwner {
   readonly socket: Socket;
@@ -124,9 +127,18 @@ export class LeanResponse extends EventEmitter implements ForwardedResponse {
     // HEAD, 204, 304: node:http ignores the body too.
     if (!this.hasBody || chunk.length === 0) return true;
     const socket = this.cork();
-    if (this.pendingHead !== '') {
-      socket.write(this.pendingHead, 'latin1');
+    const head = this.pendingHead;
+    if (head !== '') {
       this.pendingHead = '';
+      // A small body goes out in one buffer with its head: the uncork then makes one write,
+      // where a string and a buffer take a writev (an array of chunks, the string copied in C++).
+      if (!this.chunked && chunk.length <= COMBINE_LIMIT) {
+        const both = Buffer.allocUnsafe(head.length + chunk.length);
+        both.write(head, 0, 'latin1');
+        both.set(chunk, head.length);
+        return socket.write(both);
+      }
+      socket.write(head, 'latin1');
     }
     if (!this.chunked) return socket.write(chunk);
     socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
