@@ -22,6 +22,7 @@ export function renderTop(prev: MasterStatsJson | null, cur: MasterStatsJson, el
   const header = [
     `portico ${cur.version} - master pid ${cur.pid} - sockets: ${sockets}`,
     `requests: ${total}  req/s: ${rates ? fixed(rates.total) : '-'}  workers: ${busy} busy / ${cur.workers.length - cheap} total${cheap ? ` (${cheap} cheap)` : ''}${upgradedLine(cur)}`,
+    ...gatewayLines(cur),
     ...cronLines(cur),
     '',
   ];
@@ -142,6 +143,11 @@ function formatTable(columns: Column[], rows: string[][]): string[] {
 
 function cut(line: string, width: number | undefined): string {
   return width !== undefined && line.length > width ? line.slice(0, width) : line;
+}
+
+/** One line per gateway process (serve --gateway-processes N): which, its state, its queue, its respawns. */
+function gatewayLines(cur: MasterStatsJson): string[] {
+  return (cur.gateways ?? []).map((g) => `gateway ${g.id}: pid ${g.pid} ${g.status}, queue ${g.queue}, ${g.respawns} respawn(s)`);
 }
 
 /** One line per --cron task: when, next run, and what it has done so far. */

@@ -4,11 +4,13 @@
 // queue then has one taker.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { promisify } from 'node:util';
 import WebSocket from 'ws';
 import { fetchStats } from '../../../master/stats-client.js';
 import { outputLine, startProcess } from '../../../support/child-process.js';
@@ -17,6 +19,8 @@ import { fixturesDir, porticoBin } from '../../../support/paths.js';
 import { makeTmpDir } from '../../../support/tmp-dir.js';
 import { startLoad } from '../../support/master-load.js';
 import { startServe, type HttpFront } from '../../support/portico-gateway.js';
+
+const run = promisify(execFile);
 
 const tmp = makeTmpDir('gateway-processes');
 const fronts: HttpFront[] = [];
@@ -179,6 +183,9 @@ describe('portico serve --gateway-processes 2', () => {
     assert.equal(doc.workers.reduce((n, w) => n + w.requests, 0), 6);
     assert.equal(doc.sockets[0]?.name, f.url);
     assert.deepEqual(doc.gateways?.map((g) => [g.pid, g.status, g.respawns]).sort(), [a, b].map((pid) => [pid, 'serving', 0]).sort());
+    // portico top shows them too, one line each.
+    const { stdout } = await run(process.execPath, [porticoBin, 'top', '--stats', stats, '--once'], { timeout: 20_000 });
+    for (const pid of [a, b]) assert.match(stdout, new RegExp(`^gateway \\d: pid ${pid} serving, queue \\d+, 0 respawn\\(s\\)$`, 'm'));
     const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     assert.match(text, /^portico_gateway_requests_total\{status_class="2xx"\} 6$/m);
     assert.equal(await f.proc.stop('SIGTERM'), 0);
