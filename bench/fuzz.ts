@@ -54,14 +54,22 @@ async function main(): Promise<number> {
     const grown = rssAfter - rssBefore;
     const failures = [...warm.failures, ...run.failures];
 
-    console.log(`cases:    ${run.cases} in ${(run.elapsedMs / 1000).toFixed(1)} s = ${Math.round(run.cases / (run.elapsedMs / 1000))} cases/s ` +
-      `(${run.answered} answered with a response, ${run.cases - run.answered} closed without one), ${run.valid} valid requests interleaved`);
-    console.log(`kinds:    ${Object.entries(run.byKind).map(([k, n]) => `${k} ${n}`).join(', ')}`);
+    console.log(
+      `cases:    ${run.cases} in ${(run.elapsedMs / 1000).toFixed(1)} s = ${Math.round(run.cases / (run.elapsedMs / 1000))} cases/s ` +
+        `(${run.answered} answered with a response, ${run.cases - run.answered} closed without one), ${run.valid} valid requests interleaved`,
+    );
+    console.log(
+      `kinds:    ${Object.entries(run.byKind)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ')}`,
+    );
     console.log(`failures: ${failures.length}`);
     for (const f of failures.slice(0, 20)) console.log(`  ${formatFailure(f)}`);
     if (failures.length > 20) console.log(`  ... and ${failures.length - 20} more`);
-    console.log(`worker:   ${alive ? 'alive' : `DEAD (exit ${worker.child.exitCode ?? worker.child.signalCode})`}; ` +
-      `RSS before ${(rssBefore / MIB).toFixed(1)} MiB, after ${(rssAfter / MIB).toFixed(1)} MiB, grew ${(grown / MIB).toFixed(1)} MiB (limit ${rssLimit / MIB})`);
+    console.log(
+      `worker:   ${alive ? 'alive' : `DEAD (exit ${worker.child.exitCode ?? worker.child.signalCode})`}; ` +
+        `RSS before ${(rssBefore / MIB).toFixed(1)} MiB, after ${(rssAfter / MIB).toFixed(1)} MiB, grew ${(grown / MIB).toFixed(1)} MiB (limit ${rssLimit / MIB})`,
+    );
     if (!alive) console.log(worker.output().slice(-3000));
     return failures.length === 0 && alive && grown <= rssLimit ? 0 : 1;
   } finally {
@@ -69,7 +77,10 @@ async function main(): Promise<number> {
   }
 }
 
-main().then((code) => process.exit(code), (err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

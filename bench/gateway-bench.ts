@@ -98,7 +98,11 @@ async function main(): Promise<number> {
   const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
 
   const tmp = makeTmpDir('bench-gw');
-  trackFn('temp dir', async () => tmp.cleanup(), () => tmp.cleanup());
+  trackFn(
+    'temp dir',
+    async () => tmp.cleanup(),
+    () => tmp.cleanup(),
+  );
   const staticDir = join(tmp.path, 'static');
   const files = { '4k': randomBytes(4096), '1m': randomBytes(1 << 20) };
   mkdirSync(staticDir, { mode: 0o755 });
@@ -108,8 +112,18 @@ async function main(): Promise<number> {
   const benchFile = (f: string): string => join(import.meta.dirname, f);
   const ports = { p1: await freePort(), p2: await freePort(), otel: await freePort(), ps: await freePort(), fastify: await freePort(), proxy: await freePort() };
   const appSock = join(tmp.path, 'node-http.sock');
-  const serveArgs = (port: number, workers: number, extra: string[] = []): string[] =>
-    [...nodeFlags, porticoBin, 'serve', hello, '--http', `127.0.0.1:${port}`, '--workers', String(workers), '--disable-logging', ...extra];
+  const serveArgs = (port: number, workers: number, extra: string[] = []): string[] => [
+    ...nodeFlags,
+    porticoBin,
+    'serve',
+    hello,
+    '--http',
+    `127.0.0.1:${port}`,
+    '--workers',
+    String(workers),
+    '--disable-logging',
+    ...extra,
+  ];
   const uwsgiSpec = backendSpecs(tmp.path).find((s) => s.id === 'uwsgi')!;
 
   const all: Target[] = [
@@ -124,7 +138,10 @@ async function main(): Promise<number> {
     { id: 'nginx-1m', label: 'nginx static 1 MiB', server: 'nginx-static', path: '/static/1m.bin', body: files['1m'] },
     { id: 'portico-1m', label: 'portico --static 1 MiB', server: 'portico-static', path: '/static/1m.bin', body: files['1m'] },
   ];
-  const wanted = (process.env.BENCH_TARGETS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const wanted = (process.env.BENCH_TARGETS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const id of wanted) if (!all.some((t) => t.id === id)) throw new Error(`BENCH_TARGETS: unknown target ${id} (${all.map((t) => t.id).join(', ')})`);
   const targets = wanted.length ? all.filter((t) => wanted.includes(t.id)) : all;
 
@@ -145,17 +162,22 @@ async function main(): Promise<number> {
   console.log(`load:    ${commandLine('wrk', wrkArgs('http://127.0.0.1:PORT/PATH', wrk))}`);
   const serverIds = [...new Set(targets.map((t) => t.server))];
   for (const s of serverIds) console.log(`${(s + ':').padEnd(16)}${commands[s]}`);
-  console.log(`machine: ${cpus().length} cpus (${cpus()[0]?.model ?? '?'}), node ${process.version}; ` +
-    `${rounds} rounds x ${targets.length} targets x ${durationSec}s, warm-up ${warmupSec}s each, order rotated every round\n`);
+  console.log(
+    `machine: ${cpus().length} cpus (${cpus()[0]?.model ?? '?'}), node ${process.version}; ` +
+      `${rounds} rounds x ${targets.length} targets x ${durationSec}s, warm-up ${warmupSec}s each, order rotated every round\n`,
+  );
 
   const servers = new Map<ServerId, Server>();
-  const viaNginx = (id: ServerId, nginx: Nginx, others: number[]): Server =>
-    ({ id, url: nginx.url, pids: [nginx.proc.child.pid!, ...others], frontPid: nginx.proc.child.pid!, frontTree: true });
+  const viaNginx = (id: ServerId, nginx: Nginx, others: number[]): Server => ({ id, url: nginx.url, pids: [nginx.proc.child.pid!, ...others], frontPid: nginx.proc.child.pid!, frontTree: true });
   for (const id of serverIds) {
     let s: Server;
     if (id === 'portico-otel') {
       const collector = await startCollector({ discard: true });
-      trackFn('otlp collector', () => collector.close(), () => undefined);
+      trackFn(
+        'otlp collector',
+        () => collector.close(),
+        () => undefined,
+      );
       const proc = startNode(id, serveArgs(ports.otel, 1, ['--otel']), { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint });
       s = { id, url: `http://127.0.0.1:${ports.otel}`, pids: [proc.child.pid!], frontPid: proc.child.pid!, frontTree: false };
       await checkUrl(id, `${s.url}/`, HELLO, proc);
@@ -188,7 +210,11 @@ async function main(): Promise<number> {
   for (const t of targets) await checkUrl(t.id, servers.get(t.server)!.url + t.path, t.body);
 
   let killWrk: (() => void) | null = null;
-  trackFn('wrk', async () => killWrk?.(), () => killWrk?.());
+  trackFn(
+    'wrk',
+    async () => killWrk?.(),
+    () => killWrk?.(),
+  );
   const load = async (t: Target, o: WrkOptions, round: number): Promise<RoundResult> => {
     const s = servers.get(t.server)!;
     const total = (): number => s.pids.reduce((a, p) => a + treeCpuSeconds(p), 0);
@@ -205,18 +231,29 @@ async function main(): Promise<number> {
   const results: RoundResult[] = [];
   for (const group of [targets.filter((t) => !t.server.includes('static')), targets.filter((t) => t.server.includes('static'))]) {
     if (group.length === 0) continue;
-    results.push(...(await alternatingRounds(group, (t) => t.id, load, {
-      wrk, rounds, warmupSec,
-      label: (line) => line.replace(/ backend /, ' total ').replace(/ nginx /, ' front '),
-    })));
+    results.push(
+      ...(await alternatingRounds(group, (t) => t.id, load, {
+        wrk,
+        rounds,
+        warmupSec,
+        label: (line) => line.replace(/ backend /, ' total ').replace(/ nginx /, ' front '),
+      })),
+    );
   }
   // The body still has to be right after the load, not only before it.
   for (const t of targets) await checkUrl(t.id, servers.get(t.server)!.url + t.path, t.body);
 
   const sums = targets.map((t) => summarize(t.id, t.label, results));
   const pairs: Array<[string, string]> = [
-    ['portico-otel', 'portico-1w'], ['portico-1w', 'fastify'], ['portico-1w', 'reply-from'], ['portico-2w', 'fastify'], ['portico-2w', 'reply-from'],
-    ['portico-1w', 'uwsgi'], ['portico-2w', 'uwsgi'], ['portico-4k', 'nginx-4k'], ['portico-1m', 'nginx-1m'],
+    ['portico-otel', 'portico-1w'],
+    ['portico-1w', 'fastify'],
+    ['portico-1w', 'reply-from'],
+    ['portico-2w', 'fastify'],
+    ['portico-2w', 'reply-from'],
+    ['portico-1w', 'uwsgi'],
+    ['portico-2w', 'uwsgi'],
+    ['portico-4k', 'nginx-4k'],
+    ['portico-1m', 'nginx-1m'],
   ];
   console.log(`\n${summaryTable(sums, ['cpu/req (all)', 'cpu/req (front)'])}\n`);
   console.log('cpu/req: CPU of every process of the stack per request; front: the HTTP front alone (portico: the gateway without its workers; reply-from: the proxy; uwsgi and static: nginx)\n');

@@ -72,8 +72,11 @@ async function oneRound(layout: Layout, workers: number, wrk: WrkOptions, killWr
   const { n, partition } = layout;
   const port = await freePort();
   const env = { ...process.env, PORTICO_BENCH_GATEWAY_PARTITION: partition ? '1' : '0' };
-  const serve: Started = startProcess(process.execPath, [porticoBin, 'serve', HELLO, '--workers', String(workers), '--gateway-processes', String(n),
-    '--http', `127.0.0.1:${port}`, '--disable-logging'], { env });
+  const serve: Started = startProcess(
+    process.execPath,
+    [porticoBin, 'serve', HELLO, '--workers', String(workers), '--gateway-processes', String(n), '--http', `127.0.0.1:${port}`, '--disable-logging'],
+    { env },
+  );
   track('portico serve', serve.child, () => serve.stop());
   await serve.waitFor(/portico master \d+: .* behind /);
   const url = `http://127.0.0.1:${port}/`;
@@ -94,7 +97,9 @@ async function oneRound(layout: Layout, workers: number, wrk: WrkOptions, killWr
 
 export async function gatewayProcessesRounds(rounds: number, wrk: WrkOptions, killWrk: (k: () => void) => void): Promise<void> {
   const workers = envInt('BENCH_GATEWAY_WORKERS', 2, 1);
-  console.log(`\n## gateways: portico serve examples/hello.mjs --workers ${workers}: the gateway in the master against 2 gateway processes (each linked to every worker, or to half of them); wrk -t${wrk.threads} -c${wrk.connections} -d${wrk.durationSec}s; CPU per request from /proc`);
+  console.log(
+    `\n## gateways: portico serve examples/hello.mjs --workers ${workers}: the gateway in the master against 2 gateway processes (each linked to every worker, or to half of them); wrk -t${wrk.threads} -c${wrk.connections} -d${wrk.durationSec}s; CPU per request from /proc`,
+  );
   const by = new Map<Layout, Round[]>(LAYOUTS.map((l) => [l, []]));
   for (let round = 1; round <= rounds; round++) {
     // Each round starts with the next layout: none always runs first.
@@ -102,18 +107,24 @@ export async function gatewayProcessesRounds(rounds: number, wrk: WrkOptions, ki
     for (const layout of order) {
       const r = await oneRound(layout, workers, wrk, killWrk);
       by.get(layout)!.push(r);
-      console.log(`round ${round}, ${layout.name}: ${Math.round(r.rps)} req/s; CPU per request: gateway ${r.gateway.toFixed(1)} µs, workers ${r.workers.toFixed(1)} µs${layout.n >= 2 ? `, master ${r.master.toFixed(1)} µs` : ''}; busiest/idlest worker CPU ${r.spread.toFixed(2)}`);
+      console.log(
+        `round ${round}, ${layout.name}: ${Math.round(r.rps)} req/s; CPU per request: gateway ${r.gateway.toFixed(1)} µs, workers ${r.workers.toFixed(1)} µs${layout.n >= 2 ? `, master ${r.master.toFixed(1)} µs` : ''}; busiest/idlest worker CPU ${r.spread.toFixed(2)}`,
+      );
     }
   }
   const med = (l: Layout, k: keyof Round): number => median(by.get(l)!.map((r) => r[k]));
   const [inMaster, mesh] = LAYOUTS as [Layout, Layout, Layout];
   console.log('medians:');
   for (const l of LAYOUTS) {
-    console.log(`  ${l.name}: ${Math.round(med(l, 'rps'))} req/s (x${(med(l, 'rps') / med(inMaster, 'rps')).toFixed(2)}), gateway ${med(l, 'gateway').toFixed(1)} µs + workers ${med(l, 'workers').toFixed(1)} µs` +
-      `${l.n >= 2 ? ` + master ${med(l, 'master').toFixed(1)} µs` : ''} = ${(med(l, 'gateway') + med(l, 'workers') + med(l, 'master')).toFixed(1)} µs per request; busiest/idlest worker ${med(l, 'spread').toFixed(2)}`);
+    console.log(
+      `  ${l.name}: ${Math.round(med(l, 'rps'))} req/s (x${(med(l, 'rps') / med(inMaster, 'rps')).toFixed(2)}), gateway ${med(l, 'gateway').toFixed(1)} µs + workers ${med(l, 'workers').toFixed(1)} µs` +
+        `${l.n >= 2 ? ` + master ${med(l, 'master').toFixed(1)} µs` : ''} = ${(med(l, 'gateway') + med(l, 'workers') + med(l, 'master')).toFixed(1)} µs per request; busiest/idlest worker ${med(l, 'spread').toFixed(2)}`,
+    );
   }
   const g = med(mesh, 'gateway');
   const w = med(mesh, 'workers');
   // docs/scaling.md's model: a gateway core forwards 1e6/g req/s, a worker core answers 1e6/w.
-  console.log(`model (2 gateways, each to every worker): one gateway core ${Math.round(1e6 / g)} req/s, one worker core ${Math.round(1e6 / w)} req/s; gateway processes for C cores ~ C x ${(g / (g + w)).toFixed(2)}`);
+  console.log(
+    `model (2 gateways, each to every worker): one gateway core ${Math.round(1e6 / g)} req/s, one worker core ${Math.round(1e6 / w)} req/s; gateway processes for C cores ~ C x ${(g / (g + w)).toFixed(2)}`,
+  );
 }

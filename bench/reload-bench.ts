@@ -43,7 +43,11 @@ async function startStacks(dir: string): Promise<Stack[]> {
   await serve.waitFor(/portico master \d+: 2 worker\(s\) of .* behind/);
   await worker.waitFor(/portico master \d+: 2 worker\(s\) of .* accepting/);
   const nginx = await startNginx(dir, socket);
-  trackFn('reload: nginx', () => nginx.stop(), () => nginx.proc.child.kill('SIGKILL'));
+  trackFn(
+    'reload: nginx',
+    () => nginx.stop(),
+    () => nginx.proc.child.kill('SIGKILL'),
+  );
   return [
     { id: 'serve', url: `http://127.0.0.1:${port}/`, master: serve },
     { id: 'nginx', url: `${nginx.url}/`, master: worker },
@@ -66,7 +70,11 @@ export async function reloadBench(): Promise<void> {
   const connections = envInt('BENCH_CONNECTIONS', 32, 1);
   const o: WrkOptions = { threads: 1, connections, durationSec };
   const tmp = makeTmpDir('bench-reload');
-  trackFn('temp dir', async () => tmp.cleanup(), () => tmp.cleanup());
+  trackFn(
+    'temp dir',
+    async () => tmp.cleanup(),
+    () => tmp.cleanup(),
+  );
   const stacks = await startStacks(tmp.path);
   const rows: ReloadRow[] = [];
   for (const s of stacks) {
@@ -79,7 +87,9 @@ export async function reloadBench(): Promise<void> {
   console.log(`\nchain reload under load (2 workers, wrk -c${connections} -d${durationSec}s, SIGHUP at 1 s)`);
   console.log('stack  | sent     | failed | p99 quiet  | p99 reload | p50 quiet  | p50 reload');
   for (const r of rows) {
-    console.log(`${r.id.padEnd(6)} | ${String(r.reload.requests).padStart(8)} | ${String(failures(r.reload)).padStart(6)} | ${fmtMs(r.quiet.latencyP99Ms).padStart(10)} | ${fmtMs(r.reload.latencyP99Ms).padStart(10)} | ${fmtMs(r.quiet.latencyP50Ms).padStart(10)} | ${fmtMs(r.reload.latencyP50Ms).padStart(10)}`);
+    console.log(
+      `${r.id.padEnd(6)} | ${String(r.reload.requests).padStart(8)} | ${String(failures(r.reload)).padStart(6)} | ${fmtMs(r.quiet.latencyP99Ms).padStart(10)} | ${fmtMs(r.reload.latencyP99Ms).padStart(10)} | ${fmtMs(r.quiet.latencyP50Ms).padStart(10)} | ${fmtMs(r.reload.latencyP50Ms).padStart(10)}`,
+    );
   }
   const bad = rows.filter((r) => failures(r.reload) > 0 || failures(r.quiet) > 0);
   if (bad.length > 0) throw new Error(`failed requests during the reload run of ${bad.map((r) => r.id).join(', ')} (goal: 0)`);

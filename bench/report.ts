@@ -36,9 +36,11 @@ export function fmtRatio(n: number): string {
 export function roundLine(r: RoundResult): string {
   const w = r.wrk;
   const errs = w.non2xx + w.socketErrors > 0 ? `  ERRORS: ${w.non2xx} non-2xx/3xx; ${w.socketErrorDetail || 'no socket errors'}` : '';
-  return `round ${r.round} ${r.backend.padEnd(8)} ${fmtRps(w.requestsPerSec).padStart(7)} req/s  p50 ${fmtMs(w.latencyP50Ms).padStart(9)}  ` +
+  return (
+    `round ${r.round} ${r.backend.padEnd(8)} ${fmtRps(w.requestsPerSec).padStart(7)} req/s  p50 ${fmtMs(w.latencyP50Ms).padStart(9)}  ` +
     `p99 ${fmtMs(w.latencyP99Ms).padStart(9)}  cpu/req backend ${fmtUs(r.backendCpuUs).padStart(7)} nginx ${fmtUs(r.nginxCpuUs).padStart(7)}  ` +
-    `(${w.requests} requests)${errs}`;
+    `(${w.requests} requests)${errs}`
+  );
 }
 
 export interface Summary {
@@ -89,14 +91,26 @@ export function summaryTable(sums: readonly Summary[], cpuHeads: readonly [strin
   const rows = [['backend', 'median req/s', 'min..max req/s', 'median p50', 'median p99', ...cpuHeads, 'non-2xx', 'sock err', 'rounds']];
   for (const s of sums) {
     rows.push([
-      `${s.backend} (${s.label})`, failed(s) ? 'FAILED' : fmtRps(s.medianRps), `${fmtRps(s.minRps)}..${fmtRps(s.maxRps)}`,
-      fmtMs(s.medianP50), fmtMs(s.medianP99), fmtUs(s.medianBackendCpuUs), fmtUs(s.medianNginxCpuUs), String(s.non2xx), String(s.socketErrors), String(s.rounds),
+      `${s.backend} (${s.label})`,
+      failed(s) ? 'FAILED' : fmtRps(s.medianRps),
+      `${fmtRps(s.minRps)}..${fmtRps(s.maxRps)}`,
+      fmtMs(s.medianP50),
+      fmtMs(s.medianP99),
+      fmtUs(s.medianBackendCpuUs),
+      fmtUs(s.medianNginxCpuUs),
+      String(s.non2xx),
+      String(s.socketErrors),
+      String(s.rounds),
     ]);
   }
   return table(rows);
 }
 
-const UWSGI_PAIRS: ReadonlyArray<readonly [string, string]> = [['portico', 'bare'], ['portico', 'uwsgi'], ['bare', 'uwsgi']];
+const UWSGI_PAIRS: ReadonlyArray<readonly [string, string]> = [
+  ['portico', 'bare'],
+  ['portico', 'uwsgi'],
+  ['bare', 'uwsgi'],
+];
 
 export function ratioTable(sums: readonly Summary[], pairs: ReadonlyArray<readonly [string, string]> = UWSGI_PAIRS, cpuHead = 'backend cpu/req'): string {
   const by = new Map(sums.map((s) => [s.backend, s]));
@@ -105,7 +119,13 @@ export function ratioTable(sums: readonly Summary[], pairs: ReadonlyArray<readon
     const x = by.get(a);
     const y = by.get(b);
     if (!x || !y) continue;
-    rows.push([`${a}/${b}`, failed(x) || failed(y) ? 'FAILED' : fmtRatio(x.medianRps / y.medianRps), fmtRatio(x.medianP50 / y.medianP50), fmtRatio(x.medianP99 / y.medianP99), fmtRatio(x.medianBackendCpuUs / y.medianBackendCpuUs)]);
+    rows.push([
+      `${a}/${b}`,
+      failed(x) || failed(y) ? 'FAILED' : fmtRatio(x.medianRps / y.medianRps),
+      fmtRatio(x.medianP50 / y.medianP50),
+      fmtRatio(x.medianP99 / y.medianP99),
+      fmtRatio(x.medianBackendCpuUs / y.medianBackendCpuUs),
+    ]);
   }
   return rows.length > 1 ? table(rows) : '(ratios need at least two backends)';
 }

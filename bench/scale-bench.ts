@@ -80,14 +80,18 @@ async function lightRounds(dir: string, rounds: number): Promise<void> {
       masters.push(rssKiB(p.child.pid!));
       workers.push(rssKiB(childPids(p.child.pid!)[0]!));
       await p.stop();
-      console.log(`round ${round}: first answer ${firsts.at(-1)!.toFixed(0)} ms after the spawn; master ${mb(masters.at(-1)!)}, worker ${mb(workers.at(-1)!)}; bare node:http ${bare.length ? mb(bare.at(-1)!) : '-'}`);
+      console.log(
+        `round ${round}: first answer ${firsts.at(-1)!.toFixed(0)} ms after the spawn; master ${mb(masters.at(-1)!)}, worker ${mb(workers.at(-1)!)}; bare node:http ${bare.length ? mb(bare.at(-1)!) : '-'}`,
+      );
     }
   }
   const w = median(workers);
   const m = median(masters);
   const f = median(firsts);
-  console.log(`medians: worker ${mb(w)} (goal <= 50 MB${w <= 50 * 1024 ? ', met' : ', NOT met'}), master ${mb(m)} (goal <= 50 MB${m <= 50 * 1024 ? ', met' : ', NOT met'}), ` +
-    `bare node:http hello ${mb(median(bare))} (worker/bare ${(w / median(bare)).toFixed(2)}); start to first answer ${f.toFixed(0)} ms (goal <= 500 ms${f <= 500 ? ', met' : ', NOT met'})`);
+  console.log(
+    `medians: worker ${mb(w)} (goal <= 50 MB${w <= 50 * 1024 ? ', met' : ', NOT met'}), master ${mb(m)} (goal <= 50 MB${m <= 50 * 1024 ? ', met' : ', NOT met'}), ` +
+      `bare node:http hello ${mb(median(bare))} (worker/bare ${(w / median(bare)).toFixed(2)}); start to first answer ${f.toFixed(0)} ms (goal <= 500 ms${f <= 500 ? ', met' : ', NOT met'})`,
+  );
 }
 
 async function statsRequests(stats: string): Promise<number[]> {
@@ -100,20 +104,33 @@ async function startSpread(dir: string, busy: number): Promise<{ url: string; st
   const sock = join(dir, `spread-${busy}.sock`);
   const stats = join(dir, `spread-${busy}-stats.sock`);
   const nginx = await startNginx(dir, sock);
-  trackFn('nginx', () => nginx.stop(), () => nginx.proc.child.kill('SIGKILL'));
-  const p = started('portico worker x4', startProcess(process.execPath, [porticoBin, 'worker', HELLO, '--socket', sock, '--processes', '4', '--chmod-socket', '666',
-    '--stats', stats, '--disable-logging', '--accept-busy', String(busy)]));
+  trackFn(
+    'nginx',
+    () => nginx.stop(),
+    () => nginx.proc.child.kill('SIGKILL'),
+  );
+  const p = started(
+    'portico worker x4',
+    startProcess(process.execPath, [porticoBin, 'worker', HELLO, '--socket', sock, '--processes', '4', '--chmod-socket', '666', '--stats', stats, '--disable-logging', '--accept-busy', String(busy)]),
+  );
   await p.waitFor(/accepting on /);
-  return { url: `${nginx.url}/`, stats, stop: async () => {
-    await p.stop();
-    await nginx.stop();
-  } };
+  return {
+    url: `${nginx.url}/`,
+    stats,
+    stop: async () => {
+      await p.stop();
+      await nginx.stop();
+    },
+  };
 }
 
 async function spreadRounds(dir: string, rounds: number, wrk: WrkOptions, killWrk: (k: () => void) => void): Promise<void> {
   const busy = envInt('BENCH_ACCEPT_BUSY', 1, 1);
   console.log(`\n## spread: nginx -> one shared socket -> portico worker --processes 4, --accept-busy 0 (off) against ${busy}; wrk -c${wrk.connections} -d${wrk.durationSec}s through nginx`);
-  const targets = [{ id: 'off', busy: 0 }, { id: `busy ${busy}`, busy }];
+  const targets = [
+    { id: 'off', busy: 0 },
+    { id: `busy ${busy}`, busy },
+  ];
   const running = await Promise.all(targets.map((t) => startSpread(dir, t.busy)));
   for (const r of running) await runWrk(r.url, { ...wrk, durationSec: 2 }, killWrk);
   const results = targets.map(() => ({ ratios: [] as number[], p99s: [] as number[], rps: [] as number[] }));
@@ -129,7 +146,9 @@ async function spreadRounds(dir: string, rounds: number, wrk: WrkOptions, killWr
       results[i]!.ratios.push(ratio);
       results[i]!.p99s.push(w.latencyP99Ms);
       results[i]!.rps.push(w.requestsPerSec);
-      console.log(`round ${round} ${targets[i]!.id.padEnd(7)}: per worker ${served.join(' / ')} requests, max/min ${ratio.toFixed(2)}; ${Math.round(w.requestsPerSec)} req/s, p99 ${w.latencyP99Ms.toFixed(2)} ms${w.non2xx || w.socketErrors ? ` (${w.non2xx} non-2xx, ${w.socketErrors} socket errors)` : ''}`);
+      console.log(
+        `round ${round} ${targets[i]!.id.padEnd(7)}: per worker ${served.join(' / ')} requests, max/min ${ratio.toFixed(2)}; ${Math.round(w.requestsPerSec)} req/s, p99 ${w.latencyP99Ms.toFixed(2)} ms${w.non2xx || w.socketErrors ? ` (${w.non2xx} non-2xx, ${w.socketErrors} socket errors)` : ''}`,
+      );
     }
   }
   targets.forEach((t, i) => {
@@ -152,8 +171,26 @@ async function idleRounds(rounds: number, wrk: WrkOptions, killWrk: (k: () => vo
     const port = await freePort();
     // The gateway holds n connections and the client n more: each needs file descriptors past the
     // usual soft limit of 1024 (as many as the hard limit allows).
-    const serve = started('portico serve', startProcess('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$0" "$@"', process.execPath, porticoBin, 'serve', HELLO,
-      '--workers', '1', '--http', `127.0.0.1:${port}`, '--max-connections', String(n * 2), '--keepalive-timeout', '600', '--disable-logging']));
+    const serve = started(
+      'portico serve',
+      startProcess('sh', [
+        '-c',
+        'ulimit -n "$(ulimit -Hn)" && exec "$0" "$@"',
+        process.execPath,
+        porticoBin,
+        'serve',
+        HELLO,
+        '--workers',
+        '1',
+        '--http',
+        `127.0.0.1:${port}`,
+        '--max-connections',
+        String(n * 2),
+        '--keepalive-timeout',
+        '600',
+        '--disable-logging',
+      ]),
+    );
     await serve.waitFor(/accepting|http on|ready/i);
     const url = `http://127.0.0.1:${port}/`;
     await runWrk(url, { ...wrk, durationSec: 2 }, killWrk);
@@ -171,26 +208,38 @@ async function idleRounds(rounds: number, wrk: WrkOptions, killWrk: (k: () => vo
     await client.stop();
     // The gateway closes 10,000 sockets: let it finish before a run without them.
     await sleep(2000);
-    const without = bare ?? await runWrk(url, wrk, killWrk);
+    const without = bare ?? (await runWrk(url, wrk, killWrk));
     await serve.stop();
     const kib = (after - before) / n;
     perConn.push(kib);
     const ratio = withIdle.latencyP99Ms / without.latencyP99Ms;
     ratios.push(ratio);
-    console.log(`round ${round}: gateway RSS ${mb(before)} -> ${mb(after)}: ${kib.toFixed(2)} KiB per idle connection (${closed[1]} closed by the gateway meanwhile); ` +
-      `p99 ${without.latencyP99Ms.toFixed(2)} ms without, ${withIdle.latencyP99Ms.toFixed(2)} ms with them (x${ratio.toFixed(2)}); ${Math.round(without.requestsPerSec)} / ${Math.round(withIdle.requestsPerSec)} req/s`);
+    console.log(
+      `round ${round}: gateway RSS ${mb(before)} -> ${mb(after)}: ${kib.toFixed(2)} KiB per idle connection (${closed[1]} closed by the gateway meanwhile); ` +
+        `p99 ${without.latencyP99Ms.toFixed(2)} ms without, ${withIdle.latencyP99Ms.toFixed(2)} ms with them (x${ratio.toFixed(2)}); ${Math.round(without.requestsPerSec)} / ${Math.round(withIdle.requestsPerSec)} req/s`,
+    );
   }
-  console.log(`medians: ${median(perConn).toFixed(2)} KiB per idle connection (goal <= 10${median(perConn) <= 10 ? ', met' : ', NOT met'}), ` +
-    `p99 with/without x${median(ratios).toFixed(2)} (goal <= 1.2${median(ratios) <= 1.2 ? ', met' : ', NOT met'})`);
+  console.log(
+    `medians: ${median(perConn).toFixed(2)} KiB per idle connection (goal <= 10${median(perConn) <= 10 ? ', met' : ', NOT met'}), ` +
+      `p99 with/without x${median(ratios).toFixed(2)} (goal <= 1.2${median(ratios) <= 1.2 ? ', met' : ', NOT met'})`,
+  );
 }
 
 export async function scaleBench(): Promise<void> {
   const rounds = envInt('BENCH_ROUNDS', 3, 1);
   const wrk: WrkOptions = { threads: 1, connections: envInt('BENCH_CONNECTIONS', 32, 1), durationSec: envInt('BENCH_DURATION', 5, 1) };
   const tmp = makeTmpDir('bench-scale');
-  trackFn('temp dir', async () => tmp.cleanup(), () => tmp.cleanup());
+  trackFn(
+    'temp dir',
+    async () => tmp.cleanup(),
+    () => tmp.cleanup(),
+  );
   let kill: (() => void) | null = null;
-  trackFn('wrk', async () => kill?.(), () => kill?.());
+  trackFn(
+    'wrk',
+    async () => kill?.(),
+    () => kill?.(),
+  );
   const killWrk = (k: () => void): void => {
     kill = k;
   };

@@ -7,7 +7,10 @@ import { runNginx, type Nginx } from '../support/nginx.js';
  * the usual production switches (sendfile, tcp_nopush, open_file_cache).
  */
 export function startStaticNginx(dir: string, prefix: string, root: string): Promise<Nginx> {
-  return runNginx(dir, 'nginx-static', (port) => `
+  return runNginx(
+    dir,
+    'nginx-static',
+    (port) => `
   sendfile on;
   tcp_nopush on;
   open_file_cache max=64 inactive=60s;
@@ -15,5 +18,6 @@ export function startStaticNginx(dir: string, prefix: string, root: string): Pro
   server {
     listen 127.0.0.1:${port};
     location ${prefix} { alias ${root.endsWith('/') ? root : `${root}/`}; }
-  }`);
+  }`,
+  );
 }

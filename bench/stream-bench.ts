@@ -144,8 +144,7 @@ async function transfer(direction: Row['direction'], base: URL, bytes: number): 
 }
 
 function serveArgs(link: Link, port: number, bodyLimit: number): string[] {
-  return [porticoBin, 'serve', join(fixturesDir, 'stream-app.mjs'), '--http', `127.0.0.1:${port}`, '--workers', '1', '--disable-logging',
-    '--link', link, '--body-limit', String(bodyLimit)];
+  return [porticoBin, 'serve', join(fixturesDir, 'stream-app.mjs'), '--http', `127.0.0.1:${port}`, '--workers', '1', '--disable-logging', '--link', link, '--body-limit', String(bodyLimit)];
 }
 
 async function startServe(link: Link, bodyLimit: number): Promise<{ proc: Started; base: URL }> {
@@ -166,8 +165,7 @@ async function stopServe(proc: Started): Promise<void> {
 /** One link: warm-up, baseline, then the upload and the download; a failure ends the link's rows. */
 async function measureLink(link: Link, bytes: number, bodyLimit: number): Promise<Row[]> {
   const rows: Row[] = [];
-  const row = (direction: Row['direction'], fields: Partial<Row>): Row =>
-    ({ link, direction, bytes, seconds: NaN, gatewayGrowth: NaN, workerGrowth: NaN, error: null, ...fields });
+  const row = (direction: Row['direction'], fields: Partial<Row>): Row => ({ link, direction, bytes, seconds: NaN, gatewayGrowth: NaN, workerGrowth: NaN, error: null, ...fields });
   let proc: Started | undefined;
   try {
     const started = await startServe(link, bodyLimit);
@@ -180,8 +178,10 @@ async function measureLink(link: Link, bytes: number, bodyLimit: number): Promis
     }
     const base = { gateway: memory(gatewayPid, 'VmRSS'), worker: memory(workerPid, 'VmRSS') };
     const mib = (n: number): string => (n / MIB).toFixed(1);
-    console.log(`${link}: gateway pid ${gatewayPid} VmRSS ${mib(base.gateway)} MiB (VmHWM ${mib(memory(gatewayPid, 'VmHWM'))}), ` +
-      `worker pid ${workerPid} VmRSS ${mib(base.worker)} MiB (VmHWM ${mib(memory(workerPid, 'VmHWM'))}) after the ${WARMUP_BYTES / MIB} MiB warm-up`);
+    console.log(
+      `${link}: gateway pid ${gatewayPid} VmRSS ${mib(base.gateway)} MiB (VmHWM ${mib(memory(gatewayPid, 'VmHWM'))}), ` +
+        `worker pid ${workerPid} VmRSS ${mib(base.worker)} MiB (VmHWM ${mib(memory(workerPid, 'VmHWM'))}) after the ${WARMUP_BYTES / MIB} MiB warm-up`,
+    );
     for (const direction of ['upload', 'download'] as const) {
       const t0 = process.hrtime.bigint();
       let err: string | null;
@@ -195,11 +195,13 @@ async function measureLink(link: Link, bytes: number, bodyLimit: number): Promis
         rows.push(row(direction, { error: err }));
         break;
       }
-      rows.push(row(direction, {
-        seconds,
-        gatewayGrowth: memory(gatewayPid, 'VmHWM') - base.gateway,
-        workerGrowth: memory(workerPid, 'VmHWM') - base.worker,
-      }));
+      rows.push(
+        row(direction, {
+          seconds,
+          gatewayGrowth: memory(gatewayPid, 'VmHWM') - base.gateway,
+          workerGrowth: memory(workerPid, 'VmHWM') - base.worker,
+        }),
+      );
     }
   } catch (e) {
     const msg = (e as Error).message + (proc ? `\nserve output:\n${proc.output()}` : '');
@@ -223,7 +225,11 @@ export async function streamBench(): Promise<void> {
 
   console.log(`\n# portico streaming benchmark: ${sizeMib} MiB up and down through portico serve, memory of the gateway and the worker`);
   console.log(`command: ${[...envShown, 'BENCH_SUITE=stream', 'npm run bench'].join(' ')}  (= npm run build:test && node dist-test/bench/uwsgi-bench.js -> streamBench)`);
-  console.log(`serve:   ${commandLine(process.execPath, serveArgs('native', 0, bodyLimit)).replace(':0 ', ':PORT ').replace('--link native', '--link native|uwsgi')}`);
+  console.log(
+    `serve:   ${commandLine(process.execPath, serveArgs('native', 0, bodyLimit))
+      .replace(':0 ', ':PORT ')
+      .replace('--link native', '--link native|uwsgi')}`,
+  );
   console.log(`client:  node:http on 127.0.0.1, POST /count with Content-Length (64 KiB chunks generated as the socket takes them), GET /generate?bytes=N read as fast as it arrives`);
   console.log(`machine: ${cpus().length} cpus (${cpus()[0]?.model ?? '?'}), node ${process.version}\n`);
 
@@ -233,9 +239,11 @@ export async function streamBench(): Promise<void> {
   const mib = (n: number): string => (Number.isFinite(n) ? (n / MIB).toFixed(1) : '-');
   const cells: string[][] = [['link', 'direction', 'MiB', 'seconds', 'MiB/s', 'gateway growth MiB', 'worker growth MiB']];
   for (const r of rows) {
-    cells.push(r.error
-      ? [r.link, r.direction, String(r.bytes / MIB), 'FAILED', '-', '-', '-']
-      : [r.link, r.direction, String(r.bytes / MIB), r.seconds.toFixed(2), (r.bytes / MIB / r.seconds).toFixed(0), mib(r.gatewayGrowth), mib(r.workerGrowth)]);
+    cells.push(
+      r.error
+        ? [r.link, r.direction, String(r.bytes / MIB), 'FAILED', '-', '-', '-']
+        : [r.link, r.direction, String(r.bytes / MIB), r.seconds.toFixed(2), (r.bytes / MIB / r.seconds).toFixed(0), mib(r.gatewayGrowth), mib(r.workerGrowth)],
+    );
   }
   console.log(`\n${table(cells)}\n`);
   console.log('growth: VmHWM (peak resident memory so far) minus VmRSS after the warm-up; VmHWM only rises, so a download row is the peak over the upload and the download\n');

@@ -36,7 +36,10 @@ const ENV_KEYS = ['BENCH_DURATION', 'BENCH_ROUNDS', 'BENCH_CONNECTIONS', 'BENCH_
 function chosenBackends(all: BackendSpec[]): BackendSpec[] {
   const raw = process.env.BENCH_BACKENDS;
   if (!raw) return all;
-  const ids = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const ids = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const id of ids) if (!all.some((b) => b.id === id)) throw new Error(`BENCH_BACKENDS: unknown backend ${id} (portico, uwsgi, bare)`);
   return all.filter((b) => ids.includes(b.id));
 }
@@ -45,10 +48,15 @@ function chosenBackends(all: BackendSpec[]): BackendSpec[] {
 async function runChild(script: string): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   const child = spawn(process.execPath, [...process.execArgv, script], { stdio: 'inherit' });
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-  track(script, child, async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    await exited;
-  }, 'SIGKILL');
+  track(
+    script,
+    child,
+    async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+    'SIGKILL',
+  );
   const [code, signal] = await exited;
   return { code, signal };
 }
@@ -63,7 +71,11 @@ async function main(): Promise<void> {
   const wrk: WrkOptions = { threads, connections, durationSec };
 
   const tmp = makeTmpDir('bench');
-  trackFn('temp dir', async () => tmp.cleanup(), () => tmp.cleanup());
+  trackFn(
+    'temp dir',
+    async () => tmp.cleanup(),
+    () => tmp.cleanup(),
+  );
   const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
   const specs = chosenBackends(backendSpecs(tmp.path, nodeFlags));
 
@@ -73,8 +85,10 @@ async function main(): Promise<void> {
   console.log(`load:    ${commandLine('wrk', wrkArgs('http://127.0.0.1:PORT/', wrk))}  (PORT: the nginx in front of each backend)`);
   console.log(`nginx:   ${NGINX} worker_processes 1, one instance per backend, deploy/nginx/portico-uwsgi-locations.conf`);
   for (const s of specs) console.log(`${(s.id + ':').padEnd(8)} ${commandLine(s.cmd, s.args)}`);
-  console.log(`machine: ${cpus().length} cpus (${cpus()[0]?.model ?? '?'}), node ${process.version}; ` +
-    `${rounds} rounds x ${specs.length} backends x ${durationSec}s, warm-up ${warmupSec}s each, order rotated every round\n`);
+  console.log(
+    `machine: ${cpus().length} cpus (${cpus()[0]?.model ?? '?'}), node ${process.version}; ` +
+      `${rounds} rounds x ${specs.length} backends x ${durationSec}s, warm-up ${warmupSec}s each, order rotated every round\n`,
+  );
 
   const running: RunningBackend[] = [];
   for (const s of specs) {
@@ -84,7 +98,11 @@ async function main(): Promise<void> {
   }
 
   let killWrk: (() => void) | null = null;
-  trackFn('wrk', async () => killWrk?.(), () => killWrk?.());
+  trackFn(
+    'wrk',
+    async () => killWrk?.(),
+    () => killWrk?.(),
+  );
   const load = async (b: RunningBackend, o: WrkOptions, round: number): Promise<RoundResult> => {
     const backendPid = b.proc.child.pid!;
     const nginxPid = b.nginx.proc.child.pid!;

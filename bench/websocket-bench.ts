@@ -49,7 +49,11 @@ export async function websocketBench(): Promise<void> {
   const conns = envInt('BENCH_WS_CONNECTIONS', 100, 1);
   const idle = envInt('BENCH_WS_IDLE', 10_000, 1);
   const tmp = makeTmpDir('bench-ws');
-  trackFn('temp dir', async () => tmp.cleanup(), () => tmp.cleanup());
+  trackFn(
+    'temp dir',
+    async () => tmp.cleanup(),
+    () => tmp.cleanup(),
+  );
   console.log('\n# websocket: 64-byte echo, one message in flight per connection (bench/ws-load.ts), same machine');
   console.log(`command: BENCH_SUITE=websocket npm run bench  (${conns} connections, ${seconds} s, ${rounds} rounds)`);
 
@@ -59,16 +63,40 @@ export async function websocketBench(): Promise<void> {
   const servePort = await freePort();
   // Room for the idle connections below: the gateway's --max-connections (10,000 by default)
   // and the descriptors of every process holding them (the shell raises the soft limit to the hard).
-  const serve = started('portico serve', startProcess('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$0" "$@"', process.execPath, porticoBin, 'serve', APP, '--workers', '1',
-    '--http', `127.0.0.1:${servePort}`, '--disable-logging', '--max-connections', String(idle + 1000)]));
+  const serve = started(
+    'portico serve',
+    startProcess('sh', [
+      '-c',
+      'ulimit -n "$(ulimit -Hn)" && exec "$0" "$@"',
+      process.execPath,
+      porticoBin,
+      'serve',
+      APP,
+      '--workers',
+      '1',
+      '--http',
+      `127.0.0.1:${servePort}`,
+      '--disable-logging',
+      '--max-connections',
+      String(idle + 1000),
+    ]),
+  );
   await serve.waitFor(/worker\(s\) of .* behind/);
   const sock = join(tmp.path, 'worker.sock');
   const worker = started('portico worker', startProcess(process.execPath, [porticoBin, 'worker', APP, '--socket', sock, '--processes', '1', '--chmod-socket', '666', '--disable-logging']));
   await worker.waitFor(/node app .* on /);
   const nginxWorker: Nginx = await startNginx(join(tmp.path, 'nginx-worker'), sock);
-  trackFn('nginx -> worker', () => nginxWorker.stop(), () => undefined);
+  trackFn(
+    'nginx -> worker',
+    () => nginxWorker.stop(),
+    () => undefined,
+  );
   const nginxDirect: Nginx = await startNginx(join(tmp.path, 'nginx-direct'), `127.0.0.1:${directPort}`, '', GATEWAY_SITE);
-  trackFn('nginx -> direct', () => nginxDirect.stop(), () => undefined);
+  trackFn(
+    'nginx -> direct',
+    () => nginxDirect.stop(),
+    () => undefined,
+  );
 
   const ws = (httpUrl: string): string => httpUrl.replace(/^http/, 'ws');
   const targets: Target[] = [
@@ -96,7 +124,9 @@ export async function websocketBench(): Promise<void> {
   const workerPid = Number(/portico worker (\d+): node app/.exec(serve.output())?.[1]);
   const gatewayPid = serve.child.pid!;
   const before = { gateway: rssKiB(gatewayPid), worker: rssKiB(workerPid) };
-  const holder = startProcess('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$0" "$@"', process.execPath, LOAD, `ws://127.0.0.1:${servePort}/`, String(idle), 'idle'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const holder = startProcess('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$0" "$@"', process.execPath, LOAD, `ws://127.0.0.1:${servePort}/`, String(idle), 'idle'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   track('idle holder', holder.child, () => holder.stop());
   await holder.waitFor(/^open$/m);
   const after = { gateway: rssKiB(gatewayPid), worker: rssKiB(workerPid) };

@@ -60,8 +60,7 @@ export function runWrk(url: string, o: WrkOptions, track?: (kill: () => void) =>
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.once('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'ENOENT' ? new Error('wrk is not installed: apt-get install -y wrk (Debian), then npm run bench again') : err));
+    child.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOENT' ? new Error('wrk is not installed: apt-get install -y wrk (Debian), then npm run bench again') : err));
     child.once('close', (code) => {
       if (code !== 0) return reject(new Error(`wrk exited with ${String(code)}:\n${out}`));
       try {

@@ -19,10 +19,14 @@ export function allOptionsHelp(usage: string): string {
 export function sourceText(source: Source | undefined): string {
   if (!source) return 'unset (no default)';
   switch (source.kind) {
-    case 'default': return 'default';
-    case 'ini': return `ini ${source.lines.map((l) => `${source.file}:${l}`).join(', ')}`;
-    case 'env': return `env ${source.name}`;
-    case 'cli': return 'command line';
+    case 'default':
+      return 'default';
+    case 'ini':
+      return `ini ${source.lines.map((l) => `${source.file}:${l}`).join(', ')}`;
+    case 'env':
+      return `env ${source.name}`;
+    case 'cli':
+      return 'command line';
   }
 }
 
@@ -38,7 +42,9 @@ export async function configCommand(argv: string[]): Promise<number> {
   }
   const { command, note } = commandFor(argv);
   const { values, sources, warnings } = resolveConfig(command, argv);
-  const names = Object.entries(optionsFor(command)).filter(([, s]) => !s.cliOnly).map(([n]) => n);
+  const names = Object.entries(optionsFor(command))
+    .filter(([, s]) => !s.cliOnly)
+    .map(([n]) => n);
   const width = Math.max(...names.map((n) => n.length));
   const rows = names.map((n) => [n.padEnd(width), valueText(values[n])] as const);
   const valueWidth = Math.min(48, Math.max(...rows.map(([, v]) => v.length)));

@@ -30,7 +30,11 @@ export async function gatewayCommand(argv: string[]): Promise<number> {
   const reopen = (message?: string): void => gateway.log.reopen(message);
   process.on('SIGUSR1', () => reopen('SIGUSR1: log files reopened'));
   const rotation = logs.rotate.length ? rotateBySize(logs.rotate, reopen) : null;
-  await waitForStopSignals(gateway.log, () => gateway.stop(), () => 0);
+  await waitForStopSignals(
+    gateway.log,
+    () => gateway.stop(),
+    () => 0,
+  );
   if (rotation) clearInterval(rotation);
   return 0;
 }

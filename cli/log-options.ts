@@ -19,7 +19,7 @@ export interface LogFiles {
   rotate: Array<{ file: string; maxBytes: number }>;
 }
 
-const FORMS = 'portico writes files only: give file:PATH or file:logfile=PATH[,maxsize=BYTES] (uWSGI\'s logfile forms), or leave it out for stderr';
+const FORMS = "portico writes files only: give file:PATH or file:logfile=PATH[,maxsize=BYTES] (uWSGI's logfile forms), or leave it out for stderr";
 
 interface LoggerSpec {
   path: string;

@@ -13,7 +13,6 @@ import { intOption } from './cli-values.js';
 import { logFilesOption } from './log-options.js';
 import { fileOption, listenAddressOption, privilegesOption, type Privileges } from './option-checks.js';
 
-
 /** The CLI entry the master's workers run. */
 export const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 
@@ -59,15 +58,18 @@ function cheaperSettings(values: OptionValues, processes: number): Pick<Guards, 
   return {
     initialWorkers: cheap ? 0 : pool,
     onDemandWorkers: Math.max(1, pool),
-    cheaper: min > 0 ? {
-      min,
-      max: processes,
-      step: Math.max(1, intOption('cheaper-step', values['cheaper-step']) ?? 1),
-      overloadMs: (secondsOption('cheaper-overload', values['cheaper-overload']) ?? 3) * 1000,
-      idleMs: (secondsOption('cheaper-idle', values['cheaper-idle']) ?? 10) * 1000,
-      rssSoftBytes: (intOption('cheaper-rss-limit-soft', values['cheaper-rss-limit-soft']) ?? 0) * 1048576,
-      rssHardBytes: (intOption('cheaper-rss-limit-hard', values['cheaper-rss-limit-hard']) ?? 0) * 1048576,
-    } : null,
+    cheaper:
+      min > 0
+        ? {
+            min,
+            max: processes,
+            step: Math.max(1, intOption('cheaper-step', values['cheaper-step']) ?? 1),
+            overloadMs: (secondsOption('cheaper-overload', values['cheaper-overload']) ?? 3) * 1000,
+            idleMs: (secondsOption('cheaper-idle', values['cheaper-idle']) ?? 10) * 1000,
+            rssSoftBytes: (intOption('cheaper-rss-limit-soft', values['cheaper-rss-limit-soft']) ?? 0) * 1048576,
+            rssHardBytes: (intOption('cheaper-rss-limit-hard', values['cheaper-rss-limit-hard']) ?? 0) * 1048576,
+          }
+        : null,
   };
 }
 
@@ -78,7 +80,10 @@ function cheaperSettings(values: OptionValues, processes: number): Pick<Guards, 
 export function runtimeOptions(values: OptionValues): Pick<RuntimeOptions, 'pidfile' | 'pidfile2' | 'touchReload' | 'reload' | 'logRotate' | 'stats' | 'statsHideQuery' | 'metrics' | 'cron'> {
   const pidfile = values.pidfile as string | undefined;
   const pidfile2 = values.pidfile2 as string | undefined;
-  for (const [flag, path] of [['pidfile', pidfile], ['pidfile2', pidfile2]] as const) {
+  for (const [flag, path] of [
+    ['pidfile', pidfile],
+    ['pidfile2', pidfile2],
+  ] as const) {
     if (path === undefined) continue;
     fileOption(flag, path);
     checkPidfileFree(flag, path);
@@ -133,4 +138,3 @@ export function dropPrivileges(privileges: Privileges, ownedPaths: string[], log
   if (user) process.setuid?.(user.uid);
   log.info(`dropped privileges to uid ${process.getuid?.()}, gid ${process.getgid?.()}, groups ${process.getgroups?.().join(',')}`);
 }
-

@@ -12,7 +12,6 @@ import { UNIX_PATH_MAX } from '../worker/socket-listener.js';
  * left behind. Numbers are checked where they are read (cli-values.ts, master-values.ts).
  */
 
-
 function invalid(message: string): PorticoError {
   return new PorticoError('PORTICO_ERR_INVALID_OPTION', message);
 }
@@ -57,7 +56,7 @@ export function listenAddressOption(flag: string, spec: string, rules: AddressRu
 
 function tcpAddress(flag: string, spec: string, host: string, port: string, barePortHost?: string): SocketAddress {
   if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) throw invalid(`--${flag} ${spec}: the port must be a number from 0 to 65535`);
-  const h = host === '' ? barePortHost ?? '0.0.0.0' : host === 'localhost' ? '127.0.0.1' : host;
+  const h = host === '' ? (barePortHost ?? '0.0.0.0') : host === 'localhost' ? '127.0.0.1' : host;
   if (isIP(h) === 0) throw invalid(`--${flag} ${spec}: ${host} is not an IP address (host names are not looked up: give 127.0.0.1, 0.0.0.0 or [::1])`);
   return { kind: 'tcp', host: h, port: Number(port) };
 }

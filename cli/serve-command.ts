@@ -56,7 +56,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const privileges = privilegeOptions(values);
   const gatewayOptions = gatewayOptionsFrom(http, [], values);
   const gatewayProcesses = intOption('gateway-processes', values['gateway-processes']) ?? 0;
-  if (gatewayProcesses < 0 || gatewayProcesses > MAX_GATEWAY_PROCESSES) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--gateway-processes must be 0 to ${MAX_GATEWAY_PROCESSES}, got ${gatewayProcesses}`);
+  if (gatewayProcesses < 0 || gatewayProcesses > MAX_GATEWAY_PROCESSES)
+    throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--gateway-processes must be 0 to ${MAX_GATEWAY_PROCESSES}, got ${gatewayProcesses}`);
   const log = new Logger({ format: logFormatOption(values['log-format']), file: logs.main, requestFile: logs.requests });
   const runDir = makeRunDir(log);
   // Upgraded connections go to the workers themselves: the gateway is out of their data path.
@@ -73,9 +74,20 @@ export async function serveCommand(argv: string[]): Promise<number> {
   };
   // The gateway binds first (a port below 1024 needs root), then privileges drop, then the
   // workers start; requests that arrive meanwhile wait in the --listen queue for the first one.
-  const front: Front = gatewayProcesses >= 2
-    ? await processFront({ count: gatewayProcesses, config: { ...serverOptions, logFile: logs.main, requestLogFile: logs.requests }, http, httpFd, log, upgrades, guards, outputToLog: logs.main !== undefined, demand: (): void => master.demand() })
-    : inMasterFront(new GatewayServer({ ...serverOptions, listenFd: httpFd ?? undefined, logger: log, onNoUpstream: (): void => master.demand(), upgradeHandOff: upgrades }));
+  const front: Front =
+    gatewayProcesses >= 2
+      ? await processFront({
+          count: gatewayProcesses,
+          config: { ...serverOptions, logFile: logs.main, requestLogFile: logs.requests },
+          http,
+          httpFd,
+          log,
+          upgrades,
+          guards,
+          outputToLog: logs.main !== undefined,
+          demand: (): void => master.demand(),
+        })
+      : inMasterFront(new GatewayServer({ ...serverOptions, listenFd: httpFd ?? undefined, logger: log, onNoUpstream: (): void => master.demand(), upgradeHandOff: upgrades }));
   const scheme = link === 'native' ? 'portico' : 'uwsgi';
   const upstream = (w: WorkerProcess): string => `${scheme}://unix:${w.socketPath}`;
   const master = new Master({

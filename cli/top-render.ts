@@ -137,7 +137,10 @@ export function formatDuration(seconds: number): string {
 function formatTable(columns: Column[], rows: string[][]): string[] {
   const widths = columns.map((c, i) => Math.max(c.title.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string =>
-    cells.map((cell, i) => (columns[i]!.right ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ').trimEnd();
+    cells
+      .map((cell, i) => (columns[i]!.right ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(columns.map((c) => c.title)), ...rows.map(line)];
 }
 
@@ -152,8 +155,7 @@ function gatewayLines(cur: MasterStatsJson): string[] {
 
 /** One line per --cron task: when, next run, and what it has done so far. */
 function cronLines(cur: MasterStatsJson): string[] {
-  return (cur.cron ?? []).map((c) =>
-    `cron ${c.id}: '${c.when}' (${c.kind}) next ${c.next.slice(0, 16).replace('T', ' ')}Z, ${c.runs} run(s), ${c.skipped} skipped${c.running ? ', running' : ''}`);
+  return (cur.cron ?? []).map((c) => `cron ${c.id}: '${c.when}' (${c.kind}) next ${c.next.slice(0, 16).replace('T', ' ')}Z, ${c.runs} run(s), ${c.skipped} skipped${c.running ? ', running' : ''}`);
 }
 
 /** Upgraded connections (WebSockets) across the workers, when there are any. */

@@ -57,8 +57,10 @@ export async function runWorkerMaster(app: string, socket: string | undefined, v
   if (backlog) log.warn(backlog);
   log.info(`portico master ${process.pid}: starting ${master.processes} worker(s) on ${label}`);
   if (!activated && shared.address.kind === 'unix' && !othersCanConnect(opts.chmodSocket)) {
-    log.info(`note: nginx connects as its own user (www-data on Debian); if it logs "connect() to unix:${label} failed ` +
-      '(13: Permission denied)", start portico with --chmod-socket 666 (or 660 and a group nginx is in)');
+    log.info(
+      `note: nginx connects as its own user (www-data on Debian); if it logs "connect() to unix:${label} failed ` +
+        '(13: Permission denied)", start portico with --chmod-socket 666 (or 660 and a group nginx is in)',
+    );
   }
   await runMaster(master, {
     ...runtime,

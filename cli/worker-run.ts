@@ -46,7 +46,11 @@ export async function runAloneWorker(app: string, socket: string | undefined, va
   }
   await worker.start();
   process.on('SIGUSR1', () => worker.log.reopen());
-  await waitForStopSignals(worker.log, (graceful) => worker.stop(graceful), () => worker.inFlight);
+  await waitForStopSignals(
+    worker.log,
+    (graceful) => worker.stop(graceful),
+    () => worker.inFlight,
+  );
   return 0;
 }
 
@@ -72,7 +76,10 @@ export async function runManagedWorker(app: string, socket: string, values: Opti
   takeUpgrades(managed, worker);
   announceReady(managed, worker);
   process.on('SIGUSR1', () => worker.log.reopen());
-  await waitForStopSignals(worker.log, (graceful) => worker.stop(graceful), () => worker.inFlight);
+  await waitForStopSignals(
+    worker.log,
+    (graceful) => worker.stop(graceful),
+    () => worker.inFlight,
+  );
   return 0;
 }
-

@@ -119,7 +119,7 @@ export class Logger {
     this.dest = destination(options.file);
     this.requestDest = options.requestFile !== undefined ? destination(options.requestFile) : this.dest;
     const createPino = options.format === 'json' ? (require('pino') as typeof pino) : null;
-    const jsonTo = (d: Destination): pino.Logger | null => createPino ? createPino({ base: { pid: process.pid }, timestamp: createPino.stdTimeFunctions.isoTime }, d) : null;
+    const jsonTo = (d: Destination): pino.Logger | null => (createPino ? createPino({ base: { pid: process.pid }, timestamp: createPino.stdTimeFunctions.isoTime }, d) : null);
     this.json = jsonTo(this.dest);
     this.requestJson = this.json && this.requestDest !== this.dest ? jsonTo(this.requestDest) : this.json;
     this.requestsEnabled = !options.disableRequests;
@@ -167,9 +167,9 @@ export class Logger {
     // [pid: 1234|app: 0|req: 1/1] 127.0.0.1 () {32 vars in 337 bytes} [Sat Nov  7 22:30:00 2026] GET / => generated 11 bytes in 0 msecs (HTTP/1.1 200) 1 headers in 44 bytes (2 switches on core 0)
     this.requestDest.write(
       `[pid: ${r.pid}|app: 0|req: ${r.workerRequests}/${r.totalRequests}] ${r.remoteAddr} (${r.remoteUser}) ` +
-      `{${r.varsCount} vars in ${r.varsBytes} bytes} [${this.ctime(r.startedAt)}] ${r.method} ${r.uri} => ` +
-      `generated ${r.bodyBytes} bytes in ${Math.floor(r.durationMs)} msecs (${r.protocol} ${r.status}) ` +
-      `${r.headersCount} headers in ${r.headersBytes} bytes (${r.switches} switches on core 0)${r.aborted ? ' (client aborted)' : ''}\n`,
+        `{${r.varsCount} vars in ${r.varsBytes} bytes} [${this.ctime(r.startedAt)}] ${r.method} ${r.uri} => ` +
+        `generated ${r.bodyBytes} bytes in ${Math.floor(r.durationMs)} msecs (${r.protocol} ${r.status}) ` +
+        `${r.headersCount} headers in ${r.headersBytes} bytes (${r.switches} switches on core 0)${r.aborted ? ' (client aborted)' : ''}\n`,
     );
   }
 

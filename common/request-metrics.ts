@@ -1,4 +1,3 @@
-
 /*
  * Request counters kept as plain numbers in a Float64Array, so that counting a request is a few
  * stores and comparisons: the worker's main thread writes them into its scoreboard's
@@ -73,11 +72,7 @@ export function requestMetricsJSON(prefix: string, counts: ArrayLike<number>, in
       help: `Time ${who} took per request, from its head to the end of its response`,
       type: 'histogram',
       aggregator: 'sum',
-      values: [
-        ...buckets,
-        { labels: {}, value: (counts[SUM_MS] ?? 0) / 1000, metricName: `${duration}_sum` },
-        { labels: {}, value: count, metricName: `${duration}_count` },
-      ],
+      values: [...buckets, { labels: {}, value: (counts[SUM_MS] ?? 0) / 1000, metricName: `${duration}_sum` }, { labels: {}, value: count, metricName: `${duration}_count` }],
     },
     gauge(`${prefix}_requests_in_flight`, `Requests in flight in ${who}`, inFlight),
   ];

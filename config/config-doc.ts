@@ -1,9 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { INI_SECTIONS } from './config-ini.js';
-import {
-  SCHEMA, UWSGI_IGNORED, aliasNames, defaultText, envName, requestOptions, topOptions, type OptionSpec,
-} from './option-schema.js';
+import { SCHEMA, UWSGI_IGNORED, aliasNames, defaultText, envName, requestOptions, topOptions, type OptionSpec } from './option-schema.js';
 
 /*
  * docs/options.md is generated from the option schema (`npm run docs:options`), and
@@ -29,7 +27,10 @@ function clientTable(options: Record<string, OptionSpec>): string {
 }
 
 function lineSeparated(): string {
-  return Object.entries(SCHEMA as Record<string, OptionSpec>).filter(([, s]) => s.envSeparator === '\n').map(([n]) => `\`${envName(n)}\``).join(', ');
+  return Object.entries(SCHEMA as Record<string, OptionSpec>)
+    .filter(([, s]) => s.envSeparator === '\n')
+    .map(([n]) => `\`${envName(n)}\``)
+    .join(', ');
 }
 
 export function optionsMarkdown(): string {

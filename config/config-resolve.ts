@@ -3,17 +3,10 @@ import { parseArgs } from 'node:util';
 import { MANAGED_ENV } from '../common/managed-env.js';
 import { parseBool, readIniFile } from './config-ini.js';
 import { PorticoError } from '../common/errors.js';
-import {
-  SCHEMA, UWSGI_IGNORED, aliasNames, envName, optionsFor,
-  type OptionSpec, type OptionValues, type ServerCommand, type ValuesFor,
-} from './option-schema.js';
+import { SCHEMA, UWSGI_IGNORED, aliasNames, envName, optionsFor, type OptionSpec, type OptionValues, type ServerCommand, type ValuesFor } from './option-schema.js';
 
 /** Where a value came from, for `portico config`. */
-export type Source =
-  | { kind: 'default' }
-  | { kind: 'ini'; file: string; lines: number[] }
-  | { kind: 'env'; name: string }
-  | { kind: 'cli' };
+export type Source = { kind: 'default' } | { kind: 'ini'; file: string; lines: number[] } | { kind: 'env'; name: string } | { kind: 'cli' };
 
 export interface ResolvedConfig<V = OptionValues> {
   values: V;
@@ -165,7 +158,15 @@ function readEnv(specs: Record<string, OptionSpec>, env: NodeJS.ProcessEnv): { v
     const variable = [name, ...aliasNames(spec)].map(envName).find((v) => env[v] !== undefined);
     if (variable === undefined) continue;
     const raw = env[variable]!;
-    values.set(name, spec.multiple ? raw.split(spec.envSeparator ?? ',').map((s) => s.trim()).filter(Boolean) : convert(spec, raw, variable));
+    values.set(
+      name,
+      spec.multiple
+        ? raw
+            .split(spec.envSeparator ?? ',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : convert(spec, raw, variable),
+    );
     names.set(name, variable);
   }
   return { values, names };
@@ -228,10 +229,12 @@ export function levenshtein(a: string, b: string): number {
 export function commandFor(argv: string[], env: NodeJS.ProcessEnv = process.env): { command: ServerCommand; note?: string } {
   const { values } = resolveConfig('any', argv, env);
   if (values.http !== undefined) {
-    return values.socket === undefined ? { command: 'serve' } : {
-      command: 'serve',
-      note: "http and socket both set: running portico serve, whose workers listen on private sockets; socket is not used (portico worker serves a socket for nginx's uwsgi_pass)",
-    };
+    return values.socket === undefined
+      ? { command: 'serve' }
+      : {
+          command: 'serve',
+          note: "http and socket both set: running portico serve, whose workers listen on private sockets; socket is not used (portico worker serves a socket for nginx's uwsgi_pass)",
+        };
   }
   if (values.socket !== undefined) return { command: 'worker' };
   throw invalid('nothing to run: set http (gateway and workers) or socket (workers for nginx uwsgi_pass) in the ini file, the environment or on the command line');

@@ -9,7 +9,8 @@ type Plugin = FastifyPluginCallback | FastifyPluginAsync;
 /** What fastify-plugin sets on a plugin whose hooks apply outside it (fastify's documented `skip-override`). */
 const SKIP_OVERRIDE = Symbol.for('skip-override');
 
-const FIX = 'the file must export a fastify plugin as its default export (`export default async function (app) { await app.register(...) }`), and the packages it imports must be installed where it can import them';
+const FIX =
+  'the file must export a fastify plugin as its default export (`export default async function (app) { await app.register(...) }`), and the packages it imports must be installed where it can import them';
 
 /**
  * --gateway-plugin FILE: each file's default export is a fastify plugin, registered in front of the
@@ -28,7 +29,8 @@ export async function registerGatewayPlugins(app: FastifyInstance, files: readon
     } catch (err) {
       throw new PorticoError('PORTICO_ERR_GATEWAY_PLUGIN', `${file}: import failed: ${causeOf(err)}; ${FIX}`, { cause: err });
     }
-    if (typeof mod.default !== 'function') throw new PorticoError('PORTICO_ERR_GATEWAY_PLUGIN', `${file}: its default export is ${mod.default === undefined ? 'missing' : `a ${typeof mod.default}`}, not a function; ${FIX}`);
+    if (typeof mod.default !== 'function')
+      throw new PorticoError('PORTICO_ERR_GATEWAY_PLUGIN', `${file}: its default export is ${mod.default === undefined ? 'missing' : `a ${typeof mod.default}`}, not a function; ${FIX}`);
     const plugin = mod.default as Plugin & { [SKIP_OVERRIDE]?: boolean };
     try {
       // Awaited, so a failure is this file's. A plugin made with fastify-plugin already (a package's

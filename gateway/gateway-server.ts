@@ -143,14 +143,17 @@ export class GatewayServer {
           access,
           upgrade: upgradeForwarder(ctx, limits, access, handOff),
           // The lean front answers without fastify: only while no plugin's hooks have to see every request.
-          lean: plugins.length > 0 ? null : {
-            staticPrefixes: statics.map((m) => m.prefix),
-            staticCache: statics.length > 0 ? this.staticCache : null,
-            elsewhere: handOff === null ? undefined : () => handOff.open,
-            methods: FORWARDED_METHODS,
-            allNative: () => ctx.pool.upstreams.every((u) => u.link === 'native'),
-            forward,
-          },
+          lean:
+            plugins.length > 0
+              ? null
+              : {
+                  staticPrefixes: statics.map((m) => m.prefix),
+                  staticCache: statics.length > 0 ? this.staticCache : null,
+                  elsewhere: handOff === null ? undefined : () => handOff.open,
+                  methods: FORWARDED_METHODS,
+                  allNative: () => ctx.pool.upstreams.every((u) => u.link === 'native'),
+                  forward,
+                },
         });
         return this.front.server;
       },
@@ -205,10 +208,13 @@ export class GatewayServer {
       url: '/*',
       // With a plugin, the worker's answer goes out through fastify's reply, so the plugin's onSend
       // hooks see it (compression, headers); without one, the raw response is the forwarder's.
-      handler: plugins.length > 0 ? (request, reply) => forward(request.raw, new ReplyResponse(reply)) : (request, reply) => {
-        reply.hijack();
-        forward(request.raw, reply.raw);
-      },
+      handler:
+        plugins.length > 0
+          ? (request, reply) => forward(request.raw, new ReplyResponse(reply))
+          : (request, reply) => {
+              reply.hijack();
+              forward(request.raw, reply.raw);
+            },
     });
     const addr = this.listenAddress;
     try {

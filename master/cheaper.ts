@@ -26,10 +26,7 @@ export interface WorkerLoad {
   rss: number;
 }
 
-export type CheaperDecision =
-  | { kind: 'spawn'; count: number; reason: string }
-  | { kind: 'stop'; id: number; reason: string; why: 'cheaper-idle' | 'cheaper-rss' }
-  | { kind: 'none' };
+export type CheaperDecision = { kind: 'spawn'; count: number; reason: string } | { kind: 'stop'; id: number; reason: string; why: 'cheaper-idle' | 'cheaper-rss' } | { kind: 'none' };
 
 export class CheaperPolicy {
   private readonly s: CheaperSettings;
@@ -74,9 +71,7 @@ export class CheaperPolicy {
     this.overloadSince = null;
     if (n <= s.min) return { kind: 'none' };
     // The idle worker with the highest id goes first, so ids stay compact.
-    const idle = workers
-      .filter((w) => w.inFlight === 0 && now - (this.lastActive.get(w.id)?.at ?? now) >= s.idleMs)
-      .sort((a, b) => b.id - a.id)[0];
+    const idle = workers.filter((w) => w.inFlight === 0 && now - (this.lastActive.get(w.id)?.at ?? now) >= s.idleMs).sort((a, b) => b.id - a.id)[0];
     if (!idle) return { kind: 'none' };
     const idleFor = now - this.lastActive.get(idle.id)!.at;
     return { kind: 'stop', id: idle.id, why: 'cheaper-idle', reason: `idle ${Math.round(idleFor / 1000)} s` };

@@ -9,7 +9,7 @@ import type { CronChildReport } from './cron-runner.js';
 
 function report(r: CronChildReport): void {
   if (!process.send) {
-    process.stderr.write(`${r.ok ? r.result ?? '' : r.error ?? ''}\n`);
+    process.stderr.write(`${r.ok ? (r.result ?? '') : (r.error ?? '')}\n`);
     process.exit(r.ok ? 0 : 1);
   }
   // Exit once the message is out: the exit code says nothing the report does not.
@@ -27,5 +27,5 @@ try {
   const result: unknown = await (fn as () => unknown)();
   report({ ok: true, result: result === undefined ? '' : inspect(result, { depth: 2, breakLength: Infinity }) });
 } catch (err) {
-  report({ ok: false, error: err instanceof Error ? err.stack ?? String(err) : inspect(err) });
+  report({ ok: false, error: err instanceof Error ? (err.stack ?? String(err)) : inspect(err) });
 }

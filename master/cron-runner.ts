@@ -52,11 +52,15 @@ export class CronRunner {
     let report: CronChildReport | null = null;
     let child: ChildProcess;
     try {
-      child = task.kind === 'app'
-        ? spawn(process.execPath, [CHILD, resolve(this.cwd, task.command), task.exportName ?? 'default'], {
-          cwd: this.cwd, env: process.env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true,
-        })
-        : spawn('/bin/sh', ['-c', task.command], { cwd: this.cwd, env: process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      child =
+        task.kind === 'app'
+          ? spawn(process.execPath, [CHILD, resolve(this.cwd, task.command), task.exportName ?? 'default'], {
+              cwd: this.cwd,
+              env: process.env,
+              stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+              detached: true,
+            })
+          : spawn('/bin/sh', ['-c', task.command], { cwd: this.cwd, env: process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     } catch (err) {
       return Promise.resolve(this.failed(task, `could not start ${what}: ${(err as Error).message}`, started, null, null));
     }

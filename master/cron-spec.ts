@@ -107,8 +107,7 @@ export class CronSchedule {
   }
 
   matches(d: Date): boolean {
-    return this.minute.allowed[d.getMinutes()]! && this.hour.allowed[d.getHours()]! &&
-      this.month.allowed[d.getMonth() + 1]! && this.dayMatches(d);
+    return this.minute.allowed[d.getMinutes()]! && this.hour.allowed[d.getHours()]! && this.month.allowed[d.getMonth() + 1]! && this.dayMatches(d);
   }
 
   /**
@@ -186,8 +185,5 @@ export function parseCronTask(value: string, kind: 'command' | 'app', id: number
 
 /** Every --cron, then every --cron-app value, numbered from 1. */
 export function parseCronOptions(commands: string[] = [], apps: string[] = []): CronTask[] {
-  return [
-    ...commands.map((v, i) => parseCronTask(v, 'command', i + 1)),
-    ...apps.map((v, i) => parseCronTask(v, 'app', commands.length + i + 1)),
-  ];
+  return [...commands.map((v, i) => parseCronTask(v, 'command', i + 1)), ...apps.map((v, i) => parseCronTask(v, 'app', commands.length + i + 1))];
 }

@@ -232,7 +232,10 @@ export class GatewayFleet {
       if (this.stopping || this.gateways.has(g.id)) return;
       this.respawns.set(g.id, (this.respawns.get(g.id) ?? 0) + 1);
       const fresh = this.spawn(g.id);
-      fresh.ready.then(() => this.o.log.info(`Respawned gateway ${g.id} (new pid: ${fresh.pid})`), () => {});
+      fresh.ready.then(
+        () => this.o.log.info(`Respawned gateway ${g.id} (new pid: ${fresh.pid})`),
+        () => {},
+      );
     }, delayMs);
     this.respawnTimers.add(timer);
   }
@@ -269,13 +272,15 @@ export class GatewayFleet {
 
   /** The stats document's `gateways`: the current process of each id, and those being replaced. */
   stats(): GatewayStatsJson[] {
-    return [...this.all].sort((a, b) => a.id - b.id || a.spawnedAt - b.spawnedAt).map((g) => ({
-      id: g.id,
-      pid: g.pid,
-      status: g.retiring ? 'stopping' : g.isReady ? 'serving' : 'starting',
-      queue: g.depth,
-      respawns: this.respawns.get(g.id) ?? 0,
-    }));
+    return [...this.all]
+      .sort((a, b) => a.id - b.id || a.spawnedAt - b.spawnedAt)
+      .map((g) => ({
+        id: g.id,
+        pid: g.pid,
+        status: g.retiring ? 'stopping' : g.isReady ? 'serving' : 'starting',
+        queue: g.depth,
+        respawns: this.respawns.get(g.id) ?? 0,
+      }));
   }
 
   /** SIGUSR1: they reopen their log files. */
@@ -292,17 +297,22 @@ export class GatewayFleet {
 
   /** Each gateway process's metrics (prom-client's aggregation sums them); one that does not answer in time is left out. */
   async metrics(): Promise<PromMetricJSON[][]> {
-    const asks = [...this.gateways.values()].filter((g) => g.isReady).map((g) => new Promise<PromMetricJSON[]>((resolve) => {
-      const id = ++this.metricsSeq;
-      const timer = setTimeout(() => finish([]), METRICS_TIMEOUT_MS);
-      const finish = (list: PromMetricJSON[]): void => {
-        clearTimeout(timer);
-        this.pendingMetrics.delete(id);
-        resolve(list);
-      };
-      this.pendingMetrics.set(id, finish);
-      g.send({ type: 'gw:metrics', id });
-    }));
+    const asks = [...this.gateways.values()]
+      .filter((g) => g.isReady)
+      .map(
+        (g) =>
+          new Promise<PromMetricJSON[]>((resolve) => {
+            const id = ++this.metricsSeq;
+            const timer = setTimeout(() => finish([]), METRICS_TIMEOUT_MS);
+            const finish = (list: PromMetricJSON[]): void => {
+              clearTimeout(timer);
+              this.pendingMetrics.delete(id);
+              resolve(list);
+            };
+            this.pendingMetrics.set(id, finish);
+            g.send({ type: 'gw:metrics', id });
+          }),
+      );
     return Promise.all(asks);
   }
 

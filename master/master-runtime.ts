@@ -85,17 +85,23 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
     else early = 'now';
   });
   const handlers: Array<[NodeJS.Signals, () => void]> = [
-    ['SIGHUP', () => {
-      log.info('SIGHUP: chain reload');
-      void master.reload();
-    }],
+    [
+      'SIGHUP',
+      () => {
+        log.info('SIGHUP: chain reload');
+        void master.reload();
+      },
+    ],
     ['SIGTTIN', () => master.scale(1)],
     ['SIGTTOU', () => master.scale(-1)],
     ['SIGUSR1', () => reopenLogs('SIGUSR1: log files reopened')],
-    ['SIGUSR2', () => {
-      log.info('SIGUSR2: the stack of every worker');
-      void master.dumpStacks();
-    }],
+    [
+      'SIGUSR2',
+      () => {
+        log.info('SIGUSR2: the stack of every worker');
+        void master.dumpStacks();
+      },
+    ],
   ];
   const rotation = opts.logRotate?.length ? rotateBySize(opts.logRotate, reopenLogs) : null;
   const teardown = (): void => {

@@ -36,7 +36,18 @@ export interface WorkerStatsJson {
   upgraded: number;
   apps: Array<{ id: number; modifier1: number; mountpoint: string; startup_time: number; requests: number; exceptions: number; chdir: string }>;
   /** One core: the worker's event loop (uWSGI's cores are its threads or async slots). */
-  cores: Array<{ id: number; requests: number; static_requests: number; routed_requests: number; offloaded_requests: number; write_errors: number; read_errors: number; in_request: 0 | 1; vars: string[]; req_info: Record<string, never> }>;
+  cores: Array<{
+    id: number;
+    requests: number;
+    static_requests: number;
+    routed_requests: number;
+    offloaded_requests: number;
+    write_errors: number;
+    read_errors: number;
+    in_request: 0 | 1;
+    vars: string[];
+    req_info: Record<string, never>;
+  }>;
   current_request: { method: string; uri: string; running_ms: number } | null;
   /** False when the watchdog did not answer in time (the process is wedged past its thread too). */
   responsive: boolean;
@@ -141,7 +152,13 @@ export interface MasterStatsJson {
  * The stats document: the master's own view (pids, respawns, harakiri) plus what each worker's
  * watchdog thread reads from its scoreboard, so a worker stuck in a request still shows it.
  */
-export async function collectStats(master: Master, sockets: Array<{ name: string; proto: string; backlog: number }>, cron: CronStatus[] | null = null, hideQuery = false, gateways: GatewayStatsJson[] | null = null): Promise<MasterStatsJson> {
+export async function collectStats(
+  master: Master,
+  sockets: Array<{ name: string; proto: string; backlog: number }>,
+  cron: CronStatus[] | null = null,
+  hideQuery = false,
+  gateways: GatewayStatsJson[] | null = null,
+): Promise<MasterStatsJson> {
   const procs = [...master.workers.values(), ...master.leaving].sort((a, b) => a.id - b.id || a.spawnedAt - b.spawnedAt);
   const workers = await Promise.all(procs.map((w) => workerStats(master, w, hideQuery)));
   // Slots up to --processes with no process: uWSGI's "cheap" workers (--cheap, --cheaper).
@@ -171,10 +188,7 @@ export async function collectStats(master: Master, sockets: Array<{ name: string
 async function workerStats(master: Master, w: WorkerProcess, hideQuery: boolean): Promise<WorkerStatsJson> {
   const s = w.alive ? await w.control.stats(defaults.statsTimeoutMs) : null;
   const slot = master.slots.get(w.id);
-  const status: WorkerStatsJson['status'] = !w.isReady ? 'starting'
-    : w.reloading ? 'reloading'
-    : w.retiring ? 'stopping'
-    : s && s.inFlight > 0 ? 'busy' : 'idle';
+  const status: WorkerStatsJson['status'] = !w.isReady ? 'starting' : w.reloading ? 'reloading' : w.retiring ? 'stopping' : s && s.inFlight > 0 ? 'busy' : 'idle';
   const requests = s?.requests ?? 0;
   const exceptions = s?.exceptions ?? 0;
   const inFlight = s?.inFlight ?? 0;
@@ -259,10 +273,27 @@ function tcpQueue(name: string): number {
 function cheapSlot(master: Master, id: number): WorkerStatsJson {
   const slot = master.slots.get(id);
   return {
-    id, pid: 0, status: 'cheap', requests: 0, in_flight: 0, exceptions: 0,
-    harakiri_count: slot?.harakiri ?? 0, respawn_count: slot?.respawns ?? 0,
-    rss: 0, avg_rt: 0, running_time: 0, last_spawn: 0, current_request: null, responsive: true,
-    accepting: 0, delta_requests: 0, signals: 0, signal_queue: 0, vsz: 0, tx: 0, upgraded: 0,
+    id,
+    pid: 0,
+    status: 'cheap',
+    requests: 0,
+    in_flight: 0,
+    exceptions: 0,
+    harakiri_count: slot?.harakiri ?? 0,
+    respawn_count: slot?.respawns ?? 0,
+    rss: 0,
+    avg_rt: 0,
+    running_time: 0,
+    last_spawn: 0,
+    current_request: null,
+    responsive: true,
+    accepting: 0,
+    delta_requests: 0,
+    signals: 0,
+    signal_queue: 0,
+    vsz: 0,
+    tx: 0,
+    upgraded: 0,
     apps: [{ id: 0, modifier1: 0, mountpoint: '', startup_time: 0, requests: 0, exceptions: 0, chdir: '' }],
     cores: [coreStats(0, 0)],
   };

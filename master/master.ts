@@ -204,7 +204,9 @@ export class Master {
     if (e.event === 'blocked' || e.event === 'answering') return this.onBlocked(w, e.event === 'blocked', e.ms);
     const o = this.options;
     if (e.event === 'slow') {
-      this.log.warn(`SLOW REQUEST on worker ${w.id} (pid: ${w.pid}): ${e.method} ${e.uri} still running after ${seconds(e.runningMs)} s (--log-slow ${o.logSlowSeconds}), its stack:\n${formatSample(e.stack)}`);
+      this.log.warn(
+        `SLOW REQUEST on worker ${w.id} (pid: ${w.pid}): ${e.method} ${e.uri} still running after ${seconds(e.runningMs)} s (--log-slow ${o.logSlowSeconds}), its stack:\n${formatSample(e.stack)}`,
+      );
       return;
     }
     this.counters(w.id).harakiri++;
@@ -239,7 +241,10 @@ export class Master {
       const how = signal ? `killed by signal ${signal}` : `exit code ${code}`;
       const { delayMs, streak } = this.backoff.died(w.id, Date.now() - w.spawnedAt);
       if (streak >= 3) {
-        this.log.error('PORTICO_ERR_WORKER_CRASH_LOOP', `worker ${w.id} died ${streak} times in a row within ${this.options.minWorkerLifetimeSeconds} s of starting (${how}); next start in ${delayMs / 1000} s`);
+        this.log.error(
+          'PORTICO_ERR_WORKER_CRASH_LOOP',
+          `worker ${w.id} died ${streak} times in a row within ${this.options.minWorkerLifetimeSeconds} s of starting (${how}); next start in ${delayMs / 1000} s`,
+        );
       } else {
         this.log.error('PORTICO_ERR_WORKER_DIED', `DAMN ! worker ${w.id} (pid: ${w.pid}) died, ${how} :( trying respawn${delayMs ? ` in ${delayMs / 1000} s` : ''} ...`);
       }
@@ -256,10 +261,13 @@ export class Master {
       if (this.stopping || this.workers.has(id)) return;
       this.counters(id).respawns++;
       const w = this.spawn(id, 'respawn');
-      w.ready.then(() => {
-        this.log.info(`Respawned worker ${id} (new pid: ${w.pid})`);
-        this.options.onReady?.(w);
-      }, () => {});
+      w.ready.then(
+        () => {
+          this.log.info(`Respawned worker ${id} (new pid: ${w.pid})`);
+          this.options.onReady?.(w);
+        },
+        () => {},
+      );
     }, delayMs);
     this.respawnTimers.add(timer);
   }
@@ -310,10 +318,12 @@ export class Master {
       const a = answers[i];
       const head = `STACK OF WORKER ${w.id} (pid: ${w.pid})`;
       // Light processes: the watchdog thread (which samples the stack) runs only when something needs it.
-      if (!w.watchdog) return this.log.warn(`${head}: no watchdog thread runs in it to take the stack; it starts with --harakiri, --log-slow, --reload-on-rss, --stats, --metrics or --cheaper (and always under portico serve)`);
+      if (!w.watchdog)
+        return this.log.warn(
+          `${head}: no watchdog thread runs in it to take the stack; it starts with --harakiri, --log-slow, --reload-on-rss, --stats, --metrics or --cheaper (and always under portico serve)`,
+        );
       if (!a) return this.log.warn(`${head}: its watchdog did not answer`);
-      const requests = a.running.length === 0 ? 'no request in flight'
-        : a.running.map((r) => `${r.method} ${r.uri} running ${seconds(now - r.startedAt)} s`).join('; ');
+      const requests = a.running.length === 0 ? 'no request in flight' : a.running.map((r) => `${r.method} ${r.uri} running ${seconds(now - r.startedAt)} s`).join('; ');
       const blocked = a.blockedMs > 0 ? `, event loop blocked for ${seconds(a.blockedMs)} s` : '';
       this.log.info(`${head}: ${requests}${blocked}\n${formatSample(a.stack)}`);
     });
@@ -346,7 +356,10 @@ export class Master {
     if (this.stopping || id > this.options.processes) return null;
     this.log.info(`spawning worker ${id}: ${why}`);
     const w = this.spawn(id, reason);
-    w.ready.then(() => this.options.onReady?.(w), () => {});
+    w.ready.then(
+      () => this.options.onReady?.(w),
+      () => {},
+    );
     return w;
   }
 

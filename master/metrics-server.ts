@@ -165,10 +165,7 @@ export class MetricsServer {
 function workerHealthJSON(id: number, m: WorkerMetrics): PromMetricJSON[] {
   const worker = { worker: id };
   const g = (name: string, help: string, value: number, type: 'gauge' | 'counter' = 'gauge'): PromMetricJSON => gauge(`portico_worker_${name}`, help, value, worker, type);
-  const list = [
-    g('requests_in_flight', 'Requests in flight in this worker', m.inFlight),
-    g('upgraded_connections', 'Upgraded connections (WebSockets) open in this worker', m.upgraded ?? 0),
-  ];
+  const list = [g('requests_in_flight', 'Requests in flight in this worker', m.inFlight), g('upgraded_connections', 'Upgraded connections (WebSockets) open in this worker', m.upgraded ?? 0)];
   const h = m.health;
   if (!h) return list;
   return [

@@ -43,7 +43,10 @@ export function makeRunDir(log: Logger, base: string = tmpdir()): string {
   const dir = mkdtempSync(join(base, `${PREFIX}${process.pid}-`));
   if (Buffer.byteLength(join(dir, LONGEST_SOCKET)) > UNIX_PATH_MAX) {
     rmSync(dir, { recursive: true, force: true });
-    throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `the workers' sockets under ${base} would be longer than the ${UNIX_PATH_MAX} bytes a unix socket path can have: set TMPDIR to a shorter directory`);
+    throw new PorticoError(
+      'PORTICO_ERR_INVALID_OPTION',
+      `the workers' sockets under ${base} would be longer than the ${UNIX_PATH_MAX} bytes a unix socket path can have: set TMPDIR to a shorter directory`,
+    );
   }
   return dir;
 }

@@ -40,9 +40,7 @@ export async function bindSharedSocket(address: SocketAddress, chmod: number | u
   const bindPath = address.kind === 'unix' && backlog !== undefined ? temporaryName(address.path) : null;
   let handle: ServerHandle | number;
   try {
-    handle = address.kind === 'unix'
-      ? create(bindPath ?? address.path, -1, -1)
-      : create(address.host, address.port, net.isIPv6(address.host) ? 6 : 4);
+    handle = address.kind === 'unix' ? create(bindPath ?? address.path, -1, -1) : create(address.host, address.port, net.isIPv6(address.host) ? 6 : 4);
   } finally {
     if (oldMask !== undefined) process.umask(oldMask);
   }
@@ -158,9 +156,10 @@ export function inheritedSocket(expected?: SocketAddress): SharedSocket {
   for (const name of ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES']) delete process.env[name];
   const out: { address?: string; port?: number } = {};
   const tcp = (handle as ServerHandle & { getsockname?(out: object): number }).getsockname?.(out) === 0;
-  const address: SocketAddress = tcp && out.address !== undefined && out.port !== undefined
-    ? { kind: 'tcp', host: out.address, port: out.port }
-    : { kind: 'unix', path: expected?.kind === 'unix' ? expected.path : unixSocketPath(handle.fd) };
+  const address: SocketAddress =
+    tcp && out.address !== undefined && out.port !== undefined
+      ? { kind: 'tcp', host: out.address, port: out.port }
+      : { kind: 'unix', path: expected?.kind === 'unix' ? expected.path : unixSocketPath(handle.fd) };
   // Nothing to close or unlink: the .socket unit owns the file and listens across restarts.
   return { address, fd: handle.fd, close(): void {} };
 }
@@ -179,7 +178,7 @@ function unixSocketPath(fd: number): string {
 function boundPort(handle: ServerHandle): number {
   const out: { port?: number } = {};
   const err = (handle as ServerHandle & { getsockname?(out: object): number }).getsockname?.(out);
-  return err === 0 ? out.port ?? 0 : 0;
+  return err === 0 ? (out.port ?? 0) : 0;
 }
 
 function errnoError(errno: number): NodeJS.ErrnoException {

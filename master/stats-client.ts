@@ -133,9 +133,16 @@ function normalize(doc: Record<string, unknown>): MasterStatsJson {
     };
   });
   const sockets = Array.isArray(doc.sockets)
-    ? doc.sockets.filter(isObject).map((s): SocketStatsJson => ({
-      name: String(s.name ?? ''), proto: String(s.proto ?? ''), queue: num(s.queue), max_queue: num(s.max_queue), shared: s.shared === 1 ? 1 : 0, can_offload: s.can_offload === 1 ? 1 : 0,
-    }))
+    ? doc.sockets.filter(isObject).map(
+        (s): SocketStatsJson => ({
+          name: String(s.name ?? ''),
+          proto: String(s.proto ?? ''),
+          queue: num(s.queue),
+          max_queue: num(s.max_queue),
+          shared: s.shared === 1 ? 1 : 0,
+          can_offload: s.can_offload === 1 ? 1 : 0,
+        }),
+      )
     : [];
   return {
     version: String(doc.version ?? '?'),
@@ -150,21 +157,29 @@ function normalize(doc: Record<string, unknown>): MasterStatsJson {
     cwd: String(doc.cwd ?? ''),
     sockets,
     workers,
-    ...(Array.isArray(doc.cron) ? { cron: doc.cron.filter(isObject).map((c) => ({
-      id: num(c.id),
-      kind: String(c.kind ?? ''),
-      when: String(c.when ?? ''),
-      next: String(c.next ?? ''),
-      running: c.running === true,
-      runs: num(c.runs),
-      skipped: num(c.skipped),
-    })) } : {}),
-    ...(Array.isArray(doc.gateways) ? { gateways: doc.gateways.filter(isObject).map((g) => ({
-      id: num(g.id),
-      pid: num(g.pid),
-      status: g.status === 'starting' || g.status === 'stopping' ? g.status : 'serving' as const,
-      queue: num(g.queue),
-      respawns: num(g.respawns),
-    })) } : {}),
+    ...(Array.isArray(doc.cron)
+      ? {
+          cron: doc.cron.filter(isObject).map((c) => ({
+            id: num(c.id),
+            kind: String(c.kind ?? ''),
+            when: String(c.when ?? ''),
+            next: String(c.next ?? ''),
+            running: c.running === true,
+            runs: num(c.runs),
+            skipped: num(c.skipped),
+          })),
+        }
+      : {}),
+    ...(Array.isArray(doc.gateways)
+      ? {
+          gateways: doc.gateways.filter(isObject).map((g) => ({
+            id: num(g.id),
+            pid: num(g.pid),
+            status: g.status === 'starting' || g.status === 'stopping' ? g.status : ('serving' as const),
+            queue: num(g.queue),
+            respawns: num(g.respawns),
+          })),
+        }
+      : {}),
   };
 }

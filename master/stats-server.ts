@@ -15,7 +15,15 @@ export class StatsServer {
   private readonly server: Server;
   private readonly spec: string;
 
-  constructor(spec: string, master: Master, sockets: () => Array<{ name: string; proto: string; backlog: number }>, log: Logger, cron: () => CronStatus[] | null = () => null, hideQuery = false, gateways: () => GatewayStatsJson[] | null = () => null) {
+  constructor(
+    spec: string,
+    master: Master,
+    sockets: () => Array<{ name: string; proto: string; backlog: number }>,
+    log: Logger,
+    cron: () => CronStatus[] | null = () => null,
+    hideQuery = false,
+    gateways: () => GatewayStatsJson[] | null = () => null,
+  ) {
     this.spec = spec;
     this.server = createServer((conn) => {
       conn.on('error', () => {});

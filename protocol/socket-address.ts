@@ -1,9 +1,7 @@
 import { PorticoError } from '../common/errors.js';
 import type { NetConnectOpts } from 'node:net';
 
-export type SocketAddress =
-  | { kind: 'unix'; path: string }
-  | { kind: 'tcp'; host: string; port: number };
+export type SocketAddress = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
 
 /**
  * `PATH`, `unix:PATH`, `HOST:PORT`, `:PORT`, `PORT` or `[v6]:PORT`, as uWSGI's --socket takes them
@@ -36,9 +34,10 @@ export function connectOptions(addr: SocketAddress): NetConnectOpts {
 export function listenError(err: NodeJS.ErrnoException, address: SocketAddress): PorticoError {
   const where = formatSocketAddress(address);
   if (err.code === 'EACCES') {
-    const hint = address.kind === 'unix'
-      ? 'the directory is not writable by this user: use a directory it owns (e.g. /run/portico via systemd RuntimeDirectory=) or run as its owner'
-      : 'ports below 1024 need root or CAP_NET_BIND_SERVICE';
+    const hint =
+      address.kind === 'unix'
+        ? 'the directory is not writable by this user: use a directory it owns (e.g. /run/portico via systemd RuntimeDirectory=) or run as its owner'
+        : 'ports below 1024 need root or CAP_NET_BIND_SERVICE';
     return new PorticoError('PORTICO_ERR_SOCKET_PERMISSION', `cannot bind ${where}: ${hint}`, { cause: err });
   }
   if (err.code === 'EADDRINUSE') return new PorticoError('PORTICO_ERR_SOCKET_IN_USE', `${where} is in use`, { cause: err });

@@ -5,10 +5,7 @@ import { encodePacket } from '../protocol/uwsgi/packet-encoder.js';
 import { rng } from './rng.js';
 import type { RequestVector } from './vectors.js';
 
-export const FUZZ_KINDS = [
-  'vector', 'flip', 'truncated', 'length', 'modifier', 'random', 'big-random', 'vars-too-big',
-  'content-length', 'big-body', 'trailing', 'http',
-] as const;
+export const FUZZ_KINDS = ['vector', 'flip', 'truncated', 'length', 'modifier', 'random', 'big-random', 'vars-too-big', 'content-length', 'big-body', 'trailing', 'http'] as const;
 export type FuzzKind = (typeof FUZZ_KINDS)[number];
 
 export interface FuzzCase {

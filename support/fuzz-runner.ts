@@ -56,12 +56,15 @@ export function owesResponse(bytes: Buffer, bufferSize = 4096): boolean {
   let whole = false;
   let failed = false;
   let modifier1 = -1;
-  const d = new PacketDecoder({
-    onHead: (h) => (modifier1 = h.modifier1),
-    onBody: () => {},
-    onEnd: () => (whole = true),
-    onError: () => (failed = true),
-  }, { bufferSize, modifiers: MODIFIERS });
+  const d = new PacketDecoder(
+    {
+      onHead: (h) => (modifier1 = h.modifier1),
+      onBody: () => {},
+      onEnd: () => (whole = true),
+      onError: () => (failed = true),
+    },
+    { bufferSize, modifiers: MODIFIERS },
+  );
   d.push(bytes);
   return whole && !failed && modifier1 === 0;
 }
@@ -142,13 +145,15 @@ export async function runFuzz(o: FuzzRunOptions): Promise<FuzzStats> {
     for (let i = first; i < Math.min(first + o.validEvery, o.cases); i++) {
       const c = fuzzCase(o.seed, i, o.vectors);
       const owed = owesResponse(c.bytes, o.bufferSize);
-      batch.push(sendCase(o.socket, c, owed, o.timeoutMs).then(({ reason, answered }) => {
-        stats.cases++;
-        stats.byKind[c.kind]!++;
-        if (answered) stats.answered++;
-        if (c.bytes.subarray(0, 4).toString('latin1') === 'GET ') stats.httpGets++;
-        if (reason !== null) stats.failures.push({ seed: o.seed, index: i, kind: c.kind, reason, head: c.bytes.subarray(0, 32).toString('hex') });
-      }));
+      batch.push(
+        sendCase(o.socket, c, owed, o.timeoutMs).then(({ reason, answered }) => {
+          stats.cases++;
+          stats.byKind[c.kind]!++;
+          if (answered) stats.answered++;
+          if (c.bytes.subarray(0, 4).toString('latin1') === 'GET ') stats.httpGets++;
+          if (reason !== null) stats.failures.push({ seed: o.seed, index: i, kind: c.kind, reason, head: c.bytes.subarray(0, 32).toString('hex') });
+        }),
+      );
     }
     await Promise.all(batch);
     const reason = await validRequest(o, first);

@@ -11,7 +11,6 @@ import type { RequestHandler } from './worker-context.js';
 
 export { checkAppFile, KIND_RULES, parseAppSpec, type AppKind } from './app-file.js';
 
-
 export interface LoadedApp {
   kind: AppKind;
   file: string;

@@ -73,9 +73,14 @@ export function managedConfig(env: NodeJS.ProcessEnv = process.env): ManagedWork
  */
 export async function createScoreboard(config: ManagedWorkerConfig): Promise<Scoreboard> {
   const slowMs = config.slowMs ?? 0;
-  const board = new Scoreboard(config.maxRequests, () => {
-    send({ type: 'portico:retire', id: config.id, reason: 'max-requests' });
-  }, slowMs, (method, uri, durationMs) => send({ type: 'portico:slow', id: config.id, method, uri, durationMs }));
+  const board = new Scoreboard(
+    config.maxRequests,
+    () => {
+      send({ type: 'portico:retire', id: config.id, reason: 'max-requests' });
+    },
+    slowMs,
+    (method, uri, durationMs) => send({ type: 'portico:slow', id: config.id, method, uri, durationMs }),
+  );
   const watchdogConfig: WatchdogConfig = {
     sab: board.sab,
     controlFd: config.controlFd,

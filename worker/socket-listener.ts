@@ -97,7 +97,6 @@ export async function removeStaleSocket(path: string): Promise<void> {
   unlinkSync(path);
 }
 
-
 /**
  * Listens on `spec`, a unix path (a stale socket file replaced, a live one refused) or HOST:PORT:
  * the master's side servers (--stats, --metrics).

@@ -148,8 +148,10 @@ export class WorkerServer {
     });
     // Under `portico serve` (an IPC channel) the gateway runs as this user: the hint is for nginx.
     if (this.address.kind === 'unix' && !othersCanConnect(o.chmodSocket) && !process.send) {
-      this.log.info(`note: nginx connects as its own user (www-data on Debian); if it logs "connect() to unix:${where} failed ` +
-        '(13: Permission denied)", start portico with --chmod-socket 666 (or 660 and a group nginx is in)');
+      this.log.info(
+        `note: nginx connects as its own user (www-data on Debian); if it logs "connect() to unix:${where} failed ` +
+          '(13: Permission denied)", start portico with --chmod-socket 666 (or 660 and a group nginx is in)',
+      );
     }
   }
 

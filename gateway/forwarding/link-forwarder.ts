@@ -23,16 +23,20 @@ const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRAC
  * read the request and died), and never after --harakiri killed the worker (`up.failCode`).
  */
 export function exchangeStream(
-  req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext, up: Upstream, pool: NativeLinkPool, link: NativeLink, buffered: Buffer | null,
+  req: ForwardedRequest,
+  res: ForwardedResponse,
+  ctx: ForwardContext,
+  up: Upstream,
+  pool: NativeLinkPool,
+  link: NativeLink,
+  buffered: Buffer | null,
   setCookie: string | null = null,
 ): Promise<StreamOutcome> {
   return new Promise((resolve) => new GatewayStream(req, res, ctx, up, pool, link, resolve, setCookie).start(buffered));
 }
 
 /** exchangeStream with a callback: the gateway's hot path allocates no promise. */
-export function startStream(
-  req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext, up: Upstream, pool: NativeLinkPool, link: NativeLink, done: (o: StreamOutcome) => void,
-): void {
+export function startStream(req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext, up: Upstream, pool: NativeLinkPool, link: NativeLink, done: (o: StreamOutcome) => void): void {
   new GatewayStream(req, res, ctx, up, pool, link, done).start(null);
 }
 
@@ -57,7 +61,13 @@ class GatewayStream extends StreamFlow implements LinkListener {
   private readonly setCookie: string | null;
 
   constructor(
-    req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext, up: Upstream, pool: NativeLinkPool, link: NativeLink, resolve: (o: StreamOutcome) => void,
+    req: ForwardedRequest,
+    res: ForwardedResponse,
+    ctx: ForwardContext,
+    up: Upstream,
+    pool: NativeLinkPool,
+    link: NativeLink,
+    resolve: (o: StreamOutcome) => void,
     setCookie: string | null = null,
   ) {
     super(link.writer);

@@ -98,8 +98,17 @@ export function exchangeUwsgi(req: ForwardedRequest, res: ForwardedResponse, ctx
     };
     // Nothing comes back from a server that waits for a line end a uwsgi packet never sends (an
     // HTTP server reading a request line): only the timeout can tell, so its line says so.
-    const timer = setTimeout(() => fail('PORTICO_ERR_UPSTREAM_TIMEOUT', `no response head within ${ctx.upstreamTimeoutMs / 1000} s` +
-      (pending === null ? `, not a byte of one: a slow or stuck app, or a server that does not speak uwsgi (an HTTP server waiting for the end of a request line, which a uwsgi packet never sends); if so, ${NOT_UWSGI_FIX}` : '')), ctx.upstreamTimeoutMs);
+    const timer = setTimeout(
+      () =>
+        fail(
+          'PORTICO_ERR_UPSTREAM_TIMEOUT',
+          `no response head within ${ctx.upstreamTimeoutMs / 1000} s` +
+            (pending === null
+              ? `, not a byte of one: a slow or stuck app, or a server that does not speak uwsgi (an HTTP server waiting for the end of a request line, which a uwsgi packet never sends); if so, ${NOT_UWSGI_FIX}`
+              : ''),
+        ),
+      ctx.upstreamTimeoutMs,
+    );
 
     if (body) socket.write(Buffer.concat([head, body]));
     else {

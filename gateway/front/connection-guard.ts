@@ -212,7 +212,7 @@ export class ConnectionGuard<C extends GuardedConnection> {
     for (let conn = this.idle.first; conn !== null && now - conn.waitingSince >= this.keepAliveTimeoutMs; conn = this.idle.first) this.close(conn);
     if (silent > 0) this.silentCloses.note(undefined, silent);
     // Not in deadline order (a first head counts from its accept): all are visited.
-    for (let conn = this.arriving.first; conn !== null;) {
+    for (let conn = this.arriving.first; conn !== null; ) {
       const next = conn.waitNext as C | null;
       if (now - conn.waitingSince >= this.headersTimeoutMs) {
         this.remove(conn);
@@ -273,5 +273,7 @@ export class CountedLog {
 
 /** Clients refused at --max-connections (by the guard, or by node:http's own cap without the lean front). */
 export function refusalLog(log: Logger, maxConnections: number): CountedLog {
-  return new CountedLog((n, remote) => log.error('PORTICO_ERR_TOO_MANY_CONNECTIONS', `${remote ?? 'a client'}: ${n} connection(s) closed at accept, ${maxConnections} open already (--max-connections)`));
+  return new CountedLog((n, remote) =>
+    log.error('PORTICO_ERR_TOO_MANY_CONNECTIONS', `${remote ?? 'a client'}: ${n} connection(s) closed at accept, ${maxConnections} open already (--max-connections)`),
+  );
 }

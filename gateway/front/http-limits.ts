@@ -83,7 +83,8 @@ export function onClientError(err: Error & { code?: string; reason?: string }, s
     socket.destroy();
     return;
   }
-  const code: ErrorCode = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'PORTICO_ERR_REQUEST_TIMEOUT' : err.code === 'HPE_HEADER_OVERFLOW' ? 'PORTICO_ERR_HEADERS_TOO_LARGE' : 'PORTICO_ERR_BAD_HTTP_REQUEST';
+  const code: ErrorCode =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'PORTICO_ERR_REQUEST_TIMEOUT' : err.code === 'HPE_HEADER_OVERFLOW' ? 'PORTICO_ERR_HEADERS_TOO_LARGE' : 'PORTICO_ERR_BAD_HTTP_REQUEST';
   log.error(code, `${socket.remoteAddress ?? 'unix'}: ${err.code ?? ''} ${err.reason ?? err.message}`);
   access?.noteRaw(socket, ErrorCodes[code].status);
   answerAfterPending(socket, code);

@@ -37,8 +37,15 @@ export const PARSER_METHODS = common.methods;
  * llhttp to stop right after the head, as for an upgrade: execute() then returns the head's length.
  */
 export type HeadersCompleteCallback = (
-  versionMajor: number, versionMinor: number, headers: string[] | undefined, method: number, url: string | undefined,
-  statusCode: number | undefined, statusMessage: string | undefined, upgrade: boolean, shouldKeepAlive: boolean,
+  versionMajor: number,
+  versionMinor: number,
+  headers: string[] | undefined,
+  method: number,
+  url: string | undefined,
+  statusCode: number | undefined,
+  statusMessage: string | undefined,
+  upgrade: boolean,
+  shouldKeepAlive: boolean,
 ) => number;
 
 export const STOP_AFTER_HEAD = 2;

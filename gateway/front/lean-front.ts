@@ -54,10 +54,15 @@ export class LeanFront implements LeanHost {
     this.server = server;
     this.nodeListener = nodeListener;
     this.options = options;
-    this.guard = new ConnectionGuard<LeanConnection>(options.limits, options.log, (conn) => {
-      conn.abandon();
-      headTimedOut(conn.socket, options.log, options.access);
-    }, options.elsewhere);
+    this.guard = new ConnectionGuard<LeanConnection>(
+      options.limits,
+      options.log,
+      (conn) => {
+        conn.abandon();
+        headTimedOut(conn.socket, options.log, options.access);
+      },
+      options.elsewhere,
+    );
     this.maxHeaderSize = (server as Server & { maxHeaderSize?: number }).maxHeaderSize ?? defaultMaxHeaderSize;
   }
 

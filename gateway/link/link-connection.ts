@@ -2,9 +2,7 @@ import type { Socket } from 'node:net';
 import { PorticoError, isPorticoError } from '../../common/errors.js';
 import { guessNonHttpServer, httpServerRefusal, mayBeResponseStart, parseResponseHead, showBytes, type ResponseHead } from '../../protocol/uwsgi/response-head-parser.js';
 import { clientHead, type ClientHead } from '../forwarding/forward-common.js';
-import {
-  FrameDecoder, FrameType, REQUEST_BATCH_FLUSH, StreamFrameWriter, completeHandshake, decodeResponseHead, encodeHello, type HeadReader,
-} from '../../protocol/link/index.js';
+import { FrameDecoder, FrameType, REQUEST_BATCH_FLUSH, StreamFrameWriter, completeHandshake, decodeResponseHead, encodeHello, type HeadReader } from '../../protocol/link/index.js';
 
 /** A stream waiting for its response head. */
 export interface AwaitingHead {
@@ -57,14 +55,17 @@ export class NativeLink {
     this.socket = socket;
     this.spec = spec;
     this.writer = new StreamFrameWriter(socket, REQUEST_BATCH_FLUSH);
-    this.decoder = new FrameDecoder({
-      onFrame: (type, payload, stream) => {
-        if (type === FrameType.HelloAck) return this.onAck(payload);
-        if (type === FrameType.GoAway) return this.onGoAway(payload);
-        this.streams.get(stream)?.frame(type, payload);
+    this.decoder = new FrameDecoder(
+      {
+        onFrame: (type, payload, stream) => {
+          if (type === FrameType.HelloAck) return this.onAck(payload);
+          if (type === FrameType.GoAway) return this.onGoAway(payload);
+          this.streams.get(stream)?.frame(type, payload);
+        },
+        onError: (err) => this.lost(err),
       },
-      onError: (err) => this.lost(err),
-    }, { side: 'gateway' });
+      { side: 'gateway' },
+    );
     // The first chunk is looked at before the decoder sees it: a native worker's first byte is
     // HELLO_ACK's type, and anything else (an HTTP server's 400, a uwsgi server's response to the
     // HELLO taken as a request) says which server is really there. Then the decoder alone.
@@ -154,8 +155,19 @@ export class NativeLink {
     return new Promise((resolve, reject) => {
       // Silence can be a worker whose event loop is blocked, or a server that waits for the end
       // of a line the HELLO never sends (an HTTP server): only the timeout tells, and says both.
-      const timer = setTimeout(() => this.lost(new PorticoError('PORTICO_ERR_NATIVE_HANDSHAKE', `no HELLO_ACK within ${timeoutMs / 1000} s` +
-        (this.answered ? '' : `, not a byte: a stuck worker, or a server that does not speak the native link (an HTTP server waits for the end of a request line, which the HELLO never sends); if so, ${this.fix()}`))), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          this.lost(
+            new PorticoError(
+              'PORTICO_ERR_NATIVE_HANDSHAKE',
+              `no HELLO_ACK within ${timeoutMs / 1000} s` +
+                (this.answered
+                  ? ''
+                  : `, not a byte: a stuck worker, or a server that does not speak the native link (an HTTP server waits for the end of a request line, which the HELLO never sends); if so, ${this.fix()}`),
+            ),
+          ),
+        timeoutMs,
+      );
       this.onGone = (err) => {
         clearTimeout(timer);
         // Anything that ends the link before HELLO_ACK means the peer does not speak it: the
@@ -193,8 +205,10 @@ export class NativeLink {
 
   /** The HELLO got no byte back, only a close or a reset: what uWSGI and every uwsgi-only server do with modifier1 77. */
   private closedOnHello(how: string): PorticoError {
-    return new PorticoError('PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL', `${this.spec} answered the native link's HELLO without a byte (${how}), ` +
-      `as uWSGI and other uwsgi-only servers do ("unavailable modifier requested: 77" in uWSGI's log): ${this.fix()}`);
+    return new PorticoError(
+      'PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL',
+      `${this.spec} answered the native link's HELLO without a byte (${how}), ` + `as uWSGI and other uwsgi-only servers do ("unavailable modifier requested: 77" in uWSGI's log): ${this.fix()}`,
+    );
   }
 
   /** What to change when the peer is no native-link worker. */

@@ -170,7 +170,20 @@ export class StaticCache {
       // Content changed while being read: the next response will try again.
       const after = await fh.stat();
       if (after.size !== st.size || after.mtimeMs !== st.mtimeMs || after.ctimeMs !== st.ctimeMs) return;
-      this.store(key, { file: logical, under: mount.under, checking: false, checkedTurn: -1, dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, expires: Date.now() + this.ttlMs, headers: outgoing(headers, st.size), body });
+      this.store(key, {
+        file: logical,
+        under: mount.under,
+        checking: false,
+        checkedTurn: -1,
+        dev: st.dev,
+        ino: st.ino,
+        size: st.size,
+        mtimeMs: st.mtimeMs,
+        ctimeMs: st.ctimeMs,
+        expires: Date.now() + this.ttlMs,
+        headers: outgoing(headers, st.size),
+        body,
+      });
     } finally {
       await fh.close();
     }
@@ -190,16 +203,18 @@ export class StaticCache {
   private revalidate(key: string, entry: Entry): void {
     if (entry.checking) return;
     entry.checking = true;
-    this.track((async () => {
-      let keep = false;
-      try {
-        keep = (await realpath(entry.file)).startsWith(entry.under) && !(await exists(`${entry.file}.br`)) && !(await exists(`${entry.file}.gz`));
-      } finally {
-        entry.checking = false;
-        if (keep) entry.expires = Date.now() + this.ttlMs;
-        else this.drop(key, entry);
-      }
-    })());
+    this.track(
+      (async () => {
+        let keep = false;
+        try {
+          keep = (await realpath(entry.file)).startsWith(entry.under) && !(await exists(`${entry.file}.br`)) && !(await exists(`${entry.file}.gz`));
+        } finally {
+          entry.checking = false;
+          if (keep) entry.expires = Date.now() + this.ttlMs;
+          else this.drop(key, entry);
+        }
+      })(),
+    );
   }
 
   private store(key: string, entry: Entry): void {

@@ -3,7 +3,10 @@ import { join, sep } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 
 /** The precompressed siblings @fastify/static picks by Accept-Encoding, with their extensions. */
-const SIBLINGS: ReadonlyArray<readonly [encoding: string, ext: string]> = [['br', '.br'], ['gzip', '.gz']];
+const SIBLINGS: ReadonlyArray<readonly [encoding: string, ext: string]> = [
+  ['br', '.br'],
+  ['gzip', '.gz'],
+];
 
 /**
  * A precompressed sibling (`file.gz`, `file.br`) that is a symlink out of the static root must not
@@ -38,6 +41,9 @@ export function installSiblingCheck(app: FastifyInstance, mounts: ReadonlyArray<
       if (real !== null && !real.startsWith(under)) (drop ??= []).push(encoding);
     }
     if (drop === null) return;
-    request.headers['accept-encoding'] = accept.split(',').filter((part) => !drop.includes(part.split(';')[0]!.trim().toLowerCase())).join(',');
+    request.headers['accept-encoding'] = accept
+      .split(',')
+      .filter((part) => !drop.includes(part.split(';')[0]!.trim().toLowerCase()))
+      .join(',');
   });
 }

@@ -28,8 +28,28 @@ export const MAX_CHUNK_LINE = 4096;
 export const MAX_TRAILERS = 16 * 1024;
 
 const enum S {
-  Size, SizeMore, BwsSemi, ExtNameStart, ExtName, ExtAfterName, ExtValueStart, ExtToken, ExtQuoted, ExtQuotedPair, ExtAfterQuoted,
-  SizeLF, Data, DataCR, DataLF, TrailerStart, TrailerName, TrailerValue, TrailerLF, FinalLF, Done, Failed,
+  Size,
+  SizeMore,
+  BwsSemi,
+  ExtNameStart,
+  ExtName,
+  ExtAfterName,
+  ExtValueStart,
+  ExtToken,
+  ExtQuoted,
+  ExtQuotedPair,
+  ExtAfterQuoted,
+  SizeLF,
+  Data,
+  DataCR,
+  DataLF,
+  TrailerStart,
+  TrailerName,
+  TrailerValue,
+  TrailerLF,
+  FinalLF,
+  Done,
+  Failed,
 }
 
 const CR = 13;

@@ -28,8 +28,17 @@ export interface FrameDecoderOptions {
   side?: FrameSide;
 }
 
-const enum Phase { Header, Control, Body, Failed }
-const enum Seq { Unchecked, AwaitAck, Streams }
+const enum Phase {
+  Header,
+  Control,
+  Body,
+  Failed,
+}
+const enum Seq {
+  Unchecked,
+  AwaitAck,
+  Streams,
+}
 
 const KNOWN_TYPES: ReadonlySet<number> = new Set(Object.values(FrameType));
 const EMPTY = Buffer.alloc(0);

@@ -14,7 +14,6 @@ const SLAB_SIZE = 16 * 1024;
 const EMPTY = Buffer.alloc(0);
 const H = STREAM_FRAME_HEADER_SIZE;
 
-
 /**
  * Writes version 2 frames (`u8 type, u32le stream, u32le length, payload`) for a whole event-loop
  * turn at once: frames are encoded straight into a slab, and a setImmediate flushes the turn's

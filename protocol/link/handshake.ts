@@ -84,9 +84,10 @@ export function acceptHello(hello: Hello, schemas: HeadSchemas = HEAD_SCHEMAS): 
   }
   const mine = schemas.current;
   if (!hello.readable.some((s) => s.version === mine.version && s.fingerprint === mine.fingerprint)) {
-    throw new PorticoError('PORTICO_ERR_NATIVE_SCHEMA',
-      `the gateway reads ${hello.readable.map((s) => `v${s.version}`).join(', ') || 'nothing'}; this worker writes v${mine.version}: ` +
-      'upgrade the gateway first, then the workers');
+    throw new PorticoError(
+      'PORTICO_ERR_NATIVE_SCHEMA',
+      `the gateway reads ${hello.readable.map((s) => `v${s.version}`).join(', ') || 'nothing'}; this worker writes v${mine.version}: ` + 'upgrade the gateway first, then the workers',
+    );
   }
   const json = Buffer.from(mine.canonicalJson, 'utf8');
   const payloadLength = 1 + 2 + 2 + FINGERPRINT_BYTES + json.length;

@@ -16,16 +16,19 @@ export interface NativeResponseHead {
  * (docs/protocol.md, "Versioning").
  */
 const SHIPPED: ReadonlyArray<[number, AvroSchema]> = [
-  [1, {
-    type: 'record',
-    name: 'ResponseHead',
-    namespace: 'portico.native',
-    fields: [
-      { name: 'status', type: 'int' },
-      { name: 'reason', type: 'string' },
-      { name: 'headers', type: { type: 'array', items: 'string' } },
-    ],
-  }],
+  [
+    1,
+    {
+      type: 'record',
+      name: 'ResponseHead',
+      namespace: 'portico.native',
+      fields: [
+        { name: 'status', type: 'int' },
+        { name: 'reason', type: 'string' },
+        { name: 'headers', type: { type: 'array', items: 'string' } },
+      ],
+    },
+  ],
 ];
 
 export interface HeadSchema {

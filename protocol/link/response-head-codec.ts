@@ -82,9 +82,11 @@ export function headReaderFor(writer: WriterSchemaInfo, schemas: HeadSchemas = H
   const readerSchema = schemas.current;
   const known = readable.find((s) => s.version === writer.version && s.fingerprint === writer.fingerprint);
   if (!known) {
-    throw new PorticoError('PORTICO_ERR_NATIVE_SCHEMA',
+    throw new PorticoError(
+      'PORTICO_ERR_NATIVE_SCHEMA',
       `the worker writes response heads in schema v${writer.version} (${writer.fingerprint}); this gateway reads ` +
-      `${readable.map((s) => `v${s.version} (${s.fingerprint})`).join(', ') || 'nothing'}: upgrade the gateway first, then the workers`);
+        `${readable.map((s) => `v${s.version} (${s.fingerprint})`).join(', ') || 'nothing'}: upgrade the gateway first, then the workers`,
+    );
   }
   if (writer.schemaJson !== undefined && writer.schemaJson !== known.canonicalJson) checkSchemaJson(writer.schemaJson, writer.fingerprint);
   const key = `${readerSchema.fingerprint}:${writer.fingerprint}`;

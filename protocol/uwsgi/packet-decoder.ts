@@ -35,7 +35,14 @@ export interface PacketDecoderOptions {
   modifiers?: ReadonlySet<number>;
 }
 
-const enum State { Header, Vars, Body, Chunked, Done, Failed }
+const enum State {
+  Header,
+  Vars,
+  Body,
+  Chunked,
+  Done,
+  Failed,
+}
 
 const DEFAULT_MODIFIERS: ReadonlySet<number> = new Set([0]);
 
@@ -132,14 +139,16 @@ export class PacketDecoder {
     this.datasize = buf[1]! | (buf[2]! << 8);
     this.modifier2 = buf[3]!;
     if (looksLikeHttp(buf)) {
-      this.fail(new PorticoError('PORTICO_ERR_HTTP_ON_UWSGI_SOCKET',
-        `invalid request block size ${this.datasize}: this socket speaks uwsgi, not HTTP ` +
-        '(point nginx at it with uwsgi_pass, or put the gateway in front with --http)'));
+      this.fail(
+        new PorticoError(
+          'PORTICO_ERR_HTTP_ON_UWSGI_SOCKET',
+          `invalid request block size ${this.datasize}: this socket speaks uwsgi, not HTTP ` + '(point nginx at it with uwsgi_pass, or put the gateway in front with --http)',
+        ),
+      );
       return false;
     }
     if (this.datasize > this.bufferSize) {
-      this.fail(new PorticoError('PORTICO_ERR_VARS_TOO_BIG',
-        `invalid request block size ${this.datasize} (max ${this.bufferSize}): raise --buffer-size (at most 65535)`));
+      this.fail(new PorticoError('PORTICO_ERR_VARS_TOO_BIG', `invalid request block size ${this.datasize} (max ${this.bufferSize}): raise --buffer-size (at most 65535)`));
       return false;
     }
     if (!this.modifiers.has(this.modifier1)) {

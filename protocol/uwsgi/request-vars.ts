@@ -45,21 +45,33 @@ export function buildRequestVars(req: HttpRequestInfo): UwsgiVars {
   if (extra) for (let i = 0; i + 1 < extra.length; i += 2) addHeader(extra[i]!, extra[i + 1]!);
   if (req.headers) for (const [name, value] of req.headers) addHeader(name, value);
   const flat = [
-    'QUERY_STRING', query,
-    'REQUEST_METHOD', req.method,
-    'CONTENT_TYPE', contentType,
-    'CONTENT_LENGTH', contentLength,
-    'REQUEST_URI', req.uri,
-    'PATH_INFO', decodePath(rawPath),
-    'SERVER_PROTOCOL', req.protocol ?? 'HTTP/1.1',
-    'REQUEST_SCHEME', req.scheme ?? 'http',
+    'QUERY_STRING',
+    query,
+    'REQUEST_METHOD',
+    req.method,
+    'CONTENT_TYPE',
+    contentType,
+    'CONTENT_LENGTH',
+    contentLength,
+    'REQUEST_URI',
+    req.uri,
+    'PATH_INFO',
+    decodePath(rawPath),
+    'SERVER_PROTOCOL',
+    req.protocol ?? 'HTTP/1.1',
+    'REQUEST_SCHEME',
+    req.scheme ?? 'http',
   ];
   if (req.scheme === 'https') flat.push('HTTPS', 'on');
   flat.push(
-    'REMOTE_ADDR', req.remoteAddr ?? '',
-    'REMOTE_PORT', req.remotePort === undefined ? '' : String(req.remotePort),
-    'SERVER_PORT', req.serverPort === undefined ? '' : String(req.serverPort),
-    'SERVER_NAME', req.serverName ?? '',
+    'REMOTE_ADDR',
+    req.remoteAddr ?? '',
+    'REMOTE_PORT',
+    req.remotePort === undefined ? '' : String(req.remotePort),
+    'SERVER_PORT',
+    req.serverPort === undefined ? '' : String(req.serverPort),
+    'SERVER_NAME',
+    req.serverName ?? '',
   );
   for (let i = 0; i < httpVars.length; i++) flat.push(httpVars[i]!);
   return new UwsgiVars(flat);

@@ -60,8 +60,7 @@ export function uwsgiRequest(options: UwsgiRequestOptions): Promise<UwsgiRespons
       if (err) reject(err);
       else resolve(res!);
     };
-    socket.setTimeout(options.timeoutMs ?? defaults.requestTimeoutMs, () =>
-      finish(new PorticoError('PORTICO_ERR_BAD_RESPONSE', 'timed out waiting for the response')));
+    socket.setTimeout(options.timeoutMs ?? defaults.requestTimeoutMs, () => finish(new PorticoError('PORTICO_ERR_BAD_RESPONSE', 'timed out waiting for the response')));
     socket.on('connect', () => {
       socket.write(head);
       if (body && body.length > 0) socket.write(body);
@@ -96,7 +95,12 @@ export function uwsgiRequest(options: UwsgiRequestOptions): Promise<UwsgiRespons
       const all = chunks.length === 1 ? chunk : Buffer.concat(chunks, received);
       // The same verdicts as the gateway's (gateway/forwarding/uwsgi-forwarder.ts): not a uwsgi server there.
       if (!mayBeResponseStart(all)) {
-        return finish(new PorticoError('PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL', `${options.socket} answered ${showBytes(all)}: no uwsgi response starts so (they start "HTTP/1."): is it a server of another protocol?`));
+        return finish(
+          new PorticoError(
+            'PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL',
+            `${options.socket} answered ${showBytes(all)}: no uwsgi response starts so (they start "HTTP/1."): is it a server of another protocol?`,
+          ),
+        );
       }
       try {
         parsed = parseResponseHead(all);
@@ -105,7 +109,12 @@ export function uwsgiRequest(options: UwsgiRequestOptions): Promise<UwsgiRespons
       }
       const refusal = parsed === null ? null : httpServerRefusal(parsed);
       if (refusal !== null) {
-        finish(new PorticoError('PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL', `${options.socket} answered the uwsgi request with ${refusal}, as an HTTP server refuses bytes it cannot read as a request: is it an HTTP server? give the app server's uwsgi socket`));
+        finish(
+          new PorticoError(
+            'PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL',
+            `${options.socket} answered the uwsgi request with ${refusal}, as an HTTP server refuses bytes it cannot read as a request: is it an HTTP server? give the app server's uwsgi socket`,
+          ),
+        );
       }
     });
     socket.on('end', onEnd);

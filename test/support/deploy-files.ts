@@ -27,7 +27,6 @@ export function localListen(conf: string, port: number): string {
   return conf.replace(/^\s*listen\s+\[::\]:80\b[^;]*;\s*$/gm, '').replace(/\blisten\s+80\b/g, `listen 127.0.0.1:${port}`);
 }
 
-
 /**
  * `nginx -t` on a main config around `http`, with stock uwsgi_params next to it (the configs say
  * `include uwsgi_params;` as Debian's do). Returns nginx's exit status and what it printed.

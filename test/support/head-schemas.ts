@@ -18,7 +18,13 @@ const FROZEN_V1 = JSON.parse(FROZEN_V1_JSON) as { fields: object[] };
 const NEXT_V2 = { ...FROZEN_V1, fields: [...FROZEN_V1.fields, { name: 'server', type: 'string', default: '' }] } as AvroSchema;
 
 /** The schemas of a build one version ahead: it writes v2 and reads v2 and v1. */
-export const NEXT_BUILD = new HeadSchemas([[1, FROZEN_V1 as AvroSchema], [2, NEXT_V2]], 2);
+export const NEXT_BUILD = new HeadSchemas(
+  [
+    [1, FROZEN_V1 as AvroSchema],
+    [2, NEXT_V2],
+  ],
+  2,
+);
 
 /** A head as a build one version ahead reads it. */
 export type NextHead = NativeResponseHead & { server: string };

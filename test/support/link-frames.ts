@@ -1,7 +1,15 @@
 import { UwsgiVars } from '../../protocol/uwsgi/uwsgi-vars.js';
 import {
-  FrameType, HEAD_SCHEMAS, StreamFrameWriter, acceptHello, decodeHello, encodeHello, queueStreamRequest, queueStreamResponseHead,
-  type HeadSchema, type NativeResponseHead,
+  FrameType,
+  HEAD_SCHEMAS,
+  StreamFrameWriter,
+  acceptHello,
+  decodeHello,
+  encodeHello,
+  queueStreamRequest,
+  queueStreamResponseHead,
+  type HeadSchema,
+  type NativeResponseHead,
 } from '../../protocol/link/index.js';
 
 /** Byte i of a generated body: a pattern that a dropped, repeated or reordered byte breaks. */
@@ -14,7 +22,9 @@ export function pattern(n: number, seed = 0): Buffer {
 export { rng } from '../../support/rng.js';
 
 export const HEAD: NativeResponseHead = {
-  status: 201, reason: 'Created', headers: ['set-cookie', 'a=1', 'set-cookie', 'b=2', 'x-ü', 'ü'],
+  status: 201,
+  reason: 'Created',
+  headers: ['set-cookie', 'a=1', 'set-cookie', 'b=2', 'x-ü', 'ü'],
 };
 
 /** A RESPONSE_HEAD payload: the Avro record of `schema`. */
@@ -47,14 +57,17 @@ export function requestStream(): Buffer {
 
 /** What a worker sends: HELLO_ACK, then answers on two streams, a credit and GOAWAY. */
 export function responseStream(): Buffer {
-  return Buffer.concat([acceptHello(decodeHello(encodeHello())!.hello), framesOf((w) => {
-    queueStreamResponseHead(w, 1, HEAD);
-    w.body(FrameType.ResponseBody, 1, 'héllo ');
-    queueStreamResponseHead(w, 3, { status: 500, reason: '', headers: [] });
-    w.body(FrameType.ResponseBody, 1, pattern(70_000, 2));
-    w.u32(FrameType.RequestCredit, 3, 32768);
-    w.frame(FrameType.ResponseEnd, 1);
-    w.frame(FrameType.ResponseAbort, 3, Buffer.from('boom'));
-    w.u32(FrameType.GoAway, 0, 3);
-  })]);
+  return Buffer.concat([
+    acceptHello(decodeHello(encodeHello())!.hello),
+    framesOf((w) => {
+      queueStreamResponseHead(w, 1, HEAD);
+      w.body(FrameType.ResponseBody, 1, 'héllo ');
+      queueStreamResponseHead(w, 3, { status: 500, reason: '', headers: [] });
+      w.body(FrameType.ResponseBody, 1, pattern(70_000, 2));
+      w.u32(FrameType.RequestCredit, 3, 32768);
+      w.frame(FrameType.ResponseEnd, 1);
+      w.frame(FrameType.ResponseAbort, 3, Buffer.from('boom'));
+      w.u32(FrameType.GoAway, 0, 3);
+    }),
+  ]);
 }

@@ -5,9 +5,26 @@ import { PacketDecoder } from '../../protocol/uwsgi/packet-decoder.js';
 import { buildRequestVars } from '../../protocol/uwsgi/request-vars.js';
 import { pattern } from './link-frames.js';
 import {
-  FrameDecoder, HEAD_SCHEMAS, FrameType, NATIVE_MODIFIER1, REQUEST_WINDOW, RESPONSE_WINDOW, StreamFrameWriter, acceptHello,
-  completeHandshake, creditOf, decodeRequestHead, decodeResponseHead, encodeHello, encodeHelloRefusal, parseHelloVars,
-  queueStreamRequest, queueStreamResponseHead, type HeadReader, type HeadSchemas, type NativeResponseHead,
+  FrameDecoder,
+  HEAD_SCHEMAS,
+  FrameType,
+  NATIVE_MODIFIER1,
+  REQUEST_WINDOW,
+  RESPONSE_WINDOW,
+  StreamFrameWriter,
+  acceptHello,
+  completeHandshake,
+  creditOf,
+  decodeRequestHead,
+  decodeResponseHead,
+  encodeHello,
+  encodeHelloRefusal,
+  parseHelloVars,
+  queueStreamRequest,
+  queueStreamResponseHead,
+  type HeadReader,
+  type HeadSchemas,
+  type NativeResponseHead,
 } from '../../protocol/link/index.js';
 
 export interface TestWorker {
@@ -106,24 +123,27 @@ export async function startTestWorker(path: string, schemas: HeadSchemas = HEAD_
     const fail = (err: PorticoError): void => {
       socket.destroy(err);
     };
-    const packets = new PacketDecoder({
-      onHead(h) {
-        if (h.modifier1 !== NATIVE_MODIFIER1) {
-          socket.end('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nplain');
-          return;
-        }
-        try {
-          socket.write(acceptHello(parseHelloVars(h.vars), schemas));
-          frames = new FrameDecoder({ onFrame, onError: fail }, { side: 'worker' });
-        } catch (err) {
-          if (!isPorticoError(err)) throw err;
-          socket.end(encodeHelloRefusal(err));
-        }
+    const packets = new PacketDecoder(
+      {
+        onHead(h) {
+          if (h.modifier1 !== NATIVE_MODIFIER1) {
+            socket.end('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nplain');
+            return;
+          }
+          try {
+            socket.write(acceptHello(parseHelloVars(h.vars), schemas));
+            frames = new FrameDecoder({ onFrame, onError: fail }, { side: 'worker' });
+          } catch (err) {
+            if (!isPorticoError(err)) throw err;
+            socket.end(encodeHelloRefusal(err));
+          }
+        },
+        onBody() {},
+        onEnd() {},
+        onError: fail,
       },
-      onBody() {},
-      onEnd() {},
-      onError: fail,
-    }, { modifiers: new Set([0, NATIVE_MODIFIER1]) });
+      { modifiers: new Set([0, NATIVE_MODIFIER1]) },
+    );
     socket.on('data', (chunk: Buffer) => (frames ? frames.push(chunk) : packets.push(chunk)));
     socket.on('end', () => {
       frames?.end();
@@ -198,40 +218,43 @@ export class TestGatewayLink {
       for (const cur of [...this.streams.values()]) cur.fail(err);
       this.socket.destroy();
     };
-    this.decoder = new FrameDecoder({
-      onFrame: (type, payload, id) => {
-        if (type === FrameType.HelloAck) {
-          try {
-            this.reader = completeHandshake(payload, schemas);
-            readyResolve();
-          } catch (err) {
-            failAll(err as Error);
+    this.decoder = new FrameDecoder(
+      {
+        onFrame: (type, payload, id) => {
+          if (type === FrameType.HelloAck) {
+            try {
+              this.reader = completeHandshake(payload, schemas);
+              readyResolve();
+            } catch (err) {
+              failAll(err as Error);
+            }
+            return;
           }
-          return;
-        }
-        const cur = this.streams.get(id);
-        if (!cur) return; // an ABORT that crossed our END: the request is already over
-        if (type === FrameType.ResponseHead) {
-          cur.head = decodeResponseHead(payload, this.reader!);
-        } else if (type === FrameType.ResponseBody) {
-          cur.chunks.push(payload);
-          cur.bytes += payload.length;
-          cur.uncredited += payload.length;
-          if (cur.uncredited >= RESPONSE_WINDOW / 2) {
-            this.writer.u32(FrameType.ResponseCredit, id, cur.uncredited);
-            cur.uncredited = 0;
+          const cur = this.streams.get(id);
+          if (!cur) return; // an ABORT that crossed our END: the request is already over
+          if (type === FrameType.ResponseHead) {
+            cur.head = decodeResponseHead(payload, this.reader!);
+          } else if (type === FrameType.ResponseBody) {
+            cur.chunks.push(payload);
+            cur.bytes += payload.length;
+            cur.uncredited += payload.length;
+            if (cur.uncredited >= RESPONSE_WINDOW / 2) {
+              this.writer.u32(FrameType.ResponseCredit, id, cur.uncredited);
+              cur.uncredited = 0;
+            }
+            for (const w of cur.waiters) if (cur.bytes >= w.bytes) w.resolve();
+          } else if (type === FrameType.RequestCredit) {
+            cur.window += creditOf(payload);
+            cur.credited?.();
+          } else if (type === FrameType.ResponseEnd || type === FrameType.ResponseAbort) {
+            this.streams.delete(id);
+            cur.settle(type === FrameType.ResponseEnd ? 'end' : 'abort', payload.toString('utf8'));
           }
-          for (const w of cur.waiters) if (cur.bytes >= w.bytes) w.resolve();
-        } else if (type === FrameType.RequestCredit) {
-          cur.window += creditOf(payload);
-          cur.credited?.();
-        } else if (type === FrameType.ResponseEnd || type === FrameType.ResponseAbort) {
-          this.streams.delete(id);
-          cur.settle(type === FrameType.ResponseEnd ? 'end' : 'abort', payload.toString('utf8'));
-        }
+        },
+        onError: failAll,
       },
-      onError: failAll,
-    }, { side: 'gateway' });
+      { side: 'gateway' },
+    );
     this.socket.on('connect', () => this.socket.write(encodeHello(schemas)));
     this.socket.on('data', (chunk: Buffer) => this.decoder.push(chunk));
     this.socket.on('end', () => {
@@ -259,7 +282,13 @@ export class TestGatewayLink {
     let cur!: Pending;
     const done = new Promise<TestResponse>((resolve, reject) => {
       cur = {
-        head: null, chunks: [], bytes: 0, uncredited: 0, window: REQUEST_WINDOW, credited: null, waiters: [],
+        head: null,
+        chunks: [],
+        bytes: 0,
+        uncredited: 0,
+        window: REQUEST_WINDOW,
+        credited: null,
+        waiters: [],
         settle: (outcome, reason) => resolve({ head: cur.head, body: Buffer.concat(cur.chunks, cur.bytes), outcome, reason }),
         fail: (err) => {
           this.streams.delete(id);
@@ -280,10 +309,11 @@ export class TestGatewayLink {
       },
       end: () => writer.frame(FrameType.RequestEnd, id),
       abort: (reason) => writer.frame(FrameType.RequestAbort, id, Buffer.from(reason ?? '')),
-      received: (bytes) => new Promise<void>((resolve) => {
-        if (cur.bytes >= bytes) resolve();
-        else cur.waiters.push({ bytes, resolve });
-      }),
+      received: (bytes) =>
+        new Promise<void>((resolve) => {
+          if (cur.bytes >= bytes) resolve();
+          else cur.waiters.push({ bytes, resolve });
+        }),
     });
     return done;
   }

@@ -77,4 +77,3 @@ if (url) {
   agent.destroy();
   process.stdout.write(`summary ${JSON.stringify(summary)}\n`);
 }
-

@@ -9,7 +9,6 @@ import * as net from 'node:net';
 import { describe, test } from 'node:test';
 import avsc from 'avsc';
 
-
 async function listening(server: Server | net.Server): Promise<number> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');

@@ -35,7 +35,10 @@ async function serveUpgrade(ex: Exchange, fetch: FetchFunction): Promise<void> {
   if (await offer.settle(res, { take: () => takeUpgrade(ex) })) return;
   const status = (res as { status?: unknown } | null | undefined)?.status;
   if (!offer.offered && typeof status === 'number' && status >= 200 && status < 300) {
-    throw new PorticoError('PORTICO_ERR_UPGRADE_UNSUPPORTED', `the fetch app answered a WebSocket handshake with ${status}, not an upgrade: take it with upgradeWebSocket(request) from portico/websocket (docs/websockets.md), or refuse it with a 4xx`);
+    throw new PorticoError(
+      'PORTICO_ERR_UPGRADE_UNSUPPORTED',
+      `the fetch app answered a WebSocket handshake with ${status}, not an upgrade: take it with upgradeWebSocket(request) from portico/websocket (docs/websockets.md), or refuse it with a 4xx`,
+    );
   }
   return sendResponse(ex, res);
 }

@@ -65,19 +65,51 @@ async function readBody(r: LightRequest): Promise<Buffer> {
 
 const proto: Record<string | symbol, unknown> = {};
 Object.defineProperties(proto, {
-  method: { get(this: LightRequest) { return this[kReal]?.method ?? this[kEx].method; } },
-  url: { get(this: LightRequest) { return url(this); } },
-  headers: { get(this: LightRequest) { return this[kReal]?.headers ?? headers(this); } },
-  signal: { get(this: LightRequest) { return this[kEx].signal; } },
-  bodyUsed: { get(this: LightRequest) { return this[kReal]?.bodyUsed ?? this[kUsed] === true; } },
-  text: { value(this: LightRequest) { return readBody(this).then((b) => b.toString('utf8')); } },
-  json: { value(this: LightRequest) { return readBody(this).then((b) => JSON.parse(b.toString('utf8')) as unknown); } },
+  method: {
+    get(this: LightRequest) {
+      return this[kReal]?.method ?? this[kEx].method;
+    },
+  },
+  url: {
+    get(this: LightRequest) {
+      return url(this);
+    },
+  },
+  headers: {
+    get(this: LightRequest) {
+      return this[kReal]?.headers ?? headers(this);
+    },
+  },
+  signal: {
+    get(this: LightRequest) {
+      return this[kEx].signal;
+    },
+  },
+  bodyUsed: {
+    get(this: LightRequest) {
+      return this[kReal]?.bodyUsed ?? this[kUsed] === true;
+    },
+  },
+  text: {
+    value(this: LightRequest) {
+      return readBody(this).then((b) => b.toString('utf8'));
+    },
+  },
+  json: {
+    value(this: LightRequest) {
+      return readBody(this).then((b) => JSON.parse(b.toString('utf8')) as unknown);
+    },
+  },
   arrayBuffer: {
     value(this: LightRequest) {
       return readBody(this).then((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
     },
   },
-  bytes: { value(this: LightRequest) { return readBody(this).then((b) => new Uint8Array(b)); } },
+  bytes: {
+    value(this: LightRequest) {
+      return readBody(this).then((b) => new Uint8Array(b));
+    },
+  },
 });
 for (const key of ['body', 'cache', 'credentials', 'destination', 'duplex', 'integrity', 'keepalive', 'mode', 'redirect', 'referrer', 'referrerPolicy']) {
   Object.defineProperty(proto, key, {

@@ -23,12 +23,7 @@ interface WebSocketServer {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, callback: (ws: WsWebSocket) => void): void;
 }
 interface WsModule {
-  WebSocketServer: new (options: {
-    noServer: true;
-    clientTracking: boolean;
-    handleProtocols: (offered: Set<string>, req: IncomingMessage) => string | false;
-    maxPayload?: number;
-  }) => WebSocketServer;
+  WebSocketServer: new (options: { noServer: true; clientTracking: boolean; handleProtocols: (offered: Set<string>, req: IncomingMessage) => string | false; maxPayload?: number }) => WebSocketServer;
 }
 
 /**
@@ -153,13 +148,16 @@ function server(maxPayload: number | undefined): Promise<WebSocketServer> {
   const key = maxPayload ?? 0;
   let s = servers.get(key);
   if (s === undefined) {
-    s = (import('ws' as string) as Promise<WsModule>).then(({ WebSocketServer }) => new WebSocketServer({
-      noServer: true,
-      // No clients set: the worker tracks its upgraded connections itself (WorkerContext.upgraded).
-      clientTracking: false,
-      handleProtocols: (_offered, req) => protocols.get(req) ?? false,
-      ...(maxPayload ? { maxPayload } : {}),
-    }));
+    s = (import('ws' as string) as Promise<WsModule>).then(
+      ({ WebSocketServer }) =>
+        new WebSocketServer({
+          noServer: true,
+          // No clients set: the worker tracks its upgraded connections itself (WorkerContext.upgraded).
+          clientTracking: false,
+          handleProtocols: (_offered, req) => protocols.get(req) ?? false,
+          ...(maxPayload ? { maxPayload } : {}),
+        }),
+    );
     servers.set(key, s);
   }
   return s;
@@ -226,14 +224,30 @@ export class PorticoWebSocket extends EventTarget {
     return this.ws?.bufferedAmount ?? 0;
   }
 
-  get onopen(): Handler { return this.handler('open'); }
-  set onopen(fn: Handler) { this.setHandler('open', fn); }
-  get onmessage(): Handler { return this.handler('message'); }
-  set onmessage(fn: Handler) { this.setHandler('message', fn); }
-  get onclose(): Handler { return this.handler('close'); }
-  set onclose(fn: Handler) { this.setHandler('close', fn); }
-  get onerror(): Handler { return this.handler('error'); }
-  set onerror(fn: Handler) { this.setHandler('error', fn); }
+  get onopen(): Handler {
+    return this.handler('open');
+  }
+  set onopen(fn: Handler) {
+    this.setHandler('open', fn);
+  }
+  get onmessage(): Handler {
+    return this.handler('message');
+  }
+  set onmessage(fn: Handler) {
+    this.setHandler('message', fn);
+  }
+  get onclose(): Handler {
+    return this.handler('close');
+  }
+  set onclose(fn: Handler) {
+    this.setHandler('close', fn);
+  }
+  get onerror(): Handler {
+    return this.handler('error');
+  }
+  set onerror(fn: Handler) {
+    this.setHandler('error', fn);
+  }
 
   send(data: string | ArrayBufferLike | ArrayBufferView | Blob): void {
     if (this.ws === null || this.ws.readyState !== 1) throw new DOMException(`the WebSocket is not open (readyState ${this.readyState})`, 'InvalidStateError');

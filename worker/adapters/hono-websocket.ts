@@ -33,7 +33,10 @@ interface WSContextInit {
 }
 type Handler = (c: HonoContext, events: WSEvents, options?: UpgradeWebSocketOptions) => Response | undefined;
 /** Hono's middleware form, `upgradeWebSocket((c) => events, options)`, and its direct form. */
-export type UpgradeWebSocket = ((createEvents: (c: HonoContext) => WSEvents | Promise<WSEvents>, options?: UpgradeWebSocketOptions) => (c: HonoContext, next: () => Promise<void>) => Promise<Response | undefined>) &
+export type UpgradeWebSocket = ((
+  createEvents: (c: HonoContext) => WSEvents | Promise<WSEvents>,
+  options?: UpgradeWebSocketOptions,
+) => (c: HonoContext, next: () => Promise<void>) => Promise<Response | undefined>) &
   ((c: HonoContext, events: WSEvents, options?: UpgradeWebSocketOptions) => Promise<Response>);
 interface HonoWs {
   defineWebSocketHelper(handler: Handler): UpgradeWebSocket;

@@ -110,9 +110,7 @@ export type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknow
  * writes to a stand-in socket instead (serveNative, response-capture.ts).
  */
 export function nodeHandler(target: NodeListener | Server): RequestHandler {
-  const dispatch: NodeListener = target instanceof Server
-    ? (req, res) => target.emit('request', req, res)
-    : target;
+  const dispatch: NodeListener = target instanceof Server ? (req, res) => target.emit('request', req, res) : target;
   const handler: RequestHandler = (ex: Exchange) => {
     // ServerResponse serializes HTTP onto its socket; on a native link those bytes would break
     // the framing, so there it writes to a stand-in that turns them back into head and body.

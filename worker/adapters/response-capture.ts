@@ -4,7 +4,6 @@ import { parseResponseHead } from '../../protocol/uwsgi/response-head-parser.js'
 import type { Exchange } from '../exchange/exchange.js';
 import { schemeFromVars } from './request-headers.js';
 
-
 /**
  * The socket a ServerResponse (and its IncomingMessage) gets on the native link. Node's
  * OutgoingMessage serializes the response as HTTP/1.1 bytes onto `socket.write()`; this stand-in

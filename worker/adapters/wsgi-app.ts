@@ -8,8 +8,7 @@ export type WsgiChunk = string | Uint8Array;
 export type WsgiHeaders = Array<[string, string]> | Array<readonly [string, string]>;
 export type StartResponse = (status: string, headers: WsgiHeaders, excInfo?: unknown) => (chunk: WsgiChunk) => void;
 export type WsgiEnviron = Record<string, unknown>;
-export type WsgiApplication = (environ: WsgiEnviron, startResponse: StartResponse) =>
-  Iterable<WsgiChunk> | AsyncIterable<WsgiChunk> | Promise<Iterable<WsgiChunk> | AsyncIterable<WsgiChunk>>;
+export type WsgiApplication = (environ: WsgiEnviron, startResponse: StartResponse) => Iterable<WsgiChunk> | AsyncIterable<WsgiChunk> | Promise<Iterable<WsgiChunk> | AsyncIterable<WsgiChunk>>;
 
 /**
  * Runs a WSGI-shaped app (PEP 3333 translated to JS): the head goes out with the first non-empty

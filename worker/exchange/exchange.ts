@@ -236,7 +236,10 @@ export class Exchange {
       this.sink.write(this, chunk.subarray(0, room));
     }
     this.ctx.scoreboard?.exception();
-    this.ctx.log.error('PORTICO_ERR_BODY_LENGTH', `${this.method} ${this.vars.get('REQUEST_URI') ?? ''}: ${new PorticoError('PORTICO_ERR_BODY_LENGTH').message}: the app wrote past its Content-Length ${this.declaredLength}; the body was cut there`);
+    this.ctx.log.error(
+      'PORTICO_ERR_BODY_LENGTH',
+      `${this.method} ${this.vars.get('REQUEST_URI') ?? ''}: ${new PorticoError('PORTICO_ERR_BODY_LENGTH').message}: the app wrote past its Content-Length ${this.declaredLength}; the body was cut there`,
+    );
     this.end();
     return true;
   }

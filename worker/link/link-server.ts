@@ -31,10 +31,13 @@ export class WorkerStreamLink implements StreamOwner {
     this.socket = socket;
     this.ctx = ctx;
     this.writer = new StreamFrameWriter(socket);
-    this.decoder = new FrameDecoder({
-      onFrame: (type, payload, id) => this.onFrame(type, payload, id),
-      onError: (err) => this.fail(err),
-    }, { side: 'worker' });
+    this.decoder = new FrameDecoder(
+      {
+        onFrame: (type, payload, id) => this.onFrame(type, payload, id),
+        onError: (err) => this.fail(err),
+      },
+      { side: 'worker' },
+    );
     socket.on('data', (chunk: Buffer) => this.decoder.push(chunk));
     socket.on('end', () => {
       // The gateway closed its side: between requests that is an idle link going away.

@@ -23,14 +23,17 @@ function startNativeLink(socket: Socket, ctx: WorkerContext, head: PacketHead): 
   if (nativeLink) return nativeLink(socket, ctx, head);
   // Nothing may be read (and lost) until the link listens.
   socket.pause();
-  loadNativeLink().then((serve) => {
-    if (socket.destroyed) return;
-    serve(socket, ctx, head);
-    socket.resume();
-  }, (err: unknown) => {
-    ctx.log.error('PORTICO_ERR_NATIVE_HANDSHAKE', `cannot load the native link: ${err instanceof Error ? err.message : String(err)}`);
-    socket.destroy();
-  });
+  loadNativeLink().then(
+    (serve) => {
+      if (socket.destroyed) return;
+      serve(socket, ctx, head);
+      socket.resume();
+    },
+    (err: unknown) => {
+      ctx.log.error('PORTICO_ERR_NATIVE_HANDSHAKE', `cannot load the native link: ${err instanceof Error ? err.message : String(err)}`);
+      socket.destroy();
+    },
+  );
 }
 
 /** modifier1 0 is nginx's request; 77 is the native link's HELLO (docs/protocol.md). */
@@ -69,8 +72,12 @@ export function serveConnection(socket: Socket, ctx: WorkerContext, handed?: Han
     bodyWait = null;
     if (!ex || ex.finished || ex.aborted) return;
     decoder.abandon();
-    ex.fail(new PorticoError('PORTICO_ERR_CHUNKED_BODY_MISSING', `not a byte of it in ${ctx.chunkedInputTimeoutMs / 1000} s; ` +
-      "behind uWSGI's HTTP router, add --http-raw-body to the router's options: without it the router sends no chunked body"));
+    ex.fail(
+      new PorticoError(
+        'PORTICO_ERR_CHUNKED_BODY_MISSING',
+        `not a byte of it in ${ctx.chunkedInputTimeoutMs / 1000} s; ` + "behind uWSGI's HTTP router, add --http-raw-body to the router's options: without it the router sends no chunked body",
+      ),
+    );
   };
   const stopWaiting = (): void => {
     if (bodyWait !== null) clearTimeout(bodyWait);
@@ -102,54 +109,57 @@ export function serveConnection(socket: Socket, ctx: WorkerContext, handed?: Han
     if (handed !== undefined && handed.rest.length > 0) socket.unshift(handed.rest);
     return socket;
   };
-  const decoder = new PacketDecoder({
-    onHead(head: PacketHead) {
-      if (head.modifier1 === NATIVE_MODIFIER1) {
-        // From here on the bytes are frames: these listeners let go and the link takes the socket.
-        socket.off('data', onData);
-        socket.off('end', onEnd);
-        socket.off('close', onClose);
-        ctx.onSettled?.(socket);
-        startNativeLink(socket, ctx, head);
-        return;
-      }
-      ctx.inFlight++;
-      ctx.requests++;
-      ex = new Exchange(head, socket, ctx, finish);
-      ex.takeOverHook = takeOver;
-      ex.clientConnection = handed !== undefined;
-      if (head.contentLength === -1) bodyWait = setTimeout(noChunkedBody, ctx.chunkedInputTimeoutMs);
-      else runExchange(ex, ctx);
-    },
-    onChunkedStart: startApp,
-    onBody(chunk) {
-      // No exchange: a HELLO whose CONTENT_LENGTH claims a body. The link owns the socket now and
-      // the bytes are no request's; pushing them to a missing exchange crashed the whole worker.
-      if (!ex) return;
-      ex.pushBody(chunk);
-    },
-    onEnd() {
-      if (!ex) return; // the HELLO's (empty) body
-      ex.endBody();
-      release();
-    },
-    onError(err: PorticoError) {
-      stopWaiting();
-      if (ex?.finished) {
-        // The app answered without reading all of the body and the peer then hung up: nothing lost.
+  const decoder = new PacketDecoder(
+    {
+      onHead(head: PacketHead) {
+        if (head.modifier1 === NATIVE_MODIFIER1) {
+          // From here on the bytes are frames: these listeners let go and the link takes the socket.
+          socket.off('data', onData);
+          socket.off('end', onEnd);
+          socket.off('close', onClose);
+          ctx.onSettled?.(socket);
+          startNativeLink(socket, ctx, head);
+          return;
+        }
+        ctx.inFlight++;
+        ctx.requests++;
+        ex = new Exchange(head, socket, ctx, finish);
+        ex.takeOverHook = takeOver;
+        ex.clientConnection = handed !== undefined;
+        if (head.contentLength === -1) bodyWait = setTimeout(noChunkedBody, ctx.chunkedInputTimeoutMs);
+        else runExchange(ex, ctx);
+      },
+      onChunkedStart: startApp,
+      onBody(chunk) {
+        // No exchange: a HELLO whose CONTENT_LENGTH claims a body. The link owns the socket now and
+        // the bytes are no request's; pushing them to a missing exchange crashed the whole worker.
+        if (!ex) return;
+        ex.pushBody(chunk);
+      },
+      onEnd() {
+        if (!ex) return; // the HELLO's (empty) body
+        ex.endBody();
+        release();
+      },
+      onError(err: PorticoError) {
+        stopWaiting();
+        if (ex?.finished) {
+          // The app answered without reading all of the body and the peer then hung up: nothing lost.
+          socket.destroy();
+          return;
+        }
+        if (ex) {
+          // The body was cut short: the app's body stream must see it, and no response can follow.
+          ctx.log.error(err.code, `${ex.method} ${ex.vars.get('REQUEST_URI') ?? ''}: ${err.message}`);
+          ex.abort();
+        } else {
+          ctx.log.error(err.code, `${err.message} (peer ${peerName(socket)})`);
+        }
         socket.destroy();
-        return;
-      }
-      if (ex) {
-        // The body was cut short: the app's body stream must see it, and no response can follow.
-        ctx.log.error(err.code, `${ex.method} ${ex.vars.get('REQUEST_URI') ?? ''}: ${err.message}`);
-        ex.abort();
-      } else {
-        ctx.log.error(err.code, `${err.message} (peer ${peerName(socket)})`);
-      }
-      socket.destroy();
+      },
     },
-  }, { bufferSize: ctx.bufferSize, modifiers: MODIFIERS });
+    { bufferSize: ctx.bufferSize, modifiers: MODIFIERS },
+  );
 
   const onData = (chunk: Buffer): void => decoder.push(chunk);
   const onEnd = (): void => {

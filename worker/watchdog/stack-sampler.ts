@@ -55,16 +55,25 @@ export function sampleMainThread(deadlineMs: number): Promise<StackSample> {
       session.post('Debugger.disable', () => session.disconnect());
       resolve(sample);
     };
-    const timer = setTimeout(() => finish({
-      error: answered
-        ? `the app's thread ran no JavaScript within ${deadlineMs} ms: its event loop is idle`
-        : `the app's thread did not answer the inspector within ${deadlineMs} ms: it is blocked outside JavaScript, in a native call`,
-    }), deadlineMs);
+    const timer = setTimeout(
+      () =>
+        finish({
+          error: answered
+            ? `the app's thread ran no JavaScript within ${deadlineMs} ms: its event loop is idle`
+            : `the app's thread did not answer the inspector within ${deadlineMs} ms: it is blocked outside JavaScript, in a native call`,
+        }),
+      deadlineMs,
+    );
     session.on('Debugger.scriptParsed', (m: ScriptParsed) => urls.set(m.params.scriptId, m.params.url));
     session.once('Debugger.paused', (m: Paused) => {
       // Past the deadline: the disable already posted resumes the thread.
       if (done) return;
-      const all = m.params.callFrames.map((f) => ({ name: f.functionName, url: f.url || urls.get(f.location.scriptId) || '<anonymous>', line: f.location.lineNumber + 1, column: f.location.columnNumber + 1 }));
+      const all = m.params.callFrames.map((f) => ({
+        name: f.functionName,
+        url: f.url || urls.get(f.location.scriptId) || '<anonymous>',
+        line: f.location.lineNumber + 1,
+        column: f.location.columnNumber + 1,
+      }));
       session.post('Debugger.resume', () => finish({ frames: formatFrames(all) }));
     });
     session.post('Debugger.enable', () => {

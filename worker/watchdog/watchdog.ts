@@ -41,7 +41,8 @@ function sample(): Promise<StackSample> {
   // timer's), which says nothing about the request. Sampled only when the heartbeat is late: a
   // beat's period and 50 ms of timer jitter.
   const age = Date.now() - readHeartbeat(config.sab);
-  if (age < config.blockedMs / BEATS_PER_THRESHOLD + 50) return Promise.resolve({ error: `the event loop is not blocked (it turned ${age} ms ago): whatever is in flight waits on I/O, a timer or a promise` });
+  if (age < config.blockedMs / BEATS_PER_THRESHOLD + 50)
+    return Promise.resolve({ error: `the event loop is not blocked (it turned ${age} ms ago): whatever is in flight waits on I/O, a timer or a promise` });
   sampling ??= sampleMainThread(SAMPLE_DEADLINE_MS).finally(() => (sampling = null));
   return sampling;
 }

@@ -79,11 +79,14 @@ describe('resolution', () => {
 
   it('names an unknown ini key and the nearest known one; warns about the uWSGI-only ones', () => {
     const bad = iniFile('bad.ini', '[uwsgi]\nmaster = true\nprocesess = 4\n');
-    assert.throws(() => resolveConfig('worker', ['--ini', bad], {}), (err: unknown) => {
-      assert.ok(isPorticoError(err));
-      assert.match(err.message, /bad\.ini:3: unknown option "procesess" \(did you mean "processes"\?\)/);
-      return true;
-    });
+    assert.throws(
+      () => resolveConfig('worker', ['--ini', bad], {}),
+      (err: unknown) => {
+        assert.ok(isPorticoError(err));
+        assert.match(err.message, /bad\.ini:3: unknown option "procesess" \(did you mean "processes"\?\)/);
+        return true;
+      },
+    );
     const uwsgi = iniFile('uwsgi-only.ini', '[uwsgi]\nhome = /venv\nenable-threads = true\nlog-reopen = true\nupstream = uwsgi://x\n');
     const { warnings } = resolveConfig('worker', ['--ini', uwsgi], {});
     assert.equal(warnings.length, 4);
@@ -169,8 +172,7 @@ function waitForLog(dir: string, name: RegExp, re: RegExp, proc: Started): Promi
  */
 function adaptSeed(dir: string, address: string): string {
   const user = userInfo().username;
-  let ini = SEED_000_INI
-    .replace('chdir = /srv/Django/mydjango', `chdir = ${dir}`)
+  let ini = SEED_000_INI.replace('chdir = /srv/Django/mydjango', `chdir = ${dir}`)
     .replace('module = config.wsgi:application', `module = ${join(fixturesDir, 'fetch-app.mjs')}`)
     .replace('http = :8000', address)
     .replace('pidfile = /tmp/mydjango.pid', `pidfile = ${join(dir, 'mydjango.pid')}`)

@@ -132,7 +132,7 @@ example('fastify.mjs', {}, (site) => {
     assert.deepEqual(await res.json(), { hello: 'portico' });
   });
 
-  test('schema validation and the 404 handler are fastify\'s own', async () => {
+  test("schema validation and the 404 handler are fastify's own", async () => {
     const sum = await fetch(`${site().base}/sum`, json({ numbers: [1, 2, 3.5] }));
     assert.deepEqual(await sum.json(), { sum: 6.5 });
     const invalid = await fetch(`${site().base}/sum`, json({ numbers: 'three' }));
@@ -179,7 +179,10 @@ example('sse.mjs', { master: true }, (site) => {
     for (const [i, message] of messages.entries()) {
       const published = await fetch(`${site().base}/publish`, { method: 'POST', body: message });
       assert.deepEqual(await published.json(), { id: i + 1, delivered: 1 });
-      const data = message.split('\n').map((line) => `data: ${line}`).join('\n');
+      const data = message
+        .split('\n')
+        .map((line) => `data: ${line}`)
+        .join('\n');
       assert.equal(await events.next(), `id: ${i + 1}\n${data}`);
     }
     // limit=3: the app ended the stream after the third message.
@@ -223,10 +226,11 @@ describe('docs/getting-started.md, its commands in a scratch root', { skip: noNg
 
   test('the app answers through nginx as the doc shows', async () => {
     const doc = readFileSync(join(repoRoot, 'docs', 'getting-started.md'), 'utf8');
-    const move = (text: string): string => text
-      .replace(/\bsudo /g, '')
-      .replace(/\/opt\/portico\b/g, repoRoot.replace(/\/$/, ''))
-      .replace(/(?<![\w./-])\/(srv|run|etc|usr\/local\/bin)\b/g, `${root}/$1`);
+    const move = (text: string): string =>
+      text
+        .replace(/\bsudo /g, '')
+        .replace(/\/opt\/portico\b/g, repoRoot.replace(/\/$/, ''))
+        .replace(/(?<![\w./-])\/(srv|run|etc|usr\/local\/bin)\b/g, `${root}/$1`);
     const blocks = [...doc.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => move(m[1]!).replace('npm ci && ', ''));
     assert.equal(blocks.length, 5, 'five commands');
     for (const dir of ['usr/local/bin', 'etc/nginx/sites-enabled']) mkdirSync(join(root, dir), { recursive: true });

@@ -45,6 +45,14 @@ it('npm pack ships the runtime with its types, bin, docs, examples, LICENSE and 
     .filter((e) => e.isFile())
     .map((e) => relative(repoRoot, join(e.parentPath, e.name)));
   const allowed = new Set(['package.json', 'README.md', 'LICENSE', 'bin/portico.mjs', ...compiled, ...docs, ...examples]);
-  assert.deepEqual([...files].filter((f) => !allowed.has(f)), [], 'shipped, but not runtime, types, bin, docs, examples or LICENSE (a stale file in dist/? `npm run build` empties it first)');
-  assert.deepEqual([...allowed].filter((f) => !files.has(f)), [], 'missing from the package (not built, or not in package.json "files")');
+  assert.deepEqual(
+    [...files].filter((f) => !allowed.has(f)),
+    [],
+    'shipped, but not runtime, types, bin, docs, examples or LICENSE (a stale file in dist/? `npm run build` empties it first)',
+  );
+  assert.deepEqual(
+    [...allowed].filter((f) => !files.has(f)),
+    [],
+    'missing from the package (not built, or not in package.json "files")',
+  );
 });

@@ -27,8 +27,11 @@ const docker = findExecutable('docker');
  * Compose 1.x (`docker-compose`, Debian's package, what CI runs), else Compose 2.x as the docker
  * CLI plugin (`docker compose`, what Docker's own packages install; not run here).
  */
-const compose: string[] | null = findExecutable('docker-compose') ? [findExecutable('docker-compose')!]
-  : docker && spawnSync(docker, ['compose', 'version'], { encoding: 'utf8' }).status === 0 ? [docker, 'compose'] : null;
+const compose: string[] | null = findExecutable('docker-compose')
+  ? [findExecutable('docker-compose')!]
+  : docker && spawnSync(docker, ['compose', 'version'], { encoding: 'utf8' }).status === 0
+    ? [docker, 'compose']
+    : null;
 const MiB = 1024 * 1024;
 
 /** Why this machine cannot run the test, or false. */
@@ -101,14 +104,15 @@ describe('deploy/docker under Docker: the image and both compose stacks', { skip
     const images = await timed('base images', () => ok(join(dockerDir, 'base-images.sh'), []));
     for (const m of images.matchAll(/^(PORTICO_\w+_IMAGE)=(\S+)$/gm)) baseEnv[m[1]!] = m[2]!;
     assert.ok(baseEnv.PORTICO_NODE_IMAGE && baseEnv.PORTICO_NGINX_IMAGE, images);
-    const r = await timed('docker-compose build', () => run(compose![0]!, [...compose!.slice(1), '-p', `portico-build-${process.pid}`, '-f', join(dockerDir, 'docker-compose.yml'), 'build', 'portico'], baseEnv));
+    const r = await timed('docker-compose build', () =>
+      run(compose![0]!, [...compose!.slice(1), '-p', `portico-build-${process.pid}`, '-f', join(dockerDir, 'docker-compose.yml'), 'build', 'portico'], baseEnv),
+    );
     buildOutput = `${r.stdout}${r.stderr}`;
     assert.equal(r.status, 0, buildOutput);
     // The classic builder keeps the builder stage's layers as untagged images. The same build
     // with --target build is all cache hits; its tag lets after() remove exactly this run's
     // layers (a prune of untagged images could take those of a build running beside this one).
-    await ok(docker!, ['build', '-q', '--target', 'build', '--build-arg', `NODE_IMAGE=${baseEnv.PORTICO_NODE_IMAGE}`,
-      '-f', join(dockerDir, 'Dockerfile'), '-t', buildStageTag, repoRoot], baseEnv);
+    await ok(docker!, ['build', '-q', '--target', 'build', '--build-arg', `NODE_IMAGE=${baseEnv.PORTICO_NODE_IMAGE}`, '-f', join(dockerDir, 'Dockerfile'), '-t', buildStageTag, repoRoot], baseEnv);
   });
 
   after(async () => {
@@ -129,9 +133,10 @@ describe('deploy/docker under Docker: the image and both compose stacks', { skip
     assert.equal((await inImage('id', '-u')).trim(), '10001');
     const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
     // Which of these packages the image's node_modules holds (a directory alone may be an empty scope).
-    const present = async (names: string[]): Promise<string[]> => JSON.parse(await inImage('node', '-e',
-      "console.log(JSON.stringify(process.argv.slice(1).filter((n) => require('fs').existsSync('/opt/portico/node_modules/' + n + '/package.json'))))",
-      ...names)) as string[];
+    const present = async (names: string[]): Promise<string[]> =>
+      JSON.parse(
+        await inImage('node', '-e', "console.log(JSON.stringify(process.argv.slice(1).filter((n) => require('fs').existsSync('/opt/portico/node_modules/' + n + '/package.json'))))", ...names),
+      ) as string[];
     const deps = Object.keys(pkg.dependencies);
     assert.deepEqual(await present(deps), deps);
     assert.deepEqual(await present(Object.keys(pkg.devDependencies)), [], 'devDependencies in the image');
@@ -181,8 +186,17 @@ describe('deploy/docker under Docker: the image and both compose stacks', { skip
 
       test('both services become healthy', async (t) => {
         // Docker's own health_status events, replayed from before `up` (--since), so none is missed.
-        const events = startProcess(docker!, ['events', '--since', since, '--filter', `label=com.docker.compose.project=${project}`,
-          '--filter', 'event=health_status', '--format', '{{index .Actor.Attributes "com.docker.compose.service"}} {{.Status}}']);
+        const events = startProcess(docker!, [
+          'events',
+          '--since',
+          since,
+          '--filter',
+          `label=com.docker.compose.project=${project}`,
+          '--filter',
+          'event=health_status',
+          '--format',
+          '{{index .Actor.Attributes "com.docker.compose.service"}} {{.Status}}',
+        ]);
         try {
           await outputLine(events, /^portico health_status: healthy$/m, 120_000);
           await outputLine(events, /^nginx health_status: healthy$/m, 120_000);
@@ -285,7 +299,9 @@ describe('deploy/docker under Docker: the image and both compose stacks', { skip
         assert.equal((await ok(docker!, ['network', 'ls', '-q', '--filter', label])).trim(), '');
         assert.equal((await ok(docker!, ['volume', 'ls', '-q', '--filter', label])).trim(), '');
         // By name too, in case a Compose version does not label what it creates.
-        const names = (await ok(docker!, ['ps', '-a', '--format', '{{.Names}}'])) + (await ok(docker!, ['network', 'ls', '--format', '{{.Name}}'])) +
+        const names =
+          (await ok(docker!, ['ps', '-a', '--format', '{{.Names}}'])) +
+          (await ok(docker!, ['network', 'ls', '--format', '{{.Name}}'])) +
           (await ok(docker!, ['volume', 'ls', '--format', '{{.Name}}']));
         assert.ok(!names.includes(project), names);
       });

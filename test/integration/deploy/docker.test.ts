@@ -37,7 +37,7 @@ describe('deploy/docker/Dockerfile', () => {
     }
     assert.match(runtime, /^COPY --from=build \/opt\/portico\/node_modules \.\/node_modules$/m);
     assert.match(runtime, /^COPY --from=build \/opt\/portico\/dist \.\/dist$/m);
-    assert.doesNotMatch(runtime, /npm (ci|install)/, 'the image stage installs nothing: it copies the builder\'s production node_modules');
+    assert.doesNotMatch(runtime, /npm (ci|install)/, "the image stage installs nothing: it copies the builder's production node_modules");
   });
 
   test('runs as a non-root user, under tini, with node in exec form', () => {
@@ -54,7 +54,9 @@ describe('deploy/docker/Dockerfile', () => {
     const manifest = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { dependencies: object; peerDependenciesMeta?: Record<string, { optional?: boolean }> };
     const deps = Object.keys(manifest.dependencies);
     // An optional peer is the app's to bring (hono for portico/hono): never in the image.
-    const optionalPeers = Object.entries(manifest.peerDependenciesMeta ?? {}).filter(([, m]) => m.optional).map(([name]) => name);
+    const optionalPeers = Object.entries(manifest.peerDependenciesMeta ?? {})
+      .filter(([, m]) => m.optional)
+      .map(([name]) => name);
     for (const dir of copied) {
       assert.ok(existsSync(join(repoRoot, dir)), dir);
       for (const file of readdirSync(join(repoRoot, dir), { recursive: true }) as string[]) {
@@ -83,7 +85,10 @@ describe('deploy/docker: what any builder can build, with a small context', () =
     assert.doesNotMatch(dockerfile, /^#\s*syntax\s*=/im);
     assert.doesNotMatch(dockerfile, /--mount=|<<\s*\w+\s*$/m);
     assert.match(dockerfile, /^ARG NODE_IMAGE=node:24-bookworm-slim$/m);
-    assert.deepEqual([...dockerfile.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]), ['${NODE_IMAGE}', '${NODE_IMAGE}']);
+    assert.deepEqual(
+      [...dockerfile.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]),
+      ['${NODE_IMAGE}', '${NODE_IMAGE}'],
+    );
     const useradd = /^ && useradd [^\n]*/m.exec(dockerfile)?.[0] ?? '';
     assert.match(useradd, /--uid 10001/);
     assert.doesNotMatch(useradd, /--system/);
@@ -101,7 +106,10 @@ describe('deploy/docker: what any builder can build, with a small context', () =
   });
 
   test('.dockerignore lets in exactly what the Dockerfile copies from the context', () => {
-    const lines = readFileSync(join(repoRoot, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    const lines = readFileSync(join(repoRoot, '.dockerignore'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
     assert.equal(lines[0], '*', 'everything out first');
     const allowed = lines.slice(1).map((l) => {
       assert.match(l, /^!/, l);
@@ -123,8 +131,7 @@ describe('deploy/docker/docker-compose.yml', { skip }, () => {
   });
 
   test('nginx and portico share the socket through one named volume, and both have health checks', () => {
-    const socketVolume = (name: string): string | undefined => volumeMounts(config.services[name]!, 'VOL')
-      .find(([target]) => target === '/run/portico')?.[1];
+    const socketVolume = (name: string): string | undefined => volumeMounts(config.services[name]!, 'VOL').find(([target]) => target === '/run/portico')?.[1];
     assert.equal(socketVolume('portico'), join('VOL', 'portico-socket'));
     assert.equal(socketVolume('nginx'), join('VOL', 'portico-socket'));
     assert.ok(config.volumes && 'portico-socket' in config.volumes);
@@ -169,8 +176,7 @@ describe('the compose stack, run natively from the same files', { skip: skip || 
   /** Container path → host path for one service: its volumes, and the image's /opt/portico. */
   const pathsOf = (service: string): PathMap => [['/opt/portico', repoRoot], ...volumeMounts(config.services[service]!, volumes)];
   /** A command from the compose file with its container paths moved, and `node` this node. */
-  const native = (argv: string[], service: string): string[] =>
-    argv.map((a, i) => (i === 0 && a === 'node' ? process.execPath : substitutePaths(a, pathsOf(service))));
+  const native = (argv: string[], service: string): string[] => argv.map((a, i) => (i === 0 && a === 'node' ? process.execPath : substitutePaths(a, pathsOf(service))));
 
   before(async () => {
     config = composeConfig(compose!, composeFile).config!;

@@ -41,7 +41,9 @@ function wrapLocations(text: string, file: string, runDir: string, port: number)
 describe('deploy/nginx: nginx -t on every file', { skip: noNginx }, () => {
   const tmp = makeTmpDir('deploy-nginx-t');
   after(() => tmp.cleanup());
-  const files = readdirSync(nginxDir).filter((f) => f.endsWith('.conf')).sort();
+  const files = readdirSync(nginxDir)
+    .filter((f) => f.endsWith('.conf'))
+    .sort();
 
   test('the directory has the three kinds of site: gateway, uwsgi, uwsgi with static offload', () => {
     for (const f of ['portico-gateway.conf', 'portico-uwsgi.conf', 'portico-uwsgi-static.conf']) assert.ok(files.includes(f), f);
@@ -58,9 +60,7 @@ describe('deploy/nginx: nginx -t on every file', { skip: noNginx }, () => {
       // An http-level snippet (a map) stands alone; a locations file needs its site around it.
       // nginx -t binds the ports it would listen on: a free one, never a privileged one.
       const port = await freePort();
-      const http = /^\s*server\s*\{/m.test(text)
-        ? localListen(substitutePaths(text, serverPaths(runDir)), port)
-        : /^\s*map\s/m.test(text) ? text : wrapLocations(text, file, runDir, port);
+      const http = /^\s*server\s*\{/m.test(text) ? localListen(substitutePaths(text, serverPaths(runDir)), port) : /^\s*map\s/m.test(text) ? text : wrapLocations(text, file, runDir, port);
       const r = nginxTest(home, http);
       assert.equal(r.status, 0, r.output);
       assert.match(r.output, /test is successful/);

@@ -121,7 +121,10 @@ describe('socket activation: portico takes the listening socket from LISTEN_FDS'
     portico.child.kill('SIGHUP');
     await outputLine(portico, /chain reload done: 2 worker\(s\) serving/, 30_000);
     const served = await Promise.all([1, 2, 3, 4].map((i) => uwsgiRequest({ socket: path, path: `/after-reload/${i}` })));
-    assert.deepEqual(served.map((r) => r.status), [200, 200, 200, 200]);
+    assert.deepEqual(
+      served.map((r) => r.status),
+      [200, 200, 200, 200],
+    );
 
     // systemctl stop: SIGTERM to the master; it exits 0 and leaves systemd's socket file alone.
     const code = await portico.stop('SIGTERM');

@@ -64,11 +64,7 @@ function honoCases(words: string, base: () => string): void {
     const set = await send(base(), '/cookies/set');
     assert.equal(set.status, 200);
     assert.equal(set.body.toString(), 'three cookies');
-    assert.deepEqual(set.headers['set-cookie'], [
-      'session=abc123; Path=/; HttpOnly',
-      'theme=dark; Max-Age=3600; Path=/; SameSite=Lax',
-      'lang=en%2C%20fr; Path=/; Secure',
-    ]);
+    assert.deepEqual(set.headers['set-cookie'], ['session=abc123; Path=/; HttpOnly', 'theme=dark; Max-Age=3600; Path=/; SameSite=Lax', 'lang=en%2C%20fr; Path=/; Secure']);
     const read = await send(base(), '/cookies/read', { headers: { cookie: 'session=abc123; theme=dark; lang=en%2C%20fr' } });
     assert.equal(read.status, 200);
     assert.deepEqual(json(read.body), { session: 'abc123', all: { session: 'abc123', theme: 'dark', lang: 'en, fr' } });

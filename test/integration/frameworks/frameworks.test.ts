@@ -18,7 +18,10 @@ describe('Node frameworks run unmodified as node-kind apps', () => {
       const res = await uwsgiRequest({ socket: sock, path: '/hello/%ED%95%9C?x=1' });
       assert.equal(res.status, 200);
       assert.deepEqual(JSON.parse(res.body.toString()), { name: '한', q: { x: '1' }, ip: '127.0.0.1', proto: 'http' });
-      assert.deepEqual(res.headers.filter(([n]) => n.toLowerCase() === 'set-cookie').map(([, v]) => v), ['a=1; Path=/', 'b=2; Path=/']);
+      assert.deepEqual(
+        res.headers.filter(([n]) => n.toLowerCase() === 'set-cookie').map(([, v]) => v),
+        ['a=1; Path=/', 'b=2; Path=/'],
+      );
 
       const posted = await uwsgiRequest({ socket: sock, method: 'POST', path: '/json', headers: [['Content-Type', 'application/json']], body: '{"a":[1,2]}' });
       assert.equal(posted.status, 201);
@@ -75,7 +78,7 @@ describe('Node frameworks run unmodified as node-kind apps', () => {
     }
   });
 
-  it("Koa 3: app.callback() from a CommonJS module", async () => {
+  it('Koa 3: app.callback() from a CommonJS module', async () => {
     const sock = join(tmp.path, 'koa.sock');
     const w = await startWorker(join(fixturesDir, 'koa-app.cjs'), sock);
     try {

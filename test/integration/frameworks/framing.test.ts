@@ -107,7 +107,12 @@ describe('apps that frame their own responses, on every path', { skip: needPeer(
     tmp.cleanup();
   });
 
-  for (const [name, words] of PATHS) framingCases(words, () => bases[name]!.hono, () => bases[name]!.node);
+  for (const [name, words] of PATHS)
+    framingCases(
+      words,
+      () => bases[name]!.hono,
+      () => bases[name]!.node,
+    );
 });
 
 describe('behind TLS: every kind sees https', { skip: needPeer(nginxMissing()), timeout: 60_000 }, () => {
@@ -132,7 +137,9 @@ describe('behind TLS: every kind sees https', { skip: needPeer(nginxMissing()), 
   before(async () => {
     const key = join(tmp.path, 'key.pem');
     const crt = join(tmp.path, 'cert.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', crt, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost'], { stdio: 'ignore' });
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', crt, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost'], {
+      stdio: 'ignore',
+    });
     const { readFileSync, chmodSync } = await import('node:fs');
     chmodSync(key, 0o644);
     cert = readFileSync(crt);
@@ -165,13 +172,19 @@ describe('behind TLS: every kind sees https', { skip: needPeer(nginxMissing()), 
     tmp.cleanup();
   });
 
-  for (const [path, port] of [['nginx TLS → uwsgi_pass → portico worker', () => tlsPort], ['nginx TLS → proxy_pass → portico serve', () => tlsGatewayPort]] as const) {
+  for (const [path, port] of [
+    ['nginx TLS → uwsgi_pass → portico worker', () => tlsPort],
+    ['nginx TLS → proxy_pass → portico serve', () => tlsGatewayPort],
+  ] as const) {
     test(`${path}: Express req.secure, req.protocol https, express-session's secure cookie sent`, async () => {
       const res = await tlsGet(port(), '/whoami');
       assert.equal(res.status, 200);
       assert.deepEqual(JSON.parse(res.body), { secure: true, protocol: 'https' });
       const cookies = res.headers['set-cookie'] ?? [];
-      assert.ok(cookies.some((c) => /^connect\.sid=.*; Secure/i.test(c)), `no secure session cookie in ${JSON.stringify(cookies)}`);
+      assert.ok(
+        cookies.some((c) => /^connect\.sid=.*; Secure/i.test(c)),
+        `no secure session cookie in ${JSON.stringify(cookies)}`,
+      );
     });
   }
 

@@ -30,10 +30,15 @@ describe('socket.io behind portico serve, 4 workers', { timeout: 60_000 }, () =>
   test('polling then upgrade, 8 clients at once: every session stays on one worker, and the sessions spread', async () => {
     const clients = Array.from({ length: 8 }, () => connect(front!.url, { withCredentials: true, reconnection: false }));
     try {
-      const hellos = await Promise.all(clients.map((c) => new Promise<Where>((resolve, reject) => {
-        c.once('hello', resolve);
-        c.once('connect_error', reject);
-      })));
+      const hellos = await Promise.all(
+        clients.map(
+          (c) =>
+            new Promise<Where>((resolve, reject) => {
+              c.once('hello', resolve);
+              c.once('connect_error', reject);
+            }),
+        ),
+      );
       // Started on long-polling (the default), as a session's first requests always are.
       for (const h of hellos) assert.equal(h.transport, 'polling');
       for (const [i, c] of clients.entries()) {

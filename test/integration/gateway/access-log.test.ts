@@ -21,7 +21,7 @@ describe('portico serve: access lines for what the gateway answers itself', { ti
   });
   after(() => front?.stop());
 
-  it('a static file (from disk, then from the cache), a static miss and a 413 get a line; a forwarded request only its worker\'s', async () => {
+  it("a static file (from disk, then from the cache), a static miss and a 413 get a line; a forwarded request only its worker's", async () => {
     assert.equal((await fetch(`${front!.url}/static/file.txt`, { headers: { referer: 'http://ref/', 'user-agent': 'access-test' } })).status, 200);
     assert.equal((await fetch(`${front!.url}/static/file.txt`)).status, 200);
     assert.equal((await fetch(`${front!.url}/static/missing.txt`)).status, 404);
@@ -47,8 +47,18 @@ describe('portico gateway in front of real uWSGI: every request gets an access l
   before(async () => {
     tmp = makeTmpDir('access-uwsgi');
     const sock = join(tmp.path, 'uwsgi.sock');
-    uwsgi = startProcess('/usr/bin/uwsgi', ['--strict', '--die-on-term', '--plugin', 'python3', '--socket', sock,
-      '--wsgi-file', join(fixturesDir, 'odd-status-app.py'), '--need-app', '--disable-logging']);
+    uwsgi = startProcess('/usr/bin/uwsgi', [
+      '--strict',
+      '--die-on-term',
+      '--plugin',
+      'python3',
+      '--socket',
+      sock,
+      '--wsgi-file',
+      join(fixturesDir, 'odd-status-app.py'),
+      '--need-app',
+      '--disable-logging',
+    ]);
     await uwsgi.waitFor(/spawned uWSGI worker 1 \(and the only\)/);
     front = await startGateway([`uwsgi://unix:${sock}`]);
   });
@@ -66,11 +76,21 @@ describe('portico gateway in front of real uWSGI: every request gets an access l
   });
 
   it('a WebSocket handshake the WSGI app does not take: its answer, closed, with its line (uWSGI logs nothing the gateway sees)', async () => {
-    const ex = await sendRaw(front!.port, Buffer.from('GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'), { split: 'whole', expect: 2 });
-    assert.deepEqual(ex.responses.map((r) => r.status), [200]);
+    const ex = await sendRaw(
+      front!.port,
+      Buffer.from('GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'),
+      { split: 'whole', expect: 2 },
+    );
+    assert.deepEqual(
+      ex.responses.map((r) => r.status),
+      [200],
+    );
     assert.ok(ex.closed, 'an answer that refuses the upgrade ends the connection');
     // Connection: X-Private named a header for the hop only: the tunnel drops it as every answer does.
-    assert.equal(ex.responses[0]!.headers.find(([n]) => n.toLowerCase() === 'x-private'), undefined);
+    assert.equal(
+      ex.responses[0]!.headers.find(([n]) => n.toLowerCase() === 'x-private'),
+      undefined,
+    );
     await outputLine(front!.proc, line('GET', '/ws', 200));
   });
 });

@@ -60,8 +60,7 @@ describe('gateway: a uwsgi upstream that answers hostile bytes', { timeout: 60_0
     tmp?.cleanup();
   });
 
-  const refused = ['/cr-in-value', '/lf-in-value', '/nul-in-value', '/space-in-name', '/bad-status', '/two-lengths',
-    '/status-099', '/status-100', '/status-101', '/status-600', '/control-in-reason'];
+  const refused = ['/cr-in-value', '/lf-in-value', '/nul-in-value', '/space-in-name', '/bad-status', '/two-lengths', '/status-099', '/status-100', '/status-101', '/status-600', '/control-in-reason'];
   for (const path of refused) {
     test(`${path}: 502 PORTICO_ERR_BAD_RESPONSE, nothing of it passed on`, async () => {
       const res = await fetch(`${front!.url}${path}`);
@@ -123,8 +122,7 @@ describe('gateway in front of real uWSGI whose app answers a status that cannot 
   before(async () => {
     tmp = makeTmpDir('odd-status');
     const sock = join(tmp.path, 'uwsgi.sock');
-    uwsgi = startProcess('/usr/bin/uwsgi', ['--strict', '--die-on-term', '--plugin', 'python3', '--socket', sock,
-      '--wsgi-file', join(fixturesDir, 'odd-status-app.py'), '--need-app']);
+    uwsgi = startProcess('/usr/bin/uwsgi', ['--strict', '--die-on-term', '--plugin', 'python3', '--socket', sock, '--wsgi-file', join(fixturesDir, 'odd-status-app.py'), '--need-app']);
     await uwsgi.waitFor(/spawned uWSGI worker 1 \(and the only\)/);
     front = await startGateway([`uwsgi://unix:${sock}`]);
   });

@@ -247,11 +247,7 @@ describe('the gateway front: HTTP/1.1 connection semantics over raw sockets', { 
     tmp = makeTmpDir('gateway-connection');
     const sock = join(tmp.path, 'worker.sock');
     // The gateway connects to its upstream on the first request: both can start at once.
-    [worker, gateway, uwsgiGateway] = await Promise.all([
-      startWorker(join(fixturesDir, 'connection-app.mjs'), sock),
-      startGateway([`portico://unix:${sock}`]),
-      startGateway([`uwsgi://unix:${sock}`]),
-    ]);
+    [worker, gateway, uwsgiGateway] = await Promise.all([startWorker(join(fixturesDir, 'connection-app.mjs'), sock), startGateway([`portico://unix:${sock}`]), startGateway([`uwsgi://unix:${sock}`])]);
   }, START_TIMEOUT);
 
   after(async () => {
@@ -415,14 +411,16 @@ describe('the gateway front: HTTP/1.1 connection semantics over raw sockets', { 
     // The whole head of a typical keep-alive 200, byte for byte (but the date): the app's headers,
     // then what node:http adds, in this order.
     const date = field(all[0]!, 'date')!;
-    assert.equal(all[0]!.head,
+    assert.equal(
+      all[0]!.head,
       'HTTP/1.1 200 OK\r\n' +
-      'content-type: text/plain\r\n' +
-      `content-length: ${Buffer.byteLength(FIXED_BODY)}\r\n` +
-      `Date: ${date}\r\n` +
-      'Connection: keep-alive\r\n' +
-      `Keep-Alive: ${KEEP_ALIVE}\r\n` +
-      '\r\n');
+        'content-type: text/plain\r\n' +
+        `content-length: ${Buffer.byteLength(FIXED_BODY)}\r\n` +
+        `Date: ${date}\r\n` +
+        'Connection: keep-alive\r\n' +
+        `Keep-Alive: ${KEEP_ALIVE}\r\n` +
+        '\r\n',
+    );
     c.assertOpen();
   });
 
@@ -515,7 +513,9 @@ describe('the gateway front: HTTP/1.1 connection semantics over raw sockets', { 
     assertEcho((await c.responses('POST'))[0]!, 'POST /expect-chunked ok');
     // /fixed answers without reading the body: the rest is decoded and dropped, the GET behind it served.
     const big = 'b'.repeat(64 * 1024);
-    await c.write(`POST /fixed HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n${(big.length).toString(16)}\r\n${big}\r\n${big.length.toString(16)}\r\n${big}\r\n0\r\n\r\n${get('/after-fixed')}`);
+    await c.write(
+      `POST /fixed HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n${(big.length).toString(16)}\r\n${big}\r\n${big.length.toString(16)}\r\n${big}\r\n0\r\n\r\n${get('/after-fixed')}`,
+    );
     const [fixed, after] = await c.responses('POST', 'GET');
     assert.equal(fixed!.body.toString(), FIXED_BODY);
     assertEcho(after!, 'GET /after-fixed');
@@ -550,7 +550,7 @@ describe('the gateway front: HTTP/1.1 connection semantics over raw sockets', { 
     assert.doesNotMatch(worker!.output(), /smuggled/);
   });
 
-  test('21. a head of 40 fields in pieces (node:http\'s parser passes fields on in groups of 32): every field reaches the app', CASE, async () => {
+  test("21. a head of 40 fields in pieces (node:http's parser passes fields on in groups of 32): every field reaches the app", CASE, async () => {
     const c = await conn();
     const fields = Array.from({ length: 39 }, (_, i) => `X-Field-${i}: ${i}\r\n`).join('');
     const head = `GET /header HTTP/1.1\r\nHost: test\r\n${fields}X-Mixed-Case: last\r\n\r\n`;

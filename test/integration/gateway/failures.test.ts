@@ -30,11 +30,7 @@ describe('gateway: unreachable and slow upstreams, client hang-ups', { timeout: 
     // Nothing ever listens here: connecting fails with ENOENT.
     const dead = `uwsgi://unix:${join(tmp.path, 'nobody-here.sock')}`;
     worker = await startWorker(APP, join(tmp.path, 'live.sock'));
-    [deadOnly, deadThenLive, impatient] = await Promise.all([
-      startGateway([dead]),
-      startGateway([dead, live]),
-      startGateway([live], ['--upstream-timeout', '1']),
-    ]);
+    [deadOnly, deadThenLive, impatient] = await Promise.all([startGateway([dead]), startGateway([dead, live]), startGateway([live], ['--upstream-timeout', '1'])]);
   }, START_TIMEOUT);
 
   after(async () => {

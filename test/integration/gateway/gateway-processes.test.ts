@@ -106,7 +106,10 @@ describe('portico serve --gateway-processes 2', () => {
         gate.release();
         return Promise.all(both);
       });
-      assert.deepEqual(answers.map((a) => a.status), [200, 200]);
+      assert.deepEqual(
+        answers.map((a) => a.status),
+        [200, 200],
+      );
       assert.equal(new Set(answers.map((a) => a.body)).size, 2, `gateway ${pid} reached both workers`);
     }
     assert.equal(await f.proc.stop('SIGTERM'), 0);
@@ -118,7 +121,10 @@ describe('portico serve --gateway-processes 2', () => {
     process.kill(first, 'SIGKILL');
     // The survivor takes every connection while the master starts a new one.
     const meanwhile = await Promise.all(Array.from({ length: 10 }, () => get(f.url)));
-    assert.deepEqual(meanwhile.map((r) => r.status), Array<number>(10).fill(200));
+    assert.deepEqual(
+      meanwhile.map((r) => r.status),
+      Array<number>(10).fill(200),
+    );
     const died = await outputLine(f.proc, new RegExp(`PORTICO_ERR_GATEWAY_DIED: gateway (\\d+) \\(pid: ${first}\\) died, killed by signal SIGKILL`));
     const m = await outputLine(f.proc, new RegExp(`Respawned gateway ${died[1]!} \\(new pid: (\\d+)\\)`));
     const fresh = Number(m[1]);
@@ -175,12 +181,16 @@ describe('portico serve --gateway-processes 2', () => {
     const metricsPort = await freePort();
     const f = await serve(MASTER_APP, ['--workers', '2', '--stats', stats, '--metrics', `127.0.0.1:${metricsPort}`]);
     const [a, b] = gatewayPids(f) as [number, number];
-    for (const pid of [a, b]) await only(f, pid, async () => {
-      for (let i = 0; i < 3; i++) assert.equal((await get(f.url)).status, 200);
-    });
+    for (const pid of [a, b])
+      await only(f, pid, async () => {
+        for (let i = 0; i < 3; i++) assert.equal((await get(f.url)).status, 200);
+      });
     const doc = await fetchStats(stats, 5000);
     assert.equal(doc.workers.length, 2);
-    assert.equal(doc.workers.reduce((n, w) => n + w.requests, 0), 6);
+    assert.equal(
+      doc.workers.reduce((n, w) => n + w.requests, 0),
+      6,
+    );
     assert.equal(doc.sockets[0]?.name, f.url);
     assert.deepEqual(doc.gateways?.map((g) => [g.pid, g.status, g.respawns]).sort(), [a, b].map((pid) => [pid, 'serving', 0]).sort());
     // portico top shows them too, one line each.
@@ -191,7 +201,7 @@ describe('portico serve --gateway-processes 2', () => {
     assert.equal(await f.proc.stop('SIGTERM'), 0);
   });
 
-  test('--static, the queue\'s 503 and --max-connections hold in each gateway process', async () => {
+  test("--static, the queue's 503 and --max-connections hold in each gateway process", async () => {
     const gate = holdGate('limits');
     const dir = join(tmp.path, 'static');
     mkdirSync(dir, { recursive: true });
@@ -232,7 +242,10 @@ describe('portico serve --gateway-processes 2', () => {
     f.proc.child.kill('SIGTERM');
     await outputLine(f.proc, /SIGTERM: graceful stop/);
     gate.release();
-    assert.deepEqual((await Promise.all(inFlight)).map((r) => r.status), [200, 200]);
+    assert.deepEqual(
+      (await Promise.all(inFlight)).map((r) => r.status),
+      [200, 200],
+    );
     assert.equal(await f.proc.stop('SIGTERM'), 0);
     for (const pid of gatewayPids(f)) assert.ok(!alive(pid));
   });

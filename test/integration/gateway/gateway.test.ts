@@ -57,10 +57,7 @@ describe('gateway trust: X-Forwarded-For as an app sees it in REMOTE_ADDR', { ti
     const socket = join(tmp.path, 'environ.sock');
     worker = await startWorker(join(fixturesDir, 'environ-app.mjs'), socket);
     // Default --trusted-proxies (loopback and unix) and one that does not include loopback.
-    [trusting, untrusting] = await Promise.all([
-      startGateway([`uwsgi://unix:${socket}`]),
-      startGateway([`uwsgi://unix:${socket}`], ['--trusted-proxies', '192.0.2.0/24']),
-    ]);
+    [trusting, untrusting] = await Promise.all([startGateway([`uwsgi://unix:${socket}`]), startGateway([`uwsgi://unix:${socket}`], ['--trusted-proxies', '192.0.2.0/24'])]);
   }, START_TIMEOUT);
 
   after(async () => {
@@ -118,8 +115,7 @@ describe('portico gateway in front of real uWSGI (python3 plugin)', { skip: need
     const socket = join(tmp.path, 'uwsgi.sock');
     // As in uwsgi-interop.test.ts: --strict refuses misspelt options, --die-on-term makes SIGTERM a
     // shutdown, --need-app makes a broken app file an exit.
-    uwsgi = startProcess('/usr/bin/uwsgi', ['--strict', '--die-on-term', '--plugin', 'python3', '--socket', socket,
-      '--wsgi-file', join(vectorsDir, 'uwsgi-responses-app.py'), '--need-app']);
+    uwsgi = startProcess('/usr/bin/uwsgi', ['--strict', '--die-on-term', '--plugin', 'python3', '--socket', socket, '--wsgi-file', join(vectorsDir, 'uwsgi-responses-app.py'), '--need-app']);
     // Printed once the app is loaded, after the socket was bound.
     await uwsgi.waitFor(/spawned uWSGI worker 1 \(and the only\)/);
     gateway = await startGateway([`uwsgi://unix:${socket}`]);

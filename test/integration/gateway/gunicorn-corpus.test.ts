@@ -16,9 +16,7 @@ import { makeTmpDir } from '../../../support/tmp-dir.js';
 import { needPeer, pythonMissing } from '../../support/peers.js';
 
 /** Cases not run, and why. */
-const SKIPPED: Array<[RegExp, string]> = [
-  [/^(valid|invalid)\/pp_/, 'PROXY protocol: portico does not speak it (nginx in front passes X-Forwarded-For instead)'],
-];
+const SKIPPED: Array<[RegExp, string]> = [[/^(valid|invalid)\/pp_/, 'PROXY protocol: portico does not speak it (nginx in front passes X-Forwarded-For instead)']];
 
 /**
  * Where portico deliberately answers otherwise than gunicorn, each asserted:
@@ -36,7 +34,10 @@ const DIFFERENCES: Record<string, { ours: 'refused' | 'refused-after-head' | 'ac
   'valid/031': { ours: 'refused', why: 'unknown method `-BLARGH`: llhttp parses a fixed list of methods' },
   'valid/031compat': { ours: 'refused', why: 'unknown lower-case method: llhttp parses a fixed list of methods (gunicorn needs permit_unconventional_http_method)' },
   'valid/031compat2': { ours: 'refused', why: 'unknown lower-case method: llhttp parses a fixed list of methods (gunicorn needs permit_unconventional_http_method)' },
-  'valid/099': { ours: 'refused-after-head', why: 'the body is shorter than its Content-Length: the gateway waits for the rest (408 after --request-timeout); gunicorn\'s runner hands over what came before EOF' },
+  'valid/099': {
+    ours: 'refused-after-head',
+    why: "the body is shorter than its Content-Length: the gateway waits for the rest (408 after --request-timeout); gunicorn's runner hands over what came before EOF",
+  },
   'valid/compat_obs_fold': { ours: 'refused', why: 'obsolete line folding: refused by llhttp, as by nginx (gunicorn needs permit_obsolete_folding)' },
   'valid/compat_obs_fold_huge': { ours: 'refused', why: 'obsolete line folding: refused by llhttp, as by nginx (gunicorn needs permit_obsolete_folding)' },
   'valid/rfc9112_target_authority_connect_01': { ours: 'refused', why: 'CONNECT: the gateway is no forward proxy; Node closes the connection' },
@@ -65,22 +66,60 @@ const DIFFERENCES: Record<string, { ours: 'refused' | 'refused-after-head' | 'ac
   'invalid/041': {
     ours: 'accepted',
     why: 'a repeated Content-Type is passed on joined, as nginx passes repeated headers; it does not frame anything',
-    echo: { method: 'GET', uri: '/stuff/here?foo=bar', version: [1, 1], headers: [['HOST', 'localhost'], ['CONTENT-TYPE', 'application/json'], ['CONTENT-TYPE', 'text/html']], body: '' },
+    echo: {
+      method: 'GET',
+      uri: '/stuff/here?foo=bar',
+      version: [1, 1],
+      headers: [
+        ['HOST', 'localhost'],
+        ['CONTENT-TYPE', 'application/json'],
+        ['CONTENT-TYPE', 'text/html'],
+      ],
+      body: '',
+    },
   },
   'invalid/019': {
     ours: 'accepted',
     why: 'X-Forwarded-Proto: https with X-Forwarded-Ssl: off: the gateway reads only X-Forwarded-Proto (from --trusted-proxies), so there is no conflict to refuse; both are passed on',
-    echo: { method: 'GET', uri: '/test', version: [1, 1], headers: [['HOST', ADDED_HOST], ['X-FORWARDED-PROTO', 'https'], ['X-FORWARDED-SSL', 'off']], body: '' },
+    echo: {
+      method: 'GET',
+      uri: '/test',
+      version: [1, 1],
+      headers: [
+        ['HOST', ADDED_HOST],
+        ['X-FORWARDED-PROTO', 'https'],
+        ['X-FORWARDED-SSL', 'off'],
+      ],
+      body: '',
+    },
   },
   'invalid/chunked_07': {
     ours: 'accepted',
     why: 'Transfer_Encoding is dropped before the app, as nginx does (underscores_in_headers off): Transfer-Encoding: chunked alone frames the body',
-    echo: { method: 'POST', uri: '/chunked_ambiguous_header_mapping', version: [1, 1], headers: [['HOST', ADDED_HOST], ['TRANSFER-ENCODING', 'chunked']], body: Buffer.from('hello world').toString('base64') },
+    echo: {
+      method: 'POST',
+      uri: '/chunked_ambiguous_header_mapping',
+      version: [1, 1],
+      headers: [
+        ['HOST', ADDED_HOST],
+        ['TRANSFER-ENCODING', 'chunked'],
+      ],
+      body: Buffer.from('hello world').toString('base64'),
+    },
   },
   'invalid/rfc9110_trailer_forbidden_host_01': {
     ours: 'accepted',
     why: 'trailers never leave the gateway, so a Host in them changes nothing',
-    echo: { method: 'POST', uri: '/p', version: [1, 1], headers: [['HOST', 'example.com'], ['TRANSFER-ENCODING', 'chunked']], body: Buffer.from('hello').toString('base64') },
+    echo: {
+      method: 'POST',
+      uri: '/p',
+      version: [1, 1],
+      headers: [
+        ['HOST', 'example.com'],
+        ['TRANSFER-ENCODING', 'chunked'],
+      ],
+      body: Buffer.from('hello').toString('base64'),
+    },
   },
   'invalid/chunked_01': { ours: 'refused-after-head', why: 'chunk size `6_0`: found after the head went to the app (streamed body): 400, the app sees an abort' },
   'invalid/chunked_09': { ours: 'refused-after-head', why: 'space after the chunk size: found after the head went to the app (streamed body): 400, the app sees an abort' },
@@ -125,19 +164,26 @@ describe('gunicorn request corpus through portico gateway', { skip: needPeer(pyt
   let hitsFile = '';
   const tmp = makeTmpDir('gunicorn-corpus');
 
-  before(async () => {
-    const dir = tmp.path;
-    hitsFile = join(dir, 'hits');
-    writeFileSync(hitsFile, '');
-    const socket = join(dir, 'echo.sock');
-    worker = startProcess(process.execPath, [porticoBin, 'worker', join(fixturesDir, 'echo-app.mjs'), '--socket', socket, '--no-master', '--disable-logging'], { env: { ...process.env, ECHO_HITS_FILE: hitsFile } });
-    await worker.waitFor(/app .* on \S+/);
-    const keys = [...new Set(run.map((c) => JSON.stringify(limitFlags(c.cfg))))];
-    // Short timeouts: a case the parser waits on (a body that never comes) ends in a 408 soon.
-    await Promise.all(keys.map(async (key) => {
-      gateways.set(key, await startGateway([`portico://unix:${socket}`], ['--headers-timeout', '2', '--request-timeout', '2', ...(JSON.parse(key) as string[])]));
-    }));
-  }, { timeout: 30_000 });
+  before(
+    async () => {
+      const dir = tmp.path;
+      hitsFile = join(dir, 'hits');
+      writeFileSync(hitsFile, '');
+      const socket = join(dir, 'echo.sock');
+      worker = startProcess(process.execPath, [porticoBin, 'worker', join(fixturesDir, 'echo-app.mjs'), '--socket', socket, '--no-master', '--disable-logging'], {
+        env: { ...process.env, ECHO_HITS_FILE: hitsFile },
+      });
+      await worker.waitFor(/app .* on \S+/);
+      const keys = [...new Set(run.map((c) => JSON.stringify(limitFlags(c.cfg))))];
+      // Short timeouts: a case the parser waits on (a body that never comes) ends in a 408 soon.
+      await Promise.all(
+        keys.map(async (key) => {
+          gateways.set(key, await startGateway([`portico://unix:${socket}`], ['--headers-timeout', '2', '--request-timeout', '2', ...(JSON.parse(key) as string[])]));
+        }),
+      );
+    },
+    { timeout: 30_000 },
+  );
 
   after(async () => {
     await Promise.all([...gateways.values()].map((g) => g.stop()));
@@ -236,14 +282,19 @@ describe('gunicorn request corpus through portico gateway', { skip: needPeer(pyt
     // Its client port may be one a refused case had (the server closed that one first, so the
     // port was free again at once): its own hit must not count against that case.
     const mine = `${ex.localPort}/${port}`;
-    byConnection.set(mine, (byConnection.get(mine) ?? []).filter((h) => h !== 'GET /corpus-done'));
+    byConnection.set(
+      mine,
+      (byConnection.get(mine) ?? []).filter((h) => h !== 'GET /corpus-done'),
+    );
     // Two connections of this split on one port cannot be told apart: neither count is checked.
     const uses = new Map<string, number>();
     for (const { connection } of hitChecks) uses.set(connection, (uses.get(connection) ?? 0) + 1);
-    const problems = hitChecks.filter(({ connection }) => uses.get(connection) === 1).flatMap(({ what, connection, hits }) => {
-      const got = byConnection.get(connection) ?? [];
-      return hits === 'any' || got.length === hits ? [] : [`${what}: ${got.length} requests reached the app (${got.join(', ')}), ${hits} expected`];
-    });
+    const problems = hitChecks
+      .filter(({ connection }) => uses.get(connection) === 1)
+      .flatMap(({ what, connection, hits }) => {
+        const got = byConnection.get(connection) ?? [];
+        return hits === 'any' || got.length === hits ? [] : [`${what}: ${got.length} requests reached the app (${got.join(', ')}), ${hits} expected`];
+      });
     hitChecks = [];
     return problems;
   }

@@ -17,7 +17,22 @@ import { outputLine, startGateway, startServe, type HttpFront } from '../../supp
 import { sendRaw, type RawExchange } from '../../support/raw-exchange.js';
 import { makeTmpDir } from '../../../support/tmp-dir.js';
 
-const LIMITS = ['--limit-request-line', '200', '--limit-request-fields', '20', '--limit-request-field-size', '300', '--body-limit', '1000', '--headers-timeout', '1', '--request-timeout', '2', '--keepalive-timeout', '1'];
+const LIMITS = [
+  '--limit-request-line',
+  '200',
+  '--limit-request-fields',
+  '20',
+  '--limit-request-field-size',
+  '300',
+  '--body-limit',
+  '1000',
+  '--headers-timeout',
+  '1',
+  '--request-timeout',
+  '2',
+  '--keepalive-timeout',
+  '1',
+];
 /** A connection closed by a 1 s timeout closes at least this long after it started waiting. */
 const ONE_SECOND_TIMEOUT_MS = 950;
 
@@ -31,18 +46,23 @@ describe('gateway HTTP limits', { timeout: 60_000 }, () => {
   const fronts: HttpFront[] = [];
   let upstream: string[];
 
-  before(async () => {
-    writeFileSync(hitsFile, '');
-    worker = startProcess(process.execPath, [porticoBin, 'worker', join(fixturesDir, 'echo-app.mjs'), '--socket', socket, '--no-master', '--disable-logging'], { env: { ...process.env, ECHO_HITS_FILE: hitsFile } });
-    await worker.waitFor(/app .* on \S+/);
-    upstream = [`portico://unix:${socket}`];
-    [gw, wide] = await Promise.all([
-      startGateway(upstream, LIMITS),
-      // Past Node's maxHeadersCount (2000): the count must still see every field.
-      startGateway(upstream, ['--limit-request-fields', '2100']),
-    ]);
-    fronts.push(gw, wide);
-  }, { timeout: 30_000 });
+  before(
+    async () => {
+      writeFileSync(hitsFile, '');
+      worker = startProcess(process.execPath, [porticoBin, 'worker', join(fixturesDir, 'echo-app.mjs'), '--socket', socket, '--no-master', '--disable-logging'], {
+        env: { ...process.env, ECHO_HITS_FILE: hitsFile },
+      });
+      await worker.waitFor(/app .* on \S+/);
+      upstream = [`portico://unix:${socket}`];
+      [gw, wide] = await Promise.all([
+        startGateway(upstream, LIMITS),
+        // Past Node's maxHeadersCount (2000): the count must still see every field.
+        startGateway(upstream, ['--limit-request-fields', '2100']),
+      ]);
+      fronts.push(gw, wide);
+    },
+    { timeout: 30_000 },
+  );
 
   after(async () => {
     await Promise.all(fronts.map((f) => f.stop()));
@@ -51,9 +71,14 @@ describe('gateway HTTP limits', { timeout: 60_000 }, () => {
   });
 
   /** What the app served so far: one [client port, gateway port, method, target] per request. */
-  const hits = (): Array<[string, string, string, string]> => readFileSync(hitsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as [string, string, string, string]);
+  const hits = (): Array<[string, string, string, string]> =>
+    readFileSync(hitsFile, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as [string, string, string, string]);
 
-  const send = (front: HttpFront, text: string | Buffer, expect = 1): Promise<RawExchange> => sendRaw(front.port, Buffer.isBuffer(text) ? text : Buffer.from(text, 'latin1'), { split: 'whole', expect });
+  const send = (front: HttpFront, text: string | Buffer, expect = 1): Promise<RawExchange> =>
+    sendRaw(front.port, Buffer.isBuffer(text) ? text : Buffer.from(text, 'latin1'), { split: 'whole', expect });
 
   /** A refusal: the status (or a close when `status` is 0), the code logged, and no request at the app. */
   async function refused(front: HttpFront, text: string | Buffer, status: number, code: RegExp): Promise<void> {
@@ -125,7 +150,10 @@ describe('gateway HTTP limits', { timeout: 60_000 }, () => {
 
   test('--body-limit with Expect: 100-continue: the 413 comes alone, no 100 Continue before it', async () => {
     const ex = await send(gw, 'POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\nExpect: 100-continue\r\n\r\n');
-    assert.deepEqual(ex.responses.map((r) => r.status), [413]);
+    assert.deepEqual(
+      ex.responses.map((r) => r.status),
+      [413],
+    );
     // Within the limit, the client is invited to send its body.
     const ok = await send(gw, 'POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n');
     assert.equal(ok.responses[0]?.status, 100);
@@ -150,7 +178,10 @@ describe('gateway HTTP limits', { timeout: 60_000 }, () => {
   test('--headers-timeout: a head that never ends (slowloris) gets 408 and a close', async () => {
     const ex = await sendRaw(gw.port, Buffer.from('GET /slow HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n'), { split: 'whole', expect: 2 });
     assert.ok(ex.closed && !ex.timedOut, 'the connection must close');
-    assert.deepEqual(ex.responses.map((r) => r.status), [408]);
+    assert.deepEqual(
+      ex.responses.map((r) => r.status),
+      [408],
+    );
     assert.ok(!hits().some(([, , , target]) => target === '/slow'));
     await outputLine(gw.proc, /PORTICO_ERR_REQUEST_TIMEOUT: 127\.0\.0\.1: ERR_HTTP_REQUEST_TIMEOUT/);
   });
@@ -159,14 +190,20 @@ describe('gateway HTTP limits', { timeout: 60_000 }, () => {
     // expect 2: read on until the close.
     const ex = await sendRaw(gw.port, Buffer.from('POST /slow-body HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345'), { split: 'whole', expect: 2 });
     assert.ok(ex.closed && !ex.timedOut, 'the connection must close');
-    assert.deepEqual(ex.responses.map((r) => r.status), [408]);
+    assert.deepEqual(
+      ex.responses.map((r) => r.status),
+      [408],
+    );
     await outputLine(gw.proc, /PORTICO_ERR_REQUEST_TIMEOUT: 127\.0\.0\.1: ERR_HTTP_REQUEST_TIMEOUT/);
   });
 
   test('--headers-timeout: a partial head after a keep-alive request gets 408 too', async () => {
     const ex = await sendRaw(gw.port, Buffer.from('GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /slow-second HTTP/1.1\r\nHost: x\r\n'), { split: 'whole', expect: 3 });
     assert.ok(ex.closed && !ex.timedOut, 'the connection must close');
-    assert.deepEqual(ex.responses.map((r) => r.status), [200, 408]);
+    assert.deepEqual(
+      ex.responses.map((r) => r.status),
+      [200, 408],
+    );
   });
 
   test('--headers-timeout: connections that send nothing are closed without an answer', async () => {
@@ -189,15 +226,21 @@ describe('gateway HTTP limits', { timeout: 60_000 }, () => {
       // A chunked body: node:http answers it and keeps the connection.
       ['node:http', 'POST /idle HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n'],
     ];
-    await Promise.all(cases.map(async ([path, text]) => {
-      const started = Date.now();
-      // expect 2: read on after the answer, until the gateway closes.
-      const ex = await sendRaw(gw.port, Buffer.from(text), { split: 'whole', expect: 2, timeoutMs: 5000 });
-      assert.deepEqual(ex.responses.map((r) => r.status), [200], path);
-      assert.equal(ex.responses[0]!.headers.find(([n]) => n === 'keep-alive')?.[1], 'timeout=1', path);
-      assert.ok(ex.closed && !ex.timedOut, `${path}: the idle connection must be closed`);
-      assert.ok(Date.now() - started >= ONE_SECOND_TIMEOUT_MS, `${path}: closed after ${Date.now() - started} ms, before the timeout`);
-    }));
+    await Promise.all(
+      cases.map(async ([path, text]) => {
+        const started = Date.now();
+        // expect 2: read on after the answer, until the gateway closes.
+        const ex = await sendRaw(gw.port, Buffer.from(text), { split: 'whole', expect: 2, timeoutMs: 5000 });
+        assert.deepEqual(
+          ex.responses.map((r) => r.status),
+          [200],
+          path,
+        );
+        assert.equal(ex.responses[0]!.headers.find(([n]) => n === 'keep-alive')?.[1], 'timeout=1', path);
+        assert.ok(ex.closed && !ex.timedOut, `${path}: the idle connection must be closed`);
+        assert.ok(Date.now() - started >= ONE_SECOND_TIMEOUT_MS, `${path}: closed after ${Date.now() - started} ms, before the timeout`);
+      }),
+    );
   });
 
   /** A connection that has sent nothing yet. */
@@ -309,7 +352,10 @@ describe('gateway HTTP limits', { timeout: 60_000 }, () => {
     assert.equal((await echoed(gw, 'OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n')).uri, '*');
     const abs = await echoed(gw, 'GET http://y/abs?q=1 HTTP/1.1\r\nHost: x\r\n\r\n');
     assert.equal(abs.uri, '/abs?q=1');
-    assert.deepEqual(abs.headers.filter(([k]) => k === 'HTTP_HOST'), [['HTTP_HOST', 'y']]);
+    assert.deepEqual(
+      abs.headers.filter(([k]) => k === 'HTTP_HOST'),
+      [['HTTP_HOST', 'y']],
+    );
   });
 
   test('a Transfer-Encoding whose last coding is not chunked is 400, and a body after an empty one is never read as a request', async () => {
@@ -327,7 +373,14 @@ describe('gateway HTTP limits', { timeout: 60_000 }, () => {
 
   test('a name with `_` is dropped on the way to the app, as nginx does; the request passes', async () => {
     const echo = await echoed(gw, 'POST /u HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nX_Forwarded_For: 6.6.6.6\r\nTransfer_Encoding: chunked\r\nX-Real: 1\r\n\r\nok');
-    assert.deepEqual(echo.headers.filter(([k]) => k.startsWith('HTTP_')), [['HTTP_HOST', 'x'], ['HTTP_CONTENT_LENGTH', '2'], ['HTTP_X_REAL', '1']]);
+    assert.deepEqual(
+      echo.headers.filter(([k]) => k.startsWith('HTTP_')),
+      [
+        ['HTTP_HOST', 'x'],
+        ['HTTP_CONTENT_LENGTH', '2'],
+        ['HTTP_X_REAL', '1'],
+      ],
+    );
     assert.equal(Buffer.from(echo.body, 'base64').toString(), 'ok');
   });
 

@@ -51,31 +51,34 @@ async function startFlakyPeer(path: string): Promise<FlakyPeer> {
     let trick: Trick | null = null;
     let bodyBytes = 0;
     const w = new StreamFrameWriter(socket);
-    const frames = new FrameDecoder({
-      onFrame(type, payload, id) {
-        if (type === FrameType.RequestHead) {
-          peer.heads++;
-          for (const w of waiters.filter((w) => peer.heads >= w.n)) w.resolve();
-          bodyBytes = 0;
-          trick = ++requestsHere > 1 ? armed : null;
-          if (trick) armed = null;
-          if (trick === 'close-at-head') socket.destroy();
-          if (trick === 'head-then-close') {
-            queueStreamResponseHead(w, id, { status: 200, reason: 'OK', headers: [] });
-            w.flush();
-            socket.end();
+    const frames = new FrameDecoder(
+      {
+        onFrame(type, payload, id) {
+          if (type === FrameType.RequestHead) {
+            peer.heads++;
+            for (const w of waiters.filter((w) => peer.heads >= w.n)) w.resolve();
+            bodyBytes = 0;
+            trick = ++requestsHere > 1 ? armed : null;
+            if (trick) armed = null;
+            if (trick === 'close-at-head') socket.destroy();
+            if (trick === 'head-then-close') {
+              queueStreamResponseHead(w, id, { status: 200, reason: 'OK', headers: [] });
+              w.flush();
+              socket.end();
+            }
+          } else if (type === FrameType.RequestBody) {
+            bodyBytes += payload.length;
+            if (trick === 'close-at-body') socket.destroy();
+          } else if (type === FrameType.RequestEnd) {
+            queueStreamResponseHead(w, id, { status: 200, reason: 'OK', headers: ['content-type', 'text/plain'] });
+            w.body(FrameType.ResponseBody, id, `ok ${bodyBytes}`);
+            w.frame(FrameType.ResponseEnd, id);
           }
-        } else if (type === FrameType.RequestBody) {
-          bodyBytes += payload.length;
-          if (trick === 'close-at-body') socket.destroy();
-        } else if (type === FrameType.RequestEnd) {
-          queueStreamResponseHead(w, id, { status: 200, reason: 'OK', headers: ['content-type', 'text/plain'] });
-          w.body(FrameType.ResponseBody, id, `ok ${bodyBytes}`);
-          w.frame(FrameType.ResponseEnd, id);
-        }
+        },
+        onError: () => socket.destroy(),
       },
-      onError: () => socket.destroy(),
-    }, { side: 'worker' });
+      { side: 'worker' },
+    );
     socket.on('data', (chunk: Buffer) => {
       if (!hello) return frames.push(chunk);
       hello = Buffer.concat([hello, chunk]);
@@ -259,10 +262,12 @@ describe('a portico:// upstream that refuses the handshake is skipped for a back
       assert.equal(res.status, 200);
       assert.equal(await res.text(), 'ok');
     }
-    const burst = await Promise.all(Array.from({ length: 20 }, async (_, i) => {
-      const res = await fetch(`${gateway!.url}/any?burst=${i}`);
-      return `${res.status} ${await res.text()}`;
-    }));
+    const burst = await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        const res = await fetch(`${gateway!.url}/any?burst=${i}`);
+        return `${res.status} ${await res.text()}`;
+      }),
+    );
     assert.deepEqual(new Set(burst), new Set(['200 ok']));
     assert.equal(refuser!.connections, 1);
     const notices = gateway!.proc.output().match(/native link \S+refuser\.sock: PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL: .*; skipping this upstream for 10 s/g) ?? [];
@@ -274,7 +279,11 @@ describe('a portico:// upstream that refuses the handshake is skipped for a back
     const log = { warn: (m: string) => void warnings.push(m) };
     const before = refuser!.connections;
     const pool = new NativeLinkPool(parseUpstream(`portico://unix:${refuserSock}`), 5_000, 1, 20);
-    const code = (p: Promise<unknown>): Promise<string> => p.then(() => 'acquired', (err: PorticoError) => err.code);
+    const code = (p: Promise<unknown>): Promise<string> =>
+      p.then(
+        () => 'acquired',
+        (err: PorticoError) => err.code,
+      );
     // The refuser hangs up on the HELLO without a byte, as uWSGI does.
     assert.equal(await code(pool.acquire(false, log)), 'PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL');
     assert.equal(await code(pool.acquire(true, log)), 'PORTICO_ERR_UPSTREAM_BACKOFF');
@@ -295,7 +304,10 @@ describe('a portico:// upstream that refuses the handshake is skipped for a back
     };
     const refusal = Buffer.concat([Buffer.from([1, 28]), Buffer.from('PORTICO_ERR_NATIVE_HANDSHAKE'), Buffer.from('link version 2; this worker speaks 1')]);
     const v1ack = Buffer.concat([Buffer.from([0, 1, 0]), Buffer.from(HEAD_SCHEMAS.current.fingerprint, 'hex'), Buffer.from(HEAD_SCHEMAS.current.canonicalJson)]);
-    for (const [name, payload, detail] of [['refusing', refusal, /worker refused the link \(PORTICO_ERR_NATIVE_HANDSHAKE\): link version 2; this worker speaks 1/], ['accepting', v1ack, /accepted at link version 1/]] as const) {
+    for (const [name, payload, detail] of [
+      ['refusing', refusal, /worker refused the link \(PORTICO_ERR_NATIVE_HANDSHAKE\): link version 2; this worker speaks 1/],
+      ['accepting', v1ack, /accepted at link version 1/],
+    ] as const) {
       const sock = join(tmp!.path, `v1-${name}.sock`);
       const peer = await startCanned(sock, frame(payload));
       const v1pool = new NativeLinkPool(parseUpstream(`portico://unix:${sock}`), 5_000, 1, 60_000);

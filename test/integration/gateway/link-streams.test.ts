@@ -8,9 +8,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  FrameDecoder, FrameType, StreamFrameWriter, acceptHello, decodeHello, decodeRequestHead, queueStreamResponseHead,
-} from '../../../protocol/link/index.js';
+import { FrameDecoder, FrameType, StreamFrameWriter, acceptHello, decodeHello, decodeRequestHead, queueStreamResponseHead } from '../../../protocol/link/index.js';
 import type { Started } from '../../../support/child-process.js';
 import { fixturesDir } from '../../../support/paths.js';
 import { outputLine, startGateway, type HttpFront } from '../../support/portico-gateway.js';
@@ -92,11 +90,13 @@ describe('native link through the gateway: one link, many streams', { timeout: 6
   });
 
   test('40 concurrent requests and uploads share one connection to the worker', async () => {
-    const results = await Promise.all(Array.from({ length: 40 }, async (_, i) => {
-      const body = Buffer.alloc(i * 1000 + 1, 0x62);
-      const res = await fetch(`${gateway!.url}/count`, { method: 'POST', body });
-      return `${res.status} ${await res.text()} ${body.length}`;
-    }));
+    const results = await Promise.all(
+      Array.from({ length: 40 }, async (_, i) => {
+        const body = Buffer.alloc(i * 1000 + 1, 0x62);
+        const res = await fetch(`${gateway!.url}/count`, { method: 'POST', body });
+        return `${res.status} ${await res.text()} ${body.length}`;
+      }),
+    );
     for (const r of results) {
       const [status, counted, sent] = r.split(' ');
       assert.equal(status, '200');
@@ -107,10 +107,12 @@ describe('native link through the gateway: one link, many streams', { timeout: 6
 
   test('--upstream-links 3: bursts of requests open at most three links, one handshake at a time', async () => {
     for (let burst = 0; burst < 3; burst++) {
-      const statuses = await Promise.all(Array.from({ length: 40 }, async (_, i) => {
-        const res = await fetch(`${gateway3!.url}/generate?bytes=${100 + i}`);
-        return `${res.status} ${(await res.arrayBuffer()).byteLength - i}`;
-      }));
+      const statuses = await Promise.all(
+        Array.from({ length: 40 }, async (_, i) => {
+          const res = await fetch(`${gateway3!.url}/generate?bytes=${100 + i}`);
+          return `${res.status} ${(await res.arrayBuffer()).byteLength - i}`;
+        }),
+      );
       assert.deepEqual(new Set(statuses), new Set(['200 100']));
     }
     assert.ok(relay3!.connections >= 1 && relay3!.connections <= 3, `${relay3!.connections} links`);
@@ -174,26 +176,29 @@ async function startGoAwayPeer(path: string): Promise<{ connections: number; hea
       writer.body(FrameType.ResponseBody, id, body);
       writer.frame(FrameType.ResponseEnd, id);
     };
-    const frames = new FrameDecoder({
-      onFrame(type, payload, id) {
-        if (type === FrameType.RequestHead) {
-          const vars = decodeRequestHead(payload).vars;
-          const method = vars.get('REQUEST_METHOD') ?? '?';
-          methods.set(id, method);
-          paths.set(id, vars.get('REQUEST_URI') ?? '');
-          state.heads.push(`${connection}:${id}:${method}`);
-          if (connection === 1 && answered === 1) {
-            writer.u32(FrameType.GoAway, 0, id - 1);
-            writer.flush();
-            socket.end();
+    const frames = new FrameDecoder(
+      {
+        onFrame(type, payload, id) {
+          if (type === FrameType.RequestHead) {
+            const vars = decodeRequestHead(payload).vars;
+            const method = vars.get('REQUEST_METHOD') ?? '?';
+            methods.set(id, method);
+            paths.set(id, vars.get('REQUEST_URI') ?? '');
+            state.heads.push(`${connection}:${id}:${method}`);
+            if (connection === 1 && answered === 1) {
+              writer.u32(FrameType.GoAway, 0, id - 1);
+              writer.flush();
+              socket.end();
+            }
+          } else if (type === FrameType.RequestEnd && !(connection === 1 && answered === 1)) {
+            answered++;
+            answer(id);
           }
-        } else if (type === FrameType.RequestEnd && !(connection === 1 && answered === 1)) {
-          answered++;
-          answer(id);
-        }
+        },
+        onError: () => socket.destroy(),
       },
-      onError: () => socket.destroy(),
-    }, { side: 'worker' });
+      { side: 'worker' },
+    );
     socket.on('data', (chunk: Buffer) => {
       if (!hello) return frames.push(chunk);
       hello = Buffer.concat([hello, chunk]);

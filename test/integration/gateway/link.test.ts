@@ -163,13 +163,9 @@ describe('a portico:// upstream that is real uWSGI (python3 plugin)', { skip: ne
     const socket = join(tmp.path, 'uwsgi.sock');
     // As in uwsgi-interop.test.ts: --strict refuses misspelt options, --die-on-term makes SIGTERM a
     // shutdown, --need-app makes a broken app file an exit.
-    uwsgi = startProcess('/usr/bin/uwsgi', ['--strict', '--die-on-term', '--plugin', 'python3', '--socket', socket,
-      '--wsgi-file', join(vectorsDir, 'uwsgi-responses-app.py'), '--need-app']);
+    uwsgi = startProcess('/usr/bin/uwsgi', ['--strict', '--die-on-term', '--plugin', 'python3', '--socket', socket, '--wsgi-file', join(vectorsDir, 'uwsgi-responses-app.py'), '--need-app']);
     await uwsgi.waitFor(/spawned uWSGI worker 1 \(and the only\)/);
-    [nativeOnly, withFallback] = await Promise.all([
-      startGateway([`portico://unix:${socket}`]),
-      startGateway([`portico://unix:${socket}`, `uwsgi://unix:${socket}`]),
-    ]);
+    [nativeOnly, withFallback] = await Promise.all([startGateway([`portico://unix:${socket}`]), startGateway([`portico://unix:${socket}`, `uwsgi://unix:${socket}`])]);
   }, START_TIMEOUT);
 
   after(async () => {
@@ -182,7 +178,10 @@ describe('a portico:// upstream that is real uWSGI (python3 plugin)', { skip: ne
     const res = await fetch(`${nativeOnly!.url}/`);
     assert.equal(res.status, 502);
     assert.equal(await res.text(), '502 PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL\n');
-    await outputLine(nativeOnly!.proc, /PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL: GET \/: .*portico:\/\/unix:\S+uwsgi\.sock answered the native link's HELLO without a byte .*takes --upstream uwsgi:\/\/unix:\S+uwsgi\.sock/);
+    await outputLine(
+      nativeOnly!.proc,
+      /PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL: GET \/: .*portico:\/\/unix:\S+uwsgi\.sock answered the native link's HELLO without a byte .*takes --upstream uwsgi:\/\/unix:\S+uwsgi\.sock/,
+    );
     // uWSGI's own log names the reason too.
     await outputLine(uwsgi!, /unavailable modifier requested: 77/);
   });

@@ -22,7 +22,7 @@ const PLUGINS = ['compress', 'cors', 'helmet', 'rate-limit', 'auth'].flatMap((p)
 
 /** The plugins' effects on forwarded requests, the same through either command. */
 function pluginCases(front: () => HttpFront): void {
-  test('@fastify/compress gzips a forwarded body for a client that accepts it; the worker\'s cookies pass', async () => {
+  test("@fastify/compress gzips a forwarded body for a client that accepts it; the worker's cookies pass", async () => {
     const res = await rawRequest(front().url, '/text', { headers: { 'accept-encoding': 'gzip' } });
     assert.equal(res.status, 200);
     assert.equal(res.headers['content-encoding'], 'gzip');

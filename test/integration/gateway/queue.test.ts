@@ -19,12 +19,15 @@ for (const link of ['uwsgi', 'portico'] as const) {
     let worker: Started | undefined;
     let gateway: HttpFront | undefined;
 
-    before(async () => {
-      tmp = makeTmpDir(`gateway-queue-${link}`);
-      const socket = join(tmp.path, 'w.sock');
-      worker = await startWorker(APP, socket);
-      gateway = await startGateway([`${link}://unix:${socket}`], ['--upstream-concurrency', '1', '--listen', '1']);
-    }, { timeout: 30_000 });
+    before(
+      async () => {
+        tmp = makeTmpDir(`gateway-queue-${link}`);
+        const socket = join(tmp.path, 'w.sock');
+        worker = await startWorker(APP, socket);
+        gateway = await startGateway([`${link}://unix:${socket}`], ['--upstream-concurrency', '1', '--listen', '1']);
+      },
+      { timeout: 30_000 },
+    );
 
     after(async () => {
       await gateway?.stop();

@@ -60,7 +60,10 @@ for (const kind of ['fetch', 'node', 'wsgi'] as const) {
     it("a trusted proxy's id is kept (the first, when it sent two)", async () => {
       assert.equal(await appId(trusting!, '/trusted', { 'x-request-id': 'edge-42' }), 'edge-42');
       assert.equal(await loggedId(trusting!, '/trusted'), 'edge-42');
-      const two = await sendRaw(trusting!.port, Buffer.from('GET /two HTTP/1.1\r\nHost: x\r\nX-Request-Id: edge-1\r\nX-Request-Id: edge-2\r\nConnection: close\r\n\r\n'), { split: 'whole', expect: 1 });
+      const two = await sendRaw(trusting!.port, Buffer.from('GET /two HTTP/1.1\r\nHost: x\r\nX-Request-Id: edge-1\r\nX-Request-Id: edge-2\r\nConnection: close\r\n\r\n'), {
+        split: 'whole',
+        expect: 1,
+      });
       assert.equal(JSON.parse(two.responses[0]!.body.toString()).requestId, 'edge-1');
       assert.equal(await loggedId(trusting!, '/two'), 'edge-1');
     });
@@ -91,16 +94,13 @@ describe('X-Request-Id under portico serve', { timeout: 60_000 }, () => {
   });
 });
 
-describe('X-Request-Id behind nginx with the shipped locations: nginx\'s $request_id, in place of the client\'s', { timeout: 60_000 }, () => {
+describe("X-Request-Id behind nginx with the shipped locations: nginx's $request_id, in place of the client's", { timeout: 60_000 }, () => {
   it('nginx uwsgi_pass -> portico worker, and nginx proxy_pass -> portico serve (the gateway keeps it)', async () => {
     const tmp = makeTmpDir('request-id-nginx');
     const sock = join(tmp.path, 'w.sock');
     const worker = await startWorker(join(appsDir, 'fetch.mjs'), sock, ['--chmod-socket', '666']);
     const serve = await startServe(join(appsDir, 'fetch.mjs'));
-    const [toWorker, toServe] = await Promise.all([
-      startNginx(join(tmp.path, 'uwsgi'), sock),
-      startNginx(join(tmp.path, 'proxy'), `127.0.0.1:${serve.port}`, '', GATEWAY_SITE),
-    ]);
+    const [toWorker, toServe] = await Promise.all([startNginx(join(tmp.path, 'uwsgi'), sock), startNginx(join(tmp.path, 'proxy'), `127.0.0.1:${serve.port}`, '', GATEWAY_SITE)]);
     try {
       for (const front of [toWorker, toServe]) {
         const res = await fetch(`${front.url}/via-nginx`, { headers: { 'x-request-id': 'forged-by-client' } });

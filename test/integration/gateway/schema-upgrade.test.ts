@@ -17,7 +17,7 @@ import { outputLine, startGateway, type HttpFront } from '../../support/portico-
 // Avro's resolution; a worker upgraded before its gateway is refused with the order to follow.
 // A build one version ahead is stood for by NEXT_BUILD (the frozen v1 and a v2 with a new field).
 
-describe('a gateway one version ahead in front of this build\'s portico worker', () => {
+describe("a gateway one version ahead in front of this build's portico worker", () => {
   const tmp = makeTmpDir('schema-ahead');
   const sock = join(tmp.path, 'w.sock');
   let worker: Started;
@@ -35,11 +35,20 @@ describe('a gateway one version ahead in front of this build\'s portico worker',
     assert.ok(link.reader!.resolver);
     const upload = pattern(300_000, 4);
     for (let i = 0; i < 3; i++) {
-      const res = await link.request('/echo', async (w) => {
-        await w.body(upload.subarray(0, 100_000));
-        await w.body(upload.subarray(100_000));
-        w.end();
-      }, { headers: [['Host', 'upgrade.test'], ['Content-Type', 'application/x-test']] });
+      const res = await link.request(
+        '/echo',
+        async (w) => {
+          await w.body(upload.subarray(0, 100_000));
+          await w.body(upload.subarray(100_000));
+          w.end();
+        },
+        {
+          headers: [
+            ['Host', 'upgrade.test'],
+            ['Content-Type', 'application/x-test'],
+          ],
+        },
+      );
       assert.equal(res.outcome, 'end');
       assert.equal(res.head!.status, 200);
       assert.equal((res.head as NextHead).server, '');
@@ -50,7 +59,7 @@ describe('a gateway one version ahead in front of this build\'s portico worker',
   });
 });
 
-describe('this build\'s portico gateway and workers of other schema versions', () => {
+describe("this build's portico gateway and workers of other schema versions", () => {
   const tmp = makeTmpDir('schema');
   const frozenSock = join(tmp.path, 'frozen-v1.sock');
   const aheadSock = join(tmp.path, 'ahead.sock');

@@ -53,7 +53,10 @@ describe('serve: a worker that stops answering', () => {
     const late = await Promise.all(Array.from({ length: 20 }, () => get(`${front.url}/sleep?ms=300`)));
     assert.equal(spinAnswered, false, 'the late requests were answered before the stuck worker was killed');
     assert.deepEqual(statuses(late), { 200: 20 });
-    assert.ok(late.every((a) => !a.body.includes(stuckPid)), 'none of the late requests went to the stuck worker');
+    assert.ok(
+      late.every((a) => !a.body.includes(stuckPid)),
+      'none of the late requests went to the stuck worker',
+    );
     const stuck = await spin;
     assert.equal(stuck.status, 504);
     assert.match(stuck.body, /PORTICO_ERR_HARAKIRI/);
@@ -63,9 +66,15 @@ describe('serve: a worker that stops answering', () => {
     // The scenario did put requests on the stuck worker: they were sent again, not lost.
     assert.match(front.proc.output(), /GET \/sleep\?ms=300 got no answer from the worker killed for --harakiri; sending it to another worker/);
     // The only failures logged are the stuck request's: the master's kill and the gateway's 504.
-    const failures = front.proc.output().split('\n').filter((l) => l.includes('PORTICO_ERR_'));
+    const failures = front.proc
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('PORTICO_ERR_'));
     assert.equal(failures.length, 2, failures.join('\n'));
-    assert.ok(failures.every((l) => l.includes('GET /spin')), failures.join('\n'));
+    assert.ok(
+      failures.every((l) => l.includes('GET /spin')),
+      failures.join('\n'),
+    );
   });
 
   it('a worker whose event loop is blocked gets no new requests, and gets them again once it answers', async () => {
@@ -75,7 +84,10 @@ describe('serve: a worker that stops answering', () => {
     const blockedPid = m[1]!;
     const during = await Promise.all(Array.from({ length: 20 }, () => get(`${front.url}/`)));
     assert.deepEqual(statuses(during), { 200: 20 });
-    assert.ok(during.every((a) => !a.body.includes(blockedPid)), 'no request went to the blocked worker');
+    assert.ok(
+      during.every((a) => !a.body.includes(blockedPid)),
+      'no request went to the blocked worker',
+    );
     await outputLine(front.proc, new RegExp(`worker \\d \\(pid: ${blockedPid}\\) answers again`));
     assert.deepEqual(await blocked, { status: 200, body: `unblocked ${blockedPid}` });
     // Back in the balance: consecutive requests alternate between the two idle workers.

@@ -20,10 +20,27 @@ const REFUSED = [400, 403, 404];
 
 // Spellings of "..", of a separator, and how they combine. Each is aimed at secret.txt one, two
 // and three levels up: the root sits three directories below the temp dir, a secret in each.
-const DOTS = ['..', '%2e%2e', '%2E%2E', '%2e%2E', '.%2e', '%2e.', '%252e%252e', '%252E%252E', '%c0%ae%c0%ae', '%C0%AE%C0%AE',
-  '%e0%80%ae%e0%80%ae', '%c0%2e%c0%2e', '%uff0e%uff0e', '%%32%65%%32%65', '..%00', '%2e%2e%00', '...', '..;'];
-const SEPS = ['/', '%2f', '%2F', '%252f', '%252F', '%5c', '%5C', '%255c', '\\', '%c0%af', '%C0%AF', '%e0%80%af', '%c1%9c', '%c1%1c',
-  '%25%32%66', '//', '/./', '/%2e/'];
+const DOTS = [
+  '..',
+  '%2e%2e',
+  '%2E%2E',
+  '%2e%2E',
+  '.%2e',
+  '%2e.',
+  '%252e%252e',
+  '%252E%252E',
+  '%c0%ae%c0%ae',
+  '%C0%AE%C0%AE',
+  '%e0%80%ae%e0%80%ae',
+  '%c0%2e%c0%2e',
+  '%uff0e%uff0e',
+  '%%32%65%%32%65',
+  '..%00',
+  '%2e%2e%00',
+  '...',
+  '..;',
+];
+const SEPS = ['/', '%2f', '%2F', '%252f', '%252F', '%5c', '%5C', '%255c', '\\', '%c0%af', '%C0%AF', '%e0%80%af', '%c1%9c', '%c1%1c', '%25%32%66', '//', '/./', '/%2e/'];
 
 function traversals(): string[] {
   const out: string[] = [];
@@ -39,13 +56,56 @@ function traversals(): string[] {
 /** Things that are not traversals by shape but have served the wrong file somewhere. */
 function oddities(outsideAbs: string): string[] {
   const names = ['CON', 'NUL', 'AUX', 'PRN', 'COM1', 'LPT1', 'con', 'aux.txt', 'nul.txt', 'CON.txt', 'com1.txt', 'CONIN$', 'CON:', 'a.txt::$DATA', 'a.txt:secret'];
-  const trailing = ['a.txt.', 'a.txt..', 'a.txt%20', 'a.txt%20.', 'a.txt.%20', 'a.txt%2e', 'a.txt%09', 'a~1.txt', 'A.TXT', 'a.txt/', 'a.txt/.', 'a.txt%2f',
-    'sub.', 'sub%20/index.html', 'sub./index.html'];
-  const links = ['link-file', 'link-file-rel', 'link-chain', 'link-dir/secret.txt', 'link-dir/a/b/secret.txt', 'sub/link-up/secret.txt', 'link-etc/passwd', 'link-passwd',
-    'link-file.', 'link-file%20', 'LINK-FILE', 'link-dir%2fsecret.txt', 'link-dir%5csecret.txt', 'link-dir/./secret.txt', 'link-dir/', 'sub/link-up/', 'link-dir%00/secret.txt'];
+  const trailing = [
+    'a.txt.',
+    'a.txt..',
+    'a.txt%20',
+    'a.txt%20.',
+    'a.txt.%20',
+    'a.txt%2e',
+    'a.txt%09',
+    'a~1.txt',
+    'A.TXT',
+    'a.txt/',
+    'a.txt/.',
+    'a.txt%2f',
+    'sub.',
+    'sub%20/index.html',
+    'sub./index.html',
+  ];
+  const links = [
+    'link-file',
+    'link-file-rel',
+    'link-chain',
+    'link-dir/secret.txt',
+    'link-dir/a/b/secret.txt',
+    'sub/link-up/secret.txt',
+    'link-etc/passwd',
+    'link-passwd',
+    'link-file.',
+    'link-file%20',
+    'LINK-FILE',
+    'link-dir%2fsecret.txt',
+    'link-dir%5csecret.txt',
+    'link-dir/./secret.txt',
+    'link-dir/',
+    'sub/link-up/',
+    'link-dir%00/secret.txt',
+  ];
   const nul = ['a.txt%00', 'a.txt%00.html', '%00', '%00/secret.txt', 'link-file%00.txt', 'secret.txt%00'];
-  const absolute = [`${outsideAbs}`, `/${outsideAbs}`, encodeURIComponent(outsideAbs), outsideAbs.replaceAll('/', '%5c'), '/etc/passwd', '%2fetc%2fpasswd',
-    '%2Fetc/passwd', 'file:///etc/passwd', 'file:%2f%2f%2fetc%2fpasswd', '~/secret.txt', '~root/.bashrc'];
+  const absolute = [
+    `${outsideAbs}`,
+    `/${outsideAbs}`,
+    encodeURIComponent(outsideAbs),
+    outsideAbs.replaceAll('/', '%5c'),
+    '/etc/passwd',
+    '%2fetc%2fpasswd',
+    '%2Fetc/passwd',
+    'file:///etc/passwd',
+    'file:%2f%2f%2fetc%2fpasswd',
+    '~/secret.txt',
+    '~root/.bashrc',
+  ];
   return [...names, ...trailing, ...links, ...nul, ...absolute].map((p) => `/static/${p}`);
 }
 
@@ -82,23 +142,26 @@ describe('gateway --static: traversal corpus and Range amplification', { timeout
   let serve: HttpFront | undefined;
   let base = '';
 
-  before(async () => {
-    mkdirSync(join(root, 'sub', 'deeper'), { recursive: true });
-    for (const dir of [tmp.path, join(tmp.path, 'a'), join(tmp.path, 'a', 'b')]) writeFileSync(join(dir, 'secret.txt'), `${SECRET}\n`);
-    writeFileSync(join(root, 'a.txt'), 'hello from a.txt\n');
-    writeFileSync(join(root, 'sub', 'index.html'), '<h1>sub</h1>\n');
-    writeFileSync(join(root, 'sub', 'deeper', 'b.txt'), 'b\n');
-    writeFileSync(join(root, 'big.txt'), Buffer.alloc(BIG_SIZE, 'r'));
-    symlinkSync(outsideAbs, join(root, 'link-file'));
-    symlinkSync('../secret.txt', join(root, 'link-file-rel'));
-    symlinkSync(join(root, 'link-file'), join(root, 'link-chain'));
-    symlinkSync(tmp.path, join(root, 'link-dir'));
-    symlinkSync('../../', join(root, 'sub', 'link-up'));
-    symlinkSync('/etc', join(root, 'link-etc'));
-    symlinkSync('/etc/passwd', join(root, 'link-passwd'));
-    serve = await startServe(join(fixturesDir, 'fetch-app.mjs'), ['--workers', '1', '--static', `/static=${root}`]);
-    base = serve.url;
-  }, { timeout: 30_000 });
+  before(
+    async () => {
+      mkdirSync(join(root, 'sub', 'deeper'), { recursive: true });
+      for (const dir of [tmp.path, join(tmp.path, 'a'), join(tmp.path, 'a', 'b')]) writeFileSync(join(dir, 'secret.txt'), `${SECRET}\n`);
+      writeFileSync(join(root, 'a.txt'), 'hello from a.txt\n');
+      writeFileSync(join(root, 'sub', 'index.html'), '<h1>sub</h1>\n');
+      writeFileSync(join(root, 'sub', 'deeper', 'b.txt'), 'b\n');
+      writeFileSync(join(root, 'big.txt'), Buffer.alloc(BIG_SIZE, 'r'));
+      symlinkSync(outsideAbs, join(root, 'link-file'));
+      symlinkSync('../secret.txt', join(root, 'link-file-rel'));
+      symlinkSync(join(root, 'link-file'), join(root, 'link-chain'));
+      symlinkSync(tmp.path, join(root, 'link-dir'));
+      symlinkSync('../../', join(root, 'sub', 'link-up'));
+      symlinkSync('/etc', join(root, 'link-etc'));
+      symlinkSync('/etc/passwd', join(root, 'link-passwd'));
+      serve = await startServe(join(fixturesDir, 'fetch-app.mjs'), ['--workers', '1', '--static', `/static=${root}`]);
+      base = serve.url;
+    },
+    { timeout: 30_000 },
+  );
 
   after(async () => {
     await serve?.stop();
@@ -106,7 +169,12 @@ describe('gateway --static: traversal corpus and Range amplification', { timeout
   });
 
   test('controls: files in the root are served, plainly and percent-encoded', async () => {
-    for (const [path, body] of [['/static/a.txt', 'hello from a.txt\n'], ['/static/%61.txt', 'hello from a.txt\n'], ['/static/sub/deeper/b.txt', 'b\n'], ['/static/sub/', '<h1>sub</h1>\n']]) {
+    for (const [path, body] of [
+      ['/static/a.txt', 'hello from a.txt\n'],
+      ['/static/%61.txt', 'hello from a.txt\n'],
+      ['/static/sub/deeper/b.txt', 'b\n'],
+      ['/static/sub/', '<h1>sub</h1>\n'],
+    ]) {
       const res = await rawRequest(base, path!);
       assert.equal(res.status, 200, path);
       assert.equal(res.body.toString(), body, path);
@@ -144,9 +212,20 @@ describe('gateway --static: traversal corpus and Range amplification', { timeout
   });
 
   test('request lines node:http will not write: raw NUL, space, backslashes, absolute-form targets', async () => {
-    const targets = ['/static/..\\..\\secret.txt', '/static/\\..\\secret.txt', '/static/a.txt\0', '/static/..\0/secret.txt', '/static/a.txt /x',
-      '/static/../secret.txt', `http://127.0.0.1/static/../secret.txt`, `http://127.0.0.1/static/%2e%2e/secret.txt`, `http://127.0.0.1${outsideAbs}`,
-      `//static/../secret.txt`, '/static/link-file\t', '*'];
+    const targets = [
+      '/static/..\\..\\secret.txt',
+      '/static/\\..\\secret.txt',
+      '/static/a.txt\0',
+      '/static/..\0/secret.txt',
+      '/static/a.txt /x',
+      '/static/../secret.txt',
+      `http://127.0.0.1/static/../secret.txt`,
+      `http://127.0.0.1/static/%2e%2e/secret.txt`,
+      `http://127.0.0.1${outsideAbs}`,
+      `//static/../secret.txt`,
+      '/static/link-file\t',
+      '*',
+    ];
     const bad: string[] = [];
     for (const t of targets) {
       const { status, rest } = await rawLine(serve!.port, t);

@@ -23,28 +23,31 @@ describe('gateway --static /static=DIR', { timeout: 60_000 }, () => {
   let base = '';
   let bigGz: Buffer;
 
-  before(async () => {
-    // tmp/package.json is what `/static/../package.json` would reach if the root could be left.
-    writeFileSync(join(tmp.path, 'package.json'), JSON.stringify({ name: OUTSIDE_MARKER }));
-    const dir = join(tmp.path, 'public');
-    mkdirSync(join(dir, 'sub'), { recursive: true });
-    writeFileSync(join(dir, 'a.txt'), 'hello from a.txt\n');
-    writeFileSync(join(dir, 'sub', 'index.html'), '<h1>sub index</h1>\n');
-    writeFileSync(join(dir, '.hidden'), 'dotfile secret\n');
-    writeFileSync(join(dir, 'big.txt'), BIG);
-    bigGz = gzipSync(BIG);
-    writeFileSync(join(dir, 'big.txt.gz'), bigGz);
-    symlinkSync(join(tmp.path, 'package.json'), join(dir, 'outside-link.json'));
-    symlinkSync(tmp.path, join(dir, 'outside-dir'));
-    // A precompressed sibling that leads out of the root: the plain file is served instead.
-    writeFileSync(join(dir, 'plain.txt'), 'the plain file\n');
-    symlinkSync(join(tmp.path, 'package.json'), join(dir, 'plain.txt.gz'));
-    symlinkSync(join(tmp.path, 'package.json'), join(dir, 'plain.txt.br'));
-    // A link that stays inside the root is an ordinary file to serve.
-    symlinkSync(join(dir, 'a.txt'), join(dir, 'inside-link.txt'));
-    serve = await startServe(join(fixturesDir, 'fetch-app.mjs'), ['--static', `/static=${dir}`]);
-    base = serve.url;
-  }, { timeout: 30_000 });
+  before(
+    async () => {
+      // tmp/package.json is what `/static/../package.json` would reach if the root could be left.
+      writeFileSync(join(tmp.path, 'package.json'), JSON.stringify({ name: OUTSIDE_MARKER }));
+      const dir = join(tmp.path, 'public');
+      mkdirSync(join(dir, 'sub'), { recursive: true });
+      writeFileSync(join(dir, 'a.txt'), 'hello from a.txt\n');
+      writeFileSync(join(dir, 'sub', 'index.html'), '<h1>sub index</h1>\n');
+      writeFileSync(join(dir, '.hidden'), 'dotfile secret\n');
+      writeFileSync(join(dir, 'big.txt'), BIG);
+      bigGz = gzipSync(BIG);
+      writeFileSync(join(dir, 'big.txt.gz'), bigGz);
+      symlinkSync(join(tmp.path, 'package.json'), join(dir, 'outside-link.json'));
+      symlinkSync(tmp.path, join(dir, 'outside-dir'));
+      // A precompressed sibling that leads out of the root: the plain file is served instead.
+      writeFileSync(join(dir, 'plain.txt'), 'the plain file\n');
+      symlinkSync(join(tmp.path, 'package.json'), join(dir, 'plain.txt.gz'));
+      symlinkSync(join(tmp.path, 'package.json'), join(dir, 'plain.txt.br'));
+      // A link that stays inside the root is an ordinary file to serve.
+      symlinkSync(join(dir, 'a.txt'), join(dir, 'inside-link.txt'));
+      serve = await startServe(join(fixturesDir, 'fetch-app.mjs'), ['--static', `/static=${dir}`]);
+      base = serve.url;
+    },
+    { timeout: 30_000 },
+  );
 
   after(async () => {
     await serve?.stop();

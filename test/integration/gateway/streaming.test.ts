@@ -95,16 +95,19 @@ for (const link of ['native', 'uwsgi'] as const) {
     let workerPid = 0;
     let base = { gateway: 0, worker: 0 };
 
-    before(async () => {
-      // --body-limit (64 MiB by default) applies to every upload: this one is 256 MiB.
-      front = await startServe(APP, ['--link', link, '--body-limit', String(2 * SIZE)]);
-      gatewayPid = front.proc.child.pid!;
-      workerPid = childOf(gatewayPid);
-      // Warm both up (code paths compiled, buffers allocated) before the baseline is taken.
-      assert.equal(await upload(front.url, 4 * 1024 * 1024), `200 ${4 * 1024 * 1024}`);
-      assert.equal(await download(front.url, 4 * 1024 * 1024), 4 * 1024 * 1024);
-      base = { gateway: rss(gatewayPid), worker: rss(workerPid) };
-    }, { timeout: 30_000 });
+    before(
+      async () => {
+        // --body-limit (64 MiB by default) applies to every upload: this one is 256 MiB.
+        front = await startServe(APP, ['--link', link, '--body-limit', String(2 * SIZE)]);
+        gatewayPid = front.proc.child.pid!;
+        workerPid = childOf(gatewayPid);
+        // Warm both up (code paths compiled, buffers allocated) before the baseline is taken.
+        assert.equal(await upload(front.url, 4 * 1024 * 1024), `200 ${4 * 1024 * 1024}`);
+        assert.equal(await download(front.url, 4 * 1024 * 1024), 4 * 1024 * 1024);
+        base = { gateway: rss(gatewayPid), worker: rss(workerPid) };
+      },
+      { timeout: 30_000 },
+    );
 
     after(async () => {
       await front?.stop();

@@ -107,7 +107,10 @@ for (const kind of KINDS) {
       const sampled = hex(16);
       await ask(served.front(), { traceparent: `00-${sampled}-${hex(8)}-01` });
       await traceOf(served.collector(), sampled);
-      assert.deepEqual(served.collector().spans.filter((s) => s.traceId === unsampled), []);
+      assert.deepEqual(
+        served.collector().spans.filter((s) => s.traceId === unsampled),
+        [],
+      );
     });
 
     it('starts a trace for a request that brings none', async () => {
@@ -162,7 +165,7 @@ describe('portico serve --otel, a request that waits for a free upstream', { tim
 describe('portico serve --otel --link uwsgi', { timeout: 60_000 }, () => {
   const served = servedWithCollector('fetch.mjs', ['--otel', '--link', 'uwsgi'], { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' });
 
-  it('traces the same over uwsgi packets (node:http\'s path in the gateway): the app\'s parent is the link span', async () => {
+  it("traces the same over uwsgi packets (node:http's path in the gateway): the app's parent is the link span", async () => {
     const traceId = hex(16);
     const report = await ask(served.front(), { traceparent: `00-${traceId}-${hex(8)}-01` });
     const spans = await traceOf(served.collector(), traceId);
@@ -175,7 +178,7 @@ describe('portico serve --otel --link uwsgi', { timeout: 60_000 }, () => {
 describe("portico serve --otel, an app's own @opentelemetry/api span", { timeout: 60_000 }, () => {
   const served = servedWithCollector('own-span.mjs', ['--otel'], { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' });
 
-  it('nests under the worker\'s app span, across an await, and leaves with the worker\'s spans', async () => {
+  it("nests under the worker's app span, across an await, and leaves with the worker's spans", async () => {
     const traceId = hex(16);
     assert.equal((await fetch(`${served.front().url}/`, { headers: { traceparent: `00-${traceId}-${hex(8)}-01` } })).status, 200);
     await served.collector().waitFor((c) => c.spans.some((s) => s.traceId === traceId && s.name === 'query'));

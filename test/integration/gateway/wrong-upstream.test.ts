@@ -90,11 +90,13 @@ describe('gateway: an upstream that does not speak the protocol its scheme names
     ];
     // Two at a time: each is a node start, and the machine is shared.
     for (let i = 0; i < plan.length; i += 2) {
-      await Promise.all(plan.slice(i, i + 2).map(async ([name, upstream, extra]) => {
-        const front = await startGateway([upstream], extra);
-        fronts.push(front);
-        gw[name] = front;
-      }));
+      await Promise.all(
+        plan.slice(i, i + 2).map(async ([name, upstream, extra]) => {
+          const front = await startGateway([upstream], extra);
+          fronts.push(front);
+          gw[name] = front;
+        }),
+      );
     }
   });
 
@@ -138,11 +140,14 @@ describe('gateway: an upstream that does not speak the protocol its scheme names
     }
   });
 
-  test('uwsgi:// to a server that hangs up without a byte: 502 PORTICO_ERR_UPSTREAM_ABORTED naming both uWSGI\'s refusals and an HTTP server', async () => {
+  test("uwsgi:// to a server that hangs up without a byte: 502 PORTICO_ERR_UPSTREAM_ABORTED naming both uWSGI's refusals and an HTTP server", async () => {
     // uWSGI does the same with a packet over its buffer size: the close alone proves no HTTP server.
     const front = gw['closer uwsgi']!;
     assert.deepEqual(await get(front, '/x'), { status: 502, body: '502 PORTICO_ERR_UPSTREAM_ABORTED\n' });
-    await outputLine(front.proc, /PORTICO_ERR_UPSTREAM_ABORTED: GET \/x: .*closed the connection without answering, not a byte: the upstream's log says why \(uWSGI's "invalid request block size".*unless it does not speak uwsgi/);
+    await outputLine(
+      front.proc,
+      /PORTICO_ERR_UPSTREAM_ABORTED: GET \/x: .*closed the connection without answering, not a byte: the upstream's log says why \(uWSGI's "invalid request block size".*unless it does not speak uwsgi/,
+    );
   });
 
   test('portico:// to a server that hangs up on the HELLO (what uWSGI does): 502 PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL, use uwsgi://', async () => {
@@ -168,20 +173,30 @@ describe('gateway: an upstream that does not speak the protocol its scheme names
   test('portico:// to a uwsgi-only server that serves the HELLO as a request: 502 PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL, use uwsgi://', async () => {
     const front = gw['uwsgi-only portico']!;
     assert.deepEqual(await get(front, '/x'), { status: 502, body: '502 PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL\n' });
-    await outputLine(front.proc, /PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL: GET \/x: .*HELLO with an HTTP response \("HTTP\/1\.1 200 OK"\), as a uwsgi server does .*takes --upstream uwsgi:\/\/unix:\S+uwsgi-only\.sock/);
+    await outputLine(
+      front.proc,
+      /PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL: GET \/x: .*HELLO with an HTTP response \("HTTP\/1\.1 200 OK"\), as a uwsgi server does .*takes --upstream uwsgi:\/\/unix:\S+uwsgi-only\.sock/,
+    );
   });
 
   test('portico request (uwsgiRequest) to an HTTP server or a TLS server: PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL, not its 400 as an answer', async () => {
-    await assert.rejects(uwsgiRequest({ socket: sock('node-http'), path: '/' }),
-      (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL' && /"HTTP\/1\.1 400 Bad Request" with Connection: close/.test(err.message));
-    await assert.rejects(uwsgiRequest({ socket: sock('tls'), path: '/' }),
-      (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL' && /answered "\\x15\\x03/.test(err.message));
+    await assert.rejects(
+      uwsgiRequest({ socket: sock('node-http'), path: '/' }),
+      (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL' && /"HTTP\/1\.1 400 Bad Request" with Connection: close/.test(err.message),
+    );
+    await assert.rejects(
+      uwsgiRequest({ socket: sock('tls'), path: '/' }),
+      (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL' && /answered "\\x15\\x03/.test(err.message),
+    );
   });
 
   test('uwsgi:// to a server that never answers: only the timeout tells, and its 504 line names the suspect', async () => {
     const front = gw['silent uwsgi']!;
     assert.deepEqual(await get(front, '/x'), { status: 504, body: '504 PORTICO_ERR_UPSTREAM_TIMEOUT\n' });
-    await outputLine(front.proc, /PORTICO_ERR_UPSTREAM_TIMEOUT: GET \/x: .*no response head within 1 s, not a byte of one: a slow or stuck app, or a server that does not speak uwsgi \(an HTTP server/);
+    await outputLine(
+      front.proc,
+      /PORTICO_ERR_UPSTREAM_TIMEOUT: GET \/x: .*no response head within 1 s, not a byte of one: a slow or stuck app, or a server that does not speak uwsgi \(an HTTP server/,
+    );
   });
 
   test("uwsgi:// to Python's http.server, once the packet holds a newline byte: its answer is taken for an HTTP server's", async () => {
@@ -190,7 +205,10 @@ describe('gateway: an upstream that does not speak the protocol its scheme names
     // Which of its answers depends on the words of the "request line" it cut: a 400, or an error
     // page alone, as HTTP/0.9 answers (what this request gets today).
     const [line] = await outputLine(front.proc, /PORTICO_ERR_UPSTREAM_WRONG_PROTOCOL: GET \/x: .*/);
-    assert.match(line, /answered (the uwsgi request with "HTTP\/1\.0 400 [^"]*" with Connection: close.*is it an HTTP server\?|"<!DOCTYPE HTML>.*is it an HTTP server \(a page without a status line, as HTTP\/0\.9 answers\)\?)/);
+    assert.match(
+      line,
+      /answered (the uwsgi request with "HTTP\/1\.0 400 [^"]*" with Connection: close.*is it an HTTP server\?|"<!DOCTYPE HTML>.*is it an HTTP server \(a page without a status line, as HTTP\/0\.9 answers\)\?)/,
+    );
   });
 
   test('portico:// to a server that never answers the HELLO: 502 PORTICO_ERR_NATIVE_HANDSHAKE at the timeout, naming the suspect', async () => {

@@ -53,8 +53,12 @@ describe('cheaper: the decisions', () => {
     soft.decide(0, [load(1, 1, 0, 100 << 20)], 0);
     assert.deepEqual(soft.decide(5000, [load(1, 1, 0, 100 << 20)], 0), { kind: 'none' });
     const hard = new CheaperPolicy({ ...SETTINGS, rssHardBytes: 150 << 20 });
-    assert.deepEqual(hard.decide(0, [load(1, 1, 0, 100 << 20), load(2, 1, 0, 100 << 20)], 0),
-      { kind: 'stop', id: 2, why: 'cheaper-rss', reason: 'workers use 200 MB, over --cheaper-rss-limit-hard 150' });
+    assert.deepEqual(hard.decide(0, [load(1, 1, 0, 100 << 20), load(2, 1, 0, 100 << 20)], 0), {
+      kind: 'stop',
+      id: 2,
+      why: 'cheaper-rss',
+      reason: 'workers use 200 MB, over --cheaper-rss-limit-hard 150',
+    });
   });
 });
 
@@ -87,7 +91,21 @@ describe('cheap and cheaper: real masters', () => {
   it('--cheaper 1 --processes 3: a ramp of load grows the pool to 3 and idle shrinks it back to 1, no request failing', async () => {
     const stats = join(tmp.path, 'ramp-stats.sock');
     const metricsPort = await freePort();
-    const front = await startServe(APP, ['--workers', '3', '--cheaper', '1', '--cheaper-overload', '1', '--cheaper-idle', '2', '--stats', stats, '--metrics', `127.0.0.1:${metricsPort}`, '--disable-logging']);
+    const front = await startServe(APP, [
+      '--workers',
+      '3',
+      '--cheaper',
+      '1',
+      '--cheaper-overload',
+      '1',
+      '--cheaper-idle',
+      '2',
+      '--stats',
+      stats,
+      '--metrics',
+      `127.0.0.1:${metricsPort}`,
+      '--disable-logging',
+    ]);
     running.push(front);
     assert.equal((await readStats(stats)).workers.filter((w) => w.status !== 'cheap').length, 1);
     // Six slow requests at a time keep every worker busy.
@@ -100,7 +118,10 @@ describe('cheap and cheaper: real masters', () => {
     await outputLine(front.proc, /stopping worker 2: idle \d s/, 20_000);
     await outputLine(front.proc, /worker 2 \(pid: \d+\) exited \(cheaper-idle\)/);
     const doc = await readStats(stats);
-    assert.deepEqual(doc.workers.map((w) => w.status === 'cheap'), [false, true, true]);
+    assert.deepEqual(
+      doc.workers.map((w) => w.status === 'cheap'),
+      [false, true, true],
+    );
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     assert.match(metrics, /portico_worker_spawns_total\{reason="cheaper"\} 2\n/);
     assert.match(metrics, /portico_worker_restarts_total\{reason="cheaper-idle"\} 2\n/);

@@ -59,11 +59,17 @@ describe('cron: schedule on a simulated clock', () => {
 
   it("uWSGI's negative values are steps: -5 minutes, -6 hours, -10 days", async () => {
     const fives = await simulate('-5 -1 -1 -1 -1', MONDAY - 1, MONDAY + 3_600_000 - 1);
-    assert.deepEqual(fives.map((d) => d.getMinutes()), [0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55]);
+    assert.deepEqual(
+      fives.map((d) => d.getMinutes()),
+      [0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55],
+    );
     assert.deepEqual((await simulate('0 -6 -1 -1 -1', MONDAY - 1, MONDAY + DAY - 1)).map(hm), ['0:00', '6:00', '12:00', '18:00']);
     // value % N == 0, as uWSGI matches it: the 10th, 20th and 30th of a 31-day month.
     const days = await simulate('0 0 -10 -1 -1', at(2026, 12, 1) - 1, at(2027, 1, 1) - 1);
-    assert.deepEqual(days.map((d) => d.getDate()), [10, 20, 30]);
+    assert.deepEqual(
+      days.map((d) => d.getDate()),
+      [10, 20, 30],
+    );
   });
 
   it('lists, ranges, steps; day and weekday ORed as in crontab; weekday 7 is Sunday', async () => {
@@ -71,7 +77,10 @@ describe('cron: schedule on a simulated clock', () => {
     assert.deepEqual((await simulate('5 1-12/5 * * *', MONDAY, MONDAY + DAY)).map(hm), ['1:05', '6:05', '11:05']);
     // 1 November 2026 is a Sunday; then Mondays 2, 9, 16, 23, 30.
     const orRuns = await simulate('0 12 1 * 1', at(2026, 11, 1), at(2026, 12, 1));
-    assert.deepEqual(orRuns.map((d) => d.getDate()), [1, 2, 9, 16, 23, 30]);
+    assert.deepEqual(
+      orRuns.map((d) => d.getDate()),
+      [1, 2, 9, 16, 23, 30],
+    );
     const sundays = await simulate('0 0 * * 7', MONDAY, MONDAY + 14 * DAY);
     assert.ok(sundays.length === 2 && sundays.every((d) => d.getDay() === 0));
   });
@@ -88,7 +97,13 @@ describe('cron: schedule on a simulated clock', () => {
     let release = (): void => {};
     let runs = 0;
     const s = new CronScheduler([task('* * * * *')], {
-      clock, log, run: () => new Promise<void>((resolve) => { runs++; release = resolve; }),
+      clock,
+      log,
+      run: () =>
+        new Promise<void>((resolve) => {
+          runs++;
+          release = resolve;
+        }),
     });
     s.start();
     await clock.advanceTo(MONDAY + 4 * 60_000);
@@ -106,7 +121,14 @@ describe('cron: schedule on a simulated clock', () => {
     const clock = new FakeClock(MONDAY - 1);
     const log = new RecordingLog();
     let runs = 0;
-    const s = new CronScheduler([task('* * * * *')], { clock, log, run: () => { runs++; throw new Error('runner broke'); } });
+    const s = new CronScheduler([task('* * * * *')], {
+      clock,
+      log,
+      run: () => {
+        runs++;
+        throw new Error('runner broke');
+      },
+    });
     s.start();
     await clock.advanceTo(MONDAY + 60_000);
     assert.equal(runs, 2);
@@ -141,22 +163,28 @@ describe('cron: option parsing', () => {
   ];
   for (const [spec, re] of bad) {
     it(`--cron '${spec}' is refused, naming what is wrong`, () => {
-      assert.throws(() => runtimeOptions({ cron: [spec] }), (err: Error & { code?: string }) => {
-        assert.equal(err.code, 'PORTICO_ERR_INVALID_OPTION');
-        assert.match(err.message, re);
-        assert.match(err.message, /--cron '/);
-        return true;
-      });
+      assert.throws(
+        () => runtimeOptions({ cron: [spec] }),
+        (err: Error & { code?: string }) => {
+          assert.equal(err.code, 'PORTICO_ERR_INVALID_OPTION');
+          assert.match(err.message, re);
+          assert.match(err.message, /--cron '/);
+          return true;
+        },
+      );
     });
   }
 
   it('--cron-app takes MODULE:EXPORT (last colon), numbered after the --cron tasks', () => {
     const tasks = parseCronOptions(['0 3 * * * /usr/bin/backup --all  now'], ['*/5 * * * * ./jobs.mjs:nightly', '0 0 1 1 * app.mjs']);
-    assert.deepEqual(tasks.map((t) => [t.id, t.kind, t.when, t.command, t.exportName]), [
-      [1, 'command', '0 3 * * *', '/usr/bin/backup --all  now', undefined],
-      [2, 'app', '*/5 * * * *', './jobs.mjs', 'nightly'],
-      [3, 'app', '0 0 1 1 *', 'app.mjs', 'default'],
-    ]);
+    assert.deepEqual(
+      tasks.map((t) => [t.id, t.kind, t.when, t.command, t.exportName]),
+      [
+        [1, 'command', '0 3 * * *', '/usr/bin/backup --all  now', undefined],
+        [2, 'app', '*/5 * * * *', './jobs.mjs', 'nightly'],
+        [3, 'app', '0 0 1 1 *', 'app.mjs', 'default'],
+      ],
+    );
     assert.throws(() => parseCronOptions([], ['* * * * * app.mjs:not-a-name']), /expected MODULE:EXPORT/);
     assert.deepEqual(runtimeOptions({}).cron, []);
   });
@@ -164,12 +192,15 @@ describe('cron: option parsing', () => {
 
 /** A module for --cron-app tests, written beside the test's sockets. */
 const jobs = join(tmp.path, 'jobs.mjs');
-writeFileSync(jobs, `
+writeFileSync(
+  jobs,
+  `
 export async function tick() { console.log('tick from', process.pid); return { done: 42 }; }
 export function boom() { throw new Error('boom in cron'); }
 export function quit() { process.exit(5); }
 export default function () { console.error('default export ran'); }
-`);
+`,
+);
 
 describe('cron: the runner, for real', () => {
   const app = (spec: string, id = 1): CronTask => parseCronTask(`* * * * * ${spec}`, 'app', id);
@@ -207,7 +238,10 @@ describe('cron: the runner, for real', () => {
 
     assert.equal((await runner.run(app(`${jobs}:boom`, 2))).ok, false);
     assert.match(log.lines.at(-1)!, /^PORTICO_ERR_CRON_FAILED: cron 2: .*jobs\.mjs:boom threw Error: boom in cron/);
-    assert.ok(log.lines.some((l) => /^\[cron 2\]\s+at boom/.test(l)), 'the stack is logged');
+    assert.ok(
+      log.lines.some((l) => /^\[cron 2\]\s+at boom/.test(l)),
+      'the stack is logged',
+    );
 
     assert.equal((await runner.run(app(`${jobs}:quit`, 3))).code, 5);
     assert.match(log.lines.at(-1)!, /^PORTICO_ERR_CRON_FAILED: cron 3: .*its process exited 5 before the function returned/);
@@ -225,7 +259,8 @@ describe('cron: in the master', () => {
     const log = new RecordingLog();
     let reloads = 0;
     const master = {
-      log, workers: new Map(),
+      log,
+      workers: new Map(),
       start: async () => {},
       stop: async () => {},
       reload: async () => void reloads++,
@@ -269,9 +304,22 @@ describe('cron: in the master', () => {
   it('portico worker --cron: the option is accepted, the table logged at start; a bad spec stops the start', async () => {
     const socket = join(tmp.path, 'w.sock');
     const stats = join(tmp.path, 'cron-stats.sock');
-    const proc = startProcess(process.execPath, [porticoBin, 'worker', join(fixturesDir, 'master-app.mjs'), '--socket', socket, '--processes', '1',
+    const proc = startProcess(process.execPath, [
+      porticoBin,
+      'worker',
+      join(fixturesDir, 'master-app.mjs'),
+      '--socket',
+      socket,
+      '--processes',
+      '1',
       // uWSGI's spelling: a value that starts with '-' is taken as the option's value.
-      '--cron', '-1 -1 -1 -1 -1 echo hi', '--cron-app', `0 3 * * * ${jobs}:tick`, '--stats', stats]);
+      '--cron',
+      '-1 -1 -1 -1 -1 echo hi',
+      '--cron-app',
+      `0 3 * * * ${jobs}:tick`,
+      '--stats',
+      stats,
+    ]);
     try {
       await outputLine(proc, /cron 1: '-1 -1 -1 -1 -1' echo hi, next run at \d{4}-\d\d-\d\d \d\d:\d\d/);
       await outputLine(proc, /cron 2: '0 3 \* \* \*' .*jobs\.mjs:tick, next run at \d{4}-\d\d-\d\d 03:00/);
@@ -279,7 +327,13 @@ describe('cron: in the master', () => {
       await outputLine(proc, /accepting on/);
       // The stats server (and so `portico top`) lists the table.
       const doc = await fetchStats(stats, 5000);
-      assert.deepEqual(doc.cron?.map((c) => [c.id, c.when, c.runs]), [[1, '-1 -1 -1 -1 -1', 0], [2, '0 3 * * *', 0]]);
+      assert.deepEqual(
+        doc.cron?.map((c) => [c.id, c.when, c.runs]),
+        [
+          [1, '-1 -1 -1 -1 -1', 0],
+          [2, '0 3 * * *', 0],
+        ],
+      );
       assert.match(doc.cron![1]!.next, /T\d\d:00:00\.000Z$/, 'on the hour (03:00 local)');
     } finally {
       assert.equal(await proc.stop('SIGTERM'), 0);

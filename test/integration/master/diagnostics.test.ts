@@ -67,8 +67,10 @@ describe('diagnostics: where a stuck request is', () => {
     // execSync waits in C++: V8's interrupt, which the inspector needs, never comes.
     const native = await fetch(`${nginx.url}/native`);
     assert.equal(native.status, 502);
-    assert.match(await stackAfter(worker, 'HARAKIRI ON WORKER 1 \\(pid: \\d+\\): GET /native'),
-      /\n {4}\(no stack: the app's thread did not answer the inspector within 1000 ms: it is blocked outside JavaScript, in a native call\)\n/);
+    assert.match(
+      await stackAfter(worker, 'HARAKIRI ON WORKER 1 \\(pid: \\d+\\): GET /native'),
+      /\n {4}\(no stack: the app's thread did not answer the inspector within 1000 ms: it is blocked outside JavaScript, in a native call\)\n/,
+    );
   });
 
   for (const kind of KINDS) {
@@ -81,7 +83,10 @@ describe('diagnostics: where a stuck request is', () => {
       await outputLine(front.proc, /is not answering: its event loop has been blocked/);
       front.proc.child.kill('SIGUSR2');
       const entry = await stackAfter(front.proc, `STACK OF WORKER \\d \\(pid: \\d+\\): GET /wait`);
-      assert.match(entry, /: GET \/wait\?flag=\S+ running \d+\.\d s, event loop blocked for \d+\.\d s\n {4}at waitForFlag \(file:\/\/\S+:\d+:\d+\)\n {4}at stall .*\n {4}at (handleRequest|application) /);
+      assert.match(
+        entry,
+        /: GET \/wait\?flag=\S+ running \d+\.\d s, event loop blocked for \d+\.\d s\n {4}at waitForFlag \(file:\/\/\S+:\d+:\d+\)\n {4}at stall .*\n {4}at (handleRequest|application) /,
+      );
       // The other worker is idle: said so, no stack of whatever callback ran next.
       await outputLine(front.proc, /STACK OF WORKER \d \(pid: \d+\): no request in flight\n {4}\(no stack: the event loop is not blocked \(it turned \d+ ms ago\)/);
       writeFileSync(flag, '');
@@ -96,7 +101,10 @@ describe('diagnostics: where a stuck request is', () => {
     const flag = join(tmp.path, 'flag-slow');
     const res = fetch(`${front.url}/wait?flag=${encodeURIComponent(flag)}`);
     const entry = await stackAfter(front.proc, 'SLOW REQUEST on worker');
-    assert.match(entry, /^SLOW REQUEST on worker \d \(pid: \d+\): GET \/wait\?flag=\S+ still running after \d+\.\d s \(--log-slow 1\), its stack:\n {4}at waitForFlag .*\n {4}at stall .*\n {4}at handleRequest /);
+    assert.match(
+      entry,
+      /^SLOW REQUEST on worker \d \(pid: \d+\): GET \/wait\?flag=\S+ still running after \d+\.\d s \(--log-slow 1\), its stack:\n {4}at waitForFlag .*\n {4}at stall .*\n {4}at handleRequest /,
+    );
     writeFileSync(flag, '');
     assert.equal((await res).status, 200);
     await outputLine(front.proc, /SLOW REQUEST on worker \d \(pid: \d+\): GET \/wait\?flag=\S+ took \d+\.\d s \(--log-slow 1\)\n/);
@@ -104,7 +112,7 @@ describe('diagnostics: where a stuck request is', () => {
 });
 
 describe('diagnostics: runtime health per worker', () => {
-  it('--stats JSON, portico top and /metrics show each worker\'s health, and the one whose loop is blocked before --harakiri fires', async () => {
+  it("--stats JSON, portico top and /metrics show each worker's health, and the one whose loop is blocked before --harakiri fires", async () => {
     const stats = join(tmp.path, 'health-stats.sock');
     const port = await freePort();
     const front = await serve('fetch', ['--harakiri', '30', '--graceful-timeout', '1', '--stats', stats, '--metrics', `127.0.0.1:${port}`]);
@@ -121,8 +129,19 @@ describe('diagnostics: runtime health per worker', () => {
     const doc = await workers();
     for (const w of doc) {
       const h = w.health!;
-      assert.deepEqual(Object.keys(h).sort(), ['blocked_ms', 'gc_count', 'gc_max_pause_ms', 'gc_total_ms', 'handles', 'heap_limit', 'heap_used',
-        'loop_delay_max_ms', 'loop_delay_p50_ms', 'loop_delay_p99_ms', 'loop_utilization']);
+      assert.deepEqual(Object.keys(h).sort(), [
+        'blocked_ms',
+        'gc_count',
+        'gc_max_pause_ms',
+        'gc_total_ms',
+        'handles',
+        'heap_limit',
+        'heap_used',
+        'loop_delay_max_ms',
+        'loop_delay_p50_ms',
+        'loop_delay_p99_ms',
+        'loop_utilization',
+      ]);
       assert.ok(h.heap_used! > 0 && h.heap_limit! > h.heap_used!, JSON.stringify(h));
       assert.ok(h.loop_utilization! >= 0 && h.loop_utilization! <= 1, JSON.stringify(h));
       assert.ok(h.handles! > 0 && h.loop_delay_p99_ms! >= h.loop_delay_p50_ms! && h.loop_delay_max_ms! >= h.loop_delay_p99_ms!, JSON.stringify(h));
@@ -139,7 +158,16 @@ describe('diagnostics: runtime health per worker', () => {
       assert.ok(value('portico_worker_heap_used_bytes', w.id) > 0);
       assert.ok(value('portico_worker_heap_limit_bytes', w.id) > 0);
       assert.ok(value('portico_worker_active_handles', w.id) > 0);
-      for (const name of ['event_loop_delay_p50_seconds', 'event_loop_delay_p99_seconds', 'event_loop_delay_max_seconds', 'event_loop_utilization', 'gc_runs_total', 'gc_pause_seconds_total', 'gc_max_pause_seconds', 'upgraded_connections']) {
+      for (const name of [
+        'event_loop_delay_p50_seconds',
+        'event_loop_delay_p99_seconds',
+        'event_loop_delay_max_seconds',
+        'event_loop_utilization',
+        'gc_runs_total',
+        'gc_pause_seconds_total',
+        'gc_max_pause_seconds',
+        'upgraded_connections',
+      ]) {
         assert.ok(value(`portico_worker_${name}`, w.id) >= 0, `${name} of worker ${w.id} in:\n${metrics}`);
       }
       assert.equal(value('portico_worker_requests_in_flight', w.id), w.id === stuck ? 1 : 0);

@@ -75,7 +75,7 @@ describe('master: faults under a steady load', () => {
     assert.match(await res.text(), /^v2 \d+$/);
   });
 
-  it('portico gateway in front of a master\'s shared socket: a chain reload under load fails nothing (GOAWAY)', async () => {
+  it("portico gateway in front of a master's shared socket: a chain reload under load fails nothing (GOAWAY)", async () => {
     // The workers share one socket, so each native link lands on one of them; a stopping worker
     // says GOAWAY and the gateway sends the streams it never took to a new link (another worker).
     const sock = join(tmp.path, 'shared.sock');
@@ -149,7 +149,10 @@ describe('master: faults under a steady load', () => {
     const summary = await load.finish(true);
     assert.equal(summary.failed, 0, JSON.stringify(summary));
     const doc = await readStats(stats);
-    assert.equal(doc.workers.reduce((n, w) => n + w.harakiri_count, 0), 1);
+    assert.equal(
+      doc.workers.reduce((n, w) => n + w.harakiri_count, 0),
+      1,
+    );
   });
 });
 

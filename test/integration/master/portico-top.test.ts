@@ -27,17 +27,47 @@ async function top(args: string[]): Promise<{ code: number; stdout: string; stde
 
 function worker(over: Partial<WorkerStatsJson>): WorkerStatsJson {
   return {
-    id: 1, pid: 100, status: 'idle', requests: 0, in_flight: 0, exceptions: 0, harakiri_count: 0, respawn_count: 0,
-    rss: 50 * 1024 * 1024, avg_rt: 2500, running_time: 125_000_000, last_spawn: 0, current_request: null, responsive: true,
-    accepting: 1, delta_requests: 0, signals: 0, signal_queue: 0, vsz: 0, tx: 0, upgraded: 0, apps: [], cores: [],
+    id: 1,
+    pid: 100,
+    status: 'idle',
+    requests: 0,
+    in_flight: 0,
+    exceptions: 0,
+    harakiri_count: 0,
+    respawn_count: 0,
+    rss: 50 * 1024 * 1024,
+    avg_rt: 2500,
+    running_time: 125_000_000,
+    last_spawn: 0,
+    current_request: null,
+    responsive: true,
+    accepting: 1,
+    delta_requests: 0,
+    signals: 0,
+    signal_queue: 0,
+    vsz: 0,
+    tx: 0,
+    upgraded: 0,
+    apps: [],
+    cores: [],
     ...over,
   };
 }
 
 function doc(workers: WorkerStatsJson[]): MasterStatsJson {
   return {
-    version: '9.9.9', listen_queue: 0, listen_queue_errors: 0, signal_queue: 0, load: 0, pid: 42, uid: 0, gid: 0, cwd: '/', locks: [],
-    sockets: [{ name: '/tmp/app.sock', proto: 'uwsgi', queue: 0, max_queue: 100, shared: 0, can_offload: 0 }], workers,
+    version: '9.9.9',
+    listen_queue: 0,
+    listen_queue_errors: 0,
+    signal_queue: 0,
+    load: 0,
+    pid: 42,
+    uid: 0,
+    gid: 0,
+    cwd: '/',
+    locks: [],
+    sockets: [{ name: '/tmp/app.sock', proto: 'uwsgi', queue: 0, max_queue: 100, shared: 0, can_offload: 0 }],
+    workers,
   };
 }
 
@@ -67,8 +97,17 @@ describe('portico top: rendering', () => {
 
   it("shows each worker's runtime health, and marks one whose event loop is blocked", () => {
     const health = {
-      loop_delay_p50_ms: 0.2, loop_delay_p99_ms: 12.34, loop_delay_max_ms: 20, loop_utilization: 0.456, gc_count: 9, gc_total_ms: 30,
-      gc_max_pause_ms: 2.5, heap_used: 24 * 1024 * 1024, heap_limit: 2048 * 1024 * 1024, handles: 4, blocked_ms: 0,
+      loop_delay_p50_ms: 0.2,
+      loop_delay_p99_ms: 12.34,
+      loop_delay_max_ms: 20,
+      loop_utilization: 0.456,
+      gc_count: 9,
+      gc_total_ms: 30,
+      gc_max_pause_ms: 2.5,
+      heap_used: 24 * 1024 * 1024,
+      heap_limit: 2048 * 1024 * 1024,
+      handles: 4,
+      blocked_ms: 0,
     };
     const cur = doc([
       worker({ id: 1, pid: 100, health }),
@@ -101,7 +140,7 @@ describe('portico top: rendering', () => {
     assert.equal(line!.length, 170);
   });
 
-  it('lists the master\'s cron tasks and cheap slots apart from the running workers', () => {
+  it("lists the master's cron tasks and cheap slots apart from the running workers", () => {
     const cur = {
       ...doc([worker({}), worker({ id: 2, pid: 0, status: 'cheap' })]),
       cron: [{ id: 1, kind: 'command', when: '*/15 * * * *', next: '2026-11-22T03:45:00.000Z', running: true, runs: 3, skipped: 1 }],
@@ -184,7 +223,10 @@ describe('portico top: against a running master', () => {
     assert.equal(r.code, 0, r.stderr);
     const json = JSON.parse(r.stdout) as MasterStatsJson;
     assert.equal(json.workers.length, 2);
-    assert.equal(json.workers.reduce((n, w) => n + w.requests, 0), 3);
+    assert.equal(
+      json.workers.reduce((n, w) => n + w.requests, 0),
+      3,
+    );
     assert.match(r.stdout, /^\{\n "version"/);
   });
 
@@ -215,8 +257,13 @@ describe('stats server: a bare port and --stats-hide-query', () => {
     const held = uwsgiRequest({ socket, path: '/hold?token=s3cret' });
     try {
       await outputLine(master, /stats server on 127\.0\.0\.1:\d+/);
-      const listening = execFileSync('ss', ['-ltnH', 'sport', '=', `:${port}`], { encoding: 'utf8' }).trim().split('\n');
-      assert.deepEqual(listening.map((l) => l.trim().split(/\s+/)[3]), [`127.0.0.1:${port}`]);
+      const listening = execFileSync('ss', ['-ltnH', 'sport', '=', `:${port}`], { encoding: 'utf8' })
+        .trim()
+        .split('\n');
+      assert.deepEqual(
+        listening.map((l) => l.trim().split(/\s+/)[3]),
+        [`127.0.0.1:${port}`],
+      );
       await outputLine(master, /app is holding a request/);
       const r = await top([`127.0.0.1:${port}`, '--once', '--json']);
       assert.equal(r.code, 0, r.stderr);

@@ -18,12 +18,15 @@ describe('--reload', { timeout: 60_000 }, () => {
 
   it('an edit to an imported ES module or a required CommonJS file reloads; a broken one keeps the old code serving', async () => {
     const dir = tmp.path;
-    writeFileSync(join(dir, 'app.mjs'), [
-      "import { createRequire } from 'node:module';",
-      "import { greeting } from './lib.mjs';",
-      "const { suffix } = createRequire(import.meta.url)('./util.cjs');",
-      'export default { fetch() { return new Response(greeting() + suffix); } };',
-    ].join('\n'));
+    writeFileSync(
+      join(dir, 'app.mjs'),
+      [
+        "import { createRequire } from 'node:module';",
+        "import { greeting } from './lib.mjs';",
+        "const { suffix } = createRequire(import.meta.url)('./util.cjs');",
+        'export default { fetch() { return new Response(greeting() + suffix); } };',
+      ].join('\n'),
+    );
     writeFileSync(join(dir, 'lib.mjs'), "export function greeting() { return 'v1'; }\n");
     writeFileSync(join(dir, 'util.cjs'), "exports.suffix = '-a';\n");
     const sock = join(dir, 'app.sock');

@@ -65,11 +65,17 @@ describe('master: reloads, scaling, logs, privileges', () => {
     const m = await master('scale', ['--processes', '1']);
     m.proc.child.kill('SIGTTIN');
     await outputLine(m.proc, /spawning worker 2: SIGTTIN\n[\s\S]*fetch app .* on /);
-    assert.deepEqual((await readStats(m.stats)).workers.map((w) => w.id), [1, 2]);
+    assert.deepEqual(
+      (await readStats(m.stats)).workers.map((w) => w.id),
+      [1, 2],
+    );
     m.proc.child.kill('SIGTTOU');
     await outputLine(m.proc, /stopping worker 2: SIGTTOU/);
     await outputLine(m.proc, /worker 2 \(pid: \d+\) exited \(scale-down\)/);
-    assert.deepEqual((await readStats(m.stats)).workers.map((w) => w.id), [1]);
+    assert.deepEqual(
+      (await readStats(m.stats)).workers.map((w) => w.id),
+      [1],
+    );
     m.proc.child.kill('SIGTTOU');
     await outputLine(m.proc, /SIGTTOU: already at one worker/);
     assert.equal(await m.proc.stop('SIGTERM'), 0);

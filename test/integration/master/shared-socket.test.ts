@@ -26,10 +26,7 @@ describe('the socket listens before the workers are up', { timeout: 60_000 }, ()
     try {
       // Printed once the socket is bound and listening, before the first worker starts.
       await master.waitFor(/portico master \d+: starting 1 worker\(s\) on /);
-      const [direct, viaNginx] = await Promise.all([
-        uwsgiRequest({ socket: sock, path: '/' }),
-        fetch(`${nginx.url}/`),
-      ]);
+      const [direct, viaNginx] = await Promise.all([uwsgiRequest({ socket: sock, path: '/' }), fetch(`${nginx.url}/`)]);
       // The app takes 1.5 s to import: no worker accepted when they were sent.
       assert.equal(direct.status, 200);
       assert.equal(direct.body.toString(), 'up');

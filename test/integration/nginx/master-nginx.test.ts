@@ -24,11 +24,13 @@ describe('master behind real nginx', { skip: needPeer(nginxMissing()) }, () => {
       // connection to whichever worker waits in accept(): both get some.
       const seen = new Set<string>();
       for (let round = 0; round < 10 && seen.size < 2; round++) {
-        const bodies = await Promise.all(Array.from({ length: 8 }, async () => {
-          const res = await fetch(`${nginx.url}/sleep?ms=20`);
-          assert.equal(res.status, 200);
-          return res.text();
-        }));
+        const bodies = await Promise.all(
+          Array.from({ length: 8 }, async () => {
+            const res = await fetch(`${nginx.url}/sleep?ms=20`);
+            assert.equal(res.status, 200);
+            return res.text();
+          }),
+        );
         for (const b of bodies) seen.add(b.split(' ')[1]!);
       }
       assert.deepEqual([...seen].sort(), [...pids].sort());

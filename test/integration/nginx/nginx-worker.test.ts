@@ -27,14 +27,13 @@ const EXPECTED_ERRORS = new Set(['PORTICO_ERR_APP_EXCEPTION', 'PORTICO_ERR_INVAL
 
 const MiB = 1024 * 1024;
 
-
 /** A uWSGI-shaped request log line for one request; `status`, `bytes` and `method` narrow it. */
 function requestLogLine(method: string, uri: string, status: number, bytes: number | null = null): RegExp {
   const esc = uri.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
   return new RegExp(
     String.raw`\[pid: \d+\|app: 0\|req: \d+\/\d+\] 127\.0\.0\.1 \(\) \{\d+ vars in \d+ bytes\} \[.+\] ` +
-    `${method} ${esc} => generated ${bytes === null ? String.raw`\d+` : bytes} bytes in \\d+ msecs ` +
-    String.raw`\(HTTP\/1\.1 ${status}\) \d+ headers in \d+ bytes`,
+      `${method} ${esc} => generated ${bytes === null ? String.raw`\d+` : bytes} bytes in \\d+ msecs ` +
+      String.raw`\(HTTP\/1\.1 ${status}\) \d+ headers in \d+ bytes`,
   );
 }
 
@@ -121,17 +120,18 @@ for (const { kind, app } of KINDS) {
     test('a chunked upload: nginx de-chunks it and CONTENT_LENGTH alone frames it (Transfer-Encoding is only a header here)', async () => {
       const pieces = [randomBytes(100 * 1024), Buffer.from('0\r\n\r\n'), randomBytes(70 * 1024)];
       const sent = Buffer.concat(pieces);
-      const post = (path: string): Promise<RawResponse> => new Promise((resolve, reject) => {
-        const req = httpRequest(`${base}${path}`, { method: 'POST', agent: false, headers: { 'Transfer-Encoding': 'chunked', 'Content-Type': 'application/octet-stream' } }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
-          res.on('error', reject);
+      const post = (path: string): Promise<RawResponse> =>
+        new Promise((resolve, reject) => {
+          const req = httpRequest(`${base}${path}`, { method: 'POST', agent: false, headers: { 'Transfer-Encoding': 'chunked', 'Content-Type': 'application/octet-stream' } }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+            res.on('error', reject);
+          });
+          req.on('error', reject);
+          for (const p of pieces) req.write(p);
+          req.end();
         });
-        req.on('error', reject);
-        for (const p of pieces) req.write(p);
-        req.end();
-      });
       const echoed = await post('/echo');
       assert.equal(echoed.status, 200);
       // A body that says "0 CRLF CRLF" inside is not cut there: nobody de-chunks it a second time.
@@ -146,7 +146,10 @@ for (const { kind, app } of KINDS) {
       assert.equal(res.status, 200);
       const body = Buffer.from(await res.arrayBuffer());
       assert.equal(body.length, size);
-      assert.ok(body.every((b) => b === 0x78), 'body is not all "x"');
+      assert.ok(
+        body.every((b) => b === 0x78),
+        'body is not all "x"',
+      );
       await outputLine(worker!, requestLogLine('GET', `/download?bytes=${size}`, 200, size));
     });
 
@@ -208,12 +211,15 @@ for (const { kind, app } of KINDS) {
       await next.arrayBuffer();
     });
 
-    test('each request is logged in uWSGI\'s shape', async () => {
+    test("each request is logged in uWSGI's shape", async () => {
       const res = await fetch(`${base}/`);
       assert.equal(res.status, 200);
       const body = Buffer.from(await res.arrayBuffer());
       const [line] = await outputLine(worker!, requestLogLine('GET', '/', 200, body.length));
-      assert.match(line, /\[pid: \d+\|app: 0\|req: \d+\/\d+\] 127\.0\.0\.1 \(\) \{\d+ vars in \d+ bytes\} \[.+\] GET \/ => generated \d+ bytes in \d+ msecs \(HTTP\/1\.1 200\) \d+ headers in \d+ bytes/);
+      assert.match(
+        line,
+        /\[pid: \d+\|app: 0\|req: \d+\/\d+\] 127\.0\.0\.1 \(\) \{\d+ vars in \d+ bytes\} \[.+\] GET \/ => generated \d+ bytes in \d+ msecs \(HTTP\/1\.1 200\) \d+ headers in \d+ bytes/,
+      );
       const pid = worker!.child.pid!;
       assert.match(line, new RegExp(`^\\[pid: ${pid}\\|`));
     });
@@ -224,8 +230,14 @@ for (const { kind, app } of KINDS) {
       await res.arrayBuffer();
       await outputLine(worker!, requestLogLine('GET', '/last', 200));
       const codes = new Set(worker!.output().match(/PORTICO_ERR_[A-Z_]+/g) ?? []);
-      assert.deepEqual([...codes].filter((c) => !EXPECTED_ERRORS.has(c)), []);
-      const nginxErrors = nginx!.proc.output().split('\n').filter((l) => /\[(error|crit|alert|emerg)\]/.test(l));
+      assert.deepEqual(
+        [...codes].filter((c) => !EXPECTED_ERRORS.has(c)),
+        [],
+      );
+      const nginxErrors = nginx!.proc
+        .output()
+        .split('\n')
+        .filter((l) => /\[(error|crit|alert|emerg)\]/.test(l));
       assert.deepEqual(nginxErrors, []);
     });
   });

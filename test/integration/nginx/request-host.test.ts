@@ -139,7 +139,16 @@ describe('every app kind: the worker refuses an invalid HTTP_HOST and an empty v
       const socket = join(tmp!.path, `${app}.sock`);
       const bad = await uwsgiRequest({ socket, path: '/echo', headers: [['Host', 'a/admin?']] });
       assert.equal(bad.status, 400);
-      const good = await uwsgiRequest({ socket, method: 'POST', path: '/echo', headers: [['Host', 'a.example'], ['Content-Type', 'text/plain']], body: 'hi' });
+      const good = await uwsgiRequest({
+        socket,
+        method: 'POST',
+        path: '/echo',
+        headers: [
+          ['Host', 'a.example'],
+          ['Content-Type', 'text/plain'],
+        ],
+        body: 'hi',
+      });
       assert.equal(good.status, 200);
       assert.equal(good.body.toString(), 'hi');
     });

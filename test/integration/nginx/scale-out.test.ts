@@ -74,11 +74,13 @@ function podCommands(runDir: string): Map<string, string[]> {
   const yaml = readFileSync(POD, 'utf8');
   const commands = new Map<string, string[]>();
   for (const m of yaml.matchAll(/- name: (\w+)\n(?:\s+#.*\n|\s+image: .*\n)*\s+args: (\[[^\]]*\])/g)) {
-    const args = (JSON.parse(m[2]!) as string[]).map((a) => a
-      .replace(/^node$/, process.execPath)
-      .replace('/opt/portico/bin/portico.mjs', porticoBin)
-      .replace('/srv/app/app.mjs', app)
-      .replace('/run/portico/', `${runDir}/`));
+    const args = (JSON.parse(m[2]!) as string[]).map((a) =>
+      a
+        .replace(/^node$/, process.execPath)
+        .replace('/opt/portico/bin/portico.mjs', porticoBin)
+        .replace('/srv/app/app.mjs', app)
+        .replace('/run/portico/', `${runDir}/`),
+    );
     commands.set(m[1]!, args);
   }
   return commands;
@@ -119,14 +121,27 @@ function startLoad(h: NetHost, url: string, count: number, every: number): Load 
   };
 }
 
-describe('scale-out: nginx over two portico hosts, and the Kubernetes pod, in network namespaces', { skip: needPeer(rootMissing('ip netns') || ipMissing() || nginxMissing()), timeout: 50_000 }, () => {
+describe('scale-out: nginx over two portico hosts, and the Kubernetes pod, in network namespaces', {
+  skip: needPeer(rootMissing('ip netns') || ipMissing() || nginxMissing()),
+  timeout: 50_000,
+}, () => {
   let url = '';
   before(async () => {
     writeFileSync(app, APP_SOURCE);
     lan = await makeLan(['ngx', 'a', 'b', 'pod']);
     const [ngx, a, b] = lan.hosts as [NetHost, NetHost, NetHost];
     for (const h of [a, b]) hosts.set(h.name, await startPorticoHost(h, ngx.addr));
-    nginx = await runNginx(tmp.path, 'nginx-multi', (port, home) => multiHostConf(port, home, [a, b].map((h) => `${h.addr}:${PORT}`)), ngx.launcher);
+    nginx = await runNginx(
+      tmp.path,
+      'nginx-multi',
+      (port, home) =>
+        multiHostConf(
+          port,
+          home,
+          [a, b].map((h) => `${h.addr}:${PORT}`),
+        ),
+      ngx.launcher,
+    );
     url = `http://127.0.0.1:${nginx.port}/?ms=5`;
   });
 
@@ -159,7 +174,10 @@ describe('scale-out: nginx over two portico hosts, and the Kubernetes pod, in ne
     const summary = await load.finish();
     // nginx logs each request the dead host had in flight (cut while sending or awaiting the
     // response head), one error line per connection; attempts made after the kill fail connecting.
-    const nginxSaw = nginx!.proc.output().split('\n').filter((l) => l.includes(`upstream: "uwsgi://${b.addr}:${PORT}"`));
+    const nginxSaw = nginx!.proc
+      .output()
+      .split('\n')
+      .filter((l) => l.includes(`upstream: "uwsgi://${b.addr}:${PORT}"`));
     const cut = nginxSaw.filter((l) => l.includes('[error]') && !l.includes('while connecting to upstream')).length;
     const detail = `${JSON.stringify(summary)}\nnginx about the dead host:\n${nginxSaw.join('\n')}`;
     t.diagnostic(`killed after ${killedAt} responses; ${cut} request(s) in flight on it; ${JSON.stringify(summary)}`);

@@ -64,16 +64,33 @@ describe('uwsgitop and the stats JSON, against real uWSGI', { skip: needPeer(uws
   const uwsgiSock = join(tmp.path, 'uwsgi.sock');
   const porticoSock = join(tmp.path, 'portico.sock');
 
-  before(async () => {
-    uwsgi = startProcess('/usr/bin/uwsgi', ['--strict', '--die-on-term', '--master', '--processes', '2', '--plugin', 'python3',
-      '--socket', uwsgiSock, '--stats', uwsgiStats, '--wsgi-file', join(fixturesDir, 'odd-status-app.py'), '--need-app']);
-    await uwsgi.waitFor(/spawned uWSGI worker 2/);
-    await uwsgi.waitFor(/Stats server enabled on/);
-    portico = await startWorker(join(fixturesDir, 'wsgi-app.mjs'), porticoSock, ['--processes', '2', '--stats', porticoStats]);
-    await outputLine(portico, /stats server on /);
-    await uwsgiRequest({ socket: uwsgiSock, path: '/' });
-    await uwsgiRequest({ socket: porticoSock, path: '/' });
-  }, { timeout: 30_000 });
+  before(
+    async () => {
+      uwsgi = startProcess('/usr/bin/uwsgi', [
+        '--strict',
+        '--die-on-term',
+        '--master',
+        '--processes',
+        '2',
+        '--plugin',
+        'python3',
+        '--socket',
+        uwsgiSock,
+        '--stats',
+        uwsgiStats,
+        '--wsgi-file',
+        join(fixturesDir, 'odd-status-app.py'),
+        '--need-app',
+      ]);
+      await uwsgi.waitFor(/spawned uWSGI worker 2/);
+      await uwsgi.waitFor(/Stats server enabled on/);
+      portico = await startWorker(join(fixturesDir, 'wsgi-app.mjs'), porticoSock, ['--processes', '2', '--stats', porticoStats]);
+      await outputLine(portico, /stats server on /);
+      await uwsgiRequest({ socket: uwsgiSock, path: '/' });
+      await uwsgiRequest({ socket: porticoSock, path: '/' });
+    },
+    { timeout: 30_000 },
+  );
   after(async () => {
     await uwsgi?.stop();
     await portico?.stop();

@@ -107,8 +107,7 @@ describe('uWSGI HTTP router (--http-to) in front of a portico worker', { skip: n
     const port = await freePort();
     // --master is needed: without it the main process exits once it has forked the router (no
     // app, no workers), and the router it leaves behind is orphaned rather than stopped with it.
-    router = startProcess(UWSGI, [...UWSGI_COMMON, '--master', '--plugin', 'http',
-      '--http', `127.0.0.1:${port}`, '--http-to', workerSocket]);
+    router = startProcess(UWSGI, [...UWSGI_COMMON, '--master', '--plugin', 'http', '--http', `127.0.0.1:${port}`, '--http-to', workerSocket]);
     // The master binds the port before it forks the router, so this line means "accepting".
     await router.waitFor(/spawned uWSGI http 1 \(pid: \d+\)/);
     base = `http://127.0.0.1:${port}`;
@@ -179,8 +178,7 @@ describe('uWSGI HTTP router (--http-to) in front of a portico worker', { skip: n
 /** uWSGI's HTTP router on a free port in front of `socket`; resolves once it accepts. */
 async function startRouter(socket: string, extra: string[] = []): Promise<{ router: Started; base: string }> {
   const port = await freePort();
-  const router = startProcess(UWSGI, [...UWSGI_COMMON, '--master', '--plugin', 'http',
-    '--http', `127.0.0.1:${port}`, '--http-to', socket, ...extra]);
+  const router = startProcess(UWSGI, [...UWSGI_COMMON, '--master', '--plugin', 'http', '--http', `127.0.0.1:${port}`, '--http-to', socket, ...extra]);
   await router.waitFor(/spawned uWSGI http 1 \(pid: \d+\)/);
   return { router, base: `http://127.0.0.1:${port}` };
 }
@@ -228,8 +226,14 @@ function rawExchange(socket: string, ...pieces: Buffer[]): Promise<Buffer> {
   });
 }
 
-const CHUNKED_VARS: Array<[string, string]> = [['REQUEST_METHOD', 'POST'], ['REQUEST_URI', '/echo'], ['PATH_INFO', '/echo'],
-  ['SERVER_PROTOCOL', 'HTTP/1.1'], ['HTTP_HOST', 'x'], ['HTTP_TRANSFER_ENCODING', 'chunked']];
+const CHUNKED_VARS: Array<[string, string]> = [
+  ['REQUEST_METHOD', 'POST'],
+  ['REQUEST_URI', '/echo'],
+  ['PATH_INFO', '/echo'],
+  ['SERVER_PROTOCOL', 'HTTP/1.1'],
+  ['HTTP_HOST', 'x'],
+  ['HTTP_TRANSFER_ENCODING', 'chunked'],
+];
 
 const RAW_BODY_KINDS = [
   { kind: 'fetch', app: 'fetch-app.mjs' },
@@ -244,14 +248,16 @@ describe('uWSGI HTTP router --http-raw-body: chunked request bodies (no CONTENT_
 
   before(async () => {
     tmp = makeTmpDir('uwsgi-raw-body');
-    await Promise.all(RAW_BODY_KINDS.map(async ({ kind, app }) => {
-      const socket = join(tmp.path, `${kind}.sock`);
-      const worker = await startWorker(join(fixturesDir, app), socket);
-      running.push(worker);
-      const { router, base } = await startRouter(socket, ['--http-raw-body']);
-      running.push(router);
-      fronts.set(kind, { base, socket, worker });
-    }));
+    await Promise.all(
+      RAW_BODY_KINDS.map(async ({ kind, app }) => {
+        const socket = join(tmp.path, `${kind}.sock`);
+        const worker = await startWorker(join(fixturesDir, app), socket);
+        running.push(worker);
+        const { router, base } = await startRouter(socket, ['--http-raw-body']);
+        running.push(router);
+        fronts.set(kind, { base, socket, worker });
+      }),
+    );
   }, START_TIMEOUT);
 
   after(async () => {
@@ -292,8 +298,14 @@ describe('uWSGI HTTP router --http-raw-body: chunked request bodies (no CONTENT_
     await outputLine(worker, /PORTICO_ERR_BAD_CHUNKED_BODY: POST \/echo: [^\n]*trailer field name has byte 0x20 at byte 15 of the body/);
     const good = await rawExchange(socket, Buffer.concat([head, Buffer.from('5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n')]));
     assert.match(good.toString('latin1'), /^HTTP\/1\.1 200 [^]*\r\n\r\nhello world$/);
-    const errors = worker.output().split('\n').filter((l) => l.startsWith('PORTICO_ERR_'));
-    assert.deepEqual(errors.map((l) => l.slice(0, l.indexOf(':'))), ['PORTICO_ERR_BAD_CHUNKED_BODY', 'PORTICO_ERR_BAD_CHUNKED_BODY']);
+    const errors = worker
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('PORTICO_ERR_'));
+    assert.deepEqual(
+      errors.map((l) => l.slice(0, l.indexOf(':'))),
+      ['PORTICO_ERR_BAD_CHUNKED_BODY', 'PORTICO_ERR_BAD_CHUNKED_BODY'],
+    );
   });
 });
 
@@ -341,8 +353,7 @@ describe('portico request against real uWSGI (python3 plugin), compared with ngi
     // No --master and the default one process: the single worker is the whole server. --need-app
     // makes a broken app file an exit instead of "no python application found" on every request;
     // --chmod-socket=666 because nginx's workers (nobody) connect as another user.
-    uwsgi = startProcess(UWSGI, [...UWSGI_COMMON, '--plugin', 'python3', '--socket', socket, '--chmod-socket=666',
-      '--wsgi-file', WSGI_APP, '--need-app']);
+    uwsgi = startProcess(UWSGI, [...UWSGI_COMMON, '--plugin', 'python3', '--socket', socket, '--chmod-socket=666', '--wsgi-file', WSGI_APP, '--need-app']);
     // Printed once the app is loaded, after the socket was bound: connections are accepted from here.
     await uwsgi.waitFor(/spawned uWSGI worker 1 \(and the only\)/);
     nginx = await startNginx(tmp.path, socket);
@@ -420,7 +431,10 @@ describe('portico request against real uWSGI (python3 plugin), compared with ngi
     // uWSGI then writes those bytes after the head although the request was a HEAD.
     const res = await uwsgiRequest({ socket, method: 'HEAD', path: '/echo', body: 'abcdef' });
     assert.equal(res.status, 200);
-    assert.deepEqual(res.headers.filter(([n]) => n === 'Content-Length'), [['Content-Length', '6']]);
+    assert.deepEqual(
+      res.headers.filter(([n]) => n === 'Content-Length'),
+      [['Content-Length', '6']],
+    );
     assert.equal(res.body.length, 0);
   });
 
@@ -446,7 +460,6 @@ describe('portico request against real uWSGI (python3 plugin), compared with ngi
     assert.match(r.stderr, /PORTICO_ERR_BAD_RESPONSE/);
     assert.equal(r.stdout.length, 0);
 
-    await assert.rejects(uwsgiRequest({ socket: path, path: '/' }),
-      (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_BAD_RESPONSE');
+    await assert.rejects(uwsgiRequest({ socket: path, path: '/' }), (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_BAD_RESPONSE');
   });
 });

@@ -60,13 +60,27 @@ const fronts: Record<string, (app: string, dir: string) => Promise<Front>> = {
     const sock = join(dir, 'native.sock');
     const worker = await startWorker(app, sock);
     const gateway = await startGateway([`portico://unix:${sock}`]);
-    return { url: gateway.url, appLog: worker, stop: async () => { await gateway.stop(); await worker.stop(); } };
+    return {
+      url: gateway.url,
+      appLog: worker,
+      stop: async () => {
+        await gateway.stop();
+        await worker.stop();
+      },
+    };
   },
   'nginx uwsgi_pass': async (app, dir) => {
     const sock = join(dir, 'uwsgi.sock');
     const worker = await startWorker(app, sock, ['--chmod-socket', '666']);
     const nginx = await startNginx(join(dir, 'nginx'), sock);
-    return { url: nginx.url, appLog: worker, stop: async () => { await nginx.stop(); await worker.stop(); } };
+    return {
+      url: nginx.url,
+      appLog: worker,
+      stop: async () => {
+        await nginx.stop();
+        await worker.stop();
+      },
+    };
   },
 };
 
@@ -84,13 +98,15 @@ for (const [appName, [file, refusedBody]] of Object.entries(apps)) {
     let byFront: Record<string, Front> = {};
 
     before(async () => {
-      const entries = await Promise.all(Object.entries(fronts).map(async ([name, start]) => {
-        const dir = join(tmp.path, name.replace(/\W+/g, '-'));
-        mkdirSync(dir);
-        const front = await start(join(fixturesDir, file), dir);
-        started.push(front);
-        return [name, front] as const;
-      }));
+      const entries = await Promise.all(
+        Object.entries(fronts).map(async ([name, start]) => {
+          const dir = join(tmp.path, name.replace(/\W+/g, '-'));
+          mkdirSync(dir);
+          const front = await start(join(fixturesDir, file), dir);
+          started.push(front);
+          return [name, front] as const;
+        }),
+      );
       byFront = Object.fromEntries(entries);
     });
 

@@ -65,18 +65,42 @@ const paths: Record<string, (dir: string) => Promise<Path>> = {
     const sock = join(dir, 'worker.sock');
     const worker = await startWorker(APP, sock, ['--processes', '1']);
     const gateway = await startGateway([`portico://unix:${sock}`]);
-    return { url: gateway.url, appLog: worker, master: worker, stop: async () => { await gateway.stop(); await worker.stop(); } };
+    return {
+      url: gateway.url,
+      appLog: worker,
+      master: worker,
+      stop: async () => {
+        await gateway.stop();
+        await worker.stop();
+      },
+    };
   },
   'nginx uwsgi_pass -> portico worker': async (dir) => {
     const sock = join(dir, 'worker.sock');
     const worker = await startWorker(APP, sock, ['--processes', '1', '--chmod-socket', '666']);
     const nginx = await startNginx(join(dir, 'nginx'), sock);
-    return { url: nginx.url, appLog: worker, master: worker, stop: async () => { await nginx.stop(); await worker.stop(); } };
+    return {
+      url: nginx.url,
+      appLog: worker,
+      master: worker,
+      stop: async () => {
+        await nginx.stop();
+        await worker.stop();
+      },
+    };
   },
   'nginx proxy_pass -> portico serve': async (dir) => {
     const serve: HttpFront = await startServe(APP);
     const nginx: Nginx = await startNginx(join(dir, 'nginx'), `127.0.0.1:${serve.port}`, '', GATEWAY_SITE);
-    return { url: nginx.url, appLog: serve.proc, master: serve.proc, stop: async () => { await nginx.stop(); await serve.stop(); } };
+    return {
+      url: nginx.url,
+      appLog: serve.proc,
+      master: serve.proc,
+      stop: async () => {
+        await nginx.stop();
+        await serve.stop();
+      },
+    };
   },
 };
 
@@ -150,11 +174,13 @@ for (const [name, start] of Object.entries(paths)) {
       try {
         // In batches of 100: a thousand handshakes at once only measure the machine's load.
         for (let i = 0; i < 1000; i += 100) clients.push(...(await Promise.all(Array.from({ length: 100 }, () => open(`${wsUrl}/many`)))));
-        await Promise.all(clients.map(async (c, i) => {
-          await c.next();
-          c.ws.send(`n${i}`);
-          assert.equal((await c.next()).toString(), `n${i}`);
-        }));
+        await Promise.all(
+          clients.map(async (c, i) => {
+            await c.next();
+            c.ws.send(`n${i}`);
+            assert.equal((await c.next()).toString(), `n${i}`);
+          }),
+        );
       } finally {
         const closes = clients.map((c) => once(c.ws, 'close'));
         for (const c of clients) c.ws.close(1000);
@@ -164,11 +190,13 @@ for (const [name, start] of Object.entries(paths)) {
 
     test('a chain reload with 100 connections open drops none; new connections go to the new worker; the old one leaves once they close', async () => {
       const clients = await Promise.all(Array.from({ length: 100 }, () => open(`${wsUrl}/held`)));
-      const pids = await Promise.all(clients.map(async (c) => {
-        await c.next();
-        c.ws.send('pid');
-        return (await c.next()).toString();
-      }));
+      const pids = await Promise.all(
+        clients.map(async (c) => {
+          await c.next();
+          c.ws.send('pid');
+          return (await c.next()).toString();
+        }),
+      );
       const old = new Set(pids);
       assert.equal(old.size, 1);
       const [oldPid] = [...old].map((p) => p.split(' ')[1]!);
@@ -181,10 +209,12 @@ for (const [name, start] of Object.entries(paths)) {
       assert.notEqual((await fresh.next()).toString(), `pid ${oldPid}`);
       fresh.ws.close();
       // Every old connection is still open and served by the old worker.
-      await Promise.all(clients.map(async (c, i) => {
-        c.ws.send(`still ${i}`);
-        assert.equal((await c.next()).toString(), `still ${i}`);
-      }));
+      await Promise.all(
+        clients.map(async (c, i) => {
+          c.ws.send(`still ${i}`);
+          assert.equal((await c.next()).toString(), `still ${i}`);
+        }),
+      );
       const closes = clients.map((c) => once(c.ws, 'close'));
       for (const c of clients) c.ws.close(1000);
       for (const [code] of (await Promise.all(closes)) as Array<[number]>) assert.equal(code, 1000);

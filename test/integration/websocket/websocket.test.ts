@@ -135,7 +135,10 @@ describe('WebSockets', { skip: needPeer(nginxMissing()), timeout: 60_000 }, () =
     await second.next();
     // --stats (and portico top, /metrics) count it as an upgraded connection, not a request in flight.
     const stats = await fetchStats(join(tmp.path, 'stats.sock'));
-    assert.deepEqual(stats.workers.map((w) => [w.upgraded, w.in_flight]), [[1, 0]]);
+    assert.deepEqual(
+      stats.workers.map((w) => [w.upgraded, w.in_flight]),
+      [[1, 0]],
+    );
     second.ws.close(1000);
     await once(second.ws, 'close');
     await outputLine(serve!.proc, /app saw close 1000/);
@@ -143,7 +146,7 @@ describe('WebSockets', { skip: needPeer(nginxMissing()), timeout: 60_000 }, () =
     assert.equal(await plain.text(), 'plain /plain');
   });
 
-  test('portico serve hands the connection to the worker: after the handshake the worker process holds the client\'s TCP connection, the gateway none', async () => {
+  test("portico serve hands the connection to the worker: after the handshake the worker process holds the client's TCP connection, the gateway none", async () => {
     const c = await open(`${serve!.url.replace(/^http/, 'ws')}/whose`);
     await c.next();
     c.ws.send('pid');
@@ -191,17 +194,19 @@ describe('WebSockets', { skip: needPeer(nginxMissing()), timeout: 60_000 }, () =
     probe.destroy();
     const url = `${serve!.url.replace(/^http/, 'ws')}/eager`;
     for (let batch = 0; batch < 3; batch++) {
-      await Promise.all(Array.from({ length: 100 }, async (_, i) => {
-        const ws = new WebSocket(url);
-        const got: string[] = [];
-        ws.on('open', () => ws.send(`first ${i}`));
-        ws.on('message', (data) => {
-          got.push(data.toString());
-          if (got.length === 2) ws.close(1000);
-        });
-        await once(ws, 'close');
-        assert.deepEqual(got, ['hello /eager', `first ${i}`]);
-      }));
+      await Promise.all(
+        Array.from({ length: 100 }, async (_, i) => {
+          const ws = new WebSocket(url);
+          const got: string[] = [];
+          ws.on('open', () => ws.send(`first ${i}`));
+          ws.on('message', (data) => {
+            got.push(data.toString());
+            if (got.length === 2) ws.close(1000);
+          });
+          await once(ws, 'close');
+          assert.deepEqual(got, ['hello /eager', `first ${i}`]);
+        }),
+      );
     }
   });
 
@@ -257,12 +262,14 @@ describe('WebSockets', { skip: needPeer(nginxMissing()), timeout: 60_000 }, () =
     try {
       // In batches: a thousand handshakes at once only measure the machine's load.
       for (let i = 0; i < 1000; i += 100) clients.push(...(await Promise.all(Array.from({ length: 100 }, () => open(url)))));
-      await Promise.all(clients.map(async (c, i) => {
-        await c.next();
-        c.ws.send(`n${i}`);
-        assert.equal((await c.next()).toString(), `n${i}`);
-        c.ws.send('pid');
-      }));
+      await Promise.all(
+        clients.map(async (c, i) => {
+          await c.next();
+          c.ws.send(`n${i}`);
+          assert.equal((await c.next()).toString(), `n${i}`);
+          c.ws.send('pid');
+        }),
+      );
       const pids = await Promise.all(clients.map(async (c) => Number((await c.next()).toString().split(' ')[1])));
       const workers = [...new Set(pids)];
       assert.equal(workers.length, 2, `connections on ${workers.length} worker(s)`);
@@ -283,18 +290,25 @@ describe('WebSockets', { skip: needPeer(nginxMissing()), timeout: 60_000 }, () =
     }
   });
 
-  test('portico gateway to uwsgi:// upstreams: a portico worker and real uWSGI\'s own websockets, echoed through the gateway', { skip: needPeer(uwsgiMissing()) }, async () => {
+  test("portico gateway to uwsgi:// upstreams: a portico worker and real uWSGI's own websockets, echoed through the gateway", { skip: needPeer(uwsgiMissing()) }, async () => {
     const dir = join(tmp.path, 'uwsgi-link');
     mkdirSync(dir);
     const workerSock = join(dir, 'worker.sock');
     const uwsgiSock = join(dir, 'uwsgi.sock');
     const worker = await startWorker(join(fixturesDir, 'ws-server-app.mjs'), workerSock);
-    const uwsgi = startProcess('/usr/bin/uwsgi', ['--strict', '--die-on-term', '--plugin', 'python3', '--socket', uwsgiSock,
-      '--wsgi-file', join(fixturesDir, 'uwsgi-websocket-app.py'), '--need-app', '--disable-logging']);
-    const [toWorker, toUwsgi] = await Promise.all([
-      startGateway([`uwsgi://unix:${workerSock}`]),
-      uwsgi.waitFor(/spawned uWSGI worker 1/).then(() => startGateway([`uwsgi://unix:${uwsgiSock}`])),
+    const uwsgi = startProcess('/usr/bin/uwsgi', [
+      '--strict',
+      '--die-on-term',
+      '--plugin',
+      'python3',
+      '--socket',
+      uwsgiSock,
+      '--wsgi-file',
+      join(fixturesDir, 'uwsgi-websocket-app.py'),
+      '--need-app',
+      '--disable-logging',
     ]);
+    const [toWorker, toUwsgi] = await Promise.all([startGateway([`uwsgi://unix:${workerSock}`]), uwsgi.waitFor(/spawned uWSGI worker 1/).then(() => startGateway([`uwsgi://unix:${uwsgiSock}`]))]);
     try {
       const w = await open(`${toWorker.url.replace(/^http/, 'ws')}/via-uwsgi-link`);
       assert.equal((await w.next()).toString(), 'hello /via-uwsgi-link');
@@ -315,8 +329,13 @@ describe('WebSockets', { skip: needPeer(nginxMissing()), timeout: 60_000 }, () =
     }
   });
 
-  test("Python's websocket-client (Debian's python3-websocket) through portico serve and through nginx uwsgi_pass", { skip: needPeer(pythonMissing({ name: 'websocket', pkg: 'python3-websocket' })) }, async () => {
-    for (const [front, path] of [[serve!, '/py-serve'], [nginx!, '/py-nginx']] as const) {
+  test("Python's websocket-client (Debian's python3-websocket) through portico serve and through nginx uwsgi_pass", {
+    skip: needPeer(pythonMissing({ name: 'websocket', pkg: 'python3-websocket' })),
+  }, async () => {
+    for (const [front, path] of [
+      [serve!, '/py-serve'],
+      [nginx!, '/py-nginx'],
+    ] as const) {
       const { stdout } = await run('/usr/bin/python3', [join(repoRoot, 'test', 'support', 'ws-client.py'), `${front.url.replace(/^http/, 'ws')}${path}`]);
       assert.deepEqual(JSON.parse(stdout), { greeting: `hello ${path}`, text: 'from python', binary_ok: true });
     }

@@ -62,7 +62,10 @@ describe('the app shutdown hook', () => {
   });
 
   it("a fastify instance: its onClose hooks; an http.Server: its 'close' listeners", async () => {
-    for (const [app, line] of [['fastify-app.mjs', 'fastify onClose ran in'], ['server-close-app.mjs', 'server close listener ran in']] as const) {
+    for (const [app, line] of [
+      ['fastify-app.mjs', 'fastify onClose ran in'],
+      ['server-close-app.mjs', 'server close listener ran in'],
+    ] as const) {
       const sock = join(tmp.path, `${app}.sock`);
       const w = await startWorker(join(fixturesDir, app), sock);
       // Answered once: the worker is past its start and has its signal handlers.

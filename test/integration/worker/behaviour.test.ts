@@ -88,7 +88,14 @@ describe('worker: bad input gets a coded error, a log line, and the worker keeps
   });
 
   it('a connection closed mid-body: the app sees its body cut, no response is sent', async () => {
-    const head = encodePacket({ vars: [['REQUEST_METHOD', 'POST'], ['REQUEST_URI', '/echo-length'], ['PATH_INFO', '/echo-length'], ['CONTENT_LENGTH', '1000']] });
+    const head = encodePacket({
+      vars: [
+        ['REQUEST_METHOD', 'POST'],
+        ['REQUEST_URI', '/echo-length'],
+        ['PATH_INFO', '/echo-length'],
+        ['CONTENT_LENGTH', '1000'],
+      ],
+    });
     const { socket, response } = await send(sock, Buffer.concat([head, Buffer.alloc(10)]));
     socket.end();
     assert.equal((await response).length, 0);

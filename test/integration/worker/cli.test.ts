@@ -76,7 +76,10 @@ describe('portico worker: loading the app', () => {
   });
 
   it('--chunked-input-timeout must be a positive number of seconds', async () => {
-    for (const [value, why] of [['0', /--chunked-input-timeout must be more than 0/], ['soon', /--chunked-input-timeout must be a number of seconds, got soon/]] as const) {
+    for (const [value, why] of [
+      ['0', /--chunked-input-timeout must be more than 0/],
+      ['soon', /--chunked-input-timeout must be a number of seconds, got soon/],
+    ] as const) {
       // With the master too: it checks before it starts workers that would each die of the value.
       for (const master of ['--no-master', '--master']) {
         const r = await failingStart(['worker', join(fixturesDir, 'fetch-app.mjs'), master, '--chunked-input-timeout', value, '--socket', sock(`t${value}`)]);
@@ -97,7 +100,16 @@ describe('portico worker: loading the app', () => {
     const s = sock('server');
     const w = await startWorker(join(fixturesDir, 'server-app.mjs'), s);
     await w.waitFor(/node app .*server-app\.mjs:default on/);
-    const res = await uwsgiRequest({ socket: s, path: '/x?y', headers: [['Cookie', 'a=1'], ['Cookie', 'b=2'], ['X-Custom', 'p'], ['X-Custom', 'q']] });
+    const res = await uwsgiRequest({
+      socket: s,
+      path: '/x?y',
+      headers: [
+        ['Cookie', 'a=1'],
+        ['Cookie', 'b=2'],
+        ['X-Custom', 'p'],
+        ['X-Custom', 'q'],
+      ],
+    });
     assert.deepEqual(JSON.parse(res.body.toString()), { kind: 'server', url: '/x?y', cookie: 'a=1; b=2', custom: 'p, q' });
     await w.stop();
   });
@@ -192,10 +204,7 @@ describe('portico worker: binding', () => {
   it('--listen N is the backlog of the socket the master binds (unix and TCP)', async () => {
     const sock = join(tmp.path, 'backlog.sock');
     const port = await freePort();
-    const [u, t] = await Promise.all([
-      startWorker(APP, sock, ['--processes', '1', '--listen', '37']),
-      startWorker(APP, `127.0.0.1:${port}`, ['--processes', '1', '--listen', '41']),
-    ]);
+    const [u, t] = await Promise.all([startWorker(APP, sock, ['--processes', '1', '--listen', '37']), startWorker(APP, `127.0.0.1:${port}`, ['--processes', '1', '--listen', '41'])]);
     try {
       // ss shows the name given at bind(): the temporary one the file was renamed from (docs/master.md).
       assert.equal(listenBacklog(['-x', 'src', join(tmp.path, '.backlog.sock.*~')]), 37);
@@ -320,7 +329,10 @@ describe('portico: every option is checked at start, before anything is bound', 
     [gateway('--http', `unix:${long}`), /--http .*: 1\d\d bytes, longer than the 107/],
     [['gateway', '--http', '127.0.0.1:0', '--upstream', 'garbage'], /--upstream garbage: give uwsgi:\/\/unix:PATH/],
     [['gateway', '--http', '127.0.0.1:0', '--upstream', 'uwsgi://garbage'], /--upstream uwsgi:\/\/garbage: "garbage" is neither/],
-    [['gateway', '--http', '127.0.0.1:0', '--upstream', 'portico://3031'], /--upstream portico:\/\/3031: "3031" is neither unix:PATH nor HOST:PORT \(a port on this machine: portico:\/\/127\.0\.0\.1:3031\)/],
+    [
+      ['gateway', '--http', '127.0.0.1:0', '--upstream', 'portico://3031'],
+      /--upstream portico:\/\/3031: "3031" is neither unix:PATH nor HOST:PORT \(a port on this machine: portico:\/\/127\.0\.0\.1:3031\)/,
+    ],
     [gateway('--http', '127.0.0.1:99999'), /--http 127\.0\.0\.1:99999: the port must be a number/],
     [gateway('--http', '99999'), /--http 99999: the port must be a number from 0 to 65535/],
     [['serve', APP, '--http', '123456'], /--http 123456: the port must be a number from 0 to 65535/],
@@ -334,13 +346,18 @@ describe('portico: every option is checked at start, before anything is bound', 
   it('a bad value is one coded line and exit 1; no socket, pidfile or directory is left', async () => {
     // Two at a time: each is a node start, and the machine is shared.
     for (let i = 0; i < cases.length; i += 2) {
-      await Promise.all(cases.slice(i, i + 2).map(async ([args, detail, code = 'PORTICO_ERR_INVALID_OPTION']) => {
-        const r = await failingStart(args);
-        assert.equal(r.code, 1, args.join(' '));
-        assert.match(oneErrorLine(r.stderr, code), detail, args.join(' '));
-      }));
+      await Promise.all(
+        cases.slice(i, i + 2).map(async ([args, detail, code = 'PORTICO_ERR_INVALID_OPTION']) => {
+          const r = await failingStart(args);
+          assert.equal(r.code, 1, args.join(' '));
+          assert.match(oneErrorLine(r.stderr, code), detail, args.join(' '));
+        }),
+      );
     }
-    assert.deepEqual(readdirSync(tmp.path).filter((f) => !f.endsWith('.ini')), []);
+    assert.deepEqual(
+      readdirSync(tmp.path).filter((f) => !f.endsWith('.ini')),
+      [],
+    );
   });
 });
 
@@ -364,7 +381,11 @@ describe('portico: a port another process holds', () => {
         assert.match(oneErrorLine(r.stderr, 'PORTICO_ERR_SOCKET_IN_USE'), new RegExp(`127\\.0\\.0\\.1:${held.port} is in use`));
       }
       assert.deepEqual(readdirSync(tmp.path), [], 'the worker master removed its socket');
-      assert.deepEqual(readdirSync(tmpdir()).filter((d) => d.startsWith(`portico-run-${starts[1]!.pid}-`)), [], "serve's runtime directory is gone");
+      assert.deepEqual(
+        readdirSync(tmpdir()).filter((d) => d.startsWith(`portico-run-${starts[1]!.pid}-`)),
+        [],
+        "serve's runtime directory is gone",
+      );
     } finally {
       await held.close();
     }

@@ -54,7 +54,12 @@ describe('worker fuzz (live, bounded)', { timeout: 120_000 }, () => {
     // V8 grows its young generation (two semi-spaces, up to 16 MiB each) when allocation is
     // brisk, at a moment of its choosing: RSS then jumps by up to 30 MiB, which is no leak. Its
     // size is fixed here from the start, so what grows between the two runs is what was kept.
-    worker = await startWorker(join(fixturesDir, 'fetch-app.mjs'), sock, ['--disable-logging', '--buffer-size', '4096', ...singleProcessArgs()], ['--min-semi-space-size=16', '--max-semi-space-size=16']);
+    worker = await startWorker(
+      join(fixturesDir, 'fetch-app.mjs'),
+      sock,
+      ['--disable-logging', '--buffer-size', '4096', ...singleProcessArgs()],
+      ['--min-semi-space-size=16', '--max-semi-space-size=16'],
+    );
   });
   after(async () => {
     await worker?.stop();
@@ -95,8 +100,12 @@ describe('worker fuzz (live, bounded)', { timeout: 120_000 }, () => {
 
   it('HTTP_TRANSFER_ENCODING never overrides a CONTENT_LENGTH; without one (uWSGI router) a chunked body is de-chunked', async () => {
     const vars = (cl: string | null): Array<[string, string]> => [
-      ['REQUEST_METHOD', 'POST'], ['REQUEST_URI', '/echo'], ['PATH_INFO', '/echo'], ['HTTP_HOST', 'x'],
-      ['HTTP_TRANSFER_ENCODING', 'chunked'], ...(cl === null ? [] : [['CONTENT_LENGTH', cl] as [string, string]]),
+      ['REQUEST_METHOD', 'POST'],
+      ['REQUEST_URI', '/echo'],
+      ['PATH_INFO', '/echo'],
+      ['HTTP_HOST', 'x'],
+      ['HTTP_TRANSFER_ENCODING', 'chunked'],
+      ...(cl === null ? [] : [['CONTENT_LENGTH', cl] as [string, string]]),
     ];
     // "0\r\n\r\n" is a whole chunked body saying "empty": a worker that de-chunked would pass 0 bytes.
     for (const body of ['hello', '0\r\n\r\n']) {
@@ -120,7 +129,19 @@ describe('worker fuzz (live, bounded)', { timeout: 120_000 }, () => {
     const raw = await exchange(sock, encodePacket({ modifier1: 77, vars: [['CONTENT_LENGTH', '5']] }, Buffer.from('hello')));
     assert.equal(raw[0], 16, `expected a HELLO_ACK frame, got ${raw.subarray(0, 16).toString('hex')}`);
     assert.equal(raw[5], 1, 'the HELLO_ACK is a refusal');
-    const res = bodyOf(await exchange(sock, encodePacket({ vars: [['REQUEST_METHOD', 'GET'], ['REQUEST_URI', '/'], ['PATH_INFO', '/'], ['HTTP_HOST', 'x']] })));
+    const res = bodyOf(
+      await exchange(
+        sock,
+        encodePacket({
+          vars: [
+            ['REQUEST_METHOD', 'GET'],
+            ['REQUEST_URI', '/'],
+            ['PATH_INFO', '/'],
+            ['HTTP_HOST', 'x'],
+          ],
+        }),
+      ),
+    );
     assert.equal(res.status, 200);
     assert.equal(worker.child.exitCode, null);
   });

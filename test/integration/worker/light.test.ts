@@ -37,7 +37,9 @@ describe('light processes', { timeout: 60_000 }, () => {
     } finally {
       assert.equal(await master.stop(), 0);
     }
-    const all = readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as Loaded);
+    const all = readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as Loaded);
     const worker = all.find((l) => l.worker);
     const masterLoaded = all.find((l) => !l.worker);
     assert.ok(worker && masterLoaded, `one master and one worker wrote what they loaded (${all.length} files)`);
@@ -63,7 +65,7 @@ describe('light processes', { timeout: 60_000 }, () => {
     const { master, worker, body } = await loadedBy('options', join(fixturesDir, 'fetch-app.mjs'), ['--log-format', 'json', '--stats', join(tmp.path, 'stats.sock')], '/form');
     assert.equal(body, '{}');
     assert.ok(master.packages.includes('pino') && worker.packages.includes('pino'));
-    assert.ok(worker.undici, 'Response.json needs Node\'s Response');
+    assert.ok(worker.undici, "Response.json needs Node's Response");
     assert.ok(hasThreads(worker), 'the watchdog thread answers --stats');
     assert.ok(!worker.packages.includes('avsc'), 'no native link was asked for');
   });
@@ -88,7 +90,10 @@ describe('--accept-busy on the shared socket', { timeout: 60_000 }, () => {
       const [, pid2] = await master.waitFor(new RegExp(`holding (?!${pid1!})(\\d+)`));
       writeFileSync(release, '');
       const answers = await Promise.all([first, second]);
-      assert.deepEqual(answers.map((a) => a.body.toString()), [pid1, pid2]);
+      assert.deepEqual(
+        answers.map((a) => a.body.toString()),
+        [pid1, pid2],
+      );
       // Both accept again once they have answered.
       const more = await Promise.all(Array.from({ length: 8 }, (_, i) => uwsgiRequest({ socket: sock, path: `/more${i}` })));
       for (const r of more) assert.equal(r.status, 200);

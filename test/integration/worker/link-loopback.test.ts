@@ -85,7 +85,7 @@ describe('native link over a unix socket', () => {
     link.close();
   });
 
-  it('a gateway one version ahead reads this build\'s worker over the socket, and its own version directly', async () => {
+  it("a gateway one version ahead reads this build's worker over the socket, and its own version directly", async () => {
     const link = await TestGatewayLink.open(currentPath, NEXT_BUILD);
     assert.deepEqual([link.reader!.writerVersion, link.reader!.readerVersion], [1, 2]);
     for (let i = 0; i < 3; i++) {
@@ -100,7 +100,7 @@ describe('native link over a unix socket', () => {
     same.close();
   });
 
-  it('a worker one version ahead refuses this build\'s gateway with a coded error: upgrade the gateway first', async () => {
+  it("a worker one version ahead refuses this build's gateway with a coded error: upgrade the gateway first", async () => {
     await assert.rejects(TestGatewayLink.open(nextPath), (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_NATIVE_SCHEMA' && /upgrade the gateway first/.test(err.message));
   });
 

@@ -58,14 +58,24 @@ for (const app of ['fetch-app.mjs', 'wsgi-app.mjs', 'node-app.mjs']) {
       // 1 MiB up in uneven framed chunks, no CONTENT_LENGTH: a body of unknown length.
       const upload = pattern(1024 * 1024, 5);
       const rand = rng(11);
-      const echo = await link.request('/echo', async (req) => {
-        for (let pos = 0; pos < upload.length;) {
-          const n = 1 + Math.floor(rand() * 40_000);
-          await req.body(upload.subarray(pos, pos + n));
-          pos += n;
-        }
-        req.end();
-      }, { method: 'POST', headers: [['Host', 'native.test'], ['Content-Type', 'application/x-test']] });
+      const echo = await link.request(
+        '/echo',
+        async (req) => {
+          for (let pos = 0; pos < upload.length; ) {
+            const n = 1 + Math.floor(rand() * 40_000);
+            await req.body(upload.subarray(pos, pos + n));
+            pos += n;
+          }
+          req.end();
+        },
+        {
+          method: 'POST',
+          headers: [
+            ['Host', 'native.test'],
+            ['Content-Type', 'application/x-test'],
+          ],
+        },
+      );
       assert.equal(echo.outcome, 'end');
       assert.equal(echo.head!.status, 200);
       assert.deepEqual(values(echo, 'content-type'), ['application/x-test']);
@@ -112,7 +122,14 @@ describe('portico worker, native link: a gateway of link version 1', () => {
 
   it('is refused with a HELLO_ACK carrying PORTICO_ERR_NATIVE_HANDSHAKE, logged once; the next gateway is served', { timeout: 30_000 }, async () => {
     // What a version 1 gateway sent: PORTICO_LINK 1, and PORTICO_LINK_MAX 2 when it also offered streams.
-    const hello = encodePacketHead({ modifier1: NATIVE_MODIFIER1, vars: [['PORTICO_LINK', '1'], ['PORTICO_HEAD_SCHEMAS', `1:${HEAD_SCHEMAS.current.fingerprint}`], ['PORTICO_LINK_MAX', '2']] });
+    const hello = encodePacketHead({
+      modifier1: NATIVE_MODIFIER1,
+      vars: [
+        ['PORTICO_LINK', '1'],
+        ['PORTICO_HEAD_SCHEMAS', `1:${HEAD_SCHEMAS.current.fingerprint}`],
+        ['PORTICO_LINK_MAX', '2'],
+      ],
+    });
     assert.notDeepEqual(hello, encodeHello());
     const answer = await new Promise<Buffer>((resolve, reject) => {
       const chunks: Buffer[] = [];
@@ -123,8 +140,11 @@ describe('portico worker, native link: a gateway of link version 1', () => {
     });
     assert.equal(answer[0], 16, 'a HELLO_ACK frame, then the close');
     assert.equal(answer.readUInt32LE(1), answer.length - 5);
-    assert.throws(() => parseHelloAck(answer.subarray(5)), (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_NATIVE_HANDSHAKE' &&
-      /refused the link \(PORTICO_ERR_NATIVE_HANDSHAKE\): .*link version 1; this worker speaks 2 only/.test(err.message));
+    assert.throws(
+      () => parseHelloAck(answer.subarray(5)),
+      (err: unknown) =>
+        isPorticoError(err) && err.code === 'PORTICO_ERR_NATIVE_HANDSHAKE' && /refused the link \(PORTICO_ERR_NATIVE_HANDSHAKE\): .*link version 1; this worker speaks 2 only/.test(err.message),
+    );
     await w.worker().waitFor(/PORTICO_ERR_NATIVE_HANDSHAKE: .*the gateway speaks link version 1; this worker speaks 2 only.*\(peer /);
     const link = await TestGatewayLink.open(w.socket);
     assert.equal((await get(link, '/things/2')).head!.status, 200);
@@ -160,11 +180,15 @@ describe('portico worker, native link: aborts and the node kind', () => {
     await behaviour.worker().waitFor(/PORTICO_ERR_APP_EXCEPTION: GET \/stream-then-throw: failed after the head was sent, response aborted/);
 
     // A cancel after REQUEST_END (the client left while the app was working) aborts the app too.
-    const cancelled = await link.request('/wait-abort', async (req) => {
-      req.end();
-      await sleep(50);
-      req.abort();
-    }, GET);
+    const cancelled = await link.request(
+      '/wait-abort',
+      async (req) => {
+        req.end();
+        await sleep(50);
+        req.abort();
+      },
+      GET,
+    );
     assert.equal(cancelled.outcome, 'abort');
     await behaviour.worker().waitFor(/GET \/wait-abort => generated 0 bytes .*\(client aborted\)/);
 
@@ -227,10 +251,21 @@ describe('portico worker, native link: Express 5 as a node-kind app', () => {
     assert.deepEqual([seen.name, seen.q, seen.proto], ['한', { x: '1' }, 'http']);
     assert.deepEqual(values(hello, 'set-cookie'), ['a=1; Path=/', 'b=2; Path=/']);
 
-    const posted = await link.request('/json', async (w) => {
-      await w.body(Buffer.from('{"a":[1,2]}'));
-      w.end();
-    }, { method: 'POST', headers: [['Host', 'native.test'], ['Content-Type', 'application/json'], ['Content-Length', '11']] });
+    const posted = await link.request(
+      '/json',
+      async (w) => {
+        await w.body(Buffer.from('{"a":[1,2]}'));
+        w.end();
+      },
+      {
+        method: 'POST',
+        headers: [
+          ['Host', 'native.test'],
+          ['Content-Type', 'application/json'],
+          ['Content-Length', '11'],
+        ],
+      },
+    );
     assert.equal(posted.outcome, 'end');
     assert.equal(posted.head!.status, 201);
     assert.deepEqual(JSON.parse(posted.body.toString()), { got: { a: [1, 2] } });

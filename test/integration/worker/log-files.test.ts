@@ -40,10 +40,24 @@ function startServer(which: 'uwsgi' | 'portico', dir: string, logArgs: (files: S
   mkdirSync(dir);
   const socket = join(dir, 's.sock');
   const files = { main: join(dir, 'main.log'), req: join(dir, 'req.log') };
-  const proc = which === 'uwsgi'
-    ? startProcess('/usr/bin/uwsgi', ['--strict', '--die-on-term', '--plugin', 'python3,logfile', '--master', '--processes', '1',
-      '--socket', socket, '--wsgi-file', join(fixturesDir, 'log-app.py'), '--need-app', ...logArgs(files)])
-    : startProcess(process.execPath, [porticoBin, 'worker', join(fixturesDir, 'log-app.mjs'), '--socket', socket, '--processes', '1', ...logArgs(files)]);
+  const proc =
+    which === 'uwsgi'
+      ? startProcess('/usr/bin/uwsgi', [
+          '--strict',
+          '--die-on-term',
+          '--plugin',
+          'python3,logfile',
+          '--master',
+          '--processes',
+          '1',
+          '--socket',
+          socket,
+          '--wsgi-file',
+          join(fixturesDir, 'log-app.py'),
+          '--need-app',
+          ...logArgs(files),
+        ])
+      : startProcess(process.execPath, [porticoBin, 'worker', join(fixturesDir, 'log-app.mjs'), '--socket', socket, '--processes', '1', ...logArgs(files)]);
   return { proc, socket, files };
 }
 
@@ -113,19 +127,17 @@ describe('req-logger and logger: separate request and main logs, as uWSGI has th
           await uwsgiRequest({ socket: server.socket, path: '/print' });
         }
         // Each line awaited where uWSGI puts it; then every line is looked for everywhere.
-        await Promise.all(servers.flatMap(({ which, server }) =>
-          (['request', 'error', 'stdout', 'stderr'] as const).map((k) => lineIn(server, c.expect[k][0]!, LINES[which][k]))));
+        await Promise.all(servers.flatMap(({ which, server }) => (['request', 'error', 'stdout', 'stderr'] as const).map((k) => lineIn(server, c.expect[k][0]!, LINES[which][k]))));
       } finally {
         for (const { server } of servers) await server.proc.stop();
       }
-      const [uwsgi, portico] = servers.map(({ which, server }) =>
-        Object.fromEntries((Object.keys(LINES[which]) as Kind[]).map((k) => [k, placesOf(server, LINES[which][k])])));
+      const [uwsgi, portico] = servers.map(({ which, server }) => Object.fromEntries((Object.keys(LINES[which]) as Kind[]).map((k) => [k, placesOf(server, LINES[which][k])])));
       assert.deepEqual(uwsgi, c.expect, `uWSGI:\n${servers[0]!.server.proc.output()}`);
       assert.deepEqual(portico, uwsgi, `portico:\n${servers[1]!.server.proc.output()}`);
     });
   }
 
-  it('--log-maxsize and a logger\'s own maxsize rotate each file; SIGUSR1 reopens both; as root with --uid the files are that user\'s', async () => {
+  it("--log-maxsize and a logger's own maxsize rotate each file; SIGUSR1 reopens both; as root with --uid the files are that user's", async () => {
     const dir = join(tmp.path, 'rotate');
     mkdirSync(dir);
     // --uid's user renames and recreates files in here.
@@ -135,9 +147,22 @@ describe('req-logger and logger: separate request and main logs, as uWSGI has th
     const sock = join(dir, 's.sock');
     const root = process.getuid?.() === 0;
     const nobody = root ? Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' })) : -1;
-    const proc = startProcess(process.execPath, [porticoBin, 'worker', join(fixturesDir, 'fetch-app.mjs'), '--socket', sock, '--processes', '1',
-      '--logger', `file:logfile=${main},maxsize=1500`, '--req-logger', `file:${req}`, '--log-maxsize', '1500',
-      ...(root ? ['--uid', 'nobody', '--gid', 'nogroup'] : [])]);
+    const proc = startProcess(process.execPath, [
+      porticoBin,
+      'worker',
+      join(fixturesDir, 'fetch-app.mjs'),
+      '--socket',
+      sock,
+      '--processes',
+      '1',
+      '--logger',
+      `file:logfile=${main},maxsize=1500`,
+      '--req-logger',
+      `file:${req}`,
+      '--log-maxsize',
+      '1500',
+      ...(root ? ['--uid', 'nobody', '--gid', 'nogroup'] : []),
+    ]);
     try {
       await fileText(main, /accepting on/, proc);
       if (root) for (const f of [main, req]) assert.equal(statSync(f).uid, nobody, `${f} belongs to --uid's user`);
@@ -165,13 +190,23 @@ describe('req-logger and logger: separate request and main logs, as uWSGI has th
     } finally {
       assert.equal(await proc.stop(), 0);
     }
-    const all = (prefix: string): string => readdirSync(dir).filter((f) => f.startsWith(prefix)).map((f) => readFileSync(join(dir, f), 'utf8')).join('');
-    assert.equal(all('req.log').split('\n').filter((l) => / GET \/r\d+ => /.test(l)).length, 13, 'every request line is in one of the request files');
+    const all = (prefix: string): string =>
+      readdirSync(dir)
+        .filter((f) => f.startsWith(prefix))
+        .map((f) => readFileSync(join(dir, f), 'utf8'))
+        .join('');
+    assert.equal(
+      all('req.log')
+        .split('\n')
+        .filter((l) => / GET \/r\d+ => /.test(l)).length,
+      13,
+      'every request line is in one of the request files',
+    );
     // Each rotation is told in the main log (whichever of its files was current then).
     for (const f of [main, req]) assert.ok(all('main.log').includes(`--log-maxsize: ${f} passed 1500 bytes: rotated to ${f}.`), f);
   });
 
-  it('the gateway\'s access lines go to --req-logger too (portico serve and portico gateway); the gateway reopens on SIGUSR1', async () => {
+  it("the gateway's access lines go to --req-logger too (portico serve and portico gateway); the gateway reopens on SIGUSR1", async () => {
     const dir = join(tmp.path, 'front');
     mkdirSync(join(dir, 'static'), { recursive: true });
     writeFileSync(join(dir, 'static', 'a.txt'), 'a');
@@ -180,11 +215,34 @@ describe('req-logger and logger: separate request and main logs, as uWSGI has th
     const gateway = files('gateway');
     const [servePort, gatewayPort] = [await freePort(), await freePort()];
     const procs = [
-      startProcess(process.execPath, [porticoBin, 'serve', join(fixturesDir, 'fetch-app.mjs'), '--http', `127.0.0.1:${servePort}`, '--workers', '1',
-        '--static', `/s=${join(dir, 'static')}`, '--req-logger', `file:${serve.req}`, '--logger', `file:${serve.main}`]),
+      startProcess(process.execPath, [
+        porticoBin,
+        'serve',
+        join(fixturesDir, 'fetch-app.mjs'),
+        '--http',
+        `127.0.0.1:${servePort}`,
+        '--workers',
+        '1',
+        '--static',
+        `/s=${join(dir, 'static')}`,
+        '--req-logger',
+        `file:${serve.req}`,
+        '--logger',
+        `file:${serve.main}`,
+      ]),
       // Nothing listens at the upstream: a 502, which the gateway logs as an access line and an error.
-      startProcess(process.execPath, [porticoBin, 'gateway', '--http', `127.0.0.1:${gatewayPort}`, '--upstream', `uwsgi://unix:${join(dir, 'none.sock')}`,
-        '--req-logger', `file:${gateway.req}`, '--logger', `file:${gateway.main}`]),
+      startProcess(process.execPath, [
+        porticoBin,
+        'gateway',
+        '--http',
+        `127.0.0.1:${gatewayPort}`,
+        '--upstream',
+        `uwsgi://unix:${join(dir, 'none.sock')}`,
+        '--req-logger',
+        `file:${gateway.req}`,
+        '--logger',
+        `file:${gateway.main}`,
+      ]),
     ] as const;
     try {
       await Promise.all([fileText(serve.main, /behind http:/, procs[0]), fileText(gateway.main, /http on http:/, procs[1])]);

@@ -59,7 +59,10 @@ describe('--log-maxsize', { timeout: 60_000 }, () => {
   });
 
   it('refused at start without --logto, or with a size that is not a number of bytes', () => {
-    for (const [args, why] of [[['--log-maxsize', '1000'], /--log-maxsize rotates log files: give --logto FILE, --logger file:PATH or --req-logger file:PATH too/], [['--logto', join(tmp.path, 'x.log'), '--log-maxsize', '1MB'], /--log-maxsize must be a number of bytes/]] as const) {
+    for (const [args, why] of [
+      [['--log-maxsize', '1000'], /--log-maxsize rotates log files: give --logto FILE, --logger file:PATH or --req-logger file:PATH too/],
+      [['--logto', join(tmp.path, 'x.log'), '--log-maxsize', '1MB'], /--log-maxsize must be a number of bytes/],
+    ] as const) {
       const r = spawnSync(process.execPath, [porticoBin, 'worker', join(fixturesDir, 'fetch-app.mjs'), '--socket', join(tmp.path, 'never.sock'), ...args], { encoding: 'utf8' });
       assert.equal(r.status, 1);
       assert.match(r.stderr, /PORTICO_ERR_INVALID_OPTION/);

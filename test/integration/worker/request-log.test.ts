@@ -13,7 +13,8 @@ import { makeTmpDir } from '../../../support/tmp-dir.js';
 import { needPeer, uwsgiMissing } from '../../support/peers.js';
 
 /** uWSGI's line, every field captured: pid, req, addr, vars, bytes, date, method, uri, body, ms, proto, status, headers, bytes, switches, core. */
-const LINE = /^\[pid: (\d+)\|app: 0\|req: (\d+)\/(\d+)\] (\S*) \(\) \{(\d+) vars in (\d+) bytes\} \[((?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 123]\d \d\d:\d\d:\d\d \d{4})\] (\S+) (\S+) => generated (\d+) bytes in (\d+) msecs \((HTTP\/1\.[01]) (\d{3})\) (\d+) headers in (\d+) bytes \((\d+) switches on core (\d+)\)$/m;
+const LINE =
+  /^\[pid: (\d+)\|app: 0\|req: (\d+)\/(\d+)\] (\S*) \(\) \{(\d+) vars in (\d+) bytes\} \[((?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 123]\d \d\d:\d\d:\d\d \d{4})\] (\S+) (\S+) => generated (\d+) bytes in (\d+) msecs \((HTTP\/1\.[01]) (\d{3})\) (\d+) headers in (\d+) bytes \((\d+) switches on core (\d+)\)$/m;
 
 describe('the request log line, against real uWSGI', { skip: needPeer(uwsgiMissing()), timeout: 60_000 }, () => {
   const tmp = makeTmpDir('request-log');
@@ -23,8 +24,7 @@ describe('the request log line, against real uWSGI', { skip: needPeer(uwsgiMissi
   const porticoSock = join(tmp.path, 'portico.sock');
 
   before(async () => {
-    uwsgi = startProcess('/usr/bin/uwsgi', ['--strict', '--die-on-term', '--plugin', 'python3', '--socket', uwsgiSock,
-      '--wsgi-file', join(fixturesDir, 'odd-status-app.py'), '--need-app']);
+    uwsgi = startProcess('/usr/bin/uwsgi', ['--strict', '--die-on-term', '--plugin', 'python3', '--socket', uwsgiSock, '--wsgi-file', join(fixturesDir, 'odd-status-app.py'), '--need-app']);
     await uwsgi.waitFor(/spawned uWSGI worker 1 \(and the only\)/);
     worker = await startWorker(join(fixturesDir, 'wsgi-app.mjs'), porticoSock);
   });
@@ -35,11 +35,15 @@ describe('the request log line, against real uWSGI', { skip: needPeer(uwsgiMissi
   });
 
   it('the same packet: the same vars count and size, a line of the same shape', async () => {
-    const headers: Array<[string, string]> = [['Host', 'example.com'], ['User-Agent', 'log-test'], ['Accept', '*/*']];
+    const headers: Array<[string, string]> = [
+      ['Host', 'example.com'],
+      ['User-Agent', 'log-test'],
+      ['Accept', '*/*'],
+    ];
     await uwsgiRequest({ socket: uwsgiSock, path: '/?q=1', headers });
     await uwsgiRequest({ socket: porticoSock, path: '/?q=1', headers });
-    const theirs = (await uwsgi!.waitFor(LINE));
-    const ours = (await worker!.waitFor(LINE));
+    const theirs = await uwsgi!.waitFor(LINE);
+    const ours = await worker!.waitFor(LINE);
     // vars: uWSGI counts keys and values; bytes: the packet's datasize.
     assert.equal(ours[5], theirs[5], `vars count: ours ${ours[0]}\ntheirs ${theirs[0]}`);
     assert.equal(ours[6], theirs[6]);
@@ -57,7 +61,16 @@ describe('the request log line, against real uWSGI', { skip: needPeer(uwsgiMissi
     const template = '%(addr) - %(user) "%(method) %(uri) %(proto)" %(status) %(size) "%(referer)" "%(uagent)" %(host) %(var.HTTP_X_ID) vars=%(vars) core=%(core)';
     const w = await startWorker(join(fixturesDir, 'wsgi-app.mjs'), sock, ['--logformat', template]);
     try {
-      await uwsgiRequest({ socket: sock, path: '/?q=1', headers: [['Host', 'example.com'], ['User-Agent', 'log-test'], ['Referer', 'http://r/'], ['X-Id', 'abc']] });
+      await uwsgiRequest({
+        socket: sock,
+        path: '/?q=1',
+        headers: [
+          ['Host', 'example.com'],
+          ['User-Agent', 'log-test'],
+          ['Referer', 'http://r/'],
+          ['X-Id', 'abc'],
+        ],
+      });
       const line = await w.waitFor(/^127\.0\.0\.1 - - "GET .*$/m);
       assert.match(line[0], /^127\.0\.0\.1 - - "GET \/\?q=1 HTTP\/1\.1" 200 \d+ "http:\/\/r\/" "log-test" example\.com abc vars=\d+ core=0$/);
     } finally {

@@ -104,8 +104,10 @@ describe('pidfiles, privileges and leftovers', () => {
     const pidfile = join(tmp.path, 'live.pid');
     writeFileSync(pidfile, `${process.pid}\n`);
     const sock = join(tmp.path, 'second.sock');
-    const r = await run(process.execPath, [porticoBin, 'worker', APP, '--socket', sock, '--pidfile', pidfile], { timeout: 10_000, killSignal: 'SIGKILL' })
-      .then(() => assert.fail('a second instance started on a live pidfile'), (err: { code: number; stderr: string }) => err);
+    const r = await run(process.execPath, [porticoBin, 'worker', APP, '--socket', sock, '--pidfile', pidfile], { timeout: 10_000, killSignal: 'SIGKILL' }).then(
+      () => assert.fail('a second instance started on a live pidfile'),
+      (err: { code: number; stderr: string }) => err,
+    );
     assert.equal(r.code, 1);
     assert.match(r.stderr, new RegExp(`^portico: PORTICO_ERR_PIDFILE_IN_USE: .*holds pid ${process.pid}, which is running`, 'm'));
     assert.doesNotMatch(r.stderr, /^\s+at /m);

@@ -23,7 +23,10 @@ describe('nginx -> portico worker --otel', { timeout: 60_000 }, () => {
     const socket = join(tmp.path, 'worker.sock');
     // nginx's workers run as nobody: the socket must be connectable by others.
     worker = await startWorker(join(fixturesDir, 'trace-apps', 'wsgi.mjs'), socket, ['--chmod-socket', '666', '--otel'], [], {
-      ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '10',
+      ...process.env,
+      OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_BSP_SCHEDULE_DELAY: '10',
     });
     nginx = await startNginx(tmp.path, socket);
   });

@@ -33,7 +33,7 @@ describe('docs/errors.md and common/errors.ts agree', () => {
     assert.deepEqual(twice, []);
   });
 
-  test('a row\'s status, when it gives one, is the code\'s status', () => {
+  test("a row's status, when it gives one, is the code's status", () => {
     // "—" (no HTTP answer: the CLI exits) and "499 (log only)" are allowed; a number must match.
     const wrong = rows
       .filter((r) => defined.has(r.code) && /^\d{3}/.test(r.status))
@@ -44,7 +44,13 @@ describe('docs/errors.md and common/errors.ts agree', () => {
 
   test('no doc names a code that does not exist', () => {
     // All of docs/ and the READMEs: a code renamed in common/errors.ts must be renamed there too.
-    const files = [join(repoRoot, 'README.md'), join(repoRoot, 'bench', 'README.md'), ...readdirSync(join(repoRoot, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join(repoRoot, 'docs', f))];
+    const files = [
+      join(repoRoot, 'README.md'),
+      join(repoRoot, 'bench', 'README.md'),
+      ...readdirSync(join(repoRoot, 'docs'))
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => join(repoRoot, 'docs', f)),
+    ];
     const unknown: string[] = [];
     for (const file of files) {
       for (const [code] of readFileSync(file, 'utf8').matchAll(CODE)) {
@@ -82,13 +88,14 @@ describe('the docs name only options portico has', () => {
     let porticoColumn = false;
     for (const line of doc.split('\n')) {
       if (!line.startsWith('|')) continue;
-      const cells = line.split(/(?<!\\)\|/).slice(1, -1).map((c) => c.trim());
+      const cells = line
+        .split(/(?<!\\)\|/)
+        .slice(1, -1)
+        .map((c) => c.trim());
       if (cells[1] === 'portico') porticoColumn = true;
       if (!porticoColumn || cells.length < 3 || /^-+$/.test(cells[1]!) || cells[1] === 'portico') continue;
       // "the same names": the other server's names, in the first column, are portico's too.
-      const names = /^the same names?\b/.test(cells[1]!)
-        ? [...cells[0]!.matchAll(/`-{0,2}([a-z][a-z0-9_-]*)/g)].map((m) => m[1]!)
-        : flagsIn(cells[1]!);
+      const names = /^the same names?\b/.test(cells[1]!) ? [...cells[0]!.matchAll(/`-{0,2}([a-z][a-z0-9_-]*)/g)].map((m) => m[1]!) : flagsIn(cells[1]!);
       for (const n of names) if (!known.has(n)) unknown.push(`${n} (row: ${cells[0]})`);
     }
     assert.deepEqual(unknown, []);

@@ -6,11 +6,33 @@ import { isPorticoError } from '../../../common/errors.js';
 import { compileLogFormat } from '../../../common/log-format.js';
 import type { RequestRecord } from '../../../common/logger.js';
 
-const vars = new Map([['HTTP_HOST', 'example.com'], ['HTTP_USER_AGENT', 'curl/8'], ['CONTENT_LENGTH', '12'], ['HTTP_X_REQUEST_ID', 'abc']]);
+const vars = new Map([
+  ['HTTP_HOST', 'example.com'],
+  ['HTTP_USER_AGENT', 'curl/8'],
+  ['CONTENT_LENGTH', '12'],
+  ['HTTP_X_REQUEST_ID', 'abc'],
+]);
 const record: RequestRecord = {
-  pid: 321, workerRequests: 5, totalRequests: 9, remoteAddr: '10.0.0.1', remoteUser: '', varsCount: 14, varsBytes: 400,
-  startedAt: Date.UTC(2026, 0, 2, 3, 4, 5, 678), method: 'POST', uri: '/up?x=1', bodyBytes: 100, durationMs: 12.3456, protocol: 'HTTP/1.1',
-  status: 201, headersCount: 3, headersBytes: 80, switches: 2, workerId: 4, vars: { get: (n) => vars.get(n) }, aborted: false,
+  pid: 321,
+  workerRequests: 5,
+  totalRequests: 9,
+  remoteAddr: '10.0.0.1',
+  remoteUser: '',
+  varsCount: 14,
+  varsBytes: 400,
+  startedAt: Date.UTC(2026, 0, 2, 3, 4, 5, 678),
+  method: 'POST',
+  uri: '/up?x=1',
+  bodyBytes: 100,
+  durationMs: 12.3456,
+  protocol: 'HTTP/1.1',
+  status: 201,
+  headersCount: 3,
+  headersBytes: 80,
+  switches: 2,
+  workerId: 4,
+  vars: { get: (n) => vars.get(n) },
+  aborted: false,
 };
 
 describe('compileLogFormat', () => {
@@ -35,6 +57,9 @@ describe('compileLogFormat', () => {
   });
 
   it('an unknown variable is PORTICO_ERR_INVALID_OPTION naming it and the known ones', () => {
-    assert.throws(() => compileLogFormat('%(status) %(nope)'), (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_INVALID_OPTION' && /unknown variable %\(nope\); known: uri, method/.test(err.message));
+    assert.throws(
+      () => compileLogFormat('%(status) %(nope)'),
+      (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_INVALID_OPTION' && /unknown variable %\(nope\); known: uri, method/.test(err.message),
+    );
   });
 });

@@ -31,7 +31,10 @@ describe('otelSettings', () => {
     assert.equal(otelSettings(true, { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' })?.protocol, 'http/json');
     assert.equal(otelSettings(true, { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json' })?.protocol, 'http/json');
     for (const env of [{ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }, { OTEL_TRACES_EXPORTER: 'zipkin' }]) {
-      assert.throws(() => otelSettings(true, env), (err) => isPorticoError(err) && err.code === 'PORTICO_ERR_INVALID_OPTION');
+      assert.throws(
+        () => otelSettings(true, env),
+        (err) => isPorticoError(err) && err.code === 'PORTICO_ERR_INVALID_OPTION',
+      );
     }
   });
 });
@@ -40,7 +43,9 @@ describe('portico serve --otel with a protocol it does not send', () => {
   it('exits 1 with one line, before anything binds', async () => {
     const port = await freePort();
     const r = spawnSync(process.execPath, [porticoBin, 'serve', join(fixturesDir, 'trace-apps', 'fetch.mjs'), '--http', `127.0.0.1:${port}`, '--otel'], {
-      env: { ...process.env, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }, encoding: 'utf8', timeout: 30_000,
+      env: { ...process.env, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' },
+      encoding: 'utf8',
+      timeout: 30_000,
     });
     assert.equal(r.status, 1);
     assert.match(r.stderr, /PORTICO_ERR_INVALID_OPTION: .*OTEL_EXPORTER_OTLP_PROTOCOL=grpc/);
@@ -54,7 +59,10 @@ describe('portico serve --otel with no collector listening', { timeout: 60_000 }
     const nobody = await freePort();
     front = await startServe(join(fixturesDir, 'trace-apps', 'fetch.mjs'), ['--otel'], {
       // A short export timeout: the exporter retries a refused connection until it runs out.
-      ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${nobody}`, OTEL_BSP_SCHEDULE_DELAY: '10', OTEL_EXPORTER_OTLP_TIMEOUT: '300',
+      ...process.env,
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${nobody}`,
+      OTEL_BSP_SCHEDULE_DELAY: '10',
+      OTEL_EXPORTER_OTLP_TIMEOUT: '300',
     });
   });
   after(() => front?.stop());

@@ -6,9 +6,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
 import { AggregatorRegistry } from 'prom-client';
-import {
-  BUCKETS_SECONDS, CLIENT_CLOSED, REQUEST_METRICS_LENGTH, RequestCounters, addCounts, gatewayMetricsJSON, recordRequest, requestMetricsJSON,
-} from '../../../common/request-metrics.js';
+import { BUCKETS_SECONDS, CLIENT_CLOSED, REQUEST_METRICS_LENGTH, RequestCounters, addCounts, gatewayMetricsJSON, recordRequest, requestMetricsJSON } from '../../../common/request-metrics.js';
 
 /** The values of an exposition's lines for `name`, by their labels. */
 function samples(text: string, name: string): Record<string, number> {
@@ -81,12 +79,21 @@ describe('RequestCounters (the gateway)', () => {
     cut.emit('close');
     assert.equal(counters.inFlight, 0);
     const text = await AggregatorRegistry.aggregate([gatewayMetricsJSON({ requestMetrics: counters, queueDepth: 4 })]).metrics();
-    assert.deepEqual(samples(text, 'portico_gateway_requests_total'), { '{status_class="1xx"}': 0, '{status_class="2xx"}': 0, '{status_class="3xx"}': 1, '{status_class="4xx"}': 1, '{status_class="5xx"}': 0 });
+    assert.deepEqual(samples(text, 'portico_gateway_requests_total'), {
+      '{status_class="1xx"}': 0,
+      '{status_class="2xx"}': 0,
+      '{status_class="3xx"}': 1,
+      '{status_class="4xx"}': 1,
+      '{status_class="5xx"}': 0,
+    });
     assert.deepEqual(samples(text, 'portico_gateway_queue_depth'), { '': 4 });
     assert.deepEqual(samples(text, 'portico_gateway_requests_in_flight'), { '': 0 });
   });
 
   it('without counters (no --metrics), only the queue depth', () => {
-    assert.deepEqual(gatewayMetricsJSON({ requestMetrics: null, queueDepth: 0 }).map((m) => m.name), ['portico_gateway_queue_depth']);
+    assert.deepEqual(
+      gatewayMetricsJSON({ requestMetrics: null, queueDepth: 0 }).map((m) => m.name),
+      ['portico_gateway_queue_depth'],
+    );
   });
 });

@@ -14,7 +14,11 @@ after(() => tmp.cleanup());
 
 describe('ini reader', () => {
   it('reads [uwsgi] and [portico], keeps repeated keys and line numbers, skips comments and other sections', () => {
-    const entries = parseIni('; top comment\n[other]\nsocket = no\n[uwsgi]\n# comment\nstatic-map = /a=x\r\nstatic-map = /b=y\n[portico]\n  master = false  \nlogformat = a # not a comment\n', 'f.ini', {});
+    const entries = parseIni(
+      '; top comment\n[other]\nsocket = no\n[uwsgi]\n# comment\nstatic-map = /a=x\r\nstatic-map = /b=y\n[portico]\n  master = false  \nlogformat = a # not a comment\n',
+      'f.ini',
+      {},
+    );
     assert.deepEqual(entries, [
       { key: 'static-map', value: '/a=x', line: 6 },
       { key: 'static-map', value: '/b=y', line: 7 },
@@ -52,7 +56,10 @@ describe('ini expansions', () => {
 
   it('an @() that fails is PORTICO_ERR_INVALID_OPTION naming the file', () => {
     const missing = join(tmp.path, 'missing.txt');
-    assert.throws(() => parseIni(`[uwsgi]\na = @(${missing})\n`, 'f.ini', {}), (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_INVALID_OPTION' && err.message.includes(`f.ini: @(${missing}) failed`));
+    assert.throws(
+      () => parseIni(`[uwsgi]\na = @(${missing})\n`, 'f.ini', {}),
+      (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_INVALID_OPTION' && err.message.includes(`f.ini: @(${missing}) failed`),
+    );
     assert.throws(() => parseIni('[uwsgi]\na = @(exec://exit 3)\n', 'f.ini', {}), /f\.ini: @\(exec:\/\/exit 3\) failed/);
   });
 
@@ -90,6 +97,9 @@ describe('readIniFile', () => {
 
   it('an unreadable file is PORTICO_ERR_INVALID_OPTION naming it', () => {
     const file = join(tmp.path, 'nope.ini');
-    assert.throws(() => readIniFile(file, {}), (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_INVALID_OPTION' && err.message.includes(`cannot read --ini ${file}`));
+    assert.throws(
+      () => readIniFile(file, {}),
+      (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_INVALID_OPTION' && err.message.includes(`cannot read --ini ${file}`),
+    );
   });
 });

@@ -20,9 +20,19 @@ describe('Master.scale', () => {
   it('SIGTTIN stops at the --processes bound: no worker past it is forked', () => {
     const log = new Lines();
     const master = new Master({
-      main: '/nonexistent', workerArgv: [], processes: defaults.maxProcesses, shared: null, runDir: tmp.path,
-      harakiriSeconds: 0, harakiriGraceSeconds: 0, maxRequests: 0, maxRequestsJitter: 0, reloadOnRssMb: 0,
-      minWorkerLifetimeSeconds: 1, gracefulTimeoutSeconds: 1, log,
+      main: '/nonexistent',
+      workerArgv: [],
+      processes: defaults.maxProcesses,
+      shared: null,
+      runDir: tmp.path,
+      harakiriSeconds: 0,
+      harakiriGraceSeconds: 0,
+      maxRequests: 0,
+      maxRequestsJitter: 0,
+      reloadOnRssMb: 0,
+      minWorkerLifetimeSeconds: 1,
+      gracefulTimeoutSeconds: 1,
+      log,
     });
     master.scale(1);
     assert.equal(master.processes, defaults.maxProcesses);

@@ -47,7 +47,7 @@ describe('listenError', () => {
     assert.match(tcp.message, /0\.0\.0\.0:80: ports below 1024 need root or CAP_NET_BIND_SERVICE/);
   });
 
-  it('EADDRINUSE is PORTICO_ERR_SOCKET_IN_USE; anything else PORTICO_ERR_INVALID_OPTION with the system\'s words; the cause is kept', () => {
+  it("EADDRINUSE is PORTICO_ERR_SOCKET_IN_USE; anything else PORTICO_ERR_INVALID_OPTION with the system's words; the cause is kept", () => {
     const cause = errno('EADDRINUSE');
     const inUse = listenError(cause, { kind: 'tcp', host: '127.0.0.1', port: 8000 });
     assert.equal(inUse.code, 'PORTICO_ERR_SOCKET_IN_USE');

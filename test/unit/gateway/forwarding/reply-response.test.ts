@@ -58,7 +58,10 @@ test('a header node:http refuses (a CR in a value, a name that is not a token) t
   const errors: string[] = [];
   app.get('/', (_request, reply) => {
     const res = new ReplyResponse(reply);
-    for (const headers of [['X-Bad', 'a\r\nInjected: 1'], ['Bad Name', 'x']]) {
+    for (const headers of [
+      ['X-Bad', 'a\r\nInjected: 1'],
+      ['Bad Name', 'x'],
+    ]) {
       try {
         res.writeHead(200, headers);
       } catch (err) {

@@ -85,7 +85,7 @@ function takeOne(client: Client): void {
   release();
 }
 
-describe('StreamFlow: the client\'s bytes within the worker\'s window', () => {
+describe("StreamFlow: the client's bytes within the worker's window", () => {
   it('go out as REQUEST_BODY; the source pauses when the window is spent and resumes when credit reopens it', () => {
     const flow = new Flow(9);
     const source = new PassThrough();
@@ -94,7 +94,10 @@ describe('StreamFlow: the client\'s bytes within the worker\'s window', () => {
     assert.equal(source.isPaused(), false);
     flow.send(Buffer.from('x'), source);
     assert.equal(source.isPaused(), true, 'the window is spent');
-    assert.deepEqual(flow.frames(), [[FrameType.RequestBody, 9, `${REQUEST_WINDOW - 1} bytes`], [FrameType.RequestBody, 9, 'x']]);
+    assert.deepEqual(flow.frames(), [
+      [FrameType.RequestBody, 9, `${REQUEST_WINDOW - 1} bytes`],
+      [FrameType.RequestBody, 9, 'x'],
+    ]);
     flow.credited(1, source);
     assert.equal(source.isPaused(), false);
   });
@@ -107,11 +110,11 @@ describe('StreamFlow: the client\'s bytes within the worker\'s window', () => {
     assert.equal(source.isPaused(), true, 'back to 0: still nothing to send');
     flow.over(true, false);
     flow.credited(REQUEST_WINDOW, source);
-    assert.equal(source.isPaused(), true, 'REQUEST_END went: the source is not this stream\'s any more');
+    assert.equal(source.isPaused(), true, "REQUEST_END went: the source is not this stream's any more");
   });
 });
 
-describe('StreamFlow: the worker\'s bytes credited as the client takes them', () => {
+describe("StreamFlow: the worker's bytes credited as the client takes them", () => {
   it('credits at half of RESPONSE_WINDOW, with the exact count, and starts counting again', () => {
     const flow = new Flow(3);
     const client = new Client(RESPONSE_WINDOW * 4);
@@ -123,7 +126,7 @@ describe('StreamFlow: the worker\'s bytes credited as the client takes them', ()
     assert.deepEqual(flow.frames(), []);
   });
 
-  it('nothing while the client\'s socket is backed up; all that it took once it drains', async () => {
+  it("nothing while the client's socket is backed up; all that it took once it drains", async () => {
     const flow = new Flow(5);
     const client = new Client(1024);
     flow.pass(Buffer.alloc(2048), client);
@@ -135,7 +138,7 @@ describe('StreamFlow: the worker\'s bytes credited as the client takes them', ()
     assert.deepEqual(flow.frames(), [[FrameType.ResponseCredit, 5, 2048 + RESPONSE_WINDOW]]);
   });
 
-  it('while the client is backed up, even bytes that need no room wait for its \'drain\' to be credited', async () => {
+  it("while the client is backed up, even bytes that need no room wait for its 'drain' to be credited", async () => {
     const flow = new Flow(5);
     const client = new Client(1024);
     flow.pass(Buffer.alloc(2048), client);
@@ -150,7 +153,7 @@ describe('StreamFlow: the worker\'s bytes credited as the client takes them', ()
     assert.deepEqual(flow.frames(), [[FrameType.ResponseCredit, 5, 2148 + RESPONSE_WINDOW]]);
   });
 
-  it('bytes dropped (a HEAD answer\'s body) are credited as if taken', () => {
+  it("bytes dropped (a HEAD answer's body) are credited as if taken", () => {
     const flow = new Flow(7);
     flow.pass(Buffer.alloc(RESPONSE_WINDOW / 2), null);
     assert.deepEqual(flow.frames(), [[FrameType.ResponseCredit, 7, RESPONSE_WINDOW / 2]]);
@@ -163,7 +166,7 @@ describe('StreamFlow: the worker\'s bytes credited as the client takes them', ()
     assert.deepEqual(flow.frames(), []);
   });
 
-  it('the link closing is the user\'s to handle once, and not at all once the stream is over', () => {
+  it("the link closing is the user's to handle once, and not at all once the stream is over", () => {
     const flow = new Flow(1);
     flow.closed(new PorticoError('PORTICO_ERR_UPSTREAM_ABORTED'));
     flow.closed(new PorticoError('PORTICO_ERR_UPSTREAM_CONNECT'));

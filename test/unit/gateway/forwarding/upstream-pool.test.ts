@@ -39,14 +39,21 @@ describe('parseUpstream and upstreamSpec', () => {
 
   it('a scheme with no socket after it is PORTICO_ERR_INVALID_OPTION', () => {
     for (const spec of ['portico://', 'uwsgi://', '']) {
-      assert.throws(() => parseUpstream(spec), (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_INVALID_OPTION', JSON.stringify(spec));
+      assert.throws(
+        () => parseUpstream(spec),
+        (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_INVALID_OPTION',
+        JSON.stringify(spec),
+      );
     }
   });
 });
 
 describe('UpstreamPool admission', () => {
   it('refuses a concurrency below 1', () => {
-    assert.throws(() => new UpstreamPool(upstreams(1), 0), (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_INVALID_OPTION');
+    assert.throws(
+      () => new UpstreamPool(upstreams(1), 0),
+      (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_INVALID_OPTION',
+    );
   });
 
   it('least outstanding first; ties go round-robin, so an idle pool spreads its first requests', () => {
@@ -154,7 +161,7 @@ describe('UpstreamPool removal and stalls', () => {
     assert.deepEqual(await waiting, { kind: 'upstream', upstream: a }, 'its free slot goes to the waiter once it answers');
   });
 
-  it('a stalled upstream\'s freed slot goes to nobody while another answers', () => {
+  it("a stalled upstream's freed slot goes to nobody while another answers", () => {
     const [a, b] = upstreams(2) as [Upstream, Upstream];
     const pool = new UpstreamPool([a, b], 1);
     granted(pool.admit(NONE));

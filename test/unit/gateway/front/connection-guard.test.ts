@@ -14,15 +14,27 @@ interface Conn extends GuardedConnection {
 }
 
 function conn(name: string): Conn {
-  const socket = { closed: false, destroyed: false, remoteAddress: '127.0.0.1', destroy(): void {
-    this.closed = true;
-    this.destroyed = true;
-  } };
+  const socket = {
+    closed: false,
+    destroyed: false,
+    remoteAddress: '127.0.0.1',
+    destroy(): void {
+      this.closed = true;
+      this.destroyed = true;
+    },
+  };
   return { name, socket: socket as unknown as Socket & { closed: boolean }, waiting: Waiting.No, waitingSince: 0, waitPrev: null, waitNext: null };
 }
 
 const limits: HttpLimits = {
-  requestLine: 8190, fields: 100, fieldSize: 8190, headersTimeoutMs: 10_000, requestTimeoutMs: 60_000, keepAliveTimeoutMs: 5_000, maxConnections: 3, bodyLimit: 1 << 20,
+  requestLine: 8190,
+  fields: 100,
+  fieldSize: 8190,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 3,
+  bodyLimit: 1 << 20,
 };
 
 describe('connection guard wait lists', () => {

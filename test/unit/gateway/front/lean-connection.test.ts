@@ -63,7 +63,14 @@ class Host extends EventEmitter implements LeanHost {
     super();
     this.bodyLimit = bodyLimit;
     const limits = {
-      requestLine: 8190, fields: 100, fieldSize: 8190, headersTimeoutMs: 60_000, requestTimeoutMs: 60_000, keepAliveTimeoutMs: 60_000, maxConnections: 100, bodyLimit,
+      requestLine: 8190,
+      fields: 100,
+      fieldSize: 8190,
+      headersTimeoutMs: 60_000,
+      requestTimeoutMs: 60_000,
+      keepAliveTimeoutMs: 60_000,
+      maxConnections: 100,
+      bodyLimit,
     };
     this.guard = new ConnectionGuard<LeanConnection>(limits, new Logger({ disableRequests: true }), (conn) => conn.abandon());
     guards.push(this.guard);
@@ -204,7 +211,11 @@ describe('LeanConnection: heads', { timeout: 60_000 }, () => {
     };
     client.socket.write(get('/first') + get('/second') + get('/third'));
     await once(host, 'request');
-    assert.deepEqual(host.heads.map((h) => h.url), ['/first'], 'the others wait while /first is answered');
+    assert.deepEqual(
+      host.heads.map((h) => h.url),
+      ['/first'],
+      'the others wait while /first is answered',
+    );
     answerWithUrl(held!);
     await client.until('/third');
     assert.deepEqual(bodies(client.text), ['/first', '/second', '/third']);
@@ -219,7 +230,11 @@ describe('LeanConnection: heads', { timeout: 60_000 }, () => {
     server.emit('data', Buffer.from(get('/lean') + get('/node') + get('/after')));
     await client.closed();
     assert.deepEqual(host.handedOff, [get('/node') + get('/after')]);
-    assert.deepEqual(host.heads.map((h) => h.url), ['/lean', '/node'], 'nothing after it is parsed here');
+    assert.deepEqual(
+      host.heads.map((h) => h.url),
+      ['/lean', '/node'],
+      'nothing after it is parsed here',
+    );
     assert.match(client.text, /\/leanHANDED TO NODE$/);
     assert.equal(host.forgotten, 1, 'the front forgets it');
   });
@@ -309,7 +324,10 @@ describe('LeanConnection: bodies', { timeout: 60_000 }, () => {
     host.onRequest = () => {};
     client.socket.write('POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n12345\r\n5\r\n67890\r\n');
     await client.closed();
-    assert.deepEqual(host.failures.map((e) => e.code), ['PORTICO_ERR_BODY_TOO_LARGE']);
+    assert.deepEqual(
+      host.failures.map((e) => e.code),
+      ['PORTICO_ERR_BODY_TOO_LARGE'],
+    );
   });
 
   it('Expect: 100-continue is answered at once, before the body is sent', async () => {
@@ -323,7 +341,7 @@ describe('LeanConnection: bodies', { timeout: 60_000 }, () => {
     client.socket.destroy();
   });
 
-  it('a body cut short by the client\'s FIN: the connection closes and the request hears \'close\' incomplete', async () => {
+  it("a body cut short by the client's FIN: the connection closes and the request hears 'close' incomplete", async () => {
     const { host, client } = await connection();
     let req: LeanBodyRequest | null = null;
     host.onRequest = (asked) => {
@@ -342,12 +360,16 @@ describe('LeanConnection: bodies', { timeout: 60_000 }, () => {
 });
 
 describe('LeanConnection: keep-alive, close and the client', { timeout: 60_000 }, () => {
-  it('the client\'s Connection: close: the response says so and the connection closes after it', async () => {
+  it("the client's Connection: close: the response says so and the connection closes after it", async () => {
     const { host, client } = await connection();
     client.socket.write(get('/last', 'Connection: close\r\n') + get('/never'));
     await client.closed();
     assert.deepEqual(bodies(client.text), ['/last']);
-    assert.deepEqual(host.heads.map((h) => h.url), ['/last'], 'what follows is never parsed');
+    assert.deepEqual(
+      host.heads.map((h) => h.url),
+      ['/last'],
+      'what follows is never parsed',
+    );
     assert.match(client.text, /\r\nConnection: close\r\n/);
   });
 
@@ -384,7 +406,7 @@ describe('LeanConnection: keep-alive, close and the client', { timeout: 60_000 }
     assert.match(client.text, /\r\nConnection: close\r\n/);
   });
 
-  it('a client that goes away mid-response: the response hears \'close\' without \'finish\'', async () => {
+  it("a client that goes away mid-response: the response hears 'close' without 'finish'", async () => {
     const { host, client } = await connection();
     host.onRequest = ({ res }) => res.writeHead(200, ['Content-Length', '100']);
     client.socket.write(get('/slow'));
@@ -398,7 +420,7 @@ describe('LeanConnection: keep-alive, close and the client', { timeout: 60_000 }
     assert.equal(asked.res.destroyed, true);
   });
 
-  it('a client that stops reading: write() says false, and \'drain\' comes once it reads again', async () => {
+  it("a client that stops reading: write() says false, and 'drain' comes once it reads again", async () => {
     const { host, client } = await connection();
     const big = Buffer.alloc(8 << 20, 0x61);
     host.onRequest = ({ res }) => res.writeHead(200, ['Content-Length', String(big.length + 2)]);

@@ -61,7 +61,11 @@ async function exchange(server: Server, request: string): Promise<string> {
   client.on('data', (c: Buffer) => parts.push(c));
   await once(client, 'close');
   server.close();
-  return dechunk(Buffer.concat(parts).toString('latin1').replace(/^Date: [^\r]+\r\n/m, 'Date: -\r\n'));
+  return dechunk(
+    Buffer.concat(parts)
+      .toString('latin1')
+      .replace(/^Date: [^\r]+\r\n/m, 'Date: -\r\n'),
+  );
 }
 
 /** What node:http writes for `calls`; the connection is ended after the response. */
@@ -104,66 +108,136 @@ async function viaLean(request: string, calls: (res: Writes) => void, owner = ne
 
 const GET11 = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n';
 const cases: Array<{ name: string; request: string; calls: (res: Writes) => void; kept: boolean }> = [
-  { name: 'no Content-Length on HTTP/1.1: chunked, kept alive', request: GET11, kept: true, calls: (res) => {
-    res.writeHead(200, ['Content-Type', 'text/plain', 'X-Two', 'a', 'X-Two', 'b']);
-    res.write(Buffer.from('hello '));
-    res.end(Buffer.from('world'));
-  } },
-  { name: 'a Content-Length: the body as it is', request: GET11, kept: true, calls: (res) => {
-    res.writeHead(201, 'Made Here', { 'content-length': '5', 'set-cookie': ['a=1', 'b=2'] });
-    res.end('hello');
-  } },
-  { name: 'no body at all: chunked, its last chunk only', request: GET11, kept: true, calls: (res) => {
-    res.writeHead(200);
-    res.end();
-  } },
-  { name: 'the app\'s own Connection: close ends the connection', request: GET11, kept: false, calls: (res) => {
-    res.writeHead(200, ['Connection', 'close', 'Content-Length', '2']);
-    res.end('ok');
-  } },
-  { name: 'the client\'s Connection: close', request: 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', kept: false, calls: (res) => {
-    res.writeHead(200, ['Content-Length', '2']);
-    res.end('ok');
-  } },
-  { name: 'the app\'s own Date is kept', request: GET11, kept: true, calls: (res) => {
-    res.writeHead(200, ['Date', 'Thu, 01 Jan 1970 00:00:00 GMT', 'Content-Length', '0']);
-    res.end();
-  } },
-  { name: 'the app\'s own Transfer-Encoding: chunked is framed as chunked', request: GET11, kept: true, calls: (res) => {
-    res.writeHead(200, ['Transfer-Encoding', 'chunked']);
-    res.write(Buffer.from('abc'));
-    res.end();
-  } },
-  { name: 'HTTP/1.0 without a length: close-delimited', request: 'GET / HTTP/1.0\r\n\r\n', kept: false, calls: (res) => {
-    res.writeHead(200, ['Content-Type', 'text/plain']);
-    res.write(Buffer.from('one'));
-    res.end(Buffer.from('two'));
-  } },
-  { name: 'HTTP/1.0 keep-alive with a length: kept alive', request: 'GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n', kept: true, calls: (res) => {
-    res.writeHead(200, ['Content-Length', '3']);
-    res.end('abc');
-  } },
-  { name: 'HTTP/1.0 keep-alive without a length: closed, as only the close can end the body', request: 'GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n', kept: false, calls: (res) => {
-    res.writeHead(200);
-    res.end('abc');
-  } },
-  { name: 'HEAD: the head only, whatever is written', request: 'HEAD / HTTP/1.1\r\nHost: x\r\n\r\n', kept: true, calls: (res) => {
-    res.writeHead(200, ['Content-Type', 'text/plain']);
-    res.write(Buffer.from('not sent'));
-    res.end();
-  } },
-  { name: '204: no body and no chunked framing', request: GET11, kept: true, calls: (res) => {
-    res.writeHead(204, ['X-A', '1']);
-    res.end('dropped');
-  } },
-  { name: '304: no body', request: GET11, kept: true, calls: (res) => {
-    res.writeHead(304, ['ETag', '"x"']);
-    res.end();
-  } },
-  { name: 'write() before writeHead(): a 200 head first', request: GET11, kept: true, calls: (res) => {
-    res.write(Buffer.from('x'));
-    res.end();
-  } },
+  {
+    name: 'no Content-Length on HTTP/1.1: chunked, kept alive',
+    request: GET11,
+    kept: true,
+    calls: (res) => {
+      res.writeHead(200, ['Content-Type', 'text/plain', 'X-Two', 'a', 'X-Two', 'b']);
+      res.write(Buffer.from('hello '));
+      res.end(Buffer.from('world'));
+    },
+  },
+  {
+    name: 'a Content-Length: the body as it is',
+    request: GET11,
+    kept: true,
+    calls: (res) => {
+      res.writeHead(201, 'Made Here', { 'content-length': '5', 'set-cookie': ['a=1', 'b=2'] });
+      res.end('hello');
+    },
+  },
+  {
+    name: 'no body at all: chunked, its last chunk only',
+    request: GET11,
+    kept: true,
+    calls: (res) => {
+      res.writeHead(200);
+      res.end();
+    },
+  },
+  {
+    name: "the app's own Connection: close ends the connection",
+    request: GET11,
+    kept: false,
+    calls: (res) => {
+      res.writeHead(200, ['Connection', 'close', 'Content-Length', '2']);
+      res.end('ok');
+    },
+  },
+  {
+    name: "the client's Connection: close",
+    request: 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    kept: false,
+    calls: (res) => {
+      res.writeHead(200, ['Content-Length', '2']);
+      res.end('ok');
+    },
+  },
+  {
+    name: "the app's own Date is kept",
+    request: GET11,
+    kept: true,
+    calls: (res) => {
+      res.writeHead(200, ['Date', 'Thu, 01 Jan 1970 00:00:00 GMT', 'Content-Length', '0']);
+      res.end();
+    },
+  },
+  {
+    name: "the app's own Transfer-Encoding: chunked is framed as chunked",
+    request: GET11,
+    kept: true,
+    calls: (res) => {
+      res.writeHead(200, ['Transfer-Encoding', 'chunked']);
+      res.write(Buffer.from('abc'));
+      res.end();
+    },
+  },
+  {
+    name: 'HTTP/1.0 without a length: close-delimited',
+    request: 'GET / HTTP/1.0\r\n\r\n',
+    kept: false,
+    calls: (res) => {
+      res.writeHead(200, ['Content-Type', 'text/plain']);
+      res.write(Buffer.from('one'));
+      res.end(Buffer.from('two'));
+    },
+  },
+  {
+    name: 'HTTP/1.0 keep-alive with a length: kept alive',
+    request: 'GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n',
+    kept: true,
+    calls: (res) => {
+      res.writeHead(200, ['Content-Length', '3']);
+      res.end('abc');
+    },
+  },
+  {
+    name: 'HTTP/1.0 keep-alive without a length: closed, as only the close can end the body',
+    request: 'GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n',
+    kept: false,
+    calls: (res) => {
+      res.writeHead(200);
+      res.end('abc');
+    },
+  },
+  {
+    name: 'HEAD: the head only, whatever is written',
+    request: 'HEAD / HTTP/1.1\r\nHost: x\r\n\r\n',
+    kept: true,
+    calls: (res) => {
+      res.writeHead(200, ['Content-Type', 'text/plain']);
+      res.write(Buffer.from('not sent'));
+      res.end();
+    },
+  },
+  {
+    name: '204: no body and no chunked framing',
+    request: GET11,
+    kept: true,
+    calls: (res) => {
+      res.writeHead(204, ['X-A', '1']);
+      res.end('dropped');
+    },
+  },
+  {
+    name: '304: no body',
+    request: GET11,
+    kept: true,
+    calls: (res) => {
+      res.writeHead(304, ['ETag', '"x"']);
+      res.end();
+    },
+  },
+  {
+    name: 'write() before writeHead(): a 200 head first',
+    request: GET11,
+    kept: true,
+    calls: (res) => {
+      res.write(Buffer.from('x'));
+      res.end();
+    },
+  },
 ];
 
 describe('LeanResponse frames as node:http does', { timeout: 60_000 }, () => {
@@ -179,10 +253,14 @@ describe('LeanResponse frames as node:http does', { timeout: 60_000 }, () => {
   it('while the server closes, a kept-alive response says Connection: close', async () => {
     const owner = new Owner();
     owner.closing = true;
-    const lean = await viaLean(GET11, (res) => {
-      res.writeHead(200, ['Content-Length', '2']);
-      res.end('ok');
-    }, owner);
+    const lean = await viaLean(
+      GET11,
+      (res) => {
+        res.writeHead(200, ['Content-Length', '2']);
+        res.end('ok');
+      },
+      owner,
+    );
     assert.match(lean.bytes, /\r\nConnection: close\r\n/);
     assert.equal(lean.kept, false);
   });
@@ -251,7 +329,7 @@ describe('LeanResponse refusals and states', { timeout: 60_000 }, () => {
     assert.equal((await read()).split('\r\n\r\n')[1]!.length, 1 << 20, 'and it is all written');
   });
 
-  it('destroy() closes the socket; the client gone and the end say \'close\' (and \'finish\') as node:http does', async () => {
+  it("destroy() closes the socket; the client gone and the end say 'close' (and 'finish') as node:http does", async () => {
     const a = await connected();
     a.res.destroy();
     assert.equal(a.res.destroyed, true);

@@ -29,13 +29,16 @@ describe('gateway --static: cached answers stay fresh and inside the root', { ti
   let serve: HttpFront | undefined;
   let base = '';
 
-  before(async () => {
-    writeFileSync(join(tmp.path, 'secret.txt'), OUTSIDE_MARKER);
-    mkdirSync(dir, { recursive: true });
-    for (const name of ['grow.txt', 'same-size.txt', 'gone.txt', 'swap.txt', 'head.txt']) writeFileSync(join(dir, name), `first ${name}\n`);
-    serve = await startServe(join(fixturesDir, 'fetch-app.mjs'), ['--static', `/static=${dir}`]);
-    base = serve.url;
-  }, { timeout: 30_000 });
+  before(
+    async () => {
+      writeFileSync(join(tmp.path, 'secret.txt'), OUTSIDE_MARKER);
+      mkdirSync(dir, { recursive: true });
+      for (const name of ['grow.txt', 'same-size.txt', 'gone.txt', 'swap.txt', 'head.txt']) writeFileSync(join(dir, name), `first ${name}\n`);
+      serve = await startServe(join(fixturesDir, 'fetch-app.mjs'), ['--static', `/static=${dir}`]);
+      base = serve.url;
+    },
+    { timeout: 30_000 },
+  );
 
   after(async () => {
     await serve?.stop();

@@ -14,11 +14,14 @@ interface Run {
 function run(pieces: Buffer[], options: ChunkedDecoderOptions = {}, eof = true): Run {
   const parts: Buffer[] = [];
   const out: Run = { data: Buffer.alloc(0), ends: 0, errors: [] };
-  const d = new ChunkedDecoder({
-    onData: (c) => parts.push(Buffer.from(c)),
-    onEnd: () => out.ends++,
-    onError: (e) => out.errors.push(e),
-  }, options);
+  const d = new ChunkedDecoder(
+    {
+      onData: (c) => parts.push(Buffer.from(c)),
+      onEnd: () => out.ends++,
+      onError: (e) => out.errors.push(e),
+    },
+    options,
+  );
   for (const p of pieces) d.push(p);
   if (eof) d.end();
   out.data = Buffer.concat(parts);
@@ -27,7 +30,10 @@ function run(pieces: Buffer[], options: ChunkedDecoderOptions = {}, eof = true):
 
 /** Every way to cut the input in two, plus byte by byte. */
 function splits(input: Buffer): Array<[string, Buffer[]]> {
-  const out: Array<[string, Buffer[]]> = [['whole', [input]], ['byte by byte', [...input].map((b) => Buffer.from([b]))]];
+  const out: Array<[string, Buffer[]]> = [
+    ['whole', [input]],
+    ['byte by byte', [...input].map((b) => Buffer.from([b]))],
+  ];
   for (let at = 1; at < input.length; at++) out.push([`split at ${at}`, [input.subarray(0, at), input.subarray(at)]]);
   return out;
 }
@@ -101,7 +107,7 @@ describe('ChunkedDecoder', () => {
     });
   }
 
-  it('returns where it stopped: just past the body, so the bytes after it (a pipelined request) are the caller\'s', () => {
+  it("returns where it stopped: just past the body, so the bytes after it (a pipelined request) are the caller's", () => {
     const body = '5\r\nhello\r\n0\r\nX: y\r\n\r\n';
     const wire = Buffer.from(`${body}GET / HTTP/1.1\r\n\r\n`);
     for (const [how, pieces] of splits(wire)) {

@@ -7,7 +7,19 @@ import { isValidHost } from '../../../../protocol/http/host.js';
 
 describe('isValidHost', () => {
   it('takes names, addresses and ports as clients send them', () => {
-    for (const host of ['example.com', 'example.com:8080', 'a-b.c_d~e', '127.0.0.1', '127.0.0.1:80', '[::1]', '[::1]:8000', '[2001:db8::7]', 'xn--bcher-kva.example', 'localhost:', "sub!$&'()*+,;=.x"]) {
+    for (const host of [
+      'example.com',
+      'example.com:8080',
+      'a-b.c_d~e',
+      '127.0.0.1',
+      '127.0.0.1:80',
+      '[::1]',
+      '[::1]:8000',
+      '[2001:db8::7]',
+      'xn--bcher-kva.example',
+      'localhost:',
+      "sub!$&'()*+,;=.x",
+    ]) {
       assert.equal(isValidHost(host), true, host);
     }
   });

@@ -21,7 +21,15 @@ describe('response facts', () => {
     assert.equal(declaredContentLength(['content-length', '12']), 12);
     assert.equal(declaredContentLength(['CONTENT-LENGTH', ' 7 ']), 7);
     assert.equal(declaredContentLength(['Content-Length', '5', 'content-length', '5']), 5);
-    for (const bad of [['Content-Length', ''], ['Content-Length', '1e3'], ['Content-Length', '-1'], ['Content-Length', '0x10'], ['Content-Length', '1,2'], ['Content-Length', '1'.repeat(16)], ['Content-Length', '5', 'Content-Length', '6']]) {
+    for (const bad of [
+      ['Content-Length', ''],
+      ['Content-Length', '1e3'],
+      ['Content-Length', '-1'],
+      ['Content-Length', '0x10'],
+      ['Content-Length', '1,2'],
+      ['Content-Length', '1'.repeat(16)],
+      ['Content-Length', '5', 'Content-Length', '6'],
+    ]) {
       assert.ok(Number.isNaN(declaredContentLength(bad)), JSON.stringify(bad));
     }
   });

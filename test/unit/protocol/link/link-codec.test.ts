@@ -6,10 +6,32 @@ import { PacketDecoder, type PacketHead } from '../../../../protocol/uwsgi/packe
 import { encodePacketHead } from '../../../../protocol/uwsgi/packet-encoder.js';
 import { UwsgiVars } from '../../../../protocol/uwsgi/uwsgi-vars.js';
 import {
-  COALESCE_LIMIT, FrameDecoder, FrameType, LINK_VERSION, MAX_FRAME_SIZE, NATIVE_MODIFIER1, NATIVE_MODIFIER2,
-  STREAM_FRAME_HEADER_SIZE, StreamFrameWriter, acceptHello, completeHandshake, decodeHello, decodeRequestHead,
-  decodeResponseHead, encodeHello, encodeHelloRefusal, HEAD_SCHEMAS, headReaderFor, isBodyFrame, parseHelloAck, parseHelloVars,
-  queueStreamRequest, queueStreamResponseHead, type FrameSide, type Hello, type NativeResponseHead,
+  COALESCE_LIMIT,
+  FrameDecoder,
+  FrameType,
+  LINK_VERSION,
+  MAX_FRAME_SIZE,
+  NATIVE_MODIFIER1,
+  NATIVE_MODIFIER2,
+  STREAM_FRAME_HEADER_SIZE,
+  StreamFrameWriter,
+  acceptHello,
+  completeHandshake,
+  decodeHello,
+  decodeRequestHead,
+  decodeResponseHead,
+  encodeHello,
+  encodeHelloRefusal,
+  HEAD_SCHEMAS,
+  headReaderFor,
+  isBodyFrame,
+  parseHelloAck,
+  parseHelloVars,
+  queueStreamRequest,
+  queueStreamResponseHead,
+  type FrameSide,
+  type Hello,
+  type NativeResponseHead,
 } from '../../../../protocol/link/index.js';
 import { forSchema } from '../../../../protocol/link/bounded-avro.js';
 import { FROZEN_V1_FINGERPRINT, FROZEN_V1_JSON, NEXT_BUILD, type NextHead } from '../../../support/head-schemas.js';
@@ -68,14 +90,17 @@ interface DecodeOptions {
 function decodeFrames(pieces: Buffer[], options: DecodeOptions = {}): { frames: Frame[]; errors: PorticoError[] } {
   const frames: Frame[] = [];
   const errors: PorticoError[] = [];
-  const d = new FrameDecoder({
-    onFrame(type, payload, stream) {
-      const last = frames.at(-1);
-      if (isBodyFrame(type) && last && last[0] === type && last[1] === stream) last[2] = Buffer.concat([last[2], payload]);
-      else frames.push([type, stream, Buffer.from(payload)]);
+  const d = new FrameDecoder(
+    {
+      onFrame(type, payload, stream) {
+        const last = frames.at(-1);
+        if (isBodyFrame(type) && last && last[0] === type && last[1] === stream) last[2] = Buffer.concat([last[2], payload]);
+        else frames.push([type, stream, Buffer.from(payload)]);
+      },
+      onError: (err) => errors.push(err),
     },
-    onError: (err) => errors.push(err),
-  }, options);
+    options,
+  );
   if (options.side === 'gateway' && options.acked !== false) {
     d.push(acceptHello(helloOf(encodeHello())));
     frames.length = 0;
@@ -111,7 +136,10 @@ function fakeSink(writableLength = 0): {
   const copies: Buffer[] = [];
   const written: Uint8Array[] = [];
   return {
-    calls, written, writableLength, destroyed: false,
+    calls,
+    written,
+    writableLength,
+    destroyed: false,
     bytes: () => Buffer.concat(copies),
     write(c) {
       calls.push(c);
@@ -164,7 +192,11 @@ describe('native link: negotiation', () => {
 
   it('a worker refuses a gateway of link version 1 (or any other) with a coded refusal the gateway reads', () => {
     // A version 1 gateway said PORTICO_LINK 1, and PORTICO_LINK_MAX 2 when it also offered streams.
-    for (const flat of [['PORTICO_LINK', '1', 'PORTICO_HEAD_SCHEMAS', SCHEMAS], ['PORTICO_LINK', '1', 'PORTICO_HEAD_SCHEMAS', SCHEMAS, 'PORTICO_LINK_MAX', '2'], ['PORTICO_LINK', '3', 'PORTICO_HEAD_SCHEMAS', SCHEMAS]]) {
+    for (const flat of [
+      ['PORTICO_LINK', '1', 'PORTICO_HEAD_SCHEMAS', SCHEMAS],
+      ['PORTICO_LINK', '1', 'PORTICO_HEAD_SCHEMAS', SCHEMAS, 'PORTICO_LINK_MAX', '2'],
+      ['PORTICO_LINK', '3', 'PORTICO_HEAD_SCHEMAS', SCHEMAS],
+    ]) {
       let refused: PorticoError | undefined;
       try {
         acceptHello(helloOf(helloWith(flat)));
@@ -174,15 +206,21 @@ describe('native link: negotiation', () => {
       assert.equal(refused?.code, 'PORTICO_ERR_NATIVE_HANDSHAKE', flat.join(' '));
       assert.match(refused.message, /this worker speaks 2 only/);
       const refusal = encodeHelloRefusal(refused);
-      assert.throws(() => parseHelloAck(refusal.subarray(5)), (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_NATIVE_HANDSHAKE' &&
-        /the worker refused the link \(PORTICO_ERR_NATIVE_HANDSHAKE\): .*the gateway speaks link version/.test(err.message));
+      assert.throws(
+        () => parseHelloAck(refusal.subarray(5)),
+        (err: unknown) =>
+          isPorticoError(err) && err.code === 'PORTICO_ERR_NATIVE_HANDSHAKE' && /the worker refused the link \(PORTICO_ERR_NATIVE_HANDSHAKE\): .*the gateway speaks link version/.test(err.message),
+      );
     }
   });
 
   it('a gateway refuses the ACK of a link version 1 worker, and a truncated or unknown one', () => {
     // Version 1's accepting ACK: u8 0, then the schema version, fingerprint and JSON, no link version.
     const v1ack = Buffer.concat([Buffer.from([0, 1, 0]), Buffer.from(CURRENT.fingerprint, 'hex'), Buffer.from(CURRENT.canonicalJson)]);
-    assert.throws(() => parseHelloAck(v1ack), (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_NATIVE_HANDSHAKE' && /link version 1/.test(err.message));
+    assert.throws(
+      () => parseHelloAck(v1ack),
+      (err: unknown) => isPorticoError(err) && err.code === 'PORTICO_ERR_NATIVE_HANDSHAKE' && /link version 1/.test(err.message),
+    );
     const payload = acceptHello(hello()).subarray(5);
     for (let n = 1; n < 1 + 2 + 2 + 16; n++) {
       expectCode(() => parseHelloAck(payload.subarray(0, n)), 'PORTICO_ERR_NATIVE_HANDSHAKE', `truncated to ${n} bytes`);
@@ -236,7 +274,10 @@ describe('native link: frame decoder', () => {
   ];
   const bytesOf = (frames: Frame[]): Buffer => Buffer.concat(frames.map(([t, s, p]) => frameBytes(t, s, p)));
 
-  for (const [name, frames, side] of [['request', requestFrames, 'worker'], ['response', responseFrames, 'gateway']] as const) {
+  for (const [name, frames, side] of [
+    ['request', requestFrames, 'worker'],
+    ['response', responseFrames, 'gateway'],
+  ] as const) {
     it(`${name} frames on interleaved streams decode the same split at every byte boundary (side ${side}, and no side)`, () => {
       const bytes = bytesOf(frames);
       for (const s of [side, undefined]) {
@@ -257,7 +298,15 @@ describe('native link: frame decoder', () => {
     assert.equal(seen[0]![2].buffer, first.buffer, 'a subarray of the pushed chunk');
     d.push(frame.subarray(H + 30, H + 31));
     d.push(Buffer.concat([frame.subarray(H + 31), frameBytes(FrameType.RequestEnd, 77)]));
-    assert.deepEqual(seen.map(([t, s, p]) => [t, s, p.length]), [[2, 77, 30], [2, 77, 1], [2, 77, 69], [3, 77, 0]]);
+    assert.deepEqual(
+      seen.map(([t, s, p]) => [t, s, p.length]),
+      [
+        [2, 77, 30],
+        [2, 77, 1],
+        [2, 77, 69],
+        [3, 77, 0],
+      ],
+    );
     assert.deepEqual(Buffer.concat(seen.slice(0, 3).map((x) => x[2])), pattern(100));
   });
 
@@ -278,9 +327,18 @@ describe('native link: frame decoder', () => {
   });
 
   it('refuses a non-empty END on either side and without a side', () => {
-    for (const [type, side] of [[FrameType.RequestEnd, 'worker'], [FrameType.ResponseEnd, 'gateway'], [FrameType.RequestEnd, undefined], [FrameType.ResponseEnd, undefined]] as const) {
+    for (const [type, side] of [
+      [FrameType.RequestEnd, 'worker'],
+      [FrameType.ResponseEnd, 'gateway'],
+      [FrameType.RequestEnd, undefined],
+      [FrameType.ResponseEnd, undefined],
+    ] as const) {
       const r = decodeFrames([frameBytes(type, 4, 'x')], { side });
-      assert.deepEqual(r.errors.map((e) => e.code), ['PORTICO_ERR_NATIVE_BAD_FRAME'], `type ${type} side ${side}`);
+      assert.deepEqual(
+        r.errors.map((e) => e.code),
+        ['PORTICO_ERR_NATIVE_BAD_FRAME'],
+        `type ${type} side ${side}`,
+      );
       assert.deepEqual(r.frames, []);
     }
   });
@@ -299,7 +357,10 @@ describe('native link: frame decoder', () => {
     assert.deepEqual(decodeFrames([frameBytes(FrameType.RequestHead, 0xffffffff, pattern(1024))], { side: 'worker', maxFrameSize: 1024 }).errors, []);
     const huge = frameBytes(FrameType.ResponseBody, 1);
     huge.writeUInt32LE(MAX_FRAME_SIZE + 1, 5);
-    assert.deepEqual(decodeFrames([huge], { side: 'gateway' }).errors.map((e) => e.code), ['PORTICO_ERR_NATIVE_FRAME_TOO_BIG']);
+    assert.deepEqual(
+      decodeFrames([huge], { side: 'gateway' }).errors.map((e) => e.code),
+      ['PORTICO_ERR_NATIVE_FRAME_TOO_BIG'],
+    );
   });
 
   it('the gateway reads HELLO_ACK with its 5-byte header, then stream frames from the same chunk', () => {
@@ -309,15 +370,18 @@ describe('native link: frame decoder', () => {
       const frames: Frame[] = [];
       const errors: string[] = [];
       let schema = 0;
-      const d: FrameDecoder = new FrameDecoder({
-        onFrame(type, payload, stream) {
-          if (type === FrameType.HelloAck) return void (schema = completeHandshake(payload).writerVersion);
-          const last = frames.at(-1);
-          if (isBodyFrame(type) && last && last[0] === type && last[1] === stream) last[2] = Buffer.concat([last[2], payload]);
-          else frames.push([type, stream, Buffer.from(payload)]);
+      const d: FrameDecoder = new FrameDecoder(
+        {
+          onFrame(type, payload, stream) {
+            if (type === FrameType.HelloAck) return void (schema = completeHandshake(payload).writerVersion);
+            const last = frames.at(-1);
+            if (isBodyFrame(type) && last && last[0] === type && last[1] === stream) last[2] = Buffer.concat([last[2], payload]);
+            else frames.push([type, stream, Buffer.from(payload)]);
+          },
+          onError: (e) => errors.push(e.code),
         },
-        onError: (e) => errors.push(e.code),
-      }, { side: 'gateway' });
+        { side: 'gateway' },
+      );
       for (const p of pieces) d.push(p);
       return { frames, errors, schema };
     };
@@ -331,7 +395,10 @@ describe('native link: frame decoder', () => {
     const codes = (pieces: Buffer[], side?: FrameSide): string[] => decodeFrames(pieces, { side }).errors.map((e) => e.code);
     assert.deepEqual(codes([frameBytes(FrameType.RequestHead, 1, 'abc').subarray(0, H + 1)], 'worker'), ['PORTICO_ERR_NATIVE_TRUNCATED']);
     assert.deepEqual(codes([frameBytes(FrameType.RequestHead, 1, 'abc').subarray(0, 4)], 'worker'), ['PORTICO_ERR_NATIVE_TRUNCATED']);
-    assert.deepEqual(decodeFrames([], { side: 'gateway', acked: false }).errors.map((e) => e.code), ['PORTICO_ERR_NATIVE_HANDSHAKE']);
+    assert.deepEqual(
+      decodeFrames([], { side: 'gateway', acked: false }).errors.map((e) => e.code),
+      ['PORTICO_ERR_NATIVE_HANDSHAKE'],
+    );
     assert.deepEqual(codes([frameBytes(FrameType.RequestHead, 1, 'abc')], 'worker'), []);
     assert.deepEqual(codes([], 'worker'), []);
   });
@@ -363,7 +430,8 @@ describe('native link: StreamFrameWriter', () => {
     ];
     assert.deepEqual(walk(s.bytes()), expected, 'empty bodies write no frame');
     assert.deepEqual(decodeFrames([s.bytes()]), {
-      frames: [expected[0]!, expected[1]!, [FrameType.RequestBody, 1, Buffer.from('héllo!')], expected[4]!, expected[5]!], errors: [],
+      frames: [expected[0]!, expected[1]!, [FrameType.RequestBody, 1, Buffer.from('héllo!')], expected[4]!, expected[5]!],
+      errors: [],
     });
     await tick();
     assert.equal(s.calls.length, 1, 'nothing more once the turn is written');
@@ -407,12 +475,21 @@ describe('native link: StreamFrameWriter', () => {
     w.body(FrameType.RequestBody, 4, pattern(3000, 3), 3000);
     await tick();
     const frames = walk(s.bytes());
-    assert.deepEqual(frames.map(([t, st, p]) => [t, st, p.length]), [
-      [2, 1, 3000], [2, 1, 3000], [2, 1, 3000], [2, 1, 1000],
-      [2, 2, 5000], [2, 2, 5000], [2, 2, 2000],
-      [2, 3, 4000], [2, 3, 2000],
-      [2, 4, 3000],
-    ]);
+    assert.deepEqual(
+      frames.map(([t, st, p]) => [t, st, p.length]),
+      [
+        [2, 1, 3000],
+        [2, 1, 3000],
+        [2, 1, 3000],
+        [2, 1, 1000],
+        [2, 2, 5000],
+        [2, 2, 5000],
+        [2, 2, 2000],
+        [2, 3, 4000],
+        [2, 3, 2000],
+        [2, 4, 3000],
+      ],
+    );
     const join = (st: number): Buffer => Buffer.concat(frames.filter((f) => f[1] === st).map((f) => f[2]));
     assert.deepEqual(join(1), small);
     assert.deepEqual(join(2), large);
@@ -432,7 +509,10 @@ describe('native link: StreamFrameWriter', () => {
     assert.deepEqual(walk(s.bytes()), [[FrameType.RequestAbort, 9, Buffer.from('bye')]]);
     w.frame(FrameType.RequestEnd, 10);
     await tick();
-    assert.deepEqual(walk(s.bytes()), [[FrameType.RequestAbort, 9, Buffer.from('bye')], [FrameType.RequestEnd, 10, Buffer.alloc(0)]]);
+    assert.deepEqual(walk(s.bytes()), [
+      [FrameType.RequestAbort, 9, Buffer.from('bye')],
+      [FrameType.RequestEnd, 10, Buffer.alloc(0)],
+    ]);
     await tick();
     assert.equal(s.calls.length, 2);
     const dead = fakeSink();
@@ -472,18 +552,30 @@ describe('native link: StreamFrameWriter', () => {
 describe('native link: request and response heads', () => {
   const long = 'a'.repeat(60);
   const flat = [
-    'REQUEST_METHOD', 'GET',
-    'PATH_INFO', '/ünïcødé/路径',
-    'QUERY_STRING', '',
-    'HTTP_X_LONG', long,
-    'HTTP_X_LONG_UTF8', 'é'.repeat(50),
-    'HTTP_X_47', `${'b'.repeat(46)}é`,
-    'HTTP_X_48', `${'c'.repeat(47)}é`,
-    'HTTP_X_49', `${'d'.repeat(48)}é`,
-    'HTTP_EMOJI', '😀 x',
-    'HTTP_LONE_SURROGATE', 'a\ud800b',
-    'CONTENT_LENGTH', '42',
-    `HTTP_${'K'.repeat(60)}`, 'ascii',
+    'REQUEST_METHOD',
+    'GET',
+    'PATH_INFO',
+    '/ünïcødé/路径',
+    'QUERY_STRING',
+    '',
+    'HTTP_X_LONG',
+    long,
+    'HTTP_X_LONG_UTF8',
+    'é'.repeat(50),
+    'HTTP_X_47',
+    `${'b'.repeat(46)}é`,
+    'HTTP_X_48',
+    `${'c'.repeat(47)}é`,
+    'HTTP_X_49',
+    `${'d'.repeat(48)}é`,
+    'HTTP_EMOJI',
+    '😀 x',
+    'HTTP_LONE_SURROGATE',
+    'a\ud800b',
+    'CONTENT_LENGTH',
+    '42',
+    `HTTP_${'K'.repeat(60)}`,
+    'ascii',
   ];
 
   async function queued(fn: (w: StreamFrameWriter) => void): Promise<Buffer> {
@@ -505,12 +597,22 @@ describe('native link: request and response heads', () => {
       queueStreamRequest(w, 9, vars, false);
     });
     const frames = walk(bytes);
-    assert.deepEqual(frames.map(([t, s]) => [t, s]), [[FrameType.RequestHead, 7], [FrameType.RequestEnd, 7], [FrameType.RequestHead, 9]]);
+    assert.deepEqual(
+      frames.map(([t, s]) => [t, s]),
+      [
+        [FrameType.RequestHead, 7],
+        [FrameType.RequestEnd, 7],
+        [FrameType.RequestHead, 9],
+      ],
+    );
     assert.deepEqual(frames[0]![2], packetBlock(vars));
     assert.deepEqual(frames[2]![2], packetBlock(vars));
     assert.equal(frames[1]![2].length, 0);
     const head = decodeRequestHead(frames[0]![2]);
-    assert.deepEqual(head.vars.flat, flat.map((v) => Buffer.from(v, 'utf8').toString('utf8')));
+    assert.deepEqual(
+      head.vars.flat,
+      flat.map((v) => Buffer.from(v, 'utf8').toString('utf8')),
+    );
     assert.equal(head.contentLength, 42);
     assert.deepEqual(decodeFrames([bytes], { side: 'worker' }).errors, []);
   });
@@ -541,7 +643,13 @@ describe('native link: request and response heads', () => {
   it('a vars block near the uwsgi limit takes the measuring path, and one past it throws', async () => {
     const vars = new UwsgiVars(['HTTP_BIG', 'x'.repeat(30_000), 'HTTP_BIG2', 'y'.repeat(30_000)]);
     const frames = walk(await queued((w) => queueStreamRequest(w, 1, vars, true)));
-    assert.deepEqual(frames.map(([t, s, p]) => [t, s, p.length]), [[1, 1, packetBlock(vars).length], [3, 1, 0]]);
+    assert.deepEqual(
+      frames.map(([t, s, p]) => [t, s, p.length]),
+      [
+        [1, 1, packetBlock(vars).length],
+        [3, 1, 0],
+      ],
+    );
     assert.deepEqual(frames[0]![2], packetBlock(vars));
     const s = fakeSink();
     const w = new StreamFrameWriter(s);
@@ -549,7 +657,14 @@ describe('native link: request and response heads', () => {
     expectCode(() => queueStreamRequest(w, 1, new UwsgiVars(['A', 'x'.repeat(40_000), 'B', 'y'.repeat(40_000)]), true), 'PORTICO_ERR_VARS_TOO_BIG');
     queueStreamRequest(w, 2, new UwsgiVars(['REQUEST_METHOD', 'GET']), true);
     await tick();
-    assert.deepEqual(walk(s.bytes()).map(([t, st]) => [t, st]), [[1, 2], [3, 2]], 'a refused head leaves nothing behind');
+    assert.deepEqual(
+      walk(s.bytes()).map(([t, st]) => [t, st]),
+      [
+        [1, 2],
+        [3, 2],
+      ],
+      'a refused head leaves nothing behind',
+    );
   });
 
   it('queueStreamResponseHead round-trips through decodeResponseHead: the Avro record of the schema', async () => {
@@ -560,7 +675,13 @@ describe('native link: request and response heads', () => {
       w.frame(FrameType.ResponseEnd, 11);
     });
     const frames = walk(bytes);
-    assert.deepEqual(frames.map(([t, s]) => [t, s]), [[FrameType.ResponseHead, 11], [FrameType.ResponseEnd, 11]]);
+    assert.deepEqual(
+      frames.map(([t, s]) => [t, s]),
+      [
+        [FrameType.ResponseHead, 11],
+        [FrameType.ResponseEnd, 11],
+      ],
+    );
     assert.equal(size, H + frames[0]![2].length, 'returns the frame size');
     assert.deepEqual(frames[0]![2], avroHead(HEAD));
     assert.deepEqual({ ...decodeResponseHead(frames[0]![2], reader) }, HEAD);
@@ -608,8 +729,7 @@ describe('native link handshake and response heads', () => {
   /** Runs the whole handshake as the two sides would: HELLO through the uwsgi decoder, HELLO_ACK through frames. */
   function handshake(gateway: Build, worker: Build): ReturnType<typeof completeHandshake> {
     let head: PacketHead | undefined;
-    new PacketDecoder({ onHead: (h) => void (head = h), onBody() {}, onEnd() {}, onError: assert.fail },
-      { modifiers: new Set([0, NATIVE_MODIFIER1]) }).push(encodeHello(gateway));
+    new PacketDecoder({ onHead: (h) => void (head = h), onBody() {}, onEnd() {}, onError: assert.fail }, { modifiers: new Set([0, NATIVE_MODIFIER1]) }).push(encodeHello(gateway));
     assert.equal(head!.modifier1, NATIVE_MODIFIER1);
     let ack: Buffer;
     try {
@@ -626,10 +746,16 @@ describe('native link handshake and response heads', () => {
     assert.equal(CURRENT.version, 1);
     assert.equal(CURRENT.canonicalJson, FROZEN_V1_JSON);
     assert.equal(CURRENT.fingerprint, FROZEN_V1_FINGERPRINT);
-    assert.deepEqual(NEXT_BUILD.readable.map((s) => [s.version, s.fingerprint]), [[2, NEXT_BUILD.current.fingerprint], [1, FROZEN_V1_FINGERPRINT]]);
+    assert.deepEqual(
+      NEXT_BUILD.readable.map((s) => [s.version, s.fingerprint]),
+      [
+        [2, NEXT_BUILD.current.fingerprint],
+        [1, FROZEN_V1_FINGERPRINT],
+      ],
+    );
   });
 
-  it('a gateway one version ahead reads this build\'s heads through the resolver, with the new field\'s default', () => {
+  it("a gateway one version ahead reads this build's heads through the resolver, with the new field's default", () => {
     const reader = handshake(NEXT_BUILD, HEAD_SCHEMAS);
     assert.deepEqual([reader.readerVersion, reader.writerVersion], [2, 1]);
     assert.ok(reader.resolver, 'a resolver for the older writer');
@@ -715,7 +841,7 @@ describe('native link fuzz', () => {
       // Pure noise, or a valid stream cut short with a few bytes changed (which gets past the first header).
       const bytes = rand() < 0.4 ? noise(rand, Math.floor(rand() * 96)) : mutate(rand, src.subarray(0, 1 + Math.floor(rand() * src.length)));
       const pieces: Buffer[] = [];
-      for (let pos = 0; pos < bytes.length;) {
+      for (let pos = 0; pos < bytes.length; ) {
         const n = 1 + Math.floor(rand() * 40);
         pieces.push(bytes.subarray(pos, pos + n));
         pos += n;
@@ -734,8 +860,12 @@ describe('native link fuzz', () => {
     const readers = [headReaderFor(CURRENT), headReaderFor(CURRENT, NEXT_BUILD)];
     const head = avroHead(HEAD);
     const decoders: Array<(p: Buffer) => unknown> = [
-      (p) => decodeResponseHead(p, readers[0]!), (p) => decodeResponseHead(p, readers[1]!), (p) => decodeRequestHead(p),
-      (p) => parseHelloAck(p), (p) => completeHandshake(p), (p) => decodeHello(Buffer.concat([Buffer.from([NATIVE_MODIFIER1]), p])),
+      (p) => decodeResponseHead(p, readers[0]!),
+      (p) => decodeResponseHead(p, readers[1]!),
+      (p) => decodeRequestHead(p),
+      (p) => parseHelloAck(p),
+      (p) => completeHandshake(p),
+      (p) => decodeHello(Buffer.concat([Buffer.from([NATIVE_MODIFIER1]), p])),
     ];
     for (let seed = 1; seed <= 2000; seed++) {
       const rand = rng(seed);

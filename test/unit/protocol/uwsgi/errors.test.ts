@@ -109,7 +109,11 @@ describe('response head parser', () => {
   it('parses a status line and repeated headers in order', () => {
     const h = parse('HTTP/1.1 302 Found\r\nLocation: /next\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\nbody');
     assert.equal(h?.status, 302);
-    assert.deepEqual(h?.headers, [['Location', '/next'], ['Set-Cookie', 'a=1'], ['Set-Cookie', 'b=2']]);
+    assert.deepEqual(h?.headers, [
+      ['Location', '/next'],
+      ['Set-Cookie', 'a=1'],
+      ['Set-Cookie', 'b=2'],
+    ]);
   });
   it('waits for the blank line', () => {
     assert.equal(parse('HTTP/1.1 200 OK\r\nA: b\r\n'), null);
@@ -123,7 +127,10 @@ describe('response head parser', () => {
     ['space in a name', 'HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n'],
   ] as const) {
     it(`refuses a ${name} with PORTICO_ERR_BAD_RESPONSE`, () => {
-      assert.throws(() => parse(text), (e: unknown) => isPorticoError(e) && e.code === 'PORTICO_ERR_BAD_RESPONSE');
+      assert.throws(
+        () => parse(text),
+        (e: unknown) => isPorticoError(e) && e.code === 'PORTICO_ERR_BAD_RESPONSE',
+      );
     });
   }
 });

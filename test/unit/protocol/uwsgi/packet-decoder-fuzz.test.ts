@@ -5,7 +5,6 @@ import { PacketDecoder } from '../../../../protocol/uwsgi/packet-decoder.js';
 import { rng } from '../../../../support/rng.js';
 import { requestVectors } from '../../../../support/vectors.js';
 
-
 function mutate(packet: Buffer, rand: () => number): Buffer {
   const out = Buffer.from(packet);
   const kind = Math.floor(rand() * 4);
@@ -33,12 +32,15 @@ describe('decoder fuzz (bounded)', () => {
     for (let i = 0; i < ITERATIONS; i++) {
       const input = mutate(seeds[i % seeds.length]!, rand);
       let error: unknown = null;
-      const d = new PacketDecoder({
-        onHead: () => {},
-        onBody: () => {},
-        onEnd: () => {},
-        onError: (e) => (error = e),
-      }, { bufferSize: 1 + Math.floor(rand() * 8192) });
+      const d = new PacketDecoder(
+        {
+          onHead: () => {},
+          onBody: () => {},
+          onEnd: () => {},
+          onError: (e) => (error = e),
+        },
+        { bufferSize: 1 + Math.floor(rand() * 8192) },
+      );
       try {
         let pos = 0;
         while (pos < input.length) {

@@ -83,7 +83,8 @@ describe('uwsgi packets captured from nginx and uWSGI', () => {
   });
 
   it("no CONTENT_LENGTH at all (uWSGI's router): Transfer-Encoding decides; any CONTENT_LENGTH, even empty, frames alone", () => {
-    const packet = (te: string, cl: string | null): Buffer => encodePacket({ vars: [['REQUEST_METHOD', 'POST'], ['HTTP_TRANSFER_ENCODING', te], ...(cl === null ? [] : [['CONTENT_LENGTH', cl] as [string, string]])] });
+    const packet = (te: string, cl: string | null): Buffer =>
+      encodePacket({ vars: [['REQUEST_METHOD', 'POST'], ['HTTP_TRANSFER_ENCODING', te], ...(cl === null ? [] : [['CONTENT_LENGTH', cl] as [string, string]])] });
     const body = Buffer.from('3\r\nabc\r\n0\r\n\r\n');
     for (const te of ['chunked', 'CHUNKED', 'gzip, chunked', 'gzip,chunked ']) {
       const d = decodeChunks([packet(te, null), body]);
@@ -107,7 +108,15 @@ describe('uwsgi packets captured from nginx and uWSGI', () => {
 
   it('a Transfer-Encoding that does not end in chunked, without CONTENT_LENGTH, is PORTICO_ERR_UNSUPPORTED_TRANSFER_ENCODING', () => {
     for (const te of ['gzip', 'chunked, gzip', 'chunkedx', 'identity']) {
-      const d = decodeChunks([encodePacket({ vars: [['REQUEST_METHOD', 'POST'], ['HTTP_TRANSFER_ENCODING', te]] }), Buffer.from('0\r\n\r\n')]);
+      const d = decodeChunks([
+        encodePacket({
+          vars: [
+            ['REQUEST_METHOD', 'POST'],
+            ['HTTP_TRANSFER_ENCODING', te],
+          ],
+        }),
+        Buffer.from('0\r\n\r\n'),
+      ]);
       assert.equal(d.error?.code, 'PORTICO_ERR_UNSUPPORTED_TRANSFER_ENCODING', te);
       assert.equal(d.head, null, te);
     }

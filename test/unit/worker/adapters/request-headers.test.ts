@@ -56,7 +56,14 @@ describe('request vars as nginx builds them', () => {
   });
 
   it('drops header names with underscores, as nginx does', () => {
-    const built = buildRequestVars({ method: 'GET', uri: '/', headers: [['X_Forwarded_For', '6.6.6.6'], ['X-Forwarded-For', '1.2.3.4']] });
+    const built = buildRequestVars({
+      method: 'GET',
+      uri: '/',
+      headers: [
+        ['X_Forwarded_For', '6.6.6.6'],
+        ['X-Forwarded-For', '1.2.3.4'],
+      ],
+    });
     assert.deepEqual(built.getAll('HTTP_X_FORWARDED_FOR'), ['1.2.3.4']);
   });
 

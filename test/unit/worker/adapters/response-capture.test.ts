@@ -89,7 +89,7 @@ describe('ResponseCapture: the head Node wrote, parsed back', () => {
     assert.deepEqual(seen.body, ['HTTP/1.1 500 no\r\n\r\n', '\x00\x01\x02']);
   });
 
-  it('a reason left empty is the exchange\'s to fill', () => {
+  it("a reason left empty is the exchange's to fill", () => {
     const { capture, seen } = setup();
     capture.write('HTTP/1.1 404 \r\n\r\n');
     assert.equal(seen.heads[0]!.reason, undefined);
@@ -116,16 +116,17 @@ describe('ResponseCapture: the head Node wrote, parsed back', () => {
   });
 
   it('where the socket asks for the remote address and TLS, the vars answer', () => {
-    assert.deepEqual(
-      (({ capture }) => [capture.remoteAddress, capture.remotePort, capture.encrypted])(setup(['REMOTE_ADDR', '10.0.0.9', 'REMOTE_PORT', '4711', 'HTTPS', 'on'])),
-      ['10.0.0.9', 4711, true],
-    );
+    assert.deepEqual((({ capture }) => [capture.remoteAddress, capture.remotePort, capture.encrypted])(setup(['REMOTE_ADDR', '10.0.0.9', 'REMOTE_PORT', '4711', 'HTTPS', 'on'])), [
+      '10.0.0.9',
+      4711,
+      true,
+    ]);
     assert.deepEqual((({ capture }) => [capture.remoteAddress, capture.remotePort, capture.encrypted])(setup()), [undefined, undefined, false]);
   });
 });
 
-describe('ResponseCapture: the link\'s backpressure', () => {
-  it('a body write the link cannot take returns false; one \'drain\' follows the link\'s', () => {
+describe("ResponseCapture: the link's backpressure", () => {
+  it("a body write the link cannot take returns false; one 'drain' follows the link's", () => {
     const { capture, link, seen } = setup();
     capture.write('HTTP/1.1 200 OK\r\n\r\n');
     seen.accept = false;
@@ -141,7 +142,7 @@ describe('ResponseCapture: the link\'s backpressure', () => {
     assert.deepEqual(link.listenerCount('drain') + link.listenerCount('close'), 0);
   });
 
-  it('a head whose body filled the link waits for the link\'s drain too', () => {
+  it("a head whose body filled the link waits for the link's drain too", () => {
     const { capture, link } = setup();
     link.writableNeedDrain = true;
     assert.equal(capture.write('HTTP/1.1 200 OK\r\n\r\nbig body'), false);
@@ -151,7 +152,7 @@ describe('ResponseCapture: the link\'s backpressure', () => {
     assert.equal(drains, 1);
   });
 
-  it('the link closing ends the wait, with no \'drain\' to a capture that was destroyed', async () => {
+  it("the link closing ends the wait, with no 'drain' to a capture that was destroyed", async () => {
     const { capture, link, seen } = setup();
     capture.write('HTTP/1.1 200 OK\r\n\r\n');
     seen.accept = false;
@@ -192,7 +193,7 @@ describe('ResponseCapture: end, destroy and the rest of a socket', () => {
     assert.equal(capture.readable, false);
   });
 
-  it('destroy(err) says close with hadError; release() closes without a \'close\'', async () => {
+  it("destroy(err) says close with hadError; release() closes without a 'close'", async () => {
     const a = setup().capture;
     a.destroy(new Error('gone'));
     const [hadError] = await once(a, 'close');
@@ -208,7 +209,7 @@ describe('ResponseCapture: end, destroy and the rest of a socket', () => {
     assert.equal(b.destroyed, true);
   });
 
-  it('cork() and uncork() count as Node\'s OutgoingMessage reads them; uncork never goes below 0', () => {
+  it("cork() and uncork() count as Node's OutgoingMessage reads them; uncork never goes below 0", () => {
     const { capture } = setup();
     capture.cork();
     capture.cork();

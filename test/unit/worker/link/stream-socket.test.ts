@@ -63,18 +63,24 @@ function drains(s: StreamSocket): { count: number } {
   return seen;
 }
 
-describe('StreamSocket: response bytes within the gateway\'s window', () => {
+describe("StreamSocket: response bytes within the gateway's window", () => {
   it('writes RESPONSE_BODY frames on its stream; strings count in UTF-8 bytes', () => {
     const link = new FakeLink();
     const s = new StreamSocket(link, 7);
     assert.equal(s.writeBody('héllo'), true);
     assert.equal(s.writeBody(Buffer.from('!')), true);
     const frames = link.frames();
-    assert.deepEqual(frames.map((f) => [f.type, f.stream, f.payload.toString()]), [[FrameType.ResponseBody, 7, 'héllo'], [FrameType.ResponseBody, 7, '!']]);
+    assert.deepEqual(
+      frames.map((f) => [f.type, f.stream, f.payload.toString()]),
+      [
+        [FrameType.ResponseBody, 7, 'héllo'],
+        [FrameType.ResponseBody, 7, '!'],
+      ],
+    );
     assert.equal(s.writableNeedDrain, false);
   });
 
-  it('false once the window is spent, and \'drain\' only after the credit reopens it', () => {
+  it("false once the window is spent, and 'drain' only after the credit reopens it", () => {
     const link = new FakeLink();
     const s = new StreamSocket(link, 1);
     const seen = drains(s);
@@ -82,7 +88,11 @@ describe('StreamSocket: response bytes within the gateway\'s window', () => {
     assert.equal(s.writeBody(Buffer.alloc(1)), false, 'the window is spent');
     assert.equal(s.writableNeedDrain, true);
     assert.equal(link.waiting.size, 0, 'no window: waiting for the link would not help');
-    assert.equal(link.frames().reduce((n, f) => n + f.payload.length, 0), RESPONSE_WINDOW, 'the bytes that spent it still went out');
+    assert.equal(
+      link.frames().reduce((n, f) => n + f.payload.length, 0),
+      RESPONSE_WINDOW,
+      'the bytes that spent it still went out',
+    );
     s.credit(0);
     assert.equal(seen.count, 0, 'a credit that leaves no room: still waiting');
     s.credit(100);
@@ -103,7 +113,7 @@ describe('StreamSocket: response bytes within the gateway\'s window', () => {
     assert.equal(seen.count, 1);
   });
 
-  it('a congested link: false with window left, and \'drain\' when the link drains', () => {
+  it("a congested link: false with window left, and 'drain' when the link drains", () => {
     const link = new FakeLink();
     const s = new StreamSocket(link, 1);
     const seen = drains(s);
@@ -114,7 +124,7 @@ describe('StreamSocket: response bytes within the gateway\'s window', () => {
     link.drain();
     assert.equal(seen.count, 1);
     s.drained();
-    assert.equal(seen.count, 1, 'one \'drain\' per wait');
+    assert.equal(seen.count, 1, "one 'drain' per wait");
   });
 
   it('a credit that arrives while the link is congested waits for the link, not the credit', () => {
@@ -130,7 +140,7 @@ describe('StreamSocket: response bytes within the gateway\'s window', () => {
     assert.equal(seen.count, 1);
   });
 
-  it('closed: \'close\' once, no \'drain\' after it, no frame of its own', () => {
+  it("closed: 'close' once, no 'drain' after it, no frame of its own", () => {
     const link = new FakeLink();
     const s = new StreamSocket(link, 1);
     const seen = drains(s);
@@ -142,7 +152,7 @@ describe('StreamSocket: response bytes within the gateway\'s window', () => {
     assert.equal(closes, 1);
     assert.equal(s.destroyed, true);
     s.credit(RESPONSE_WINDOW);
-    assert.equal(seen.count, 0, 'whoever waited heard \'close\' instead');
+    assert.equal(seen.count, 0, "whoever waited heard 'close' instead");
     link.frames();
     s.received(REQUEST_WINDOW);
     s.resume();
@@ -158,7 +168,10 @@ describe('StreamSocket: request bytes credited back', () => {
     assert.deepEqual(link.frames(), [], 'below half a window: nothing yet');
     s.received(1);
     const frames = link.frames();
-    assert.deepEqual(frames.map((f) => [f.type, f.stream, f.payload.readUInt32LE(0)]), [[FrameType.RequestCredit, 3, REQUEST_WINDOW / 2]]);
+    assert.deepEqual(
+      frames.map((f) => [f.type, f.stream, f.payload.readUInt32LE(0)]),
+      [[FrameType.RequestCredit, 3, REQUEST_WINDOW / 2]],
+    );
     s.received(10);
     assert.deepEqual(link.frames(), [], 'the count starts again after a credit');
   });
@@ -170,7 +183,10 @@ describe('StreamSocket: request bytes credited back', () => {
     s.received(REQUEST_WINDOW);
     assert.deepEqual(link.frames(), [], 'paused: the gateway must stop at its window');
     s.resume();
-    assert.deepEqual(link.frames().map((f) => [f.type, f.payload.readUInt32LE(0)]), [[FrameType.RequestCredit, REQUEST_WINDOW]]);
+    assert.deepEqual(
+      link.frames().map((f) => [f.type, f.payload.readUInt32LE(0)]),
+      [[FrameType.RequestCredit, REQUEST_WINDOW]],
+    );
     s.resume();
     assert.deepEqual(link.frames(), [], 'nothing uncredited: no empty credit');
   });
