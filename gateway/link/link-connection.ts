@@ -23,6 +23,46 @@ export interface LinkListener {
 }
 
 /**
+ * Entries by stream id, in a plain object's (dictionary) elements instead of a Map or Set. A Map
+ * or Set that keeps being added to and deleted from is rehashed into a new table every so often,
+ * and V8 links the old table to the new one (for iterators still on it): once a table reaches the
+ * old space, each dead one keeps the next alive through every scavenge, and with it the requests
+ * it held, until the next mark-compact. With many connections open the old space is large and
+ * mark-compacts rare, so a link's streams kept about 2 MB of every scavenge's requests alive
+ * (bench/README.md, Scale).
+ */
+export class StreamTable<V> {
+  private entries: Record<number, V> = {};
+  size = 0;
+
+  get(id: number): V | undefined {
+    return this.entries[id];
+  }
+
+  set(id: number, value: V): void {
+    if (this.entries[id] === undefined) this.size++;
+    this.entries[id] = value;
+  }
+
+  delete(id: number): boolean {
+    if (this.entries[id] === undefined) return false;
+    this.size--;
+    delete this.entries[id];
+    return true;
+  }
+
+  clear(): void {
+    this.entries = {};
+    this.size = 0;
+  }
+
+  /** The ids and entries, by id. */
+  list(): [number, V][] {
+    return Object.entries(this.entries).map(([id, v]) => [Number(id), v]);
+  }
+}
+
+/**
  * One handshaken native-link connection to a worker. It carries many requests at once, each on a
  * stream id (`openStream()`); frames go out in per-turn batches through `writer`.
  */
@@ -31,10 +71,10 @@ export class NativeLink {
   readonly decoder: FrameDecoder;
   reader: HeadReader | null = null;
   /** The open streams, and the batch their frames go out in. */
-  readonly streams = new Map<number, LinkListener>();
+  readonly streams = new StreamTable<LinkListener>();
   readonly writer: StreamFrameWriter;
   private nextId = 1;
-  private readonly awaiting = new Set<AwaitingHead>();
+  private readonly awaiting = new StreamTable<AwaitingHead>();
   private sweep: NodeJS.Timeout | null = null;
   private lastHead: { bytes: Buffer; head: ClientHead } | null = null;
   /** The worker sent GOAWAY; no new streams. */
@@ -121,9 +161,9 @@ export class NativeLink {
    * quarter of the timeout when shorter) instead of a timer per request: a set and a delete cost a
    * request a fifth of a setTimeout and its clearTimeout, and the 504 comes at most a quarter late.
    */
-  awaitHead(stream: AwaitingHead, timeoutMs: number): void {
+  awaitHead(id: number, stream: AwaitingHead, timeoutMs: number): void {
     stream.headDeadline = Date.now() + timeoutMs;
-    this.awaiting.add(stream);
+    this.awaiting.set(id, stream);
     if (this.sweep === null) {
       this.sweep = setInterval(() => this.sweepHeads(), Math.max(1, Math.min(1000, timeoutMs / 4)));
       // A link waiting for nothing must not keep the gateway's process alive.
@@ -131,15 +171,15 @@ export class NativeLink {
     }
   }
 
-  headDone(stream: AwaitingHead): void {
-    this.awaiting.delete(stream);
+  headDone(id: number): void {
+    this.awaiting.delete(id);
   }
 
   private sweepHeads(): void {
     const now = Date.now();
-    for (const s of this.awaiting) {
+    for (const [id, s] of this.awaiting.list()) {
       if (s.headDeadline > now) continue;
-      this.awaiting.delete(s);
+      this.awaiting.delete(id);
       s.headTimedOut();
     }
   }
@@ -219,7 +259,7 @@ export class NativeLink {
     const last = payload.readUInt32LE(0);
     this.draining = true;
     this.whenDraining?.();
-    for (const [id, listener] of [...this.streams]) {
+    for (const [id, listener] of this.streams.list()) {
       if (id <= last) continue;
       this.streams.delete(id);
       listener.refused?.();
@@ -237,9 +277,9 @@ export class NativeLink {
     this.socket.destroy();
     this.onGone?.(err);
     this.onGone = null;
-    const streams = [...this.streams.values()];
+    const streams = this.streams.list();
     this.streams.clear();
-    for (const l of streams) l.closed(err);
+    for (const [, l] of streams) l.closed(err);
     this.whenGone?.();
   }
 }
