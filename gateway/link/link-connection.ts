@@ -22,43 +22,77 @@ export interface LinkListener {
   refused?(): void;
 }
 
+/** Slots of a StreamTable's ring: more than the streams a link usually has in flight. */
+const RING = 256;
+
 /**
- * Entries by stream id, in a plain object's (dictionary) elements instead of a Map or Set. A Map
- * or Set that keeps being added to and deleted from is rehashed into a new table every so often,
- * and V8 links the old table to the new one (for iterators still on it): once a table reaches the
- * old space, each dead one keeps the next alive through every scavenge, and with it the requests
- * it held, until the next mark-compact. With many connections open the old space is large and
- * mark-compacts rare, so a link's streams kept about 2 MB of every scavenge's requests alive
- * (bench/README.md, Scale).
+ * Entries by stream id, in a fixed ring of slots (id modulo its size) instead of a Map or Set. A
+ * Map or Set that keeps being added to and deleted from is rehashed into a new table every so
+ * often, and V8 links the old table to the new one (for iterators still on it): once a table
+ * reaches the old space, each dead one keeps the next alive through every scavenge, and with it
+ * the requests it held, until the next mark-compact. With many connections open the old space is
+ * large and mark-compacts rare, so a link's streams kept about 2 MB of every scavenge's requests
+ * alive (bench/README.md, Scale). Ids are given in order, so a slot is free again by the time its
+ * next id comes, unless its stream is still open: that one moves to a plain object's elements
+ * (whose dictionary is reallocated too, but nothing links the old to the new).
  */
 export class StreamTable<V> {
-  private entries: Record<number, V> = {};
+  private readonly ids: number[] = new Array<number>(RING).fill(0);
+  private readonly slots: (V | undefined)[] = new Array<V | undefined>(RING).fill(undefined);
+  private overflow: Record<number, V> = {};
+  private overflowed = 0;
   size = 0;
 
   get(id: number): V | undefined {
-    return this.entries[id];
+    const i = id % RING;
+    if (this.ids[i] === id) return this.slots[i];
+    return this.overflowed === 0 ? undefined : this.overflow[id];
   }
 
+  /** Ids come in order: a larger one than any set before (or the same id again, replaced). */
   set(id: number, value: V): void {
-    if (this.entries[id] === undefined) this.size++;
-    this.entries[id] = value;
+    const i = id % RING;
+    const old = this.slots[i];
+    if (old !== undefined && this.ids[i] !== id) {
+      this.overflow[this.ids[i]!] = old;
+      this.overflowed++;
+    } else if (old !== undefined) {
+      this.size--;
+    }
+    this.ids[i] = id;
+    this.slots[i] = value;
+    this.size++;
   }
 
   delete(id: number): boolean {
-    if (this.entries[id] === undefined) return false;
+    const i = id % RING;
+    if (this.ids[i] === id) {
+      if (this.slots[i] === undefined) return false;
+      this.slots[i] = undefined;
+    } else {
+      if (this.overflowed === 0 || this.overflow[id] === undefined) return false;
+      delete this.overflow[id];
+      this.overflowed--;
+    }
     this.size--;
-    delete this.entries[id];
     return true;
   }
 
   clear(): void {
-    this.entries = {};
+    this.slots.fill(undefined);
+    this.overflow = {};
+    this.overflowed = 0;
     this.size = 0;
   }
 
   /** The ids and entries, by id. */
   list(): [number, V][] {
-    return Object.entries(this.entries).map(([id, v]) => [Number(id), v]);
+    const all: [number, V][] = Object.entries(this.overflow).map(([id, v]) => [Number(id), v]);
+    for (let i = 0; i < RING; i++) {
+      const v = this.slots[i];
+      if (v !== undefined) all.push([this.ids[i]!, v]);
+    }
+    return all.sort((x, y) => x[0] - y[0]);
   }
 }
 
