@@ -244,11 +244,12 @@ export async function scaleBench(): Promise<void> {
     kill = k;
   };
   console.log(`\n# scale (issue 19): BENCH_SUITE=scale npm run bench, ${rounds} rounds`);
-  // BENCH_SCALE_PART=gateways runs that part alone.
-  if (process.env.BENCH_SCALE_PART !== 'gateways') {
+  // BENCH_SCALE_PART=gateways or =idle runs that part alone.
+  const part = process.env.BENCH_SCALE_PART ?? '';
+  if (part === '') {
     await lightRounds(tmp.path, rounds);
     await spreadRounds(tmp.path, rounds, wrk, killWrk);
-    await idleRounds(rounds, wrk, killWrk);
   }
-  await gatewayProcessesRounds(rounds, wrk, killWrk);
+  if (part !== 'gateways') await idleRounds(rounds, wrk, killWrk);
+  if (part !== 'idle') await gatewayProcessesRounds(rounds, wrk, killWrk);
 }

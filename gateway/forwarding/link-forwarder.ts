@@ -105,7 +105,7 @@ class GatewayStream extends StreamFlow implements LinkListener {
       return;
     }
     res.on('close', this.onResClose);
-    this.link.awaitHead(this, this.ctx.upstreamTimeoutMs);
+    this.link.awaitHead(this.id, this, this.ctx.upstreamTimeoutMs);
   }
 
   private queueHead(vars: ReturnType<typeof varsForHttpRequest>, noBody: boolean, buffered: Buffer | null): void {
@@ -181,7 +181,7 @@ class GatewayStream extends StreamFlow implements LinkListener {
 
   private head(payload: Buffer): void {
     if (this.clientDone) return;
-    this.link.headDone(this);
+    this.link.headDone(this.id);
     let head;
     try {
       head = this.link.decodeHead(payload);
@@ -266,7 +266,7 @@ class GatewayStream extends StreamFlow implements LinkListener {
   private settle(): void {
     if (this.clientDone) return;
     this.clientDone = true;
-    this.link.headDone(this);
+    this.link.headDone(this.id);
     this.res.off('close', this.onResClose);
     this.resolve('done');
   }
@@ -285,7 +285,7 @@ class GatewayStream extends StreamFlow implements LinkListener {
       return this.fail('PORTICO_ERR_UPSTREAM_ABORTED', 'the worker went away before it answered');
     }
     this.clientDone = true;
-    this.link.headDone(this);
+    this.link.headDone(this.id);
     this.res.off('close', this.onResClose);
     if (this.requestOpen) {
       this.requestOpen = false;

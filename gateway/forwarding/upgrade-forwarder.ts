@@ -187,7 +187,7 @@ class Tunnel extends StreamFlow {
     this.socket.on('data', this.onData);
     this.socket.on('end', this.onEnd);
     this.socket.on('close', this.onClose);
-    this.link.awaitHead(this, this.ctx.upstreamTimeoutMs);
+    this.link.awaitHead(this.id, this, this.ctx.upstreamTimeoutMs);
   }
 
   frame(type: FrameType, payload: Buffer): void {
@@ -229,7 +229,7 @@ class Tunnel extends StreamFlow {
 
   private head(payload: Buffer): void {
     if (this.headWritten) return;
-    this.link.headDone(this);
+    this.link.headDone(this.id);
     this.freeSlot();
     let head;
     try {
@@ -294,7 +294,7 @@ class Tunnel extends StreamFlow {
     if (!this.responseOpen) return;
     this.responseOpen = false;
     this.stopRequest();
-    this.link.headDone(this);
+    this.link.headDone(this.id);
     this.link.closeStream(this.id);
     this.links.release(this.link);
     this.freeSlot();

@@ -20,6 +20,80 @@ export interface LinkListener {
   refused?(): void;
 }
 
+/** Slots of a StreamTable's ring: more than the streams a link usually has in flight. */
+const RING = 256;
+
+/**
+ * Entries by stream id, in a fixed ring of slots (id modulo its size) instead of a Map or Set. A
+ * Map or Set that keeps being added to and deleted from is rehashed into a new table every so
+ * often, and V8 links the old table to the new one (for iterators still on it): once a table
+ * reaches the old space, each dead one keeps the next alive through every scavenge, and with it
+ * the requests it held, until the next mark-compact. With many connections open the old space is
+ * large and mark-compacts rare, so a link's streams kept about 2 MB of every scavenge's requests
+ * alive (bench/README.md, Scale). Ids are given in order, so a slot is free again by the time its
+ * next id comes, unless its stream is still open: that one moves to a plain object's elements
+ * (whose dictionary is reallocated too, but nothing links the old to the new).
+ */
+export class StreamTable<V> {
+  private readonly ids: number[] = new Array<number>(RING).fill(0);
+  private readonly slots: (V | undefined)[] = new Array<V | undefined>(RING).fill(undefined);
+  private overflow: Record<number, V> = {};
+  private overflowed = 0;
+  size = 0;
+
+  get(id: number): V | undefined {
+    const i = id % RING;
+    if (this.ids[i] === id) return this.slots[i];
+    return this.overflowed === 0 ? undefined : this.overflow[id];
+  }
+
+  /** Ids come in order: a larger one than any set before (or the same id again, replaced). */
+  set(id: number, value: V): void {
+    const i = id % RING;
+    const old = this.slots[i];
+    if (old !== undefined && this.ids[i] !== id) {
+      this.overflow[this.ids[i]!] = old;
+      this.overflowed++;
+    } else if (old !== undefined) {
+      this.size--;
+    }
+    this.ids[i] = id;
+    this.slots[i] = value;
+    this.size++;
+  }
+
+  delete(id: number): boolean {
+    const i = id % RING;
+    if (this.ids[i] === id) {
+      if (this.slots[i] === undefined) return false;
+      this.slots[i] = undefined;
+    } else {
+      if (this.overflowed === 0 || this.overflow[id] === undefined) return false;
+      delete this.overflow[id];
+      this.overflowed--;
+    }
+    this.size--;
+    return true;
+  }
+
+  clear(): void {
+    this.slots.fill(undefined);
+    this.overflow = {};
+    this.overflowed = 0;
+    this.size = 0;
+  }
+
+  /** The ids and entries, by id. */
+  list(): [number, V][] {
+    const all: [number, V][] = Object.entries(this.overflow).map(([id, v]) => [Number(id), v]);
+    for (let i = 0; i < RING; i++) {
+      const v = this.slots[i];
+      if (v !== undefined) all.push([this.ids[i]!, v]);
+    }
+    return all.sort((x, y) => x[0] - y[0]);
+  }
+}
+
 /**
  * One handshaken native-link connection to a worker. It carries many requests at once, each on a
  * stream id (`openStream()`); frames go out in per-turn batches through `writer`.
@@ -29,10 +103,10 @@ export class NativeLink {
   readonly decoder: FrameDecoder;
   reader: HeadReader | null = null;
   /** The open streams, and the batch their frames go out in. */
-  readonly streams = new Map<number, LinkListener>();
+  readonly streams = new StreamTable<LinkListener>();
   readonly writer: StreamFrameWriter;
   private nextId = 1;
-  private readonly awaiting = new Set<AwaitingHead>();
+  private readonly awaiting = new StreamTable<AwaitingHead>();
   private sweep: NodeJS.Timeout | null = null;
   private lastHead: { bytes: Buffer; head: ClientHead } | null = null;
   /** The worker sent GOAWAY; no new streams. */
@@ -122,9 +196,9 @@ export class NativeLink {
    * quarter of the timeout when shorter) instead of a timer per request: a set and a delete cost a
    * request a fifth of a setTimeout and its clearTimeout, and the 504 comes at most a quarter late.
    */
-  awaitHead(stream: AwaitingHead, timeoutMs: number): void {
+  awaitHead(id: number, stream: AwaitingHead, timeoutMs: number): void {
     stream.headDeadline = Date.now() + timeoutMs;
-    this.awaiting.add(stream);
+    this.awaiting.set(id, stream);
     if (this.sweep === null) {
       this.sweep = setInterval(() => this.sweepHeads(), Math.max(1, Math.min(1000, timeoutMs / 4)));
       // A link waiting for nothing must not keep the gateway's process alive.
@@ -132,15 +206,15 @@ export class NativeLink {
     }
   }
 
-  headDone(stream: AwaitingHead): void {
-    this.awaiting.delete(stream);
+  headDone(id: number): void {
+    this.awaiting.delete(id);
   }
 
   private sweepHeads(): void {
     const now = Date.now();
-    for (const s of this.awaiting) {
+    for (const [id, s] of this.awaiting.list()) {
       if (s.headDeadline > now) continue;
-      this.awaiting.delete(s);
+      this.awaiting.delete(id);
       s.headTimedOut();
     }
   }
@@ -233,7 +307,7 @@ export class NativeLink {
     const last = payload.readUInt32LE(0);
     this.draining = true;
     this.whenDraining?.();
-    for (const [id, listener] of [...this.streams]) {
+    for (const [id, listener] of this.streams.list()) {
       if (id <= last) continue;
       this.streams.delete(id);
       listener.refused?.();
@@ -251,9 +325,9 @@ export class NativeLink {
     this.socket.destroy();
     this.onGone?.(err);
     this.onGone = null;
-    const streams = [...this.streams.values()];
+    const streams = this.streams.list();
     this.streams.clear();
-    for (const l of streams) l.closed(err);
+    for (const [, l] of streams) l.closed(err);
     this.whenGone?.();
   }
 }
