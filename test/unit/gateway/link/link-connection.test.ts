@@ -16,7 +16,12 @@ describe('StreamTable', () => {
     assert.equal(t.size, 4);
     t.set(5, 'again');
     assert.equal(t.size, 4);
-    assert.deepEqual(t.list(), [[1, 's1'], [2, 's2'], [4, 's4'], [5, 'again']]);
+    assert.deepEqual(t.list(), [
+      [1, 's1'],
+      [2, 's2'],
+      [4, 's4'],
+      [5, 'again'],
+    ]);
   });
 
   it('keeps a long stream when a thousand later ones came and went past its slot', () => {
@@ -30,7 +35,10 @@ describe('StreamTable', () => {
     t.set(1001, 'open');
     assert.equal(t.get(1), 'long');
     assert.equal(t.size, 2);
-    assert.deepEqual(t.list(), [[1, 'long'], [1001, 'open']]);
+    assert.deepEqual(t.list(), [
+      [1, 'long'],
+      [1001, 'open'],
+    ]);
     assert.equal(t.delete(1), true);
     assert.equal(t.get(1), undefined);
     t.clear();
