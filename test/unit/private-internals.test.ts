@@ -68,6 +68,31 @@ describe('private internals portico relies on', () => {
     }
   });
 
+  test("a socket rebuilt from another's raw handle, new Socket({ handle }), carries its connection (--gateway-processes: master/gateway-process.ts)", async () => {
+    // Sending the raw handle over IPC (cli/gateway-child.ts) is pinned by the WebSocket test of
+    // test/integration/gateway/gateway-processes.test.ts, which goes through it.
+    let accepted: net.Socket | null = null;
+    const server = net.createServer((s) => (accepted = s));
+    const port = await listening(server);
+    try {
+      const client = net.connect(port, '127.0.0.1');
+      await once(client, 'connect');
+      while (accepted === null) await once(server, 'connection');
+      const original = accepted as net.Socket;
+      const handle = (original as unknown as { _handle?: { readStop?: () => unknown } })._handle;
+      assert.ok(handle !== undefined);
+      handle.readStop?.();
+      const rebuilt = new net.Socket({ handle } as unknown as net.SocketConstructorOpts);
+      const echoed = once(client, 'data');
+      rebuilt.write('through the rebuilt socket');
+      assert.equal(String((await echoed)[0]), 'through the rebuilt socket');
+      rebuilt.destroy();
+      client.destroy();
+    } finally {
+      server.close();
+    }
+  });
+
   test("avsc's ArrayType decodes through _read(tap) (protocol/link/bounded-avro.ts bounds the count)", () => {
     const type = avsc.Type.forSchema({ type: 'array', items: 'string' });
     assert.ok(type instanceof avsc.types.ArrayType);
