@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { uwsgiRequest } from '../protocol/uwsgi/uwsgi-client.js';
 import { fetchStats } from '../master/stats-client.js';
-import { startProcess, type Started } from '../support/child-process.js';
+import { startProcess, startWithHardFdLimit, type Started } from '../support/child-process.js';
 import { freePort } from '../support/free-port.js';
 import { startNginx } from '../support/nginx.js';
 import { porticoBin, repoRoot } from '../support/paths.js';
@@ -173,10 +173,7 @@ async function idleRounds(rounds: number, wrk: WrkOptions, killWrk: (k: () => vo
     // usual soft limit of 1024 (as many as the hard limit allows).
     const serve = started(
       'portico serve',
-      startProcess('sh', [
-        '-c',
-        'ulimit -n "$(ulimit -Hn)" && exec "$0" "$@"',
-        process.execPath,
+      startWithHardFdLimit(process.execPath, [
         porticoBin,
         'serve',
         HELLO,
@@ -198,7 +195,7 @@ async function idleRounds(rounds: number, wrk: WrkOptions, killWrk: (k: () => vo
     const bare = round % 2 === 1 ? await runWrk(url, wrk, killWrk) : null;
     await sleep(1000);
     const before = rssKiB(serve.child.pid!);
-    const client = started('idle connections', startProcess('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$0" "$@"', process.execPath, IDLE, String(port), String(n)]));
+    const client = started('idle connections', startWithHardFdLimit(process.execPath, [IDLE, String(port), String(n)]));
     await client.waitFor(/\{"open":\d+\}/);
     await sleep(1000);
     const after = rssKiB(serve.child.pid!);

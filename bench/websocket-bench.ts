@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startProcess, type Started } from '../support/child-process.js';
+import { startProcess, startWithHardFdLimit, type Started } from '../support/child-process.js';
 import { freePort } from '../support/free-port.js';
 import { GATEWAY_SITE, startNginx, type Nginx } from '../support/nginx.js';
 import { porticoBin } from '../support/paths.js';
@@ -65,21 +65,7 @@ export async function websocketBench(): Promise<void> {
   // and the descriptors of every process holding them (the shell raises the soft limit to the hard).
   const serve = started(
     'portico serve',
-    startProcess('sh', [
-      '-c',
-      'ulimit -n "$(ulimit -Hn)" && exec "$0" "$@"',
-      process.execPath,
-      porticoBin,
-      'serve',
-      APP,
-      '--workers',
-      '1',
-      '--http',
-      `127.0.0.1:${servePort}`,
-      '--disable-logging',
-      '--max-connections',
-      String(idle + 1000),
-    ]),
+    startWithHardFdLimit(process.execPath, [porticoBin, 'serve', APP, '--workers', '1', '--http', `127.0.0.1:${servePort}`, '--disable-logging', '--max-connections', String(idle + 1000)]),
   );
   await serve.waitFor(/worker\(s\) of .* behind/);
   const sock = join(tmp.path, 'worker.sock');
@@ -124,7 +110,7 @@ export async function websocketBench(): Promise<void> {
   const workerPid = Number(/portico worker (\d+): node app/.exec(serve.output())?.[1]);
   const gatewayPid = serve.child.pid!;
   const before = { gateway: rssKiB(gatewayPid), worker: rssKiB(workerPid) };
-  const holder = startProcess('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$0" "$@"', process.execPath, LOAD, `ws://127.0.0.1:${servePort}/`, String(idle), 'idle'], {
+  const holder = startWithHardFdLimit(process.execPath, [LOAD, `ws://127.0.0.1:${servePort}/`, String(idle), 'idle'], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   track('idle holder', holder.child, () => holder.stop());

@@ -64,3 +64,11 @@ export async function outputLine(proc: Started, re: RegExp, ms = 15_000): Promis
     clearTimeout(timer);
   }
 }
+
+/**
+ * startProcess with the soft limit of open files raised to the hard one (through sh's ulimit):
+ * for a process that holds thousands of connections, past the usual soft limit of 1024.
+ */
+export function startWithHardFdLimit(cmd: string, args: string[], options: SpawnOptions = {}): Started {
+  return startProcess('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" && exec "$0" "$@"', cmd, ...args], options);
+}
