@@ -1,7 +1,8 @@
 // A worker loads only what its options need (worker/master-client.ts, worker/uwsgi/uwsgi-connection.ts,
 // common/logger.ts, worker/adapters/web-classes.ts): a hello-world worker behind nginx has no
 // watchdog thread, no pino, no avsc, no prom-client, no undici; the options that need them bring them.
-// Neither it nor its master optimizes code while it starts (common/optimizer-pause.ts).
+// Neither it nor its master optimizes code while it starts (common/optimizer-pause.ts), nor loads
+// node:inspector (worker/watchdog/stack-sampler.ts: the watchdog thread's, when it samples).
 import { strict as assert } from 'node:assert';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ interface Loaded {
   threadsStarted: number;
   undici: boolean;
   flagsAsStarted: boolean;
+  inspector: boolean;
 }
 
 describe('light processes', { timeout: 60_000 }, () => {
@@ -55,7 +57,7 @@ describe('light processes', { timeout: 60_000 }, () => {
   // portico's to spare there. Node 20 loads it on the first read of one of its globals.
   const nodeLoadsUndici = typeof Object.getOwnPropertyDescriptor(globalThis, 'Request')?.get !== 'function';
 
-  it('a hello-world worker and its master load no pino, avsc, prom-client, fastify or undici, optimize nothing while they start, and the worker has no watchdog thread', async () => {
+  it('a hello-world worker and its master load no pino, avsc, prom-client, fastify, undici or node:inspector, optimize nothing while they start, and the worker has no watchdog thread', async () => {
     // --trace-opt reaches the worker through the master's execArgv; V8 prints a line for each
     // function it marks for optimization.
     const { master, worker, body, startOutput } = await loadedBy('plain', join(repoRoot, 'examples', 'hello.mjs'), [], '/', ['--trace-opt']);
@@ -66,6 +68,7 @@ describe('light processes', { timeout: 60_000 }, () => {
       for (const pkg of ['pino', 'avsc', 'prom-client', 'fastify']) assert.ok(!l.packages.includes(pkg), `${l.worker ? 'worker' : 'master'} loaded ${pkg}`);
       if (!nodeLoadsUndici) assert.equal(l.undici, false, `${l.worker ? 'worker' : 'master'} loaded undici`);
       assert.ok(l.flagsAsStarted, `${l.worker ? 'worker' : 'master'} optimizes again once started`);
+      assert.equal(l.inspector, false, `${l.worker ? 'worker' : 'master'} loaded node:inspector`);
     }
     assert.equal(hasThreads(worker), false);
   });
