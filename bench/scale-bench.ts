@@ -241,12 +241,10 @@ export async function scaleBench(): Promise<void> {
     kill = k;
   };
   console.log(`\n# scale (issue 19): BENCH_SUITE=scale npm run bench, ${rounds} rounds`);
-  // BENCH_SCALE_PART=gateways or =idle runs that part alone.
+  // BENCH_SCALE_PART=light, =idle or =gateways runs that part alone.
   const part = process.env.BENCH_SCALE_PART ?? '';
-  if (part === '') {
-    await lightRounds(tmp.path, rounds);
-    await spreadRounds(tmp.path, rounds, wrk, killWrk);
-  }
-  if (part !== 'gateways') await idleRounds(rounds, wrk, killWrk);
-  if (part !== 'idle') await gatewayProcessesRounds(rounds, wrk, killWrk);
+  if (part === '' || part === 'light') await lightRounds(tmp.path, rounds);
+  if (part === '') await spreadRounds(tmp.path, rounds, wrk, killWrk);
+  if (part === '' || part === 'idle') await idleRounds(rounds, wrk, killWrk);
+  if (part === '' || part === 'gateways') await gatewayProcessesRounds(rounds, wrk, killWrk);
 }

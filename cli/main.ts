@@ -1,4 +1,5 @@
 import { isPorticoError } from '../common/errors.js';
+import { pauseOptimizer } from '../common/optimizer-pause.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -48,14 +49,20 @@ async function main(argv: string[]): Promise<number> {
     const { commandFor } = await import('../config/config-resolve.js');
     const { command, note } = commandFor(argv);
     if (note) process.stderr.write(`portico: warning: ${note}\n`);
-    return (await COMMANDS[command]!())(argv);
+    return run(command, argv);
   }
-  const load = COMMANDS[cmd];
-  if (!load) {
+  if (!COMMANDS[cmd]) {
     process.stderr.write(`portico: unknown command "${cmd}"\n\n${USAGE}`);
     return 2;
   }
-  return (await load())(rest);
+  return run(cmd, rest);
+}
+
+async function run(command: string, argv: string[]): Promise<number> {
+  // Resumed before the app is imported (worker/app-loader.ts) and once the master is ready
+  // (master/master-runtime.ts): an idle worker and its master stay as light as they started.
+  if (command === 'worker') pauseOptimizer();
+  return (await COMMANDS[command]!())(argv);
 }
 
 main(process.argv.slice(2)).then(

@@ -4,10 +4,8 @@ import { loadCommandConfig } from '../config/config-resolve.js';
 import { CONFIG_FOOTER, formatHelp, workerOptions, type OptionValues } from '../config/option-schema.js';
 import { checkAppFile, KIND_RULES, type AppKind } from '../worker/app-file.js';
 import { managedConfig } from '../worker/master-client.js';
-import { listenFds } from '../master/shared-socket.js';
 import type { WorkerOptions } from '../worker/worker-server.js';
-import { holdStopSignals, intOption, logFormatOption } from './cli-values.js';
-import { secondsOption } from './master-values.js';
+import { holdStopSignals, intOption, logFormatOption, secondsOption } from './cli-values.js';
 import { logFilesOption } from './log-options.js';
 import { listenAddressOption } from './option-checks.js';
 
@@ -23,13 +21,15 @@ export async function workerCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const app = values.module;
+  const managed = managedConfig();
   // Socket activation (a systemd .socket unit) hands over a listening socket: --socket is optional.
-  const activated = listenFds() > 0;
+  // Never in a worker the master forked (LISTEN_PID is not its pid), which so loads no more of the
+  // master's modules than it needs.
+  const activated = !managed && (await import('../master/shared-socket.js')).listenFds() > 0;
   if (!app || (!values.socket && !activated)) {
     process.stderr.write(`${USAGE}\n\nportico worker: APP and --socket are required\n`);
     return 2;
   }
-  const managed = managedConfig();
   // A worker process (under a master or alone) holds a SIGTERM that comes while it starts; the
   // master has signal handling of its own.
   if (managed || !values.master) holdStopSignals();

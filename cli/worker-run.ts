@@ -5,11 +5,9 @@ import type { OptionValues } from '../config/option-schema.js';
 import { formatSocketAddress, parseSocketAddress } from '../protocol/socket-address.js';
 import { loadNativeLink } from '../worker/uwsgi/uwsgi-connection.js';
 import { announceReady, createScoreboard, HANDOVER, reportModuleGraph, takeUpgrades, type ManagedWorkerConfig } from '../worker/master-client.js';
-import { bindSharedSocket, inheritedSocket } from '../master/shared-socket.js';
 import { WorkerServer } from '../worker/worker-server.js';
 import { waitForStopSignals } from './cli-values.js';
 import { giveLogFiles, logFilesOption } from './log-options.js';
-import { dropPrivileges, privilegeOptions } from './master-values.js';
 import { workerOptionsFrom } from './worker-command.js';
 
 // The worker process's side of `portico worker` (cli/worker-command.ts), apart so that the master
@@ -17,6 +15,9 @@ import { workerOptionsFrom } from './worker-command.js';
 
 /** `portico worker --no-master`: one plain worker (its own socket, or systemd's). */
 export async function runAloneWorker(app: string, socket: string | undefined, values: OptionValues, activated: boolean): Promise<number> {
+  // Loaded here: a worker the master forked (runManagedWorker) uses none of it.
+  const { dropPrivileges, privilegeOptions } = await import('./master-values.js');
+  const { bindSharedSocket, inheritedSocket } = await import('../master/shared-socket.js');
   const logs = logFilesOption(values);
   const privileges = privilegeOptions(values);
   const opts = workerOptionsFrom(app, socket ?? '', values);

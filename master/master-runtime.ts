@@ -1,5 +1,6 @@
 import { unwatchFile, watchFile } from 'node:fs';
 import { rotateBySize } from '../common/log-rotation.js';
+import { resumeOptimizer } from '../common/optimizer-pause.js';
 import type { PromMetricJSON } from '../common/request-metrics.js';
 import type { CronClock, CronScheduler } from './cron-scheduler.js';
 import type { CronTask } from './cron-spec.js';
@@ -175,6 +176,7 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
       else log.info(stopping ? 'SIGTERM again: stopping now' : 'SIGTERM: graceful stop');
       stop(sig === 'SIGTERM' && stopping === null);
     };
+    resumeOptimizer();
     log.info(opts.readyLine);
     if (early !== null) {
       log.info(`${early === 'graceful' ? 'SIGTERM' : 'SIGINT'} during the start: ${early === 'graceful' ? 'graceful stop' : 'stopping now'}`);

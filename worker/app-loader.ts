@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { Server } from 'node:http';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PorticoError } from '../common/errors.js';
+import { resumeOptimizer } from '../common/optimizer-pause.js';
 import { fetchHandler, type FetchFunction } from './adapters/fetch-app.js';
 import { installLightResponse } from './adapters/fetch-response.js';
 import type { NodeListener } from './adapters/node-app.js';
@@ -28,6 +29,8 @@ export async function loadApp(spec: string, options: { kind?: AppKind; lightResp
   const { file, exportName, path } = checkAppFile(spec);
   // Before the import, so the app's `new Response(...)` is the light one from its first request.
   if (options.lightResponse !== false && (options.kind === undefined || options.kind === 'fetch')) installLightResponse();
+  // The app's own start (its imports, what it builds at load) is optimized as usual.
+  resumeOptimizer();
   let mod: Record<string, unknown>;
   try {
     mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;

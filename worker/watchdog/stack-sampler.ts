@@ -5,8 +5,6 @@
  * `for (;;)` answers. Debugger.pause then stops it where it is and the paused event carries the
  * call frames. Nothing is connected or enabled between samples: the app runs at full speed.
  */
-import { Session } from 'node:inspector';
-
 export type StackSample =
   | { frames: string[] }
   /** Why there is no stack (the deadline passed). */
@@ -34,7 +32,10 @@ interface Paused {
  * (blocked outside JavaScript, in a native call), or it answered but ran no JavaScript (idle: the
  * request waits on I/O, a timer or a promise).
  */
-export function sampleMainThread(deadlineMs: number): Promise<StackSample> {
+export async function sampleMainThread(deadlineMs: number): Promise<StackSample> {
+  // Loaded by the first sample, in the watchdog thread: the master imports this module only for
+  // formatSample, and node:inspector (with node:worker_threads) is about 0.3 MB of its RSS.
+  const { Session } = await import('node:inspector');
   return new Promise((resolve) => {
     const session = new Session();
     try {

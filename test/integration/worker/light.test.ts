@@ -1,6 +1,8 @@
 // A worker loads only what its options need (worker/master-client.ts, worker/uwsgi/uwsgi-connection.ts,
 // common/logger.ts, worker/adapters/web-classes.ts): a hello-world worker behind nginx has no
 // watchdog thread, no pino, no avsc, no prom-client, no undici; the options that need them bring them.
+// Neither it nor its master optimizes code while it starts (common/optimizer-pause.ts), nor loads
+// node:inspector (worker/watchdog/stack-sampler.ts: the watchdog thread's, when it samples).
 import { strict as assert } from 'node:assert';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +17,8 @@ interface Loaded {
   packages: string[];
   threadsStarted: number;
   undici: boolean;
+  flagsAsStarted: boolean;
+  inspector: boolean;
 }
 
 describe('light processes', { timeout: 60_000 }, () => {
@@ -22,15 +26,17 @@ describe('light processes', { timeout: 60_000 }, () => {
   after(() => tmp.cleanup());
 
   /** Runs `portico worker APP --processes 1 ...extra`, sends one request, stops; what master and worker loaded. */
-  async function loadedBy(name: string, app: string, extra: string[], path = '/'): Promise<{ master: Loaded; worker: Loaded; body: string }> {
+  async function loadedBy(name: string, app: string, extra: string[], path = '/', nodeArgs: string[] = []): Promise<{ master: Loaded; worker: Loaded; body: string; startOutput: string }> {
     const dir = join(tmp.path, name);
     mkdirSync(dir);
     const sock = join(dir, 'app.sock');
     const env = { ...process.env, NODE_OPTIONS: `--import=${join(fixturesDir, 'loaded-modules.mjs')}`, PORTICO_TEST_LOADED_DIR: dir };
-    const master = startProcess(process.execPath, [porticoBin, 'worker', app, '--socket', sock, '--processes', '1', ...extra], { env });
+    const master = startProcess(process.execPath, [...nodeArgs, porticoBin, 'worker', app, '--socket', sock, '--processes', '1', ...extra], { env });
     let body: string;
+    let startOutput: string;
     try {
       await master.waitFor(/accepting on /);
+      startOutput = master.output();
       const res = await uwsgiRequest({ socket: sock, path });
       assert.equal(res.status, 200);
       body = res.body.toString();
@@ -43,7 +49,7 @@ describe('light processes', { timeout: 60_000 }, () => {
     const worker = all.find((l) => l.worker);
     const masterLoaded = all.find((l) => !l.worker);
     assert.ok(worker && masterLoaded, `one master and one worker wrote what they loaded (${all.length} files)`);
-    return { master: masterLoaded, worker, body };
+    return { master: masterLoaded, worker, body, startOutput };
   }
 
   const hasThreads = (l: Loaded): boolean => l.threadsStarted > 0;
@@ -51,12 +57,18 @@ describe('light processes', { timeout: 60_000 }, () => {
   // portico's to spare there. Node 20 loads it on the first read of one of its globals.
   const nodeLoadsUndici = typeof Object.getOwnPropertyDescriptor(globalThis, 'Request')?.get !== 'function';
 
-  it('a hello-world worker and its master load no pino, avsc, prom-client, fastify or undici, and the worker no watchdog thread', async () => {
-    const { master, worker, body } = await loadedBy('plain', join(repoRoot, 'examples', 'hello.mjs'), []);
+  it('a hello-world worker and its master load no pino, avsc, prom-client, fastify, undici or node:inspector, optimize nothing while they start, and the worker has no watchdog thread', async () => {
+    // --trace-opt reaches the worker through the master's execArgv; V8 prints a line for each
+    // function it marks for optimization.
+    const { master, worker, body, startOutput } = await loadedBy('plain', join(repoRoot, 'examples', 'hello.mjs'), [], '/', ['--trace-opt']);
     assert.equal(body, 'Hello World');
+    // Node 24 has Node's own start (before portico runs) optimize a few with Maglev: TurboFan only.
+    assert.doesNotMatch(startOutput, /\[marking .* to TURBOFAN/);
     for (const l of [master, worker]) {
       for (const pkg of ['pino', 'avsc', 'prom-client', 'fastify']) assert.ok(!l.packages.includes(pkg), `${l.worker ? 'worker' : 'master'} loaded ${pkg}`);
       if (!nodeLoadsUndici) assert.equal(l.undici, false, `${l.worker ? 'worker' : 'master'} loaded undici`);
+      assert.ok(l.flagsAsStarted, `${l.worker ? 'worker' : 'master'} optimizes again once started`);
+      assert.equal(l.inspector, false, `${l.worker ? 'worker' : 'master'} loaded node:inspector`);
     }
     assert.equal(hasThreads(worker), false);
   });
