@@ -202,7 +202,7 @@ function readIni(scope: Scope, specs: Record<string, OptionSpec>, file: string, 
 }
 
 /** The known name closest to `word` (Levenshtein distance), for "did you mean". */
-export function nearest(word: string, candidates: string[]): string {
+function nearest(word: string, candidates: string[]): string {
   let best = candidates[0]!;
   let bestDistance = Infinity;
   for (const c of candidates) {
@@ -212,7 +212,7 @@ export function nearest(word: string, candidates: string[]): string {
   return best;
 }
 
-export function levenshtein(a: string, b: string): number {
+function levenshtein(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const row = [i];

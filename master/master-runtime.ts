@@ -28,7 +28,7 @@ export interface RuntimeOptions {
   /** More metrics for the scrape, one list per process (serve: the gateway's, or each gateway process's). */
   metricsSource?: () => Promise<PromMetricJSON[][]>;
   /** The stats document's gateway processes (serve --gateway-processes). */
-  gateways?: () => GatewayStatsJson[];
+  gateways?: () => GatewayStatsJson[] | null;
   /** What the stats document lists as the master's sockets. */
   sockets: () => Array<{ name: string; proto: string; backlog: number }>;
   /** Runs first on a stop (serve: the gateway stops accepting and finishes its requests). */

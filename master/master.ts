@@ -62,7 +62,7 @@ export interface MasterOptions {
  * How long a worker's event loop may not answer before it gets no new requests: a second, or half
  * of --harakiri when that is shorter, so the gateway knows well before the kill.
  */
-export function blockedThresholdMs(harakiriSeconds: number): number {
+function blockedThresholdMs(harakiriSeconds: number): number {
   return harakiriSeconds > 0 ? Math.min(1000, (harakiriSeconds * 1000) / 2) : 1000;
 }
 

@@ -7,7 +7,7 @@ import type { Logger } from '../common/logger.js';
  * stale file from a crash, which the next start replaces, as uWSGI does). A pid that is alive but
  * not ours to signal (EPERM) is alive too.
  */
-export function livePidIn(path: string): number | null {
+function livePidIn(path: string): number | null {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
