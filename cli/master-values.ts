@@ -11,7 +11,7 @@ import { checkPidfileFree } from '../master/pidfile.js';
 import { formatSocketAddress } from '../protocol/socket-address.js';
 import { intOption } from './cli-values.js';
 import { logFilesOption } from './log-options.js';
-import { fileOption, listenAddressOption, privilegesOption, type Privileges } from './option-checks.js';
+import { fileOption, listenAddressOption, type Privileges } from './option-checks.js';
 
 /** The CLI entry the master's workers run. */
 export const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -106,11 +106,6 @@ function serverAddress(flag: string, spec: string | undefined, barePortHost?: st
   if (spec === undefined) return undefined;
   const address = listenAddressOption(flag, spec, { unix: true, barePortHost });
   return address.kind === 'tcp' ? formatSocketAddress(address) : spec;
-}
-
-/** --uid / --gid resolved to numbers at start, so a name that does not exist stops it before any bind. */
-export function privilegeOptions(values: OptionValues): Privileges {
-  return privilegesOption(values.uid as string | undefined, values.gid as string | undefined);
 }
 
 /**

@@ -20,9 +20,9 @@ import type { GatewayStatsJson } from '../master/master-stats.js';
 import { intOption, logFormatOption } from './cli-values.js';
 import type { WorkerProcess } from '../master/worker-process.js';
 import { gatewayOptionsFrom } from './gateway-command.js';
-import { dropPrivileges, MAIN, masterGuards, privilegeOptions, runtimeOptions } from './master-values.js';
+import { dropPrivileges, MAIN, masterGuards, runtimeOptions } from './master-values.js';
 import { giveLogFiles, logFilesOption } from './log-options.js';
-import { listenAddressOption } from './option-checks.js';
+import { listenAddressOption, privilegeOptions } from './option-checks.js';
 
 const USAGE = `Usage: portico serve APP --http HOST:PORT [--workers N] [--link native|uwsgi] [--static /prefix=DIR]... [worker and master options]
 

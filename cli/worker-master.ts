@@ -8,8 +8,9 @@ import { runMaster } from '../master/master-runtime.js';
 import { removePidfile, writePidfile } from '../master/pidfile.js';
 import { bindSharedSocket, inheritedSocket, listenFds } from '../master/shared-socket.js';
 import { backlogWarning, othersCanConnect } from '../worker/socket-listener.js';
-import { dropPrivileges, MAIN, masterGuards, privilegeOptions, runtimeOptions } from './master-values.js';
+import { dropPrivileges, MAIN, masterGuards, runtimeOptions } from './master-values.js';
 import { giveLogFiles, logFilesOption } from './log-options.js';
+import { privilegeOptions } from './option-checks.js';
 import { workerOptionsFrom } from './worker-command.js';
 
 /** `portico worker` with the master (the default): one socket, --processes workers on it. */

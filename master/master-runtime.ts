@@ -9,6 +9,7 @@ import type { MetricsServer } from './metrics-server.js';
 import { removePidfile, writePidfile } from './pidfile.js';
 import { ReloadWatcher } from './reload-watcher.js';
 import { StatsServer } from './stats-server.js';
+import { holdStopSignals, waitForStopSignals } from '../cli/cli-values.js';
 
 export interface RuntimeOptions {
   /** --pidfile: written by the command before privileges drop; removed here at exit. */
@@ -73,17 +74,7 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
   // SIGTERM and SIGINT from before the workers start: one arriving meanwhile (a supervisor, a
   // client of a worker that is up while another starts) would kill the master by the signal and
   // leave its workers behind; it is kept and acted on once the start is done.
-  let early: 'graceful' | 'now' | null = null;
-  let onStop: ((sig: 'SIGTERM' | 'SIGINT') => void) | null = null;
-  // Installed for good (a signal in the last moments of the stop must not kill the master either).
-  process.on('SIGTERM', () => {
-    if (onStop) onStop('SIGTERM');
-    else early = early === null ? 'graceful' : 'now';
-  });
-  process.on('SIGINT', () => {
-    if (onStop) onStop('SIGINT');
-    else early = 'now';
-  });
+  holdStopSignals(true);
   const handlers: Array<[NodeJS.Signals, () => void]> = [
     [
       'SIGHUP',
@@ -159,28 +150,18 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
     const { startCron } = await import('./cron-scheduler.js');
     cron = await startCron(opts.cron, log, opts.cronClock);
   }
-  await new Promise<void>((resolve) => {
-    let stopping: Promise<void> | null = null;
-    const stop = (graceful: boolean): void => {
-      const run = async (): Promise<void> => {
-        await opts.beforeStop?.(graceful);
-        await master.stop(graceful);
-      };
-      // "Stop now" during a graceful stop: the workers get SIGINT on top of their SIGTERM.
-      if (stopping && !graceful) void master.stop(false);
-      stopping ??= run().then(resolve, resolve);
+  let stopping: Promise<void> | null = null;
+  const stop = (graceful: boolean): Promise<void> => {
+    // "Stop now" during a graceful stop: the workers get SIGINT on top of their SIGTERM.
+    if (stopping && !graceful) void master.stop(false);
+    const run = async (): Promise<void> => {
+      await opts.beforeStop?.(graceful);
+      await master.stop(graceful);
     };
-    onStop = (sig) => {
-      if (sig === 'SIGINT') log.info('SIGINT: stopping now');
-      else log.info(stopping ? 'SIGTERM again: stopping now' : 'SIGTERM: graceful stop');
-      stop(sig === 'SIGTERM' && stopping === null);
-    };
-    log.info(opts.readyLine);
-    if (early !== null) {
-      log.info(`${early === 'graceful' ? 'SIGTERM' : 'SIGINT'} during the start: ${early === 'graceful' ? 'graceful stop' : 'stopping now'}`);
-      stop(early === 'graceful');
-    }
-  });
+    return (stopping ??= run().catch(() => {}));
+  };
+  log.info(opts.readyLine);
+  await waitForStopSignals(log, stop);
   teardown();
   log.info(`portico master ${process.pid}: stopped`);
   log.flush();

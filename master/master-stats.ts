@@ -93,17 +93,8 @@ function healthJson(h: RuntimeHealth): WorkerHealthJson {
   };
 }
 
-/** One --cron / --cron-app task as the master runs it. */
-interface CronStatsJson {
-  id: number;
-  kind: string;
-  when: string;
-  /** ISO time of the next run. */
-  next: string;
-  running: boolean;
-  runs: number;
-  skipped: number;
-}
+/** One --cron / --cron-app task as the master runs it; `next` is an ISO time. */
+type CronStatsJson = Omit<CronStatus, 'kind' | 'next'> & { kind: string; next: string };
 
 /** A listening socket, with uWSGI's fields (queue: connections waiting to be accepted, TCP only). */
 export interface SocketStatsJson {
@@ -159,7 +150,7 @@ export async function collectStats(
   hideQuery = false,
   gateways: GatewayStatsJson[] | null = null,
 ): Promise<MasterStatsJson> {
-  const procs = [...master.workers.values(), ...master.leaving].sort((a, b) => a.id - b.id || a.spawnedAt - b.spawnedAt);
+  const procs = master.all().sort((a, b) => a.id - b.id || a.spawnedAt - b.spawnedAt);
   const workers = await Promise.all(procs.map((w) => workerStats(master, w.id, w, hideQuery)));
   // Slots up to --processes with no process: uWSGI's "cheap" workers (--cheap, --cheaper).
   for (let id = 1; id <= master.processes; id++) {

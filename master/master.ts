@@ -138,6 +138,11 @@ export class Master {
     return this.options.processes;
   }
 
+  /** Every worker process: the current one of each id, and those being stopped. */
+  all(): WorkerProcess[] {
+    return [...this.workers.values(), ...this.leaving];
+  }
+
   private counters(id: number): SlotCounters {
     let c = this.slots.get(id);
     if (!c) this.slots.set(id, (c = { respawns: 0, harakiri: 0 }));
@@ -220,7 +225,7 @@ export class Master {
   private onBlocked(w: WorkerProcess, blocked: boolean, ms: number): void {
     if (w.blocked === blocked) return;
     w.blocked = blocked;
-    const s = (ms / 1000).toFixed(1);
+    const s = seconds(ms);
     if (blocked) this.log.warn(`worker ${w.id} (pid: ${w.pid}) is not answering: its event loop has been blocked for ${s} s; no new requests for it until it answers`);
     else this.log.info(`worker ${w.id} (pid: ${w.pid}) answers again (event loop blocked for ${s} s)`);
     this.options.onBlocked?.(w, blocked);
@@ -311,7 +316,9 @@ export class Master {
    * (uWSGI's tracebacker). Each answer is bounded by the watchdog's sample deadline.
    */
   async dumpStacks(): Promise<void> {
-    const procs = [...this.workers.values(), ...this.leaving].filter((w) => w.alive).sort((a, b) => a.id - b.id);
+    const procs = this.all()
+      .filter((w) => w.alive)
+      .sort((a, b) => a.id - b.id);
     const answers = await Promise.all(procs.map((w) => (w.watchdog ? w.control.stack(SAMPLE_DEADLINE_MS + defaults.statsTimeoutMs) : null)));
     const now = Date.now();
     procs.forEach((w, i) => {
@@ -388,7 +395,7 @@ export class Master {
     this.cheaperLoop?.stop();
     for (const t of this.respawnTimers) clearTimeout(t);
     this.respawnTimers.clear();
-    const all = [...this.workers.values(), ...this.leaving];
+    const all = this.all();
     if (!graceful) for (const w of all) w.signal('SIGINT');
     // A second of margin: the worker's own graceful timeout fires first and it exits cleanly.
     const graceMs = graceful ? this.options.gracefulTimeoutSeconds * 1000 + 1000 : 1000;

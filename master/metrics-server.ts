@@ -45,7 +45,6 @@ export class MetricsServer {
     this.master = master;
     this.source = source;
     const registers = [this.registry];
-    const processes = (): WorkerProcess[] => this.processes();
     new Counter({
       name: 'portico_worker_restarts_total',
       help: 'Worker processes stopped or lost, by reason (crash, harakiri, max-requests, rss, reload, scale-down, cheaper-idle, cheaper-rss)',
@@ -72,7 +71,7 @@ export class MetricsServer {
       help: 'Worker processes running, those being stopped included',
       registers,
       collect() {
-        this.set(processes().filter((w) => w.alive).length);
+        this.set(master.all().filter((w) => w.alive).length);
       },
     });
     new Gauge({
@@ -92,10 +91,6 @@ export class MetricsServer {
     });
   }
 
-  private processes(): WorkerProcess[] {
-    return [...new Set([...this.master.workers.values(), ...this.master.leaving])];
-  }
-
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?', 1)[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, 'GET or HEAD\n');
@@ -111,7 +106,7 @@ export class MetricsServer {
 
   /** One metrics-JSON list per source: the master, each answering worker, the retired ones, the gateway. */
   async collect(): Promise<object[][]> {
-    const procs = this.processes();
+    const procs = this.master.all();
     for (const w of procs) this.watch(w);
     const answers = await Promise.all(procs.map((w) => (w.alive ? w.control.metrics(defaults.statsTimeoutMs) : null)));
     const lists: object[][] = [await this.registry.getMetricsAsJSON()];
