@@ -2,12 +2,15 @@ import { PorticoError } from '../common/errors.js';
 import { compileLogFormat } from '../common/log-format.js';
 import type { LogFormat, Logger } from '../common/logger.js';
 
-export function intOption(name: string, value: unknown): number | undefined {
+/** A whole number, from `min` to `max` when they are given. */
+export function intOption(name: string, value: unknown, min = 0, max = Infinity): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string' || !/^\d+$/.test(value)) {
     throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--${name} must be a whole number, got ${String(value)}`);
   }
-  return Number(value);
+  const n = Number(value);
+  if (n < min || n > max) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--${name} must be ${min} to ${max}, got ${n}`);
+  return n;
 }
 
 export function logFormatOption(value: unknown): LogFormat {

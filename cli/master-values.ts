@@ -29,8 +29,7 @@ type Guards = Omit<MasterOptions, 'main' | 'workerArgv' | 'shared' | 'runDir' | 
 
 /** The master's settings from parsed options (aliases resolved: --workers, --timeout). */
 export function masterGuards(values: OptionValues): Guards {
-  const processes = intOption('processes', values.workers ?? values.processes) ?? defaults.processes;
-  if (processes < 1 || processes > defaults.maxProcesses) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--processes must be 1 to ${defaults.maxProcesses}, got ${processes}`);
+  const processes = intOption('processes', values.workers ?? values.processes, 1, defaults.maxProcesses) ?? defaults.processes;
   return {
     processes,
     ...cheaperSettings(values, processes),

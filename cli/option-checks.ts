@@ -70,7 +70,7 @@ function unixAddress(flag: string, path: string, rules: AddressRules): SocketAdd
 }
 
 /** A unix socket path the kernel takes whole, in a directory that exists. */
-export function unixPathOption(flag: string, path: string): void {
+function unixPathOption(flag: string, path: string): void {
   const bytes = Buffer.byteLength(path);
   if (bytes > UNIX_PATH_MAX) {
     throw invalid(`--${flag} ${path}: ${bytes} bytes, longer than the ${UNIX_PATH_MAX} a unix socket path can have: choose a shorter path (e.g. under /run)`);

@@ -55,9 +55,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const runtime = runtimeOptions(values);
   const privileges = privilegeOptions(values);
   const gatewayOptions = gatewayOptionsFrom(http, [], values);
-  const gatewayProcesses = intOption('gateway-processes', values['gateway-processes']) ?? 0;
-  if (gatewayProcesses < 0 || gatewayProcesses > MAX_GATEWAY_PROCESSES)
-    throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--gateway-processes must be 0 to ${MAX_GATEWAY_PROCESSES}, got ${gatewayProcesses}`);
+  const gatewayProcesses = intOption('gateway-processes', values['gateway-processes'], 0, MAX_GATEWAY_PROCESSES) ?? 0;
   const log = new Logger({ format: logFormatOption(values['log-format']), file: logs.main, requestFile: logs.requests });
   const runDir = makeRunDir(log);
   // Upgraded connections go to the workers themselves: the gateway is out of their data path.

@@ -93,7 +93,7 @@ const COLUMNS: Column[] = [
  * but starts counting from 0, so its whole count is new since the last poll (a smaller count from
  * the same id would otherwise read as a negative rate).
  */
-export function requestRates(prev: MasterStatsJson | null, cur: MasterStatsJson, elapsedMs: number): { total: number; byPid: Map<number, number> } | null {
+function requestRates(prev: MasterStatsJson | null, cur: MasterStatsJson, elapsedMs: number): { total: number; byPid: Map<number, number> } | null {
   if (!prev || elapsedMs <= 0) return null;
   const before = new Map(prev.workers.map((w) => [w.pid, w.requests]));
   const byPid = new Map<number, number>();
@@ -125,7 +125,7 @@ function fixed(n: number): string {
 }
 
 /** "42s", "3m05s", "2h03m", "4d07h": the two largest units, like ps's etime but shorter. */
-export function formatDuration(seconds: number): string {
+function formatDuration(seconds: number): string {
   const s = Math.max(0, Math.floor(seconds));
   const pad = (n: number): string => String(n).padStart(2, '0');
   if (s < 60) return `${s}s`;

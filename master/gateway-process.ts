@@ -76,7 +76,7 @@ const DRAIN_MS = 2000;
 const METRICS_TIMEOUT_MS = 1000;
 
 /** One gateway process, as the master sees it. */
-export class GatewayProcess extends SupervisedProcess<FromGateway> {
+class GatewayProcess extends SupervisedProcess<FromGateway> {
   readonly id: number;
   /** Set once the master stops it on purpose; an exit without it is a crash. */
   retiring = false;

@@ -178,7 +178,7 @@ export async function collectStats(
 
 /** Worker `id`'s process `w`, or its slot when no process runs in it (a cheap one). */
 async function workerStats(master: Master, id: number, w: WorkerProcess | null, hideQuery: boolean): Promise<WorkerStatsJson> {
-  const s = w?.alive ? await w.control.stats(defaults.statsTimeoutMs) : null;
+  const s = w?.alive ? await w.control.ask('stats', defaults.statsTimeoutMs) : null;
   const slot = master.slots.get(id);
   const status: WorkerStatsJson['status'] = !w ? 'cheap' : !w.isReady ? 'starting' : w.reloading ? 'reloading' : w.retiring ? 'stopping' : s && s.inFlight > 0 ? 'busy' : 'idle';
   const requests = s?.requests ?? 0;

@@ -101,7 +101,6 @@ export class Master {
   readonly restarts = new Map<ExitReason, number>();
   /** Processes started by reason, for the metrics. */
   readonly spawns = new Map<SpawnReason, number>();
-  readonly startedAt = Date.now();
   private readonly backoff: RespawnBackoff;
   private readonly respawnTimers = new Set<NodeJS.Timeout>();
   private spawnSeq = 0;
@@ -319,7 +318,7 @@ export class Master {
     const procs = this.all()
       .filter((w) => w.alive)
       .sort((a, b) => a.id - b.id);
-    const answers = await Promise.all(procs.map((w) => (w.watchdog ? w.control.stack(SAMPLE_DEADLINE_MS + defaults.statsTimeoutMs) : null)));
+    const answers = await Promise.all(procs.map((w) => (w.watchdog ? w.control.ask('stack', SAMPLE_DEADLINE_MS + defaults.statsTimeoutMs) : null)));
     const now = Date.now();
     procs.forEach((w, i) => {
       const a = answers[i];

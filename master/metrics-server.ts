@@ -108,7 +108,7 @@ export class MetricsServer {
   async collect(): Promise<object[][]> {
     const procs = this.master.all();
     for (const w of procs) this.watch(w);
-    const answers = await Promise.all(procs.map((w) => (w.alive ? w.control.metrics(defaults.statsTimeoutMs) : null)));
+    const answers = await Promise.all(procs.map((w) => (w.alive ? w.control.ask('metrics', defaults.statsTimeoutMs) : null)));
     const lists: object[][] = [await this.registry.getMetricsAsJSON()];
     let unanswered = 0;
     procs.forEach((w, i) => {

@@ -5,16 +5,11 @@ import type { MasterStatsJson, SocketStatsJson, WorkerStatsJson } from './master
 /** A document past this is not a stats server talking (a wrong port streaming something else). */
 const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
 
-/** Why the stats document could not be read; `address` is the stats server as the user wrote it. */
+/** Why the stats document could not be read, from the stats server at `address`. */
 export class StatsUnavailableError extends Error {
-  readonly address: string;
-  readonly reason: string;
-
   constructor(address: string, reason: string) {
     super(`cannot read the stats server at ${address}: ${reason}`);
     this.name = 'StatsUnavailableError';
-    this.address = address;
-    this.reason = reason;
   }
 }
 
