@@ -13,6 +13,15 @@ export function intOption(name: string, value: unknown, min = 0, max = Infinity)
   return n;
 }
 
+/** Seconds, whole or decimal (0.5). */
+export function secondsOption(name: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !/^\d+(\.\d+)?$/.test(value)) {
+    throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--${name} must be a number of seconds, got ${String(value)}`);
+  }
+  return Number(value);
+}
+
 export function logFormatOption(value: unknown): LogFormat {
   if (value === undefined || value === 'text' || value === 'json') return value ?? 'text';
   // uWSGI's logformat template: compiled here so an unknown %(variable) is refused at start.

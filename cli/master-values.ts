@@ -9,21 +9,12 @@ import type { RuntimeOptions } from '../master/master-runtime.js';
 import { parseCronOptions } from '../master/cron-spec.js';
 import { checkPidfileFree } from '../master/pidfile.js';
 import { formatSocketAddress } from '../protocol/socket-address.js';
-import { intOption } from './cli-values.js';
+import { intOption, secondsOption } from './cli-values.js';
 import { logFilesOption } from './log-options.js';
 import { fileOption, listenAddressOption, type Privileges } from './option-checks.js';
 
 /** The CLI entry the master's workers run. */
 export const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
-
-/** Seconds, whole or decimal (0.5). */
-export function secondsOption(name: string, value: unknown): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || !/^\d+(\.\d+)?$/.test(value)) {
-    throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--${name} must be a number of seconds, got ${String(value)}`);
-  }
-  return Number(value);
-}
 
 type Guards = Omit<MasterOptions, 'main' | 'workerArgv' | 'shared' | 'runDir' | 'log' | 'onReady' | 'onLeaving'>;
 

@@ -6,8 +6,7 @@ import { checkAppFile, KIND_RULES, type AppKind } from '../worker/app-file.js';
 import { managedConfig } from '../worker/master-client.js';
 import { listenFds } from '../master/shared-socket.js';
 import type { WorkerOptions } from '../worker/worker-server.js';
-import { holdStopSignals, intOption, logFormatOption } from './cli-values.js';
-import { secondsOption } from './master-values.js';
+import { holdStopSignals, intOption, logFormatOption, secondsOption } from './cli-values.js';
 import { logFilesOption } from './log-options.js';
 import { listenAddressOption } from './option-checks.js';
 

@@ -17,6 +17,7 @@ import { workerOptionsFrom } from './worker-command.js';
 export async function runWorkerMaster(app: string, socket: string | undefined, values: OptionValues): Promise<number> {
   const opts = workerOptionsFrom(app, socket ?? '', values);
   const logs = logFilesOption(values);
+  const backlog = opts.listen ?? defaults.listen;
   const log = new Logger({ format: opts.logFormat, file: logs.main, requestFile: logs.requests });
   // Under socket activation systemd bound the socket (owner, mode, path are the .socket unit's).
   const activated = listenFds() > 0;
@@ -24,7 +25,7 @@ export async function runWorkerMaster(app: string, socket: string | undefined, v
   const guards = masterGuards(values);
   const runtime = runtimeOptions(values);
   const privileges = privilegeOptions(values);
-  const shared = activated ? inheritedSocket(socket ? parseSocketAddress(socket) : undefined) : await bindSharedSocket(parseSocketAddress(socket!), opts.chmodSocket, opts.listen ?? defaults.listen);
+  const shared = activated ? inheritedSocket(socket ? parseSocketAddress(socket) : undefined) : await bindSharedSocket(parseSocketAddress(socket!), opts.chmodSocket, backlog);
   const label = formatSocketAddress(shared.address);
   const vacuum = opts.vacuum !== false;
   if (activated) log.info(`socket activation: using ${label} from fd ${shared.fd}${socket && socket !== label ? ` (--socket ${socket} ignored)` : ''}`);
@@ -52,10 +53,10 @@ export async function runWorkerMaster(app: string, socket: string | undefined, v
   });
   if (values.cheap) {
     cheap = new CheapListener(master);
-    await cheap.listen(shared.fd, opts.listen ?? defaults.listen);
+    await cheap.listen(shared.fd, backlog);
   }
-  const backlog = backlogWarning(opts.listen ?? defaults.listen);
-  if (backlog) log.warn(backlog);
+  const warning = backlogWarning(backlog);
+  if (warning) log.warn(warning);
   log.info(`portico master ${process.pid}: starting ${master.processes} worker(s) on ${label}`);
   if (!activated && shared.address.kind === 'unix' && !othersCanConnect(opts.chmodSocket)) {
     log.info(
@@ -65,7 +66,7 @@ export async function runWorkerMaster(app: string, socket: string | undefined, v
   }
   await runMaster(master, {
     ...runtime,
-    sockets: () => [{ name: label, proto: 'uwsgi', backlog: opts.listen ?? defaults.listen }],
+    sockets: () => [{ name: label, proto: 'uwsgi', backlog }],
     afterStop: () => shared.close(vacuum),
     readyLine: `portico master ${process.pid}: ${master.options.initialWorkers ?? master.processes} worker(s) of ${app} accepting on ${label}`,
   });

@@ -50,7 +50,7 @@ type Reply = { id: number } & Partial<Answers>;
 
 /**
  * The master's end of a worker's control pipe, whose other end the watchdog thread holds (see
- * ../watchdog.ts): newline-delimited JSON. Separate from the IPC channel on purpose: that one is
+ * worker/watchdog/watchdog.ts): newline-delimited JSON. Separate from the IPC channel on purpose: that one is
  * served by the app's thread, and a stats query must be answered while the app is stuck.
  */
 export class ControlChannel {

@@ -154,8 +154,10 @@ export class GatewayFleet {
     const g = new GatewayProcess(id, this.socket?.fd ?? this.o.httpFd!, this.o, (proc, m, handle) => this.onMessage(proc, m, handle));
     this.gateways.set(id, g);
     this.all.add(g);
-    void g.exited.then(() => this.all.delete(g));
-    void g.exited.then(({ code, signal }) => this.onExit(g, code, signal));
+    void g.exited.then(({ code, signal }) => {
+      this.all.delete(g);
+      this.onExit(g, code, signal);
+    });
     return g;
   }
 
