@@ -4,7 +4,7 @@ import type { PromMetricJSON } from '../common/request-metrics.js';
 import type { CronClock, CronScheduler } from './cron-scheduler.js';
 import type { CronTask } from './cron-spec.js';
 import type { Master } from './master.js';
-import type { GatewayStatsJson } from './master-stats.js';
+import { collectStats, type GatewayStatsJson } from './master-stats.js';
 import type { MetricsServer } from './metrics-server.js';
 import { removePidfile, writePidfile } from './pidfile.js';
 import { ReloadWatcher } from './reload-watcher.js';
@@ -113,7 +113,8 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
     if (opts.pidfile2) writePidfile(opts.pidfile2);
     master.watchdogQueries = !!(opts.stats || opts.metrics);
     if (opts.stats) {
-      stats = new StatsServer(opts.stats, master, opts.sockets, log, () => cron?.scheduler.status() ?? null, opts.statsHideQuery === true, opts.gateways);
+      const collect = () => collectStats(master, opts.sockets(), cron?.scheduler.status() ?? null, opts.statsHideQuery === true, opts.gateways?.() ?? null);
+      stats = new StatsServer(opts.stats, collect, log);
       await stats.listen();
       log.info(`stats server on ${opts.stats}`);
     }
