@@ -64,14 +64,11 @@ function parseCommandLine(scope: Scope, specs: Record<string, OptionSpec>, argv:
   // parseArgs sees every alias as an option of its own; the tokens fold them into the option's
   // name in command-line order, so `-p 3 -w 5` is 5, as a repeated flag would be.
   const options: ParseArgsOptions = {};
-  const canonical = new Map<string, string>();
   for (const [name, spec] of Object.entries(specs)) {
     options[name] = parseArgsOption(spec, spec.short);
-    canonical.set(name, name);
     for (const a of spec.aliases ?? []) {
       const [alias, short] = typeof a === 'string' ? [a, undefined] : [a.name, a.short];
       options[alias] = parseArgsOption(spec, short);
-      canonical.set(alias, name);
     }
   }
   let parsed;
@@ -94,7 +91,7 @@ function parseCommandLine(scope: Scope, specs: Record<string, OptionSpec>, argv:
   const set = (name: string, value: Value): void => void values.set(name, { value, source: { kind: 'cli' } });
   for (const t of tokens) {
     if (t.kind !== 'option') continue;
-    const name = canonical.get(t.name)!;
+    const name = CANONICAL.get(t.name)!;
     const spec = specs[name]!;
     if (spec.type === 'boolean') set(name, !t.rawName.startsWith('--no-'));
     else if (spec.multiple) set(name, [...((values.get(name)?.value as string[] | undefined) ?? []), t.value!]);
