@@ -13,7 +13,6 @@ import { removePidfile, writePidfile } from '../master/pidfile.js';
 import { makeRunDir } from '../master/run-dir.js';
 import { UpgradeHandover } from '../master/upgrade-handover.js';
 import { takeActivatedFd } from '../master/shared-socket.js';
-import type { GatewayFleetOptions } from '../master/gateway-process.js';
 import type { ErrorCode } from '../common/errors.js';
 import type { PromMetricJSON } from '../common/request-metrics.js';
 import type { GatewayStatsJson } from '../master/master-stats.js';
@@ -72,10 +71,13 @@ export async function serveCommand(argv: string[]): Promise<number> {
   };
   // The gateway binds first (a port below 1024 needs root), then privileges drop, then the
   // workers start; requests that arrive meanwhile wait in the --listen queue for the first one.
+  // --gateway-processes N: the master binds the HTTP socket and has it listen (it never accepts
+  // on it), and N gateway processes accept from that one queue (master/gateway-process.ts).
   const front: Front =
     gatewayProcesses >= 2
-      ? await processFront({
+      ? new (await import('../master/gateway-process.js')).GatewayFleet({
           count: gatewayProcesses,
+          entry: GATEWAY_CHILD,
           config: { ...serverOptions, logFile: logs.main, requestLogFile: logs.requests },
           http,
           httpFd,
@@ -85,6 +87,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
           minLifetimeSeconds: guards.minWorkerLifetimeSeconds,
           outputToLog: logs.main !== undefined,
           demand: (): void => master.demand(),
+          // Not an option: bench/gateway-processes-bench.ts compares the two layouts with it.
+          partition: process.env.PORTICO_BENCH_GATEWAY_PARTITION === '1',
         })
       : inMasterFront(new GatewayServer({ ...serverOptions, listenFd: httpFd ?? undefined, logger: log, onNoUpstream: (): void => master.demand(), upgradeHandOff: upgrades }));
   const scheme = link === 'native' ? 'portico' : 'uwsgi';
@@ -190,18 +194,4 @@ function inMasterFront(gateway: GatewayServer): Front {
     stop: () => gateway.stop(),
     close: () => {},
   };
-}
-
-/**
- * --gateway-processes N: the master binds the HTTP socket and has it listen (it never accepts on
- * it), and N gateway processes accept from that one queue (master/gateway-process.ts).
- */
-async function processFront(o: Omit<GatewayFleetOptions, 'entry' | 'partition'>): Promise<Front> {
-  const { GatewayFleet } = await import('../master/gateway-process.js');
-  return new GatewayFleet({
-    ...o,
-    entry: GATEWAY_CHILD,
-    // Not an option: bench/gateway-processes-bench.ts compares the two layouts with it.
-    partition: process.env.PORTICO_BENCH_GATEWAY_PARTITION === '1',
-  });
 }
