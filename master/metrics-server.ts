@@ -37,7 +37,6 @@ export class MetricsServer {
    */
   private readonly lastSeen = new Map<WorkerProcess, WorkerMetrics>();
   private readonly retired: number[] = new Array<number>(REQUEST_METRICS_LENGTH).fill(0);
-  private readonly watched = new WeakSet<WorkerProcess>();
   private readonly gone = new WeakSet<WorkerProcess>();
 
   constructor(spec: string, master: Master, source: (() => Promise<PromMetricJSON[][]>) | undefined, log: Logger) {
@@ -107,7 +106,6 @@ export class MetricsServer {
   /** One metrics-JSON list per source: the master, each answering worker, the retired ones, the gateway. */
   async collect(): Promise<object[][]> {
     const procs = this.master.all();
-    for (const w of procs) this.watch(w);
     const answers = await Promise.all(procs.map((w) => (w.alive ? w.control.ask('metrics', defaults.statsTimeoutMs) : null)));
     const lists: object[][] = [await this.registry.getMetricsAsJSON()];
     let unanswered = 0;
@@ -119,6 +117,7 @@ export class MetricsServer {
         unanswered++;
         return;
       }
+      if (!this.lastSeen.has(w)) this.retireOnExit(w);
       this.lastSeen.set(w, m);
       lists.push(requestMetricsJSON('portico', m.counts, m.inFlight, 'the workers'));
       lists.push([gauge('portico_upgraded_connections', 'Upgraded connections (WebSockets) open in the workers, not counted as requests in flight', m.upgraded ?? 0)]);
@@ -130,9 +129,8 @@ export class MetricsServer {
     return lists;
   }
 
-  private watch(w: WorkerProcess): void {
-    if (this.watched.has(w)) return;
-    this.watched.add(w);
+  /** Once `w` exits, its last counters join `retired` (an answer of its still on the way is left out). */
+  private retireOnExit(w: WorkerProcess): void {
     void w.exited.then(() => {
       this.gone.add(w);
       const last = this.lastSeen.get(w);
