@@ -16,7 +16,7 @@ export function allOptionsHelp(usage: string): string {
   return formatHelp(usage.trimEnd(), specs, CONFIG_FOOTER);
 }
 
-export function sourceText(source: Source | undefined): string {
+function sourceText(source: Source | undefined): string {
   if (!source) return 'unset (no default)';
   switch (source.kind) {
     case 'default':

@@ -27,7 +27,7 @@ interface LoggerSpec {
 }
 
 /** `file:PATH` or `file:logfile=PATH,maxsize=BYTES`, as uWSGI's logfile plugin reads them. */
-export function loggerOption(flag: 'logger' | 'req-logger', values: string[] | undefined): LoggerSpec | undefined {
+function loggerOption(flag: 'logger' | 'req-logger', values: string[] | undefined): LoggerSpec | undefined {
   if (values === undefined || values.length === 0) return undefined;
   if (values.length > 1) {
     throw new PorticoError('PORTICO_ERR_UNSUPPORTED_LOGGER', `--${flag} given ${values.length} times (${values.join(', ')}): portico writes one file per log; keep one`);

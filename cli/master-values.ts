@@ -11,7 +11,7 @@ import { checkPidfileFree } from '../master/pidfile.js';
 import { formatSocketAddress } from '../protocol/socket-address.js';
 import { intOption, secondsOption } from './cli-values.js';
 import { logFilesOption } from './log-options.js';
-import { fileOption, listenAddressOption, privilegesOption, type Privileges } from './option-checks.js';
+import { fileOption, listenAddressOption, type Privileges } from './option-checks.js';
 
 /** The CLI entry the master's workers run. */
 export const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -20,8 +20,7 @@ type Guards = Omit<MasterOptions, 'main' | 'workerArgv' | 'shared' | 'runDir' | 
 
 /** The master's settings from parsed options (aliases resolved: --workers, --timeout). */
 export function masterGuards(values: OptionValues): Guards {
-  const processes = intOption('processes', values.workers ?? values.processes) ?? defaults.processes;
-  if (processes < 1 || processes > defaults.maxProcesses) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--processes must be 1 to ${defaults.maxProcesses}, got ${processes}`);
+  const processes = intOption('processes', values.workers ?? values.processes, 1, defaults.maxProcesses) ?? defaults.processes;
   return {
     processes,
     ...cheaperSettings(values, processes),
@@ -97,11 +96,6 @@ function serverAddress(flag: string, spec: string | undefined, barePortHost?: st
   if (spec === undefined) return undefined;
   const address = listenAddressOption(flag, spec, { unix: true, barePortHost });
   return address.kind === 'tcp' ? formatSocketAddress(address) : spec;
-}
-
-/** --uid / --gid resolved to numbers at start, so a name that does not exist stops it before any bind. */
-export function privilegeOptions(values: OptionValues): Privileges {
-  return privilegesOption(values.uid as string | undefined, values.gid as string | undefined);
 }
 
 /**

@@ -3,6 +3,7 @@ import { statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { PorticoError } from '../common/errors.js';
+import type { OptionValues } from '../config/option-schema.js';
 import type { SocketAddress } from '../protocol/socket-address.js';
 import { UNIX_PATH_MAX } from '../worker/socket-listener.js';
 
@@ -69,7 +70,7 @@ function unixAddress(flag: string, path: string, rules: AddressRules): SocketAdd
 }
 
 /** A unix socket path the kernel takes whole, in a directory that exists. */
-export function unixPathOption(flag: string, path: string): void {
+function unixPathOption(flag: string, path: string): void {
   const bytes = Buffer.byteLength(path);
   if (bytes > UNIX_PATH_MAX) {
     throw invalid(`--${flag} ${path}: ${bytes} bytes, longer than the ${UNIX_PATH_MAX} a unix socket path can have: choose a shorter path (e.g. under /run)`);
@@ -116,7 +117,9 @@ export interface Privileges {
  * --uid / --gid as numbers, resolved the way the system does (NSS, through id(1) and getent(1)):
  * a name that does not exist is refused at start, --gid alone as much as --uid.
  */
-export function privilegesOption(uid: string | undefined, gid: string | undefined): Privileges {
+export function privilegeOptions(values: OptionValues): Privileges {
+  const uid = values.uid as string | undefined;
+  const gid = values.gid as string | undefined;
   const out: Privileges = {};
   if (uid !== undefined) out.user = { name: uid, uid: lookUp('uid', uid, () => execFileSync('id', ['-u', uid], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) };
   if (gid !== undefined) out.gid = lookUp('gid', gid, () => execFileSync('getent', ['group', gid], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split(':')[2]!);

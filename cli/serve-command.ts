@@ -12,17 +12,16 @@ import { runMaster } from '../master/master-runtime.js';
 import { removePidfile, writePidfile } from '../master/pidfile.js';
 import { makeRunDir } from '../master/run-dir.js';
 import { UpgradeHandover } from '../master/upgrade-handover.js';
-import { bindSharedSocket, takeActivatedFd, type SharedSocket } from '../master/shared-socket.js';
-import { parseSocketAddress } from '../protocol/socket-address.js';
+import { takeActivatedFd } from '../master/shared-socket.js';
 import type { ErrorCode } from '../common/errors.js';
 import type { PromMetricJSON } from '../common/request-metrics.js';
 import type { GatewayStatsJson } from '../master/master-stats.js';
 import { intOption, logFormatOption } from './cli-values.js';
 import type { WorkerProcess } from '../master/worker-process.js';
 import { gatewayOptionsFrom } from './gateway-command.js';
-import { dropPrivileges, MAIN, masterGuards, privilegeOptions, runtimeOptions } from './master-values.js';
+import { dropPrivileges, MAIN, masterGuards, runtimeOptions } from './master-values.js';
 import { giveLogFiles, logFilesOption } from './log-options.js';
-import { listenAddressOption } from './option-checks.js';
+import { listenAddressOption, privilegeOptions } from './option-checks.js';
 
 const USAGE = `Usage: portico serve APP --http HOST:PORT [--workers N] [--link native|uwsgi] [--static /prefix=DIR]... [worker and master options]
 
@@ -55,9 +54,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const runtime = runtimeOptions(values);
   const privileges = privilegeOptions(values);
   const gatewayOptions = gatewayOptionsFrom(http, [], values);
-  const gatewayProcesses = intOption('gateway-processes', values['gateway-processes']) ?? 0;
-  if (gatewayProcesses < 0 || gatewayProcesses > MAX_GATEWAY_PROCESSES)
-    throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--gateway-processes must be 0 to ${MAX_GATEWAY_PROCESSES}, got ${gatewayProcesses}`);
+  const gatewayProcesses = intOption('gateway-processes', values['gateway-processes'], 0, MAX_GATEWAY_PROCESSES) ?? 0;
   const log = new Logger({ format: logFormatOption(values['log-format']), file: logs.main, requestFile: logs.requests });
   const runDir = makeRunDir(log);
   // Upgraded connections go to the workers themselves: the gateway is out of their data path.
@@ -74,18 +71,24 @@ export async function serveCommand(argv: string[]): Promise<number> {
   };
   // The gateway binds first (a port below 1024 needs root), then privileges drop, then the
   // workers start; requests that arrive meanwhile wait in the --listen queue for the first one.
+  // --gateway-processes N: the master binds the HTTP socket and has it listen (it never accepts
+  // on it), and N gateway processes accept from that one queue (master/gateway-process.ts).
   const front: Front =
     gatewayProcesses >= 2
-      ? await processFront({
+      ? new (await import('../master/gateway-process.js')).GatewayFleet({
           count: gatewayProcesses,
+          entry: GATEWAY_CHILD,
           config: { ...serverOptions, logFile: logs.main, requestLogFile: logs.requests },
           http,
           httpFd,
           log,
           upgrades,
-          guards,
+          gracefulTimeoutSeconds: guards.gracefulTimeoutSeconds,
+          minLifetimeSeconds: guards.minWorkerLifetimeSeconds,
           outputToLog: logs.main !== undefined,
           demand: (): void => master.demand(),
+          // Not an option: bench/gateway-processes-bench.ts compares the two layouts with it.
+          partition: process.env.PORTICO_BENCH_GATEWAY_PARTITION === '1',
         })
       : inMasterFront(new GatewayServer({ ...serverOptions, listenFd: httpFd ?? undefined, logger: log, onNoUpstream: (): void => master.demand(), upgradeHandOff: upgrades }));
   const scheme = link === 'native' ? 'portico' : 'uwsgi';
@@ -108,7 +111,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       front.remove(upstream(w), reason === 'harakiri' ? 'PORTICO_ERR_HARAKIRI' : undefined, w.stuckSince ?? undefined);
     },
     onBlocked: (w, blocked) => front.setStalled(upstream(w), blocked),
-    afterChainReload: front.reload,
+    afterChainReload: () => front.reload(),
   });
   try {
     await front.bind();
@@ -129,9 +132,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
     ...runtime,
     // The gateway's HTTP socket listens with Node's default backlog (its --listen is the queue of requests).
     sockets: () => [{ name: front.url, proto: 'http', backlog: 511 }],
-    metricsSource: front.metrics,
-    gateways: front.stats,
-    onReopenLogs: front.reopenLogs,
+    metricsSource: () => front.metrics(),
+    gateways: () => front.stats(),
+    onReopenLogs: () => front.reopenLogs(),
     // The gateway first: it stops accepting and waits for its in-flight requests, which the
     // workers are still there to finish.
     beforeStop: (graceful) => front.stop(graceful),
@@ -161,11 +164,11 @@ interface Front {
   remove(spec: string, failCode?: ErrorCode, stuckSince?: number): void;
   setStalled(spec: string, stalled: boolean): void;
   metrics(): Promise<PromMetricJSON[][]>;
-  /** The stats document's gateway processes (none in the master's process). */
-  stats?: () => GatewayStatsJson[];
+  /** The stats document's gateway processes (null: the gateway runs in the master's process). */
+  stats(): GatewayStatsJson[] | null;
   /** After a chain reload of the workers (gateway processes are replaced too). */
-  reload?: () => Promise<void>;
-  reopenLogs?: () => void;
+  reload(): Promise<void>;
+  reopenLogs(): void;
   stop(graceful: boolean): Promise<void>;
   close(): void;
 }
@@ -185,63 +188,10 @@ function inMasterFront(gateway: GatewayServer): Front {
     remove: (spec, failCode, stuckSince) => gateway.removeUpstream(spec, failCode, stuckSince),
     setStalled: (spec, stalled) => gateway.setUpstreamStalled(spec, stalled),
     metrics: async () => [gatewayMetricsJSON(gateway)],
+    stats: () => null,
+    reload: async () => {},
+    reopenLogs: () => {},
     stop: () => gateway.stop(),
     close: () => {},
-  };
-}
-
-/**
- * --gateway-processes N: the master binds the HTTP socket and has it listen (it never accepts on
- * it), and N gateway processes accept from that one queue (master/gateway-process.ts).
- */
-async function processFront(o: {
-  count: number;
-  config: object;
-  http: string;
-  httpFd: number | null;
-  log: Logger;
-  upgrades: UpgradeHandover;
-  guards: { gracefulTimeoutSeconds: number; minWorkerLifetimeSeconds: number };
-  outputToLog: boolean;
-  demand: () => void;
-}): Promise<Front> {
-  const { GatewayFleet } = await import('../master/gateway-process.js');
-  let socket: SharedSocket | null = null;
-  let fleet: InstanceType<typeof GatewayFleet> | null = null;
-  const running = (): InstanceType<typeof GatewayFleet> => fleet!;
-  return {
-    get url() {
-      return fleet?.url ?? '';
-    },
-    get queueDepth() {
-      return fleet?.queueDepth ?? 0;
-    },
-    bind: async () => {
-      // Node's default backlog, as the in-process gateway listens with.
-      socket = o.httpFd === null ? await bindSharedSocket(parseSocketAddress(o.http), undefined, 511) : null;
-    },
-    start: async () => {
-      fleet = new GatewayFleet({
-        ...o,
-        entry: GATEWAY_CHILD,
-        listenFd: socket?.fd ?? o.httpFd!,
-        gracefulTimeoutSeconds: o.guards.gracefulTimeoutSeconds,
-        minLifetimeSeconds: o.guards.minWorkerLifetimeSeconds,
-        // Not an option: bench/gateway-processes-bench.ts compares the two layouts with it.
-        partition: process.env.PORTICO_BENCH_GATEWAY_PARTITION === '1',
-      });
-      await fleet.start();
-    },
-    add: (spec, slot) => running().add(spec, slot),
-    remove: (spec, failCode, stuckSince) => running().remove(spec, failCode, stuckSince),
-    setStalled: (spec, stalled) => running().setStalled(spec, stalled),
-    metrics: () => running().metrics(),
-    stats: () => fleet?.stats() ?? [],
-    reload: () => running().reload(),
-    reopenLogs: () => running().signal('SIGUSR1'),
-    stop: async (graceful) => {
-      await fleet?.stop(graceful);
-    },
-    close: () => socket?.close(true),
   };
 }

@@ -19,11 +19,14 @@ export function renderTop(prev: MasterStatsJson | null, cur: MasterStatsJson, el
   // Slots with no process (--cheap, --cheaper) are listed, but are not workers.
   const cheap = cur.workers.filter((w) => w.status === 'cheap').length;
   const sockets = cur.sockets.map((s) => `${s.name} (${s.proto})`).join(', ') || '-';
+  // Upgraded connections (WebSockets) across the workers, when there are any.
+  const upgraded = cur.workers.reduce((n, w) => n + w.upgraded, 0);
   const header = [
     `portico ${cur.version} - master pid ${cur.pid} - sockets: ${sockets}`,
-    `requests: ${total}  req/s: ${rates ? fixed(rates.total) : '-'}  workers: ${busy} busy / ${cur.workers.length - cheap} total${cheap ? ` (${cheap} cheap)` : ''}${upgradedLine(cur)}`,
-    ...gatewayLines(cur),
-    ...cronLines(cur),
+    `requests: ${total}  req/s: ${rates ? fixed(rates.total) : '-'}  workers: ${busy} busy / ${cur.workers.length - cheap} total${cheap ? ` (${cheap} cheap)` : ''}${upgraded > 0 ? `  upgraded: ${upgraded}` : ''}`,
+    // One line per gateway process (serve --gateway-processes N), then per --cron task.
+    ...(cur.gateways ?? []).map((g) => `gateway ${g.id}: pid ${g.pid} ${g.status}, queue ${g.queue}, ${g.respawns} respawn(s)`),
+    ...(cur.cron ?? []).map((c) => `cron ${c.id}: '${c.when}' (${c.kind}) next ${c.next.slice(0, 16).replace('T', ' ')}Z, ${c.runs} run(s), ${c.skipped} skipped${c.running ? ', running' : ''}`),
     '',
   ];
   const rows: string[][] = cur.workers.map((w) => [
@@ -93,7 +96,7 @@ const COLUMNS: Column[] = [
  * but starts counting from 0, so its whole count is new since the last poll (a smaller count from
  * the same id would otherwise read as a negative rate).
  */
-export function requestRates(prev: MasterStatsJson | null, cur: MasterStatsJson, elapsedMs: number): { total: number; byPid: Map<number, number> } | null {
+function requestRates(prev: MasterStatsJson | null, cur: MasterStatsJson, elapsedMs: number): { total: number; byPid: Map<number, number> } | null {
   if (!prev || elapsedMs <= 0) return null;
   const before = new Map(prev.workers.map((w) => [w.pid, w.requests]));
   const byPid = new Map<number, number>();
@@ -125,7 +128,7 @@ function fixed(n: number): string {
 }
 
 /** "42s", "3m05s", "2h03m", "4d07h": the two largest units, like ps's etime but shorter. */
-export function formatDuration(seconds: number): string {
+function formatDuration(seconds: number): string {
   const s = Math.max(0, Math.floor(seconds));
   const pad = (n: number): string => String(n).padStart(2, '0');
   if (s < 60) return `${s}s`;
@@ -146,20 +149,4 @@ function formatTable(columns: Column[], rows: string[][]): string[] {
 
 function cut(line: string, width: number | undefined): string {
   return width !== undefined && line.length > width ? line.slice(0, width) : line;
-}
-
-/** One line per gateway process (serve --gateway-processes N): which, its state, its queue, its respawns. */
-function gatewayLines(cur: MasterStatsJson): string[] {
-  return (cur.gateways ?? []).map((g) => `gateway ${g.id}: pid ${g.pid} ${g.status}, queue ${g.queue}, ${g.respawns} respawn(s)`);
-}
-
-/** One line per --cron task: when, next run, and what it has done so far. */
-function cronLines(cur: MasterStatsJson): string[] {
-  return (cur.cron ?? []).map((c) => `cron ${c.id}: '${c.when}' (${c.kind}) next ${c.next.slice(0, 16).replace('T', ' ')}Z, ${c.runs} run(s), ${c.skipped} skipped${c.running ? ', running' : ''}`);
-}
-
-/** Upgraded connections (WebSockets) across the workers, when there are any. */
-function upgradedLine(cur: MasterStatsJson): string {
-  const n = cur.workers.reduce((sum, w) => sum + w.upgraded, 0);
-  return n > 0 ? `  upgraded: ${n}` : '';
 }

@@ -69,14 +69,8 @@ export function workerOptionsFrom(app: string, socket: string, values: OptionVal
     requestLogto: logs.requests,
     lightResponse: !values['native-response'],
     otel: otelSettings(values.otel as boolean | undefined),
-    acceptBusy: acceptBusyOption(values['accept-busy']),
+    acceptBusy: intOption('accept-busy', values['accept-busy'], 0, 1_000_000),
   };
-}
-
-function acceptBusyOption(value: unknown): number | undefined {
-  const n = intOption('accept-busy', value);
-  if (n !== undefined && (n < 0 || n > 1_000_000)) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--accept-busy must be 0 to 1000000, got ${n}`);
-  return n;
 }
 
 /** Checked here, not only in the worker: under the master a bad value would kill every worker it starts. */

@@ -8,14 +8,16 @@ import { runMaster } from '../master/master-runtime.js';
 import { removePidfile, writePidfile } from '../master/pidfile.js';
 import { bindSharedSocket, inheritedSocket, listenFds } from '../master/shared-socket.js';
 import { backlogWarning, othersCanConnect } from '../worker/socket-listener.js';
-import { dropPrivileges, MAIN, masterGuards, privilegeOptions, runtimeOptions } from './master-values.js';
+import { dropPrivileges, MAIN, masterGuards, runtimeOptions } from './master-values.js';
 import { giveLogFiles, logFilesOption } from './log-options.js';
+import { privilegeOptions } from './option-checks.js';
 import { workerOptionsFrom } from './worker-command.js';
 
 /** `portico worker` with the master (the default): one socket, --processes workers on it. */
 export async function runWorkerMaster(app: string, socket: string | undefined, values: OptionValues): Promise<number> {
   const opts = workerOptionsFrom(app, socket ?? '', values);
   const logs = logFilesOption(values);
+  const backlog = opts.listen ?? defaults.listen;
   const log = new Logger({ format: opts.logFormat, file: logs.main, requestFile: logs.requests });
   // Under socket activation systemd bound the socket (owner, mode, path are the .socket unit's).
   const activated = listenFds() > 0;
@@ -23,7 +25,7 @@ export async function runWorkerMaster(app: string, socket: string | undefined, v
   const guards = masterGuards(values);
   const runtime = runtimeOptions(values);
   const privileges = privilegeOptions(values);
-  const shared = activated ? inheritedSocket(socket ? parseSocketAddress(socket) : undefined) : await bindSharedSocket(parseSocketAddress(socket!), opts.chmodSocket, opts.listen ?? defaults.listen);
+  const shared = activated ? inheritedSocket(socket ? parseSocketAddress(socket) : undefined) : await bindSharedSocket(parseSocketAddress(socket!), opts.chmodSocket, backlog);
   const label = formatSocketAddress(shared.address);
   const vacuum = opts.vacuum !== false;
   if (activated) log.info(`socket activation: using ${label} from fd ${shared.fd}${socket && socket !== label ? ` (--socket ${socket} ignored)` : ''}`);
@@ -51,10 +53,10 @@ export async function runWorkerMaster(app: string, socket: string | undefined, v
   });
   if (values.cheap) {
     cheap = new CheapListener(master);
-    await cheap.listen(shared.fd, opts.listen ?? defaults.listen);
+    await cheap.listen(shared.fd, backlog);
   }
-  const backlog = backlogWarning(opts.listen ?? defaults.listen);
-  if (backlog) log.warn(backlog);
+  const warning = backlogWarning(backlog);
+  if (warning) log.warn(warning);
   log.info(`portico master ${process.pid}: starting ${master.processes} worker(s) on ${label}`);
   if (!activated && shared.address.kind === 'unix' && !othersCanConnect(opts.chmodSocket)) {
     log.info(
@@ -64,7 +66,7 @@ export async function runWorkerMaster(app: string, socket: string | undefined, v
   }
   await runMaster(master, {
     ...runtime,
-    sockets: () => [{ name: label, proto: 'uwsgi', backlog: opts.listen ?? defaults.listen }],
+    sockets: () => [{ name: label, proto: 'uwsgi', backlog }],
     afterStop: () => shared.close(vacuum),
     readyLine: `portico master ${process.pid}: ${master.options.initialWorkers ?? master.processes} worker(s) of ${app} accepting on ${label}`,
   });

@@ -8,6 +8,7 @@ import { announceReady, createScoreboard, HANDOVER, reportModuleGraph, takeUpgra
 import { WorkerServer } from '../worker/worker-server.js';
 import { waitForStopSignals } from './cli-values.js';
 import { giveLogFiles, logFilesOption } from './log-options.js';
+import { privilegeOptions } from './option-checks.js';
 import { workerOptionsFrom } from './worker-command.js';
 
 // The worker process's side of `portico worker` (cli/worker-command.ts), apart so that the master
@@ -16,18 +17,14 @@ import { workerOptionsFrom } from './worker-command.js';
 /** `portico worker --no-master`: one plain worker (its own socket, or systemd's). */
 export async function runAloneWorker(app: string, socket: string | undefined, values: OptionValues, activated: boolean): Promise<number> {
   // Loaded here: a worker the master forked (runManagedWorker) uses none of it.
-  const { dropPrivileges, privilegeOptions } = await import('./master-values.js');
+  const { dropPrivileges } = await import('./master-values.js');
   const { bindSharedSocket, inheritedSocket } = await import('../master/shared-socket.js');
   const logs = logFilesOption(values);
   const privileges = privilegeOptions(values);
   const opts = workerOptionsFrom(app, socket ?? '', values);
   const inherited = activated ? inheritedSocket(socket ? parseSocketAddress(socket) : undefined) : null;
   let worker: WorkerServer;
-  if (inherited) {
-    worker = new WorkerServer({ ...opts, socket: formatSocketAddress(inherited.address), listenFd: inherited.fd, vacuum: false });
-    giveLogFiles(logs, privileges);
-    dropPrivileges(privileges, [], worker.log);
-  } else if (process.getuid?.() === 0 && (privileges.user || privileges.gid !== undefined)) {
+  if (!inherited && process.getuid?.() === 0 && (privileges.user || privileges.gid !== undefined)) {
     // --uid without the master: bound as root (/run, a port below 1024), privileges dropped, and
     // only then the app imported and the socket listened on, as the master does for its workers.
     const bound = await bindSharedSocket(parseSocketAddress(socket!), opts.chmodSocket, opts.listen ?? defaults.listen);
@@ -41,11 +38,17 @@ export async function runAloneWorker(app: string, socket: string | undefined, va
     }
     worker = new WorkerServer({ ...opts, listenFd: bound.fd, logger: log });
   } else {
-    worker = new WorkerServer(opts);
+    // Its own socket, or systemd's.
+    worker = new WorkerServer(inherited ? { ...opts, socket: formatSocketAddress(inherited.address), listenFd: inherited.fd, vacuum: false } : opts);
     giveLogFiles(logs, privileges);
     dropPrivileges(privileges, [], worker.log);
   }
   await worker.start();
+  return serveUntilStopped(worker);
+}
+
+/** SIGUSR1 reopens the log files; SIGTERM stops (see waitForStopSignals). */
+async function serveUntilStopped(worker: WorkerServer): Promise<number> {
   process.on('SIGUSR1', () => worker.log.reopen());
   await waitForStopSignals(
     worker.log,
@@ -76,11 +79,5 @@ export async function runManagedWorker(app: string, socket: string, values: Opti
   });
   takeUpgrades(managed, worker);
   announceReady(managed, worker);
-  process.on('SIGUSR1', () => worker.log.reopen());
-  await waitForStopSignals(
-    worker.log,
-    (graceful) => worker.stop(graceful),
-    () => worker.inFlight,
-  );
-  return 0;
+  return serveUntilStopped(worker);
 }

@@ -85,7 +85,7 @@ export function readIniFile(file: string, env: NodeJS.ProcessEnv = process.env):
  * dropped). Inside $() and @() the magic variables are expanded first, as in uWSGI: seed 000's
  * `@(exec://date +%%Y-%%m-%%d)` runs `date +%Y-%m-%d`.
  */
-export function expand(value: string, file: string, env: NodeJS.ProcessEnv): string {
+function expand(value: string, file: string, env: NodeJS.ProcessEnv): string {
   return value.replace(/\$\(([^)]*)\)|@\(([^)]*)\)|%(.)/g, (whole, envVar?: string, at?: string, magic?: string) => {
     if (envVar !== undefined) return env[expandMagic(envVar, file)] ?? '';
     if (at !== undefined) return readAt(expandMagic(at, file), file);

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { MANAGED_ENV } from '../common/managed-env.js';
 import { parseBool, readIniFile } from './config-ini.js';
 import { PorticoError } from '../common/errors.js';
@@ -18,6 +18,9 @@ export interface ResolvedConfig<V = OptionValues> {
 
 type Value = string | boolean | string[];
 type Scope = ServerCommand | 'any';
+type ParseArgsOptions = NonNullable<ParseArgsConfig['options']>;
+/** One place's values (command line, environment, ini file), by option name. */
+type Layer = Map<string, { value: Value; source: Source }>;
 
 const ALL = SCHEMA as Record<string, OptionSpec>;
 const ANY = Object.fromEntries(Object.entries(ALL).filter(([, s]) => s.commands !== undefined));
@@ -38,50 +41,39 @@ function invalid(message: string): PorticoError {
 export function resolveConfig(scope: Scope, argv: string[], env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
   const specs = scope === 'any' ? ANY : optionsFor(scope);
   const cli = parseCommandLine(scope, specs, argv);
-  const layers: Array<[Map<string, Value>, (name: string) => Source]> = [[cli.values, () => ({ kind: 'cli' })]];
+  const layers: Layer[] = [cli.values];
   const warnings: string[] = [];
   // --help must work even when the ini file or the environment is wrong.
   if (!cli.values.has('help')) {
-    const envLayer = readEnv(specs, env);
-    layers.push([envLayer.values, (n) => ({ kind: 'env', name: envLayer.names.get(n)! })]);
-    const iniFile = cli.values.get('ini') as string | undefined;
-    if (iniFile !== undefined) {
-      const ini = readIni(scope, specs, iniFile, env, warnings);
-      layers.push([ini.values, (n) => ({ kind: 'ini', file: iniFile, lines: ini.lines.get(n)! })]);
-    }
+    layers.push(readEnv(specs, env));
+    const iniFile = cli.values.get('ini')?.value as string | undefined;
+    if (iniFile !== undefined) layers.push(readIni(scope, specs, iniFile, env, warnings));
   }
   const values: OptionValues = {};
   const sources: Record<string, Source> = {};
   for (const [name, spec] of Object.entries(specs)) {
-    const layer = layers.find(([vals]) => vals.has(name));
-    if (layer) {
-      values[name] = layer[0].get(name);
-      sources[name] = layer[1](name);
-    } else if (spec.default !== undefined) {
-      values[name] = spec.default;
-      sources[name] = { kind: 'default' };
-    }
+    const found = layers.find((layer) => layer.has(name))?.get(name) ?? (spec.default === undefined ? undefined : { value: spec.default, source: { kind: 'default' as const } });
+    if (found === undefined) continue;
+    values[name] = found.value;
+    sources[name] = found.source;
   }
   return { values, positionals: cli.positionals, sources, warnings };
 }
 
-function parseCommandLine(scope: Scope, specs: Record<string, OptionSpec>, argv: string[]): { values: Map<string, Value>; positionals: string[] } {
+function parseCommandLine(scope: Scope, specs: Record<string, OptionSpec>, argv: string[]): { values: Layer; positionals: string[] } {
   // parseArgs sees every alias as an option of its own; the tokens fold them into the option's
   // name in command-line order, so `-p 3 -w 5` is 5, as a repeated flag would be.
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
-  const canonical = new Map<string, string>();
+  const options: ParseArgsOptions = {};
   for (const [name, spec] of Object.entries(specs)) {
     options[name] = parseArgsOption(spec, spec.short);
-    canonical.set(name, name);
     for (const a of spec.aliases ?? []) {
       const [alias, short] = typeof a === 'string' ? [a, undefined] : [a.name, a.short];
       options[alias] = parseArgsOption(spec, short);
-      canonical.set(alias, name);
     }
   }
-  let parsed: ReturnType<typeof parseTokens>;
+  let parsed;
   try {
-    parsed = parseTokens(attachDashValues(argv, options), options, scope !== 'gateway');
+    parsed = parseArgs({ args: attachDashValues(argv, options), options, allowPositionals: scope !== 'gateway', allowNegative: true, tokens: true });
   } catch (err) {
     // parseArgs's own refusals (an unknown flag, --processes without its value): one coded line,
     // and for a misspelt flag the nearest real one, as the ini path says it.
@@ -95,22 +87,19 @@ function parseCommandLine(scope: Scope, specs: Record<string, OptionSpec>, argv:
     throw err;
   }
   const { tokens, positionals } = parsed;
-  const values = new Map<string, Value>();
+  const values: Layer = new Map();
+  const set = (name: string, value: Value): void => void values.set(name, { value, source: { kind: 'cli' } });
   for (const t of tokens) {
     if (t.kind !== 'option') continue;
-    const name = canonical.get(t.name)!;
+    const name = CANONICAL.get(t.name)!;
     const spec = specs[name]!;
-    if (spec.type === 'boolean') values.set(name, !t.rawName.startsWith('--no-'));
-    else if (spec.multiple) values.set(name, [...((values.get(name) as string[] | undefined) ?? []), t.value!]);
-    else values.set(name, t.value!);
+    if (spec.type === 'boolean') set(name, !t.rawName.startsWith('--no-'));
+    else if (spec.multiple) set(name, [...((values.get(name)?.value as string[] | undefined) ?? []), t.value!]);
+    else set(name, t.value!);
   }
   const positional = Object.entries(specs).find(([, s]) => s.positional)?.[0];
-  if (positional !== undefined && positionals[0] !== undefined) values.set(positional, positionals[0]);
+  if (positional !== undefined && positionals[0] !== undefined) set(positional, positionals[0]);
   return { values, positionals };
-}
-
-function parseTokens(args: string[], options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>, allowPositionals: boolean) {
-  return parseArgs({ args, options, allowPositionals, allowNegative: true, tokens: true });
 }
 
 /**
@@ -118,7 +107,7 @@ function parseTokens(args: string[], options: Record<string, { type: 'string' | 
  * for an option and refuses as ambiguous. The value of a string option is always the next
  * argument, so it is attached (`--cron=-1 ...`) before parsing.
  */
-function attachDashValues(argv: string[], options: Record<string, { type: 'string' | 'boolean' }>): string[] {
+function attachDashValues(argv: string[], options: ParseArgsOptions): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -138,7 +127,7 @@ function attachDashValues(argv: string[], options: Record<string, { type: 'strin
 }
 
 /** parseArgs rejects a `short` or `multiple` key whose value is undefined. */
-function parseArgsOption(spec: OptionSpec, short: string | undefined): { type: 'string' | 'boolean'; short?: string; multiple?: boolean } {
+function parseArgsOption(spec: OptionSpec, short: string | undefined): ParseArgsOptions[string] {
   return { type: spec.type, ...(short ? { short } : {}), ...(spec.multiple ? { multiple: true } : {}) };
 }
 
@@ -150,31 +139,26 @@ function convert(spec: OptionSpec, raw: string, where: string): string | boolean
 }
 
 /** PORTICO_NAME (or PORTICO_ALIAS) for each option; a repeatable option takes a comma-separated list. */
-function readEnv(specs: Record<string, OptionSpec>, env: NodeJS.ProcessEnv): { values: Map<string, Value>; names: Map<string, string> } {
-  const values = new Map<string, Value>();
-  const names = new Map<string, string>();
+function readEnv(specs: Record<string, OptionSpec>, env: NodeJS.ProcessEnv): Layer {
+  const values: Layer = new Map();
   for (const [name, spec] of Object.entries(specs)) {
     if (spec.cliOnly) continue;
     const variable = [name, ...aliasNames(spec)].map(envName).find((v) => env[v] !== undefined);
     if (variable === undefined) continue;
     const raw = env[variable]!;
-    values.set(
-      name,
-      spec.multiple
-        ? raw
-            .split(spec.envSeparator ?? ',')
-            .map((s) => s.trim())
-            .filter(Boolean)
-        : convert(spec, raw, variable),
-    );
-    names.set(name, variable);
+    const value = spec.multiple
+      ? raw
+          .split(spec.envSeparator ?? ',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : convert(spec, raw, variable);
+    values.set(name, { value, source: { kind: 'env', name: variable } });
   }
-  return { values, names };
+  return values;
 }
 
-function readIni(scope: Scope, specs: Record<string, OptionSpec>, file: string, env: NodeJS.ProcessEnv, warnings: string[]): { values: Map<string, Value>; lines: Map<string, number[]> } {
-  const values = new Map<string, Value>();
-  const lines = new Map<string, number[]>();
+function readIni(scope: Scope, specs: Record<string, OptionSpec>, file: string, env: NodeJS.ProcessEnv, warnings: string[]): Layer {
+  const values: Layer = new Map();
   for (const { key, value, line } of readIniFile(file, env)) {
     const at = `${file}:${line}`;
     const name = CANONICAL.get(key);
@@ -191,18 +175,17 @@ function readIni(scope: Scope, specs: Record<string, OptionSpec>, file: string, 
       warnings.push(`${at}: ${key} ignored: not an option of portico ${scope} (only of ${spec.commands!.join(', ')})`);
       continue;
     }
-    if (spec.multiple) values.set(name, [...((values.get(name) as string[] | undefined) ?? []), value]);
-    else {
-      if (values.has(name)) warnings.push(`${at}: ${key} given again (line ${lines.get(name)!.join(', ')}): the last one counts`);
-      values.set(name, convert(spec, value, `${at}: ${key}`));
-    }
-    lines.set(name, [...(lines.get(name) ?? []), line]);
+    const before = values.get(name);
+    const lines = before?.source.kind === 'ini' ? before.source.lines : [];
+    if (before && !spec.multiple) warnings.push(`${at}: ${key} given again (line ${lines.join(', ')}): the last one counts`);
+    const next = spec.multiple ? [...((before?.value as string[] | undefined) ?? []), value] : convert(spec, value, `${at}: ${key}`);
+    values.set(name, { value: next, source: { kind: 'ini', file, lines: [...lines, line] } });
   }
-  return { values, lines };
+  return values;
 }
 
 /** The known name closest to `word` (Levenshtein distance), for "did you mean". */
-export function nearest(word: string, candidates: string[]): string {
+function nearest(word: string, candidates: string[]): string {
   let best = candidates[0]!;
   let bestDistance = Infinity;
   for (const c of candidates) {
@@ -212,7 +195,7 @@ export function nearest(word: string, candidates: string[]): string {
   return best;
 }
 
-export function levenshtein(a: string, b: string): number {
+function levenshtein(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const row = [i];

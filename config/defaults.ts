@@ -25,8 +25,6 @@ export const defaults = {
   chunkedInputTimeout: 4,
   /** TCP sockets accept only these peers unless --allow-from says otherwise. */
   allowFrom: ['127.0.0.1', '::1', '::ffff:127.0.0.1'],
-  /** Socket file mode when --chmod-socket is not given (umask applies, as with uWSGI). */
-  chmodSocket: undefined as number | undefined,
   /** Peers whose X-Forwarded-For/-Proto the gateway believes. */
   trustedProxies: ['127.0.0.0/8', '::1', 'unix'],
   /** Seconds the gateway waits for a worker's response head before answering 504. */

@@ -2,10 +2,9 @@ import { defaults } from './defaults.js';
 
 /** The server commands: their options also come from an ini file (--ini) and PORTICO_* variables. */
 export type ServerCommand = 'worker' | 'serve' | 'gateway';
-export const SERVER_COMMANDS: readonly ServerCommand[] = ['worker', 'serve', 'gateway'];
 
 /** Another name for an option (gunicorn's or uWSGI's), with its own one-letter flag if it has one. */
-export type OptionAlias = string | { name: string; short: string };
+type OptionAlias = string | { name: string; short: string };
 
 export interface OptionSpec {
   type: 'string' | 'boolean';
@@ -334,7 +333,7 @@ export const UWSGI_IGNORED: Record<string, string> = {
   'py-autoreload': 'Python module reloading; portico has --reload for its own apps',
 };
 
-export type OptionName = keyof typeof SCHEMA;
+type OptionName = keyof typeof SCHEMA;
 type Spec<K extends OptionName> = (typeof SCHEMA)[K];
 type ValueOf<S> = S extends { type: 'boolean' } ? boolean : S extends { multiple: true } ? string[] : string;
 type Takes<S, C> = S extends { commands: readonly (infer X)[] } ? (C extends X ? true : false) : false;

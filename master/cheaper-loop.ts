@@ -41,7 +41,7 @@ export class CheaperLoop {
     if (this.busy || procs.some((w) => !w.isReady)) return;
     this.busy = true;
     try {
-      const snaps = await Promise.all(procs.map((w) => w.control.stats(defaults.statsTimeoutMs)));
+      const snaps = await Promise.all(procs.map((w) => w.control.ask('stats', defaults.statsTimeoutMs)));
       const loads: WorkerLoad[] = procs.map((w, i) => ({
         id: w.id,
         // No answer in time: the worker is wedged, which is busy, never idle.

@@ -35,17 +35,22 @@ export interface WorkerStack {
   blockedMs: number;
 }
 
-/** An answer to a query, matched to it by id. */
-interface Reply {
-  id: number;
-  stats?: WorkerSnapshot;
-  metrics?: WorkerMetrics;
-  stack?: WorkerStack;
+/** What the watchdog answers to each query. */
+interface Answers {
+  /** Its scoreboard and the process's RSS. */
+  stats: WorkerSnapshot;
+  /** The request counters for --metrics. */
+  metrics: WorkerMetrics;
+  /** The app thread's stack now. */
+  stack: WorkerStack;
 }
+
+/** An answer to a query, matched to it by id. */
+type Reply = { id: number } & Partial<Answers>;
 
 /**
  * The master's end of a worker's control pipe, whose other end the watchdog thread holds (see
- * ../watchdog.ts): newline-delimited JSON. Separate from the IPC channel on purpose: that one is
+ * worker/watchdog/watchdog.ts): newline-delimited JSON. Separate from the IPC channel on purpose: that one is
  * served by the app's thread, and a stats query must be answered while the app is stuck.
  */
 export class ControlChannel {
@@ -79,25 +84,11 @@ export class ControlChannel {
     });
   }
 
-  /** The worker's scoreboard and RSS, or null when it does not answer within `timeoutMs`. */
-  async stats(timeoutMs: number): Promise<WorkerSnapshot | null> {
-    return (await this.ask('stats', timeoutMs))?.stats ?? null;
-  }
-
-  /** The worker's request counters for --metrics, or null when it does not answer in time. */
-  async metrics(timeoutMs: number): Promise<WorkerMetrics | null> {
-    return (await this.ask('metrics', timeoutMs))?.metrics ?? null;
-  }
-
-  /** The app thread's stack now, or null when the watchdog does not answer in time. */
-  async stack(timeoutMs: number): Promise<WorkerStack | null> {
-    return (await this.ask('stack', timeoutMs))?.stack ?? null;
-  }
-
-  private ask(q: 'stats' | 'metrics' | 'stack', timeoutMs: number): Promise<Reply | null> {
-    if (this.stream.destroyed) return Promise.resolve(null);
+  /** What the watchdog answers to `q`, or null when it does not answer within `timeoutMs`. */
+  async ask<Q extends keyof Answers>(q: Q, timeoutMs: number): Promise<Answers[Q] | null> {
+    if (this.stream.destroyed) return null;
     const id = this.nextId++;
-    return new Promise((resolve) => {
+    const reply = await new Promise<Reply | null>((resolve) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         resolve(null);
@@ -108,5 +99,6 @@ export class ControlChannel {
       });
       this.stream.write(JSON.stringify({ q, id }) + '\n');
     });
+    return (reply?.[q] as Answers[Q] | undefined) ?? null;
   }
 }

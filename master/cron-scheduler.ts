@@ -8,7 +8,7 @@ export interface CronClock {
   clearTimer(handle: unknown): void;
 }
 
-export const systemClock: CronClock = {
+const systemClock: CronClock = {
   now: () => new Date(),
   // unref: the cron timer alone never keeps a stopping master alive.
   setTimer: (fn, ms) => setTimeout(fn, ms).unref(),

@@ -106,10 +106,6 @@ export class CronSchedule {
     return this.day.restricted && this.weekday.restricted ? dom || dow : dom && dow;
   }
 
-  matches(d: Date): boolean {
-    return this.minute.allowed[d.getMinutes()]! && this.hour.allowed[d.getHours()]! && this.month.allowed[d.getMonth() + 1]! && this.dayMatches(d);
-  }
-
   /**
    * The first whole minute strictly after `after` that matches, or null if none in 8 years
    * (29 February can be that far away). Skips whole months, days and hours that cannot match,

@@ -1,12 +1,13 @@
-import { fork, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { Socket, type SocketConstructorOpts } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PorticoError, type ErrorCode } from '../common/errors.js';
+import type { ErrorCode } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { PromMetricJSON } from '../common/request-metrics.js';
-import { eachLine } from '../common/stream-lines.js';
+import { parseSocketAddress } from '../protocol/socket-address.js';
 import { RespawnBackoff } from './respawn-backoff.js';
+import { bindSharedSocket, type SharedSocket } from './shared-socket.js';
 import type { GatewayStatsJson } from './master-stats.js';
+import { SupervisedProcess } from './supervised-process.js';
 import type { UpgradeHandover } from './upgrade-handover.js';
 
 /** The environment variable carrying a gateway process's configuration (JSON) from the master. */
@@ -46,8 +47,10 @@ export interface GatewayFleetOptions {
   count: number;
   /** The module each gateway process runs (cli/gateway-child.js). */
   entry: string;
-  /** The bound, listening HTTP socket in the master; it never accepts on it. */
-  listenFd: number;
+  /** --http: the master binds it and has it listen (bind()); it never accepts on it. */
+  http: string;
+  /** Under socket activation, the listening socket systemd passed (then --http is not bound). */
+  httpFd: number | null;
   /** What the gateway process is given in GATEWAY_PROCESS_ENV (its GatewayServer's options). */
   config: object;
   log: Logger;
@@ -73,59 +76,34 @@ const DRAIN_MS = 2000;
 const METRICS_TIMEOUT_MS = 1000;
 
 /** One gateway process, as the master sees it. */
-export class GatewayProcess {
+class GatewayProcess extends SupervisedProcess<FromGateway> {
   readonly id: number;
-  readonly child: ChildProcess;
-  readonly spawnedAt = Date.now();
-  readonly ready: Promise<string>;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  isReady = false;
   /** Set once the master stops it on purpose; an exit without it is a crash. */
   retiring = false;
   depth = 0;
 
-  constructor(id: number, opts: GatewayFleetOptions, onMessage: (g: GatewayProcess, m: FromGateway, handle: unknown) => void) {
-    this.id = id;
-    const out = opts.outputToLog ? 'pipe' : 'inherit';
-    const stdio: StdioOptions = ['ignore', out, out, opts.listenFd, 'ipc'];
-    this.child = fork(opts.entry, [], { stdio, env: { ...process.env, [GATEWAY_PROCESS_ENV]: JSON.stringify(opts.config) } });
-    if (opts.outputToLog) for (const stream of [this.child.stdout, this.child.stderr]) eachLine(stream, (line) => opts.log.output(line));
-    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
-    this.ready = new Promise((resolve, reject) => {
-      this.child.on('message', (m: FromGateway, handle: unknown) => {
-        if (m?.type === 'gw:ready') {
-          this.isReady = true;
-          resolve(m.url);
-        }
-        onMessage(this, m, handle);
-      });
-      void this.exited.then(({ code, signal }) => {
-        if (!this.isReady) reject(new PorticoError('PORTICO_ERR_GATEWAY_DIED', `gateway ${id} exited (${signal ?? `code ${code}`}) before it listened`));
-      });
+  constructor(id: number, listenFd: number, opts: GatewayFleetOptions, onMessage: (g: GatewayProcess, m: FromGateway, handle: unknown) => void) {
+    super({
+      entry: opts.entry,
+      argv: [],
+      fds: [listenFd, 'ipc'],
+      env: { ...process.env, [GATEWAY_PROCESS_ENV]: JSON.stringify(opts.config) },
+      readyType: 'gw:ready',
+      onMessage: (m, handle) => onMessage(this, m, handle),
+      onOutput: opts.outputToLog ? (line) => opts.log.output(line) : undefined,
+      notReady: { what: `gateway ${id}`, code: 'PORTICO_ERR_GATEWAY_DIED' },
     });
-    this.ready.catch(() => {});
-  }
-
-  get pid(): number {
-    return this.child.pid ?? 0;
-  }
-
-  get alive(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
+    this.id = id;
   }
 
   send(m: ToGateway): void {
     if (this.alive && this.child.connected) this.child.send(m);
   }
 
-  /** SIGTERM (it stops accepting and finishes its requests), SIGKILL after `graceMs`. */
-  async stop(graceMs: number): Promise<void> {
+  /** Stops it (see terminate); the gateway process stops accepting and finishes its requests. */
+  stop(graceMs: number): Promise<void> {
     this.retiring = true;
-    if (!this.alive) return;
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
-    await this.exited;
-    clearTimeout(timer);
+    return this.terminate(graceMs);
   }
 }
 
@@ -153,6 +131,7 @@ export class GatewayFleet {
   private stopping = false;
   private reloading = false;
   private sharedOpen = -1;
+  private socket: SharedSocket | null = null;
 
   constructor(options: GatewayFleetOptions) {
     this.o = options;
@@ -160,19 +139,25 @@ export class GatewayFleet {
     options.upgrades.onChange = () => this.shareUpgrades();
   }
 
-  /** Starts every gateway process; resolves once all listen. */
+  /** Takes the HTTP socket (before privileges drop), unless systemd passed it. */
+  async bind(): Promise<void> {
+    // Node's default backlog, as the in-process gateway listens with.
+    if (this.o.httpFd === null) this.socket = await bindSharedSocket(parseSocketAddress(this.o.http), undefined, 511);
+  }
+
+  /** Starts every gateway process on it; resolves once all listen. */
   async start(): Promise<void> {
-    const all = Array.from({ length: this.o.count }, (_, i) => this.spawn(i + 1));
-    const urls = await Promise.all(all.map((g) => g.ready));
-    this.url = urls[0]!;
+    await Promise.all(Array.from({ length: this.o.count }, (_, i) => this.spawn(i + 1).ready));
   }
 
   private spawn(id: number): GatewayProcess {
-    const g = new GatewayProcess(id, this.o, (proc, m, handle) => this.onMessage(proc, m, handle));
+    const g = new GatewayProcess(id, this.socket?.fd ?? this.o.httpFd!, this.o, (proc, m, handle) => this.onMessage(proc, m, handle));
     this.gateways.set(id, g);
     this.all.add(g);
-    void g.exited.then(() => this.all.delete(g));
-    void g.exited.then(({ code, signal }) => this.onExit(g, code, signal));
+    void g.exited.then(({ code, signal }) => {
+      this.all.delete(g);
+      this.onExit(g, code, signal);
+    });
     return g;
   }
 
@@ -181,6 +166,9 @@ export class GatewayFleet {
       case 'gw:hello':
         g.send({ type: 'gw:upstreams', list: [...this.upstreams].filter(([, u]) => this.links(g.id, u.slot)).map(([spec, u]) => ({ spec, stalled: u.stalled })) });
         g.send({ type: 'gw:upgrades-open', open: Math.max(0, this.sharedOpen) });
+        return;
+      case 'gw:ready':
+        this.url = m.url;
         return;
       case 'gw:demand':
         return this.o.demand();
@@ -284,8 +272,8 @@ export class GatewayFleet {
   }
 
   /** SIGUSR1: they reopen their log files. */
-  signal(sig: NodeJS.Signals): void {
-    for (const g of this.gateways.values()) if (g.alive) g.child.kill(sig);
+  reopenLogs(): void {
+    for (const g of this.gateways.values()) g.signal('SIGUSR1');
   }
 
   /** Requests waiting in the gateways' queues, as each last reported. */
@@ -359,5 +347,10 @@ export class GatewayFleet {
     this.respawnTimers.clear();
     const graceMs = graceful ? this.o.gracefulTimeoutSeconds * 1000 + 1000 : 1000;
     await Promise.all([...this.gateways.values()].map((g) => g.stop(graceMs)));
+  }
+
+  /** After the stop: the master's descriptor of the HTTP socket, and a unix socket's file. */
+  close(): void {
+    this.socket?.close(true);
   }
 }

@@ -5,11 +5,12 @@ import type { PromMetricJSON } from '../common/request-metrics.js';
 import type { CronClock, CronScheduler } from './cron-scheduler.js';
 import type { CronTask } from './cron-spec.js';
 import type { Master } from './master.js';
-import type { GatewayStatsJson } from './master-stats.js';
+import { collectStats, type GatewayStatsJson } from './master-stats.js';
 import type { MetricsServer } from './metrics-server.js';
 import { removePidfile, writePidfile } from './pidfile.js';
 import { ReloadWatcher } from './reload-watcher.js';
 import { StatsServer } from './stats-server.js';
+import { holdStopSignals, waitForStopSignals } from '../cli/cli-values.js';
 
 export interface RuntimeOptions {
   /** --pidfile: written by the command before privileges drop; removed here at exit. */
@@ -29,7 +30,7 @@ export interface RuntimeOptions {
   /** More metrics for the scrape, one list per process (serve: the gateway's, or each gateway process's). */
   metricsSource?: () => Promise<PromMetricJSON[][]>;
   /** The stats document's gateway processes (serve --gateway-processes). */
-  gateways?: () => GatewayStatsJson[];
+  gateways?: () => GatewayStatsJson[] | null;
   /** What the stats document lists as the master's sockets. */
   sockets: () => Array<{ name: string; proto: string; backlog: number }>;
   /** Runs first on a stop (serve: the gateway stops accepting and finishes its requests). */
@@ -74,17 +75,7 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
   // SIGTERM and SIGINT from before the workers start: one arriving meanwhile (a supervisor, a
   // client of a worker that is up while another starts) would kill the master by the signal and
   // leave its workers behind; it is kept and acted on once the start is done.
-  let early: 'graceful' | 'now' | null = null;
-  let onStop: ((sig: 'SIGTERM' | 'SIGINT') => void) | null = null;
-  // Installed for good (a signal in the last moments of the stop must not kill the master either).
-  process.on('SIGTERM', () => {
-    if (onStop) onStop('SIGTERM');
-    else early = early === null ? 'graceful' : 'now';
-  });
-  process.on('SIGINT', () => {
-    if (onStop) onStop('SIGINT');
-    else early = 'now';
-  });
+  holdStopSignals(true);
   const handlers: Array<[NodeJS.Signals, () => void]> = [
     [
       'SIGHUP',
@@ -123,7 +114,8 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
     if (opts.pidfile2) writePidfile(opts.pidfile2);
     master.watchdogQueries = !!(opts.stats || opts.metrics);
     if (opts.stats) {
-      stats = new StatsServer(opts.stats, master, opts.sockets, log, () => cron?.scheduler.status() ?? null, opts.statsHideQuery === true, opts.gateways);
+      const collect = () => collectStats(master, opts.sockets(), cron?.scheduler.status() ?? null, opts.statsHideQuery === true, opts.gateways?.() ?? null);
+      stats = new StatsServer(opts.stats, collect, log);
       await stats.listen();
       log.info(`stats server on ${opts.stats}`);
     }
@@ -160,29 +152,19 @@ export async function runMaster(master: Master, opts: RuntimeOptions): Promise<v
     const { startCron } = await import('./cron-scheduler.js');
     cron = await startCron(opts.cron, log, opts.cronClock);
   }
-  await new Promise<void>((resolve) => {
-    let stopping: Promise<void> | null = null;
-    const stop = (graceful: boolean): void => {
-      const run = async (): Promise<void> => {
-        await opts.beforeStop?.(graceful);
-        await master.stop(graceful);
-      };
-      // "Stop now" during a graceful stop: the workers get SIGINT on top of their SIGTERM.
-      if (stopping && !graceful) void master.stop(false);
-      stopping ??= run().then(resolve, resolve);
+  let stopping: Promise<void> | null = null;
+  const stop = (graceful: boolean): Promise<void> => {
+    // "Stop now" during a graceful stop: the workers get SIGINT on top of their SIGTERM.
+    if (stopping && !graceful) void master.stop(false);
+    const run = async (): Promise<void> => {
+      await opts.beforeStop?.(graceful);
+      await master.stop(graceful);
     };
-    onStop = (sig) => {
-      if (sig === 'SIGINT') log.info('SIGINT: stopping now');
-      else log.info(stopping ? 'SIGTERM again: stopping now' : 'SIGTERM: graceful stop');
-      stop(sig === 'SIGTERM' && stopping === null);
-    };
-    resumeOptimizer();
-    log.info(opts.readyLine);
-    if (early !== null) {
-      log.info(`${early === 'graceful' ? 'SIGTERM' : 'SIGINT'} during the start: ${early === 'graceful' ? 'graceful stop' : 'stopping now'}`);
-      stop(early === 'graceful');
-    }
-  });
+    return (stopping ??= run().catch(() => {}));
+  };
+  resumeOptimizer();
+  log.info(opts.readyLine);
+  await waitForStopSignals(log, stop);
   teardown();
   log.info(`portico master ${process.pid}: stopped`);
   log.flush();

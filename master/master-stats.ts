@@ -76,7 +76,7 @@ export interface WorkerHealthJson {
 }
 
 /** The scoreboard's health in the stats document's units (ms to 0.01, utilisation to 0.001). */
-export function healthJson(h: RuntimeHealth): WorkerHealthJson {
+function healthJson(h: RuntimeHealth): WorkerHealthJson {
   const ms = (n: number): number => Math.round(n * 100) / 100;
   return {
     loop_delay_p50_ms: ms(h.loopDelayP50),
@@ -93,17 +93,8 @@ export function healthJson(h: RuntimeHealth): WorkerHealthJson {
   };
 }
 
-/** One --cron / --cron-app task as the master runs it. */
-export interface CronStatsJson {
-  id: number;
-  kind: string;
-  when: string;
-  /** ISO time of the next run. */
-  next: string;
-  running: boolean;
-  runs: number;
-  skipped: number;
-}
+/** One --cron / --cron-app task as the master runs it; `next` is an ISO time. */
+type CronStatsJson = Omit<CronStatus, 'kind' | 'next'> & { kind: string; next: string };
 
 /** A listening socket, with uWSGI's fields (queue: connections waiting to be accepted, TCP only). */
 export interface SocketStatsJson {
@@ -159,11 +150,11 @@ export async function collectStats(
   hideQuery = false,
   gateways: GatewayStatsJson[] | null = null,
 ): Promise<MasterStatsJson> {
-  const procs = [...master.workers.values(), ...master.leaving].sort((a, b) => a.id - b.id || a.spawnedAt - b.spawnedAt);
-  const workers = await Promise.all(procs.map((w) => workerStats(master, w, hideQuery)));
+  const procs = master.all().sort((a, b) => a.id - b.id || a.spawnedAt - b.spawnedAt);
+  const workers = await Promise.all(procs.map((w) => workerStats(master, w.id, w, hideQuery)));
   // Slots up to --processes with no process: uWSGI's "cheap" workers (--cheap, --cheaper).
   for (let id = 1; id <= master.processes; id++) {
-    if (!master.workers.has(id)) workers.push(cheapSlot(master, id));
+    if (!master.workers.has(id)) workers.push(await workerStats(master, id, null, hideQuery));
   }
   workers.sort((a, b) => a.id - b.id);
   const socketStats = sockets.map(socketStatsOf);
@@ -185,18 +176,19 @@ export async function collectStats(
   };
 }
 
-async function workerStats(master: Master, w: WorkerProcess, hideQuery: boolean): Promise<WorkerStatsJson> {
-  const s = w.alive ? await w.control.stats(defaults.statsTimeoutMs) : null;
-  const slot = master.slots.get(w.id);
-  const status: WorkerStatsJson['status'] = !w.isReady ? 'starting' : w.reloading ? 'reloading' : w.retiring ? 'stopping' : s && s.inFlight > 0 ? 'busy' : 'idle';
+/** Worker `id`'s process `w`, or its slot when no process runs in it (a cheap one). */
+async function workerStats(master: Master, id: number, w: WorkerProcess | null, hideQuery: boolean): Promise<WorkerStatsJson> {
+  const s = w?.alive ? await w.control.ask('stats', defaults.statsTimeoutMs) : null;
+  const slot = master.slots.get(id);
+  const status: WorkerStatsJson['status'] = !w ? 'cheap' : !w.isReady ? 'starting' : w.reloading ? 'reloading' : w.retiring ? 'stopping' : s && s.inFlight > 0 ? 'busy' : 'idle';
   const requests = s?.requests ?? 0;
   const exceptions = s?.exceptions ?? 0;
   const inFlight = s?.inFlight ?? 0;
-  const delta = requests - (seenRequests.get(w) ?? 0);
-  seenRequests.set(w, requests);
+  const delta = w ? requests - (seenRequests.get(w) ?? 0) : 0;
+  if (w) seenRequests.set(w, requests);
   return {
-    id: w.id,
-    pid: w.pid,
+    id,
+    pid: w?.pid ?? 0,
     status,
     requests,
     in_flight: inFlight,
@@ -206,28 +198,25 @@ async function workerStats(master: Master, w: WorkerProcess, hideQuery: boolean)
     rss: s?.rss ?? 0,
     avg_rt: s?.avgRtUs ?? 0,
     running_time: s?.runningTimeUs ?? 0,
-    last_spawn: Math.floor(w.spawnedAt / 1000),
+    last_spawn: w ? Math.floor(w.spawnedAt / 1000) : 0,
     current_request: s?.current ? { method: s.current.method, uri: hideQuery ? withoutQuery(s.current.uri) : s.current.uri, running_ms: s.current.runningMs } : null,
-    responsive: s !== null,
+    // A cheap slot has nothing to answer.
+    responsive: s !== null || !w,
     accepting: status === 'idle' || status === 'busy' ? 1 : 0,
     delta_requests: delta,
     signals: 0,
     signal_queue: 0,
-    vsz: w.alive ? vszOf(w.pid) : 0,
+    vsz: w?.alive ? vszOf(w.pid) : 0,
     tx: s?.txBytes ?? 0,
     upgraded: s?.upgraded ?? 0,
     apps: [{ id: 0, modifier1: 0, mountpoint: '', startup_time: 0, requests, exceptions, chdir: '' }],
-    cores: [coreStats(requests, inFlight)],
+    cores: [{ id: 0, requests, static_requests: 0, routed_requests: 0, offloaded_requests: 0, write_errors: 0, read_errors: 0, in_request: inFlight > 0 ? 1 : 0, vars: [], req_info: {} }],
     ...(s?.health ? { health: healthJson(s.health) } : {}),
   };
 }
 
 /** A worker's requests at the previous stats query: delta_requests is counted from it. */
 const seenRequests = new WeakMap<WorkerProcess, number>();
-
-function coreStats(requests: number, inFlight: number): WorkerStatsJson['cores'][number] {
-  return { id: 0, requests, static_requests: 0, routed_requests: 0, offloaded_requests: 0, write_errors: 0, read_errors: 0, in_request: inFlight > 0 ? 1 : 0, vars: [], req_info: {} };
-}
 
 /** Virtual memory size from /proc (statm counts pages); 0 where there is no /proc. */
 function vszOf(pid: number): number {
@@ -268,35 +257,6 @@ function tcpQueue(name: string): number {
     }
   }
   return queue;
-}
-
-function cheapSlot(master: Master, id: number): WorkerStatsJson {
-  const slot = master.slots.get(id);
-  return {
-    id,
-    pid: 0,
-    status: 'cheap',
-    requests: 0,
-    in_flight: 0,
-    exceptions: 0,
-    harakiri_count: slot?.harakiri ?? 0,
-    respawn_count: slot?.respawns ?? 0,
-    rss: 0,
-    avg_rt: 0,
-    running_time: 0,
-    last_spawn: 0,
-    current_request: null,
-    responsive: true,
-    accepting: 0,
-    delta_requests: 0,
-    signals: 0,
-    signal_queue: 0,
-    vsz: 0,
-    tx: 0,
-    upgraded: 0,
-    apps: [{ id: 0, modifier1: 0, mountpoint: '', startup_time: 0, requests: 0, exceptions: 0, chdir: '' }],
-    cores: [coreStats(0, 0)],
-  };
 }
 
 /** --stats-hide-query: a query string may carry a token or a session id; the path stays. */

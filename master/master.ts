@@ -62,7 +62,7 @@ export interface MasterOptions {
  * How long a worker's event loop may not answer before it gets no new requests: a second, or half
  * of --harakiri when that is shorter, so the gateway knows well before the kill.
  */
-export function blockedThresholdMs(harakiriSeconds: number): number {
+function blockedThresholdMs(harakiriSeconds: number): number {
   return harakiriSeconds > 0 ? Math.min(1000, (harakiriSeconds * 1000) / 2) : 1000;
 }
 
@@ -101,7 +101,6 @@ export class Master {
   readonly restarts = new Map<ExitReason, number>();
   /** Processes started by reason, for the metrics. */
   readonly spawns = new Map<SpawnReason, number>();
-  readonly startedAt = Date.now();
   private readonly backoff: RespawnBackoff;
   private readonly respawnTimers = new Set<NodeJS.Timeout>();
   private spawnSeq = 0;
@@ -136,6 +135,11 @@ export class Master {
 
   get processes(): number {
     return this.options.processes;
+  }
+
+  /** Every worker process: the current one of each id, and those being stopped. */
+  all(): WorkerProcess[] {
+    return [...this.workers.values(), ...this.leaving];
   }
 
   private counters(id: number): SlotCounters {
@@ -220,7 +224,7 @@ export class Master {
   private onBlocked(w: WorkerProcess, blocked: boolean, ms: number): void {
     if (w.blocked === blocked) return;
     w.blocked = blocked;
-    const s = (ms / 1000).toFixed(1);
+    const s = seconds(ms);
     if (blocked) this.log.warn(`worker ${w.id} (pid: ${w.pid}) is not answering: its event loop has been blocked for ${s} s; no new requests for it until it answers`);
     else this.log.info(`worker ${w.id} (pid: ${w.pid}) answers again (event loop blocked for ${s} s)`);
     this.options.onBlocked?.(w, blocked);
@@ -311,8 +315,10 @@ export class Master {
    * (uWSGI's tracebacker). Each answer is bounded by the watchdog's sample deadline.
    */
   async dumpStacks(): Promise<void> {
-    const procs = [...this.workers.values(), ...this.leaving].filter((w) => w.alive).sort((a, b) => a.id - b.id);
-    const answers = await Promise.all(procs.map((w) => (w.watchdog ? w.control.stack(SAMPLE_DEADLINE_MS + defaults.statsTimeoutMs) : null)));
+    const procs = this.all()
+      .filter((w) => w.alive)
+      .sort((a, b) => a.id - b.id);
+    const answers = await Promise.all(procs.map((w) => (w.watchdog ? w.control.ask('stack', SAMPLE_DEADLINE_MS + defaults.statsTimeoutMs) : null)));
     const now = Date.now();
     procs.forEach((w, i) => {
       const a = answers[i];
@@ -388,7 +394,7 @@ export class Master {
     this.cheaperLoop?.stop();
     for (const t of this.respawnTimers) clearTimeout(t);
     this.respawnTimers.clear();
-    const all = [...this.workers.values(), ...this.leaving];
+    const all = this.all();
     if (!graceful) for (const w of all) w.signal('SIGINT');
     // A second of margin: the worker's own graceful timeout fires first and it exits cleanly.
     const graceMs = graceful ? this.options.gracefulTimeoutSeconds * 1000 + 1000 : 1000;

@@ -37,7 +37,6 @@ export class MetricsServer {
    */
   private readonly lastSeen = new Map<WorkerProcess, WorkerMetrics>();
   private readonly retired: number[] = new Array<number>(REQUEST_METRICS_LENGTH).fill(0);
-  private readonly watched = new WeakSet<WorkerProcess>();
   private readonly gone = new WeakSet<WorkerProcess>();
 
   constructor(spec: string, master: Master, source: (() => Promise<PromMetricJSON[][]>) | undefined, log: Logger) {
@@ -45,7 +44,6 @@ export class MetricsServer {
     this.master = master;
     this.source = source;
     const registers = [this.registry];
-    const processes = (): WorkerProcess[] => this.processes();
     new Counter({
       name: 'portico_worker_restarts_total',
       help: 'Worker processes stopped or lost, by reason (crash, harakiri, max-requests, rss, reload, scale-down, cheaper-idle, cheaper-rss)',
@@ -72,7 +70,7 @@ export class MetricsServer {
       help: 'Worker processes running, those being stopped included',
       registers,
       collect() {
-        this.set(processes().filter((w) => w.alive).length);
+        this.set(master.all().filter((w) => w.alive).length);
       },
     });
     new Gauge({
@@ -92,10 +90,6 @@ export class MetricsServer {
     });
   }
 
-  private processes(): WorkerProcess[] {
-    return [...new Set([...this.master.workers.values(), ...this.master.leaving])];
-  }
-
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?', 1)[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, 'GET or HEAD\n');
@@ -111,9 +105,8 @@ export class MetricsServer {
 
   /** One metrics-JSON list per source: the master, each answering worker, the retired ones, the gateway. */
   async collect(): Promise<object[][]> {
-    const procs = this.processes();
-    for (const w of procs) this.watch(w);
-    const answers = await Promise.all(procs.map((w) => (w.alive ? w.control.metrics(defaults.statsTimeoutMs) : null)));
+    const procs = this.master.all();
+    const answers = await Promise.all(procs.map((w) => (w.alive ? w.control.ask('metrics', defaults.statsTimeoutMs) : null)));
     const lists: object[][] = [await this.registry.getMetricsAsJSON()];
     let unanswered = 0;
     procs.forEach((w, i) => {
@@ -124,6 +117,7 @@ export class MetricsServer {
         unanswered++;
         return;
       }
+      if (!this.lastSeen.has(w)) this.retireOnExit(w);
       this.lastSeen.set(w, m);
       lists.push(requestMetricsJSON('portico', m.counts, m.inFlight, 'the workers'));
       lists.push([gauge('portico_upgraded_connections', 'Upgraded connections (WebSockets) open in the workers, not counted as requests in flight', m.upgraded ?? 0)]);
@@ -135,9 +129,8 @@ export class MetricsServer {
     return lists;
   }
 
-  private watch(w: WorkerProcess): void {
-    if (this.watched.has(w)) return;
-    this.watched.add(w);
+  /** Once `w` exits, its last counters join `retired` (an answer of its still on the way is left out). */
+  private retireOnExit(w: WorkerProcess): void {
     void w.exited.then(() => {
       this.gone.add(w);
       const last = this.lastSeen.get(w);

@@ -2,12 +2,8 @@ import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { PorticoError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 
-/**
- * The pid a pidfile names when that process is alive, else null (no file, no pid, a dead one: a
- * stale file from a crash, which the next start replaces, as uWSGI does). A pid that is alive but
- * not ours to signal (EPERM) is alive too.
- */
-export function livePidIn(path: string): number | null {
+/** The whole number a pidfile holds, or null (no file, or something else in it). */
+function pidIn(path: string): number | null {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -15,19 +11,26 @@ export function livePidIn(path: string): number | null {
     return null;
   }
   const pid = Number(text.trim());
-  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return null;
+  return Number.isInteger(pid) ? pid : null;
+}
+
+/** Whether process `pid` runs: one that is not ours to signal (EPERM) runs too. */
+export function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return pid;
+    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM' ? pid : null;
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
-/** Refuses a pidfile another live master wrote: taking it over would make its stop delete the file. */
+/**
+ * Refuses a pidfile another live master wrote: taking it over would make its stop delete the file.
+ * One whose pid no longer runs is a stale file from a crash, which this start replaces, as uWSGI does.
+ */
 export function checkPidfileFree(flag: string, path: string): void {
-  const pid = livePidIn(path);
-  if (pid !== null) {
+  const pid = pidIn(path);
+  if (pid !== null && pid > 0 && pid !== process.pid && isRunning(pid)) {
     throw new PorticoError('PORTICO_ERR_PIDFILE_IN_USE', `--${flag} ${path} holds pid ${pid}, which is running: stop that instance first, or give this one another pidfile`);
   }
 }
@@ -49,13 +52,7 @@ export function writePidfile(path: string): void {
  * in a directory this user cannot change: that is said once, and the next start replaces it.
  */
 export function removePidfile(path: string, log: Logger): void {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return;
-  }
-  if (Number(text.trim()) !== process.pid) return;
+  if (pidIn(path) !== process.pid) return;
   try {
     rmSync(path, { force: true });
   } catch (err) {

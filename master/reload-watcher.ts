@@ -43,10 +43,6 @@ export class ReloadWatcher {
     if (!this.mtimes.has(file)) this.mtimes.set(file, mtimeOf(file));
   }
 
-  get count(): number {
-    return this.watchers.size;
-  }
-
   close(): void {
     if (this.timer) clearTimeout(this.timer);
     for (const w of this.watchers.values()) w.close();

@@ -4,21 +4,13 @@ import { join } from 'node:path';
 import { PorticoError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { UNIX_PATH_MAX } from '../worker/socket-listener.js';
+import { isRunning } from './pidfile.js';
 
 /** `portico-run-PID-XXXXXX`: the master's pid in the name tells a later start whether it is gone. */
 const PREFIX = 'portico-run-';
 const STALE = /^portico-run-(\d+)-[A-Za-z0-9]{6}$/;
 /** The longest worker socket name the master makes in it (worker ID-SEQ.sock, see Master.spawn). */
 const LONGEST_SOCKET = 'worker-1024-99999999.sock';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * `portico serve`'s private directory for its workers' sockets. A master killed with -9 never
@@ -29,7 +21,7 @@ export function makeRunDir(log: Logger, base: string = tmpdir()): string {
   const uid = process.getuid?.();
   for (const name of safeReaddir(base)) {
     const pid = STALE.exec(name)?.[1];
-    if (pid === undefined || alive(Number(pid))) continue;
+    if (pid === undefined || isRunning(Number(pid))) continue;
     const dir = join(base, name);
     try {
       const st = lstatSync(dir);

@@ -5,7 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { constants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
 import { PorticoError } from '../common/errors.js';
-import { formatSocketAddress, listenError, type SocketAddress } from '../protocol/socket-address.js';
+import { listenError, type SocketAddress } from '../protocol/socket-address.js';
 import { removeStaleSocket, UNIX_PATH_MAX, vacuumSocket } from '../worker/socket-listener.js';
 
 /** A bound socket the master holds and its workers inherit. */
@@ -19,9 +19,11 @@ export interface SharedSocket {
 interface ServerHandle {
   fd: number;
   close(): void;
+  getsockname?(out: object): number;
 }
 
 type CreateServerHandle = (address: string | null, port: number, addressType: number, fd?: number, flags?: number) => ServerHandle | number;
+const createServerHandle = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle;
 
 /**
  * Binds the socket in the master without accepting on it, the way Node's own cluster primary does
@@ -33,19 +35,18 @@ type CreateServerHandle = (address: string | null, port: number, addressType: nu
  * With a backlog, the socket listens before its file is where clients look (see listenEarly).
  */
 export async function bindSharedSocket(address: SocketAddress, chmod: number | undefined, backlog?: number): Promise<SharedSocket> {
-  const create = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle;
   if (address.kind === 'unix') await removeStaleSocket(address.path);
   const oldMask = address.kind === 'unix' && chmod !== undefined ? process.umask(0o777 & ~chmod) : undefined;
   // Bound under a name of its own, the file moves to its path once the socket listens.
   const bindPath = address.kind === 'unix' && backlog !== undefined ? temporaryName(address.path) : null;
   let handle: ServerHandle | number;
   try {
-    handle = address.kind === 'unix' ? create(bindPath ?? address.path, -1, -1) : create(address.host, address.port, net.isIPv6(address.host) ? 6 : 4);
+    handle = address.kind === 'unix' ? createServerHandle(bindPath ?? address.path, -1, -1) : createServerHandle(address.host, address.port, net.isIPv6(address.host) ? 6 : 4);
   } finally {
     if (oldMask !== undefined) process.umask(oldMask);
   }
   if (typeof handle === 'number') throw listenError(errnoError(handle), address);
-  if (address.kind === 'tcp' && address.port !== 0 && boundPort(handle) !== address.port) {
+  if (address.kind === 'tcp' && address.port !== 0 && sockName(handle).port !== address.port) {
     // libuv keeps a TCP bind's EADDRINUSE until listen(); the workers' listen() on this fd would
     // then bind a random port on every interface instead. An unbound handle says so here.
     handle.close();
@@ -113,7 +114,7 @@ function unlinkQuietly(path: string): void {
 }
 
 /** systemd passes its sockets from this descriptor on (SD_LISTEN_FDS_START). */
-export const LISTEN_FDS_START = 3;
+const LISTEN_FDS_START = 3;
 
 /**
  * systemd's sd_listen_fds(): how many listening sockets this process was started with by socket
@@ -134,8 +135,13 @@ export function listenFds(env: NodeJS.ProcessEnv = process.env, pid: number = pr
  */
 export function takeActivatedFd(): number | null {
   if (listenFds() === 0) return null;
-  for (const name of ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES']) delete process.env[name];
+  unsetListenEnv();
   return LISTEN_FDS_START;
+}
+
+/** sd_listen_fds(unset_environment): the processes this one forks do not take the fd for theirs. */
+function unsetListenEnv(): void {
+  for (const name of ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES']) delete process.env[name];
 }
 
 /**
@@ -147,19 +153,13 @@ export function takeActivatedFd(): number | null {
  * removes the file: the .socket unit owns it and keeps listening while portico restarts.
  */
 export function inheritedSocket(expected?: SocketAddress): SharedSocket {
-  const create = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle;
-  const handle = create(null, 0, -1, LISTEN_FDS_START);
+  const handle = createServerHandle(null, 0, -1, LISTEN_FDS_START);
   if (typeof handle === 'number') {
     throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `LISTEN_FDS is set but fd ${LISTEN_FDS_START} is not a stream socket (${getSystemErrorName(handle)})`);
   }
-  // sd_listen_fds(unset_environment): the workers this master forks get the fd from it, not from these.
-  for (const name of ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES']) delete process.env[name];
-  const out: { address?: string; port?: number } = {};
-  const tcp = (handle as ServerHandle & { getsockname?(out: object): number }).getsockname?.(out) === 0;
-  const address: SocketAddress =
-    tcp && out.address !== undefined && out.port !== undefined
-      ? { kind: 'tcp', host: out.address, port: out.port }
-      : { kind: 'unix', path: expected?.kind === 'unix' ? expected.path : unixSocketPath(handle.fd) };
+  unsetListenEnv();
+  const { address: host, port } = sockName(handle);
+  const address: SocketAddress = host !== undefined && port !== undefined ? { kind: 'tcp', host, port } : { kind: 'unix', path: expected?.kind === 'unix' ? expected.path : unixSocketPath(handle.fd) };
   // Nothing to close or unlink: the .socket unit owns the file and listens across restarts.
   return { address, fd: handle.fd, close(): void {} };
 }
@@ -174,18 +174,13 @@ function unixSocketPath(fd: number): string {
   return `/proc/self/fd/${fd}`;
 }
 
-/** The port a TCP handle is bound to (0 when the bind did not take). */
-function boundPort(handle: ServerHandle): number {
-  const out: { port?: number } = {};
-  const err = (handle as ServerHandle & { getsockname?(out: object): number }).getsockname?.(out);
-  return err === 0 ? (out.port ?? 0) : 0;
+/** A TCP handle's address and port ({} for a pipe, or a TCP bind that did not take). */
+function sockName(handle: ServerHandle): { address?: string; port?: number } {
+  const out: { address?: string; port?: number } = {};
+  return handle.getsockname?.(out) === 0 ? out : {};
 }
 
 function errnoError(errno: number): NodeJS.ErrnoException {
   const code = getSystemErrorName(errno);
   return Object.assign(new Error(code), { code, errno });
-}
-
-export function describeShared(s: SharedSocket): string {
-  return formatSocketAddress(s.address);
 }

@@ -1,20 +1,15 @@
 import { connect } from 'node:net';
 import { connectOptions, formatSocketAddress, parseSocketAddress } from '../protocol/socket-address.js';
-import type { MasterStatsJson, SocketStatsJson, WorkerHealthJson, WorkerStatsJson } from './master-stats.js';
+import type { MasterStatsJson, SocketStatsJson, WorkerStatsJson } from './master-stats.js';
 
 /** A document past this is not a stats server talking (a wrong port streaming something else). */
 const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
 
-/** Why the stats document could not be read; `address` is the stats server as the user wrote it. */
+/** Why the stats document could not be read, from the stats server at `address`. */
 export class StatsUnavailableError extends Error {
-  readonly address: string;
-  readonly reason: string;
-
   constructor(address: string, reason: string) {
     super(`cannot read the stats server at ${address}: ${reason}`);
     this.name = 'StatsUnavailableError';
-    this.address = address;
-    this.reason = reason;
   }
 }
 
@@ -74,26 +69,55 @@ export function fetchStatsRaw(spec: string, timeoutMs = 3000): Promise<{ text: s
   });
 }
 
-/** A health object from a master of another version: every field a number, 0 when missing. */
-function healthOf(h: Record<string, unknown>, num: (v: unknown) => number): WorkerHealthJson {
-  return {
-    loop_delay_p50_ms: num(h.loop_delay_p50_ms),
-    loop_delay_p99_ms: num(h.loop_delay_p99_ms),
-    loop_delay_max_ms: num(h.loop_delay_max_ms),
-    loop_utilization: num(h.loop_utilization),
-    gc_count: num(h.gc_count),
-    gc_total_ms: num(h.gc_total_ms),
-    gc_max_pause_ms: num(h.gc_max_pause_ms),
-    heap_used: num(h.heap_used),
-    heap_limit: num(h.heap_limit),
-    handles: num(h.handles),
-    blocked_ms: num(h.blocked_ms),
-  };
-}
-
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
+
+function num(v: unknown): number {
+  return typeof v === 'number' && Number.isFinite(v) ? v : 0;
+}
+
+/** The fields of `o` named in `keys`, each a number: 0 when missing or not a number. */
+function numbers<K extends string>(o: Record<string, unknown>, keys: readonly K[]): Record<K, number> {
+  return Object.fromEntries(keys.map((k) => [k, num(o[k])])) as Record<K, number>;
+}
+
+/** Each object of a list, read by `read` (an absent list or a non-object item is left out). */
+function objects<T>(list: unknown, read: (o: Record<string, unknown>) => T): T[] {
+  return Array.isArray(list) ? list.filter(isObject).map(read) : [];
+}
+
+const WORKER_NUMBERS = [
+  'id',
+  'pid',
+  'requests',
+  'exceptions',
+  'harakiri_count',
+  'respawn_count',
+  'rss',
+  'avg_rt',
+  'running_time',
+  'last_spawn',
+  'delta_requests',
+  'signals',
+  'signal_queue',
+  'vsz',
+  'tx',
+  'upgraded',
+] as const;
+const HEALTH_NUMBERS = [
+  'loop_delay_p50_ms',
+  'loop_delay_p99_ms',
+  'loop_delay_max_ms',
+  'loop_utilization',
+  'gc_count',
+  'gc_total_ms',
+  'gc_max_pause_ms',
+  'heap_used',
+  'heap_limit',
+  'handles',
+  'blocked_ms',
+] as const;
 
 /**
  * Fills what a uWSGI stats server leaves out (in_flight, current_request, responsive...), so
@@ -101,83 +125,54 @@ function isObject(v: unknown): v is Record<string, unknown> {
  * instead of breaking the screen.
  */
 function normalize(doc: Record<string, unknown>): MasterStatsJson {
-  const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
-  const workers = (doc.workers as unknown[]).filter(isObject).map((w): WorkerStatsJson => {
+  const workers = objects(doc.workers, (w): WorkerStatsJson => {
     const status = typeof w.status === 'string' ? w.status : 'idle';
     const cur = isObject(w.current_request) ? w.current_request : null;
     return {
-      id: num(w.id),
-      pid: num(w.pid),
+      ...numbers(w, WORKER_NUMBERS),
       status: status as WorkerStatsJson['status'],
-      requests: num(w.requests),
       in_flight: typeof w.in_flight === 'number' ? w.in_flight : status === 'busy' ? 1 : 0,
-      exceptions: num(w.exceptions),
-      harakiri_count: num(w.harakiri_count),
-      respawn_count: num(w.respawn_count),
-      rss: num(w.rss),
-      avg_rt: num(w.avg_rt),
-      running_time: num(w.running_time),
-      last_spawn: num(w.last_spawn),
       current_request: cur ? { method: String(cur.method ?? ''), uri: String(cur.uri ?? ''), running_ms: num(cur.running_ms) } : null,
       responsive: w.responsive !== false,
       accepting: w.accepting === 0 ? 0 : 1,
-      delta_requests: num(w.delta_requests),
-      signals: num(w.signals),
-      signal_queue: num(w.signal_queue),
-      vsz: num(w.vsz),
-      tx: num(w.tx),
-      upgraded: num(w.upgraded),
       apps: [],
       cores: [],
-      ...(isObject(w.health) ? { health: healthOf(w.health, num) } : {}),
+      ...(isObject(w.health) ? { health: numbers(w.health, HEALTH_NUMBERS) } : {}),
     };
   });
-  const sockets = Array.isArray(doc.sockets)
-    ? doc.sockets.filter(isObject).map(
-        (s): SocketStatsJson => ({
-          name: String(s.name ?? ''),
-          proto: String(s.proto ?? ''),
-          queue: num(s.queue),
-          max_queue: num(s.max_queue),
-          shared: s.shared === 1 ? 1 : 0,
-          can_offload: s.can_offload === 1 ? 1 : 0,
-        }),
-      )
-    : [];
+  const sockets = objects(
+    doc.sockets,
+    (s): SocketStatsJson => ({
+      ...numbers(s, ['queue', 'max_queue'] as const),
+      name: String(s.name ?? ''),
+      proto: String(s.proto ?? ''),
+      shared: s.shared === 1 ? 1 : 0,
+      can_offload: s.can_offload === 1 ? 1 : 0,
+    }),
+  );
   return {
+    ...numbers(doc, ['listen_queue', 'listen_queue_errors', 'signal_queue', 'load', 'pid', 'uid', 'gid'] as const),
     version: String(doc.version ?? '?'),
-    listen_queue: num(doc.listen_queue),
-    listen_queue_errors: num(doc.listen_queue_errors),
-    signal_queue: num(doc.signal_queue),
-    load: num(doc.load),
     locks: [],
-    pid: num(doc.pid),
-    uid: num(doc.uid),
-    gid: num(doc.gid),
     cwd: String(doc.cwd ?? ''),
     sockets,
     workers,
     ...(Array.isArray(doc.cron)
       ? {
-          cron: doc.cron.filter(isObject).map((c) => ({
-            id: num(c.id),
+          cron: objects(doc.cron, (c) => ({
+            ...numbers(c, ['id', 'runs', 'skipped'] as const),
             kind: String(c.kind ?? ''),
             when: String(c.when ?? ''),
             next: String(c.next ?? ''),
             running: c.running === true,
-            runs: num(c.runs),
-            skipped: num(c.skipped),
           })),
         }
       : {}),
     ...(Array.isArray(doc.gateways)
       ? {
-          gateways: doc.gateways.filter(isObject).map((g) => ({
-            id: num(g.id),
-            pid: num(g.pid),
+          gateways: objects(doc.gateways, (g) => ({
+            ...numbers(g, ['id', 'pid', 'queue', 'respawns'] as const),
             status: g.status === 'starting' || g.status === 'stopping' ? g.status : ('serving' as const),
-            queue: num(g.queue),
-            respawns: num(g.respawns),
           })),
         }
       : {}),

@@ -2,9 +2,7 @@ import { createServer, type Server } from 'node:net';
 import type { Logger } from '../common/logger.js';
 import { parseSocketAddress } from '../protocol/socket-address.js';
 import { listenOn, vacuumSocket } from '../worker/socket-listener.js';
-import type { CronStatus } from './cron-scheduler.js';
-import { collectStats, type GatewayStatsJson, type MasterStatsJson } from './master-stats.js';
-import type { Master } from './master.js';
+import type { MasterStatsJson } from './master-stats.js';
 
 /**
  * uWSGI's stats server: every connection gets one JSON document and is closed (so `nc -U PATH`,
@@ -15,20 +13,13 @@ export class StatsServer {
   private readonly server: Server;
   private readonly spec: string;
 
-  constructor(
-    spec: string,
-    master: Master,
-    sockets: () => Array<{ name: string; proto: string; backlog: number }>,
-    log: Logger,
-    cron: () => CronStatus[] | null = () => null,
-    hideQuery = false,
-    gateways: () => GatewayStatsJson[] | null = () => null,
-  ) {
+  /** `collect` makes the document (master-stats.ts) for each connection. */
+  constructor(spec: string, collect: () => Promise<MasterStatsJson>, log: Logger) {
     this.spec = spec;
     this.server = createServer((conn) => {
       conn.on('error', () => {});
-      collectStats(master, sockets(), cron(), hideQuery, gateways()).then(
-        (doc: MasterStatsJson) => conn.end(JSON.stringify(doc, null, 1) + '\n'),
+      collect().then(
+        (doc) => conn.end(JSON.stringify(doc, null, 1) + '\n'),
         (err: unknown) => {
           log.warn(`stats: ${(err as Error).message}`);
           conn.destroy();

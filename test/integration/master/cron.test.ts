@@ -294,7 +294,7 @@ describe('cron: in the master', () => {
       assert.equal(log.count(/^cron 2: running/), 2);
       assert.equal(log.count(/still running/), 0);
     } finally {
-      for (const l of added('SIGTERM', before.term)) (l as () => void)();
+      for (const l of added('SIGTERM', before.term)) (l as (sig: string) => void)('SIGTERM');
       await running;
       for (const sig of ['SIGTERM', 'SIGINT'] as const) for (const l of added(sig, before[sig === 'SIGTERM' ? 'term' : 'int'])) process.off(sig, l as () => void);
     }
