@@ -263,7 +263,6 @@ export class GatewayServer {
     return this.ctx?.pool.upstreams.find((u) => u.label === wanted.label && u.link === wanted.link);
   }
 
-  /** Requests waiting for a free upstream slot. */
   get queueDepth(): number {
     return this.ctx?.pool.queue.length ?? 0;
   }

@@ -82,7 +82,6 @@ export class UpstreamPool {
   readonly concurrency: number;
   readonly queue: WaitQueue<Upstream>;
   private next = 0;
-  /** Upstreams in the pool marked stalled. */
   private stalledCount = 0;
 
   constructor(upstreams: Upstream[], concurrency = Infinity, queueLimit = Infinity) {
@@ -195,7 +194,6 @@ export class UpstreamPool {
     return best;
   }
 
-  /** Moves the round-robin start on by one. */
   advance(): void {
     const n = this.upstreams.length;
     this.next = n > 0 ? (this.next + 1) % n : 0;
