@@ -331,11 +331,7 @@ async function uwsgiTunnel(req: IncomingMessage, socket: Socket, head: Buffer, c
     held = false;
     ctx.pool.release(up);
   };
-  const timer = setTimeout(() => {
-    upstream.destroy();
-    release();
-    refuse(socket, ctx, req, 'PORTICO_ERR_UPSTREAM_TIMEOUT', `no answer to the upgrade within ${ctx.upstreamTimeoutMs / 1000} s (${up.label})`);
-  }, ctx.upstreamTimeoutMs);
+  const timer = setTimeout(() => failHead(new PorticoError('PORTICO_ERR_UPSTREAM_TIMEOUT', `no answer to the upgrade within ${ctx.upstreamTimeoutMs / 1000} s`)), ctx.upstreamTimeoutMs);
   socket.once('close', () => {
     clearTimeout(timer);
     upstream.destroy();
