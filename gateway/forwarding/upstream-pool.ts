@@ -1,5 +1,5 @@
-import { PorticoError, type ErrorCode } from '../../common/errors.js';
 import { connect, type Socket } from 'node:net';
+import { PorticoError, type ErrorCode } from '../../common/errors.js';
 import { connectOptions, formatSocketAddress, parseSocketAddress, type SocketAddress } from '../../protocol/socket-address.js';
 import { WaitQueue } from './wait-queue.js';
 
