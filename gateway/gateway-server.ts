@@ -25,7 +25,7 @@ import { onClientError, resolveHttpLimits, type HttpLimitOptions, type HttpLimit
 import { NativeLinkPool } from './link/link-pool.js';
 import type { OtelSettings } from '../common/otel-config.js';
 import type { GatewayTracing } from './gateway-tracing.js';
-import { parseUpstream, UpstreamPool, type Upstream } from './forwarding/upstream-pool.js';
+import { parseUpstream, upstreamSpec, UpstreamPool, type Upstream } from './forwarding/upstream-pool.js';
 
 export interface GatewayOptions extends HttpLimitOptions {
   /** Access lines: 'all' (portico gateway), 'own' (portico serve: what the workers do not log), or none. */
@@ -35,7 +35,6 @@ export interface GatewayOptions extends HttpLimitOptions {
   statics?: StaticMount[];
   trustedProxies?: string[];
   upstreamTimeout?: number;
-  bodyLimit?: number;
   /** In-flight requests per upstream; more wait in a queue of at most `listen` (then 503). */
   upstreamConcurrency?: number;
   /** Native links per portico:// upstream (defaults.upstreamLinks). */
@@ -108,7 +107,7 @@ export class GatewayServer {
     const pool = new UpstreamPool(o.upstreams.map(parseUpstream), o.upstreamConcurrency ?? defaults.upstreamConcurrency, o.listen ?? defaults.listen);
     const upstreamTimeoutMs = (o.upstreamTimeout ?? defaults.upstreamTimeout) * 1000;
     // Imported only now: without --otel no OpenTelemetry module is loaded at all.
-    const tracing = o.otel ? (await import('./gateway-tracing.js')).gatewayTracing(o.otel, this.log) : null;
+    const tracing = o.otel ? new (await import('./gateway-tracing.js')).GatewayTracing(o.otel, this.log) : null;
     this.tracing = tracing;
     const ctx: ForwardContext = {
       pool,
@@ -118,7 +117,7 @@ export class GatewayServer {
       tracing,
       log: this.log,
       upstreamTimeoutMs,
-      bodyLimit: o.bodyLimit ?? defaults.bodyLimit,
+      bodyLimit: this.limits.bodyLimit,
       sticky: new StickySessions(),
     };
     this.ctx = ctx;
@@ -172,17 +171,16 @@ export class GatewayServer {
     for (const m of EXTRA_METHODS) app.addHttpMethod(m, { hasBody: true });
     // First, so their hooks run before anything answers (the static files too) and see every request.
     await registerGatewayPlugins(app, plugins);
-    let first = true;
-    const resolved: Array<{ prefix: string; root: string; realRoot: string }> = [];
-    for (const mount of statics) {
+    const resolved: Array<{ prefix: string; under: string }> = [];
+    for (const [i, mount] of statics.entries()) {
       const realRoot = await realpath(mount.root);
-      resolved.push({ ...mount, realRoot });
       const under = realRoot.endsWith(sep) ? realRoot : realRoot + sep;
-      this.staticCache.addMount(mount.prefix, realRoot);
+      resolved.push({ prefix: mount.prefix, under });
+      this.staticCache.addMount(mount.prefix, under);
       await app.register(fastifyStatic, {
         root: mount.root,
         prefix: mount.prefix,
-        decorateReply: first,
+        decorateReply: i === 0,
         dotfiles: 'ignore',
         index: ['index.html'],
         preCompressed: true,
@@ -195,7 +193,6 @@ export class GatewayServer {
           if (!real.startsWith(under)) throw outsideRoot();
         },
       });
-      first = false;
     }
     if (statics.length > 0) {
       installSiblingCheck(app, resolved);
@@ -225,7 +222,7 @@ export class GatewayServer {
       // One line naming the address and the fix (a port in use, below 1024), never fastify's stack.
       throw listenError(err as NodeJS.ErrnoException, addr);
     }
-    const upstreams = ctx.pool.upstreams.map((u) => `${u.link === 'native' ? 'portico' : 'uwsgi'}://${u.address.kind === 'unix' ? 'unix:' : ''}${u.label}`);
+    const upstreams = ctx.pool.upstreams.map(upstreamSpec);
     this.log.info(`portico gateway ${process.pid}: http on ${this.url} -> ${upstreams.length > 0 ? upstreams.join(', ') : "the master's workers, as they start"}`);
   }
 
@@ -266,7 +263,6 @@ export class GatewayServer {
     return this.ctx?.pool.upstreams.find((u) => u.label === wanted.label && u.link === wanted.link);
   }
 
-  /** Requests waiting for a free upstream slot. */
   get queueDepth(): number {
     return this.ctx?.pool.queue.length ?? 0;
   }

@@ -12,20 +12,6 @@ import type { OtelSettings } from '../common/otel-config.js';
 import { startOtel, type Otel } from '../common/otel-sdk.js';
 import type { ForwardedRequest, ForwardedResponse } from './forwarding/forward-types.js';
 
-export interface GatewayTracing {
-  /** A request to forward arrived: its server span starts, and ends when its response closes. */
-  receive(req: ForwardedRequest, res: ForwardedResponse): void;
-  /** The request waits for an upstream slot: the returned function ends the wait's span. */
-  queueWait(req: ForwardedRequest): () => void;
-  /**
-   * The request goes to a worker: a link span starts (ending the previous attempt's) and its
-   * traceparent (and the client's tracestate) is pushed to `headers`. false: a request `receive`
-   * never saw (an upgrade), whose trace headers pass as they came.
-   */
-  link(req: ForwardedRequest, headers: string[]): boolean;
-  shutdown(): Promise<void>;
-}
-
 interface RequestSpans {
   readonly context: Context;
   link: Span | null;
@@ -57,17 +43,14 @@ const pushHeader: TextMapSetter<string[]> = {
   },
 };
 
-export function gatewayTracing(settings: OtelSettings, log: Logger): GatewayTracing {
-  return new Tracing(startOtel(settings, 'gateway', log, false));
-}
-
-class Tracing implements GatewayTracing {
+export class GatewayTracing {
   private readonly otel: Otel;
 
-  constructor(otel: Otel) {
-    this.otel = otel;
+  constructor(settings: OtelSettings, log: Logger) {
+    this.otel = startOtel(settings, 'gateway', log, false);
   }
 
+  /** A request to forward arrived: its server span starts, and ends when its response closes. */
   receive(req: ForwardedRequest, res: ForwardedResponse): void {
     const parent = this.otel.propagator.extract(ROOT_CONTEXT, req.rawHeaders, rawHeaderGetter);
     const span = this.otel.tracer.startSpan('gateway receive', { kind: SpanKind.SERVER }, parent);
@@ -92,6 +75,7 @@ class Tracing implements GatewayTracing {
     });
   }
 
+  /** The request waits for an upstream slot: the returned function ends the wait's span. */
   queueWait(req: ForwardedRequest): () => void {
     const spans = (req as Traced)[SPANS];
     if (spans === undefined) return noop;
@@ -99,6 +83,11 @@ class Tracing implements GatewayTracing {
     return () => span.end();
   }
 
+  /**
+   * The request goes to a worker: a link span starts (ending the previous attempt's) and its
+   * traceparent (and the client's tracestate) is pushed to `headers`. false: a request `receive`
+   * never saw (an upgrade), whose trace headers pass as they came.
+   */
   link(req: ForwardedRequest, headers: string[]): boolean {
     const spans = (req as Traced)[SPANS];
     if (spans === undefined) return false;

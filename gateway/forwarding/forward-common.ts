@@ -28,9 +28,9 @@ export interface ForwardContext {
 }
 
 /** Answers the client with a coded error, or aborts its connection once a head was sent. */
-export function sendError(res: ForwardedResponse, ctx: ForwardContext, code: ErrorCode, detail: string, req: ForwardedRequest, headers: OutgoingHttpHeaders = {}): void {
+export function sendError(res: ForwardedResponse, ctx: Pick<ForwardContext, 'log'>, code: ErrorCode, detail: string, req: ForwardedRequest, headers: OutgoingHttpHeaders = {}): void {
   const err = new PorticoError(code, detail);
-  ctx.log.error(code, `${req.method} ${req.url}: ${err.message}`);
+  ctx.log.error(code, `${req.method} ${(req.url ?? '').slice(0, 256)}: ${err.message}`);
   if (res.headersSent) {
     res.destroy();
     return;

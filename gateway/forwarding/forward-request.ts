@@ -1,9 +1,9 @@
 import { isPorticoError, type ErrorCode } from '../../common/errors.js';
 import { errorDetail, forwardFailed, sendError, type ForwardContext } from './forward-common.js';
-import { exchangeStream, startStream, type StreamOutcome } from './link-forwarder.js';
+import { GatewayStream, type StreamOutcome } from './link-forwarder.js';
 import { isEngineIo } from './sticky-sessions.js';
-import type { Upstream } from './upstream-pool.js';
-import { connectUpstream, exchangeUwsgi, prepareUwsgi, type UwsgiRequest } from './uwsgi-forwarder.js';
+import { connectUpstream, type Upstream } from './upstream-pool.js';
+import { exchangeUwsgi, prepareUwsgi, type UwsgiRequest } from './uwsgi-forwarder.js';
 import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
 
 /** Outcome of one attempt on one upstream. */
@@ -94,13 +94,14 @@ export function forwardNow(req: ForwardedRequest, res: ForwardedResponse, ctx: F
   if (link === null) return false;
   pool.advance();
   up.outstanding++;
-  startStream(req, res, ctx, up, links, link, (outcome: StreamOutcome) => {
+  const done = (outcome: StreamOutcome): void => {
     pool.release(up);
     if (outcome === 'retry') {
       logResend(ctx, up, req, up.removed ? 'sending it to another worker' : 'sending it again');
       forwardRequest(req, res, ctx).catch((err: unknown) => forwardFailed(res, ctx, req, err));
     }
-  });
+  };
+  new GatewayStream(req, res, ctx, up, links, link, done, null).start(null);
   return true;
 }
 
@@ -113,7 +114,7 @@ async function forwardTo(req: ForwardedRequest, res: ForwardedResponse, ctx: For
     if (!prepared) return { done: true };
     uwsgi.request = prepared;
   }
-  const socket = await connectUpstream(up);
+  const socket = await connectUpstream(up).catch(() => null);
   if (!socket) return { done: false, code: 'PORTICO_ERR_UPSTREAM_CONNECT', detail: '' };
   if (res.destroyed) {
     // The client went away while the upstream was connecting (a reset right after the request):
@@ -149,7 +150,7 @@ async function forwardNative(req: ForwardedRequest, res: ForwardedResponse, ctx:
       pool.release(link);
       return { done: true };
     }
-    const outcome = await exchangeStream(req, res, ctx, up, pool, link, buffered, setCookie);
+    const outcome = await new Promise<StreamOutcome>((resolve) => new GatewayStream(req, res, ctx, up, pool, link, resolve, setCookie).start(buffered));
     if (outcome === 'done') return { done: true };
     // Taken out of the pool (killed for --harakiri, or stopping): another upstream, not a new link.
     if (up.removed) {

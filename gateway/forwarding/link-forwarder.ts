@@ -16,31 +16,14 @@ const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRAC
 /**
  * One request as a stream of a native link (docs/protocol.md), its frames queued into the link's
  * batch for this turn. Bodies flow both ways within the stream's windows (stream-flow.ts), so a
- * slow client holds back only its own stream. Resolves 'retry' when the request may go out again
- * untouched: the worker's GOAWAY says it never took the stream, or (idempotent methods only) the link
- * closed before any answer or body byte: a reused link the worker closed while it sat idle (a
- * restart), its FIN crossing our request. Never a POST (the same silence follows a worker that
- * read the request and died), and never after --harakiri killed the worker (`up.failCode`).
+ * slow client holds back only its own stream. `done` hears 'retry' (a callback, not a promise:
+ * the gateway's hot path allocates none) when the request may go out again untouched: the
+ * worker's GOAWAY says it never took the stream, or (idempotent methods only) the link closed
+ * before any answer or body byte: a reused link the worker closed while it sat idle (a restart),
+ * its FIN crossing our request. Never a POST (the same silence follows a worker that read the
+ * request and died), and never after --harakiri killed the worker (`up.failCode`).
  */
-export function exchangeStream(
-  req: ForwardedRequest,
-  res: ForwardedResponse,
-  ctx: ForwardContext,
-  up: Upstream,
-  pool: NativeLinkPool,
-  link: NativeLink,
-  buffered: Buffer | null,
-  setCookie: string | null = null,
-): Promise<StreamOutcome> {
-  return new Promise((resolve) => new GatewayStream(req, res, ctx, up, pool, link, resolve, setCookie).start(buffered));
-}
-
-/** exchangeStream with a callback: the gateway's hot path allocates no promise. */
-export function startStream(req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext, up: Upstream, pool: NativeLinkPool, link: NativeLink, done: (o: StreamOutcome) => void): void {
-  new GatewayStream(req, res, ctx, up, pool, link, done).start(null);
-}
-
-class GatewayStream extends StreamFlow implements LinkListener {
+export class GatewayStream extends StreamFlow implements LinkListener {
   private readonly req: ForwardedRequest;
   private readonly res: ForwardedResponse;
   private readonly ctx: ForwardContext;
@@ -60,16 +43,7 @@ class GatewayStream extends StreamFlow implements LinkListener {
   /** A Set-Cookie the gateway adds to the answer (a socket.io session's sticky cookie), or null. */
   private readonly setCookie: string | null;
 
-  constructor(
-    req: ForwardedRequest,
-    res: ForwardedResponse,
-    ctx: ForwardContext,
-    up: Upstream,
-    pool: NativeLinkPool,
-    link: NativeLink,
-    resolve: (o: StreamOutcome) => void,
-    setCookie: string | null = null,
-  ) {
+  constructor(req: ForwardedRequest, res: ForwardedResponse, ctx: ForwardContext, up: Upstream, pool: NativeLinkPool, link: NativeLink, resolve: (o: StreamOutcome) => void, setCookie: string | null) {
     super(link.writer);
     this.setCookie = setCookie;
     this.req = req;
@@ -84,7 +58,7 @@ class GatewayStream extends StreamFlow implements LinkListener {
 
   start(buffered: Buffer | null): void {
     const { req, res } = this;
-    const id = (this.id = this.link.openStream(this));
+    this.id = this.link.openStream(this);
     // CONTENT_LENGTH is the client's header, as on the uwsgi link; without one (a chunked body) it
     // stays empty, the length is unknown and REQUEST_END ends the body: nothing is buffered.
     const vars = varsForHttpRequest(req, this.ctx, buffered ? buffered.length : undefined);
@@ -95,14 +69,8 @@ class GatewayStream extends StreamFlow implements LinkListener {
       // Headers within the HTTP limits can still make a vars block past the uwsgi format's 64 KiB
       // (PORTICO_ERR_VARS_TOO_BIG): nothing was queued, so the client gets its status.
       if (!isPorticoError(err)) throw err;
-      this.link.closeStream(id);
-      this.responseOpen = false;
-      this.requestOpen = false;
-      failUpstream(res, this.ctx, req, this.up, err.code, errorDetail(err));
-      this.clientDone = true;
-      this.resolve('done');
-      this.pool.release(this.link);
-      return;
+      this.fail(err.code, errorDetail(err));
+      return this.responseOver();
     }
     res.on('close', this.onResClose);
     this.link.awaitHead(this.id, this, this.ctx.upstreamTimeoutMs);
@@ -263,12 +231,12 @@ class GatewayStream extends StreamFlow implements LinkListener {
     discardUnread(this.req);
   }
 
-  private settle(): void {
+  private settle(outcome: StreamOutcome = 'done'): void {
     if (this.clientDone) return;
     this.clientDone = true;
     this.link.headDone(this.id);
     this.res.off('close', this.onResClose);
-    this.resolve('done');
+    this.resolve(outcome);
   }
 
   private fail(code: ErrorCode, detail: string): void {
@@ -284,9 +252,6 @@ class GatewayStream extends StreamFlow implements LinkListener {
       this.stopRequestBody();
       return this.fail('PORTICO_ERR_UPSTREAM_ABORTED', 'the worker went away before it answered');
     }
-    this.clientDone = true;
-    this.link.headDone(this.id);
-    this.res.off('close', this.onResClose);
     if (this.requestOpen) {
       this.requestOpen = false;
       this.req.off('data', this.onData);
@@ -294,6 +259,6 @@ class GatewayStream extends StreamFlow implements LinkListener {
       // Flowing with no 'data' listener would drop the body the next attempt must send.
       this.req.pause();
     }
-    this.resolve('retry');
+    this.settle('retry');
   }
 }

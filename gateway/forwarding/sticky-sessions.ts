@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Upstream } from './upstream-pool.js';
 
 /** The cookie that pins a client's socket.io session to its worker. */
-export const STICKY_COOKIE = 'portico_worker';
+const STICKY_COOKIE = 'portico_worker';
 
 /**
  * Sticky sessions for socket.io (engine.io): a session lives in one worker, and its long-polling

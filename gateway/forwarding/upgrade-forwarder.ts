@@ -11,8 +11,7 @@ import { REASON, clientHeaders, errorDetail, type ForwardContext } from './forwa
 import { checkHead, clientErrorAnswer, toOriginForm, type HttpLimits } from '../front/http-limits.js';
 import { varsForHttpRequest } from './http-request-vars.js';
 import type { NativeLink, NativeLinkPool } from '../link/link-pool.js';
-import { upstreamSpec, type Upstream } from './upstream-pool.js';
-import { connectUpstream } from './uwsgi-forwarder.js';
+import { connectUpstream, upstreamSpec, type Upstream } from './upstream-pool.js';
 import { StreamFlow } from './stream-flow.js';
 
 /**
@@ -314,7 +313,7 @@ class Tunnel extends StreamFlow {
  * body until the upstream closes. The upstream slot is held until the head.
  */
 async function uwsgiTunnel(req: IncomingMessage, socket: Socket, head: Buffer, ctx: UpgradeContext, up: Upstream): Promise<void> {
-  const upstream = await connectUpstream(up);
+  const upstream = await connectUpstream(up).catch(() => null);
   if (upstream === null) {
     ctx.pool.release(up);
     return refuse(socket, ctx, req, 'PORTICO_ERR_UPSTREAM_CONNECT', `nothing accepts at ${up.label}`);
@@ -332,11 +331,7 @@ async function uwsgiTunnel(req: IncomingMessage, socket: Socket, head: Buffer, c
     held = false;
     ctx.pool.release(up);
   };
-  const timer = setTimeout(() => {
-    upstream.destroy();
-    release();
-    refuse(socket, ctx, req, 'PORTICO_ERR_UPSTREAM_TIMEOUT', `no answer to the upgrade within ${ctx.upstreamTimeoutMs / 1000} s (${up.label})`);
-  }, ctx.upstreamTimeoutMs);
+  const timer = setTimeout(() => failHead(new PorticoError('PORTICO_ERR_UPSTREAM_TIMEOUT', `no answer to the upgrade within ${ctx.upstreamTimeoutMs / 1000} s`)), ctx.upstreamTimeoutMs);
   socket.once('close', () => {
     clearTimeout(timer);
     upstream.destroy();

@@ -1,13 +1,12 @@
+import { connect, type Socket } from 'node:net';
 import { PorticoError, type ErrorCode } from '../../common/errors.js';
-import { formatSocketAddress, parseSocketAddress, type SocketAddress } from '../../protocol/socket-address.js';
+import { connectOptions, formatSocketAddress, parseSocketAddress, type SocketAddress } from '../../protocol/socket-address.js';
 import { WaitQueue } from './wait-queue.js';
-
-/** How the gateway talks to an upstream: uwsgi packets, or portico's keep-alive native link. */
-export type UpstreamLink = 'uwsgi' | 'native';
 
 export interface Upstream {
   readonly address: SocketAddress;
-  readonly link: UpstreamLink;
+  /** How the gateway talks to it: uwsgi packets, or portico's keep-alive native link. */
+  readonly link: 'uwsgi' | 'native';
   readonly label: string;
   /**
    * Requests holding one of its slots (picked, until the client's part is over): the load measure
@@ -48,6 +47,20 @@ export function upstreamSpec(up: Upstream): string {
   return `${up.link === 'native' ? 'portico' : 'uwsgi'}://${up.address.kind === 'unix' ? `unix:${up.address.path}` : up.label}`;
 }
 
+/** A connected socket to `up`; rejects with PORTICO_ERR_UPSTREAM_CONNECT when nothing listens there. */
+export function connectUpstream(up: Upstream): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(connectOptions(up.address));
+    const onError = (err: Error): void => reject(new PorticoError('PORTICO_ERR_UPSTREAM_CONNECT', err.message));
+    socket.once('error', onError);
+    socket.once('connect', () => {
+      socket.off('error', onError);
+      socket.setNoDelay(true);
+      resolve(socket);
+    });
+  });
+}
+
 /** What a request gets when it asks for an upstream slot. */
 export type Admission =
   | { kind: 'upstream'; upstream: Upstream }
@@ -69,7 +82,6 @@ export class UpstreamPool {
   readonly concurrency: number;
   readonly queue: WaitQueue<Upstream>;
   private next = 0;
-  /** Upstreams in the pool marked stalled. */
   private stalledCount = 0;
 
   constructor(upstreams: Upstream[], concurrency = Infinity, queueLimit = Infinity) {
@@ -182,7 +194,6 @@ export class UpstreamPool {
     return best;
   }
 
-  /** Moves the round-robin start on by one. */
   advance(): void {
     const n = this.upstreams.length;
     this.next = n > 0 ? (this.next + 1) % n : 0;

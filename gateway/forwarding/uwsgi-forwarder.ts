@@ -1,11 +1,10 @@
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { ErrorCode, PorticoError } from '../../common/errors.js';
 import { encodePacketHead } from '../../protocol/uwsgi/packet-encoder.js';
 import { statusHasNoBody } from '../../protocol/http/http-response.js';
 import { guessNonHttpServer, httpServerRefusal, mayBeResponseStart, parseResponseHead, showBytes, type ResponseHead } from '../../protocol/uwsgi/response-head-parser.js';
-import { connectOptions } from '../../protocol/socket-address.js';
 import { varsForHttpRequest } from './http-request-vars.js';
-import { clientHeaders, discardUnread, endAtLength, failUpstream, readBounded, sendError, writeWorkerHead, type ForwardContext } from './forward-common.js';
+import { clientHead, discardUnread, endAtLength, failUpstream, readBounded, sendError, writeWorkerHead, type ForwardContext } from './forward-common.js';
 import { upstreamSpec, type Upstream } from './upstream-pool.js';
 import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
 
@@ -52,20 +51,6 @@ export async function prepareUwsgi(req: ForwardedRequest, res: ForwardedResponse
   return { head: encodePacketHead({ vars: varsForHttpRequest(req, ctx, contentLength) }), body };
 }
 
-/** A connected socket, or null when nothing listens there (the request may move on). */
-export function connectUpstream(up: Upstream): Promise<Socket | null> {
-  return new Promise((resolve) => {
-    const socket = connect(connectOptions(up.address));
-    const onError = (): void => resolve(null);
-    socket.once('error', onError);
-    socket.once('connect', () => {
-      socket.off('error', onError);
-      socket.setNoDelay(true);
-      resolve(socket);
-    });
-  });
-}
-
 /**
  * One request over the uwsgi link: one connection, the packet, the body streamed with backpressure,
  * and the close-delimited HTTP response parsed strictly and streamed back.
@@ -84,6 +69,11 @@ export function exchangeUwsgi(req: ForwardedRequest, res: ForwardedResponse, ctx
       socket.destroy();
       discardUnread(req);
       resolve();
+    };
+    /** The whole response is out. */
+    const complete = (): void => {
+      res.end();
+      finish();
     };
     const fail = (code: ErrorCode, detail: string): void => {
       if (done) return;
@@ -125,10 +115,7 @@ export function exchangeUwsgi(req: ForwardedRequest, res: ForwardedResponse, ctx
       }
       received += chunk.length;
       if (!res.write(chunk)) socket.pause();
-      if (expected >= 0 && received === expected) {
-        res.end();
-        finish();
-      }
+      if (expected >= 0 && received === expected) complete();
     };
     res.on('drain', () => socket.resume());
     res.on('close', () => {
@@ -152,42 +139,27 @@ export function exchangeUwsgi(req: ForwardedRequest, res: ForwardedResponse, ctx
       clearTimeout(timer);
       const refusal = httpServerRefusal(parsed);
       if (refusal !== null) return wrongProtocol(`the uwsgi request with ${refusal}, as an HTTP server refuses bytes it cannot read as a request`, 'is it an HTTP server');
-      const all: string[] = [];
-      for (const [name, value] of parsed.headers) {
-        const lower = name.toLowerCase();
-        if (lower === 'transfer-encoding') {
-          return fail('PORTICO_ERR_BAD_RESPONSE', 'Transfer-Encoding in a uwsgi response (the body is delimited by the close)');
-        }
-        if (lower === 'content-length') {
-          if (!/^\d+$/.test(value) || (expected >= 0 && expected !== Number(value))) return fail('PORTICO_ERR_BAD_RESPONSE', `bad Content-Length ${JSON.stringify(value)}`);
-          expected = Number(value);
-        }
-        all.push(name, value);
+      if (parsed.headers.some(([name]) => name.toLowerCase() === 'transfer-encoding')) {
+        return fail('PORTICO_ERR_BAD_RESPONSE', 'Transfer-Encoding in a uwsgi response (the body is delimited by the close)');
       }
-      const outHeaders = clientHeaders(all);
-      const noBody = req.method === 'HEAD' || statusHasNoBody(parsed.status);
-      if (noBody) expected = 0;
-      // Node still refuses what the strict parser lets through (a control character in the reason).
-      const refused = writeWorkerHead(res, { status: parsed.status, reason: parsed.statusText, headers: outHeaders, length: expected });
+      const head = clientHead({ status: parsed.status, reason: parsed.statusText, headers: parsed.headers.flat() });
+      // Refused here: a Content-Length that is no number, or two that disagree, and what Node
+      // refuses that the strict parser lets through (a control character in the reason).
+      const refused = writeWorkerHead(res, head);
       if (refused !== null) return fail('PORTICO_ERR_BAD_RESPONSE', refused);
+      const noBody = req.method === 'HEAD' || statusHasNoBody(parsed.status);
+      expected = noBody ? 0 : head.length;
       const rest = pending.subarray(parsed.size);
       pending = null;
-      if (noBody) {
-        res.end();
-        return finish();
-      }
+      if (noBody) return complete();
       if (rest.length > 0) writeBody(rest);
-      else if (expected === 0) {
-        res.end();
-        finish();
-      }
+      else if (expected === 0) complete();
     });
     socket.on('end', () => {
       if (done) return;
       if (!parsed) return fail('PORTICO_ERR_UPSTREAM_ABORTED', pending === null ? noAnswer('closed the connection') : 'closed before a complete response head');
       if (expected >= 0 && received < expected) return fail('PORTICO_ERR_UPSTREAM_ABORTED', `closed after ${received} of ${expected} body bytes`);
-      res.end();
-      finish();
+      complete();
     });
     // An HTTP server's 400 can be lost here: it resets the connection while the body is still
     // being written, and the failed write closes the socket before the answer is read.

@@ -55,9 +55,6 @@ class WaitList<C extends GuardedConnection> {
   }
 }
 
-/** A socket node:http owns. */
-type NodeOwnedSocket = Socket;
-
 /**
  * The gateway's client connections, against slowloris and connection floods. A connection that
  * sends nothing within --headers-timeout, or stays idle between requests past --keepalive-timeout,
@@ -80,13 +77,12 @@ export class ConnectionGuard<C extends GuardedConnection> {
   private readonly silent = new WaitList<C>();
   private readonly idle = new WaitList<C>();
   private readonly arriving = new WaitList<C>();
-  private readonly handedOff = new Set<NodeOwnedSocket>();
   /**
-   * Requests node:http has read on a handed-off connection and not yet answered (from its
-   * 'request' to the response's 'close'): counted from public events, since what node:http knows
-   * of its parser's state is private and differs between Node versions.
+   * The connections node:http owns, with the requests it has read on each and not yet answered
+   * (from its 'request' to the response's 'close'): counted from public events, since what
+   * node:http knows of its parser's state is private and differs between Node versions.
    */
-  private readonly inProgress = new Map<NodeOwnedSocket, number>();
+  private readonly handedOff = new Map<Socket, number>();
   private readonly onHeadTimeout: (conn: C) => void;
   private readonly headersTimeoutMs: number;
   private readonly keepAliveTimeoutMs: number;
@@ -179,22 +175,18 @@ export class ConnectionGuard<C extends GuardedConnection> {
   /** node:http owns it now and times it out; it still counts towards --max-connections until it closes. */
   handOff(socket: Socket): void {
     if (socket.destroyed) return;
-    const owned = socket as NodeOwnedSocket;
-    this.handedOff.add(owned);
-    socket.once('close', () => {
-      this.handedOff.delete(owned);
-      this.inProgress.delete(owned);
-    });
+    this.handedOff.set(socket, 0);
+    socket.once('close', () => this.handedOff.delete(socket));
   }
 
   /** node:http has a whole head on this socket (its 'request'): a request is in progress until `res` closes. */
   headComplete(socket: Socket, res: { once(event: 'close', listener: () => void): unknown }): void {
-    if (!this.handedOff.has(socket)) return;
-    this.inProgress.set(socket, (this.inProgress.get(socket) ?? 0) + 1);
+    const requests = this.handedOff.get(socket);
+    if (requests === undefined) return;
+    this.handedOff.set(socket, requests + 1);
     res.once('close', () => {
-      const n = (this.inProgress.get(socket) ?? 1) - 1;
-      if (n > 0) this.inProgress.set(socket, n);
-      else this.inProgress.delete(socket);
+      const left = this.handedOff.get(socket);
+      if (left !== undefined) this.handedOff.set(socket, left - 1);
     });
   }
 
@@ -232,8 +224,8 @@ export class ConnectionGuard<C extends GuardedConnection> {
     }
     // node:http's connections: idle when no request is in progress (a next head may have begun:
     // such a client sees the close a keep-alive connection may always see, and sends again).
-    for (const socket of this.handedOff) {
-      if (socket.destroyed || socket.writableEnded || this.inProgress.has(socket)) continue;
+    for (const [socket, requests] of this.handedOff) {
+      if (socket.destroyed || socket.writableEnded || requests > 0) continue;
       this.handedOff.delete(socket);
       socket.destroy();
       return true;

@@ -37,10 +37,8 @@ export interface HttpFront {
  */
 export function createHttpFront(fastifyHandler: (req: IncomingMessage, res: ServerResponse) => void, o: HttpFrontOptions): HttpFront {
   const { limits, log, access } = o;
+  // With the timeouts fastify's own server factory sets (createServer takes them since Node 18).
   const server = createServer(serverLimitOptions(limits));
-  // What fastify's own server factory sets on the server it makes.
-  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
-  server.requestTimeout = limits.requestTimeoutMs;
   // Lets the field count see one field past the limit (Node would drop any beyond it silently, 2000 by default).
   server.maxHeadersCount = limits.fields + 1;
   let lean: LeanFront | null = null;

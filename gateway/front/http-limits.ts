@@ -6,6 +6,7 @@ import type { Logger } from '../../common/logger.js';
 import { isValidHost } from '../../protocol/http/host.js';
 import type { AccessLog } from './access-log.js';
 import type { ForwardedRequest } from '../forwarding/forward-types.js';
+import { sendError } from '../forwarding/forward-common.js';
 
 /** The gateway's limits on what a client may send, with gunicorn's names (`--limit-request-*`). */
 export interface HttpLimitOptions {
@@ -21,18 +22,9 @@ export interface HttpLimitOptions {
   bodyLimit?: number;
 }
 
-export interface HttpLimits {
-  requestLine: number;
-  fields: number;
-  fieldSize: number;
-  headersTimeoutMs: number;
-  requestTimeoutMs: number;
-  keepAliveTimeoutMs: number;
-  maxConnections: number;
-  bodyLimit: number;
-}
+export type HttpLimits = ReturnType<typeof resolveHttpLimits>;
 
-export function resolveHttpLimits(o: HttpLimitOptions): HttpLimits {
+export function resolveHttpLimits(o: HttpLimitOptions) {
   const limits = {
     requestLine: o.limitRequestLine ?? defaults.limitRequestLine,
     fields: o.limitRequestFields ?? defaults.limitRequestFields,
@@ -132,7 +124,7 @@ function answerAfterPending(socket: Socket, code: ErrorCode): void {
 /** The whole answer, closing the connection, to a request refused before any route saw it. */
 export function clientErrorAnswer(code: ErrorCode): string {
   const { status } = ErrorCodes[code];
-  return `HTTP/1.1 ${status} ${httpReason(status)}\r\nDate: ${new Date().toUTCString()}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${status.toString().length + code.length + 2}\r\n\r\n${status} ${code}\n`;
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Bad Request'}\r\nDate: ${new Date().toUTCString()}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${status.toString().length + code.length + 2}\r\n\r\n${status} ${code}\n`;
 }
 
 const handled = new WeakSet<Socket>();
@@ -291,15 +283,11 @@ export function toOriginForm(req: { url?: string; rawHeaders: string[] }): [Erro
 /** Answers a refused request and closes without passing its body on: nobody wants what follows. */
 function refuse(req: IncomingMessage, res: ServerResponse, log: Logger, code: ErrorCode, detail: string): void {
   handled.add(req.socket);
-  const err = new PorticoError(code, detail);
-  log.error(code, `${req.method} ${(req.url ?? '').slice(0, 256)}: ${err.message}`);
-  const body = `${err.status} ${code}\n`;
   res.shouldKeepAlive = false;
   // Node ends the connection after this answer (destroySoon); the client may still be sending
   // the body, so the close lingers (see lingerClose) instead of resetting.
   req.socket.destroySoon = () => lingerClose(req.socket);
-  res.writeHead(err.status, { connection: 'close', 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
+  sendError(res, { log }, code, detail, req, { connection: 'close' });
 }
 
 /**
@@ -324,8 +312,4 @@ function limitBody(req: IncomingMessage, res: ServerResponse, limit: number, log
     }
     return push.call(this, chunk, encoding);
   };
-}
-
-function httpReason(status: number): string {
-  return STATUS_CODES[status] ?? 'Bad Request';
 }

@@ -1,10 +1,8 @@
-import { connect, type Socket } from 'node:net';
 import { defaults } from '../../config/defaults.js';
 import { PorticoError, isPorticoError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
-import { connectOptions } from '../../protocol/socket-address.js';
 import { NativeLink } from './link-connection.js';
-import { upstreamSpec, type Upstream } from '../forwarding/upstream-pool.js';
+import { connectUpstream, upstreamSpec, type Upstream } from '../forwarding/upstream-pool.js';
 
 export { NativeLink, type LinkListener } from './link-connection.js';
 
@@ -95,16 +93,7 @@ export class NativeLinkPool {
 
   /** Connects and handshakes; a refused handshake starts the backoff. */
   private async open(log?: Pick<Logger, 'warn'>): Promise<NativeLink> {
-    const socket = await new Promise<Socket>((resolve, reject) => {
-      const s = connect(connectOptions(this.upstream.address));
-      s.once('error', (err) => reject(new PorticoError('PORTICO_ERR_UPSTREAM_CONNECT', err.message)));
-      s.once('connect', () => {
-        s.removeAllListeners('error');
-        s.setNoDelay(true);
-        resolve(s);
-      });
-    });
-    const link = new NativeLink(socket, upstreamSpec(this.upstream));
+    const link = new NativeLink(await connectUpstream(this.upstream), upstreamSpec(this.upstream));
     try {
       await link.handshake(this.timeoutMs);
     } catch (err) {

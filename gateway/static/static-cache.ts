@@ -3,6 +3,7 @@ import { open, realpath, stat } from 'node:fs/promises';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { sep } from 'node:path';
 import type { ForwardedRequest, ForwardedResponse } from '../forwarding/forward-types.js';
+import { mountedFile } from './static-mounts.js';
 
 /**
  * In-memory answers for the --static mounts' plain 200 responses.
@@ -20,18 +21,9 @@ import type { ForwardedRequest, ForwardedResponse } from '../forwarding/forward-
  * first requests) goes the slow way.
  */
 
-export interface StaticCacheOptions {
-  /** Largest file kept in memory. */
-  maxFileBytes?: number;
-  /** All entries together; the oldest are dropped past it. */
-  maxTotalBytes?: number;
-  /**
-   * How long an entry stands before it is checked again. The per-request stat notices changed
-   * content; this bounds what a stat of the file cannot see: a .br/.gz sibling appearing next to
-   * it, or its real path leaving the mount's root.
-   */
-  ttlMs?: number;
-}
+/** Largest file kept in memory, and all entries together (the oldest are dropped past it). */
+const MAX_FILE_BYTES = 1024 * 1024;
+const MAX_TOTAL_BYTES = 64 * 1024 * 1024;
 
 interface Entry {
   file: string;
@@ -72,17 +64,18 @@ export class StaticCache {
     this.turnEnding = false;
   };
   private readonly mounts: Mount[] = [];
-  private readonly maxFileBytes: number;
-  private readonly maxTotalBytes: number;
+  /**
+   * How long an entry stands before it is checked again. The per-request stat notices changed
+   * content; this bounds what a stat of the file cannot see: a .br/.gz sibling appearing next to
+   * it, or its real path leaving the mount's root.
+   */
   private readonly ttlMs: number;
   private totalBytes = 0;
   /** Off once the server is closing, so fastify's own 503-on-close answers. */
   enabled = true;
 
-  constructor(options: StaticCacheOptions = {}) {
-    this.maxFileBytes = options.maxFileBytes ?? 1024 * 1024;
-    this.maxTotalBytes = options.maxTotalBytes ?? 64 * 1024 * 1024;
-    this.ttlMs = options.ttlMs ?? 2000;
+  constructor(ttlMs = 2000) {
+    this.ttlMs = ttlMs;
   }
 
   addMount(prefix: string, realRoot: string): void {
@@ -141,16 +134,10 @@ export class StaticCache {
   }
 
   private async fill(key: string, mount: Mount, headers: ReplyHeaders): Promise<void> {
-    let rel: string;
-    try {
-      rel = decodeURIComponent(key.slice(mount.prefix.length));
-    } catch {
-      return;
-    }
     // @fastify/static accepted this URL, so it is canonical; the file it named is re-derived
     // here and then must prove itself: real path under the root, identity matching the ETag.
-    if (rel.includes('\0') || rel.split('/').some((s) => s === '..' || s.startsWith('.'))) return;
-    const logical = mount.under + (rel === '' || rel.endsWith('/') ? `${rel}index.html` : rel);
+    const logical = mountedFile(key, mount.prefix, mount.under);
+    if (logical === null) return;
     const real = await realpath(logical);
     if (!real.startsWith(mount.under)) return;
     // A precompressed sibling makes the answer depend on Accept-Encoding: not for this cache.
@@ -158,18 +145,12 @@ export class StaticCache {
     const fh = await open(real, 'r');
     try {
       const st = await fh.stat();
-      if (!st.isFile() || st.size > this.maxFileBytes) return;
+      if (!st.isFile() || st.size > MAX_FILE_BYTES) return;
       if (headers.etag !== `W/"${st.size.toString(16)}-${st.mtime.getTime().toString(16)}"`) return;
-      const body = Buffer.allocUnsafe(st.size);
-      let off = 0;
-      while (off < st.size) {
-        const { bytesRead } = await fh.read(body, off, st.size - off, off);
-        if (bytesRead === 0) return;
-        off += bytesRead;
-      }
+      const body = await fh.readFile();
       // Content changed while being read: the next response will try again.
       const after = await fh.stat();
-      if (after.size !== st.size || after.mtimeMs !== st.mtimeMs || after.ctimeMs !== st.ctimeMs) return;
+      if (body.length !== st.size || after.size !== st.size || after.mtimeMs !== st.mtimeMs || after.ctimeMs !== st.ctimeMs) return;
       this.store(key, {
         file: logical,
         under: mount.under,
@@ -223,7 +204,7 @@ export class StaticCache {
     this.entries.set(key, entry);
     // Map order is insertion order: the first keys are the oldest entries.
     for (const [k, e] of this.entries) {
-      if (this.totalBytes <= this.maxTotalBytes) break;
+      if (this.totalBytes <= MAX_TOTAL_BYTES) break;
       this.drop(k, e);
     }
   }

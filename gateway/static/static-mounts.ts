@@ -24,3 +24,20 @@ export function parseStaticMount(spec: string): StaticMount {
   }
   return { prefix, root };
 }
+
+/**
+ * The file `url` names under a mount whose real root is `under` (with its trailing separator):
+ * index.html for a directory, the query ignored as @fastify/static ignores it. null for what
+ * @fastify/static never serves: a bad escape, a NUL, a dot segment (`..`, a dotfile).
+ */
+export function mountedFile(url: string, prefix: string, under: string): string | null {
+  const q = url.indexOf('?');
+  let rel: string;
+  try {
+    rel = decodeURIComponent((q === -1 ? url : url.slice(0, q)).slice(prefix.length));
+  } catch {
+    return null;
+  }
+  if (rel.includes('\0') || rel.split('/').some((s) => s.startsWith('.'))) return null;
+  return under + (rel === '' || rel.endsWith('/') ? `${rel}index.html` : rel);
+}

@@ -169,7 +169,7 @@ describe('StaticCache', () => {
   test('past its time an entry answers on while it is checked again, and a new sibling then drops it', async () => {
     const file = join(tmp.path, 'w.txt');
     writeFileSync(file, 'w body\n');
-    const cache = new StaticCache({ ttlMs: 0 });
+    const cache = new StaticCache(0);
     cache.addMount('/s/', realpathSync(tmp.path));
     noteServed(cache, '/s/w.txt', file);
     await cache.settled();
