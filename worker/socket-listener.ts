@@ -7,7 +7,7 @@ import { listenError, parseSocketAddress, type SocketAddress } from '../protocol
 /** sizeof(sockaddr_un.sun_path) on Linux is 108 with the final NUL; bind() cuts a longer path short. */
 export const UNIX_PATH_MAX = 107;
 
-export interface ListenOptions {
+interface ListenOptions {
   address: SocketAddress;
   backlog: number;
   /** Mode for a unix socket file, e.g. 0o666 so nginx (www-data) can connect. */

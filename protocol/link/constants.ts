@@ -102,9 +102,3 @@ export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 export function isBodyFrame(type: number): boolean {
   return type === FrameType.RequestBody || type === FrameType.ResponseBody;
 }
-
-/** Human name of a frame type, for error messages. */
-export function frameTypeName(type: number): string {
-  for (const [name, value] of Object.entries(FrameType)) if (value === type) return name;
-  return `unknown(${type})`;
-}

@@ -1,7 +1,7 @@
 import { PorticoError } from '../../common/errors.js';
-import { FRAME_HEADER_SIZE, FrameType, MAX_FRAME_SIZE, STREAM_FRAME_HEADER_SIZE, frameTypeName, isBodyFrame } from './constants.js';
+import { FRAME_HEADER_SIZE, FrameType, MAX_FRAME_SIZE, STREAM_FRAME_HEADER_SIZE, isBodyFrame } from './constants.js';
 
-export interface FrameDecoderHandlers {
+interface FrameDecoderHandlers {
   /**
    * A frame. Body frames (REQUEST_BODY, RESPONSE_BODY) are passed on piece by piece as bytes
    * arrive, each piece a subarray of a pushed chunk, never copied: safe to keep. Other frames
@@ -22,7 +22,7 @@ export interface FrameDecoderHandlers {
  */
 export type FrameSide = 'worker' | 'gateway';
 
-export interface FrameDecoderOptions {
+interface FrameDecoderOptions {
   /** Largest payload accepted; a bigger frame is PORTICO_ERR_NATIVE_FRAME_TOO_BIG before any of it is read. */
   maxFrameSize?: number;
   side?: FrameSide;
@@ -208,4 +208,10 @@ export class FrameDecoder {
     this.h.onError(new PorticoError(code, detail));
     return false;
   }
+}
+
+/** Human name of a frame type, for error messages. */
+function frameTypeName(type: number): string {
+  for (const [name, value] of Object.entries(FrameType)) if (value === type) return name;
+  return `unknown(${type})`;
 }

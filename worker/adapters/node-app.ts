@@ -107,26 +107,27 @@ export type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknow
  * from the vars (no second HTTP parse); the response is Node's own serializer writing straight to
  * the uwsgi socket with chunked encoding off, so the body is delimited by the close exactly as
  * uWSGI's is, and HEAD/204/304 handling and header validation are Node's. On the native link it
- * writes to a stand-in socket instead (serveNative, response-capture.ts).
+ * writes to a stand-in socket instead (response-capture.ts).
  */
 export function nodeHandler(target: NodeListener | Server): RequestHandler {
   const dispatch: NodeListener = target instanceof Server ? (req, res) => target.emit('request', req, res) : target;
   const handler: RequestHandler = (ex: Exchange) => {
     // ServerResponse serializes HTTP onto its socket; on a native link those bytes would break
     // the framing, so there it writes to a stand-in that turns them back into head and body.
-    if (ex.sink.link === 'native') return serveNative(ex, dispatch);
-    const req = buildRequest(ex);
+    const capture = ex.sink.link === 'native' ? new ResponseCapture(ex) : null;
+    const socket = capture === null ? ex.conn : (capture as unknown as Socket);
+    const req = buildRequest(ex, capture === null ? undefined : socket);
     const res = appResponse(req);
-    res.assignSocket(ex.conn);
+    res.assignSocket(socket);
     // Node's http server relays the socket's 'drain' to the response (socketOnDrain); without it
     // an app that waits for res's 'drain' after write() returned false (pipe() does) waits forever.
     const onDrain = (): void => {
       if (res.writableNeedDrain) res.emit('drain');
     };
-    ex.conn.on('drain', onDrain);
+    socket.on('drain', onDrain);
     const detach = (): void => {
-      ex.conn.off('drain', onDrain);
-      res.detachSocket(ex.conn);
+      socket.off('drain', onDrain);
+      res.detachSocket(socket);
     };
     ex.onAbort(() => {
       if (!req.destroyed) req.destroy();
@@ -135,17 +136,26 @@ export function nodeHandler(target: NodeListener | Server): RequestHandler {
     return new Promise<void>((resolve, reject) => {
       res.on('finish', () => {
         detach();
-        recordHead(ex, res);
+        if (capture === null) recordHead(ex, res);
+        else capture.release();
         ex.end();
         resolve();
       });
-      res.on('close', () => resolve());
+      res.on('close', () => {
+        // On the native link a response that closes before it finished fails the exchange (a 500,
+        // or RESPONSE_ABORT once the head is out), and the link stays usable for the next request.
+        if (capture === null || ex.finished || ex.aborted) return resolve();
+        reject(capture.error ?? new PorticoError('PORTICO_ERR_APP_EXCEPTION', 'the response was destroyed before it ended'));
+      });
       callApp(dispatch, req, res, reject);
     }).catch((err: unknown) => {
-      // Node has already put its head on the wire: the Exchange must cut the connection, not send a
-      // 500. A head Node built but never wrote (a write refused by strictContentLength) is not out.
-      if (res.headersSent && ex.conn.bytesWritten > 0) recordHead(ex, res);
-      detach();
+      if (capture !== null) capture.release();
+      else {
+        // Node has already put its head on the wire: the Exchange must cut the connection, not send
+        // a 500. A head Node built but never wrote (a write refused by strictContentLength) is not out.
+        if (res.headersSent && ex.conn.bytesWritten > 0) recordHead(ex, res);
+        detach();
+      }
       throw asPorticoError(err);
     });
   };
@@ -183,7 +193,7 @@ export function takeUpgrade(ex: Exchange): { req: IncomingMessage; socket: Duple
   const onUwsgi = ex.canTakeOver && ex.sink.link !== 'native';
   const socket = ex.takeOver();
   // What follows the head is the new protocol's, the socket's to read: the request has no body.
-  const req = onUwsgi ? buildRequest(ex, undefined, false) : buildRequest(ex, socket as Socket, false);
+  const req = buildRequest(ex, onUwsgi ? undefined : (socket as Socket), false);
   const write = socket.write;
   socket.write = function (this: Duplex, ...args: Parameters<Duplex['write']>): boolean {
     socket.write = write;
@@ -220,44 +230,6 @@ function asPorticoError(err: unknown): unknown {
   if (code === 'ERR_HTTP_CONTENT_LENGTH_MISMATCH') return new PorticoError('PORTICO_ERR_BODY_LENGTH', (err as Error).message, { cause: err });
   if (code === 'ERR_HTTP_INVALID_STATUS_CODE') return new PorticoError('PORTICO_ERR_INVALID_STATUS', (err as Error).message, { cause: err });
   return err;
-}
-
-/**
- * The native link: the same IncomingMessage and ServerResponse, on a ResponseCapture instead of
- * the link's socket (the link carries frames and outlives the request). The capture hands Node's
- * head to ex.writeHead and its body to ex.write, with the link's backpressure; 'finish' ends the
- * exchange; a response that closes before it finishes fails it (a 500, or RESPONSE_ABORT once
- * the head is out), and the link stays usable for the next request.
- */
-function serveNative(ex: Exchange, dispatch: NodeListener): Promise<void> {
-  const capture = new ResponseCapture(ex);
-  const socket = capture as unknown as Socket;
-  const req = buildRequest(ex, socket);
-  const res = appResponse(req);
-  res.assignSocket(socket);
-  capture.on('drain', () => {
-    if (res.writableNeedDrain) res.emit('drain');
-  });
-  ex.onAbort(() => {
-    if (!req.destroyed) req.destroy();
-    res.destroy();
-  });
-  return new Promise<void>((resolve, reject) => {
-    res.on('finish', () => {
-      res.detachSocket(socket);
-      capture.release();
-      ex.end();
-      resolve();
-    });
-    res.on('close', () => {
-      if (ex.finished || ex.aborted) return resolve();
-      reject(capture.error ?? new PorticoError('PORTICO_ERR_APP_EXCEPTION', 'the response was destroyed before it ended'));
-    });
-    callApp(dispatch, req, res, reject);
-  }).catch((err: unknown) => {
-    capture.release();
-    throw asPorticoError(err);
-  });
 }
 
 function buildRequest(ex: Exchange, on?: Socket, withBody = true): IncomingMessage {
