@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { chmodSync, existsSync, lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { PorticoError } from '../common/errors.js';
@@ -32,29 +33,16 @@ export async function listenSocket(opts: ListenOptions): Promise<Server> {
   const { address } = opts;
   const server = createServer({ allowHalfOpen: true, noDelay: true }, peerFilter(opts));
   if (opts.fd !== undefined) {
-    const fd = opts.fd;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      // Node reads a backlog for an fd only from the second argument, never from the options.
-      server.listen({ fd }, opts.backlog, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    // Node reads a backlog for an fd only from the second argument, never from the options.
+    server.listen({ fd: opts.fd }, opts.backlog);
+    await once(server, 'listening');
     return server;
   }
   if (address.kind === 'unix') await removeStaleSocket(address.path);
   const oldMask = address.kind === 'unix' && opts.chmod !== undefined ? process.umask(0o777 & ~opts.chmod) : undefined;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      const done = (): void => {
-        server.off('error', reject);
-        resolve();
-      };
-      if (address.kind === 'unix') server.listen({ path: address.path, backlog: opts.backlog }, done);
-      else server.listen({ host: address.host, port: address.port, backlog: opts.backlog }, done);
-    });
+    server.listen(address.kind === 'unix' ? { path: address.path, backlog: opts.backlog } : { host: address.host, port: address.port, backlog: opts.backlog });
+    await once(server, 'listening');
   } catch (err) {
     throw listenError(err as NodeJS.ErrnoException, address);
   } finally {
@@ -85,14 +73,12 @@ export async function removeStaleSocket(path: string): Promise<void> {
   if (!lstatSync(path).isSocket()) {
     throw new PorticoError('PORTICO_ERR_SOCKET_IN_USE', `${path} exists and is not a socket; refusing to replace it`);
   }
-  const alive = await new Promise<boolean>((resolve) => {
-    const probe = connect({ path });
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => resolve(false));
-  });
+  const probe = connect({ path });
+  const alive = await once(probe, 'connect').then(
+    () => true,
+    () => false,
+  );
+  probe.destroy();
   if (alive) throw new PorticoError('PORTICO_ERR_SOCKET_IN_USE', `${path}: another server is accepting on it; stop it or choose another --socket`);
   unlinkSync(path);
 }
@@ -105,13 +91,8 @@ export async function listenOn(server: Server, spec: string): Promise<void> {
   const address = parseSocketAddress(spec);
   if (address.kind === 'unix') await removeStaleSocket(address.path);
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(address.kind === 'unix' ? { path: address.path } : { host: address.host, port: address.port }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    server.listen(address.kind === 'unix' ? { path: address.path } : { host: address.host, port: address.port });
+    await once(server, 'listening');
   } catch (err) {
     throw listenError(err as NodeJS.ErrnoException, address);
   }

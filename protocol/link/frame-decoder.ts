@@ -97,31 +97,24 @@ export class FrameDecoder {
         if (this.left === 0) this.phase = Phase.Header;
         this.h.onFrame(this.type as FrameType, piece, this.stream);
       } else if (phase === Phase.Header) {
-        let type: number;
-        let length: number;
+        // The header is read where it is, or from `header` once a split one is whole.
         const size = this.headerSize;
-        if (this.headerHave === 0 && len - pos >= size) {
-          type = chunk[pos]!;
-          if (size === FRAME_HEADER_SIZE) length = chunk.readUInt32LE(pos + 1);
-          else {
-            this.stream = chunk.readUInt32LE(pos + 1);
-            length = chunk.readUInt32LE(pos + 5);
-          }
-          pos += size;
-        } else {
+        let src = chunk;
+        let at = pos;
+        if (this.headerHave === 0 && len - pos >= size) pos += size;
+        else {
           const n = Math.min(size - this.headerHave, len - pos);
           chunk.copy(this.header, this.headerHave, pos, pos + n);
           this.headerHave += n;
           pos += n;
           if (this.headerHave < size) return;
           this.headerHave = 0;
-          type = this.header[0]!;
-          if (size === FRAME_HEADER_SIZE) length = this.header.readUInt32LE(1);
-          else {
-            this.stream = this.header.readUInt32LE(1);
-            length = this.header.readUInt32LE(5);
-          }
+          src = this.header;
+          at = 0;
         }
+        const type = src[at]!;
+        if (size !== FRAME_HEADER_SIZE) this.stream = src.readUInt32LE(at + 1);
+        const length = src.readUInt32LE(at + size - 4);
         if (!this.begin(type, length)) return;
         if (length === 0 && this.phase === Phase.Header && !isBodyFrame(type)) this.h.onFrame(type as FrameType, EMPTY, this.stream);
       } else if (phase === Phase.Control) {

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { Exchange } from '../exchange/exchange.js';
 import { headersFromVars, urlFromVars } from './request-headers.js';
-import { nativeClasses, whenNativeClasses } from './web-classes.js';
+import { nativeClasses, passThrough, whenNativeClasses } from './web-classes.js';
 
 /**
  * A Request whose method, url, headers and signal come straight from the uwsgi vars, and whose
@@ -111,21 +111,7 @@ Object.defineProperties(proto, {
     },
   },
 });
-for (const key of ['body', 'cache', 'credentials', 'destination', 'duplex', 'integrity', 'keepalive', 'mode', 'redirect', 'referrer', 'referrerPolicy']) {
-  Object.defineProperty(proto, key, {
-    get(this: LightRequest) {
-      return (real(this) as unknown as Record<string, unknown>)[key];
-    },
-  });
-}
-for (const key of ['blob', 'clone', 'formData']) {
-  Object.defineProperty(proto, key, {
-    value(this: LightRequest) {
-      const req = real(this) as unknown as Record<string, () => unknown>;
-      return req[key]!.call(req);
-    },
-  });
-}
+passThrough(proto, real, ['body', 'cache', 'credentials', 'destination', 'duplex', 'integrity', 'keepalive', 'mode', 'redirect', 'referrer', 'referrerPolicy'], ['blob', 'clone', 'formData']);
 // `instanceof Request` holds once Node's Request is loaded, which reading that global does.
 whenNativeClasses(({ Request: NativeRequest }) => Object.setPrototypeOf(proto, NativeRequest.prototype));
 

@@ -278,10 +278,7 @@ function buildRequest(ex: Exchange, on?: Socket, withBody = true): IncomingMessa
 
 function recordHead(ex: Exchange, res: ServerResponse): void {
   const head = (res as unknown as { _header?: string })._header ?? '';
-  ex.status = res.statusCode;
-  ex.headSent = true;
-  ex.headersBytes = head.length;
-  ex.headersCount = Math.max(0, head.split('\r\n').length - 3);
+  ex.headWritten(res.statusCode, Math.max(0, head.split('\r\n').length - 3), head.length);
   ex.bodyBytes = Math.max(0, ex.conn.bytesWritten - head.length);
   // Node wrote to the socket itself: its head, and its body (in one write or more, it does not say).
   ex.writes = ex.bodyBytes > 0 ? 2 : 1;

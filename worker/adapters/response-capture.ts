@@ -136,32 +136,8 @@ export class ResponseCapture extends EventEmitter {
     return this;
   }
 
-  setNoDelay(): this {
-    return this;
-  }
-
-  setKeepAlive(): this {
-    return this;
-  }
-
-  ref(): this {
-    return this;
-  }
-
-  unref(): this {
-    return this;
-  }
-
   address(): object {
     return {};
-  }
-
-  pause(): this {
-    return this;
-  }
-
-  resume(): this {
-    return this;
   }
 
   private take(chunk: Uint8Array): boolean {
@@ -211,4 +187,13 @@ export class ResponseCapture extends EventEmitter {
     }
     return false;
   }
+}
+
+// A socket's knobs Node's http code and apps turn; a stand-in has none. (The request is read from
+// the Exchange's body stream, so pause and resume have nothing to do either.)
+for (const name of ['setNoDelay', 'setKeepAlive', 'ref', 'unref', 'pause', 'resume']) {
+  Object.defineProperty(ResponseCapture.prototype, name, { value: returnThis, writable: true, configurable: true });
+}
+function returnThis<T>(this: T): T {
+  return this;
 }
