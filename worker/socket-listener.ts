@@ -30,26 +30,30 @@ interface ListenOptions {
  * umask that already gives it its final mode, so there is no window with looser permissions.
  */
 export async function listenSocket(opts: ListenOptions): Promise<Server> {
-  const { address } = opts;
   const server = createServer({ allowHalfOpen: true, noDelay: true }, peerFilter(opts));
   if (opts.fd !== undefined) {
     // Node reads a backlog for an fd only from the second argument, never from the options.
     server.listen({ fd: opts.fd }, opts.backlog);
     await once(server, 'listening');
-    return server;
+  } else {
+    await listenAt(server, opts.address, opts.backlog, opts.chmod);
   }
+  return server;
+}
+
+/** Listens on `address` (a stale unix socket file replaced, a live one refused), with the file's mode `chmod`. */
+async function listenAt(server: Server, address: SocketAddress, backlog?: number, chmod?: number): Promise<void> {
   if (address.kind === 'unix') await removeStaleSocket(address.path);
-  const oldMask = address.kind === 'unix' && opts.chmod !== undefined ? process.umask(0o777 & ~opts.chmod) : undefined;
+  const oldMask = address.kind === 'unix' && chmod !== undefined ? process.umask(0o777 & ~chmod) : undefined;
   try {
-    server.listen(address.kind === 'unix' ? { path: address.path, backlog: opts.backlog } : { host: address.host, port: address.port, backlog: opts.backlog });
+    server.listen(address.kind === 'unix' ? { path: address.path, backlog } : { host: address.host, port: address.port, backlog });
     await once(server, 'listening');
   } catch (err) {
     throw listenError(err as NodeJS.ErrnoException, address);
   } finally {
     if (oldMask !== undefined) process.umask(oldMask);
   }
-  if (address.kind === 'unix' && opts.chmod !== undefined) chmodSync(address.path, opts.chmod);
-  return server;
+  if (address.kind === 'unix' && chmod !== undefined) chmodSync(address.path, chmod);
 }
 
 /**
@@ -87,15 +91,8 @@ export async function removeStaleSocket(path: string): Promise<void> {
  * Listens on `spec`, a unix path (a stale socket file replaced, a live one refused) or HOST:PORT:
  * the master's side servers (--stats, --metrics).
  */
-export async function listenOn(server: Server, spec: string): Promise<void> {
-  const address = parseSocketAddress(spec);
-  if (address.kind === 'unix') await removeStaleSocket(address.path);
-  try {
-    server.listen(address.kind === 'unix' ? { path: address.path } : { host: address.host, port: address.port });
-    await once(server, 'listening');
-  } catch (err) {
-    throw listenError(err as NodeJS.ErrnoException, address);
-  }
+export function listenOn(server: Server, spec: string): Promise<void> {
+  return listenAt(server, parseSocketAddress(spec));
 }
 
 /** Removes the socket file at exit (--vacuum). */

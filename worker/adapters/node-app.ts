@@ -44,39 +44,34 @@ const finalWriteHead = function (this: ServerResponse, ...args: unknown[]): Serv
   // `Connection: keep-alive` would keep open the connection whose close ends the response.
   for (const name of HOP_BY_HOP) if (this.hasHeader(name)) this.removeHeader(name);
   const last = args.length - 1;
-  let headers = last >= 1 ? args[last] : undefined;
-  if (typeof headers === 'object' && headers !== null) args[last] = headers = withoutHopByHop(headers);
-  else headers = undefined;
+  const given = last >= 1 && typeof args[last] === 'object' && args[last] !== null ? appHeaders(args[last] as object) : null;
+  if (given !== null) args[last] = given.headers;
   // nginx passes an event stream on event by event only when told so (see linkHeaders).
-  const type = this.getHeader('content-type') ?? headerIn(headers, 'content-type');
+  const type = this.getHeader('content-type') ?? given?.type;
   if (typeof type === 'string' && isEventStream(type) && !this.hasHeader('x-accel-buffering')) this.setHeader('X-Accel-Buffering', 'no');
   return nodeWriteHead.apply(this, args);
 } as ServerResponse['writeHead'];
 
-/** writeHead's headers (an object, a flat array or an array of pairs) without hop-by-hop ones. */
-function withoutHopByHop(headers: object): object {
+/**
+ * writeHead's headers (an object, a flat array or an array of pairs) without hop-by-hop ones, and
+ * the first Content-Type among them.
+ */
+function appHeaders(headers: object): { headers: object; type: unknown } {
+  let type: unknown;
+  const keep = (name: unknown, value: unknown): boolean => {
+    const n = String(name);
+    if (type === undefined && n.toLowerCase() === 'content-type') type = value;
+    return !isHopByHop(n);
+  };
   if (!Array.isArray(headers)) {
-    const keys = Object.keys(headers);
-    if (!keys.some(isHopByHop)) return headers;
-    const out: Record<string, unknown> = {};
-    for (const k of keys) if (!isHopByHop(k)) out[k] = (headers as Record<string, unknown>)[k];
-    return out;
+    const entries = Object.entries(headers);
+    const kept = entries.filter(([k, v]) => keep(k, v));
+    return { headers: kept.length === entries.length ? headers : Object.fromEntries(kept), type };
   }
-  if (headers.length > 0 && Array.isArray(headers[0])) return (headers as unknown[][]).filter((pair) => !isHopByHop(String(pair[0])));
+  if (headers.length > 0 && Array.isArray(headers[0])) return { headers: (headers as unknown[][]).filter((pair) => keep(pair[0], pair[1])), type };
   const out: unknown[] = [];
-  for (let i = 0; i < headers.length; i += 2) if (!isHopByHop(String(headers[i]))) out.push(headers[i], headers[i + 1]);
-  return out;
-}
-
-function headerIn(headers: unknown, name: string): unknown {
-  if (typeof headers !== 'object' || headers === null) return undefined;
-  if (!Array.isArray(headers)) {
-    for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === name) return v;
-    return undefined;
-  }
-  if (headers.length > 0 && Array.isArray(headers[0])) return (headers as unknown[][]).find((p) => String(p[0]).toLowerCase() === name)?.[1];
-  for (let i = 0; i < headers.length; i += 2) if (String(headers[i]).toLowerCase() === name) return headers[i + 1];
-  return undefined;
+  for (let i = 0; i < headers.length; i += 2) if (keep(headers[i], headers[i + 1])) out.push(headers[i], headers[i + 1]);
+  return { headers: out, type };
 }
 
 function noInterim(): void {}

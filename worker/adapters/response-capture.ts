@@ -142,7 +142,7 @@ export class ResponseCapture extends EventEmitter {
 
   private take(chunk: Uint8Array): boolean {
     const ex = this.ex;
-    if (this.headDone) return this.body(chunk);
+    if (this.headDone) return ex.write(chunk) || this.waitForDrain();
     const buf = this.pending ? Buffer.concat([this.pending, chunk]) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     const head = parseResponseHead(buf);
     if (!head) {
@@ -165,11 +165,6 @@ export class ResponseCapture extends EventEmitter {
     ex.writeHead(head.status, head.statusText || undefined, flat, rest.length > 0 ? rest : undefined);
     if (ex.socket.writableNeedDrain) return this.waitForDrain();
     return true;
-  }
-
-  private body(chunk: Uint8Array): boolean {
-    if (this.ex.write(chunk)) return true;
-    return this.waitForDrain();
   }
 
   private waitForDrain(): false {
