@@ -130,21 +130,22 @@ export class Logger {
   // person for an error), so they go out at once; only request lines wait in the 4 KiB buffer
   // (for at most REQUEST_FLUSH_MS, see flushSoon).
   info(message: string, fields?: Record<string, unknown>): void {
-    if (this.json) this.json.info(fields ?? {}, message);
-    else this.dest.write(message + '\n');
-    this.flush();
+    this.event('info', fields ?? {}, message);
   }
 
   warn(message: string, fields?: Record<string, unknown>): void {
-    if (this.json) this.json.warn(fields ?? {}, message);
-    else this.dest.write(message + '\n');
-    this.flush();
+    this.event('warn', fields ?? {}, message);
   }
 
   /** An error with its code first, so `grep PORTICO_ERR_` finds every failure. */
   error(code: string, message: string, fields?: Record<string, unknown>): void {
-    if (this.json) this.json.error({ code, ...fields }, message);
-    else this.dest.write(`${code}: ${message}\n`);
+    this.event('error', { code, ...fields }, message, `${code}: ${message}`);
+  }
+
+  /** `line`: the text format's line, when it is not the message itself. */
+  private event(level: 'info' | 'warn' | 'error', fields: object, message: string, line = message): void {
+    if (this.json) this.json[level](fields, message);
+    else this.dest.write(line + '\n');
     this.flush();
   }
 
@@ -179,9 +180,7 @@ export class Logger {
    * buffer the master may never flush.
    */
   output(line: string): void {
-    if (this.json) this.json.info({ output: true }, line);
-    else this.dest.write(line + '\n');
-    this.flush();
+    this.event('info', { output: true }, line);
   }
 
   /** The gateway's access line (gateway/front/access-log.ts), buffered as request lines are. */

@@ -10,7 +10,7 @@
 export const BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
 const BUCKETS_MS = BUCKETS_SECONDS.map((s) => s * 1000);
 const N_BUCKETS = BUCKETS_MS.length;
-export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
 /** Layout: one count per status class, one per bucket (not cumulative), then sum (ms) and count. */
 const BUCKET0 = STATUS_CLASSES.length;
@@ -83,7 +83,7 @@ export function gauge(name: string, help: string, value: number, labels: Record<
 }
 
 /** A response as the counters see it: node:http's ServerResponse, or the gateway's lean one. */
-export interface TrackedResponse {
+interface TrackedResponse {
   readonly headersSent: boolean;
   readonly statusCode: number;
   once(event: 'close', listener: () => void): unknown;

@@ -75,9 +75,7 @@ export async function createScoreboard(config: ManagedWorkerConfig): Promise<Sco
   const slowMs = config.slowMs ?? 0;
   const board = new Scoreboard(
     config.maxRequests,
-    () => {
-      send({ type: 'portico:retire', id: config.id, reason: 'max-requests' });
-    },
+    () => send({ type: 'portico:retire', id: config.id, reason: 'max-requests' }),
     slowMs,
     (method, uri, durationMs) => send({ type: 'portico:slow', id: config.id, method, uri, durationMs }),
   );

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { chmodSync, existsSync, lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { PorticoError } from '../common/errors.js';
@@ -7,7 +8,7 @@ import { listenError, parseSocketAddress, type SocketAddress } from '../protocol
 /** sizeof(sockaddr_un.sun_path) on Linux is 108 with the final NUL; bind() cuts a longer path short. */
 export const UNIX_PATH_MAX = 107;
 
-export interface ListenOptions {
+interface ListenOptions {
   address: SocketAddress;
   backlog: number;
   /** Mode for a unix socket file, e.g. 0o666 so nginx (www-data) can connect. */
@@ -29,39 +30,30 @@ export interface ListenOptions {
  * umask that already gives it its final mode, so there is no window with looser permissions.
  */
 export async function listenSocket(opts: ListenOptions): Promise<Server> {
-  const { address } = opts;
   const server = createServer({ allowHalfOpen: true, noDelay: true }, peerFilter(opts));
   if (opts.fd !== undefined) {
-    const fd = opts.fd;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      // Node reads a backlog for an fd only from the second argument, never from the options.
-      server.listen({ fd }, opts.backlog, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    return server;
+    // Node reads a backlog for an fd only from the second argument, never from the options.
+    server.listen({ fd: opts.fd }, opts.backlog);
+    await once(server, 'listening');
+  } else {
+    await listenAt(server, opts.address, opts.backlog, opts.chmod);
   }
+  return server;
+}
+
+/** Listens on `address` (a stale unix socket file replaced, a live one refused), with the file's mode `chmod`. */
+async function listenAt(server: Server, address: SocketAddress, backlog?: number, chmod?: number): Promise<void> {
   if (address.kind === 'unix') await removeStaleSocket(address.path);
-  const oldMask = address.kind === 'unix' && opts.chmod !== undefined ? process.umask(0o777 & ~opts.chmod) : undefined;
+  const oldMask = address.kind === 'unix' && chmod !== undefined ? process.umask(0o777 & ~chmod) : undefined;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      const done = (): void => {
-        server.off('error', reject);
-        resolve();
-      };
-      if (address.kind === 'unix') server.listen({ path: address.path, backlog: opts.backlog }, done);
-      else server.listen({ host: address.host, port: address.port, backlog: opts.backlog }, done);
-    });
+    server.listen(address.kind === 'unix' ? { path: address.path, backlog } : { host: address.host, port: address.port, backlog });
+    await once(server, 'listening');
   } catch (err) {
     throw listenError(err as NodeJS.ErrnoException, address);
   } finally {
     if (oldMask !== undefined) process.umask(oldMask);
   }
-  if (address.kind === 'unix' && opts.chmod !== undefined) chmodSync(address.path, opts.chmod);
-  return server;
+  if (address.kind === 'unix' && chmod !== undefined) chmodSync(address.path, chmod);
 }
 
 /**
@@ -85,14 +77,12 @@ export async function removeStaleSocket(path: string): Promise<void> {
   if (!lstatSync(path).isSocket()) {
     throw new PorticoError('PORTICO_ERR_SOCKET_IN_USE', `${path} exists and is not a socket; refusing to replace it`);
   }
-  const alive = await new Promise<boolean>((resolve) => {
-    const probe = connect({ path });
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => resolve(false));
-  });
+  const probe = connect({ path });
+  const alive = await once(probe, 'connect').then(
+    () => true,
+    () => false,
+  );
+  probe.destroy();
   if (alive) throw new PorticoError('PORTICO_ERR_SOCKET_IN_USE', `${path}: another server is accepting on it; stop it or choose another --socket`);
   unlinkSync(path);
 }
@@ -101,20 +91,8 @@ export async function removeStaleSocket(path: string): Promise<void> {
  * Listens on `spec`, a unix path (a stale socket file replaced, a live one refused) or HOST:PORT:
  * the master's side servers (--stats, --metrics).
  */
-export async function listenOn(server: Server, spec: string): Promise<void> {
-  const address = parseSocketAddress(spec);
-  if (address.kind === 'unix') await removeStaleSocket(address.path);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(address.kind === 'unix' ? { path: address.path } : { host: address.host, port: address.port }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-  } catch (err) {
-    throw listenError(err as NodeJS.ErrnoException, address);
-  }
+export function listenOn(server: Server, spec: string): Promise<void> {
+  return listenAt(server, parseSocketAddress(spec));
 }
 
 /** Removes the socket file at exit (--vacuum). */

@@ -9,7 +9,7 @@ import { PorticoError } from '../../common/errors.js';
  * since two parsers that disagree on where a body ends are how requests get smuggled.
  * Extensions and trailers are checked and dropped: the app sees the data only.
  */
-export interface ChunkedDecoderHandlers {
+interface ChunkedDecoderHandlers {
   /** A slice of de-chunked data, valid only during the call unless the handler keeps it (not copied). */
   onData(chunk: Buffer): void;
   /** The last chunk and the trailer section have been read. */
@@ -28,60 +28,35 @@ export const MAX_CHUNK_LINE = 4096;
 export const MAX_TRAILERS = 16 * 1024;
 
 const enum S {
-  Size,
-  SizeMore,
-  BwsSemi,
-  ExtNameStart,
-  ExtName,
-  ExtAfterName,
-  ExtValueStart,
-  ExtToken,
-  ExtQuoted,
-  ExtQuotedPair,
-  ExtAfterQuoted,
-  SizeLF,
+  /** A chunk-size line, or a trailer line once the last chunk was read, up to its CR. */
+  Line,
+  LineLF,
   Data,
   DataCR,
   DataLF,
-  TrailerStart,
-  TrailerName,
-  TrailerValue,
-  TrailerLF,
-  FinalLF,
   Done,
   Failed,
 }
 
 const CR = 13;
 const LF = 10;
-const SP = 32;
-const HTAB = 9;
 
-/**
- * RFC 9110 tchar: the characters of a token. Annotated as plain Uint8Array: the inferred
- * Uint8Array<ArrayBuffer> made tsc 5.9 crash (Debug Failure) checking protocol/uwsgi/packet-encoder.ts.
- */
-const TCHAR: Uint8Array = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
-for (let c = 48; c <= 57; c++) TCHAR[c] = 1;
-for (let c = 65; c <= 90; c++) TCHAR[c] = 1;
-for (let c = 97; c <= 122; c++) TCHAR[c] = 1;
-
-function hexValue(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  if (c >= 65 && c <= 70) return c - 55;
-  return -1;
-}
+/** RFC 9110 token, and quoted-string: qdtext (HTAB, SP, VCHAR but '"' and '\', obs-text) and quoted-pairs. */
+const TOKEN = /[!#$%&'*+\-.^_`|~0-9A-Za-z]+/.source;
+const QUOTED = /"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"/.source;
+/** chunk-size, then chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] ), RFC 9112 §7.1.1. */
+const SIZE_LINE = new RegExp(String.raw`^([0-9A-Fa-f]+)(?:[ \t]*;[ \t]*${TOKEN}(?:[ \t]*=[ \t]*(?:${TOKEN}|${QUOTED}))?)*$`);
+/** field-line: a token, a colon, a value of VCHAR, obs-text, SP and HTAB (no NUL, no DEL, no folding). */
+const TRAILER_LINE = new RegExp(String.raw`^(${TOKEN}):[\t \x21-\x7e\x80-\xff]*$`);
 
 export class ChunkedDecoder {
-  private state = S.Size;
-  /** Data bytes left in the current chunk, or the size being read. */
+  private state = S.Line;
+  /** Data bytes left in the current chunk. */
   private size = 0;
-  private lineBytes = 0;
+  /** The line being read, as latin1: each of its bytes is one char. */
+  private line = '';
+  private inTrailers = false;
   private trailerBytes = 0;
-  /** The trailer field name being read (the trailer section is at most MAX_TRAILERS bytes). */
-  private trailerName = '';
   private total = 0;
   /** Raw bytes consumed so far: where an error is, for the log. */
   private offset = 0;
@@ -125,8 +100,22 @@ export class ChunkedDecoder {
         continue;
       }
       if (st >= S.Done) return i;
-      const c = buf[i]!;
-      if (!this.step(c)) return i;
+      if (st === S.Line) {
+        let j = i;
+        while (j < end && buf[j] !== CR && buf[j] !== LF) j++;
+        this.line += buf.toString('latin1', i, j);
+        this.offset += j - i;
+        i = j;
+        if (!this.lineFits()) return i;
+        if (i === end) return i;
+        if (buf[i] === LF) {
+          this.bad('LF without CR');
+          return i;
+        }
+        this.state = S.LineLF;
+      } else if (!this.step(buf[i]!)) {
+        return i;
+      }
       i++;
       this.offset++;
       if (this.state === S.Done) {
@@ -148,150 +137,50 @@ export class ChunkedDecoder {
     if (this.state !== S.Done) this.state = S.Failed;
   }
 
-  /** One framing byte; false once failed. */
+  /** The byte after a line's CR, or after chunk data; false once failed. */
   private step(c: number): boolean {
     switch (this.state) {
-      case S.Size: {
-        const d = hexValue(c);
-        if (d < 0) return this.bad(`chunk size expected, got ${show(c)}`);
-        this.size = d;
-        this.lineBytes = 1;
-        this.state = S.SizeMore;
-        return true;
-      }
-      case S.SizeMore: {
-        if (++this.lineBytes > MAX_CHUNK_LINE) return this.bad(`chunk-size line longer than ${MAX_CHUNK_LINE} bytes`);
-        const d = hexValue(c);
-        if (d >= 0) {
-          // Checked before it happens: past 2^53 a double no longer counts bytes exactly.
-          if (this.size > (Number.MAX_SAFE_INTEGER - d) / 16) return this.bad('chunk size over 2^53');
-          this.size = this.size * 16 + d;
-          return true;
-        }
-        if (c === CR) return this.sizeDone();
-        if (c === LF) return this.bad('LF without CR after the chunk size');
-        if (c === 59 /* ; */) return this.to(S.ExtNameStart);
-        // BWS before ";" only: whitespace at the end of the line is not in the grammar.
-        if (c === SP || c === HTAB) return this.to(S.BwsSemi);
-        return this.bad(`chunk size is not hexadecimal (${show(c)})`);
-      }
-      default:
-        return this.stepExtOrTrailer(c);
-    }
-  }
-
-  private stepExtOrTrailer(c: number): boolean {
-    switch (this.state) {
-      case S.BwsSemi:
-      case S.ExtNameStart:
-      case S.ExtName:
-      case S.ExtAfterName:
-      case S.ExtValueStart:
-      case S.ExtToken:
-      case S.ExtQuoted:
-      case S.ExtQuotedPair:
-      case S.ExtAfterQuoted:
-        if (++this.lineBytes > MAX_CHUNK_LINE) return this.bad(`chunk-size line longer than ${MAX_CHUNK_LINE} bytes`);
-        return this.stepExt(c);
-      case S.SizeLF:
-        if (c !== LF) return this.bad('CR without LF after the chunk size');
-        if (this.size === 0) {
-          this.state = S.TrailerStart;
-          return true;
-        }
-        this.state = S.Data;
-        return true;
+      case S.LineLF:
+        if (c !== LF) return this.bad('CR without LF at the end of a line');
+        return this.inTrailers ? this.trailerLine() : this.sizeLine();
       case S.DataCR:
         return c === CR ? this.to(S.DataLF) : this.bad(`CRLF expected after the chunk data, got ${show(c)}`);
-      case S.DataLF:
-        return c === LF ? this.to(S.Size) : this.bad('CR without LF after the chunk data');
-      case S.TrailerStart:
-        if (c === CR) return this.to(S.FinalLF);
-        if (!this.trailerByte()) return false;
-        if (!TCHAR[c]) return this.bad(`trailer field name expected, got ${show(c)}`);
-        this.trailerName = String.fromCharCode(c);
-        return this.to(S.TrailerName);
-      case S.TrailerName:
-        if (!this.trailerByte()) return false;
-        if (c === 58 /* : */) {
-          // RFC 9110 §6.5.1: a framing field in the trailers is refused, as gunicorn and llhttp do.
-          const name = this.trailerName.toLowerCase();
-          if (name === 'content-length' || name === 'transfer-encoding') return this.bad(`${this.trailerName} in the trailer section`);
-          return this.to(S.TrailerValue);
-        }
-        if (!TCHAR[c]) return this.bad(`trailer field name has ${show(c)}`);
-        this.trailerName += String.fromCharCode(c);
-        return true;
-      case S.TrailerValue:
-        if (!this.trailerByte()) return false;
-        if (c === CR) return this.to(S.TrailerLF);
-        // field-value: VCHAR, obs-text, SP, HTAB; no NUL, no bare LF, no DEL.
-        return (c >= SP && c !== 127) || c === HTAB ? true : this.bad(`trailer field value has ${show(c)}`);
-      case S.TrailerLF:
-        if (!this.trailerByte()) return false;
-        return c === LF ? this.to(S.TrailerStart) : this.bad('CR without LF in the trailer section');
-      case S.FinalLF:
-        return c === LF ? this.to(S.Done) : this.bad('CR without LF at the end of the chunked body');
       default:
-        return false;
+        return c === LF ? this.to(S.Line) : this.bad('CR without LF after the chunk data');
     }
   }
 
-  /** chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] ), RFC 9112 §7.1.1. */
-  private stepExt(c: number): boolean {
-    const ws = c === SP || c === HTAB;
-    switch (this.state) {
-      case S.BwsSemi:
-        if (ws) return true;
-        return c === 59 /* ; */ ? this.to(S.ExtNameStart) : this.bad(`";" expected after whitespace in the chunk-size line, got ${show(c)}`);
-      case S.ExtNameStart:
-        if (ws) return true;
-        return TCHAR[c] ? this.to(S.ExtName) : this.bad(`chunk extension name expected, got ${show(c)}`);
-      case S.ExtName:
-        if (TCHAR[c]) return true;
-        if (c === CR) return this.sizeDone();
-        if (c === 59) return this.to(S.ExtNameStart);
-        if (c === 61 /* = */) return this.to(S.ExtValueStart);
-        return ws ? this.to(S.ExtAfterName) : this.bad(`chunk extension name has ${show(c)}`);
-      case S.ExtAfterName:
-        if (ws) return true;
-        if (c === 59) return this.to(S.ExtNameStart);
-        return c === 61 ? this.to(S.ExtValueStart) : this.bad(`"=" or ";" expected in a chunk extension, got ${show(c)}`);
-      case S.ExtValueStart:
-        if (ws) return true;
-        if (c === 34 /* " */) return this.to(S.ExtQuoted);
-        return TCHAR[c] ? this.to(S.ExtToken) : this.bad(`chunk extension value expected, got ${show(c)}`);
-      case S.ExtToken:
-        if (TCHAR[c]) return true;
-        if (c === CR) return this.sizeDone();
-        if (c === 59) return this.to(S.ExtNameStart);
-        return ws ? this.to(S.BwsSemi) : this.bad(`chunk extension value has ${show(c)}`);
-      case S.ExtQuoted:
-        if (c === 34) return this.to(S.ExtAfterQuoted);
-        if (c === 92 /* \ */) return this.to(S.ExtQuotedPair);
-        // qdtext: HTAB, SP, VCHAR but '"' and '\', obs-text.
-        return ws || (c > SP && c !== 127) ? true : this.bad(`quoted chunk extension value has ${show(c)}`);
-      case S.ExtQuotedPair:
-        return ws || (c > SP && c !== 127) ? this.to(S.ExtQuoted) : this.bad(`quoted-pair has ${show(c)}`);
-      case S.ExtAfterQuoted:
-        // After the closing quote: the end of the line, another extension, or BWS before one.
-        if (c === CR) return this.sizeDone();
-        if (c === 59) return this.to(S.ExtNameStart);
-        return ws ? this.to(S.BwsSemi) : this.bad(`${show(c)} after a quoted chunk extension value`);
-      default:
-        return false;
-    }
+  private lineFits(): boolean {
+    if (!this.inTrailers) return this.line.length <= MAX_CHUNK_LINE || this.bad(`chunk-size line longer than ${MAX_CHUNK_LINE} bytes`);
+    return this.trailerBytes + this.line.length <= MAX_TRAILERS || this.bad(`trailer section longer than ${MAX_TRAILERS} bytes`);
   }
 
-  private sizeDone(): boolean {
-    if (this.size > this.limit - this.total) return this.bad(`the body is over the limit of ${this.limit} bytes`);
-    this.total += this.size;
-    this.state = S.SizeLF;
-    return true;
+  private sizeLine(): boolean {
+    const m = SIZE_LINE.exec(this.line);
+    if (!m) return this.badLine('chunk-size');
+    this.line = '';
+    const hex = m[1]!.replace(/^0+(?=.)/, '');
+    // Past 2^53 a double no longer counts bytes exactly; 14 hex digits and more are at least that.
+    const size = hex.length > 14 ? Number.POSITIVE_INFINITY : Number.parseInt(hex, 16);
+    if (size > Number.MAX_SAFE_INTEGER) return this.bad('chunk size over 2^53');
+    if (size > this.limit - this.total) return this.bad(`the body is over the limit of ${this.limit} bytes`);
+    this.total += size;
+    this.size = size;
+    if (size === 0) this.inTrailers = true;
+    return this.to(size === 0 ? S.Line : S.Data);
   }
 
-  private trailerByte(): boolean {
-    return ++this.trailerBytes <= MAX_TRAILERS || this.bad(`trailer section longer than ${MAX_TRAILERS} bytes`);
+  private trailerLine(): boolean {
+    const line = this.line;
+    if (line === '') return this.to(S.Done);
+    const m = TRAILER_LINE.exec(line);
+    if (!m) return this.badLine('trailer');
+    this.line = '';
+    this.trailerBytes += line.length + 2;
+    // RFC 9110 §6.5.1: a framing field in the trailers is refused, as gunicorn and llhttp do.
+    const name = m[1]!.toLowerCase();
+    if (name === 'content-length' || name === 'transfer-encoding') return this.bad(`${m[1]} in the trailer section`);
+    return this.to(S.Line);
   }
 
   private to(state: S): true {
@@ -299,8 +188,13 @@ export class ChunkedDecoder {
     return true;
   }
 
-  private bad(detail: string): false {
-    return this.fail('PORTICO_ERR_BAD_CHUNKED_BODY', `${detail} at byte ${this.offset} of the body`);
+  private bad(detail: string, at = this.offset): false {
+    return this.fail('PORTICO_ERR_BAD_CHUNKED_BODY', `${detail} at byte ${at} of the body`);
+  }
+
+  /** The line just read (its CRLF too) breaks the grammar: where it starts, and what it says. */
+  private badLine(what: string): false {
+    return this.bad(`malformed ${what} line ${JSON.stringify(this.line.slice(0, 64))}`, this.offset - this.line.length - 1);
   }
 
   private fail(code: 'PORTICO_ERR_BAD_CHUNKED_BODY' | 'PORTICO_ERR_TRUNCATED_BODY', detail: string): false {

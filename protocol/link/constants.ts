@@ -5,12 +5,9 @@
  */
 
 /**
- * modifier1 of the HELLO packet that opens a native link. 77 is unassigned in uWSGI's protocol
- * table (72-74 are raw HTTP, announce and multicast; 95-111 cluster, reload, ping, echo, legion,
- * signal and cache) and no uWSGI plugin registers it, so nginx never sends it and real uWSGI closes
- * the connection ("unavailable modifier requested: 77"): a gateway can tell a worker without the
- * native link from one with it. It is "M" in ASCII, but the HELLO's modifier2 is 0, so the packet
- * never looks like an HTTP method to the uwsgi decoder's HTTP check.
+ * modifier1 of the HELLO packet that opens a native link: unassigned in uWSGI's table, so nginx
+ * never sends it and real uWSGI refuses it (docs/protocol.md). It is "M" in ASCII, but the HELLO's
+ * modifier2 is 0, so the packet never looks like an HTTP method to the uwsgi decoder's HTTP check.
  */
 export const NATIVE_MODIFIER1 = 77;
 
@@ -39,11 +36,8 @@ export const REQUEST_WINDOW = 64 * 1024;
 
 /**
  * The gateway writes a turn's requests as soon as this many bytes are queued, not only at the end
- * of the turn: the worker starts on the first ones while the gateway parses the rest, so the two
- * processes work side by side instead of taking turns. On hello world under wrk -c32 (about 300
- * bytes a request) 4 KiB gave 38.1k req/s against 29.3k for one write per turn (median of 5
- * alternating runs each; 1 KiB 35.3k, 2 KiB 38.4k, 8 KiB 34.1k). A worker's responses gain
- * nothing from it (the gateway answers its clients one by one anyway): it writes once per turn.
+ * of the turn, so the worker starts on them while the gateway parses the rest (docs/protocol.md,
+ * Batching: 38.1k req/s against 29.3k; 1 KiB gave 35.3k, 2 KiB 38.4k, 8 KiB 34.1k).
  */
 export const REQUEST_BATCH_FLUSH = 4096;
 
@@ -101,10 +95,4 @@ export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 /** Body frames are streamed through the decoder piece by piece; all others arrive whole. */
 export function isBodyFrame(type: number): boolean {
   return type === FrameType.RequestBody || type === FrameType.ResponseBody;
-}
-
-/** Human name of a frame type, for error messages. */
-export function frameTypeName(type: number): string {
-  for (const [name, value] of Object.entries(FrameType)) if (value === type) return name;
-  return `unknown(${type})`;
 }

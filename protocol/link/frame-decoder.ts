@@ -1,7 +1,7 @@
 import { PorticoError } from '../../common/errors.js';
-import { FRAME_HEADER_SIZE, FrameType, MAX_FRAME_SIZE, STREAM_FRAME_HEADER_SIZE, frameTypeName, isBodyFrame } from './constants.js';
+import { FRAME_HEADER_SIZE, FrameType, MAX_FRAME_SIZE, STREAM_FRAME_HEADER_SIZE, isBodyFrame } from './constants.js';
 
-export interface FrameDecoderHandlers {
+interface FrameDecoderHandlers {
   /**
    * A frame. Body frames (REQUEST_BODY, RESPONSE_BODY) are passed on piece by piece as bytes
    * arrive, each piece a subarray of a pushed chunk, never copied: safe to keep. Other frames
@@ -22,7 +22,7 @@ export interface FrameDecoderHandlers {
  */
 export type FrameSide = 'worker' | 'gateway';
 
-export interface FrameDecoderOptions {
+interface FrameDecoderOptions {
   /** Largest payload accepted; a bigger frame is PORTICO_ERR_NATIVE_FRAME_TOO_BIG before any of it is read. */
   maxFrameSize?: number;
   side?: FrameSide;
@@ -97,31 +97,24 @@ export class FrameDecoder {
         if (this.left === 0) this.phase = Phase.Header;
         this.h.onFrame(this.type as FrameType, piece, this.stream);
       } else if (phase === Phase.Header) {
-        let type: number;
-        let length: number;
+        // The header is read where it is, or from `header` once a split one is whole.
         const size = this.headerSize;
-        if (this.headerHave === 0 && len - pos >= size) {
-          type = chunk[pos]!;
-          if (size === FRAME_HEADER_SIZE) length = chunk.readUInt32LE(pos + 1);
-          else {
-            this.stream = chunk.readUInt32LE(pos + 1);
-            length = chunk.readUInt32LE(pos + 5);
-          }
-          pos += size;
-        } else {
+        let src = chunk;
+        let at = pos;
+        if (this.headerHave === 0 && len - pos >= size) pos += size;
+        else {
           const n = Math.min(size - this.headerHave, len - pos);
           chunk.copy(this.header, this.headerHave, pos, pos + n);
           this.headerHave += n;
           pos += n;
           if (this.headerHave < size) return;
           this.headerHave = 0;
-          type = this.header[0]!;
-          if (size === FRAME_HEADER_SIZE) length = this.header.readUInt32LE(1);
-          else {
-            this.stream = this.header.readUInt32LE(1);
-            length = this.header.readUInt32LE(5);
-          }
+          src = this.header;
+          at = 0;
         }
+        const type = src[at]!;
+        if (size !== FRAME_HEADER_SIZE) this.stream = src.readUInt32LE(at + 1);
+        const length = src.readUInt32LE(at + size - 4);
         if (!this.begin(type, length)) return;
         if (length === 0 && this.phase === Phase.Header && !isBodyFrame(type)) this.h.onFrame(type as FrameType, EMPTY, this.stream);
       } else if (phase === Phase.Control) {
@@ -208,4 +201,10 @@ export class FrameDecoder {
     this.h.onError(new PorticoError(code, detail));
     return false;
   }
+}
+
+/** Human name of a frame type, for error messages. */
+function frameTypeName(type: number): string {
+  for (const [name, value] of Object.entries(FrameType)) if (value === type) return name;
+  return `unknown(${type})`;
 }

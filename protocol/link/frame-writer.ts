@@ -1,7 +1,7 @@
 import { COALESCE_LIMIT, MAX_FRAME_SIZE, STREAM_FRAME_HEADER_SIZE, type FrameType } from './constants.js';
 
 /** Where a version 2 link's batches go: a net.Socket. */
-export interface BatchSink {
+interface BatchSink {
   write(chunk: Uint8Array): boolean;
   cork(): void;
   uncork(): void;

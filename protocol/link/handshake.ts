@@ -1,10 +1,9 @@
 import { PorticoError } from '../../common/errors.js';
 import { encodePacketHead } from '../uwsgi/packet-encoder.js';
 import { UwsgiVars } from '../uwsgi/uwsgi-vars.js';
-import { decodeVars } from '../uwsgi/vars-decoder.js';
 import { FRAME_HEADER_SIZE, FrameType, LINK_VERSION, NATIVE_MODIFIER1, NATIVE_MODIFIER2 } from './constants.js';
 import { HEAD_SCHEMAS, type HeadSchemas } from './head-schemas.js';
-import { headReaderFor, type HeadReader } from './response-head-codec.js';
+import { headReaderFor, type HeadReader, type WriterSchemaInfo } from './response-head-codec.js';
 
 /** Vars of the HELLO packet. */
 const VAR_LINK = 'PORTICO_LINK';
@@ -23,13 +22,6 @@ const FINGERPRINT_BYTES = 16;
 export interface Hello {
   linkVersion: number;
   readable: Array<{ version: number; fingerprint: string }>;
-}
-
-/** What the worker answered: the schema its response heads are written in. */
-export interface HelloAck {
-  version: number;
-  fingerprint: string;
-  schemaJson: string;
 }
 
 /**
@@ -60,19 +52,6 @@ export function parseHelloVars(vars: UwsgiVars): Hello {
 }
 
 /**
- * Worker: the HELLO from raw bytes at the start of a connection, for a worker that looks at the
- * first chunk itself. null while incomplete; `size` is where the frames begin.
- */
-export function decodeHello(buf: Buffer): { hello: Hello; size: number } | null {
-  if (buf.length >= 1 && buf[0] !== NATIVE_MODIFIER1) throw bad(`modifier1 ${buf[0]} is not the native link's ${NATIVE_MODIFIER1}`);
-  if (buf.length < 4) return null;
-  if (buf[3] !== NATIVE_MODIFIER2) throw bad(`HELLO with modifier2 ${buf[3]}`);
-  const size = 4 + buf.readUInt16LE(1);
-  if (buf.length < size) return null;
-  return { hello: parseHelloVars(decodeVars(buf, 4, size)), size };
-}
-
-/**
  * Worker: the HELLO_ACK frame for a HELLO, announcing the schema this worker writes heads in.
  * Throws PORTICO_ERR_NATIVE_HANDSHAKE for a framing version other than LINK_VERSION (a gateway of
  * link version 1 among them), and PORTICO_ERR_NATIVE_SCHEMA when the gateway cannot read its
@@ -89,31 +68,24 @@ export function acceptHello(hello: Hello, schemas: HeadSchemas = HEAD_SCHEMAS): 
       `the gateway reads ${hello.readable.map((s) => `v${s.version}`).join(', ') || 'nothing'}; this worker writes v${mine.version}: ` + 'upgrade the gateway first, then the workers',
     );
   }
-  const json = Buffer.from(mine.canonicalJson, 'utf8');
-  const payloadLength = 1 + 2 + 2 + FINGERPRINT_BYTES + json.length;
-  const out = Buffer.allocUnsafe(FRAME_HEADER_SIZE + payloadLength);
-  out[0] = FrameType.HelloAck;
-  out.writeUInt32LE(payloadLength, 1);
-  out[5] = ACK_ACCEPTED;
-  out.writeUInt16LE(LINK_VERSION, 6);
-  out.writeUInt16LE(mine.version, 8);
-  out.write(mine.fingerprint, 10, FINGERPRINT_BYTES, 'hex');
-  json.copy(out, 10 + FINGERPRINT_BYTES);
-  return out;
+  const head = Buffer.allocUnsafe(5);
+  head[0] = ACK_ACCEPTED;
+  head.writeUInt16LE(LINK_VERSION, 1);
+  head.writeUInt16LE(mine.version, 3);
+  return helloAck([head, Buffer.from(mine.fingerprint, 'hex'), Buffer.from(mine.canonicalJson, 'utf8')]);
 }
 
 /** Worker: a HELLO_ACK frame that refuses the link, carrying the error's code and message. */
 export function encodeHelloRefusal(err: PorticoError): Buffer {
   const code = Buffer.from(err.code, 'latin1');
-  const message = Buffer.from(err.message.slice(0, 1024), 'utf8');
-  const payloadLength = 2 + code.length + message.length;
-  const out = Buffer.allocUnsafe(FRAME_HEADER_SIZE + payloadLength);
+  return helloAck([Buffer.from([ACK_REFUSED, code.length]), code, Buffer.from(err.message.slice(0, 1024), 'utf8')]);
+}
+
+/** The HELLO_ACK frame (`u8 type, u32le length`, no stream id) around its payload's parts. */
+function helloAck(payload: Buffer[]): Buffer {
+  const out = Buffer.concat([Buffer.alloc(FRAME_HEADER_SIZE), ...payload]);
   out[0] = FrameType.HelloAck;
-  out.writeUInt32LE(payloadLength, 1);
-  out[5] = ACK_REFUSED;
-  out[6] = code.length;
-  code.copy(out, 7);
-  message.copy(out, 7 + code.length);
+  out.writeUInt32LE(out.length - FRAME_HEADER_SIZE, 1);
   return out;
 }
 
@@ -121,7 +93,7 @@ export function encodeHelloRefusal(err: PorticoError): Buffer {
  * Gateway: a HELLO_ACK payload. A malformed one is PORTICO_ERR_NATIVE_HANDSHAKE; a refusal is
  * thrown as the worker's own error code when it is one of the handshake codes.
  */
-export function parseHelloAck(payload: Buffer): HelloAck {
+export function parseHelloAck(payload: Buffer): WriterSchemaInfo {
   if (payload.length < 1) throw bad('empty HELLO_ACK');
   if (payload[0] === ACK_REFUSED) {
     const codeLength = payload.length >= 2 ? payload[1]! : 0;

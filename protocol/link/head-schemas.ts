@@ -54,22 +54,18 @@ export class HeadSchemas {
    * schemas alive forever.
    */
   readonly readable: readonly HeadSchema[];
-  private readonly byVersion = new Map<number, HeadSchema>();
 
   constructor(schemas: ReadonlyArray<[number, AvroSchema]>, current: number) {
+    const byVersion = new Map<number, HeadSchema>();
     for (const [version, schema] of schemas) {
       const type = forSchema(schema);
-      this.byVersion.set(version, Object.freeze({ version, type, fingerprint: type.fingerprint().toString('hex'), canonicalJson: JSON.stringify(type.schema()) }));
+      byVersion.set(version, Object.freeze({ version, type, fingerprint: type.fingerprint().toString('hex'), canonicalJson: JSON.stringify(type.schema()) }));
     }
-    const own = this.byVersion.get(current);
+    const own = byVersion.get(current);
     if (!own) throw new RangeError(`no response-head schema v${current}`);
     this.current = own;
-    const older = this.byVersion.get(current - 1);
+    const older = byVersion.get(current - 1);
     this.readable = Object.freeze(older ? [own, older] : [own]);
-  }
-
-  get(version: number): HeadSchema | undefined {
-    return this.byVersion.get(version);
   }
 }
 

@@ -2,7 +2,6 @@ export {
   NATIVE_MODIFIER1,
   NATIVE_MODIFIER2,
   LINK_VERSION,
-  FRAME_HEADER_SIZE,
   STREAM_FRAME_HEADER_SIZE,
   RESPONSE_WINDOW,
   REQUEST_WINDOW,
@@ -11,7 +10,6 @@ export {
   COALESCE_LIMIT,
   FrameType,
   isBodyFrame,
-  frameTypeName,
 } from './constants.js';
 export {
   HEAD_SCHEMAS,
@@ -24,19 +22,16 @@ export {
   decodeResponseHead,
   headReaderFor,
   type HeadReader,
-  type WriterSchemaInfo,
 } from './response-head-codec.js';
 export {
   encodeHello,
   parseHelloVars,
-  decodeHello,
   acceptHello,
   encodeHelloRefusal,
   parseHelloAck,
   completeHandshake,
   type Hello,
-  type HelloAck,
 } from './handshake.js';
-export { FrameDecoder, type FrameDecoderHandlers, type FrameDecoderOptions, type FrameSide } from './frame-decoder.js';
-export { StreamFrameWriter, creditOf, type BatchSink } from './frame-writer.js';
+export { FrameDecoder, type FrameSide } from './frame-decoder.js';
+export { StreamFrameWriter, creditOf } from './frame-writer.js';
 export { queueStreamRequest, decodeRequestHead, type NativeRequestHead } from './request-head.js';

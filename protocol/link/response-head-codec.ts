@@ -13,7 +13,6 @@ type AvroResolver = ReturnType<AvroType['createResolver']>;
 export interface HeadReader {
   readonly readerVersion: number;
   readonly writerVersion: number;
-  readonly writerFingerprint: string;
   readonly type: AvroType;
   /** undefined when writer and reader are the same schema: then avsc reads directly. */
   readonly resolver: AvroResolver | undefined;
@@ -103,7 +102,6 @@ export function headReaderFor(writer: WriterSchemaInfo, schemas: HeadSchemas = H
   const reader: HeadReader = Object.freeze({
     readerVersion: readerSchema.version,
     writerVersion: writer.version,
-    writerFingerprint: writer.fingerprint,
     type: readerSchema.type,
     resolver,
   });

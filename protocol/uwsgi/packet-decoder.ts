@@ -100,14 +100,20 @@ export class PacketDecoder {
       this.pendingBytes = 0;
     }
     let pos = 0;
-    if (this.state === State.Header) {
-      if (buf.length < 4) return this.stash(buf);
-      if (!this.readHeader(buf)) return;
-      pos = 4;
-      this.state = State.Vars;
+    let head: PacketHead;
+    try {
+      if (this.state === State.Header) {
+        if (buf.length < 4) return this.stash(buf);
+        this.readHeader(buf);
+        pos = 4;
+        this.state = State.Vars;
+      }
+      if (buf.length - pos < this.datasize) return this.stash(pos === 0 ? buf : buf.subarray(pos));
+      head = this.readVars(buf, pos);
+    } catch (err) {
+      return this.fail(err as PorticoError);
     }
-    if (buf.length - pos < this.datasize) return this.stash(pos === 0 ? buf : buf.subarray(pos));
-    if (!this.readVars(buf, pos)) return;
+    this.h.onHead(head);
     if (this.chunks) return this.feedChunked(buf, pos + this.datasize);
     this.feedBody(buf, pos + this.datasize);
   }
@@ -134,38 +140,26 @@ export class PacketDecoder {
     this.pendingBytes += buf.length;
   }
 
-  private readHeader(buf: Buffer): boolean {
+  /** The 4-byte header; throws what refuses it. */
+  private readHeader(buf: Buffer): void {
     this.modifier1 = buf[0]!;
     this.datasize = buf[1]! | (buf[2]! << 8);
     this.modifier2 = buf[3]!;
     if (looksLikeHttp(buf)) {
-      this.fail(
-        new PorticoError(
-          'PORTICO_ERR_HTTP_ON_UWSGI_SOCKET',
-          `invalid request block size ${this.datasize}: this socket speaks uwsgi, not HTTP ` + '(point nginx at it with uwsgi_pass, or put the gateway in front with --http)',
-        ),
+      throw new PorticoError(
+        'PORTICO_ERR_HTTP_ON_UWSGI_SOCKET',
+        `invalid request block size ${this.datasize}: this socket speaks uwsgi, not HTTP ` + '(point nginx at it with uwsgi_pass, or put the gateway in front with --http)',
       );
-      return false;
     }
     if (this.datasize > this.bufferSize) {
-      this.fail(new PorticoError('PORTICO_ERR_VARS_TOO_BIG', `invalid request block size ${this.datasize} (max ${this.bufferSize}): raise --buffer-size (at most 65535)`));
-      return false;
+      throw new PorticoError('PORTICO_ERR_VARS_TOO_BIG', `invalid request block size ${this.datasize} (max ${this.bufferSize}): raise --buffer-size (at most 65535)`);
     }
-    if (!this.modifiers.has(this.modifier1)) {
-      this.fail(new PorticoError('PORTICO_ERR_UNKNOWN_MODIFIER', `modifier1 ${this.modifier1}`));
-      return false;
-    }
-    return true;
+    if (!this.modifiers.has(this.modifier1)) throw new PorticoError('PORTICO_ERR_UNKNOWN_MODIFIER', `modifier1 ${this.modifier1}`);
   }
 
-  private readVars(buf: Buffer, pos: number): boolean {
-    let vars: UwsgiVars;
-    try {
-      vars = decodeVars(buf, pos, pos + this.datasize);
-    } catch (err) {
-      this.fail(err as PorticoError);
-      return false;
-    }
+  /** The vars block, and how the body that follows is framed; throws what refuses them. */
+  private readVars(buf: Buffer, pos: number): PacketHead {
+    const vars = decodeVars(buf, pos, pos + this.datasize);
     const cl = vars.get('CONTENT_LENGTH');
     let contentLength: number;
     if (cl !== undefined) {
@@ -175,17 +169,15 @@ export class PacketDecoder {
       this.state = State.Body;
     } else {
       contentLength = this.framingWithoutLength(vars);
-      if (contentLength === -2) return false;
     }
     this.bodyLeft = contentLength;
-    this.h.onHead({ modifier1: this.modifier1, modifier2: this.modifier2, datasize: this.datasize, vars, contentLength });
-    return true;
+    return { modifier1: this.modifier1, modifier2: this.modifier2, datasize: this.datasize, vars, contentLength };
   }
 
   /**
    * No CONTENT_LENGTH at all: uWSGI's HTTP router passes a chunked request on this way,
-   * the body still chunked (with --http-raw-body). -1 for a chunked body, 0 for none, -2 when a
-   * Transfer-Encoding leaves the body unframeable (failed here).
+   * the body still chunked (with --http-raw-body). -1 for a chunked body, 0 for none; throws
+   * when a Transfer-Encoding leaves the body unframeable.
    */
   private framingWithoutLength(vars: UwsgiVars): number {
     const te = vars.get('HTTP_TRANSFER_ENCODING');
@@ -193,10 +185,7 @@ export class PacketDecoder {
       this.state = State.Body;
       return 0;
     }
-    if (!transferCodingIsChunked(te)) {
-      this.fail(new PorticoError('PORTICO_ERR_UNSUPPORTED_TRANSFER_ENCODING', `Transfer-Encoding ${JSON.stringify(te.slice(0, 128))}`));
-      return -2;
-    }
+    if (!transferCodingIsChunked(te)) throw new PorticoError('PORTICO_ERR_UNSUPPORTED_TRANSFER_ENCODING', `Transfer-Encoding ${JSON.stringify(te.slice(0, 128))}`);
     this.state = State.Chunked;
     const h = this.h;
     this.chunks = new ChunkedDecoder({

@@ -52,10 +52,8 @@ export function uwsgiRequest(options: UwsgiRequestOptions): Promise<UwsgiRespons
     const chunks: Buffer[] = [];
     let received = 0;
     let parsed: ResponseHead | null = null;
-    let settled = false;
+    // Once settled, later calls change nothing: the promise keeps its first outcome.
     const finish = (err: Error | null, res?: UwsgiResponse): void => {
-      if (settled) return;
-      settled = true;
       socket.destroy();
       if (err) reject(err);
       else resolve(res!);

@@ -11,27 +11,13 @@ import { UwsgiVars } from './uwsgi-vars.js';
  * a string, and a request then allocates only the strings that changed.
  */
 export function decodeVars(buf: Buffer, start: number, end: number): UwsgiVars {
-  // First pass: the checks, and the count, so the array is allocated once at its size.
+  const flat: string[] = [];
   let pos = start;
-  let count = 0;
-  while (pos < end) {
+  for (let i = 0; pos < end; i++) {
     if (pos + 2 > end) throw badLength(pos - start, 'key length');
     const klen = buf[pos]! | (buf[pos + 1]! << 8);
     pos += 2;
     if (pos + klen + 2 > end) throw badLength(pos - start, 'key');
-    const keyAt = pos;
-    pos += klen;
-    const vlen = buf[pos]! | (buf[pos + 1]! << 8);
-    pos += 2;
-    if (pos + vlen > end) throw badLength(pos - start, `value of ${buf.latin1Slice(keyAt, keyAt + klen)}`);
-    pos += vlen;
-    count++;
-  }
-  const flat = new Array<string>(count * 2);
-  pos = start;
-  for (let i = 0; i < count; i++) {
-    const klen = buf[pos]! | (buf[pos + 1]! << 8);
-    pos += 2;
     let key = keyCache[i];
     if (key === undefined || !sameBytes(buf, pos, klen, key)) {
       key = buf.latin1Slice(pos, pos + klen);
@@ -40,6 +26,7 @@ export function decodeVars(buf: Buffer, start: number, end: number): UwsgiVars {
     pos += klen;
     const vlen = buf[pos]! | (buf[pos + 1]! << 8);
     pos += 2;
+    if (pos + vlen > end) throw badLength(pos - start, `value of ${key}`);
     let value: string;
     if (vlen === 0) {
       value = '';
@@ -52,8 +39,7 @@ export function decodeVars(buf: Buffer, start: number, end: number): UwsgiVars {
         if (i < CACHE_SLOTS && vlen <= CACHE_MAX_LENGTH && isAscii(value)) valueCache[i] = value;
       }
     }
-    flat[2 * i] = key;
-    flat[2 * i + 1] = value;
+    flat.push(key, value);
     pos += vlen;
   }
   return new UwsgiVars(flat);

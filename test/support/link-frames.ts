@@ -1,16 +1,34 @@
+import { PorticoError } from '../../common/errors.js';
+import { decodeVars } from '../../protocol/uwsgi/vars-decoder.js';
 import { UwsgiVars } from '../../protocol/uwsgi/uwsgi-vars.js';
 import {
   FrameType,
+  NATIVE_MODIFIER1,
+  NATIVE_MODIFIER2,
   HEAD_SCHEMAS,
   StreamFrameWriter,
   acceptHello,
-  decodeHello,
   encodeHello,
+  parseHelloVars,
   queueStreamRequest,
   queueStreamResponseHead,
   type HeadSchema,
+  type Hello,
   type NativeResponseHead,
 } from '../../protocol/link/index.js';
+
+/**
+ * A fake worker's side of the handshake: the HELLO from raw bytes at the start of a connection.
+ * null while incomplete; `size` is where the frames begin.
+ */
+export function decodeHello(buf: Buffer): { hello: Hello; size: number } | null {
+  if (buf.length >= 1 && buf[0] !== NATIVE_MODIFIER1) throw new PorticoError('PORTICO_ERR_NATIVE_HANDSHAKE', `modifier1 ${buf[0]} is not the native link's ${NATIVE_MODIFIER1}`);
+  if (buf.length < 4) return null;
+  if (buf[3] !== NATIVE_MODIFIER2) throw new PorticoError('PORTICO_ERR_NATIVE_HANDSHAKE', `HELLO with modifier2 ${buf[3]}`);
+  const size = 4 + buf.readUInt16LE(1);
+  if (buf.length < size) return null;
+  return { hello: parseHelloVars(decodeVars(buf, 4, size)), size };
+}
 
 /** Byte i of a generated body: a pattern that a dropped, repeated or reordered byte breaks. */
 export function pattern(n: number, seed = 0): Buffer {

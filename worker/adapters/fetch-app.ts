@@ -102,13 +102,9 @@ async function sendNative(ex: Exchange, res: Response): Promise<void> {
 function flattenHeaders(init: HeadersInit | undefined): string[] {
   const out: string[] = [];
   if (init === undefined) return out;
-  if (init instanceof Headers) {
-    for (const [k, v] of init) out.push(k, v);
-  } else if (Array.isArray(init)) {
-    for (const pair of init) out.push(String(pair[0]), String(pair[1]));
-  } else {
-    for (const k of Object.keys(init)) out.push(k, String((init as Record<string, string>)[k]));
-  }
+  // Headers and arrays of pairs both iterate as [name, value].
+  if (init instanceof Headers || Array.isArray(init)) for (const [k, v] of init) out.push(String(k), String(v));
+  else for (const k of Object.keys(init)) out.push(k, String((init as Record<string, string>)[k]));
   return out;
 }
 

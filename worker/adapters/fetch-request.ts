@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { Exchange } from '../exchange/exchange.js';
 import { headersFromVars, urlFromVars } from './request-headers.js';
-import { nativeClasses, whenNativeClasses } from './web-classes.js';
+import { nativeClasses, passThrough, whenNativeClasses } from './web-classes.js';
 
 /**
  * A Request whose method, url, headers and signal come straight from the uwsgi vars, and whose
@@ -14,14 +14,6 @@ const kReal = Symbol('realRequest');
 const kHeaders = Symbol('headers');
 const kUrl = Symbol('url');
 const kUsed = Symbol('bodyUsed');
-
-interface LightRequest {
-  [kEx]: Exchange;
-  [kReal]?: Request;
-  [kHeaders]?: Headers;
-  [kUrl]?: string;
-  [kUsed]?: boolean;
-}
 
 function real(r: LightRequest): Request {
   if (r[kReal]) return r[kReal];
@@ -63,69 +55,54 @@ async function readBody(r: LightRequest): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-const proto: Record<string | symbol, unknown> = {};
-Object.defineProperties(proto, {
-  method: {
-    get(this: LightRequest) {
-      return this[kReal]?.method ?? this[kEx].method;
-    },
-  },
-  url: {
-    get(this: LightRequest) {
-      return url(this);
-    },
-  },
-  headers: {
-    get(this: LightRequest) {
-      return this[kReal]?.headers ?? headers(this);
-    },
-  },
-  signal: {
-    get(this: LightRequest) {
-      return this[kEx].signal;
-    },
-  },
-  bodyUsed: {
-    get(this: LightRequest) {
-      return this[kReal]?.bodyUsed ?? this[kUsed] === true;
-    },
-  },
-  text: {
-    value(this: LightRequest) {
-      return readBody(this).then((b) => b.toString('utf8'));
-    },
-  },
-  json: {
-    value(this: LightRequest) {
-      return readBody(this).then((b) => JSON.parse(b.toString('utf8')) as unknown);
-    },
-  },
-  arrayBuffer: {
-    value(this: LightRequest) {
-      return readBody(this).then((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-    },
-  },
-  bytes: {
-    value(this: LightRequest) {
-      return readBody(this).then((b) => new Uint8Array(b));
-    },
-  },
-});
-for (const key of ['body', 'cache', 'credentials', 'destination', 'duplex', 'integrity', 'keepalive', 'mode', 'redirect', 'referrer', 'referrerPolicy']) {
-  Object.defineProperty(proto, key, {
-    get(this: LightRequest) {
-      return (real(this) as unknown as Record<string, unknown>)[key];
-    },
-  });
+/** Light requests are made with Object.create: no constructor runs, createRequest sets the exchange. */
+class LightRequest {
+  declare [kEx]: Exchange;
+  declare [kReal]?: Request;
+  declare [kHeaders]?: Headers;
+  declare [kUrl]?: string;
+  declare [kUsed]?: boolean;
+
+  get method(): string {
+    return this[kReal]?.method ?? this[kEx].method;
+  }
+
+  get url(): string {
+    return url(this);
+  }
+
+  get headers(): Headers {
+    return this[kReal]?.headers ?? headers(this);
+  }
+
+  get signal(): AbortSignal {
+    return this[kEx].signal;
+  }
+
+  get bodyUsed(): boolean {
+    return this[kReal]?.bodyUsed ?? this[kUsed] === true;
+  }
+
+  text(): Promise<string> {
+    return readBody(this).then((b) => b.toString('utf8'));
+  }
+
+  json(): Promise<unknown> {
+    return readBody(this).then((b) => JSON.parse(b.toString('utf8')) as unknown);
+  }
+
+  arrayBuffer(): Promise<ArrayBuffer> {
+    return readBody(this).then((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
+  }
+
+  bytes(): Promise<Uint8Array> {
+    return readBody(this).then((b) => new Uint8Array(b));
+  }
 }
-for (const key of ['blob', 'clone', 'formData']) {
-  Object.defineProperty(proto, key, {
-    value(this: LightRequest) {
-      const req = real(this) as unknown as Record<string, () => unknown>;
-      return req[key]!.call(req);
-    },
-  });
-}
+const proto = LightRequest.prototype;
+// `constructor` is Request's once linked (below), as for a real one.
+delete (proto as { constructor?: unknown }).constructor;
+passThrough(proto, real, ['body', 'cache', 'credentials', 'destination', 'duplex', 'integrity', 'keepalive', 'mode', 'redirect', 'referrer', 'referrerPolicy'], ['blob', 'clone', 'formData']);
 // `instanceof Request` holds once Node's Request is loaded, which reading that global does.
 whenNativeClasses(({ Request: NativeRequest }) => Object.setPrototypeOf(proto, NativeRequest.prototype));
 

@@ -5,7 +5,7 @@
  * builds the real Response on demand, and `instanceof Response` holds. The idea is the one
  * @hono/node-server uses; installed as globalThis.Response before the app is imported.
  */
-import { nativeClasses, whenNativeClasses } from './web-classes.js';
+import { nativeClasses, passThrough, whenNativeClasses } from './web-classes.js';
 
 /** Node's Response (loaded on first use: web-classes.ts). */
 export function nativeResponse(): typeof Response {
@@ -81,27 +81,12 @@ function real(r: LightResponse): Response {
   return res;
 }
 
-const proto = LightResponse.prototype as unknown as Record<string, unknown>;
-for (const key of ['body', 'bodyUsed', 'headers', 'ok', 'redirected', 'statusText', 'type', 'url'] as const) {
-  Object.defineProperty(proto, key, {
-    get(this: LightResponse) {
-      return (real(this) as unknown as Record<string, unknown>)[key];
-    },
-  });
-}
-Object.defineProperty(proto, 'status', {
+passThrough(LightResponse.prototype, real, ['body', 'bodyUsed', 'headers', 'ok', 'redirected', 'statusText', 'type', 'url'], ['arrayBuffer', 'blob', 'bytes', 'clone', 'formData', 'json', 'text']);
+Object.defineProperty(LightResponse.prototype, 'status', {
   get(this: LightResponse) {
     return this[kCached]?.status ?? real(this).status;
   },
 });
-for (const key of ['arrayBuffer', 'blob', 'bytes', 'clone', 'formData', 'json', 'text'] as const) {
-  Object.defineProperty(proto, key, {
-    value(this: LightResponse) {
-      const res = real(this) as unknown as Record<string, () => unknown>;
-      return res[key]!.call(res);
-    },
-  });
-}
 whenNativeClasses(({ Response: NativeResponse }) => {
   Object.setPrototypeOf(LightResponse, NativeResponse);
   Object.setPrototypeOf(LightResponse.prototype, NativeResponse.prototype);

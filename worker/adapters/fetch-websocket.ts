@@ -67,7 +67,7 @@ export function upgradeWebSocket(request: Request, options: UpgradeWebSocketOpti
 }
 
 /** What the fetch adapter needs of an exchange's handshake: the connection, taken when the app's answer is the upgrade. */
-export interface Handshake {
+interface Handshake {
   take(): { req: IncomingMessage; socket: Duplex };
 }
 
@@ -224,29 +224,26 @@ export class PorticoWebSocket extends EventTarget {
     return this.ws?.bufferedAmount ?? 0;
   }
 
-  get onopen(): Handler {
-    return this.handler('open');
-  }
-  set onopen(fn: Handler) {
-    this.setHandler('open', fn);
-  }
-  get onmessage(): Handler {
-    return this.handler('message');
-  }
-  set onmessage(fn: Handler) {
-    this.setHandler('message', fn);
-  }
-  get onclose(): Handler {
-    return this.handler('close');
-  }
-  set onclose(fn: Handler) {
-    this.setHandler('close', fn);
-  }
-  get onerror(): Handler {
-    return this.handler('error');
-  }
-  set onerror(fn: Handler) {
-    this.setHandler('error', fn);
+  declare onopen: Handler;
+  declare onmessage: Handler;
+  declare onclose: Handler;
+  declare onerror: Handler;
+  static {
+    // Each on* handler is one listener of its event, replaced when set again (as the DOM's are).
+    for (const type of ['open', 'message', 'close', 'error']) {
+      Object.defineProperty(PorticoWebSocket.prototype, `on${type}`, {
+        configurable: true,
+        get(this: PorticoWebSocket): Handler {
+          return this.handlers.get(type) ?? null;
+        },
+        set(this: PorticoWebSocket, fn: Handler) {
+          const old = this.handlers.get(type);
+          if (old) this.removeEventListener(type, old);
+          this.handlers.set(type, typeof fn === 'function' ? fn : null);
+          if (typeof fn === 'function') this.addEventListener(type, fn);
+        },
+      });
+    }
   }
 
   send(data: string | ArrayBufferLike | ArrayBufferView | Blob): void {
@@ -287,17 +284,6 @@ export class PorticoWebSocket extends EventTarget {
     this.state = 3;
     this.dispatchEvent(new Event('error'));
     this.dispatchEvent(new WebSocketCloseEvent(1006, '', false));
-  }
-
-  private handler(type: string): Handler {
-    return this.handlers.get(type) ?? null;
-  }
-
-  private setHandler(type: string, fn: Handler): void {
-    const old = this.handlers.get(type);
-    if (old) this.removeEventListener(type, old);
-    this.handlers.set(type, typeof fn === 'function' ? fn : null);
-    if (typeof fn === 'function') this.addEventListener(type, fn);
   }
 }
 

@@ -44,39 +44,34 @@ const finalWriteHead = function (this: ServerResponse, ...args: unknown[]): Serv
   // `Connection: keep-alive` would keep open the connection whose close ends the response.
   for (const name of HOP_BY_HOP) if (this.hasHeader(name)) this.removeHeader(name);
   const last = args.length - 1;
-  let headers = last >= 1 ? args[last] : undefined;
-  if (typeof headers === 'object' && headers !== null) args[last] = headers = withoutHopByHop(headers);
-  else headers = undefined;
+  const given = last >= 1 && typeof args[last] === 'object' && args[last] !== null ? appHeaders(args[last] as object) : null;
+  if (given !== null) args[last] = given.headers;
   // nginx passes an event stream on event by event only when told so (see linkHeaders).
-  const type = this.getHeader('content-type') ?? headerIn(headers, 'content-type');
+  const type = this.getHeader('content-type') ?? given?.type;
   if (typeof type === 'string' && isEventStream(type) && !this.hasHeader('x-accel-buffering')) this.setHeader('X-Accel-Buffering', 'no');
   return nodeWriteHead.apply(this, args);
 } as ServerResponse['writeHead'];
 
-/** writeHead's headers (an object, a flat array or an array of pairs) without hop-by-hop ones. */
-function withoutHopByHop(headers: object): object {
+/**
+ * writeHead's headers (an object, a flat array or an array of pairs) without hop-by-hop ones, and
+ * the first Content-Type among them.
+ */
+function appHeaders(headers: object): { headers: object; type: unknown } {
+  let type: unknown;
+  const keep = (name: unknown, value: unknown): boolean => {
+    const n = String(name);
+    if (type === undefined && n.toLowerCase() === 'content-type') type = value;
+    return !isHopByHop(n);
+  };
   if (!Array.isArray(headers)) {
-    const keys = Object.keys(headers);
-    if (!keys.some(isHopByHop)) return headers;
-    const out: Record<string, unknown> = {};
-    for (const k of keys) if (!isHopByHop(k)) out[k] = (headers as Record<string, unknown>)[k];
-    return out;
+    const entries = Object.entries(headers);
+    const kept = entries.filter(([k, v]) => keep(k, v));
+    return { headers: kept.length === entries.length ? headers : Object.fromEntries(kept), type };
   }
-  if (headers.length > 0 && Array.isArray(headers[0])) return (headers as unknown[][]).filter((pair) => !isHopByHop(String(pair[0])));
+  if (headers.length > 0 && Array.isArray(headers[0])) return { headers: (headers as unknown[][]).filter((pair) => keep(pair[0], pair[1])), type };
   const out: unknown[] = [];
-  for (let i = 0; i < headers.length; i += 2) if (!isHopByHop(String(headers[i]))) out.push(headers[i], headers[i + 1]);
-  return out;
-}
-
-function headerIn(headers: unknown, name: string): unknown {
-  if (typeof headers !== 'object' || headers === null) return undefined;
-  if (!Array.isArray(headers)) {
-    for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === name) return v;
-    return undefined;
-  }
-  if (headers.length > 0 && Array.isArray(headers[0])) return (headers as unknown[][]).find((p) => String(p[0]).toLowerCase() === name)?.[1];
-  for (let i = 0; i < headers.length; i += 2) if (String(headers[i]).toLowerCase() === name) return headers[i + 1];
-  return undefined;
+  for (let i = 0; i < headers.length; i += 2) if (keep(headers[i], headers[i + 1])) out.push(headers[i], headers[i + 1]);
+  return { headers: out, type };
 }
 
 function noInterim(): void {}
@@ -107,26 +102,27 @@ export type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknow
  * from the vars (no second HTTP parse); the response is Node's own serializer writing straight to
  * the uwsgi socket with chunked encoding off, so the body is delimited by the close exactly as
  * uWSGI's is, and HEAD/204/304 handling and header validation are Node's. On the native link it
- * writes to a stand-in socket instead (serveNative, response-capture.ts).
+ * writes to a stand-in socket instead (response-capture.ts).
  */
 export function nodeHandler(target: NodeListener | Server): RequestHandler {
   const dispatch: NodeListener = target instanceof Server ? (req, res) => target.emit('request', req, res) : target;
   const handler: RequestHandler = (ex: Exchange) => {
     // ServerResponse serializes HTTP onto its socket; on a native link those bytes would break
     // the framing, so there it writes to a stand-in that turns them back into head and body.
-    if (ex.sink.link === 'native') return serveNative(ex, dispatch);
-    const req = buildRequest(ex);
+    const capture = ex.sink.link === 'native' ? new ResponseCapture(ex) : null;
+    const socket = capture === null ? ex.conn : (capture as unknown as Socket);
+    const req = buildRequest(ex, capture === null ? undefined : socket);
     const res = appResponse(req);
-    res.assignSocket(ex.conn);
+    res.assignSocket(socket);
     // Node's http server relays the socket's 'drain' to the response (socketOnDrain); without it
     // an app that waits for res's 'drain' after write() returned false (pipe() does) waits forever.
     const onDrain = (): void => {
       if (res.writableNeedDrain) res.emit('drain');
     };
-    ex.conn.on('drain', onDrain);
+    socket.on('drain', onDrain);
     const detach = (): void => {
-      ex.conn.off('drain', onDrain);
-      res.detachSocket(ex.conn);
+      socket.off('drain', onDrain);
+      res.detachSocket(socket);
     };
     ex.onAbort(() => {
       if (!req.destroyed) req.destroy();
@@ -135,17 +131,26 @@ export function nodeHandler(target: NodeListener | Server): RequestHandler {
     return new Promise<void>((resolve, reject) => {
       res.on('finish', () => {
         detach();
-        recordHead(ex, res);
+        if (capture === null) recordHead(ex, res);
+        else capture.release();
         ex.end();
         resolve();
       });
-      res.on('close', () => resolve());
+      res.on('close', () => {
+        // On the native link a response that closes before it finished fails the exchange (a 500,
+        // or RESPONSE_ABORT once the head is out), and the link stays usable for the next request.
+        if (capture === null || ex.finished || ex.aborted) return resolve();
+        reject(capture.error ?? new PorticoError('PORTICO_ERR_APP_EXCEPTION', 'the response was destroyed before it ended'));
+      });
       callApp(dispatch, req, res, reject);
     }).catch((err: unknown) => {
-      // Node has already put its head on the wire: the Exchange must cut the connection, not send a
-      // 500. A head Node built but never wrote (a write refused by strictContentLength) is not out.
-      if (res.headersSent && ex.conn.bytesWritten > 0) recordHead(ex, res);
-      detach();
+      if (capture !== null) capture.release();
+      else {
+        // Node has already put its head on the wire: the Exchange must cut the connection, not send
+        // a 500. A head Node built but never wrote (a write refused by strictContentLength) is not out.
+        if (res.headersSent && ex.conn.bytesWritten > 0) recordHead(ex, res);
+        detach();
+      }
       throw asPorticoError(err);
     });
   };
@@ -183,7 +188,7 @@ export function takeUpgrade(ex: Exchange): { req: IncomingMessage; socket: Duple
   const onUwsgi = ex.canTakeOver && ex.sink.link !== 'native';
   const socket = ex.takeOver();
   // What follows the head is the new protocol's, the socket's to read: the request has no body.
-  const req = onUwsgi ? buildRequest(ex, undefined, false) : buildRequest(ex, socket as Socket, false);
+  const req = buildRequest(ex, onUwsgi ? undefined : (socket as Socket), false);
   const write = socket.write;
   socket.write = function (this: Duplex, ...args: Parameters<Duplex['write']>): boolean {
     socket.write = write;
@@ -220,44 +225,6 @@ function asPorticoError(err: unknown): unknown {
   if (code === 'ERR_HTTP_CONTENT_LENGTH_MISMATCH') return new PorticoError('PORTICO_ERR_BODY_LENGTH', (err as Error).message, { cause: err });
   if (code === 'ERR_HTTP_INVALID_STATUS_CODE') return new PorticoError('PORTICO_ERR_INVALID_STATUS', (err as Error).message, { cause: err });
   return err;
-}
-
-/**
- * The native link: the same IncomingMessage and ServerResponse, on a ResponseCapture instead of
- * the link's socket (the link carries frames and outlives the request). The capture hands Node's
- * head to ex.writeHead and its body to ex.write, with the link's backpressure; 'finish' ends the
- * exchange; a response that closes before it finishes fails it (a 500, or RESPONSE_ABORT once
- * the head is out), and the link stays usable for the next request.
- */
-function serveNative(ex: Exchange, dispatch: NodeListener): Promise<void> {
-  const capture = new ResponseCapture(ex);
-  const socket = capture as unknown as Socket;
-  const req = buildRequest(ex, socket);
-  const res = appResponse(req);
-  res.assignSocket(socket);
-  capture.on('drain', () => {
-    if (res.writableNeedDrain) res.emit('drain');
-  });
-  ex.onAbort(() => {
-    if (!req.destroyed) req.destroy();
-    res.destroy();
-  });
-  return new Promise<void>((resolve, reject) => {
-    res.on('finish', () => {
-      res.detachSocket(socket);
-      capture.release();
-      ex.end();
-      resolve();
-    });
-    res.on('close', () => {
-      if (ex.finished || ex.aborted) return resolve();
-      reject(capture.error ?? new PorticoError('PORTICO_ERR_APP_EXCEPTION', 'the response was destroyed before it ended'));
-    });
-    callApp(dispatch, req, res, reject);
-  }).catch((err: unknown) => {
-    capture.release();
-    throw asPorticoError(err);
-  });
 }
 
 function buildRequest(ex: Exchange, on?: Socket, withBody = true): IncomingMessage {
@@ -306,10 +273,7 @@ function buildRequest(ex: Exchange, on?: Socket, withBody = true): IncomingMessa
 
 function recordHead(ex: Exchange, res: ServerResponse): void {
   const head = (res as unknown as { _header?: string })._header ?? '';
-  ex.status = res.statusCode;
-  ex.headSent = true;
-  ex.headersBytes = head.length;
-  ex.headersCount = Math.max(0, head.split('\r\n').length - 3);
+  ex.headWritten(res.statusCode, Math.max(0, head.split('\r\n').length - 3), head.length);
   ex.bodyBytes = Math.max(0, ex.conn.bytesWritten - head.length);
   // Node wrote to the socket itself: its head, and its body (in one write or more, it does not say).
   ex.writes = ex.bodyBytes > 0 ? 2 : 1;

@@ -136,37 +136,13 @@ export class ResponseCapture extends EventEmitter {
     return this;
   }
 
-  setNoDelay(): this {
-    return this;
-  }
-
-  setKeepAlive(): this {
-    return this;
-  }
-
-  ref(): this {
-    return this;
-  }
-
-  unref(): this {
-    return this;
-  }
-
   address(): object {
     return {};
   }
 
-  pause(): this {
-    return this;
-  }
-
-  resume(): this {
-    return this;
-  }
-
   private take(chunk: Uint8Array): boolean {
     const ex = this.ex;
-    if (this.headDone) return this.body(chunk);
+    if (this.headDone) return ex.write(chunk) || this.waitForDrain();
     const buf = this.pending ? Buffer.concat([this.pending, chunk]) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     const head = parseResponseHead(buf);
     if (!head) {
@@ -191,11 +167,6 @@ export class ResponseCapture extends EventEmitter {
     return true;
   }
 
-  private body(chunk: Uint8Array): boolean {
-    if (this.ex.write(chunk)) return true;
-    return this.waitForDrain();
-  }
-
   private waitForDrain(): false {
     if (!this.waitingDrain) {
       this.waitingDrain = true;
@@ -211,4 +182,13 @@ export class ResponseCapture extends EventEmitter {
     }
     return false;
   }
+}
+
+// A socket's knobs Node's http code and apps turn; a stand-in has none. (The request is read from
+// the Exchange's body stream, so pause and resume have nothing to do either.)
+for (const name of ['setNoDelay', 'setKeepAlive', 'ref', 'unref', 'pause', 'resume']) {
+  Object.defineProperty(ResponseCapture.prototype, name, { value: returnThis, writable: true, configurable: true });
+}
+function returnThis<T>(this: T): T {
+  return this;
 }

@@ -67,3 +67,25 @@ export function whenNativeClasses(link: (natives: Natives) => void): void {
   if (natives) link(natives);
   else links.push(link);
 }
+
+/**
+ * Defines `getters` and `methods` on a light class's prototype as the real object's own, which
+ * `real(this)` builds the first time one is used.
+ */
+export function passThrough<T>(proto: object, real: (light: T) => object, getters: readonly string[], methods: readonly string[]): void {
+  for (const key of getters) {
+    Object.defineProperty(proto, key, {
+      get(this: T) {
+        return (real(this) as Record<string, unknown>)[key];
+      },
+    });
+  }
+  for (const key of methods) {
+    Object.defineProperty(proto, key, {
+      value(this: T, ...args: unknown[]) {
+        const target = real(this) as Record<string, (...args: unknown[]) => unknown>;
+        return target[key]!.apply(target, args);
+      },
+    });
+  }
+}

@@ -54,7 +54,7 @@ export function wsgiHandler(app: WsgiApplication): RequestHandler {
 }
 
 /** The CGI vars as received (a repeated var joined as a header would be), plus portico's keys. */
-export function environFor(ex: Exchange): WsgiEnviron {
+function environFor(ex: Exchange): WsgiEnviron {
   const env: WsgiEnviron = {};
   const f = ex.vars.flat;
   for (let i = 0; i < f.length; i += 2) {

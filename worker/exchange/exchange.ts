@@ -206,13 +206,22 @@ export class Exchange {
     if (this.aborted) return;
     const declared = declaredContentLength(headers);
     if (Number.isNaN(declared)) throw new PorticoError('PORTICO_ERR_INVALID_HEADER', 'Content-Length is not one decimal number');
-    if (declared >= 0 && body !== undefined && !this.isHead && !statusHasNoBody(status)) {
-      const size = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
-      if (size !== declared) throw new PorticoError('PORTICO_ERR_BODY_LENGTH', `a body of ${size} bytes under Content-Length ${declared}`);
-    }
+    const sendsBody = body !== undefined && !this.isHead && !statusHasNoBody(status);
+    const size = sendsBody ? (typeof body === 'string' ? Buffer.byteLength(body) : body.length) : 0;
+    if (declared >= 0 && sendsBody && size !== declared) throw new PorticoError('PORTICO_ERR_BODY_LENGTH', `a body of ${size} bytes under Content-Length ${declared}`);
     this.declaredLength = declared;
     this.writes++;
-    this.sink.writeHead(this, status, statusText, linkHeaders(headers), body);
+    const headBytes = this.sink.writeHead(this, status, statusText, linkHeaders(headers), size > 0 ? body : undefined);
+    this.headWritten(status, headers.length >> 1, headBytes);
+    this.bodyBytes += size;
+  }
+
+  /** The head is out (through the sink, or written by the app itself): what the request log says of it. */
+  headWritten(status: number, headersCount: number, headersBytes: number): void {
+    this.status = status;
+    this.headSent = true;
+    this.headersCount = headersCount;
+    this.headersBytes = headersBytes;
   }
 
   /** Writes a body chunk; resolves when the socket can take more (backpressure). */

@@ -10,11 +10,11 @@ export interface ResponseSink {
   /** Which link this is; the node kind writes to the uwsgi socket itself, and to a stand-in on the native link. */
   readonly link: 'uwsgi' | 'native';
   /**
-   * Validates and sends the head (with `body`, when given, in as few writes as it can). Throws
-   * PORTICO_ERR_INVALID_HEADER before anything is written or recorded; else records status,
-   * headSent, headersCount, headersBytes and bodyBytes on `ex`.
+   * Validates and sends the head (with `body`, a non-empty one the response carries, in as few
+   * writes as it can); returns the head's size. Throws PORTICO_ERR_INVALID_HEADER before anything
+   * is written.
    */
-  writeHead(ex: Exchange, status: number, statusText: string | undefined, headers: readonly string[], body?: Buffer | string): void;
+  writeHead(ex: Exchange, status: number, statusText: string | undefined, headers: readonly string[], body?: Buffer | string): number;
   /** A body chunk; false means wait for 'drain'. */
   write(ex: Exchange, chunk: Uint8Array): boolean;
   /** The response is complete. */
@@ -24,6 +24,3 @@ export interface ResponseSink {
   /** The peer went away or cancelled before the response was complete. */
   abort(ex: Exchange): void;
 }
-
-/** A Buffer body up to this size is copied after the head; a larger one is written as it is. */
-export const ONE_WRITE_MAX = 16 * 1024;

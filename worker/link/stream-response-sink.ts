@@ -1,6 +1,5 @@
 import { FrameType, queueStreamResponseHead } from '../../protocol/link/index.js';
 import type { Exchange } from '../exchange/exchange.js';
-import { statusHasNoBody } from '../../protocol/http/http-response.js';
 import { validateHeaders } from '../exchange/response-head.js';
 import type { ResponseSink } from '../exchange/response-sink.js';
 import { StreamSocket } from './stream-socket.js';
@@ -24,13 +23,8 @@ export const streamResponseSink: ResponseSink = {
     const reason = validateHeaders(status, statusText, headers);
     const stream = streamOf(ex);
     const size = queueStreamResponseHead(stream.writer, stream.id, { status, reason, headers: headers as string[] });
-    ex.status = status;
-    ex.headSent = true;
-    ex.headersCount = headers.length >> 1;
-    ex.headersBytes = size;
-    if (body === undefined || body.length === 0 || ex.isHead || statusHasNoBody(status)) return;
-    ex.bodyBytes += typeof body === 'string' ? Buffer.byteLength(body) : body.length;
-    stream.writeBody(body);
+    if (body !== undefined) stream.writeBody(body);
+    return size;
   },
 
   write(ex, chunk) {

@@ -65,24 +65,14 @@ export class TunnelSocket extends Duplex {
       const headers: string[] = [];
       // Framing is the gateway's: it says Upgrade and Connection itself for a 101, and closes after anything else.
       for (const [name, value] of parsed.headers) if (!isHopByHop(name)) headers.push(name, value);
-      const ex = this.ex;
-      ex.headersBytes = queueStreamResponseHead(this.stream.writer, this.stream.id, { status: parsed.status, reason: parsed.statusText, headers });
-      ex.status = parsed.status;
-      ex.headSent = true;
-      ex.headersCount = headers.length >> 1;
+      const size = queueStreamResponseHead(this.stream.writer, this.stream.id, { status: parsed.status, reason: parsed.statusText, headers });
+      this.ex.headWritten(parsed.status, headers.length >> 1, size);
       data = buf.subarray(parsed.size);
       if (data.length === 0) return callback();
     }
     this.ex.bodyBytes += data.length;
     if (this.stream.writeBody(data)) return callback();
-    const stream = this.stream;
-    const done = (): void => {
-      stream.off('drain', done);
-      stream.off('close', done);
-      callback();
-    };
-    stream.once('drain', done);
-    stream.once('close', done);
+    void this.ex.drained().then(() => callback());
   }
 
   override _final(callback: (err?: Error | null) => void): void {
@@ -98,17 +88,12 @@ export class TunnelSocket extends Duplex {
     }
     callback(err);
   }
+}
 
-  // What WebSocket servers (ws, socket.io's engine) call on a net.Socket; the link has no such knobs.
-  setTimeout(): this {
-    return this;
-  }
-
-  setNoDelay(): this {
-    return this;
-  }
-
-  setKeepAlive(): this {
-    return this;
-  }
+// What WebSocket servers (ws, socket.io's engine) call on a net.Socket; the link has no such knobs.
+for (const name of ['setTimeout', 'setNoDelay', 'setKeepAlive']) {
+  Object.defineProperty(TunnelSocket.prototype, name, { value: returnThis, writable: true, configurable: true });
+}
+function returnThis<T>(this: T): T {
+  return this;
 }

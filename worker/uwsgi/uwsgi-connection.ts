@@ -64,8 +64,7 @@ export function serveConnection(socket: Socket, ctx: WorkerContext, handed?: Han
   let bodyWait: NodeJS.Timeout | null = null;
   const startApp = (): void => {
     if (bodyWait === null) return;
-    clearTimeout(bodyWait);
-    bodyWait = null;
+    stopWaiting();
     if (ex && !ex.finished && !ex.aborted) runExchange(ex, ctx);
   };
   const noChunkedBody = (): void => {
@@ -98,13 +97,17 @@ export function serveConnection(socket: Socket, ctx: WorkerContext, handed?: Han
     if (ctx.inFlight === 0 && ctx.onIdle) ctx.onIdle();
     release();
   };
+  /** The socket is no longer this connection's to read: the native link's, or an upgrade's. */
+  const letGo = (): void => {
+    socket.off('data', onData);
+    socket.off('end', onEnd);
+    socket.off('close', onClose);
+  };
   // An upgrade the app takes: the socket is the app's from here on (see Exchange.takeOver).
   const takeOver = (): Socket => {
     stopWaiting();
     decoder.abandon();
-    socket.off('data', onData);
-    socket.off('end', onEnd);
-    socket.off('close', onClose);
+    letGo();
     // The client's first bytes of the new protocol, read by the gateway: the app reads them first.
     if (handed !== undefined && handed.rest.length > 0) socket.unshift(handed.rest);
     return socket;
@@ -113,10 +116,8 @@ export function serveConnection(socket: Socket, ctx: WorkerContext, handed?: Han
     {
       onHead(head: PacketHead) {
         if (head.modifier1 === NATIVE_MODIFIER1) {
-          // From here on the bytes are frames: these listeners let go and the link takes the socket.
-          socket.off('data', onData);
-          socket.off('end', onEnd);
-          socket.off('close', onClose);
+          // From here on the bytes are frames: the link takes the socket.
+          letGo();
           ctx.onSettled?.(socket);
           startNativeLink(socket, ctx, head);
           return;

@@ -1,8 +1,9 @@
 import type { Socket } from 'node:net';
-import type { Exchange } from '../exchange/exchange.js';
-import { statusHasNoBody } from '../../protocol/http/http-response.js';
 import { serializeHead } from '../exchange/response-head.js';
-import { ONE_WRITE_MAX, type ResponseSink } from '../exchange/response-sink.js';
+import type { ResponseSink } from '../exchange/response-sink.js';
+
+/** A Buffer body up to this size is copied after the head; a larger one is written as it is. */
+const ONE_WRITE_MAX = 16 * 1024;
 
 /**
  * The uwsgi link's response: an HTTP/1.1 head and the body as bytes, and the close of the
@@ -13,12 +14,9 @@ export const httpResponseSink: ResponseSink = {
 
   writeHead(ex, status, statusText, headers, body) {
     const head = serializeHead(status, statusText, ex.clientConnection ? [...headers, 'Connection', 'close'] : headers);
-    ex.status = status;
-    ex.headSent = true;
-    ex.headersCount = headers.length >> 1;
-    ex.headersBytes = head.length;
     if (body === undefined) ex.conn.write(head, 'latin1');
-    else writeWithHead(ex, head, body);
+    else writeWithHead(ex.conn, head, body);
+    return head.length;
   },
 
   write(ex, chunk) {
@@ -38,16 +36,9 @@ export const httpResponseSink: ResponseSink = {
   },
 };
 
-function writeWithHead(ex: Exchange, head: string, body: Buffer | string): void {
-  const socket = ex.conn;
-  const sendBody = !ex.isHead && !statusHasNoBody(ex.status);
-  if (!sendBody || body.length === 0) {
-    socket.write(head, 'latin1');
-    return;
-  }
+function writeWithHead(socket: Socket, head: string, body: Buffer | string): void {
   const isString = typeof body === 'string';
   const size = isString ? Buffer.byteLength(body) : body.length;
-  ex.bodyBytes += size;
   if (isString || size <= ONE_WRITE_MAX) {
     // Head and body in one buffer, one write(2): a corked head + body goes through writev, which
     // costs Node more (and allocates more) than copying a small body.

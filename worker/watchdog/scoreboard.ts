@@ -16,7 +16,7 @@ import { recordRequest, REQUEST_METRICS_LENGTH } from '../../common/request-metr
 export const BEATS_PER_THRESHOLD = 4;
 
 /** Requests tracked at once; more in flight than this are served but not watched. */
-export const SLOTS = 64;
+const SLOTS = 64;
 /** "METHOD URI" bytes kept per slot (longer ones are cut). */
 const TEXT_BYTES = 200;
 
@@ -33,25 +33,14 @@ const enum Counter {
   Tx = 6,
   /** Connections an app took over for an upgrade (WebSockets), open now. */
   Upgraded = 7,
-  // Runtime health (health.ts writes them once a second from the app's thread):
-  /** Event-loop delay over the last second, ms. */
-  LoopDelayP50 = 8,
-  LoopDelayP99 = 9,
-  LoopDelayMax = 10,
-  /** Event-loop utilisation over the last second, 0 to 1. */
-  LoopUtilization = 11,
-  /** Garbage collections since the start, their pauses summed (ms), the longest in the last second (ms). */
-  GcCount = 12,
-  GcTotalMs = 13,
-  GcMaxMs = 14,
-  HeapUsed = 15,
-  HeapLimit = 16,
-  /** Handles and requests keeping the event loop alive (process.getActiveResourcesInfo()). */
-  Handles = 17,
-  Count = 18,
+  /** Runtime health from here on, in HEALTH_KEYS' order. */
+  Health = 8,
 }
+/** The app thread's runtime health (health.ts writes it once a second). */
+const HEALTH_KEYS = ['loopDelayP50', 'loopDelayP99', 'loopDelayMax', 'loopUtilization', 'gcCount', 'gcTotalMs', 'gcMaxMs', 'heapUsed', 'heapLimit', 'handles'] as const;
+const COUNTERS = Counter.Health + HEALTH_KEYS.length;
 
-const COUNTERS_BYTES = Counter.Count * 8;
+const COUNTERS_BYTES = COUNTERS * 8;
 const STARTS_BYTES = SLOTS * 8;
 /** The Float64 arrays first, so every view is aligned. */
 const METRICS_BYTES = REQUEST_METRICS_LENGTH * 8;
@@ -71,7 +60,7 @@ interface Views {
 
 function views(sab: SharedArrayBuffer): Views {
   return {
-    counters: new Float64Array(sab, 0, Counter.Count),
+    counters: new Float64Array(sab, 0, COUNTERS),
     starts: new Float64Array(sab, COUNTERS_BYTES, SLOTS),
     metrics: new Float64Array(sab, COUNTERS_BYTES + STARTS_BYTES, REQUEST_METRICS_LENGTH),
     lengths: new Uint16Array(sab, LENGTHS_AT, SLOTS),
@@ -151,17 +140,7 @@ export class Scoreboard {
 
   /** The app thread's runtime health, once a second (health.ts). */
   health(h: Omit<RuntimeHealth, 'blockedMs'>): void {
-    const c = this.v.counters;
-    c[Counter.LoopDelayP50] = h.loopDelayP50;
-    c[Counter.LoopDelayP99] = h.loopDelayP99;
-    c[Counter.LoopDelayMax] = h.loopDelayMax;
-    c[Counter.LoopUtilization] = h.loopUtilization;
-    c[Counter.GcCount] = h.gcCount;
-    c[Counter.GcTotalMs] = h.gcTotalMs;
-    c[Counter.GcMaxMs] = h.gcMaxMs;
-    c[Counter.HeapUsed] = h.heapUsed;
-    c[Counter.HeapLimit] = h.heapLimit;
-    c[Counter.Handles] = h.handles;
+    for (let i = 0; i < HEALTH_KEYS.length; i++) this.v.counters[Counter.Health + i] = h[HEALTH_KEYS[i]!];
   }
 
   /** An upgraded connection opened (1) or closed (-1). */
@@ -170,7 +149,7 @@ export class Scoreboard {
   }
 }
 
-export interface RunningRequest {
+interface RunningRequest {
   method: string;
   uri: string;
   runningMs: number;
@@ -185,15 +164,19 @@ export interface TrackedRequest extends RunningRequest {
 
 /** The app thread's runtime as it last wrote it (health.ts). */
 export interface RuntimeHealth {
+  /** Event-loop delay over the last second, ms. */
   loopDelayP50: number;
   loopDelayP99: number;
   loopDelayMax: number;
+  /** Event-loop utilisation over the last second, 0 to 1. */
   loopUtilization: number;
+  /** Garbage collections since the start, their pauses summed (ms), the longest in the last second (ms). */
   gcCount: number;
   gcTotalMs: number;
   gcMaxMs: number;
   heapUsed: number;
   heapLimit: number;
+  /** Handles and requests keeping the event loop alive (process.getActiveResourcesInfo()). */
   handles: number;
   /** How long the event loop has not run its heartbeat timer, ms (0 when it has, lately). */
   blockedMs: number;
@@ -226,7 +209,7 @@ export function readRequestMetrics(sab: SharedArrayBuffer): { counts: number[]; 
 
 /** The watchdog's side of the heartbeat: Date.now() when the app's thread last ran its timer. */
 export function readHeartbeat(sab: SharedArrayBuffer): number {
-  return new Float64Array(sab, 0, Counter.Count)[Counter.Heartbeat]!;
+  return new Float64Array(sab, 0, COUNTERS)[Counter.Heartbeat]!;
 }
 
 function slotRequest(v: Views, slot: number): { method: string; uri: string } {
@@ -254,19 +237,9 @@ export function readRunning(sab: SharedArrayBuffer, now = Date.now()): TrackedRe
 export function readHealth(sab: SharedArrayBuffer, blockedAfterMs: number, now = Date.now()): RuntimeHealth {
   const c = views(sab).counters;
   const age = now - c[Counter.Heartbeat]!;
-  return {
-    loopDelayP50: c[Counter.LoopDelayP50]!,
-    loopDelayP99: c[Counter.LoopDelayP99]!,
-    loopDelayMax: c[Counter.LoopDelayMax]!,
-    loopUtilization: c[Counter.LoopUtilization]!,
-    gcCount: c[Counter.GcCount]!,
-    gcTotalMs: c[Counter.GcTotalMs]!,
-    gcMaxMs: c[Counter.GcMaxMs]!,
-    heapUsed: c[Counter.HeapUsed]!,
-    heapLimit: c[Counter.HeapLimit]!,
-    handles: c[Counter.Handles]!,
-    blockedMs: blockedAfterMs > 0 && age > blockedAfterMs ? age : 0,
-  };
+  const health = { blockedMs: blockedAfterMs > 0 && age > blockedAfterMs ? age : 0 } as RuntimeHealth;
+  for (let i = 0; i < HEALTH_KEYS.length; i++) health[HEALTH_KEYS[i]!] = c[Counter.Health + i]!;
+  return health;
 }
 
 /** The watchdog's side: a consistent-enough copy of the board. */

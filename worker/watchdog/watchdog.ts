@@ -7,6 +7,7 @@
  * Control pipe: one JSON object per line both ways (see master/control-channel.ts).
  */
 import { Socket } from 'node:net';
+import { createInterface } from 'node:readline';
 import { workerData } from 'node:worker_threads';
 import { BEATS_PER_THRESHOLD, readHealth, readHeartbeat, readRequestMetrics, readRunning, readScoreboard } from './scoreboard.js';
 import { SAMPLE_DEADLINE_MS, sampleMainThread, type StackSample } from './stack-sampler.js';
@@ -53,18 +54,11 @@ async function stackReport(): Promise<object> {
   return { stack, running: readRunning(config.sab), blockedMs: readHealth(config.sab, config.blockedMs).blockedMs };
 }
 
-let buffered = '';
-control.setEncoding('utf8');
-control.on('data', (chunk: string) => {
-  buffered += chunk;
-  for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
-    const line = buffered.slice(0, nl);
-    buffered = buffered.slice(nl + 1);
-    const query = JSON.parse(line) as { q: string; id: number };
-    if (query.q === 'stats') send({ id: query.id, stats: { ...readScoreboard(config.sab, Date.now(), config.blockedMs), rss: process.memoryUsage.rss() } });
-    else if (query.q === 'metrics') send({ id: query.id, metrics: { ...readRequestMetrics(config.sab), health: readHealth(config.sab, config.blockedMs) } });
-    else if (query.q === 'stack') void stackReport().then((stack) => send({ id: query.id, stack }));
-  }
+createInterface({ input: control, crlfDelay: Infinity }).on('line', (line) => {
+  const query = JSON.parse(line) as { q: string; id: number };
+  if (query.q === 'stats') send({ id: query.id, stats: { ...readScoreboard(config.sab, Date.now(), config.blockedMs), rss: process.memoryUsage.rss() } });
+  else if (query.q === 'metrics') send({ id: query.id, metrics: { ...readRequestMetrics(config.sab), health: readHealth(config.sab, config.blockedMs) } });
+  else if (query.q === 'stack') void stackReport().then((stack) => send({ id: query.id, stack }));
 });
 // The master went away: the main thread hears it on its IPC channel and stops the process.
 control.on('error', () => {});

@@ -11,12 +11,13 @@ import { after, before, describe, test } from 'node:test';
 import { isPorticoError, type PorticoError } from '../../../common/errors.js';
 import { NativeLinkPool } from '../../../gateway/link/link-pool.js';
 import { parseUpstream } from '../../../gateway/forwarding/upstream-pool.js';
-import { FrameDecoder, FrameType, HEAD_SCHEMAS, StreamFrameWriter, acceptHello, decodeHello, queueStreamResponseHead } from '../../../protocol/link/index.js';
+import { FrameDecoder, FrameType, HEAD_SCHEMAS, StreamFrameWriter, acceptHello, queueStreamResponseHead } from '../../../protocol/link/index.js';
 import type { Started } from '../../../support/child-process.js';
 import { fixturesDir } from '../../../support/paths.js';
 import { outputLine, startGateway, type HttpFront } from '../../support/portico-gateway.js';
 import { startWorker } from '../../../support/portico-worker.js';
 import { makeTmpDir } from '../../../support/tmp-dir.js';
+import { decodeHello } from '../../support/link-frames.js';
 
 /** A stack that never prints its ready line fails the hook instead of hanging the run. */
 const START_TIMEOUT = { timeout: 30_000 };

@@ -8,12 +8,13 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { FrameDecoder, FrameType, StreamFrameWriter, acceptHello, decodeHello, decodeRequestHead, queueStreamResponseHead } from '../../../protocol/link/index.js';
+import { FrameDecoder, FrameType, StreamFrameWriter, acceptHello, decodeRequestHead, queueStreamResponseHead } from '../../../protocol/link/index.js';
 import type { Started } from '../../../support/child-process.js';
 import { fixturesDir } from '../../../support/paths.js';
 import { outputLine, startGateway, type HttpFront } from '../../support/portico-gateway.js';
 import { startWorker } from '../../../support/portico-worker.js';
 import { makeTmpDir } from '../../../support/tmp-dir.js';
+import { decodeHello } from '../../support/link-frames.js';
 
 const START_TIMEOUT = { timeout: 30_000 };
 

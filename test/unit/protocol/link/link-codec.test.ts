@@ -17,7 +17,6 @@ import {
   StreamFrameWriter,
   acceptHello,
   completeHandshake,
-  decodeHello,
   decodeRequestHead,
   decodeResponseHead,
   encodeHello,
@@ -35,7 +34,7 @@ import {
 } from '../../../../protocol/link/index.js';
 import { forSchema } from '../../../../protocol/link/bounded-avro.js';
 import { FROZEN_V1_FINGERPRINT, FROZEN_V1_JSON, NEXT_BUILD, type NextHead } from '../../../support/head-schemas.js';
-import { HEAD, avroHead, pattern, requestStream, responseStream, rng } from '../../../support/link-frames.js';
+import { HEAD, avroHead, pattern, requestStream, responseStream, rng, decodeHello } from '../../../support/link-frames.js';
 
 const H = STREAM_FRAME_HEADER_SIZE;
 

@@ -40,10 +40,9 @@ function setup(vars: string[] = []): { capture: ResponseCapture; ex: Exchange; l
   const seen: Recorded = { heads: [], body: [], accept: true };
   const sink: ResponseSink = {
     link: 'native',
-    writeHead(ex, status, reason, headers, body) {
-      ex.status = status;
-      ex.headSent = true;
+    writeHead(_ex, status, reason, headers, body) {
       seen.heads.push({ status, reason, headers, body: body === undefined ? undefined : Buffer.from(body).toString('latin1') });
+      return 0;
     },
     write(_ex, chunk) {
       seen.body.push(Buffer.from(chunk).toString('latin1'));

@@ -32,7 +32,7 @@ class FlowRecorder extends EventEmitter implements ExchangeSocket {
 /** What a response writes goes nowhere: only the flow calls above are checked. */
 const nowhere: ResponseSink = {
   link: 'native',
-  writeHead() {},
+  writeHead: () => 0,
   write: () => true,
   end() {},
   cut() {},
