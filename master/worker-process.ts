@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
-import { MANAGED_ENV, type ManagedWorkerConfig, type WorkerMessage } from '../worker/master-client.js';
+import { MANAGED_ENV } from '../common/managed-env.js';
+import type { ManagedWorkerConfig, WorkerMessage } from '../worker/master-client.js';
 import { ControlChannel, type WatchdogEvent } from './control-channel.js';
 import { SupervisedProcess } from './supervised-process.js';
 

@@ -2,6 +2,7 @@ import { Socket } from 'node:net';
 import { BEATS_PER_THRESHOLD, Scoreboard } from './watchdog/scoreboard.js';
 import type { WatchdogConfig } from './watchdog/watchdog.js';
 import type { WorkerServer } from './worker-server.js';
+import { MANAGED_ENV } from '../common/managed-env.js';
 
 /**
  * What the master tells a worker process it starts (in the PORTICO_WORKER environment variable):
@@ -53,9 +54,6 @@ export interface UpgradeHandoverMessage {
   rest: string;
 }
 export const UPGRADE_HANDOVER = 'portico:upgrade';
-
-export { MANAGED_ENV } from '../common/managed-env.js';
-import { MANAGED_ENV } from '../common/managed-env.js';
 
 /** The IPC message a worker gets with a connection the master accepted for it (master/cheap-listener.ts). */
 export const HANDOVER = 'portico:connection';
