@@ -6,9 +6,9 @@
  *            bare node:http hello world (bench/node-http-hello.ts) for reference;
  *   spread - nginx -> one shared socket -> `portico worker --processes 4`, wrk through nginx: each
  *            worker's requests from the --stats server (max/min) and wrk's p99;
- *   idle   - BENCH_IDLE (10000) idle keep-alive client connections on `portico serve`
- *            (bench/idle-conns.ts): the master's RSS before and after (KiB per connection), and
- *            wrk's p99 with them open against without, alternating.
+ *   idle   - BENCH_IDLE (10000) idle keep-alive client connections (bench/idle-conns.ts) on one
+ *            of two `portico serve` started together: its RSS before and after (KiB per
+ *            connection), and wrk's p99 on it against the other, alternating which runs first.
  * BENCH_DURATION (5 s), BENCH_ROUNDS (3), BENCH_CONNECTIONS (32).
  */
 import { readFileSync } from 'node:fs';
@@ -163,14 +163,16 @@ async function spreadRounds(dir: string, rounds: number, wrk: WrkOptions, killWr
 
 async function idleRounds(rounds: number, wrk: WrkOptions, killWrk: (k: () => void) => void): Promise<void> {
   const n = envInt('BENCH_IDLE', 10_000, 1);
-  console.log(`\n## idle: ${n} idle keep-alive connections on portico serve (--workers 1, --max-connections ${n * 2}); wrk -c${wrk.connections} -d${wrk.durationSec}s alongside`);
+  console.log(`\n## idle: ${n} idle keep-alive connections on one of two portico serve (--workers 1, --max-connections ${n * 2}); wrk -c${wrk.connections} -d${wrk.durationSec}s on each in turn`);
   const perConn: number[] = [];
   const ratios: number[] = [];
-  for (let round = 1; round <= rounds; round++) {
-    // A fresh gateway each round: its RSS before the idle connections is not what earlier rounds left.
+  // Two gateways started together, the idle connections on one of them: each wrk run meets a
+  // process at the same point of its life, so what differs is the idle connections alone. (One
+  // gateway measured before and after them compared a process just warmed up with one that had
+  // just opened or closed 10,000 sockets, whose garbage the run then paid for.)
+  const startServe = async (): Promise<{ serve: Started; url: string }> => {
     const port = await freePort();
-    // The gateway holds n connections and the client n more: each needs file descriptors past the
-    // usual soft limit of 1024 (as many as the hard limit allows).
+    // The gateway holds n connections: file descriptors past the usual soft limit of 1024.
     const serve = started(
       'portico serve',
       startWithHardFdLimit(process.execPath, [
@@ -189,24 +191,30 @@ async function idleRounds(rounds: number, wrk: WrkOptions, killWrk: (k: () => vo
       ]),
     );
     await serve.waitFor(/accepting|http on|ready/i);
-    const url = `http://127.0.0.1:${port}/`;
-    await runWrk(url, { ...wrk, durationSec: 2 }, killWrk);
-    // Alternating: odd rounds measure without the idle connections first, even rounds with them.
-    const bare = round % 2 === 1 ? await runWrk(url, wrk, killWrk) : null;
+    return { serve, url: `http://127.0.0.1:${port}/` };
+  };
+  for (let round = 1; round <= rounds; round++) {
+    const bare = await startServe();
+    const loaded = await startServe();
+    for (const g of [bare, loaded]) await runWrk(g.url, { ...wrk, durationSec: 2 }, killWrk);
     await sleep(1000);
-    const before = rssKiB(serve.child.pid!);
-    const client = started('idle connections', startWithHardFdLimit(process.execPath, [IDLE, String(port), String(n)]));
+    const pid = loaded.serve.child.pid!;
+    const before = rssKiB(pid);
+    const client = started('idle connections', startWithHardFdLimit(process.execPath, [IDLE, new URL(loaded.url).port, String(n)]));
     await client.waitFor(/\{"open":\d+\}/);
     await sleep(1000);
-    const after = rssKiB(serve.child.pid!);
-    const withIdle = await runWrk(url, wrk, killWrk);
+    const after = rssKiB(pid);
+    // Alternating: odd rounds run on the gateway without the idle connections first.
+    const first = round % 2 === 1 ? bare : loaded;
+    const second = first === bare ? loaded : bare;
+    const r1 = await runWrk(first.url, wrk, killWrk);
+    const r2 = await runWrk(second.url, wrk, killWrk);
+    const [without, withIdle] = first === bare ? [r1, r2] : [r2, r1];
     client.child.kill('SIGTERM');
     const closed = await client.waitFor(/\{"closedByServer":(\d+)\}/);
     await client.stop();
-    // The gateway closes 10,000 sockets: let it finish before a run without them.
-    await sleep(2000);
-    const without = bare ?? (await runWrk(url, wrk, killWrk));
-    await serve.stop();
+    await bare.serve.stop();
+    await loaded.serve.stop();
     const kib = (after - before) / n;
     perConn.push(kib);
     const ratio = withIdle.latencyP99Ms / without.latencyP99Ms;
