@@ -112,7 +112,7 @@ describe('portico serve --gateway-processes 2', () => {
       );
       assert.equal(new Set(answers.map((a) => a.body)).size, 2, `gateway ${pid} reached both workers`);
     }
-    assert.equal(await f.proc.stop('SIGTERM'), 0);
+    assert.equal(await f.proc.stop('SIGTERM'), 0, f.proc.output());
   });
 
   test('a gateway process killed with SIGKILL is respawned; the other serves meanwhile', async () => {
@@ -133,7 +133,7 @@ describe('portico serve --gateway-processes 2', () => {
     const answer = await only(f, fresh, () => get(f.url));
     assert.equal(answer.status, 200);
     assert.ok(alive(second));
-    assert.equal(await f.proc.stop('SIGTERM'), 0);
+    assert.equal(await f.proc.stop('SIGTERM'), 0, f.proc.output());
   });
 
   test('a chain reload (SIGHUP) replaces the workers, then each gateway process, and drops no request', async () => {
@@ -151,7 +151,7 @@ describe('portico serve --gateway-processes 2', () => {
     const after = gatewayPids(f).filter(alive);
     assert.equal(after.length, 2);
     for (const pid of before) assert.ok(!after.includes(pid), `gateway ${pid} was replaced`);
-    assert.equal(await f.proc.stop('SIGTERM'), 0);
+    assert.equal(await f.proc.stop('SIGTERM'), 0, f.proc.output());
   });
 
   test('WebSockets through either gateway process: handed to a worker via the master, echoed', async () => {
@@ -173,7 +173,7 @@ describe('portico serve --gateway-processes 2', () => {
       ws.close();
       await once(ws, 'close');
     }
-    assert.equal(await f.proc.stop('SIGTERM'), 0);
+    assert.equal(await f.proc.stop('SIGTERM'), 0, f.proc.output());
   });
 
   test('--stats lists the workers and the gateway processes, --metrics sums their requests', async () => {
@@ -198,7 +198,7 @@ describe('portico serve --gateway-processes 2', () => {
     for (const pid of [a, b]) assert.match(stdout, new RegExp(`^gateway \\d: pid ${pid} serving, queue \\d+, 0 respawn\\(s\\)$`, 'm'));
     const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     assert.match(text, /^portico_gateway_requests_total\{status_class="2xx"\} 6$/m);
-    assert.equal(await f.proc.stop('SIGTERM'), 0);
+    assert.equal(await f.proc.stop('SIGTERM'), 0, f.proc.output());
   });
 
   test("--static, the queue's 503 and --max-connections hold in each gateway process", async () => {
@@ -231,7 +231,7 @@ describe('portico serve --gateway-processes 2', () => {
         assert.equal((await held).status, 200);
       });
     }
-    assert.equal(await f.proc.stop('SIGTERM'), 0);
+    assert.equal(await f.proc.stop('SIGTERM'), 0, f.proc.output());
   });
 
   test('SIGTERM: the gateway processes finish their in-flight requests, then all exit', async () => {
@@ -246,7 +246,7 @@ describe('portico serve --gateway-processes 2', () => {
       (await Promise.all(inFlight)).map((r) => r.status),
       [200, 200],
     );
-    assert.equal(await f.proc.stop('SIGTERM'), 0);
+    assert.equal(await f.proc.stop('SIGTERM'), 0, f.proc.output());
     for (const pid of gatewayPids(f)) assert.ok(!alive(pid));
   });
 
@@ -265,6 +265,6 @@ describe('portico serve --gateway-processes 2', () => {
     const answer = await get(f.url);
     assert.equal(answer.status, 200);
     assert.match(answer.body, /^v1 \d+$/);
-    assert.equal(await f.proc.stop('SIGTERM'), 0);
+    assert.equal(await f.proc.stop('SIGTERM'), 0, f.proc.output());
   });
 });
