@@ -163,20 +163,6 @@ describe('portico top: rendering', () => {
     assert.match(screen, /^gateway 2: pid 4177 starting, queue 3, 1 respawn\(s\)$/m);
     assert.doesNotMatch(renderTop(null, doc([worker({})]), 0), /gateway/);
   });
-
-  it('lists the gateway processes of serve --gateway-processes, one line each', () => {
-    const cur = {
-      ...doc([worker({})]),
-      gateways: [
-        { id: 1, pid: 4101, status: 'serving' as const, queue: 0, respawns: 0 },
-        { id: 2, pid: 4177, status: 'starting' as const, queue: 3, respawns: 1 },
-      ],
-    };
-    const screen = renderTop(null, cur, 0);
-    assert.match(screen, /^gateway 1: pid 4101 serving, queue 0, 0 respawn\(s\)$/m);
-    assert.match(screen, /^gateway 2: pid 4177 starting, queue 3, 1 respawn\(s\)$/m);
-    assert.doesNotMatch(renderTop(null, doc([worker({})]), 0), /gateway/);
-  });
 });
 
 describe('portico top: against a running master', () => {
