@@ -1,7 +1,7 @@
 import { otelSettings } from '../common/otel-config.js';
 import { PorticoError } from '../common/errors.js';
 import { loadCommandConfig } from '../config/config-resolve.js';
-import { CONFIG_FOOTER, formatHelp, workerOptions, type OptionValues } from '../config/option-schema.js';
+import { CONFIG_FOOTER, formatHelp, frontOptions, workerOptions, type OptionValues } from '../config/option-schema.js';
 import { checkAppFile, KIND_RULES, type AppKind } from '../worker/app-file.js';
 import { managedConfig } from '../worker/master-client.js';
 import type { WorkerOptions } from '../worker/worker-server.js';
@@ -10,6 +10,7 @@ import { logFilesOption } from './log-options.js';
 import { listenAddressOption } from './option-checks.js';
 
 const USAGE = `Usage: portico worker APP --socket PATH|HOST:PORT [options]
+       portico worker APP --http-socket HOST:PORT|unix:PATH [options]
 
 APP is path/to/module.{js,mjs,cjs}[:exportName].
 ${KIND_RULES}`;
@@ -26,23 +27,50 @@ export async function workerCommand(argv: string[]): Promise<number> {
   // Never in a worker the master forked (LISTEN_PID is not its pid), which so loads no more of the
   // master's modules than it needs.
   const activated = !managed && (await import('../master/shared-socket.js')).listenFds() > 0;
-  if (!app || (!values.socket && !activated)) {
-    process.stderr.write(`${USAGE}\n\nportico worker: APP and --socket are required\n`);
+  const http = values['http-socket'] as string | undefined;
+  if (!app || (!values.socket && !http && !activated)) {
+    process.stderr.write(`${USAGE}\n\nportico worker: APP and --socket (or --http-socket) are required\n`);
     return 2;
   }
+  // Checked in the master too: a worker it forks must not find a bad one.
+  frontOptionChecks(values, http);
+  const socket = http ?? values.socket;
   // A worker process (under a master or alone) holds a SIGTERM that comes while it starts; the
   // master has signal handling of its own.
   if (managed || !values.master) holdStopSignals();
   // The master checked everything before it forked this process.
-  if (managed) return (await import('./worker-run.js')).runManagedWorker(app, values.socket!, values, managed);
+  if (managed) return (await import('./worker-run.js')).runManagedWorker(app, socket!, values, managed);
   // Before anything is bound: a bad value is one line and a non-zero exit, nothing left behind.
-  if (values.socket !== undefined) listenAddressOption('socket', values.socket, { unix: true });
+  if (socket !== undefined) listenAddressOption(http ? 'http-socket' : 'socket', socket, { unix: true });
   logFilesOption(values);
   checkAppFile(app);
   // The master's modules are loaded only here: every worker process it forks runs this file too.
-  if (values.master) return (await import('./worker-master.js')).runWorkerMaster(app, values.socket, values);
+  if (values.master) return (await import('./worker-master.js')).runWorkerMaster(app, socket, values);
   // The worker's modules are loaded only in a worker process, never in the master.
-  return (await import('./worker-run.js')).runAloneWorker(app, values.socket, values, activated);
+  return (await import('./worker-run.js')).runAloneWorker(app, socket, values, activated);
+}
+
+/**
+ * --http-socket takes the place of --socket, and the HTTP front's options (--static, the limits)
+ * mean something only with it: a uwsgi socket's front is nginx.
+ */
+function frontOptionChecks(values: OptionValues, http: string | undefined): void {
+  if (http !== undefined) {
+    if (values.socket !== undefined) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', '--http-socket and --socket are two ways to serve: give one (HTTP for clients, uwsgi for nginx)');
+    for (const [name, off] of [
+      ['cheap', false],
+      ['accept-busy', '0'],
+    ] as const) {
+      if (values[name] !== undefined && values[name] !== off) throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--${name} works with --socket only, not with --http-socket`);
+    }
+    return;
+  }
+  for (const name of Object.keys(frontOptions)) {
+    const v = values[name];
+    if (v !== undefined && v !== frontOptions[name]!.default && !(Array.isArray(v) && v.length === 0)) {
+      throw new PorticoError('PORTICO_ERR_INVALID_OPTION', `--${name} is a setting of the HTTP front: give --http-socket too, or set it in nginx in front of --socket`);
+    }
+  }
 }
 
 export function workerOptionsFrom(app: string, socket: string, values: OptionValues): WorkerOptions {

@@ -1,6 +1,6 @@
 import { defaults } from '../config/defaults.js';
 import { Logger } from '../common/logger.js';
-import { toArgv, workerOptionsBase, type OptionValues } from '../config/option-schema.js';
+import { frontOptions, toArgv, workerOptionsBase, type OptionValues } from '../config/option-schema.js';
 import { formatSocketAddress, parseSocketAddress } from '../protocol/socket-address.js';
 import { CheapListener } from '../master/cheap-listener.js';
 import { Master } from '../master/master.js';
@@ -13,8 +13,9 @@ import { giveLogFiles, logFilesOption } from './log-options.js';
 import { privilegeOptions } from './option-checks.js';
 import { workerOptionsFrom } from './worker-command.js';
 
-/** `portico worker` with the master (the default): one socket, --processes workers on it. */
+/** `portico worker` with the master (the default): one socket (uwsgi, or HTTP with --http-socket), --processes workers on it. */
 export async function runWorkerMaster(app: string, socket: string | undefined, values: OptionValues): Promise<number> {
+  const http = values['http-socket'] !== undefined;
   const opts = workerOptionsFrom(app, socket ?? '', values);
   const logs = logFilesOption(values);
   const backlog = opts.listen ?? defaults.listen;
@@ -43,7 +44,7 @@ export async function runWorkerMaster(app: string, socket: string | undefined, v
   const master = new Master({
     ...guards,
     main: MAIN,
-    workerArgv: ['worker', app, '--socket', label, ...toArgv(values, workerOptionsBase)],
+    workerArgv: ['worker', app, http ? '--http-socket' : '--socket', label, ...toArgv(values, workerOptionsBase), ...(http ? toArgv(values, frontOptions) : [])],
     shared,
     runDir: null,
     log,
@@ -58,7 +59,7 @@ export async function runWorkerMaster(app: string, socket: string | undefined, v
   const warning = backlogWarning(backlog);
   if (warning) log.warn(warning);
   log.info(`portico master ${process.pid}: starting ${master.processes} worker(s) on ${label}`);
-  if (!activated && shared.address.kind === 'unix' && !othersCanConnect(opts.chmodSocket)) {
+  if (!http && !activated && shared.address.kind === 'unix' && !othersCanConnect(opts.chmodSocket)) {
     log.info(
       `note: nginx connects as its own user (www-data on Debian); if it logs "connect() to unix:${label} failed ` +
         '(13: Permission denied)", start portico with --chmod-socket 666 (or 660 and a group nginx is in)',
@@ -66,7 +67,7 @@ export async function runWorkerMaster(app: string, socket: string | undefined, v
   }
   await runMaster(master, {
     ...runtime,
-    sockets: () => [{ name: label, proto: 'uwsgi', backlog }],
+    sockets: () => [{ name: label, proto: http ? 'http' : 'uwsgi', backlog }],
     afterStop: () => shared.close(vacuum),
     readyLine: `portico master ${process.pid}: ${master.options.initialWorkers ?? master.processes} worker(s) of ${app} accepting on ${label}`,
   });

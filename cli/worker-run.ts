@@ -1,4 +1,5 @@
 import { Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { defaults } from '../config/defaults.js';
 import { Logger } from '../common/logger.js';
 import type { OptionValues } from '../config/option-schema.js';
@@ -6,6 +7,7 @@ import { formatSocketAddress, parseSocketAddress } from '../protocol/socket-addr
 import { loadNativeLink } from '../worker/uwsgi/uwsgi-connection.js';
 import { announceReady, createScoreboard, HANDOVER, reportModuleGraph, takeUpgrades, type ManagedWorkerConfig } from '../worker/master-client.js';
 import { WorkerServer } from '../worker/worker-server.js';
+import type { GatewayServer } from '../gateway/gateway-server.js';
 import { waitForStopSignals } from './cli-values.js';
 import { giveLogFiles, logFilesOption } from './log-options.js';
 import { privilegeOptions } from './option-checks.js';
@@ -21,7 +23,8 @@ export async function runAloneWorker(app: string, socket: string | undefined, va
   const { bindSharedSocket, inheritedSocket } = await import('../master/shared-socket.js');
   const logs = logFilesOption(values);
   const privileges = privilegeOptions(values);
-  const opts = workerOptionsFrom(app, socket ?? '', values);
+  const http = values['http-socket'] !== undefined;
+  const opts = { ...workerOptionsFrom(app, socket ?? '', values), inProcessFront: http };
   const inherited = activated ? inheritedSocket(socket ? parseSocketAddress(socket) : undefined) : null;
   let worker: WorkerServer;
   if (!inherited && process.getuid?.() === 0 && (privileges.user || privileges.gid !== undefined)) {
@@ -44,15 +47,45 @@ export async function runAloneWorker(app: string, socket: string | undefined, va
     dropPrivileges(privileges, [], worker.log);
   }
   await worker.start();
-  return serveUntilStopped(worker);
+  const front = http ? await startHttpFront(worker, values, worker.options.listenFd) : null;
+  return serveUntilStopped(worker, front);
 }
 
-/** SIGUSR1 reopens the log files; SIGTERM stops (see waitForStopSignals). */
-async function serveUntilStopped(worker: WorkerServer): Promise<number> {
+/**
+ * --http-socket: the gateway's HTTP front in the worker's own process, on the shared socket (or
+ * its own), with the app behind it by a call (worker/in-process/): no link, no second process.
+ * Loaded only then: a uwsgi worker never imports fastify.
+ */
+async function startHttpFront(worker: WorkerServer, values: OptionValues, listenFd: number | undefined): Promise<GatewayServer> {
+  const [{ GatewayServer }, { gatewayOptionsFrom }] = await Promise.all([import('../gateway/gateway-server.js'), import('./gateway-command.js')]);
+  const front = new GatewayServer({
+    ...gatewayOptionsFrom(values['http-socket'] as string, [], values),
+    logger: worker.log,
+    listenFd,
+    inProcess: worker.inProcessApp(),
+    // The worker logs each request its app answers; the front what it answers itself (static files, refusals).
+    accessLog: values['disable-logging'] === true ? false : 'own',
+    // The worker's spans (--otel) are the request's: the front adds none of its own.
+    otel: null,
+  });
+  await front.start();
+  return front;
+}
+
+/**
+ * SIGUSR1 reopens the log files; SIGTERM stops (see waitForStopSignals). An HTTP front stops first:
+ * it stops accepting and closes each keep-alive connection after its response (within
+ * --graceful-timeout), then the worker finishes what is left and closes the app.
+ */
+async function serveUntilStopped(worker: WorkerServer, front: GatewayServer | null = null): Promise<number> {
   process.on('SIGUSR1', () => worker.log.reopen());
+  const graceMs = (worker.options.gracefulTimeout ?? defaults.gracefulTimeout) * 1000;
   await waitForStopSignals(
     worker.log,
-    (graceful) => worker.stop(graceful),
+    async (graceful) => {
+      if (front !== null) await Promise.race([front.stop(), sleep(graceful ? graceMs : 0, undefined, { ref: false })]);
+      await worker.stop(graceful);
+    },
     () => worker.inFlight,
   );
   return 0;
@@ -61,8 +94,10 @@ async function serveUntilStopped(worker: WorkerServer): Promise<number> {
 /** A worker process the master started: the shared socket (or its own), a scoreboard, a watchdog. */
 export async function runManagedWorker(app: string, socket: string, values: OptionValues, managed: ManagedWorkerConfig): Promise<number> {
   const shared = managed.listenFd !== null;
+  const http = values['http-socket'] !== undefined;
   const worker = new WorkerServer({
     ...workerOptionsFrom(app, socket, values),
+    inProcessFront: http,
     listenFd: managed.listenFd ?? undefined,
     // The shared socket's file belongs to the master, which outlives this process.
     vacuum: shared ? false : (values.vacuum as boolean | undefined),
@@ -72,6 +107,7 @@ export async function runManagedWorker(app: string, socket: string, values: Opti
   // Under serve (a socket of its own) the gateway's HELLO is the first thing to come.
   if (!shared) await loadNativeLink();
   await worker.start();
+  const front = http ? await startHttpFront(worker, values, managed.listenFd ?? undefined) : null;
   reportRequired();
   // --cheap: connections the master accepted before (or besides) us.
   process.on('message', (m: { type?: string }, handle: unknown) => {
@@ -79,5 +115,5 @@ export async function runManagedWorker(app: string, socket: string, values: Opti
   });
   takeUpgrades(managed, worker);
   announceReady(managed, worker);
-  return serveUntilStopped(worker);
+  return serveUntilStopped(worker, front);
 }

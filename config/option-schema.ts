@@ -27,12 +27,16 @@ export interface OptionSpec {
   positional?: boolean;
   /** How PORTICO_NAME lists a repeatable option's values: ',' unless values may hold commas (a cron command). */
   envSeparator?: string;
+  /** A setting of the HTTP front: the gateway's, and each worker's under --http-socket (the master passes it on then). */
+  front?: boolean;
 }
 
 const W = ['worker'] as const;
 const WS = ['worker', 'serve'] as const;
 const SG = ['serve', 'gateway'] as const;
 const ALL = ['worker', 'serve', 'gateway'] as const;
+/** The HTTP front's settings: the gateway's (serve, gateway), and a worker's own front under --http-socket. */
+const FRONT = { commands: ALL, front: true } as const;
 
 /*
  * Every server option, defined once: the CLI parser, the ini reader, the environment reader,
@@ -56,6 +60,12 @@ export const SCHEMA = {
     aliases: ['uwsgi-socket'],
     commands: W,
     help: 'uwsgi socket to serve: a unix path (at most 107 bytes), or HOST:PORT for TCP (:PORT or a bare PORT is every interface; a path of digits is unix:1234 or ./1234)',
+  },
+  'http-socket': {
+    type: 'string',
+    arg: 'HOST:PORT|unix:PATH',
+    commands: W,
+    help: "serve HTTP on this socket instead of uwsgi: each worker parses HTTP and runs the app in its own process, with no gateway between (uWSGI's --http-socket, gunicorn's way; the HTTP front's options apply: --static, --gateway-plugin, the limits and timeouts)",
   },
   http: { type: 'string', arg: 'HOST:PORT|unix:PATH', commands: SG, help: 'where the gateway listens for HTTP (:PORT or a bare PORT is every interface; a unix path at most 107 bytes)' },
   // Worker-process settings: the master hands them to every worker it forks.
@@ -224,15 +234,15 @@ export const SCHEMA = {
     type: 'string',
     multiple: true,
     arg: 'FILE',
-    commands: SG,
+    ...FRONT,
     help: 'a module whose default export is a fastify plugin, registered in front of the forwarding route (repeatable): @fastify/compress, @fastify/cors, @fastify/rate-limit, an auth hook... then apply to forwarded requests, which all go through fastify (docs/gateway.md)',
   },
-  static: { type: 'string', multiple: true, arg: '/prefix=DIR', aliases: ['static-map'], commands: SG, help: "serve DIR's files under /prefix (repeatable; uWSGI's static-map)" },
+  static: { type: 'string', multiple: true, arg: '/prefix=DIR', aliases: ['static-map'], ...FRONT, help: "serve DIR's files under /prefix (repeatable; uWSGI's static-map)" },
   'trusted-proxies': {
     type: 'string',
     multiple: true,
     arg: 'CIDR|unix',
-    commands: SG,
+    ...FRONT,
     help: `peers whose X-Forwarded-For/-Proto are believed (repeatable; default ${defaults.trustedProxies.join(', ')})`,
   },
   'upstream-timeout': {
@@ -263,33 +273,33 @@ export const SCHEMA = {
     arg: 'BYTES',
     default: String(defaults.bodyLimit),
     aliases: ['limit-post'],
-    commands: SG,
+    ...FRONT,
     help: 'largest request body: a larger Content-Length gets 413, a chunked body past it closes the connection',
   },
-  'limit-request-line': { type: 'string', arg: 'BYTES', default: String(defaults.limitRequestLine), commands: SG, help: "longest request line (414 past it; gunicorn's name)" },
-  'limit-request-fields': { type: 'string', arg: 'N', default: String(defaults.limitRequestFields), commands: SG, help: 'most header fields in a request (431 past it)' },
-  'limit-request-field-size': { type: 'string', arg: 'BYTES', default: String(defaults.limitRequestFieldSize), commands: SG, help: 'largest header field, name: value CRLF (431 past it)' },
+  'limit-request-line': { type: 'string', arg: 'BYTES', default: String(defaults.limitRequestLine), ...FRONT, help: "longest request line (414 past it; gunicorn's name)" },
+  'limit-request-fields': { type: 'string', arg: 'N', default: String(defaults.limitRequestFields), ...FRONT, help: 'most header fields in a request (431 past it)' },
+  'limit-request-field-size': { type: 'string', arg: 'BYTES', default: String(defaults.limitRequestFieldSize), ...FRONT, help: 'largest header field, name: value CRLF (431 past it)' },
   'headers-timeout': {
     type: 'string',
     arg: 'SECONDS',
     default: String(defaults.headersTimeout),
-    commands: SG,
+    ...FRONT,
     help: 'time for a request line and headers to arrive (408 past it: slowloris; a connection that sent nothing is just closed)',
   },
-  'request-timeout': { type: 'string', arg: 'SECONDS', default: String(defaults.requestTimeout), commands: SG, help: 'time for a whole request, body included, to arrive (408 or close past it)' },
+  'request-timeout': { type: 'string', arg: 'SECONDS', default: String(defaults.requestTimeout), ...FRONT, help: 'time for a whole request, body included, to arrive (408 or close past it)' },
   'keepalive-timeout': {
     type: 'string',
     arg: 'SECONDS',
     default: String(defaults.gatewayKeepAliveTimeoutMs / 1000),
     aliases: ['keep-alive'],
-    commands: SG,
+    ...FRONT,
     help: "a keep-alive connection idle this long between requests is closed (nginx's keepalive_timeout)",
   },
   'max-connections': {
     type: 'string',
     arg: 'N',
     default: String(defaults.maxConnections),
-    commands: SG,
+    ...FRONT,
     help: 'open client connections at most; past it the one idle longest is closed to make room, or the new one when all are busy',
   },
   'gateway-processes': {
@@ -351,6 +361,8 @@ export function optionsFor(cmd: ServerCommand): Record<string, OptionSpec> {
 
 /** Options of the worker process that the master passes on to the workers it forks. */
 export const workerOptionsBase = pick((s) => s.toWorkers === true);
+/** What the master also passes to each worker under --http-socket. */
+export const frontOptions = pick((s) => s.front === true);
 export const workerOptions = optionsFor('worker');
 export const gatewayOptions = optionsFor('gateway');
 export const serveOptions = optionsFor('serve');

@@ -13,7 +13,9 @@ import { staticCacheHooks } from './static/static-install.js';
 import { installSiblingCheck } from './static/static-siblings.js';
 import type { StaticMount } from './static/static-mounts.js';
 import { TrustedProxies } from './front/trusted-proxies.js';
-import type { ForwardedRequest, ForwardedResponse } from './forwarding/forward-types.js';
+import type { ForwardedRequest, ForwardedResponse, InProcessApp } from './forwarding/forward-types.js';
+import { answeredByWorker } from './front/access-log.js';
+import { requestHasBody, varsForHttpRequest } from './forwarding/http-request-vars.js';
 import { createHttpFront, type HttpFront } from './front/http-front.js';
 import { upgradeForwarder, type UpgradeHandOff } from './forwarding/upgrade-forwarder.js';
 import { ReplyResponse } from './forwarding/reply-response.js';
@@ -59,6 +61,8 @@ export interface GatewayOptions extends HttpLimitOptions {
   otel?: OtelSettings | null;
   /** --gateway-plugin: files whose default export is a fastify plugin, registered in front of the forwarding route. */
   plugins?: string[];
+  /** `portico worker --http-socket`: the app runs in this process and takes every request (no upstreams). */
+  inProcess?: InProcessApp;
 }
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
@@ -93,7 +97,7 @@ export class GatewayServer {
     this.options = options;
     this.log = options.logger ?? new Logger({ format: options.logFormat, file: options.logto, requestFile: options.requestLogto });
     this.listenAddress = parseSocketAddress(options.http);
-    if (options.upstreams.length === 0 && !options.dynamicUpstreams) {
+    if (options.upstreams.length === 0 && !options.dynamicUpstreams && !options.inProcess) {
       throw new PorticoError('PORTICO_ERR_INVALID_OPTION', 'the gateway needs at least one --upstream');
     }
     this.limits = resolveHttpLimits(options);
@@ -119,15 +123,23 @@ export class GatewayServer {
       upstreamTimeoutMs,
       bodyLimit: this.limits.bodyLimit,
       sticky: new StickySessions(),
+      inProcess: o.inProcess ?? null,
     };
     this.ctx = ctx;
     const statics = o.statics ?? [];
     const plugins = o.plugins ?? [];
-    const forward = (req: ForwardedRequest, res: ForwardedResponse): void => {
-      this.requestMetrics?.track(res);
-      if (tracing !== null) tracing.receive(req, res);
-      if (!forwardNow(req, res, ctx)) forwardRequest(req, res, ctx).catch((err: unknown) => forwardFailed(res, ctx, req, err));
-    };
+    const local = o.inProcess;
+    const forward = local
+      ? (req: ForwardedRequest, res: ForwardedResponse): void => {
+          // The app's own request line is the log's, as a worker's behind a link.
+          if (this.access !== null) answeredByWorker(res);
+          local.serve(req, res, varsForHttpRequest(req, ctx, undefined), requestHasBody(req));
+        }
+      : (req: ForwardedRequest, res: ForwardedResponse): void => {
+          this.requestMetrics?.track(res);
+          if (tracing !== null) tracing.receive(req, res);
+          if (!forwardNow(req, res, ctx)) forwardRequest(req, res, ctx).catch((err: unknown) => forwardFailed(res, ctx, req, err));
+        };
     const handOff = o.upgradeHandOff ?? null;
     const { limits, log, access } = this;
     const app = Fastify({
@@ -223,7 +235,8 @@ export class GatewayServer {
       throw listenError(err as NodeJS.ErrnoException, addr);
     }
     const upstreams = ctx.pool.upstreams.map(upstreamSpec);
-    this.log.info(`portico gateway ${process.pid}: http on ${this.url} -> ${upstreams.length > 0 ? upstreams.join(', ') : "the master's workers, as they start"}`);
+    const behind = o.inProcess ? 'the app in this process' : upstreams.length > 0 ? upstreams.join(', ') : "the master's workers, as they start";
+    this.log.info(`portico ${o.inProcess ? 'worker' : 'gateway'} ${process.pid}: http on ${this.url} -> ${behind}`);
   }
 
   /** Starts sending requests to a new upstream (a worker the master started). */

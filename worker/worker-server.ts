@@ -5,6 +5,8 @@ import { Logger, type LogFormat } from '../common/logger.js';
 import { formatSocketAddress, parseSocketAddress, type SocketAddress } from '../protocol/socket-address.js';
 import { loadApp, type AppKind, type LoadedApp } from './app-loader.js';
 import { serveConnection, type HandedUpgrade } from './uwsgi/uwsgi-connection.js';
+import { serveInProcess, type ClientRequest, type ClientResponse } from './in-process/in-process-link.js';
+import type { UwsgiVars } from '../protocol/uwsgi/uwsgi-vars.js';
 import { listenSocket, othersCanConnect, peerFilter, vacuumSocket } from './socket-listener.js';
 import type { Scoreboard } from './watchdog/scoreboard.js';
 import type { WorkerContext } from './worker-context.js';
@@ -40,6 +42,12 @@ export interface WorkerOptions {
    */
   acceptBusy?: number;
   scoreboard?: Scoreboard;
+  /**
+   * --http-socket: an HTTP front in this process (cli/worker-run.ts) accepts the connections and
+   * hands each request over by a call (worker/in-process/); the worker listens on no socket of
+   * its own, and `socket` names the front's, for the log.
+   */
+  inProcessFront?: boolean;
 }
 
 interface ListenHandle {
@@ -57,7 +65,7 @@ function pausableListener(server: Server): boolean {
 export class WorkerServer {
   readonly address: SocketAddress;
   readonly log: Logger;
-  private readonly options: WorkerOptions;
+  readonly options: WorkerOptions;
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
   private ctx: WorkerContext | null = null;
@@ -138,10 +146,14 @@ export class WorkerServer {
         serveConnection(socket, ctx);
       },
     };
+    const where = formatSocketAddress(this.address);
+    if (o.inProcessFront) {
+      this.log.info(`portico worker ${process.pid}: ${this.app.kind} app ${this.app.file}:${this.app.exportName} on http ${where}`, { kind: this.app.kind, socket: where });
+      return;
+    }
     this.adopted = peerFilter(peers);
     this.server = await listenSocket({ ...peers, backlog: o.listen ?? defaults.listen, chmod: o.chmodSocket, fd: o.listenFd });
     if (o.acceptBusy && o.listenFd !== undefined) this.acceptBusy = pausableListener(this.server) ? o.acceptBusy : 0;
-    const where = formatSocketAddress(this.address);
     this.log.info(`portico worker ${process.pid}: ${this.app.kind} app ${this.app.file}:${this.app.exportName} on ${where}`, {
       kind: this.app.kind,
       socket: where,
@@ -207,6 +219,19 @@ export class WorkerServer {
     serveConnection(socket, ctx, handed);
   }
 
+  /** What the HTTP front in this process calls (--http-socket): gateway/forwarding/forward-types.ts InProcessApp. */
+  inProcessApp(): {
+    serve(req: ClientRequest, res: ClientResponse, vars: UwsgiVars, hasBody: boolean): void;
+    upgrade(socket: Socket, packet: Buffer, rest: Buffer): void;
+  } {
+    const ctx = this.ctx;
+    if (ctx === null) throw new Error('inProcessApp() before start()');
+    return {
+      serve: (req, res, vars, hasBody) => serveInProcess(ctx, req, res, vars, hasBody),
+      upgrade: (socket, packet, rest) => this.adoptUpgrade(socket, { packet, rest }, noop),
+    };
+  }
+
   /**
    * Stops accepting, lets in-flight requests finish (at most --graceful-timeout seconds), then
    * closes what is left and removes the socket file.
@@ -268,3 +293,5 @@ export class WorkerServer {
     this.log.flush();
   }
 }
+
+function noop(): void {}

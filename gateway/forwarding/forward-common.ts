@@ -6,7 +6,7 @@ import { answeredByWorker } from '../front/access-log.js';
 import type { NativeLinkPool } from '../link/link-pool.js';
 import type { TrustedProxies } from '../front/trusted-proxies.js';
 import type { Upstream, UpstreamPool } from './upstream-pool.js';
-import type { ForwardedRequest, ForwardedResponse } from './forward-types.js';
+import type { ForwardedRequest, ForwardedResponse, InProcessApp } from './forward-types.js';
 import type { StickySessions } from './sticky-sessions.js';
 import type { GatewayTracing } from '../gateway-tracing.js';
 
@@ -25,6 +25,8 @@ export interface ForwardContext {
   onNoUpstream?: () => void;
   /** socket.io sessions pinned to their worker (gateway/forwarding/sticky-sessions.ts). */
   sticky?: StickySessions;
+  /** `portico worker --http-socket`: the app in this process, which takes every request and upgrade. */
+  inProcess?: InProcessApp | null;
 }
 
 /** Answers the client with a coded error, or aborts its connection once a head was sent. */

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
+import type { UwsgiVars } from '../../protocol/uwsgi/uwsgi-vars.js';
 
 /**
  * What the forwarders read of a client's request. node:http's IncomingMessage is one; the lean
@@ -46,4 +47,17 @@ export interface ForwardedResponse {
   on(event: 'close' | 'drain' | 'finish', listener: () => void): this;
   once(event: 'close' | 'drain' | 'finish', listener: () => void): this;
   off(event: 'close' | 'drain' | 'finish', listener: () => void): this;
+}
+
+/**
+ * The app in the gateway's own process (`portico worker --http-socket`: every worker is its own
+ * front, as under uWSGI's --http-socket or gunicorn): a request reaches it by a call, not over a
+ * link, and it answers on `res` itself. No upstream, no queue: the kernel spreads the connections
+ * over the workers that accept on the shared socket.
+ */
+export interface InProcessApp {
+  /** One request: its vars as a link would carry them; `hasBody`: a body follows on `req`. */
+  serve(req: ForwardedRequest, res: ForwardedResponse, vars: UwsgiVars, hasBody: boolean): void;
+  /** An upgrade's connection, its request as a uwsgi packet and the client's bytes read past its head. */
+  upgrade(socket: Socket, packet: Buffer, rest: Buffer): void;
 }

@@ -11,6 +11,7 @@ import { REASON, clientHeaders, errorDetail, type ForwardContext } from './forwa
 import { checkHead, clientErrorAnswer, toOriginForm, type HttpLimits } from '../front/http-limits.js';
 import { varsForHttpRequest } from './http-request-vars.js';
 import type { NativeLink, NativeLinkPool } from '../link/link-pool.js';
+import type { InProcessApp } from './forward-types.js';
 import { connectUpstream, upstreamSpec, type Upstream } from './upstream-pool.js';
 import { StreamFlow } from './stream-flow.js';
 
@@ -66,6 +67,7 @@ interface UpgradeContext extends ForwardContext {
 async function forwardUpgrade(req: IncomingMessage, socket: Socket, head: Buffer, ctx: UpgradeContext, limits: HttpLimits): Promise<void> {
   const refusal = checkHead(req, limits) ?? toOriginForm(req);
   if (refusal) return refuse(socket, ctx, req, refusal[0], refusal[1]);
+  if (ctx.inProcess) return upgradeInProcess(req, socket, head, ctx, ctx.inProcess);
   const gone = new AbortController();
   socket.once('close', () => gone.abort());
   // A socket.io session's upgrade goes to the worker that holds it (gateway/forwarding/sticky-sessions.ts).
@@ -111,6 +113,19 @@ function handOver(req: IncomingMessage, socket: Socket, head: Buffer, ctx: Upgra
     // The descriptor is the worker's; this object has none left: let the gateway forget it.
     socket.destroy();
   });
+}
+
+/**
+ * The app is in this process (`portico worker --http-socket`): it takes the connection as a worker
+ * takes one `portico serve` hands over, with the same packet, and answers on it itself.
+ */
+function upgradeInProcess(req: IncomingMessage, socket: Socket, head: Buffer, ctx: UpgradeContext, app: InProcessApp): void {
+  if (socket.destroyed) return;
+  socket.pause();
+  const rest = [head];
+  for (let chunk: Buffer | null; (chunk = socket.read() as Buffer | null) !== null; ) rest.push(chunk);
+  socket.off('error', noop);
+  app.upgrade(socket, encodePacketHead({ vars: varsForHttpRequest(req, ctx, 0) }), rest.length === 1 ? head : Buffer.concat(rest));
 }
 
 /**

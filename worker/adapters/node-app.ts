@@ -108,8 +108,9 @@ export function nodeHandler(target: NodeListener | Server): RequestHandler {
   const dispatch: NodeListener = target instanceof Server ? (req, res) => target.emit('request', req, res) : target;
   const handler: RequestHandler = (ex: Exchange) => {
     // ServerResponse serializes HTTP onto its socket; on a native link those bytes would break
-    // the framing, so there it writes to a stand-in that turns them back into head and body.
-    const capture = ex.sink.link === 'native' ? new ResponseCapture(ex) : null;
+    // the framing (and in-process there is no socket of its own), so there it writes to a
+    // stand-in that turns them back into head and body.
+    const capture = ex.sink.link !== 'uwsgi' ? new ResponseCapture(ex) : null;
     const socket = capture === null ? ex.conn : (capture as unknown as Socket);
     const req = buildRequest(ex, capture === null ? undefined : socket);
     const res = appResponse(req);
@@ -185,7 +186,7 @@ function serveUpgrade(ex: Exchange, server: Server): Promise<void> {
  * going-away (nothing else is looked at; a tunnel parses its head anyway and says the same).
  */
 export function takeUpgrade(ex: Exchange): { req: IncomingMessage; socket: Duplex } {
-  const onUwsgi = ex.canTakeOver && ex.sink.link !== 'native';
+  const onUwsgi = ex.canTakeOver && ex.sink.link === 'uwsgi';
   const socket = ex.takeOver();
   // What follows the head is the new protocol's, the socket's to read: the request has no body.
   const req = buildRequest(ex, onUwsgi ? undefined : (socket as Socket), false);

@@ -299,7 +299,7 @@ export class Exchange {
       this.end();
       return;
     }
-    const what = this.sink.link === 'native' ? 'response aborted' : 'connection cut';
+    const what = this.sink.link === 'uwsgi' ? 'connection cut' : 'response aborted';
     this.ctx.log.error(perr.code, `${where}: failed after the head was sent, ${what}: ${perr.code === 'PORTICO_ERR_APP_EXCEPTION' ? stack : perr.message}`);
     this.finished = true;
     this.sink.cut(this, perr.code);
