@@ -122,24 +122,31 @@ export class LeanResponse extends EventEmitter implements ForwardedResponse {
   }
 
   write(chunk: Buffer): boolean {
+    return this.writeBody(chunk, chunk.length);
+  }
+
+  /** A chunk of the body: bytes, or a string (UTF-8) of `size` bytes. */
+  private writeBody(chunk: Buffer | string, size: number): boolean {
     if (this.writableFinished || this.destroyed) return false;
     if (!this.headersSent) this.writeHead(this.statusCode);
     // HEAD, 204, 304: node:http ignores the body too.
-    if (!this.hasBody || chunk.length === 0) return true;
+    if (!this.hasBody || size === 0) return true;
     const socket = this.cork();
     const head = this.pendingHead;
     if (head !== '') {
       this.pendingHead = '';
       // A small body goes out in one buffer with its head: the uncork then makes one write,
       // where a string and a buffer take a writev (an array of chunks, the string copied in C++).
-      if (!this.chunked && chunk.length <= COMBINE_LIMIT) {
-        const both = Buffer.allocUnsafe(head.length + chunk.length);
+      if (!this.chunked && size <= COMBINE_LIMIT) {
+        const both = Buffer.allocUnsafe(head.length + size);
         both.write(head, 0, 'latin1');
-        both.set(chunk, head.length);
+        if (typeof chunk === 'string') both.write(chunk, head.length, 'utf8');
+        else both.set(chunk, head.length);
         return socket.write(both);
       }
       socket.write(head, 'latin1');
     }
+    if (typeof chunk === 'string') chunk = Buffer.from(chunk, 'utf8');
     if (!this.chunked) return socket.write(chunk);
     socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
     socket.write(chunk);
@@ -148,7 +155,7 @@ export class LeanResponse extends EventEmitter implements ForwardedResponse {
 
   end(chunk?: string | Buffer): this {
     if (this.writableFinished || this.destroyed) return this;
-    if (chunk !== undefined) this.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    if (chunk !== undefined) this.writeBody(chunk, typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length);
     if (!this.headersSent) this.writeHead(this.statusCode);
     const tail = this.chunked && this.hasBody ? `${this.pendingHead}0\r\n\r\n` : this.pendingHead;
     this.pendingHead = '';

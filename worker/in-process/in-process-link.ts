@@ -56,7 +56,8 @@ export function serveInProcess(ctx: WorkerContext, req: ClientRequest, res: Clie
 }
 
 function finish(ctx: WorkerContext, ex: Exchange, client: ClientConnection): void {
-  client.res.off('close', client.onClose);
+  // onClose stays: the response's 'close' after its end finds the exchange finished. Taking the
+  // listener off costs the response object a change of shape, per request.
   ctx.inFlight--;
   logRequest(ctx, ex);
   // A body the app never read is read and dropped, so the front sees its end and keeps the connection.
