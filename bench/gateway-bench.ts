@@ -3,6 +3,8 @@
  * and against nginx, on one machine, under one load tool (wrk straight at each front), in
  * alternating rounds of one run:
  *   portico-1w / portico-2w  `portico serve examples/hello.mjs --http ... --workers 1|2 --disable-logging`
+ *   portico-direct           `portico worker examples/hello.mjs --http-socket ... --processes 1 --disable-logging`:
+ *                            the worker parses HTTP itself (no gateway hop); its master's CPU counts too
  *   portico-otel             portico-1w with --otel: every request's spans (gateway receive, link, app)
  *                            exported as OTLP/HTTP protobuf to a collector stand-in in this process
  *                            (support/otlp-collector.ts, discarding; its CPU is not counted)
@@ -36,7 +38,7 @@ import { envInt } from './env-int.js';
 
 const ENV_KEYS = ['BENCH_SUITE', 'BENCH_DURATION', 'BENCH_ROUNDS', 'BENCH_CONNECTIONS', 'BENCH_THREADS', 'BENCH_WARMUP', 'BENCH_TARGETS', 'BENCH_NODE_FLAGS'] as const;
 
-type ServerId = 'portico-1w' | 'portico-2w' | 'portico-otel' | 'portico-static' | 'fastify' | 'reply-from' | 'uwsgi' | 'nginx-static';
+type ServerId = 'portico-1w' | 'portico-2w' | 'portico-direct' | 'portico-otel' | 'portico-static' | 'fastify' | 'reply-from' | 'uwsgi' | 'nginx-static';
 
 /** One running stack: the processes whose CPU it spends and the one that takes wrk's connections. */
 interface Server {
@@ -110,7 +112,7 @@ async function main(): Promise<number> {
 
   const hello = join(repoRoot, 'examples', 'hello.mjs');
   const benchFile = (f: string): string => join(import.meta.dirname, f);
-  const ports = { p1: await freePort(), p2: await freePort(), otel: await freePort(), ps: await freePort(), fastify: await freePort(), proxy: await freePort() };
+  const ports = { p1: await freePort(), p2: await freePort(), direct: await freePort(), otel: await freePort(), ps: await freePort(), fastify: await freePort(), proxy: await freePort() };
   const appSock = join(tmp.path, 'node-http.sock');
   const serveArgs = (port: number, workers: number, extra: string[] = []): string[] => [
     ...nodeFlags,
@@ -124,11 +126,13 @@ async function main(): Promise<number> {
     '--disable-logging',
     ...extra,
   ];
+  const directArgs = [...nodeFlags, porticoBin, 'worker', hello, '--http-socket', `127.0.0.1:${ports.direct}`, '--processes', '1', '--disable-logging'];
   const uwsgiSpec = backendSpecs(tmp.path).find((s) => s.id === 'uwsgi')!;
 
   const all: Target[] = [
     { id: 'portico-1w', label: 'portico serve, 1 worker', server: 'portico-1w', path: '/', body: HELLO },
     { id: 'portico-2w', label: 'portico serve, 2 workers', server: 'portico-2w', path: '/', body: HELLO },
+    { id: 'portico-direct', label: 'portico worker --http-socket, 1 process', server: 'portico-direct', path: '/', body: HELLO },
     { id: 'portico-otel', label: 'portico serve --otel, 1 worker', server: 'portico-otel', path: '/', body: HELLO },
     { id: 'fastify', label: 'fastify in-process', server: 'fastify', path: '/', body: HELLO },
     { id: 'reply-from', label: 'fastify + reply-from -> node:http on unix', server: 'reply-from', path: '/', body: HELLO },
@@ -148,6 +152,7 @@ async function main(): Promise<number> {
   const commands: Record<ServerId, string> = {
     'portico-1w': commandLine(process.execPath, serveArgs(ports.p1, 1)),
     'portico-2w': commandLine(process.execPath, serveArgs(ports.p2, 2)),
+    'portico-direct': commandLine(process.execPath, directArgs),
     'portico-otel': `OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:PORT ${commandLine(process.execPath, serveArgs(ports.otel, 1, ['--otel']))}`,
     'portico-static': commandLine(process.execPath, serveArgs(ports.ps, 1, ['--static', `/static=${staticDir}`])),
     fastify: commandLine(process.execPath, [...nodeFlags, benchFile('fastify-hello.js'), String(ports.fastify)]),
@@ -185,6 +190,11 @@ async function main(): Promise<number> {
       const port = id === 'portico-1w' ? ports.p1 : id === 'portico-2w' ? ports.p2 : ports.ps;
       const proc = startNode(id, serveArgs(port, id === 'portico-2w' ? 2 : 1, id === 'portico-static' ? ['--static', `/static=${staticDir}`] : []));
       s = { id, url: `http://127.0.0.1:${port}`, pids: [proc.child.pid!], frontPid: proc.child.pid!, frontTree: false };
+      await checkUrl(id, `${s.url}/`, HELLO, proc);
+    } else if (id === 'portico-direct') {
+      const proc = startNode(id, directArgs);
+      // The front is the worker (a child of the master); its master is part of the stack.
+      s = { id, url: `http://127.0.0.1:${ports.direct}`, pids: [proc.child.pid!], frontPid: proc.child.pid!, frontTree: true };
       await checkUrl(id, `${s.url}/`, HELLO, proc);
     } else if (id === 'fastify') {
       const proc = startNode(id, [...nodeFlags, benchFile('fastify-hello.js'), String(ports.fastify)]);
@@ -247,6 +257,7 @@ async function main(): Promise<number> {
   const pairs: Array<[string, string]> = [
     ['portico-otel', 'portico-1w'],
     ['portico-1w', 'fastify'],
+    ['portico-direct', 'fastify'],
     ['portico-1w', 'reply-from'],
     ['portico-2w', 'fastify'],
     ['portico-2w', 'reply-from'],
@@ -256,7 +267,9 @@ async function main(): Promise<number> {
     ['portico-1m', 'nginx-1m'],
   ];
   console.log(`\n${summaryTable(sums, ['cpu/req (all)', 'cpu/req (front)'])}\n`);
-  console.log('cpu/req: CPU of every process of the stack per request; front: the HTTP front alone (portico: the gateway without its workers; reply-from: the proxy; uwsgi and static: nginx)\n');
+  console.log(
+    'cpu/req: CPU of every process of the stack per request; front: the HTTP front alone (portico serve: the gateway without its workers; portico-direct: its master and worker; reply-from: the proxy; uwsgi and static: nginx)\n',
+  );
   console.log(`${ratioTable(sums, pairs, 'cpu/req (all)')}\n`);
 
   const bad = results.filter((r) => r.wrk.non2xx > 0 || r.wrk.socketErrors > 0);
@@ -277,6 +290,14 @@ async function main(): Promise<number> {
   };
   goal('portico-1w', 'fastify', 0.75);
   goal('portico-1w', 'reply-from', 2);
+  // Issue 19 item 5: a request through portico costs no more CPU than fastify answering it in-process.
+  for (const a of ['portico-1w', 'portico-direct']) {
+    const x = by.get(a);
+    const y = by.get('fastify');
+    if (!x || !y || failed(x) || failed(y)) continue;
+    const r = x.medianBackendCpuUs / y.medianBackendCpuUs;
+    console.log(`goal ${a} cpu/req <= 1.0x fastify's: ${fmtRatio(r)} ${r <= 1 ? 'met' : 'NOT met'}`);
+  }
   return bad.length > 0 ? 1 : 0;
 }
 

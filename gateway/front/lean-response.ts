@@ -122,28 +122,30 @@ export class LeanResponse extends EventEmitter implements ForwardedResponse {
   }
 
   write(chunk: Buffer): boolean {
-    return this.writeBody(chunk, chunk.length);
+    return this.writeBody(chunk, chunk.length, false);
   }
 
-  /** A chunk of the body: bytes, or a string (UTF-8) of `size` bytes. */
-  private writeBody(chunk: Buffer | string, size: number): boolean {
+  /** A chunk of the body: bytes, or a string (UTF-8) of `size` bytes; `last`: end() follows at once. */
+  private writeBody(chunk: Buffer | string, size: number, last: boolean): boolean {
     if (this.writableFinished || this.destroyed) return false;
     if (!this.headersSent) this.writeHead(this.statusCode);
     // HEAD, 204, 304: node:http ignores the body too.
     if (!this.hasBody || size === 0) return true;
-    const socket = this.cork();
     const head = this.pendingHead;
+    if (head !== '' && !this.chunked && size <= COMBINE_LIMIT) {
+      this.pendingHead = '';
+      // A small body goes out in one buffer with its head: one write, where a string and a
+      // buffer take a writev (an array of chunks, the string copied in C++).
+      const both = Buffer.allocUnsafe(head.length + size);
+      both.write(head, 0, 'latin1');
+      if (typeof chunk === 'string') both.write(chunk, head.length, 'utf8');
+      else both.set(chunk, head.length);
+      // The whole response: written now, with no cork to wait a tick for (behind what a cork holds, if any).
+      return (last ? this.owner.socket : this.cork()).write(both);
+    }
+    const socket = this.cork();
     if (head !== '') {
       this.pendingHead = '';
-      // A small body goes out in one buffer with its head: the uncork then makes one write,
-      // where a string and a buffer take a writev (an array of chunks, the string copied in C++).
-      if (!this.chunked && size <= COMBINE_LIMIT) {
-        const both = Buffer.allocUnsafe(head.length + size);
-        both.write(head, 0, 'latin1');
-        if (typeof chunk === 'string') both.write(chunk, head.length, 'utf8');
-        else both.set(chunk, head.length);
-        return socket.write(both);
-      }
       socket.write(head, 'latin1');
     }
     if (typeof chunk === 'string') chunk = Buffer.from(chunk, 'utf8');
@@ -155,11 +157,12 @@ export class LeanResponse extends EventEmitter implements ForwardedResponse {
 
   end(chunk?: string | Buffer): this {
     if (this.writableFinished || this.destroyed) return this;
-    if (chunk !== undefined) this.writeBody(chunk, typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length);
+    if (chunk !== undefined) this.writeBody(chunk, typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length, true);
     if (!this.headersSent) this.writeHead(this.statusCode);
     const tail = this.chunked && this.hasBody ? `${this.pendingHead}0\r\n\r\n` : this.pendingHead;
     this.pendingHead = '';
-    if (tail !== '') this.cork().write(tail, 'latin1');
+    // The last bytes: a cork, if the body set one, holds them in order; else they go at once.
+    if (tail !== '') this.owner.socket.write(tail, 'latin1');
     this.writableFinished = true;
     this.owner.responseDone(this, this.keepAlive);
     return this;
