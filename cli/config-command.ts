@@ -48,7 +48,8 @@ export async function configCommand(argv: string[]): Promise<number> {
   const width = Math.max(...names.map((n) => n.length));
   const rows = names.map((n) => [n.padEnd(width), valueText(values[n])] as const);
   const valueWidth = Math.min(48, Math.max(...rows.map(([, v]) => v.length)));
-  let out = `# portico ${command}${values.http !== undefined ? ' (http is set)' : ' (socket is set, http is not)'}\n`;
+  const why = values.http !== undefined ? 'http is set' : values['http-socket'] !== undefined ? 'http-socket is set, http is not' : 'socket is set, http is not';
+  let out = `# portico ${command} (${why})\n`;
   rows.forEach(([n, v], i) => {
     out += `${n}  ${v.padEnd(valueWidth)}  # ${sourceText(sources[names[i]!])}\n`;
   });

@@ -15,13 +15,14 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 };
 
 const USAGE = `Usage: portico COMMAND [options]
-       portico --ini FILE [options]     run what FILE describes, like uwsgi --ini: http -> serve, socket -> worker
+       portico --ini FILE [options]     run what FILE describes, like uwsgi --ini: http -> serve, socket or http-socket -> worker
 
 Commands:
   serve APP --http HOST:PORT           the whole stack: N workers and the HTTP gateway in front
   gateway --http HOST:PORT --upstream uwsgi://unix:PATH
                                        the HTTP front alone: static files, forwarding to workers
   worker APP --socket PATH|HOST:PORT   serve APP over the uwsgi protocol (for nginx uwsgi_pass)
+  worker APP --http-socket HOST:PORT  serve APP over HTTP from each worker, no gateway hop (uWSGI's --http-socket)
   request --socket PATH /path          send one uwsgi request and print the response (like uwsgi_curl)
   top --stats PATH|HOST:PORT           live view of a master's workers from its --stats server (like uwsgitop)
   config --ini FILE [options]          print the effective configuration and where each value came from

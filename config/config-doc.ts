@@ -61,7 +61,8 @@ A repeatable option given in a later place replaces the earlier list rather than
 
 Like \`uwsgi --ini FILE\`: with no command, the configuration says what runs. \`http\` set: \`portico serve\`
 (the gateway on \`http\`, workers behind it); only \`socket\` set: \`portico worker\` (a master and its
-workers on the socket, for nginx's \`uwsgi_pass\`). \`module\` is the app (\`module = app.mjs:handler\`),
+workers on the socket, for nginx's \`uwsgi_pass\`); only \`http-socket\` set: \`portico worker\`, its workers
+speaking HTTP on that socket themselves. \`module\` is the app (\`module = app.mjs:handler\`),
 \`chdir\` is applied before the app loads and sockets bind.
 
 ## Ini files
@@ -76,7 +77,7 @@ and \`@(exec://CMD)\` (its output). An unknown key is an error naming the neares
 
 ## Addresses
 
-\`--socket\`, \`--http\`, \`--stats\` and \`--metrics\` take the same forms, checked at start (anything
+\`--socket\`, \`--http-socket\`, \`--http\`, \`--stats\` and \`--metrics\` take the same forms, checked at start (anything
 else is one \`PORTICO_ERR_INVALID_OPTION\` line):
 
 | form | binds |

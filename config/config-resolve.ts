@@ -206,8 +206,8 @@ function levenshtein(a: string, b: string): number {
 }
 
 /**
- * What `portico --ini FILE` runs: http → serve (the gateway and its workers), socket alone →
- * worker (a master and workers for nginx's uwsgi_pass).
+ * What `portico --ini FILE` runs: http → serve (the gateway and its workers), socket or
+ * http-socket alone → worker (a master and workers for nginx's uwsgi_pass, or speaking HTTP).
  */
 export function commandFor(argv: string[], env: NodeJS.ProcessEnv = process.env): { command: ServerCommand; note?: string } {
   const { values } = resolveConfig('any', argv, env);
@@ -219,8 +219,8 @@ export function commandFor(argv: string[], env: NodeJS.ProcessEnv = process.env)
           note: "http and socket both set: running portico serve, whose workers listen on private sockets; socket is not used (portico worker serves a socket for nginx's uwsgi_pass)",
         };
   }
-  if (values.socket !== undefined) return { command: 'worker' };
-  throw invalid('nothing to run: set http (gateway and workers) or socket (workers for nginx uwsgi_pass) in the ini file, the environment or on the command line');
+  if (values.socket !== undefined || values['http-socket'] !== undefined) return { command: 'worker' };
+  throw invalid('nothing to run: set http (gateway and workers), socket (workers for nginx uwsgi_pass) or http-socket (workers speaking HTTP) in the ini file, the environment or on the command line');
 }
 
 /**

@@ -74,6 +74,8 @@ const encoder = new TextEncoder();
 export class Scoreboard {
   readonly sab = new SharedArrayBuffer(SAB_BYTES);
   private readonly v = views(this.sab);
+  /** Each slot's text as a view of its own, made once: a request's begin() allocates none. */
+  private readonly slotText = Array.from({ length: SLOTS }, (_, slot) => this.v.text.subarray(slot * TEXT_BYTES, (slot + 1) * TEXT_BYTES));
   private readonly free: number[] = Array.from({ length: SLOTS }, (_, i) => SLOTS - 1 - i);
   /** Called once, when the request count reaches `limit` (--max-requests). */
   private readonly limit: number;
@@ -105,12 +107,8 @@ export class Scoreboard {
     c[Counter.InFlight]!++;
     const slot = this.free.pop();
     if (slot === undefined) return -1;
-    const at = slot * TEXT_BYTES;
-    const dest = this.v.text.subarray(at, at + TEXT_BYTES);
-    let n = encoder.encodeInto(method, dest).written;
-    if (n < TEXT_BYTES) dest[n++] = 0x20;
-    n += encoder.encodeInto(uri, dest.subarray(n)).written;
-    this.v.lengths[slot] = n;
+    // One string, one encode, cut at TEXT_BYTES (never inside a character).
+    this.v.lengths[slot] = encoder.encodeInto(`${method} ${uri}`, this.slotText[slot]!).written;
     this.v.starts[slot] = Date.now();
     return slot;
   }
