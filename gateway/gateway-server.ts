@@ -133,7 +133,8 @@ export class GatewayServer {
       ? (req: ForwardedRequest, res: ForwardedResponse): void => {
           // The app's own request line is the log's, as a worker's behind a link.
           if (this.access !== null) answeredByWorker(res);
-          local.serve(req, res, varsForHttpRequest(req, ctx, undefined), requestHasBody(req));
+          // A lean request without a body says so (readableEnded): no scan of its headers.
+          local.serve(req, res, varsForHttpRequest(req, ctx, undefined), !req.readableEnded && requestHasBody(req));
         }
       : (req: ForwardedRequest, res: ForwardedResponse): void => {
           this.requestMetrics?.track(res);

@@ -137,7 +137,8 @@ export class LeanConnection implements ResponseOwner, GuardedConnection {
     if (this.currentReq !== null) this.host.noteAccess(this.currentReq, res);
     this.current = null;
     this.currentReq = null;
-    process.nextTick(finishResponse, res);
+    // 'finish' and 'close' come on the next tick, as node:http's; nobody listening, no tick.
+    if (res.listenerCount('finish') > 0 || res.listenerCount('close') > 0) process.nextTick(finishResponse, res);
     // Answered before the whole body came (as node:http does): the rest is read and dropped.
     if (this.body !== null) dump(this.body);
     if (!keep || this.ending) {

@@ -47,17 +47,18 @@ export function serveInProcess(ctx: WorkerContext, req: ClientRequest, res: Clie
   ctx.requests++;
   const ex = new Exchange(head, client, ctx, () => finish(ctx, ex, client), inProcessSink);
   client.exchange = ex;
-  res.on('close', client.onClose);
   if (hasBody) {
     req.on('data', (chunk) => ex.pushBody(chunk));
     req.on('end', () => ex.endBody());
   }
   runExchange(ex, ctx);
+  // Only an exchange still running can lose its client: one answered at once (most) leaves the
+  // response without a listener, and its end schedules nothing more.
+  if (!ex.finished) res.on('close', client.onClose);
 }
 
 function finish(ctx: WorkerContext, ex: Exchange, client: ClientConnection): void {
-  // onClose stays: the response's 'close' after its end finds the exchange finished. Taking the
-  // listener off costs the response object a change of shape, per request.
+  // onClose, if on, stays: the response's 'close' after its end finds the exchange finished.
   ctx.inFlight--;
   logRequest(ctx, ex);
   // A body the app never read is read and dropped, so the front sees its end and keeps the connection.
@@ -106,17 +107,17 @@ class ClientConnection implements ExchangeSocket {
     this.req.resume();
   }
 
-  /** The response's write said wait: 'drain' comes from it once the client took the bytes. */
+  /**
+   * The response's write said wait: 'drain' comes from it once the client took the bytes. The
+   * listener goes on before any of the Exchange's, so the flag is down when those run.
+   */
   waitForDrain(): void {
     if (this.writableNeedDrain) return;
     this.writableNeedDrain = true;
-    this.res.once('drain', this.onDrain);
+    this.res.once('drain', () => {
+      this.writableNeedDrain = false;
+    });
   }
-
-  /** Registered before any 'drain' listener of the Exchange's, so the flag is down when that runs. */
-  private readonly onDrain = (): void => {
-    this.writableNeedDrain = false;
-  };
 
   on(event: 'drain' | 'close', listener: () => void): void {
     this.res.on(event, listener);
