@@ -60,7 +60,7 @@ describe('portico worker --http-socket --processes 2, a fetch app', { timeout: 1
   before(async () => {
     mkdirSync(files);
     writeFileSync(join(files, 'hello.txt'), 'a static file\n');
-    w = await startHttpWorker('http-socket-app.mjs', ['--processes', '2', '--static', `/s=${files}`, '--limit-request-line', '100']);
+    w = await startHttpWorker('http-socket-app.mjs', ['--processes', '2', '--static', `/s=${files}`, '--limit-request-line', '100', '--graceful-timeout', '2']);
   });
   after(async () => {
     await w.proc.stop();
@@ -144,14 +144,22 @@ describe('portico worker --http-socket --processes 2, a fetch app', { timeout: 1
   });
 
   // Last: it stops the suite's server.
-  it('SIGTERM to the master lets a request in flight finish with 200, and the master exits 0', async () => {
+  it('SIGTERM to the master: a request in flight ends 200, an open WebSocket gets 1001 after --graceful-timeout, the master exits 0', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${w.port}/ws`);
+    await once(ws, 'open');
+    const echoed = once(ws, 'message');
+    ws.send('still here');
+    assert.equal(String((await echoed)[0]), 'still here');
+    const closed = once(ws, 'close');
     const pending = fetch(`${w.base}/hold`);
     await outputLine(w.proc, /app is holding a request in \d+/);
     w.proc.child.kill('SIGTERM');
-    await outputLine(w.proc, /SIGTERM: graceful stop \(1 in flight\)/);
     const res = await pending;
     assert.equal(res.status, 200);
     assert.equal(await res.text(), 'released');
+    // Going away, as the worker says it once the timeout is over: not cut by the master (1006).
+    const [code] = (await closed) as [number];
+    assert.equal(code, 1001);
     assert.equal(await w.proc.stop(), 0);
     await outputLine(w.proc, /portico master \d+: stopped/);
   });
