@@ -1,8 +1,8 @@
 // `portico worker APP --http-socket ADDR` (uWSGI's --http-socket): each worker process runs the
 // gateway's HTTP front on the master's shared socket and calls its app in the same process. Real
 // clients (fetch, node:http, raw bytes, ws) against a fetch app under a master with two workers and
-// an Express + ws node app under --no-master; the front's options (--static, a limit) in the
-// workers; a graceful stop; the option combinations that are refused.
+// an Express + ws node app under --no-master; the front's options (--static, a limit,
+// --trusted-proxies) in the workers; a graceful stop; the option combinations that are refused.
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
@@ -168,14 +168,15 @@ describe('portico worker --http-socket --processes 2, a fetch app', { timeout: 1
 describe('portico worker --no-master --http-socket, an Express app with ws beside it', { timeout: 60_000 }, () => {
   let w: Awaited<ReturnType<typeof startHttpWorker>>;
   before(async () => {
-    w = await startHttpWorker('express-ws-app.mjs', ['--no-master']);
+    // Loopback is no trusted proxy here: the client's X-Forwarded-For must not become its address.
+    w = await startHttpWorker('express-ws-app.mjs', ['--no-master', '--trusted-proxies', '10.0.0.0/8']);
   });
   after(async () => {
     assert.equal(await w.proc.stop(), 0);
   });
 
-  it('answers with the status, headers and body Express wrote', async () => {
-    const res = await fetch(`${w.base}/hello/ana?x=1`);
+  it('answers with the status, headers and body Express wrote; X-Forwarded-For from a peer not in --trusted-proxies is not believed', async () => {
+    const res = await fetch(`${w.base}/hello/ana?x=1`, { headers: { 'x-forwarded-for': '203.0.113.5' } });
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
     assert.deepEqual(res.headers.getSetCookie(), ['a=1; Path=/', 'b=2; Path=/']);
