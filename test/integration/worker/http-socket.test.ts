@@ -63,7 +63,7 @@ describe('portico worker --http-socket --processes 2, a fetch app', { timeout: 1
     w = await startHttpWorker('http-socket-app.mjs', ['--processes', '2', '--static', `/s=${files}`, '--limit-request-line', '100', '--graceful-timeout', '2']);
   });
   after(async () => {
-    await w.proc.stop();
+    await w?.proc.stop();
     tmp.cleanup();
   });
 
@@ -172,7 +172,7 @@ describe('portico worker --no-master --http-socket, an Express app with ws besid
     w = await startHttpWorker('express-ws-app.mjs', ['--no-master', '--trusted-proxies', '10.0.0.0/8']);
   });
   after(async () => {
-    assert.equal(await w.proc.stop(), 0);
+    if (w) assert.equal(await w.proc.stop(), 0);
   });
 
   it('answers with the status, headers and body Express wrote; X-Forwarded-For from a peer not in --trusted-proxies is not believed', async () => {
