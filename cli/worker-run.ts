@@ -75,7 +75,10 @@ async function startHttpFront(worker: WorkerServer, values: OptionValues, listen
 /**
  * SIGUSR1 reopens the log files; SIGTERM stops (see waitForStopSignals). An HTTP front stops first:
  * it stops accepting and closes each keep-alive connection after its response (within
- * --graceful-timeout), then the worker finishes what is left and closes the app.
+ * --graceful-timeout), then the worker finishes what is left and closes the app. One timeout for
+ * both: the front also waits for an open WebSocket, which only the worker's stop ends (1001), so
+ * past it the worker stops at once; a second wait outlasted the master's patience (the timeout
+ * and a second), which killed the worker before its 1001.
  */
 async function serveUntilStopped(worker: WorkerServer, front: GatewayServer | null = null): Promise<number> {
   process.on('SIGUSR1', () => worker.log.reopen());
@@ -83,8 +86,8 @@ async function serveUntilStopped(worker: WorkerServer, front: GatewayServer | nu
   await waitForStopSignals(
     worker.log,
     async (graceful) => {
-      if (front !== null) await Promise.race([front.stop(), sleep(graceful ? graceMs : 0, undefined, { ref: false })]);
-      await worker.stop(graceful);
+      const inTime = front === null || (await Promise.race([front.stop().then(() => true), sleep(graceful ? graceMs : 0, false, { ref: false })]));
+      await worker.stop(graceful && inTime);
     },
     () => worker.inFlight,
   );

@@ -121,7 +121,8 @@ function handOver(req: IncomingMessage, socket: Socket, head: Buffer, ctx: Upgra
  */
 function upgradeInProcess(req: IncomingMessage, socket: Socket, head: Buffer, ctx: UpgradeContext, app: InProcessApp): void {
   if (socket.destroyed) return;
-  socket.pause();
+  // Not paused, unlike a socket handed to another process: node:http leaves an upgrade's socket
+  // neither flowing nor paused, and the worker's 'data' listener (then the app's) must start it.
   const rest = [head];
   for (let chunk: Buffer | null; (chunk = socket.read() as Buffer | null) !== null; ) rest.push(chunk);
   socket.off('error', noop);
