@@ -10,6 +10,15 @@ export interface HttpParser {
   initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
   /** Bytes consumed, or the parse error (with its llhttp code, HPE_*). */
   execute(data: Buffer): number | (Error & { code?: string });
+  /**
+   * The parser reads the socket's handle itself, as node:http's does: each read is parsed in C++
+   * and only the head reaches JavaScript (kOnExecute then says how far it got), with no Buffer,
+   * stream push or 'data' event per read. unconsume() gives the reads back to the socket.
+   */
+  consume(handle: object): void;
+  unconsume(): void;
+  /** A copy of the read being parsed, while consuming (valid inside kOnExecute only). */
+  getCurrentBuffer(): Buffer;
   free(): void;
   [callback: number]: ((...args: never[]) => unknown) | undefined;
 }
@@ -21,6 +30,7 @@ interface HttpParserClass {
   readonly kOnHeadersComplete: number;
   readonly kOnBody: number;
   readonly kOnMessageComplete: number;
+  readonly kOnExecute: number;
   readonly kLenientNone: number;
 }
 
@@ -49,3 +59,20 @@ export type HeadersCompleteCallback = (
 ) => number;
 
 export const STOP_AFTER_HEAD = 2;
+
+/** A socket's libuv stream, as the parser consumes it (node:http checks the same two fields). */
+interface StreamHandle {
+  isStreamBase?: boolean;
+  _consumed?: boolean;
+}
+
+/** The socket's handle if a parser may consume it: a stream, and no parser on it already. */
+export function consumableHandle(socket: object): StreamHandle | null {
+  const handle = (socket as { _handle?: StreamHandle | null })._handle;
+  return handle?.isStreamBase === true && handle._consumed !== true ? handle : null;
+}
+
+/** Marks the handle as read by a parser (or no longer), the flag node:http looks at before it consumes. */
+export function markConsumed(handle: StreamHandle, consumed: boolean): void {
+  handle._consumed = consumed;
+}

@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { ChunkedDecoder } from '../../protocol/http/chunked-decoder.js';
 import { PorticoError } from '../../common/errors.js';
 import { Waiting, type ConnectionGuard, type GuardedConnection } from './connection-guard.js';
-import { HTTPParser, PARSER_METHODS, STOP_AFTER_HEAD, type HeadersCompleteCallback, type HttpParser } from './http-parser.js';
+import { consumableHandle, HTTPParser, markConsumed, PARSER_METHODS, STOP_AFTER_HEAD, type HeadersCompleteCallback, type HttpParser } from './http-parser.js';
 import type { LeanBodyRequest, LeanIncoming } from './lean-request.js';
 import { LeanResponse, type ResponseOwner } from './lean-response.js';
 
@@ -64,6 +64,12 @@ const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
  * head on, so node:http answers it exactly as it would have (its errors, static files, routes)
  * and keeps the connection from then on. Requests pipelined behind one in progress wait, and are
  * parsed once its response is complete.
+ *
+ * While the connection waits for a head, the parser reads the socket's handle itself, as
+ * node:http's does (consume()): a read holding one whole head costs no Buffer, no stream push and
+ * no 'data' event, only the head's callback and kOnExecute's count. A body, bytes pipelined behind
+ * a response still being made, and anything handed to node:http take the socket's own reads
+ * (parse(), on 'data' events), until the connection waits for a head again.
  */
 export class LeanConnection implements ResponseOwner, GuardedConnection {
   readonly socket: Socket;
@@ -95,6 +101,12 @@ export class LeanConnection implements ResponseOwner, GuardedConnection {
   /** No more requests on this connection: its last response says Connection: close. */
   private ending = false;
   private detached = false;
+  /** The handle the parser reads while it consumes it (null: the socket's 'data' events bring the bytes). */
+  private consuming: ReturnType<typeof consumableHandle> = null;
+  /** socket.bytesRead when the parser last reported a read: how long each consumed read was. */
+  private readMark = 0;
+  /** A copy of the consumed read, made once, when something needs its bytes. */
+  private readCopy: Buffer | null = null;
 
   constructor(socket: Socket, host: LeanHost) {
     this.socket = socket;
@@ -121,12 +133,76 @@ export class LeanConnection implements ResponseOwner, GuardedConnection {
     };
     this.parser[HTTPParser.kOnBody] = noop;
     this.parser[HTTPParser.kOnMessageComplete] = noop;
+    this.parser[HTTPParser.kOnExecute] = this.onExecute;
     socket.setNoDelay(true);
+    // Flowing: the handle reads, into the parser while it consumes, else into 'data'.
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('close', this.onClose);
     socket.on('drain', this.onDrain);
     socket.on('error', noop);
+    this.consume();
+  }
+
+  /** The parser reads the handle from the next read on, if the connection waits for a head with nothing held. */
+  private consume(): void {
+    if (this.consuming !== null || this.detached || this.current !== null || this.body !== null || this.queued !== null || this.ending) return;
+    const socket = this.socket;
+    if (socket.isPaused() || socket.readableLength > 0) return;
+    const handle = consumableHandle(socket);
+    if (handle === null) return;
+    if (this.headPieces === null) this.freshHead();
+    this.parser.consume(handle);
+    markConsumed(handle, true);
+    this.consuming = handle;
+    this.readMark = socket.bytesRead;
+  }
+
+  /** The socket's own reads again. */
+  private unconsume(): void {
+    const handle = this.consuming;
+    if (handle === null) return;
+    this.consuming = null;
+    this.parser.unconsume();
+    markConsumed(handle, false);
+  }
+
+  /**
+   * The parser read and parsed a chunk of the socket itself (consume mode): up to the end of a
+   * head, or all of it (a head in pieces), or an Error. It is handled as parse() handles what
+   * execute() returns; bytes past the head are parsed from a copy of the read.
+   */
+  private readonly onExecute = (ret: number | Error): void => {
+    const total = this.socket.bytesRead;
+    const length = total - this.readMark;
+    this.readMark = total;
+    this.readCopy = null;
+    if (this.current !== null || this.ending || this.detached) {
+      // Pipelined behind a response still being made (or after the last one): whatever the parser
+      // made of it is dropped, and the read waits as bytes, on the socket's own reads from now on.
+      this.head = null;
+      const bytes = this.parser.getCurrentBuffer();
+      this.unconsume();
+      this.onData(bytes);
+      return;
+    }
+    const rest = this.step(ret, null, length);
+    this.readCopy = null;
+    if (rest !== null) this.parse(rest);
+    // The next read starts a new head, unless this one left a head in pieces (the parser keeps its place).
+    if (this.consuming !== null && this.headPieces === null) this.freshHead();
+  };
+
+  private freshHead(): void {
+    this.parser.initialize(HTTPParser.REQUEST, resource, this.host.maxHeaderSize, HTTPParser.kLenientNone);
+    this.head = null;
+    this.flushedHeaders = null;
+    this.flushedUrl = '';
+  }
+
+  /** `buf`, or (null) the read the parser consumed, copied once. */
+  private bytesOf(buf: Buffer | null): Buffer {
+    return buf ?? (this.readCopy ??= this.parser.getCurrentBuffer());
   }
 
   mayKeepAlive(): boolean {
@@ -149,7 +225,10 @@ export class LeanConnection implements ResponseOwner, GuardedConnection {
     }
     if (this.queued !== null) process.nextTick(parseQueued, this);
     // Idle until the next request (a body still arriving keeps it busy: endBody says when it is done).
-    else if (this.body === null) this.host.guard.rest(this);
+    else if (this.body === null) {
+      this.host.guard.rest(this);
+      this.consume();
+    }
   }
 
   /** The server is closing: an idle connection closes now, a busy one after its response. */
@@ -176,55 +255,72 @@ export class LeanConnection implements ResponseOwner, GuardedConnection {
   };
 
   private parse(buf: Buffer): void {
-    const parser = this.parser;
     for (;;) {
-      const pieces = this.headPieces;
-      if (pieces === null) {
-        // A new head: the parser starts afresh (a head in pieces continues where it stopped).
-        parser.initialize(HTTPParser.REQUEST, resource, this.host.maxHeaderSize, HTTPParser.kLenientNone);
-        this.head = null;
-        this.flushedHeaders = null;
-        this.flushedUrl = '';
-      }
-      const consumed = parser.execute(buf);
-      const head = this.head as ParsedHead | null;
-      // Let go of it at once: a connection outlives many scavenges, and a head it still pointed
-      // to after its request survived each of them (10,000 idle connections: 250 KB per scavenge).
-      this.head = null;
-      if (typeof consumed !== 'number') return this.handOff(this.fromHeadStart(buf));
-      if (head === null) return this.headGoesOn(buf);
-      if (this.waiting !== Waiting.No) this.host.guard.busy(this);
-      // From the head's first byte, should node:http have to answer it.
-      const unparsed = pieces === null ? buf : this.fromHeadStart(buf);
-      this.headPieces = null;
-      const req = this.host.accept(this.socket, head);
-      if (req === null) return this.handOff(unparsed);
-      const res = new LeanResponse(this, req.method === 'HEAD', head.versionMinor === 0, head.keepAlive);
-      this.current = res;
-      this.currentReq = req;
-      const hasBody = req.bodyLength !== 0;
-      // Before anything can answer: the final response must come after it (node:http's order).
-      if (hasBody && (req as LeanBodyRequest).expectContinue) this.socket.write(CONTINUE);
-      if (!head.keepAlive) this.ending = true;
-      if (!this.host.answer(req, res)) {
-        this.current = null;
-        this.currentReq = null;
-        this.ending = false;
-        return this.handOff(unparsed);
-      }
-      if (hasBody) {
-        this.startBody(req as LeanBodyRequest);
-        if (consumed < buf.length) this.feedBody(buf.subarray(consumed));
-        return;
-      }
-      if (consumed >= buf.length || this.ending) return;
-      const rest = buf.subarray(consumed);
-      if (this.current !== null) {
-        this.queued = rest;
-        return;
-      }
+      // A new head: the parser starts afresh (a head in pieces continues where it stopped).
+      if (this.headPieces === null) this.freshHead();
+      const rest = this.step(this.parser.execute(buf), buf, buf.length);
+      if (rest === null) return;
       buf = rest;
     }
+  }
+
+  /**
+   * What one run of the parser over `length` bytes came to: `buf`, or (null) the read it consumed
+   * itself, whose bytes are copied only when they are needed. Returns the bytes after a head that
+   * was answered at once, to be parsed next, or null.
+   */
+  private step(consumed: number | Error, buf: Buffer | null, length: number): Buffer | null {
+    const pieces = this.headPieces;
+    const head = this.head as ParsedHead | null;
+    // Let go of it at once: a connection outlives many scavenges, and a head it still pointed
+    // to after its request survived each of them (10,000 idle connections: 250 KB per scavenge).
+    this.head = null;
+    if (typeof consumed !== 'number') {
+      this.handOff(this.fromHeadStart(this.bytesOf(buf)));
+      return null;
+    }
+    if (head === null) {
+      this.headGoesOn(this.bytesOf(buf));
+      return null;
+    }
+    if (this.waiting !== Waiting.No) this.host.guard.busy(this);
+    // From the head's first byte, should node:http have to answer it (null: this read's, made when needed).
+    const unparsed = pieces === null ? null : this.fromHeadStart(this.bytesOf(buf));
+    this.headPieces = null;
+    const req = this.host.accept(this.socket, head);
+    if (req === null) {
+      this.handOff(unparsed ?? this.bytesOf(buf));
+      return null;
+    }
+    const res = new LeanResponse(this, req.method === 'HEAD', head.versionMinor === 0, head.keepAlive);
+    this.current = res;
+    this.currentReq = req;
+    const hasBody = req.bodyLength !== 0;
+    // Before anything can answer: the final response must come after it (node:http's order).
+    if (hasBody && (req as LeanBodyRequest).expectContinue) this.socket.write(CONTINUE);
+    if (!head.keepAlive) this.ending = true;
+    if (!this.host.answer(req, res)) {
+      this.current = null;
+      this.currentReq = null;
+      this.ending = false;
+      this.handOff(unparsed ?? this.bytesOf(buf));
+      return null;
+    }
+    if (hasBody) {
+      // The body comes on the socket's own reads (feedBody), whatever the app did meanwhile.
+      this.unconsume();
+      this.startBody(req as LeanBodyRequest);
+      if (consumed < length) this.feedBody(this.bytesOf(buf).subarray(consumed));
+      return null;
+    }
+    if (consumed >= length || this.ending) return null;
+    const rest = this.bytesOf(buf).subarray(consumed);
+    if (this.current !== null) {
+      this.queued = rest;
+      this.unconsume();
+      return null;
+    }
+    return rest;
   }
 
   /**
@@ -283,7 +379,10 @@ export class LeanConnection implements ResponseOwner, GuardedConnection {
     }
     this.endBody();
     if (n === chunk.length || this.ending) {
-      if (this.current === null && !this.ending) this.host.guard.rest(this);
+      if (this.current === null && !this.ending) {
+        this.host.guard.rest(this);
+        this.consume();
+      }
       return;
     }
     const rest = chunk.subarray(n);
@@ -349,6 +448,7 @@ export class LeanConnection implements ResponseOwner, GuardedConnection {
     socket.off('drain', this.onDrain);
     socket.off('error', noop);
     this.clearBodyTimer();
+    this.unconsume();
     this.parser.free();
     this.host.forget(this);
   }

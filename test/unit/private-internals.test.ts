@@ -25,6 +25,45 @@ describe('private internals portico relies on', () => {
     assert.ok(Array.isArray(common.methods) && (common.methods as string[]).includes('GET'));
   });
 
+  test("a parser reading a socket itself: consume, kOnExecute, getCurrentBuffer, unconsume, a handle's isStreamBase, and socket.bytesRead counting the read (gateway/front/lean-connection.ts)", async () => {
+    type Parser = Record<number, unknown> & { initialize(...a: unknown[]): void; consume(h: object): void; unconsume(): void; getCurrentBuffer(): Buffer };
+    const { HTTPParser } = createRequire(import.meta.url)('_http_common') as {
+      HTTPParser: (new () => Parser) & { REQUEST: number; kOnHeadersComplete: number; kOnExecute: number; kLenientNone: number };
+    };
+    assert.equal(typeof HTTPParser.kOnExecute, 'number');
+    const seen = { streamBase: false, url: '', ret: -1, read: '', bytesRead: -1 };
+    const server = net.createServer((socket) => {
+      const handle = (socket as net.Socket & { _handle: { isStreamBase?: boolean } })._handle;
+      seen.streamBase = handle.isStreamBase === true;
+      const parser = new HTTPParser();
+      parser.initialize(HTTPParser.REQUEST, {}, 0, HTTPParser.kLenientNone);
+      parser[HTTPParser.kOnHeadersComplete] = (...args: unknown[]) => {
+        seen.url = String(args[4]);
+        return 2;
+      };
+      parser[HTTPParser.kOnExecute] = (ret: number) => {
+        seen.ret = ret;
+        seen.read = parser.getCurrentBuffer().toString('latin1');
+        seen.bytesRead = socket.bytesRead;
+        parser.unconsume();
+        socket.end();
+      };
+      socket.on('data', () => {});
+      parser.consume(handle);
+    });
+    const port = await listening(server);
+    try {
+      const request = 'GET /pinned HTTP/1.1\r\nHost: x\r\n\r\nNEXT';
+      const client = net.connect(port, '127.0.0.1');
+      client.end(request);
+      client.resume();
+      await once(client, 'close');
+      assert.deepEqual(seen, { streamBase: true, url: '/pinned', ret: request.length - 4, read: request, bytesRead: request.length });
+    } finally {
+      server.close();
+    }
+  });
+
   test('net._createServerHandle (master/shared-socket.ts: the master binds without listening)', () => {
     assert.equal(typeof (net as unknown as { _createServerHandle?: unknown })._createServerHandle, 'function');
   });
