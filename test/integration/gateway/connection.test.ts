@@ -564,6 +564,22 @@ describe('the gateway front: HTTP/1.1 connection semantics over raw sockets', { 
   });
 
   // Last: it stops the gateway.
+  test('22. a GET sent while the one before it is still being answered: held back, then both answered in order, and the connection serves on', CASE, async () => {
+    const c = await conn();
+    await c.write(get('/held'));
+    await outputLine(worker!, /app has \/held/);
+    // Its own read, while /held is in progress: the front takes it as bytes to parse after the answer.
+    await c.write(get('/behind'));
+    await tick();
+    const other = await conn();
+    assert.equal((await other.exchange(get('/release'))).body.toString(), 'released');
+    const [held, behind] = await c.responses('GET', 'GET');
+    assert.equal(held!.body.toString(), 'held done');
+    assertEcho(behind!, 'GET /behind');
+    c.assertOpen();
+    assertEcho(await c.exchange(get('/again')), 'GET /again');
+  });
+
   test('12. graceful close: stopping the gateway closes an idle keep-alive connection, and the stop completes', CASE, async () => {
     const c = await conn();
     assertEcho(await c.exchange(get('/idle')), 'GET /idle');
