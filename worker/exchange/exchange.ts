@@ -87,8 +87,13 @@ export class Exchange {
    * native-link stream has none; its sink never asks.
    */
   get conn(): Socket {
-    if (this.socket instanceof Socket) return this.socket;
-    throw new TypeError('a native-link stream has no socket of its own');
+    return this.socketAs(Socket);
+  }
+
+  /** The connection as the class its link's sink writes to; a TypeError for another link's. */
+  socketAs<T>(kind: abstract new (...args: never[]) => T): T {
+    if (this.socket instanceof kind) return this.socket;
+    throw new TypeError(`this request's connection is not a ${kind.name}`);
   }
 
   get method(): string {

@@ -138,9 +138,7 @@ class ClientConnection implements ExchangeSocket {
 }
 
 function clientOf(ex: Exchange): ClientConnection {
-  const c = ex.socket;
-  if (c instanceof ClientConnection) return c;
-  throw new TypeError('the in-process sink serves in-process requests only');
+  return ex.socketAs(ClientConnection);
 }
 
 /**

@@ -6,9 +6,7 @@ import { StreamSocket } from './stream-socket.js';
 
 /** The stream an exchange of a native link runs on. */
 function streamOf(ex: Exchange): StreamSocket {
-  const s = ex.socket;
-  if (s instanceof StreamSocket) return s;
-  throw new TypeError('the stream sink serves native-link streams only');
+  return ex.socketAs(StreamSocket);
 }
 
 /**
