@@ -59,6 +59,7 @@ export function createHttpFront(fastifyHandler: (req: IncomingMessage, res: Serv
   }
   const guard = lean?.guard ?? null;
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (res.socket === null) closeWithConnection(req.socket, res);
     // Which handed-off connections have a request in progress (never closed to make room).
     guard?.headComplete(req.socket, res);
     if (admitRequest(req, res, limits, log, access)) fastifyHandler(req, res);
@@ -79,4 +80,23 @@ export function createHttpFront(fastifyHandler: (req: IncomingMessage, res: Serv
   // Not at fastify's preClose: a client connecting meanwhile must still be timed out.
   if (guard !== null) server.once('close', () => guard.stop());
   return { server, lean };
+}
+
+/**
+ * A response node:http queued behind the one before it (a pipelined request) gets its socket only
+ * once that one is done. Should the connection close first, Node 20 never emits the queued
+ * response's 'close' (Node 24 destroys it and does), and every forwarder hears that its client
+ * went away from that 'close': the worker would keep the request, and its upstream slot, for good
+ * (a request pipelined behind one node:http refuses, such as an HTTP/1.1 head without Host).
+ * Here it is destroyed and closed with the connection, unless Node sees to it.
+ */
+function closeWithConnection(socket: Socket, res: ServerResponse): void {
+  const onClose = (): void => {
+    if (res.socket !== null || res.destroyed) return;
+    // destroyed too: a forwarder that was connecting meanwhile checks it before it sends.
+    res.destroy();
+    res.emit('close');
+  };
+  socket.once('close', onClose);
+  res.once('socket', () => socket.off('close', onClose));
 }

@@ -1,7 +1,9 @@
 // The gateway's bounded wait queue: each upstream takes --upstream-concurrency requests, the next
 // --listen wait in FIFO order, and past that the client gets 503 + Retry-After at once.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Started } from '../../../support/child-process.js';
@@ -33,6 +35,23 @@ for (const link of ['uwsgi', 'portico'] as const) {
       await gateway?.stop();
       await worker?.stop();
       tmp?.cleanup();
+    });
+
+    test('a request pipelined behind one node:http refuses (no Host), on a connection that then closes: its slot is free again, and its worker hears the abort', async () => {
+      // Once a native link is up, a request leaves for the worker in the turn it is parsed; a
+      // uwsgi connection is opened for it first, and may find the client gone already.
+      await (await fetch(`${gateway!.url}/env?warm`)).body?.cancel();
+      // node:http answers the first with 400 and closes; it had parsed and passed on the second.
+      const raw = connect(gateway!.port, '127.0.0.1');
+      raw.on('error', () => {});
+      raw.resume();
+      raw.write('GET /no-host HTTP/1.1\r\n\r\nGET /wait-abort HTTP/1.1\r\nHost: test\r\n\r\n');
+      await once(raw, 'close');
+      if (link === 'portico') await outputLine(worker!, /app saw the abort/);
+      // With --upstream-concurrency 1, a slot kept by the request whose client is gone would queue this one for good.
+      const next = await fetch(`${gateway!.url}/env?after-abort`);
+      assert.equal(next.status, 200);
+      await next.body?.cancel();
     });
 
     test('one in flight, one queued, the third turned away with 503; the queued one runs once the slot frees', async () => {
