@@ -37,23 +37,6 @@ for (const link of ['uwsgi', 'portico'] as const) {
       tmp?.cleanup();
     });
 
-    test('a request pipelined behind one node:http refuses (no Host), on a connection that then closes: its slot is free again, and its worker hears the abort', async () => {
-      // Once a native link is up, a request leaves for the worker in the turn it is parsed; a
-      // uwsgi connection is opened for it first, and may find the client gone already.
-      await (await fetch(`${gateway!.url}/env?warm`)).body?.cancel();
-      // node:http answers the first with 400 and closes; it had parsed and passed on the second.
-      const raw = connect(gateway!.port, '127.0.0.1');
-      raw.on('error', () => {});
-      raw.resume();
-      raw.write('GET /no-host HTTP/1.1\r\n\r\nGET /wait-abort HTTP/1.1\r\nHost: test\r\n\r\n');
-      await once(raw, 'close');
-      if (link === 'portico') await outputLine(worker!, /app saw the abort/);
-      // With --upstream-concurrency 1, a slot kept by the request whose client is gone would queue this one for good.
-      const next = await fetch(`${gateway!.url}/env?after-abort`);
-      assert.equal(next.status, 200);
-      await next.body?.cancel();
-    });
-
     test('one in flight, one queued, the third turned away with 503; the queued one runs once the slot frees', async () => {
       const held = fetch(`${gateway!.url}/hold`);
       await outputLine(worker!, /app is holding a request/);
@@ -103,6 +86,25 @@ for (const link of ['uwsgi', 'portico'] as const) {
       assert.equal((await held).status, 200);
       assert.equal((await next).status, 200);
       assert.doesNotMatch(worker!.output(), /hangs-up/);
+    });
+
+    // Last: its next request may wait a moment for the slot (the uwsgi connection's close), and the
+    // cases above read the first 'requests are queueing' line of the log.
+    test('a request pipelined behind one node:http refuses (no Host), on a connection that then closes: its slot is free again, and its worker hears the abort', async () => {
+      // Once a native link is up, a request leaves for the worker in the turn it is parsed; a
+      // uwsgi connection is opened for it first, and may find the client gone already.
+      await (await fetch(`${gateway!.url}/env?warm`)).body?.cancel();
+      // node:http answers the first with 400 and closes; it had parsed and passed on the second.
+      const raw = connect(gateway!.port, '127.0.0.1');
+      raw.on('error', () => {});
+      raw.resume();
+      raw.write('GET /no-host HTTP/1.1\r\n\r\nGET /wait-abort HTTP/1.1\r\nHost: test\r\n\r\n');
+      await once(raw, 'close');
+      if (link === 'portico') await outputLine(worker!, /app saw the abort/);
+      // With --upstream-concurrency 1, a slot kept by the request whose client is gone would queue this one for good.
+      const next = await fetch(`${gateway!.url}/env?after-abort`);
+      assert.equal(next.status, 200);
+      await next.body?.cancel();
     });
   });
 }
