@@ -1,4 +1,4 @@
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { Logger } from '../../common/logger.js';
 import type { WorkerContext } from '../../worker/worker-context.js';
@@ -30,4 +30,18 @@ export async function loopbackPair(): Promise<{ client: Socket; server: Socket }
   listener.close();
   if (client.connecting) await once(client, 'connect');
   return { client, server };
+}
+
+/** A stream's side that counts the pause() and resume() calls it gets (body backpressure under test). */
+export class PauseCounter extends EventEmitter {
+  paused = 0;
+  resumed = 0;
+  pause(): this {
+    this.paused++;
+    return this;
+  }
+  resume(): this {
+    this.resumed++;
+    return this;
+  }
 }

@@ -2,31 +2,20 @@
 // the app reads, so an upload to an app that never reads cannot fill the worker's memory; after
 // the response, what still arrives is dropped.
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
 import { UwsgiVars } from '../../../../protocol/uwsgi/uwsgi-vars.js';
 import { Exchange } from '../../../../worker/exchange/exchange.js';
 import type { ExchangeSocket } from '../../../../worker/exchange/exchange-socket.js';
 import type { ResponseSink } from '../../../../worker/exchange/response-sink.js';
-import { testWorkerContext } from '../../../support/unit-peers.js';
+import { PauseCounter, testWorkerContext } from '../../../support/unit-peers.js';
 
 /** Records what the exchange asks of its connection; the socket's own flow is not under test. */
-class FlowRecorder extends EventEmitter implements ExchangeSocket {
-  paused = 0;
-  resumed = 0;
+class FlowRecorder extends PauseCounter implements ExchangeSocket {
   readonly destroyed = false;
   readonly writableNeedDrain = false;
   readonly writableLength = 0;
   readonly writableHighWaterMark = 16384;
   readonly readableHighWaterMark = 65536;
-  pause(): this {
-    this.paused++;
-    return this;
-  }
-  resume(): this {
-    this.resumed++;
-    return this;
-  }
 }
 
 /** What a response writes goes nowhere: only the flow calls above are checked. */

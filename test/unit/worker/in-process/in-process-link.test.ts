@@ -8,20 +8,10 @@ import { UwsgiVars } from '../../../../protocol/uwsgi/uwsgi-vars.js';
 import type { Exchange } from '../../../../worker/exchange/exchange.js';
 import { serveInProcess, type ClientRequest, type ClientResponse } from '../../../../worker/in-process/in-process-link.js';
 import type { WorkerContext } from '../../../../worker/worker-context.js';
-import { testWorkerContext } from '../../../support/unit-peers.js';
+import { PauseCounter, testWorkerContext } from '../../../support/unit-peers.js';
 
-class Request extends EventEmitter implements ClientRequest {
+class Request extends PauseCounter implements ClientRequest {
   complete = true;
-  paused = 0;
-  resumed = 0;
-  pause(): this {
-    this.paused++;
-    return this;
-  }
-  resume(): this {
-    this.resumed++;
-    return this;
-  }
 }
 
 /** Records the head and the body; write() says "wait" while `full`. */
