@@ -105,10 +105,8 @@ function handOver(req: IncomingMessage, socket: Socket, head: Buffer, ctx: Upgra
   if (socket.destroyed) return;
   // What node:http read past the head is sent along; nothing more is read here (stopReading).
   socket.pause();
-  const rest = [head];
-  for (let chunk: Buffer | null; (chunk = socket.read() as Buffer | null) !== null; ) rest.push(chunk);
-  const packet = encodePacketHead({ vars: varsForHttpRequest(req, ctx, 0) });
-  handOff.send(upstreamSpec(up), socket, packet, rest.length === 1 ? head : Buffer.concat(rest), (err) => {
+  const { packet, rest } = handedRequest(req, socket, head, ctx);
+  handOff.send(upstreamSpec(up), socket, packet, rest, (err) => {
     if (err) return refuse(socket, ctx, req, 'PORTICO_ERR_UPSTREAM_ABORTED', `the worker at ${up.label} did not take the upgrade: ${err.message}`);
     // The descriptor is the worker's; this object has none left: let the gateway forget it.
     socket.destroy();
@@ -123,10 +121,19 @@ function upgradeInProcess(req: IncomingMessage, socket: Socket, head: Buffer, ct
   if (socket.destroyed) return;
   // Not paused, unlike a socket handed to another process: node:http leaves an upgrade's socket
   // neither flowing nor paused, and the worker's 'data' listener (then the app's) must start it.
+  const { packet, rest } = handedRequest(req, socket, head, ctx);
+  socket.off('error', noop);
+  app.upgrade(socket, packet, rest);
+}
+
+/**
+ * What a worker takes an upgraded connection with: the request as a uwsgi packet (as nginx would
+ * send it), and the client's bytes node:http read past its head.
+ */
+function handedRequest(req: IncomingMessage, socket: Socket, head: Buffer, ctx: UpgradeContext): { packet: Buffer; rest: Buffer } {
   const rest = [head];
   for (let chunk: Buffer | null; (chunk = socket.read() as Buffer | null) !== null; ) rest.push(chunk);
-  socket.off('error', noop);
-  app.upgrade(socket, encodePacketHead({ vars: varsForHttpRequest(req, ctx, 0) }), rest.length === 1 ? head : Buffer.concat(rest));
+  return { packet: encodePacketHead({ vars: varsForHttpRequest(req, ctx, 0) }), rest: rest.length === 1 ? head : Buffer.concat(rest) };
 }
 
 /**
